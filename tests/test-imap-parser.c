@@ -736,6 +736,38 @@ START_TEST(test_many_small_literals) {
 }
 END_TEST
 
+START_TEST(test_data_offset) {
+        /* Where imaplib's "data" starts in the first line. */
+        static const struct {
+                const char *in;
+                const char *data;
+        } t[] = {
+                { "* 3 EXISTS\r\n", "" },
+                { "* 1 FETCH (UID 5)\r\n", "(UID 5)" },
+                { "* FLAGS (\\Seen)\r\n", "(\\Seen)" },
+                { "* SEARCH\r\n", "" },
+                { "* OK [ALERT] disk full\r\n", "[ALERT] disk full" },
+                { "* OK\r\n", "" },
+                { "A1 NO [ALERT] nope\r\n", "[ALERT] nope" },
+                { "+ go on\r\n", "go on" },
+                { "+\r\n", "" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(t); i++) {
+                _cleanup_(imap_parser_freep) ImapParser *p = NULL;
+                const ImapResponse *r;
+                size_t used, n = strlen(t[i].in);
+
+                ck_assert_int_eq(imap_parser_new(NULL, &p), 0);
+                ck_assert_int_eq(imap_parser_feed(p, t[i].in, n, &used), 1);
+                r = imap_parser_response(p);
+                ck_assert_uint_le(r->data_off, n - 2);
+                ck_assert_uint_eq(n - 2 - r->data_off, strlen(t[i].data));
+                ck_assert(memcmp(r->raw.ptr + r->data_off, t[i].data, strlen(t[i].data)) == 0);
+        }
+}
+END_TEST
+
 START_TEST(test_type_names) {
         ck_assert_str_eq(imap_response_kind_to_string(IMAP_RESPONSE_CONTINUATION), "continuation");
         ck_assert_str_eq(imap_status_to_string(IMAP_STATUS_PREAUTH), "PREAUTH");
@@ -785,6 +817,7 @@ static Suite *imap_parser_suite(void) {
         tcase_add_test(tc, test_reset_drops_partial);
         tcase_add_test(tc, test_memory_shrinks_back);
         tcase_add_test(tc, test_many_small_literals);
+        tcase_add_test(tc, test_data_offset);
         tcase_add_test(tc, test_type_names);
         suite_add_tcase(s, tc);
 

@@ -81,6 +81,7 @@ struct ImapParser {
         bool has_code_args;
         size_t code_first, code_count;
         size_t data_first;
+        size_t data_off;
         size_t n_literals;
 
         ImapResponse resp;
@@ -650,6 +651,7 @@ static int parse_first_line(ImapParser *p, size_t *ppos, size_t end) {
                         return fail(p, -EBADMSG, "malformed continuation");
                 if (pos < end)
                         pos++;
+                p->data_off = pos;
                 p->text = (Span) { pos, end - pos, false };
                 return 1;
         }
@@ -676,6 +678,7 @@ static int parse_first_line(ImapParser *p, size_t *ppos, size_t end) {
                 r = parse_name(p, &pos, end, &p->name);
                 if (r < 0)
                         return r;
+                p->data_off = pos < end ? pos + 1 : pos;
 
                 p->status = status_lookup(p, p->name);
                 if (p->status != IMAP_STATUS_NONE) {
@@ -719,6 +722,7 @@ static int parse_first_line(ImapParser *p, size_t *ppos, size_t end) {
                         return fail(p, -EBADMSG, "tagged response without OK, NO or BAD");
                 if (pos < end)
                         pos++;
+                p->data_off = pos;
                 r = parse_resp_text(p, pos, end);
                 return r < 0 ? r : 1;
         }
@@ -1085,6 +1089,7 @@ static int finish_response(ImapParser *p) {
                 .number = p->number,
                 .text = span_str(p, p->text),
                 .raw = { p->raw.data, p->raw.len },
+                .data_off = p->data_off,
                 .n_literals = p->n_literals,
         };
 
@@ -1199,6 +1204,7 @@ static void begin_response(ImapParser *p) {
         p->has_code_args = false;
         p->code_first = p->code_count = p->data_first = 0;
         p->n_literals = 0;
+        p->data_off = 0;
         p->have_resp = false;
 }
 

@@ -202,6 +202,11 @@ typedef struct ImapResponse {
          * literal contents.  For imaplib-style raw views and logging. */
         ImapStr raw;
         size_t n_literals;
+        /* Offset in raw of what follows the response name and its space on the
+         * first line: "* NAME rest", "* n NAME rest", "tag OK rest" (the code
+         * is part of rest), "+ rest".  imaplib's data is rest, prefixed with
+         * "n " for numbered responses. */
+        size_t data_off;
 } ImapResponse;
 
 /* Create a parser.  'limits' may be NULL for IMAP_LIMITS_DEFAULT; zero fields
