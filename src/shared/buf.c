@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "macro.h"
 
 /* Smallest allocation: most IMAP lines are well under this. */
 #define BUF_MIN_ALLOC 64
@@ -66,4 +67,9 @@ void buf_shrink(Buf *b, size_t keep) {
 void buf_done(Buf *b) {
         free(b->data);
         *b = BUF_INIT;
+}
+
+void buf_done_secure(Buf *b) {
+        explicit_bzero_safe(b->data, b->cap);
+        buf_done(b);
 }

@@ -42,3 +42,7 @@ void buf_shrink(Buf *b, size_t keep);
 
 /* Free the allocation; the Buf is reset to BUF_INIT. */
 void buf_done(Buf *b);
+
+/* Overwrite the whole allocation with zeros first: for buffers that held a
+ * password, a token or a SASL exchange. */
+void buf_done_secure(Buf *b);

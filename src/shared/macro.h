@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -103,6 +104,12 @@ static inline void closep(int *fd) {
                         }                                                       \
                 _in_set_found_;                                                 \
         })
+
+/* explicit_bzero() that accepts NULL (glibc declares it nonnull). */
+static inline void explicit_bzero_safe(void *p, size_t n) {
+        if (p && n > 0)
+                explicit_bzero(p, n);
+}
 
 /* free() that returns NULL, for "x = mfree(x);". */
 static inline void *mfree(void *p) {
