@@ -1,2 +1,34 @@
 # SPDX-License-Identifier: MIT
 # Included by Makefile.am; paths relative to the top of the tree.
+#
+# Engine utilities: mUTF-7 mailbox names, INTERNALDATE and imaplib helpers.
+src_imap_libimap_a_SOURCES += \
+	src/imap/imap-utf7.c src/imap/imap-utf7.h
+
+if HAVE_CHECK
+check_PROGRAMS += \
+	tests/test-imap-utf7
+TESTS += \
+	tests/test-imap-utf7
+
+tests_test_imap_utf7_SOURCES = tests/test-imap-utf7.c tests/th.h
+tests_test_imap_utf7_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_test_imap_utf7_LDADD = src/imap/libimap.a src/shared/libshared.a $(CHECK_LIBS)
+endif
+
+# mUTF-7 fuzz target: replayed over its corpus by 'make check' (the corpus
+# directory ships through tests/fuzz/corpus in Makefile.am's EXTRA_DIST).
+check_PROGRAMS += tests/fuzz/replay-imap-utf7
+TESTS += tests/fuzz/replay-imap-utf7
+tests_fuzz_replay_imap_utf7_SOURCES = tests/fuzz/fuzz-imap-utf7.c tests/fuzz/replay.c tests/fuzz/fuzz.h
+tests_fuzz_replay_imap_utf7_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests \
+	-DFUZZ_CORPUS_DIR='"$(abs_top_srcdir)/tests/fuzz/corpus/imap-utf7"'
+tests_fuzz_replay_imap_utf7_LDADD = src/imap/libimap.a src/shared/libshared.a
+
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-imap-utf7
+tests_fuzz_fuzz_imap_utf7_SOURCES = tests/fuzz/fuzz-imap-utf7.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_imap_utf7_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
+tests_fuzz_fuzz_imap_utf7_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_imap_utf7_LDADD = src/imap/libimap.a src/shared/libshared.a
+endif
