@@ -3,17 +3,24 @@
 #
 # Engine utilities: mUTF-7 mailbox names, INTERNALDATE and imaplib helpers.
 src_imap_libimap_a_SOURCES += \
-	src/imap/imap-utf7.c src/imap/imap-utf7.h
+	src/imap/imap-utf7.c src/imap/imap-utf7.h \
+	src/imap/imap-date.c src/imap/imap-date.h
 
 if HAVE_CHECK
 check_PROGRAMS += \
-	tests/test-imap-utf7
+	tests/test-imap-utf7 \
+	tests/test-imap-date
 TESTS += \
-	tests/test-imap-utf7
+	tests/test-imap-utf7 \
+	tests/test-imap-date
 
 tests_test_imap_utf7_SOURCES = tests/test-imap-utf7.c tests/th.h
 tests_test_imap_utf7_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_test_imap_utf7_LDADD = src/imap/libimap.a src/shared/libshared.a $(CHECK_LIBS)
+
+tests_test_imap_date_SOURCES = tests/test-imap-date.c tests/th.h
+tests_test_imap_date_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_test_imap_date_LDADD = src/imap/libimap.a src/shared/libshared.a $(CHECK_LIBS)
 endif
 
 # mUTF-7 fuzz target: replayed over its corpus by 'make check' (the corpus
