@@ -4,15 +4,18 @@
 # Engine utilities: mUTF-7 mailbox names, INTERNALDATE and imaplib helpers.
 src_imap_libimap_a_SOURCES += \
 	src/imap/imap-utf7.c src/imap/imap-utf7.h \
-	src/imap/imap-date.c src/imap/imap-date.h
+	src/imap/imap-date.c src/imap/imap-date.h \
+	src/imap/imap-util.c src/imap/imap-util.h
 
 if HAVE_CHECK
 check_PROGRAMS += \
 	tests/test-imap-utf7 \
-	tests/test-imap-date
+	tests/test-imap-date \
+	tests/test-imap-util
 TESTS += \
 	tests/test-imap-utf7 \
-	tests/test-imap-date
+	tests/test-imap-date \
+	tests/test-imap-util
 
 tests_test_imap_utf7_SOURCES = tests/test-imap-utf7.c tests/th.h
 tests_test_imap_utf7_CPPFLAGS = $(TEST_CPPFLAGS)
@@ -21,6 +24,10 @@ tests_test_imap_utf7_LDADD = src/imap/libimap.a src/shared/libshared.a $(CHECK_L
 tests_test_imap_date_SOURCES = tests/test-imap-date.c tests/th.h
 tests_test_imap_date_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_test_imap_date_LDADD = src/imap/libimap.a src/shared/libshared.a $(CHECK_LIBS)
+
+tests_test_imap_util_SOURCES = tests/test-imap-util.c tests/th.h
+tests_test_imap_util_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_test_imap_util_LDADD = src/imap/libimap.a src/shared/libshared.a $(CHECK_LIBS)
 endif
 
 # mUTF-7 fuzz target: replayed over its corpus by 'make check' (the corpus
