@@ -1,0 +1,1049 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-imap-session.c: transcript tests of the sans-I/O session.  No sockets:
+ * the test feeds the server's lines, reads what the session wants to send,
+ * and checks the events and state after each step (architecture.md B10).
+ * Scenario ids (S-xx, X-xx) refer to engine.md §3.
+ */
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <openssl/provider.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "imap-session.h"
+#include "th.h"
+
+static usec_t now_usec = 1000 * USEC_PER_SEC;
+
+static ImapSession *new_session(bool keep) {
+        ImapSession *s = NULL;
+        ImapSessionParams p = {
+                .tag_prefix = "KDMF",
+                .keep_untagged = keep,
+                .cmd_timeout = 60 * USEC_PER_SEC,
+                .greeting_timeout = 30 * USEC_PER_SEC,
+                .now = now_usec,
+        };
+
+        ck_assert_int_eq(imap_session_new(&p, &s), 0);
+        return s;
+}
+
+/* Feed the whole string; every response must be accepted.  Returns the
+ * number of responses processed. */
+static unsigned feed(ImapSession *s, const char *in) {
+        size_t n = strlen(in), used;
+        unsigned count = 0;
+
+        while (n > 0) {
+                int r = imap_session_feed(s, in, n, now_usec, &used);
+                ck_assert_msg(r >= 0, "feed failed (%d): %s", r, imap_session_error(s));
+                count += (unsigned) r;
+                in += used;
+                n -= used;
+        }
+        return count;
+}
+
+/* Feed, expecting a fatal error at some point. */
+static int feed_err(ImapSession *s, const char *in) {
+        size_t n = strlen(in), used;
+
+        while (n > 0) {
+                int r = imap_session_feed(s, in, n, now_usec, &used);
+                if (r < 0)
+                        return r;
+                in += used;
+                n -= used;
+        }
+        return 0;
+}
+
+/* What the session wants to send must be exactly 'want'; it is then consumed. */
+static void expect_out(ImapSession *s, const char *want) {
+        const void *buf;
+        size_t len;
+
+        imap_session_output(s, &buf, &len);
+        ck_assert_msg(len == strlen(want) && (len == 0 || memcmp(buf, want, len) == 0), "output: got '%.*s' want '%s'",
+                      (int) len, len ? (const char *) buf : "", want);
+        imap_session_consume_output(s, len);
+}
+
+static void expect_no_out(ImapSession *s) {
+        expect_out(s, "");
+}
+
+static ImapEvent next_event(ImapSession *s, ImapEventType type) {
+        ImapEvent e;
+
+        ck_assert_int_eq(imap_session_next_event(s, &e), 1);
+        ck_assert_int_eq(e.type, type);
+        return e;
+}
+
+static void expect_no_event(ImapSession *s) {
+        ImapEvent e;
+
+        ck_assert_int_eq(imap_session_next_event(s, &e), 0);
+}
+
+static void drain_events(ImapSession *s) {
+        ImapEvent e;
+
+        while (imap_session_next_event(s, &e) > 0)
+                ;
+}
+
+static ImapCmd *cmd(const char *name, ...) {
+        ImapCmd *c = NULL;
+        va_list ap;
+        int type;
+
+        ck_assert_int_eq(imap_cmd_new(name, &c), 0);
+        va_start(ap, name);
+        while ((type = va_arg(ap, int)) >= 0) {
+                const char *v = va_arg(ap, const char *);
+                ck_assert_int_eq(imap_cmd_add_str(c, (ImapCmdArgType) type, v), 0);
+        }
+        va_end(ap);
+        return c;
+}
+#define END (-1)
+
+static uint32_t submit(ImapSession *s, ImapCmd *c) {
+        uint32_t id = UINT32_MAX;
+        int r = imap_session_submit(s, c, now_usec, &id);
+
+        ck_assert_msg(r == 0, "submit: %d %s", r, imap_session_error(s));
+        return id;
+}
+
+/* A session past the greeting and LOGIN, in AUTH, with 'caps'. */
+static ImapSession *logged_in(const char *caps, bool keep) {
+        ImapSession *s = new_session(keep);
+        char greeting[256];
+
+        snprintf(greeting, sizeof(greeting), "* OK [CAPABILITY IMAP4rev1 %s] ready\r\n", caps);
+        feed(s, greeting);
+        drain_events(s);
+        submit(s, cmd("LOGIN", IMAP_CMD_ARG_ASTRING, "user", IMAP_CMD_ARG_STRING, "pass", END));
+        expect_out(s, "KDMF0 LOGIN user \"pass\"\r\n");
+        feed(s, "KDMF0 OK LOGIN completed\r\n");
+        drain_events(s);
+        ck_assert_int_eq(imap_session_state(s), IMAP_STATE_AUTH);
+        if (keep)
+                imap_session_response_clear(s);
+        return s;
+}
+
+static char *datum_text(const ImapDatum *d) {
+        /* imaplib's shape as text: [('hdr','lit'), 'trailer'] */
+        Buf b = BUF_INIT;
+
+        ck_assert_int_eq(buf_append(&b, "[", 1, 0), 0);
+        for (size_t i = 0; i < d->n_frags; i++) {
+                const ImapFrag *f = &d->frags[i];
+                if (i > 0)
+                        ck_assert_int_eq(buf_append(&b, ", ", 2, 0), 0);
+                if (f->literal) {
+                        ck_assert_int_eq(buf_append(&b, "('", 2, 0), 0);
+                        ck_assert_int_eq(buf_append(&b, f->text, f->text_len, 0), 0);
+                        ck_assert_int_eq(buf_append(&b, "', '", 4, 0), 0);
+                        ck_assert_int_eq(buf_append(&b, f->literal, f->literal_len, 0), 0);
+                        ck_assert_int_eq(buf_append(&b, "')", 2, 0), 0);
+                } else {
+                        ck_assert_int_eq(buf_append(&b, "'", 1, 0), 0);
+                        ck_assert_int_eq(buf_append(&b, f->text, f->text_len, 0), 0);
+                        ck_assert_int_eq(buf_append(&b, "'", 1, 0), 0);
+                }
+        }
+        ck_assert_int_eq(buf_append(&b, "]", 1, 0), 0);
+        return b.data;
+}
+
+/* Pop 'type' from the store and compare each datum's imaplib shape. */
+static void expect_stored(ImapSession *s, const char *type, size_t n, ...) {
+        ImapDatum **v = NULL;
+        size_t got = 0;
+        va_list ap;
+
+        ck_assert_int_eq(imap_session_response_pop(s, type, &v, &got), 0);
+        ck_assert_msg(got == n, "%s: %zu stored, want %zu", type, got, n);
+        va_start(ap, n);
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *t = datum_text(v[i]);
+                const char *want = va_arg(ap, const char *);
+                ck_assert_msg(strcmp(t, want) == 0, "%s[%zu]: got %s want %s", type, i, t, want);
+                ck_assert_str_eq(v[i]->type, type);
+                free(v[i]);
+        }
+        va_end(ap);
+        free(v);
+}
+
+static void expect_idle_item(ImapSession *s, const char *type, const char *want) {
+        ImapDatum *d = NULL;
+        _cleanup_free_ char *t = NULL;
+
+        ck_assert_int_eq(imap_session_idle_pop(s, &d), 1);
+        t = datum_text(d);
+        ck_assert_str_eq(d->type, type);
+        ck_assert_str_eq(t, want);
+        free(d);
+}
+
+/* ---- greeting ------------------------------------------------------------------------------ */
+
+START_TEST(test_greeting_ok) {
+        _cleanup_(imap_session_freep) ImapSession *s = new_session(true);
+        ImapEvent e;
+
+        ck_assert_int_eq(imap_session_state(s), IMAP_STATE_LOGOUT);
+        ck_assert_uint_eq(feed(s, "* OK [CAPABILITY IMAP4rev1 IDLE] hi\r\n"), 1);
+        e = next_event(s, IMAP_EVENT_GREETING);
+        ck_assert_int_eq(e.resp->status, IMAP_STATUS_OK);
+        ck_assert_int_eq(imap_session_state(s), IMAP_STATE_NONAUTH);
+        ck_assert(imap_session_has_capability(s, "IDLE"));
+        ck_assert(imap_session_has_capability(s, "imap4rev1"));
+        ck_assert(!imap_session_has_capability(s, "STARTTLS"));
+        /* the greeting's OK is stored, and cleared by the next command. */
+        ck_assert(imap_session_response_has(s, "OK"));
+        ck_assert(imap_session_response_has(s, "CAPABILITY"));
+        submit(s, cmd("CAPABILITY", END));
+        expect_out(s, "KDMF0 CAPABILITY\r\n");
+        ck_assert(!imap_session_response_has(s, "OK"));
+        feed(s, "* CAPABILITY IMAP4rev1\r\nKDMF0 OK done\r\n");
+        /* The last CAPABILITY seen wins. */
+        ck_assert(!imap_session_has_capability(s, "IDLE"));
+}
+END_TEST
+
+START_TEST(test_greeting_preauth) {
+        /* */
+        _cleanup_(imap_session_freep) ImapSession *s = new_session(false);
+
+        feed(s, "* PREAUTH ready\r\n");
+        ck_assert_int_eq(imap_session_state(s), IMAP_STATE_AUTH);
+        ck_assert_int_eq(imap_session_submit(s, cmd("LOGIN", IMAP_CMD_ARG_ASTRING, "u", IMAP_CMD_ARG_STRING,
+                                                     "p", END), now_usec, NULL), -EPERM);
+        ck_assert_str_eq(imap_session_error(s),
+                         "command LOGIN illegal in state AUTH, only allowed in states NONAUTH");
+        expect_no_out(s);
+}
+END_TEST
+
+START_TEST(test_greeting_bad) {
+        /* X-02, and anything that is not an untagged OK/PREAUTH. */
+        static const char *const bad[] = {
+                "* BYE go away\r\n", "A1 OK hello\r\n", "+ hello\r\n", "* 1 EXISTS\r\n", "* NO busy\r\n",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_(imap_session_freep) ImapSession *s = new_session(false);
+
+                ck_assert_int_eq(feed_err(s, bad[i]), -EPROTO);
+                ck_assert(imap_session_is_dead(s));
+                ck_assert_msg(strncmp(imap_session_error(s), "invalid greeting: ", 18) == 0, "%s",
+                              imap_session_error(s));
+                ck_assert_int_eq(imap_session_feed(s, "* OK\r\n", 6, now_usec, &(size_t) { 0 }), -ESHUTDOWN);
+        }
+}
+END_TEST
+
+START_TEST(test_greeting_timeout) {
+        _cleanup_(imap_session_freep) ImapSession *s = new_session(false);
+
+        ck_assert_uint_eq(imap_session_deadline(s), now_usec + 30 * USEC_PER_SEC);
+        ck_assert_int_eq(imap_session_tick(s, now_usec + 30 * USEC_PER_SEC - 1), 0);
+        ck_assert_int_eq(imap_session_tick(s, now_usec + 30 * USEC_PER_SEC), -ETIMEDOUT);
+        ck_assert_str_eq(imap_session_error(s), "timed out waiting for the greeting");
+}
+END_TEST
+
+/* ---- commands, tags, states -------------------------------------------------------------- */
+
+START_TEST(test_state_checked_before_sending) {
+        /* X-06, S-17, S-18, X-21 */
+        _cleanup_(imap_session_freep) ImapSession *s = new_session(false);
+
+        feed(s, "* OK [CAPABILITY IMAP4rev1 ENABLE] hi\r\n");
+        ck_assert_int_eq(imap_session_submit(s, cmd("SELECT", IMAP_CMD_ARG_ASTRING, "INBOX", END), now_usec, NULL),
+                         -EPERM);
+        ck_assert_str_eq(imap_session_error(s),
+                         "command SELECT illegal in state NONAUTH, only allowed in states AUTH, SELECTED");
+        ck_assert_int_eq(imap_session_submit(s, cmd("ENABLE", IMAP_CMD_ARG_ATOM, "foo", END), now_usec, NULL),
+                         -EPERM);
+        ck_assert_str_eq(imap_session_error(s), "command ENABLE illegal in state NONAUTH, only allowed in states AUTH");
+        ck_assert_int_eq(imap_session_submit(s, cmd("UID", IMAP_CMD_ARG_ATOM, "fetch", END), now_usec, NULL), -EPERM);
+        ck_assert_str_eq(imap_session_error(s), "command FETCH illegal in state NONAUTH, only allowed in states SELECTED");
+        ck_assert_int_eq(imap_session_submit(s, cmd("UID", IMAP_CMD_ARG_ATOM, "frob", END), now_usec, NULL), -EINVAL);
+        ck_assert_str_eq(imap_session_error(s), "Unknown IMAP4 UID command: FROB");
+        expect_no_out(s);
+        ck_assert(!imap_session_is_dead(s));
+        ck_assert_uint_eq(imap_session_pending(s), 0);
+}
+END_TEST
+
+START_TEST(test_enable_capability_first) {
+        /* S-18: the capability check precedes the state check. */
+        _cleanup_(imap_session_freep) ImapSession *s = new_session(false);
+
+        feed(s, "* OK [CAPABILITY IMAP4rev1] hi\r\n");
+        ck_assert_int_eq(imap_session_submit(s, cmd("ENABLE", IMAP_CMD_ARG_ATOM, "foo", END), now_usec, NULL),
+                         -EOPNOTSUPP);
+        ck_assert_str_eq(imap_session_error(s), "Server does not support ENABLE");
+        expect_no_out(s);
+}
+END_TEST
+
+START_TEST(test_uid_subcommands) {
+        /* */
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("", false);
+
+        submit(s, cmd("SELECT", IMAP_CMD_ARG_ASTRING, "INBOX", END));
+        feed(s, "KDMF1 OK [READ-WRITE] done\r\n");
+        expect_out(s, "KDMF1 SELECT INBOX\r\n");
+        ck_assert_int_eq(imap_session_state(s), IMAP_STATE_SELECTED);
+        ck_assert_int_eq(imap_session_submit(s, cmd("UID", IMAP_CMD_ARG_ATOM, "FROB", IMAP_CMD_ARG_ATOM, "1", END),
+                                             now_usec, NULL),
+                         -EINVAL);
+        ck_assert_str_eq(imap_session_error(s), "Unknown IMAP4 UID command: FROB");
+        submit(s, cmd("UID", IMAP_CMD_ARG_ATOM, "fetch", IMAP_CMD_ARG_ATOM, "1:*", IMAP_CMD_ARG_RAW, "(UID FLAGS)", END));
+        expect_out(s, "KDMF2 UID fetch 1:* (UID FLAGS)\r\n");
+}
+END_TEST
+
+START_TEST(test_pipelined_replies) {
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("", false);
+        ImapEvent e;
+        uint32_t a, b;
+
+        a = submit(s, cmd("NOOP", END));
+        b = submit(s, cmd("LIST", IMAP_CMD_ARG_ASTRING, "", IMAP_CMD_ARG_LIST_MAILBOX, "*", END));
+        expect_out(s, "KDMF1 NOOP\r\nKDMF2 LIST \"\" *\r\n");
+        ck_assert_uint_eq(imap_session_pending(s), 2);
+        feed(s, "* LIST () \"/\" INBOX\r\n");
+        e = next_event(s, IMAP_EVENT_UNTAGGED);
+        ck_assert_int_eq(e.resp->data_type, IMAP_DATA_LIST);
+        /* Replies may come in any order; tags decide. */
+        feed(s, "KDMF2 OK LIST done\r\n");
+        e = next_event(s, IMAP_EVENT_DONE);
+        ck_assert_uint_eq(e.id, b);
+        ck_assert_str_eq(e.cmd, "LIST");
+        feed(s, "KDMF1 NO what\r\n");
+        e = next_event(s, IMAP_EVENT_DONE);
+        ck_assert_uint_eq(e.id, a);
+        ck_assert_int_eq(e.resp->status, IMAP_STATUS_NO);
+        ck_assert_uint_eq(imap_session_pending(s), 0);
+        expect_no_event(s);
+}
+END_TEST
+
+START_TEST(test_unknown_tags) {
+        /* security.md H01/H03: never complete with a foreign tag. */
+        static const char *const bad[] = {
+                "ZZZZ1 OK what\r\n",    /* foreign prefix */
+                "KDMF9 OK what\r\n",    /* ours, never sent */
+                "KDMF0 OK again\r\n",   /* already answered */
+                "KDMF01 OK what\r\n",   /* not our spelling of 1 */
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_(imap_session_freep) ImapSession *s = logged_in("", false);
+
+                submit(s, cmd("NOOP", END));
+                ck_assert_int_eq(feed_err(s, bad[i]), -EPROTO);
+                ck_assert_msg(strstr(imap_session_error(s), i == 0 ? "unexpected response: 'ZZZZ1 OK what'" :
+                                                                     "unexpected tagged response"),
+                              "%s", imap_session_error(s));
+        }
+}
+END_TEST
+
+START_TEST(test_unexpected_continuation) {
+        /* security.md F13, H02 */
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("", false);
+
+        submit(s, cmd("NOOP", END));
+        ck_assert_int_eq(feed_err(s, "+ go ahead\r\n"), -EPROTO);
+        ck_assert_str_eq(imap_session_error(s), "unexpected continuation request");
+}
+END_TEST
+
+START_TEST(test_tagged_without_text) {
+        /* X-41 / Q9: "<tag> OK" with no text is accepted. */
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("", false);
+        ImapEvent e;
+
+        submit(s, cmd("NOOP", END));
+        feed(s, "KDMF1 OK\r\n");
+        e = next_event(s, IMAP_EVENT_DONE);
+        ck_assert_int_eq(e.resp->status, IMAP_STATUS_OK);
+        ck_assert_uint_eq(e.resp->text.len, 0);
+}
+END_TEST
+
+START_TEST(test_select_and_close) {
+        /* X-14, S-33 */
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("", true);
+
+        submit(s, cmd("SELECT", IMAP_CMD_ARG_ASTRING, "X", END));
+        feed(s, "KDMF1 NO no such mailbox\r\n");
+        ck_assert_int_eq(imap_session_state(s), IMAP_STATE_AUTH);
+        submit(s, cmd("EXAMINE", IMAP_CMD_ARG_ASTRING, "INBOX", END));
+        feed(s, "* 5 EXISTS\r\nKDMF2 OK [READ-ONLY] done\r\n");
+        ck_assert_int_eq(imap_session_state(s), IMAP_STATE_SELECTED);
+        ck_assert(imap_session_response_has(s, "READ-ONLY"));
+        expect_stored(s, "EXISTS", 1, "['5']");
+        /* SELECT clears the whole store first. */
+        feed(s, "* 6 EXISTS\r\n");
+        submit(s, cmd("SELECT", IMAP_CMD_ARG_ASTRING, "INBOX", END));
+        ck_assert(!imap_session_response_has(s, "EXISTS"));
+        ck_assert(!imap_session_response_has(s, "READ-ONLY"));
+        feed(s, "KDMF3 OK [READ-WRITE] done\r\n");
+        /* CLOSE returns to AUTH even when refused. */
+        submit(s, cmd("CLOSE", END));
+        feed(s, "KDMF4 BAD no\r\n");
+        ck_assert_int_eq(imap_session_state(s), IMAP_STATE_AUTH);
+}
+END_TEST
+
+START_TEST(test_logout) {
+        /* S-31 */
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("", true);
+
+        submit(s, cmd("LOGOUT", END));
+        expect_out(s, "KDMF1 LOGOUT\r\n");
+        ck_assert_int_eq(imap_session_state(s), IMAP_STATE_LOGOUT);
+        feed(s, "* BYE IMAP4ref1 Server logging out\r\n");
+        expect_stored(s, "BYE", 1, "['IMAP4ref1 Server logging out']");
+        ck_assert_int_eq(imap_session_submit(s, cmd("NOOP", END), now_usec, NULL), -ESHUTDOWN);
+        feed(s, "KDMF1 OK LOGOUT completed\r\n");
+        ck_assert_int_eq(imap_session_eof(s), -ECONNRESET);
+}
+END_TEST
+
+START_TEST(test_control_characters) {
+        /* S-35 (gh-143921): NUL, CR, LF refused; other controls go quoted. */
+        ImapCmd *c = NULL;
+
+        ck_assert_int_eq(imap_cmd_new("LOGIN", &c), 0);
+        ck_assert_int_eq(imap_cmd_add_str(c, IMAP_CMD_ARG_ASTRING, "user\r\nA2 DELETE INBOX"), -EINVAL);
+        ck_assert_str_eq(imap_cmd_error(c), "NUL, CR and LF not allowed in commands");
+        ck_assert_int_eq(imap_cmd_add(c, IMAP_CMD_ARG_STRING, "a\0b", 3), -EINVAL);
+        ck_assert_int_eq(imap_cmd_add_str(c, IMAP_CMD_ARG_RAW, "x\ny"), -EINVAL);
+        ck_assert_int_eq(imap_cmd_add_str(c, IMAP_CMD_ARG_ASTRING, "tab\there"), 0);
+        ck_assert_uint_eq(imap_cmd_n_args(c), 1);
+        imap_cmd_free(c);
+}
+END_TEST
+
+/* ---- quoting and literals ----------------------------------------------------------------- */
+
+typedef struct QuoteCase {
+        ImapCmdArgType type;
+        const char *in;
+        bool utf8;
+        const char *want;       /* after "T NAME " */
+        unsigned syncs;         /* synchronising literals */
+} QuoteCase;
+
+static const QuoteCase quotes[] = {
+        { IMAP_CMD_ARG_ASTRING, "INBOX", false, "INBOX", 0 },
+        { IMAP_CMD_ARG_ASTRING, "[Gmail]/Sent", false, "[Gmail]/Sent", 0 },
+        { IMAP_CMD_ARG_ASTRING, "my mail", false, "\"my mail\"", 0 },
+        { IMAP_CMD_ARG_ASTRING, "", false, "\"\"", 0 },
+        { IMAP_CMD_ARG_ASTRING, "a\"b\\c", false, "\"a\\\"b\\\\c\"", 0 },
+        { IMAP_CMD_ARG_ASTRING, "100%", false, "\"100%\"", 0 },
+        { IMAP_CMD_ARG_ASTRING, "x*", false, "\"x*\"", 0 },
+        { IMAP_CMD_ARG_ASTRING, "(a)", false, "\"(a)\"", 0 },
+        { IMAP_CMD_ARG_ASTRING, "{5}", false, "\"{5}\"", 0 },
+        { IMAP_CMD_ARG_ASTRING, "tab\there", false, "\"tab\there\"", 0 },
+        { IMAP_CMD_ARG_ASTRING, "Gr\xc3\xbc\xc3\x9f""e", false, "{7}\r\nGr\xc3\xbc\xc3\x9f""e", 1 },
+        { IMAP_CMD_ARG_ASTRING, "Gr\xc3\xbc\xc3\x9f""e", true, "\"Gr\xc3\xbc\xc3\x9f""e\"", 0 },
+        { IMAP_CMD_ARG_LIST_MAILBOX, "*", false, "*", 0 },
+        { IMAP_CMD_ARG_LIST_MAILBOX, "Lists/%", false, "Lists/%", 0 },
+        { IMAP_CMD_ARG_LIST_MAILBOX, "", false, "\"\"", 0 },
+        { IMAP_CMD_ARG_STRING, "pass", false, "\"pass\"", 0 },
+        { IMAP_CMD_ARG_STRING, "p\"w", false, "\"p\\\"w\"", 0 },
+        { IMAP_CMD_ARG_FLAGS, "\\Seen", false, "(\\Seen)", 0 },
+        { IMAP_CMD_ARG_FLAGS, "(\\Seen \\Flagged)", false, "(\\Seen \\Flagged)", 0 },
+        { IMAP_CMD_ARG_FLAGS, "[test]", false, "([test])", 0 },
+        { IMAP_CMD_ARG_RAW, "(UID BODY[HEADER.FIELDS (FROM)])", false, "(UID BODY[HEADER.FIELDS (FROM)])", 0 },
+        { IMAP_CMD_ARG_ATOM, "1:*", false, "1:*", 0 },
+        { IMAP_CMD_ARG_LITERAL, "a\r\nb", false, "{4}\r\na\r\nb", 1 },
+        { IMAP_CMD_ARG_LITERAL, "", false, "{0}\r\n", 1 },
+};
+
+START_TEST(test_quoting) {
+        const QuoteCase *q = &quotes[_i];
+        _cleanup_(imap_cmd_freep) ImapCmd *c = NULL;
+        ImapCmdWireOpts o = { .utf8 = q->utf8 };
+        Buf out = BUF_INIT;
+        _cleanup_free_ size_t *syncs = NULL;
+        size_t n_syncs = 0;
+        char want[256];
+
+        ck_assert_int_eq(imap_cmd_new("x", &c), 0);
+        ck_assert_int_eq(imap_cmd_add_str(c, q->type, q->in), 0);
+        ck_assert_int_eq(imap_cmd_serialize(c, "T", &o, &out, &syncs, &n_syncs), 0);
+        snprintf(want, sizeof(want), "T X %s\r\n", q->want);
+        ck_assert_str_eq(out.data, want);
+        ck_assert_uint_eq(n_syncs, q->syncs);
+        buf_done(&out);
+}
+END_TEST
+
+START_TEST(test_cmd_refusals) {
+        ImapCmd *c = NULL;
+        Buf out = BUF_INIT;
+        size_t *syncs = NULL, n = 0;
+
+        ck_assert_int_eq(imap_cmd_new("", &c), -EINVAL);
+        ck_assert_int_eq(imap_cmd_new("NO OP", &c), -EINVAL);
+        ck_assert_int_eq(imap_cmd_new("ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGH", &c), -EINVAL);
+        ck_assert_int_eq(imap_cmd_new("fetch", &c), 0);
+        ck_assert_str_eq(imap_cmd_name(c), "FETCH");
+        ck_assert_int_eq(imap_cmd_add_str(c, IMAP_CMD_ARG_ATOM, ""), -EINVAL);
+        ck_assert_int_eq(imap_cmd_add_str(c, IMAP_CMD_ARG_ATOM, "a b"), -EINVAL);
+        ck_assert_str_eq(imap_cmd_error(c), "not an atom");
+        /* 8-bit raw text cannot go out before ENABLE UTF8=ACCEPT. */
+        ck_assert_int_eq(imap_cmd_add_str(c, IMAP_CMD_ARG_RAW, "SUBJECT \xc3\xa4"), 0);
+        ck_assert_int_eq(imap_cmd_serialize(c, "T", NULL, &out, &syncs, &n), -EINVAL);
+        ck_assert_uint_eq(out.len, 0);
+        imap_cmd_free(c);
+        buf_done(&out);
+}
+END_TEST
+
+START_TEST(test_literal_waits_for_continuation) {
+        /* */
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("", true);
+        ImapEvent e;
+
+        submit(s, cmd("APPEND", IMAP_CMD_ARG_ASTRING, "INBOX", IMAP_CMD_ARG_FLAGS, "(\\Seen \\Flagged)",
+                      IMAP_CMD_ARG_LITERAL, "a\r\nb\r\nc", END));
+        expect_out(s, "KDMF1 APPEND INBOX (\\Seen \\Flagged) {7}\r\n");
+        /* Nothing behind it is written until it is answered. */
+        submit(s, cmd("NOOP", END));
+        expect_no_out(s);
+        feed(s, "+ go\r\n");
+        expect_no_event(s);
+        /* Once the literal is out the APPEND is complete on our side, and the
+         * NOOP may be pipelined behind it. */
+        expect_out(s, "a\r\nb\r\nc\r\nKDMF2 NOOP\r\n");
+        feed(s, "KDMF1 OK [APPENDUID 1 2] done\r\n");
+        e = next_event(s, IMAP_EVENT_DONE);
+        ck_assert_int_eq(e.resp->code.type, IMAP_CODE_APPENDUID);
+        expect_stored(s, "APPENDUID", 1, "['1 2']");
+}
+END_TEST
+
+START_TEST(test_literal_refused_before_continuation) {
+        /* a NO instead of "+": the literal is never sent. */
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("", true);
+        ImapEvent e;
+
+        submit(s, cmd("APPEND", IMAP_CMD_ARG_ASTRING, "X", IMAP_CMD_ARG_FLAGS, "\\Seen", IMAP_CMD_ARG_RAW,
+                      "\"01-Jan-2020 00:00:00 +0000\"", IMAP_CMD_ARG_LITERAL, "a\r\nb", END));
+        expect_out(s, "KDMF1 APPEND X (\\Seen) \"01-Jan-2020 00:00:00 +0000\" {4}\r\n");
+        feed(s, "KDMF1 NO [TRYCREATE] no mailbox\r\n");
+        e = next_event(s, IMAP_EVENT_DONE);
+        ck_assert_int_eq(e.resp->status, IMAP_STATUS_NO);
+        expect_no_out(s);
+        expect_stored(s, "TRYCREATE", 1, "['']");
+        /* The next command goes out normally. */
+        submit(s, cmd("NOOP", END));
+        expect_out(s, "KDMF2 NOOP\r\n");
+}
+END_TEST
+
+START_TEST(test_literal_plus) {
+        /* RFC 7888: with LITERAL+ no wait; with LITERAL- only up to 4096 bytes. */
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("LITERAL+", false);
+        _cleanup_(imap_session_freep) ImapSession *m = logged_in("LITERAL-", false);
+        static char big[4098];
+        const void *buf;
+        size_t len;
+
+        submit(s, cmd("APPEND", IMAP_CMD_ARG_ASTRING, "INBOX", IMAP_CMD_ARG_LITERAL, "abc", END));
+        expect_out(s, "KDMF1 APPEND INBOX {3+}\r\nabc\r\n");
+
+        submit(m, cmd("APPEND", IMAP_CMD_ARG_ASTRING, "INBOX", IMAP_CMD_ARG_LITERAL, "abc", END));
+        expect_out(m, "KDMF1 APPEND INBOX {3+}\r\nabc\r\n");
+        feed(m, "KDMF1 OK done\r\n");
+        memset(big, 'x', 4097);
+        submit(m, cmd("APPEND", IMAP_CMD_ARG_ASTRING, "INBOX", IMAP_CMD_ARG_LITERAL, big, END));
+        imap_session_output(m, &buf, &len);
+        ck_assert_uint_eq(len, strlen("KDMF2 APPEND INBOX {4097}\r\n"));
+        ck_assert(memcmp(buf, "KDMF2 APPEND INBOX {4097}\r\n", len) == 0);
+}
+END_TEST
+
+START_TEST(test_utf8_append) {
+        /* S-20 (RFC 6855): after ENABLE UTF8=ACCEPT, APPEND sends UTF8 (~{n} ... ). */
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("ENABLE UTF8=ACCEPT", false);
+        static const char msg[] = "Subject: \xc3\xbc\xc3\xb1\xc3\xad\xc2\xa9\xc3\xb6\xc3\xb0\xc3\xa9\r\n";
+
+        ck_assert(!imap_session_utf8(s));
+        submit(s, cmd("ENABLE", IMAP_CMD_ARG_ATOM, "UTF8=ACCEPT", END));
+        expect_out(s, "KDMF1 ENABLE UTF8=ACCEPT\r\n");
+        feed(s, "* ENABLED UTF8=ACCEPT\r\nKDMF1 OK ENABLE successful\r\n");
+        ck_assert(imap_session_utf8(s));
+        ck_assert_uint_eq(strlen(msg), 25);
+        submit(s, cmd("APPEND", IMAP_CMD_ARG_ASTRING, "INBOX", IMAP_CMD_ARG_UTF8_LITERAL, msg, END));
+        expect_out(s, "KDMF2 APPEND INBOX UTF8 (~{25}\r\n");
+        feed(s, "+\r\n");
+        {
+                char want[64];
+                snprintf(want, sizeof(want), "%s)\r\n", msg);
+                expect_out(s, want);
+        }
+}
+END_TEST
+
+/* ---- untagged store ------------------------------------------------------------------------ */
+
+START_TEST(test_store_fragments) {
+        /* */
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("", true);
+
+        submit(s, cmd("SELECT", IMAP_CMD_ARG_ASTRING, "INBOX", END));
+        feed(s, "KDMF1 OK done\r\n");
+        submit(s, cmd("FETCH", IMAP_CMD_ARG_ATOM, "1:2", IMAP_CMD_ARG_RAW, "(BODY[1] BODY[2])", END));
+        feed(s, "* 1 FETCH (BODY[1] {3}\r\nabc BODY[2] {2}\r\nde)\r\n* 2 FETCH (FLAGS (\\Seen))\r\nKDMF2 OK done\r\n");
+        expect_stored(s, "FETCH", 2, "[('1 (BODY[1] {3}', 'abc'), (' BODY[2] {2}', 'de'), ')']",
+                      "['2 (FLAGS (\\Seen))']");
+        expect_stored(s, "FETCH", 0);
+}
+END_TEST
+
+START_TEST(test_store_codes) {
+        /* a tagged NO with [ALERT]: the code is stored, the status is not. */
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("", true);
+
+        submit(s, cmd("NOOP", END));
+        feed(s, "* OK [UIDNEXT 7] predicted\r\nKDMF1 NO [ALERT] nope\r\n");
+        expect_stored(s, "ALERT", 1, "['']");
+        expect_stored(s, "NO", 0);
+        expect_stored(s, "OK", 1, "['[UIDNEXT 7] predicted']");
+        expect_stored(s, "UIDNEXT", 1, "['7']");
+}
+END_TEST
+
+START_TEST(test_store_cap) {
+        /* security.md H08: a flood cannot grow the store past its cap. */
+        ImapSessionParams p = { .keep_untagged = true, .max_stored = 4096, .now = now_usec };
+        _cleanup_(imap_session_freep) ImapSession *s = NULL;
+        ImapDatum **v = NULL;
+        size_t n = 0;
+
+        ck_assert_int_eq(imap_session_new(&p, &s), 0);
+        feed(s, "* PREAUTH hi\r\n");
+        for (unsigned i = 1; i <= 10000; i++) {
+                char line[64];
+                snprintf(line, sizeof(line), "* %u EXISTS\r\n", i);
+                feed(s, line);
+                drain_events(s);
+        }
+        ck_assert_uint_gt(imap_session_response_dropped(s), 9000);
+        ck_assert_int_eq(imap_session_response_pop(s, "EXISTS", &v, &n), 0);
+        ck_assert_uint_gt(n, 0);
+        ck_assert_uint_lt(n, 100);
+        /* The newest survive. */
+        ck_assert_str_eq(v[n - 1]->frags[0].text, "10000");
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+}
+END_TEST
+
+START_TEST(test_no_store_when_not_kept) {
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("IDLE", false);
+        ImapEvent e;
+
+        feed(s, "* 3 EXISTS\r\n");
+        e = next_event(s, IMAP_EVENT_UNTAGGED);
+        ck_assert_int_eq(e.resp->data_type, IMAP_DATA_EXISTS);
+        ck_assert_uint_eq(e.resp->number, 3);
+        ck_assert(!imap_session_response_has(s, "EXISTS"));
+}
+END_TEST
+
+/* ---- IDLE ------------------------------------------------------------------------------------ */
+
+START_TEST(test_idle_iteration) {
+        /* S-41 */
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("IDLE", true);
+        ImapEvent e;
+        uint32_t id;
+
+        id = submit(s, cmd("IDLE", END));
+        expect_out(s, "KDMF1 IDLE\r\n");
+        ck_assert(imap_session_idle_capturing(s));
+        feed(s, "* 0 EXISTS\r\n");
+        next_event(s, IMAP_EVENT_UNTAGGED);
+        /* DONE before the "+" would be read as a command: refused. */
+        ck_assert_int_eq(imap_session_idle_done(s, now_usec), -EAGAIN);
+        expect_no_out(s);
+        feed(s, "+ idling\r\n");
+        e = next_event(s, IMAP_EVENT_IDLING);
+        ck_assert_uint_eq(e.id, id);
+        ck_assert_int_eq(imap_session_state(s), IMAP_STATE_IDLING);
+        feed(s, "* 2 EXISTS\r\n* 1 FETCH (BODY[HEADER.FIELDS (DATE)] {41}\r\n"
+                "Date: Fri, 06 Dec 2024 06:00:00 +0000\r\n\r\n)\r\n* 3 EXISTS\r\n");
+        expect_idle_item(s, "EXISTS", "['0']");
+        expect_idle_item(s, "EXISTS", "['2']");
+        expect_idle_item(s, "FETCH", "[('1 (BODY[HEADER.FIELDS (DATE)] {41}', "
+                                     "'Date: Fri, 06 Dec 2024 06:00:00 +0000\r\n\r\n'), ')']");
+        expect_idle_item(s, "EXISTS", "['3']");
+        feed(s, "* 1 RECENT\r\n");
+        /* nothing else while idling. */
+        ck_assert_int_eq(imap_session_submit(s, cmd("NOOP", END), now_usec, NULL), -EPERM);
+        ck_assert_str_eq(imap_session_error(s), "command NOOP illegal in state IDLING, only allowed in states "
+                                                "NONAUTH, AUTH, SELECTED, LOGOUT");
+        /* no nested IDLE. */
+        ck_assert_int_eq(imap_session_submit(s, cmd("IDLE", END), now_usec, NULL), -EBUSY);
+        /* No deadline while idling: waiting is the point. */
+        ck_assert_uint_eq(imap_session_deadline(s), USEC_INFINITY);
+        ck_assert_int_eq(imap_session_idle_done(s, now_usec), 0);
+        expect_out(s, "DONE\r\n");
+        ck_assert_int_eq(imap_session_state(s), IMAP_STATE_AUTH);
+        ck_assert(!imap_session_idle_capturing(s));
+        feed(s, "* 9 RECENT\r\nKDMF1 OK Idle completed\r\n");
+        drain_events(s);
+        expect_stored(s, "EXISTS", 0);
+        expect_stored(s, "RECENT", 2, "['1']", "['9']");
+        ck_assert_uint_eq(imap_session_pending(s), 0);
+}
+END_TEST
+
+START_TEST(test_idle_denied) {
+        /* S-40, X-35 / Q1: a refusal is an ordinary reply; captured responses
+         * reach the store; IDLE can be tried again. */
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("IDLE", true);
+        ImapEvent e;
+
+        submit(s, cmd("IDLE", END));
+        expect_out(s, "KDMF1 IDLE\r\n");
+        feed(s, "* 7 EXISTS\r\nKDMF1 NO IDLE is not allowed at this time\r\n");
+        next_event(s, IMAP_EVENT_UNTAGGED);
+        e = next_event(s, IMAP_EVENT_DONE);
+        ck_assert_int_eq(e.resp->status, IMAP_STATUS_NO);
+        ck_assert_int_eq(imap_session_state(s), IMAP_STATE_AUTH);
+        ck_assert(!imap_session_idle_capturing(s));
+        expect_stored(s, "EXISTS", 1, "['7']");
+        submit(s, cmd("IDLE", END));
+        expect_out(s, "KDMF2 IDLE\r\n");
+}
+END_TEST
+
+START_TEST(test_idle_not_advertised) {
+        /* S-39 */
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("", true);
+
+        ck_assert_int_eq(imap_session_submit(s, cmd("IDLE", END), now_usec, NULL), -EOPNOTSUPP);
+        ck_assert_str_eq(imap_session_error(s), "Server does not support IMAP4 IDLE");
+        expect_no_out(s);
+}
+END_TEST
+
+START_TEST(test_idle_ended_by_server) {
+        /* X-36 / Q3, and an extra "+" while idling. */
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("IDLE", true);
+        ImapEvent e;
+
+        submit(s, cmd("IDLE", END));
+        feed(s, "+ idling\r\n+ still here\r\n");
+        drain_events(s);
+        ck_assert_int_eq(imap_session_state(s), IMAP_STATE_IDLING);
+        feed(s, "* 4 EXISTS\r\nKDMF1 OK IDLE terminated by server\r\n");
+        next_event(s, IMAP_EVENT_UNTAGGED);
+        e = next_event(s, IMAP_EVENT_DONE);
+        ck_assert_int_eq(e.resp->status, IMAP_STATUS_OK);
+        ck_assert_int_eq(imap_session_state(s), IMAP_STATE_AUTH);
+        /* The queue still holds what came; ending IDLE sends no DONE. */
+        expect_idle_item(s, "EXISTS", "['4']");
+        ck_assert_int_eq(imap_session_idle_done(s, now_usec), 1);
+        expect_out(s, "KDMF1 IDLE\r\n");
+        ck_assert_int_eq(imap_session_idle_done(s, now_usec), -ENOENT);
+}
+END_TEST
+
+START_TEST(test_idle_codes_queued_separately) {
+        /* */
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("IDLE", true);
+
+        submit(s, cmd("IDLE", END));
+        feed(s, "+ idling\r\n* OK [ALERT] disk full\r\n* 2 FETCH (BODY[1] {3}\r\nabc BODY[2] {2}\r\nde)\r\n");
+        expect_idle_item(s, "OK", "['[ALERT] disk full']");
+        expect_idle_item(s, "ALERT", "['']");
+        expect_idle_item(s, "FETCH", "[('2 (BODY[1] {3}', 'abc'), (' BODY[2] {2}', 'de'), ')']");
+}
+END_TEST
+
+START_TEST(test_idle_leftovers_to_store) {
+        /* responses before "+" with a literal, never iterated. */
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("IDLE", true);
+
+        submit(s, cmd("IDLE", END));
+        feed(s, "* 2 FETCH (BODY[1] {3}\r\nabc)\r\n+ idling\r\n");
+        ck_assert_int_eq(imap_session_idle_done(s, now_usec), 0);
+        feed(s, "KDMF1 OK done\r\n");
+        expect_stored(s, "FETCH", 1, "[('2 (BODY[1] {3}', 'abc'), ')']");
+}
+END_TEST
+
+START_TEST(test_idle_bye) {
+        /* BYE while idling is queued like any response. */
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("IDLE", true);
+
+        submit(s, cmd("IDLE", END));
+        feed(s, "+ idling\r\n* BYE autologout\r\n");
+        expect_idle_item(s, "BYE", "['autologout']");
+        ck_assert_int_eq(imap_session_eof(s), -ECONNRESET);
+        ck_assert_str_eq(imap_session_error(s), "socket error: EOF");
+}
+END_TEST
+
+/* ---- AUTHENTICATE ----------------------------------------------------------------------------- */
+
+static ImapSession *greeted(const char *caps) {
+        ImapSession *s = new_session(true);
+        char g[256];
+
+        snprintf(g, sizeof(g), "* OK [CAPABILITY IMAP4rev1 %s] hi\r\n", caps);
+        feed(s, g);
+        drain_events(s);
+        return s;
+}
+
+START_TEST(test_authenticate_sasl_ir) {
+        /* RFC 4959: the initial response rides on the command line. */
+        _cleanup_(imap_session_freep) ImapSession *s = greeted("SASL-IR AUTH=PLAIN");
+        ImapSaslCreds cr = { .user = "tim", .secret = "pw" };
+        ImapSasl *sasl = NULL;
+
+        ck_assert_int_eq(imap_sasl_new("PLAIN", &cr, &sasl), 0);
+        ck_assert_int_eq(imap_session_authenticate(s, sasl, now_usec, NULL), 0);
+        expect_out(s, "KDMF0 AUTHENTICATE PLAIN AHRpbQBwdw==\r\n");
+        feed(s, "KDMF0 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n");
+        ck_assert_int_eq(imap_session_state(s), IMAP_STATE_AUTH);
+        /* The CAPABILITY code of the tagged OK replaces what we knew. */
+        ck_assert(imap_session_has_capability(s, "IDLE"));
+        ck_assert(!imap_session_has_capability(s, "SASL-IR"));
+}
+END_TEST
+
+START_TEST(test_authenticate_rounds) {
+        /* Without SASL-IR the first response waits for "+". */
+        _cleanup_(imap_session_freep) ImapSession *s = greeted("AUTH=PLAIN");
+        ImapSaslCreds cr = { .user = "tim", .secret = "pw" };
+        ImapSasl *sasl = NULL;
+
+        ck_assert_int_eq(imap_sasl_new("PLAIN", &cr, &sasl), 0);
+        ck_assert_int_eq(imap_session_authenticate(s, sasl, now_usec, NULL), 0);
+        expect_out(s, "KDMF0 AUTHENTICATE PLAIN\r\n");
+        /* Nothing is pipelined behind AUTHENTICATE. */
+        submit(s, cmd("NOOP", END));
+        expect_no_out(s);
+        feed(s, "+ \r\n");
+        expect_out(s, "AHRpbQBwdw==\r\n");
+        feed(s, "KDMF0 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n");
+        ck_assert_int_eq(imap_session_state(s), IMAP_STATE_NONAUTH);
+        ck_assert_ptr_null(imap_session_sasl_error(s));
+        expect_out(s, "KDMF1 NOOP\r\n");
+}
+END_TEST
+
+START_TEST(test_authenticate_mechanism_fails) {
+        /* Q8: our side cannot compute a response: cancel with "*". */
+        _cleanup_(imap_session_freep) ImapSession *s = greeted("AUTH=CRAM-MD5");
+        OSSL_LIB_CTX *ctx = OSSL_LIB_CTX_new();
+        OSSL_PROVIDER *prov = OSSL_PROVIDER_load(ctx, "null");
+        ImapSaslCreds cr = { .user = "tim", .secret = "pw", .ossl_libctx = ctx };
+        ImapSasl *sasl = NULL;
+
+        ck_assert_ptr_nonnull(prov);
+        ck_assert_int_eq(imap_sasl_new("CRAM-MD5", &cr, &sasl), 0);
+        ck_assert_int_eq(imap_session_authenticate(s, sasl, now_usec, NULL), 0);
+        expect_out(s, "KDMF0 AUTHENTICATE CRAM-MD5\r\n");
+        feed(s, "+ PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ=\r\n");
+        expect_out(s, "*\r\n");
+        ck_assert_str_eq(imap_session_sasl_error(s), "CRAM-MD5 authentication is not supported");
+        feed(s, "KDMF0 BAD cancelled\r\n");
+        ck_assert_int_eq(imap_session_state(s), IMAP_STATE_NONAUTH);
+        OSSL_PROVIDER_unload(prov);
+        OSSL_LIB_CTX_free(ctx);
+}
+END_TEST
+
+/* ---- STARTTLS, timeouts, EOF ---------------------------------------------------------------- */
+
+START_TEST(test_starttls_injection) {
+        /* security.md B01 / INV-2: bytes after the tagged OK, even in the same
+         * segment, kill the connection. */
+        _cleanup_(imap_session_freep) ImapSession *s = new_session(true);
+        static const char in[] = "KDMF0 OK Begin TLS\r\n* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected\r\n";
+        size_t used;
+        ImapEvent e;
+
+        feed(s, "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] hi\r\n");
+        drain_events(s);
+        submit(s, cmd("STARTTLS", END));
+        expect_out(s, "KDMF0 STARTTLS\r\n");
+        /* Nothing may follow STARTTLS before the handshake. */
+        ck_assert_int_eq(imap_session_submit(s, cmd("NOOP", END), now_usec, NULL), 0);
+        expect_no_out(s);
+        ck_assert_int_eq(imap_session_feed(s, in, sizeof(in) - 1, now_usec, &used), 1);
+        ck_assert_uint_lt(used, sizeof(in) - 1);
+        e = next_event(s, IMAP_EVENT_STARTTLS);
+        ck_assert(imap_session_tls_pending(s));
+        next_event(s, IMAP_EVENT_DONE);
+        /* The NOOP queued behind STARTTLS stays queued until TLS is up. */
+        expect_no_out(s);
+        ck_assert_int_eq(imap_session_feed(s, in + used, sizeof(in) - 1 - used, now_usec, &used), -EPROTO);
+        ck_assert(strstr(imap_session_error(s), "data after STARTTLS"));
+        (void) e;
+}
+END_TEST
+
+START_TEST(test_starttls_forgets_plaintext) {
+        _cleanup_(imap_session_freep) ImapSession *s = new_session(true);
+
+        feed(s, "* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n");
+        feed(s, "* OK [ALERT] plaintext alert\r\n");
+        submit(s, cmd("STARTTLS", END));
+        feed(s, "KDMF0 OK go\r\n");
+        ck_assert_int_eq(imap_session_submit(s, cmd("NOOP", END), now_usec, NULL), -EPERM);
+        ck_assert_int_eq(imap_session_starttls_done(s), 0);
+        ck_assert(!imap_session_has_capability(s, "STARTTLS"));
+        ck_assert(!imap_session_response_has(s, "ALERT"));
+        submit(s, cmd("CAPABILITY", END));
+        /* The NOOP queued before the handshake went nowhere; the new command goes now. */
+        expect_out(s, "KDMF0 STARTTLS\r\nKDMF1 CAPABILITY\r\n");
+}
+END_TEST
+
+START_TEST(test_starttls_not_advertised) {
+        _cleanup_(imap_session_freep) ImapSession *s = new_session(false);
+
+        feed(s, "* OK [CAPABILITY IMAP4rev1] hi\r\n");
+        ck_assert_int_eq(imap_session_submit(s, cmd("STARTTLS", END), now_usec, NULL), -EOPNOTSUPP);
+        expect_no_out(s);
+}
+END_TEST
+
+START_TEST(test_command_timeout) {
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("IDLE", false);
+        usec_t t0 = now_usec;
+
+        ck_assert_uint_eq(imap_session_deadline(s), USEC_INFINITY);
+        submit(s, cmd("NOOP", END));
+        ck_assert_uint_eq(imap_session_deadline(s), t0 + 60 * USEC_PER_SEC);
+        /* Progress (any byte) pushes the deadline out. */
+        now_usec = t0 + 50 * USEC_PER_SEC;
+        feed(s, "* 1 EXISTS\r\n");
+        ck_assert_uint_eq(imap_session_deadline(s), now_usec + 60 * USEC_PER_SEC);
+        ck_assert_int_eq(imap_session_tick(s, now_usec + 60 * USEC_PER_SEC - 1), 0);
+        ck_assert_int_eq(imap_session_tick(s, now_usec + 60 * USEC_PER_SEC), -ETIMEDOUT);
+        ck_assert_str_eq(imap_session_error(s), "timed out waiting for the reply to NOOP");
+        now_usec = t0;
+}
+END_TEST
+
+START_TEST(test_eof_mid_response) {
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("", false);
+
+        submit(s, cmd("NOOP", END));
+        feed(s, "* 1 FETCH (BODY[] {10}\r\nabc");
+        ck_assert(imap_session_in_response(s));
+        ck_assert_int_eq(imap_session_eof(s), -ECONNRESET);
+        ck_assert_str_eq(imap_session_error(s), "socket error: EOF in the middle of a response");
+}
+END_TEST
+
+START_TEST(test_malformed_is_fatal) {
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("", false);
+
+        ck_assert_int_eq(feed_err(s, "* 1 FETCH (UID 1\r\n"), -EBADMSG);
+        ck_assert_str_eq(imap_session_error(s), "malformed response from server: unterminated list");
+        ck_assert(imap_session_is_dead(s));
+        ck_assert_int_eq(imap_session_submit(s, cmd("NOOP", END), now_usec, NULL), -ESHUTDOWN);
+}
+END_TEST
+
+static Suite *imap_session_suite(void) {
+        Suite *s = suite_create("imap-session");
+        TCase *tc;
+
+        tc = tcase_create("greeting");
+        tcase_add_test(tc, test_greeting_ok);
+        tcase_add_test(tc, test_greeting_preauth);
+        tcase_add_test(tc, test_greeting_bad);
+        tcase_add_test(tc, test_greeting_timeout);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("commands");
+        tcase_add_test(tc, test_state_checked_before_sending);
+        tcase_add_test(tc, test_enable_capability_first);
+        tcase_add_test(tc, test_uid_subcommands);
+        tcase_add_test(tc, test_pipelined_replies);
+        tcase_add_test(tc, test_unknown_tags);
+        tcase_add_test(tc, test_unexpected_continuation);
+        tcase_add_test(tc, test_tagged_without_text);
+        tcase_add_test(tc, test_select_and_close);
+        tcase_add_test(tc, test_logout);
+        tcase_add_test(tc, test_control_characters);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("wire");
+        tcase_add_loop_test(tc, test_quoting, 0, (int) ELEMENTSOF(quotes));
+        tcase_add_test(tc, test_cmd_refusals);
+        tcase_add_test(tc, test_literal_waits_for_continuation);
+        tcase_add_test(tc, test_literal_refused_before_continuation);
+        tcase_add_test(tc, test_literal_plus);
+        tcase_add_test(tc, test_utf8_append);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("store");
+        tcase_add_test(tc, test_store_fragments);
+        tcase_add_test(tc, test_store_codes);
+        tcase_add_test(tc, test_store_cap);
+        tcase_add_test(tc, test_no_store_when_not_kept);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("idle");
+        tcase_add_test(tc, test_idle_iteration);
+        tcase_add_test(tc, test_idle_denied);
+        tcase_add_test(tc, test_idle_not_advertised);
+        tcase_add_test(tc, test_idle_ended_by_server);
+        tcase_add_test(tc, test_idle_codes_queued_separately);
+        tcase_add_test(tc, test_idle_leftovers_to_store);
+        tcase_add_test(tc, test_idle_bye);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("authenticate");
+        tcase_add_test(tc, test_authenticate_sasl_ir);
+        tcase_add_test(tc, test_authenticate_rounds);
+        tcase_add_test(tc, test_authenticate_mechanism_fails);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("lifecycle");
+        tcase_add_test(tc, test_starttls_injection);
+        tcase_add_test(tc, test_starttls_forgets_plaintext);
+        tcase_add_test(tc, test_starttls_not_advertised);
+        tcase_add_test(tc, test_command_timeout);
+        tcase_add_test(tc, test_eof_mid_response);
+        tcase_add_test(tc, test_malformed_is_fatal);
+        suite_add_tcase(s, tc);
+
+        return s;
+}
+
+int main(void) {
+        return th_run_suite(imap_session_suite());
+}
