@@ -25,7 +25,7 @@ static const Int2apCase int2ap[] = {
         { 0x80000000u, "IAAAAAAA" },
 };
 
-START_TEST(test_int2ap) {
+START_TEST(test_X40_int2ap) {
         const Int2apCase *c = &int2ap[_i];
         char buf[IMAP_INT2AP_BUFSZ];
 
@@ -79,7 +79,7 @@ static const FlagsCase flag_cases[] = {
         { "1 (X\nFLAGS (a))", "" },
 };
 
-START_TEST(test_parse_flags) {
+START_TEST(test_X40_parse_flags) {
         const FlagsCase *c = &flag_cases[_i];
         _cleanup_free_ char **flags = NULL;
         char joined[256] = "";
@@ -168,12 +168,12 @@ static Suite *imap_util_suite(void) {
         TCase *tc;
 
         tc = tcase_create("int2ap");
-        tcase_add_loop_test(tc, test_int2ap, 0, (int) ELEMENTSOF(int2ap));
+        tcase_add_loop_test(tc, test_X40_int2ap, 0, (int) ELEMENTSOF(int2ap));
         tcase_add_test(tc, test_int2ap_short_buffer);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("flags");
-        tcase_add_loop_test(tc, test_parse_flags, 0, (int) ELEMENTSOF(flag_cases));
+        tcase_add_loop_test(tc, test_X40_parse_flags, 0, (int) ELEMENTSOF(flag_cases));
         tcase_add_test(tc, test_parse_flags_length_bounded);
         suite_add_tcase(s, tc);
 
