@@ -12,3 +12,12 @@ src_net_libnet_a_SOURCES = \
 src_net_libnet_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/net $(OPENSSL_CFLAGS)
 
 EXTRA_DIST += docs/TRANSPORT.md
+
+if HAVE_CHECK
+check_PROGRAMS += tests/test-conn
+TESTS += tests/test-conn
+tests_test_conn_SOURCES = tests/test-conn.c tests/th-certs.c tests/th-certs.h tests/th.h
+tests_test_conn_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/net -I$(top_srcdir)/tests \
+	$(OPENSSL_CFLAGS) $(CHECK_CFLAGS)
+tests_test_conn_LDADD = src/net/libnet.a src/shared/libshared.a $(OPENSSL_LIBS) $(CHECK_LIBS)
+endif
