@@ -73,11 +73,10 @@ static const char *const ips_loopback[] = { "127.0.0.1", NULL };
 static const char *const names_other[] = { "other.example", NULL };
 
 static ConnTlsCtx *client_ctx(const char *ca_file, const char *cert, const char *key) {
+        ConnTlsParams p = { .ca_file = ca_file, .cert_file = cert, .key_file = key };
         ConnTlsCtx *ctx = NULL;
 
-        ck_assert_int_eq(conn_tls_ctx_new(&(ConnTlsParams) { .ca_file = ca_file, .cert_file = cert, .key_file = key },
-                                          &ctx),
-                         0);
+        ck_assert_int_eq(conn_tls_ctx_new(&p, &ctx), 0);
         return ctx;
 }
 
@@ -579,9 +578,10 @@ START_TEST(test_tcp_localhost_fallback) {
 }
 END_TEST
 
-static void set_addr(struct addrinfo *ai, struct sockaddr_storage *ss, int family, int port, struct addrinfo *next) {
-        *ai = (struct addrinfo) { .ai_family = family, .ai_socktype = SOCK_STREAM, .ai_addr = (struct sockaddr *) ss,
-                                  .ai_next = next };
+static void set_addr(struct addrinfo *ai, struct sockaddr_storage *ss, int family, int port,
+                     struct addrinfo *next) {
+        *ai = (struct addrinfo) { .ai_family = family, .ai_socktype = SOCK_STREAM,
+                                  .ai_addr = (struct sockaddr *) ss, .ai_next = next };
         *ss = (struct sockaddr_storage) {};
         if (family == AF_INET6) {
                 struct sockaddr_in6 *a = (struct sockaddr_in6 *) ss;
@@ -696,7 +696,8 @@ START_TEST(test_tcp_write_blocks) {
         pid_t srv;
 
         ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
-        srv = serve(listen_loopback(AF_INET, &port), srv_silent, &(ServerOpts) { .hold_fd = pipefd[0], .hold_wfd = pipefd[1] });
+        srv = serve(listen_loopback(AF_INET, &port), srv_silent,
+                    &(ServerOpts) { .hold_fd = pipefd[0], .hold_wfd = pipefd[1] });
         (void) close(pipefd[0]);
 
         ck_assert_int_eq(conn_tcp_new("127.0.0.1", port_str(port), &c), 0);
@@ -745,7 +746,8 @@ START_TEST(test_tls_localhost) {
 
         make_certs('a', names_localhost, ips_loopback, &certs);
         srv = tls_server(srv_tls_echo,
-                         &(ServerOpts) { .certs = &certs, .check_sni = true, .expect_sni = "localhost", .hold_fd = -1 },
+                         &(ServerOpts) { .certs = &certs, .check_sni = true, .expect_sni = "localhost",
+                                         .hold_fd = -1 },
                          &port);
 
         ctx = client_ctx(certs.ca_file, NULL, NULL);
@@ -920,7 +922,8 @@ START_TEST(test_tls_old_version) {
 
         make_certs('a', names_localhost, ips_loopback, &certs);
         srv = tls_server(srv_tls_echo,
-                         &(ServerOpts) { .certs = &certs, .max_version = TLS1_1_VERSION, .accepts = 2, .hold_fd = -1 },
+                         &(ServerOpts) { .certs = &certs, .max_version = TLS1_1_VERSION, .accepts = 2,
+                                         .hold_fd = -1 },
                          &port);
 
         ctx = client_ctx(certs.ca_file, NULL, NULL);
@@ -1035,7 +1038,8 @@ START_TEST(test_tls_cut) {
         /* The server sends "bye" and, once released, closes the TCP connection without a
          * close_notify (security.md E10). */
         ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
-        srv = tls_server(srv_tls_cut, &(ServerOpts) { .certs = &certs, .hold_fd = pipefd[0], .hold_wfd = pipefd[1] }, &port);
+        srv = tls_server(srv_tls_cut, &(ServerOpts) { .certs = &certs, .hold_fd = pipefd[0], .hold_wfd = pipefd[1] },
+                         &port);
         (void) close(pipefd[0]);
         ck_assert_int_eq(conn_tls_new("localhost", port_str(port), ctx, &c), 0);
         ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), 0);
@@ -1056,6 +1060,56 @@ START_TEST(test_tls_cut) {
         }
         c = conn_free(c);
         ck_assert_int_eq(server_wait(srv), 0);
+}
+END_TEST
+
+/* TLS handshake, then (after the hold) a reset. */
+static int srv_tls_rst(int fd, const ServerOpts *o) {
+        SSL_CTX *ctx = server_ctx(o);
+        SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+        int status = 1;
+
+        if (ssl && SSL_set_fd(ssl, fd) == 1 && SSL_accept(ssl) == 1)
+                status = 0;
+        hold(o);
+        if (srv_rst(fd, &(ServerOpts) { .hold_fd = -1 }) != 0)
+                status = 1;
+        SSL_free(ssl);
+        SSL_CTX_free(ctx);
+        return status;
+}
+
+/* Writing TLS records into a reset connection is an error return, never SIGPIPE (the
+ * MSG_NOSIGNAL BIO); the test process would die of the signal otherwise. */
+START_TEST(test_tls_write_after_reset) {
+        _cleanup_(conn_tls_ctx_freep) ConnTlsCtx *ctx = NULL;
+        _cleanup_(conn_freep) Conn *c = NULL;
+        ThCerts certs;
+        struct pollfd pfd;
+        ssize_t k = 1;
+        int port, pipefd[2];
+        pid_t srv;
+
+        make_certs('a', names_localhost, ips_loopback, &certs);
+        ctx = client_ctx(certs.ca_file, NULL, NULL);
+        ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
+        srv = tls_server(srv_tls_rst, &(ServerOpts) { .certs = &certs, .hold_fd = pipefd[0], .hold_wfd = pipefd[1] },
+                         &port);
+        (void) close(pipefd[0]);
+        ck_assert_int_eq(conn_tls_new("localhost", port_str(port), ctx, &c), 0);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), 0);
+        (void) close(pipefd[1]);
+        ck_assert_int_eq(server_wait(srv), 0);
+
+        /* The reset has arrived (the socket reports an error or hang-up); write without reading. */
+        pfd = (struct pollfd) { .fd = conn_fd(c), .events = 0 };
+        ck_assert_int_eq(poll(&pfd, 1, SAFETY_MS), 1);
+        for (int i = 0; i < 5 && k > 0; i++)
+                k = conn_write(c, "data", 4);
+        ck_assert_msg(k == -EPIPE || k == -ECONNRESET, "write returned %zd", k);
+        ck_assert_ptr_nonnull(conn_error(c));
+        for (int i = 0; i < 3; i++)
+                ck_assert_int_lt(conn_write(c, "more", 4), 0);
 }
 END_TEST
 
@@ -1165,7 +1219,8 @@ START_TEST(test_starttls) {
         make_certs('a', names_localhost, ips_loopback, &certs);
         ctx = client_ctx(certs.ca_file, NULL, NULL);
         srv = serve(listen_loopback(AF_INET, &port), srv_starttls,
-                    &(ServerOpts) { .certs = &certs, .check_sni = true, .expect_sni = "localhost", .hold_fd = -1 });
+                    &(ServerOpts) { .certs = &certs, .check_sni = true, .expect_sni = "localhost",
+                                    .hold_fd = -1 });
 
         c = plain_hello(port);
         ck_assert(!conn_has_pending(c));
@@ -1190,7 +1245,8 @@ START_TEST(test_starttls_hostname_mismatch) {
         /* Same verification on the STARTTLS path (security.md E: "both paths"). */
         make_certs('a', names_other, NULL, &certs);
         ctx = client_ctx(certs.ca_file, NULL, NULL);
-        srv = serve(listen_loopback(AF_INET, &port), srv_starttls, &(ServerOpts) { .certs = &certs, .hold_fd = -1 });
+        srv = serve(listen_loopback(AF_INET, &port), srv_starttls,
+                    &(ServerOpts) { .certs = &certs, .hold_fd = -1 });
         c = plain_hello(port);
         ck_assert_int_eq(conn_start_tls(c, "localhost", ctx), 0);
         ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), -EPROTO);
@@ -1211,7 +1267,8 @@ START_TEST(test_starttls_injection) {
 
         make_certs('a', names_localhost, ips_loopback, &certs);
         ctx = client_ctx(certs.ca_file, NULL, NULL);
-        srv = serve(listen_loopback(AF_INET, &port), srv_starttls_inject, &(ServerOpts) { .certs = &certs, .hold_fd = -1 });
+        srv = serve(listen_loopback(AF_INET, &port), srv_starttls_inject,
+                    &(ServerOpts) { .certs = &certs, .hold_fd = -1 });
 
         c = plain_hello(port);
         /* Wait until the injected bytes are queued in our socket. */
@@ -1400,6 +1457,7 @@ static Suite *conn_suite(void) {
         tcase_add_test(tc, test_tls_ctx_errors);
         tcase_add_test(tc, test_tls_cut);
         tcase_add_test(tc, test_tls_close_notify);
+        tcase_add_test(tc, test_tls_write_after_reset);
         tcase_add_test(tc, test_tls_handshake_timeout);
         suite_add_tcase(s, tc);
 

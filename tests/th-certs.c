@@ -65,7 +65,8 @@ static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *is
                 goto finish;
 
         name = X509_get_subject_name(x);
-        if (!X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *) "imapidled tests", -1, -1, 0) ||
+        if (!X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *) "imapidled tests", -1,
+                                        -1, 0) ||
             !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *) cn, -1, -1, 0))
                 goto finish;
         if (!X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name))
@@ -140,8 +141,10 @@ int th_certs_make(const char *dir, const char *const *dns_names, const char *con
 
         if (!dir || !ret)
                 return -EINVAL;
-        if ((r = path_in(t.ca_file, dir, "ca.pem")) < 0 || (r = path_in(t.ca_key_file, dir, "ca-key.pem")) < 0 ||
-            (r = path_in(t.cert_file, dir, "cert.pem")) < 0 || (r = path_in(t.key_file, dir, "key.pem")) < 0)
+        if ((r = path_in(t.ca_file, dir, "ca.pem")) < 0 ||
+            (r = path_in(t.ca_key_file, dir, "ca-key.pem")) < 0 ||
+            (r = path_in(t.cert_file, dir, "cert.pem")) < 0 ||
+            (r = path_in(t.key_file, dir, "key.pem")) < 0)
                 return r;
         r = san_string(dns_names, ips, &san);
         if (r < 0)

@@ -93,18 +93,22 @@ int conn_tcp_connect_step(Conn *c) {
         return try_next(c, -err);
 }
 
+static bool usable(const struct addrinfo *ai) {
+        return IN_SET(ai->ai_family, AF_INET, AF_INET6) && ai->ai_addrlen <= sizeof(struct sockaddr_storage);
+}
+
 static int set_addrs(Conn *c, const struct addrinfo *list) {
         size_t n = 0;
 
         for (const struct addrinfo *ai = list; ai; ai = ai->ai_next)
-                if (IN_SET(ai->ai_family, AF_INET, AF_INET6) && ai->ai_addrlen <= sizeof(struct sockaddr_storage))
+                if (usable(ai))
                         n++;
 
         c->addrs = calloc(n ?: 1, sizeof(ConnAddr));
         if (!c->addrs)
                 return -ENOMEM;
         for (const struct addrinfo *ai = list; ai; ai = ai->ai_next)
-                if (IN_SET(ai->ai_family, AF_INET, AF_INET6) && ai->ai_addrlen <= sizeof(struct sockaddr_storage)) {
+                if (usable(ai)) {
                         ConnAddr *a = &c->addrs[c->n_addrs++];
 
                         memcpy(&a->sa, ai->ai_addr, ai->ai_addrlen);

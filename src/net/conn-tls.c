@@ -326,7 +326,8 @@ static int ssl_result(Conn *c, int k, const char *op, short *events, bool *eof) 
                 c->ssl_fatal = true;
                 le = ERR_peek_last_error();
                 /* OpenSSL 3 reports a stream cut without close_notify this way. */
-                if (ERR_GET_LIB(le) == ERR_LIB_SSL && ERR_GET_REASON(le) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+                if (ERR_GET_LIB(le) == ERR_LIB_SSL &&
+                    ERR_GET_REASON(le) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
                         ERR_clear_error();
                         *eof = true;
                         conn_set_error(c, "TLS %s: connection closed without close_notify", op);
@@ -515,7 +516,8 @@ int conn_start_tls(Conn *c, const char *host, ConnTlsCtx *ctx) {
         if (ioctl(c->fd, FIONREAD, &n) < 0)
                 return -errno;
         if (n > 0) {
-                conn_set_error(c, "STARTTLS refused: %d byte(s) of plaintext arrived before the TLS handshake", n);
+                conn_set_error(c, "STARTTLS refused: %d byte(s) of plaintext arrived before the TLS handshake",
+                               n);
                 return -EPROTO;
         }
 
