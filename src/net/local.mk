@@ -1,2 +1,23 @@
 # SPDX-License-Identifier: MIT
 # Included by Makefile.am; paths relative to the top of the tree.
+
+# --- src/net: the transport (TCP, TLS, STARTTLS, tunnel).  libc, OpenSSL and
+# src/shared only; nothing here knows IMAP or sd-event. --------------------------
+noinst_LIBRARIES += src/net/libnet.a
+src_net_libnet_a_SOURCES = \
+	src/net/conn.c src/net/conn.h src/net/conn-internal.h \
+	src/net/conn-tcp.c \
+	src/net/conn-tls.c \
+	src/net/conn-tunnel.c
+src_net_libnet_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/net $(OPENSSL_CFLAGS)
+
+EXTRA_DIST += docs/TRANSPORT.md
+
+if HAVE_CHECK
+check_PROGRAMS += tests/test-conn
+TESTS += tests/test-conn
+tests_test_conn_SOURCES = tests/test-conn.c tests/th-certs.c tests/th-certs.h tests/th.h
+tests_test_conn_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/net -I$(top_srcdir)/tests \
+	$(OPENSSL_CFLAGS) $(CHECK_CFLAGS)
+tests_test_conn_LDADD = src/net/libnet.a src/shared/libshared.a $(OPENSSL_LIBS) $(CHECK_LIBS)
+endif
