@@ -15,7 +15,8 @@
 #   tunnel         executable: Dovecot's imap on stdin/stdout, pre-authenticated as user1
 #   dovecot.conf   the configuration (also for doveadm -c)
 #   dovecot.pid    the master's pid
-#   log/           dovecot.log (everything), start.err (stderr of the last start)
+#   log/           dovecot.log (all services), tunnel.log, start.err (stderr of the last
+#                  start), openssl.err, auth-test.out
 #   home/userN/    homes; mail in home/userN/Maildir
 #
 # Environment: DOVECOT_USERS (number of users, default 4), DOVECOT_MAIL_USER

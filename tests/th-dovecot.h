@@ -49,7 +49,8 @@ typedef struct ThDovecot {
 /* Start a Dovecot (DOVECOT_USERS in the environment sets the number of users,
  * default 4, at most TH_DOVECOT_USERS_MAX).  The script is found through the
  * top_srcdir environment variable (set by 'make check'), else the source
- * directory compiled in as TH_SRCDIR.  Takes about a quarter of a second.  On
+ * directory compiled in as TH_SRCDIR.  Takes about a quarter of a second;
+ * th_dovecot_stop() 0.03 s to 1.1 s (longer with sessions still open).  On
  * failure the logs are copied to stderr, nothing is left running, *ret is
  * zeroed and -errno returned. */
 int th_dovecot_start(ThDovecot *ret);
