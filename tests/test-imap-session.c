@@ -900,9 +900,9 @@ START_TEST(test_starttls_injection) {
         expect_no_out(s);
         ck_assert_int_eq(imap_session_feed(s, in, sizeof(in) - 1, now_usec, &used), 1);
         ck_assert_uint_lt(used, sizeof(in) - 1);
+        next_event(s, IMAP_EVENT_DONE);
         e = next_event(s, IMAP_EVENT_STARTTLS);
         ck_assert(imap_session_tls_pending(s));
-        next_event(s, IMAP_EVENT_DONE);
         /* The NOOP queued behind STARTTLS stays queued until TLS is up. */
         expect_no_out(s);
         ck_assert_int_eq(imap_session_feed(s, in + used, sizeof(in) - 1 - used, now_usec, &used), -EPROTO);
@@ -916,10 +916,19 @@ START_TEST(test_starttls_forgets_plaintext) {
 
         feed(s, "* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n");
         feed(s, "* OK [ALERT] plaintext alert\r\n");
+        drain_events(s);
         submit(s, cmd("STARTTLS", END));
         feed(s, "KDMF0 OK go\r\n");
         ck_assert_int_eq(imap_session_submit(s, cmd("NOOP", END), now_usec, NULL), -EPERM);
         ck_assert_int_eq(imap_session_starttls_done(s), 0);
+        {
+                /* The events of the OK stay readable after the switch. */
+                ImapEvent e = next_event(s, IMAP_EVENT_DONE);
+                ck_assert_str_eq(e.cmd, "STARTTLS");
+                ck_assert_uint_eq(e.resp->text.len, 2);
+                ck_assert(memcmp(e.resp->text.ptr, "go", 2) == 0);
+                next_event(s, IMAP_EVENT_STARTTLS);
+        }
         ck_assert(!imap_session_has_capability(s, "STARTTLS"));
         ck_assert(!imap_session_response_has(s, "ALERT"));
         submit(s, cmd("CAPABILITY", END));

@@ -41,6 +41,7 @@ struct ImapClient {
         Buf in;
         char *welcome;
         bool is_readonly;
+        bool tls_active;                /* implicit TLS, or STARTTLS done */
         char errmsg[512];
 
         Done done;                      /* the reply of the command being waited for */
@@ -148,6 +149,7 @@ static int do_starttls(ImapClient *c) {
         if (r < 0)
                 return err(c, r, "TLS handshake failed: %s",
                            conn_error(c->conn) ? conn_error(c->conn) : strerror(-r));
+        c->tls_active = true;
         return imap_session_starttls_done(c->s);
 }
 
@@ -714,8 +716,10 @@ int imap_client_sort(ImapClient *c, const char *criteria, const char *charset, c
 }
 
 int imap_client_starttls(ImapClient *c, ImapResult *ret) {
-        if (c->mode == IMAP_CLIENT_TLS || c->mode == IMAP_CLIENT_TUNNEL)
+        if (c->tls_active)
                 return err(c, -EPROTO, "TLS session already established");
+        if (c->mode == IMAP_CLIENT_TUNNEL)
+                return err(c, -EPROTO, "TLS not supported by server");
         if (!imap_session_has_capability(c->s, "STARTTLS"))
                 return err(c, -EPROTO, "TLS not supported by server");
         return SIMPLE(c, NULL, ret, "STARTTLS", END);
@@ -1005,6 +1009,7 @@ int imap_client_connect(const ImapClientOpts *o, ImapClient **ret, char **reterr
         if (!c)
                 return -ENOMEM;
         c->mode = o->mode;
+        c->tls_active = o->mode == IMAP_CLIENT_TLS;
         c->timeout_ms = o->timeout_ms;
         c->idle_deadline = USEC_INFINITY;
         if (o->host) {

@@ -857,10 +857,9 @@ static int handle_tagged(ImapSession *s, const ImapResponse *r) {
                 session_set_state(s, IMAP_STATE_AUTH);
                 break;
         case EFFECT_STARTTLS:
-                if (r->status == IMAP_STATUS_OK) {
+                /* The STARTTLS event follows the DONE event below. */
+                if (r->status == IMAP_STATUS_OK)
                         s->tls_pending = true;
-                        push_event(s, IMAP_EVENT_STARTTLS, r, p);
-                }
                 break;
         case EFFECT_ENABLE:
                 if (r->status == IMAP_STATUS_OK && p->utf8_asked)
@@ -882,6 +881,8 @@ static int handle_tagged(ImapSession *s, const ImapResponse *r) {
         }
 
         push_event(s, IMAP_EVENT_DONE, r, p);
+        if (eff == EFFECT_STARTTLS && r->status == IMAP_STATUS_OK)
+                push_event(s, IMAP_EVENT_STARTTLS, r, p);
         pending_unlink(s, p);
         pending_free(p);
         return flush_commands(s);
@@ -1033,7 +1034,8 @@ int imap_session_starttls_done(ImapSession *s) {
         /* RFC 3501 §6.2.1: discard what the plaintext phase taught us. */
         caps_clear(s);
         list_clear(&s->store);
-        imap_parser_reset(s->parser);
+        /* The parser holds nothing: no byte was accepted after the OK.  It is
+         * not reset here, so the OK's response stays valid until the next feed. */
         return flush_commands(s);
 }
 
