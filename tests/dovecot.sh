@@ -31,7 +31,7 @@ die() {
 }
 
 usage() {
-        die "usage: dovecot.sh start|stop DIR"
+        die "usage: dovecot.sh start|stop|restart DIR"
 }
 
 [ $# -eq 2 ] || usage
@@ -340,8 +340,29 @@ do_start() {
         mv "$dir/ports.tmp" "$dir/ports"
 }
 
+# restart DIR: stop every process of the instance, then start it again with
+# the same configuration, ports and mail (for reconnection tests).
+do_restart() {
+        [ -f "$dir/dovecot.conf" ] || die "no instance in $dir"
+        do_stop
+        if ! dovecot -c "$dir/dovecot.conf" 2>"$dir/log/start.err"; then
+                cat "$dir/log/start.err" >&2
+                die "dovecot did not restart; see $dir/log/"
+        fi
+        i=0
+        while [ ! -s "$dir/run/master.pid" ] && [ $i -lt 100 ]; do
+                sleep 0.05
+                i=$((i + 1))
+        done
+        [ -s "$dir/run/master.pid" ] || die "no master.pid in $dir/run"
+        cp "$dir/run/master.pid" "$dir/dovecot.pid"
+        doveadm -c "$dir/dovecot.conf" auth test user1 pass1 >"$dir/log/auth-test.out" 2>&1 ||
+                die "authentication of user1 failed after restart"
+}
+
 case $cmd in
 start) do_start ;;
 stop) do_stop ;;
+restart) do_restart ;;
 *) usage ;;
 esac

@@ -315,6 +315,26 @@ int th_dovecot_start(ThDovecot *ret) {
         return 0;
 }
 
+int th_dovecot_restart(ThDovecot *d) {
+        char text[64];
+        unsigned long v;
+        const char *end;
+        int r;
+
+        assert_return(d && d->dir, -EINVAL);
+        r = run_script("restart", d->dir);
+        if (r != 0)
+                return r < 0 ? r : -EIO;
+        r = read_small_file(d->dir, "dovecot.pid", text, sizeof(text));
+        if (r < 0)
+                return r;
+        r = parse_uint(text, 2, INT32_MAX, &v, &end);
+        if (r < 0)
+                return r;
+        d->master_pid = (pid_t) v;
+        return 0;
+}
+
 void th_dovecot_stop(ThDovecot *d) {
         if (!d || !d->dir)
                 return;

@@ -58,6 +58,9 @@ int th_dovecot_start(ThDovecot *ret);
 /* Stop the Dovecot, remove its directory, and zero *d.  Idempotent; accepts a
  * zeroed ThDovecot. */
 void th_dovecot_stop(ThDovecot *d);
+/* Stop every process of the instance and start it again on the same ports
+ * with the same mail: for reconnection tests.  Returns 0 or -errno. */
+int th_dovecot_restart(ThDovecot *d);
 
 /* "userN" and "passN" for 1 <= i <= n_users; NULL otherwise.  Valid as long
  * as *d is. */
