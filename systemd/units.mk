@@ -32,3 +32,5 @@ systemd/user/imapidled.service: $(srcdir)/systemd/imapidled-user.service.in Make
 AM_DISTCHECK_CONFIGURE_FLAGS = \
 	--with-systemdsystemunitdir=$$dc_install_base/$(systemdsystemunitdir) \
 	--with-systemduserunitdir=$$dc_install_base/$(systemduserunitdir)
+
+dist_man8_MANS = docs/imapidled.8
