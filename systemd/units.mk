@@ -34,3 +34,9 @@ AM_DISTCHECK_CONFIGURE_FLAGS = \
 	--with-systemduserunitdir=$$dc_install_base/$(systemduserunitdir)
 
 dist_man8_MANS = docs/imapidled.8
+
+# The units pass systemd-analyze verify, the system unit's exposure is at most
+# 2.0, and the man page renders without warnings.
+TESTS += tests/test-units.sh
+EXTRA_DIST += tests/test-units.sh
+AM_TESTS_ENVIRONMENT += bindir='$(bindir)'; export bindir;
