@@ -780,6 +780,9 @@ int imap_session_idle_done(ImapSession *s, usec_t now) {
         int r;
 
         assert_return(s, -EINVAL);
+        /* A dead session writes nothing more. */
+        if (s->dead)
+                return -ESHUTDOWN;
         p = idle_pending(s);
         if (!p) {
                 /* The server ended IDLE on its own (Q3): the reply is already delivered. */
@@ -1027,6 +1030,8 @@ int imap_session_eof(ImapSession *s) {
 
 int imap_session_starttls_done(ImapSession *s) {
         assert_return(s, -EINVAL);
+        if (s->dead)
+                return -ESHUTDOWN;
         if (!s->tls_pending)
                 return -ENOENT;
         s->tls_pending = false;

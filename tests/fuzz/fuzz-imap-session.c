@@ -538,6 +538,8 @@ static void op_idle_done(Fz *f) {
                         idle = (int64_t) i;
         r = imap_session_idle_done(f->s, f->now);
         imap_session_output(f->s, &b, &len);
+        if (f->dead)
+                CHECK(r == -ESHUTDOWN);
         if (r == 0) {
                 CHECK(idle >= 0 && (f->ids[idle].flags & ID_IDLING));
                 if (f->ids[idle].flags & ID_DONE_SENT)
@@ -666,8 +668,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         bool pending = imap_session_tls_pending(f.s);
 
                         r = imap_session_starttls_done(f.s);
-                        CHECK(pending ? r == 0 : r == -ENOENT);
-                        CHECK(!imap_session_tls_pending(f.s));
+                        if (f.dead)
+                                CHECK(r == -ESHUTDOWN);
+                        else {
+                                CHECK(pending ? r == 0 : r == -ENOENT);
+                                CHECK(!imap_session_tls_pending(f.s));
+                        }
                         if (r == 0)
                                 f.tls_block = false;
                         else
