@@ -816,9 +816,11 @@ static Pending *find_tag(ImapSession *s, const ImapResponse *r) {
                 return NULL;
         if (imap_parse_u32(r->tag.ptr + pl, r->tag.len - pl, &id) < 0)
                 return NULL;
+        /* A command still queued was never seen by the server: its tag is
+         * not one the server can know (H01, H03). */
         for (Pending *p = s->cmds; p; p = p->next)
                 if (p->id == id && strlen(p->tag) == r->tag.len)
-                        return p;
+                        return p->sent > 0 ? p : NULL;
         return NULL;
 }
 
