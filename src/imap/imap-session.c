@@ -897,10 +897,18 @@ static int handle_continuation(ImapSession *s, const ImapResponse *r) {
         int k;
 
         /* The first command that can be waiting for "+" is the only candidate:
-         * nothing is written after such a command (flush_commands()). */
-        for (p = s->cmds; p; p = p->next)
-                if (p->wait_cont || p->sasl || (p->entry && p->entry->effect == EFFECT_IDLE))
+         * nothing is written after such a command (flush_commands()).  The
+         * search stops at the first command that holds back its followers
+         * (STARTTLS, say): those behind it were never sent, and a "+" for one
+         * would, for AUTHENTICATE, put credentials on the wire unasked. */
+        for (p = s->cmds; p; p = p->next) {
+                if (p->sent > 0 && (p->wait_cont || p->sasl || (p->entry && p->entry->effect == EFFECT_IDLE)))
                         break;
+                if (p->sent == 0 || cmd_blocks_followers(p)) {
+                        p = NULL;
+                        break;
+                }
+        }
         if (!p)
                 return fail(s, -EPROTO, "unexpected continuation request"); /* F13, H02 */
 
