@@ -172,6 +172,7 @@ typedef struct Fz {
         /* Stored types we saw names of, for measuring the store. */
         char **types;
         size_t n_types;
+        uint64_t dropped;
 } Fz;
 
 static uint64_t produced(const Fz *f) {
@@ -434,6 +435,10 @@ static void check(Fz *f) {
         for (size_t i = 0; i < n_caps; i++)
                 CHECK(caps[i] && imap_session_has_capability(f->s, caps[i]));
         CHECK(store_bytes(f) <= f->max_stored);
+        CHECK(imap_session_response_dropped(f->s) >= f->dropped);      /* a counter */
+        f->dropped = imap_session_response_dropped(f->s);
+        if (imap_session_sasl_error(f->s))
+                CHECK(strlen(imap_session_sasl_error(f->s)) > 0);
         (void) imap_session_error(f->s);
         (void) imap_session_in_response(f->s);
         (void) imap_session_idle_capturing(f->s);
