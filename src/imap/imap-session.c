@@ -780,6 +780,9 @@ int imap_session_idle_done(ImapSession *s, usec_t now) {
         int r;
 
         assert_return(s, -EINVAL);
+        /* A dead session writes nothing more. */
+        if (s->dead)
+                return -ESHUTDOWN;
         p = idle_pending(s);
         if (!p) {
                 /* The server ended IDLE on its own (Q3): the reply is already delivered. */
@@ -813,9 +816,11 @@ static Pending *find_tag(ImapSession *s, const ImapResponse *r) {
                 return NULL;
         if (imap_parse_u32(r->tag.ptr + pl, r->tag.len - pl, &id) < 0)
                 return NULL;
+        /* A command still queued was never seen by the server: its tag is
+         * not one the server can know (H01, H03). */
         for (Pending *p = s->cmds; p; p = p->next)
                 if (p->id == id && strlen(p->tag) == r->tag.len)
-                        return p;
+                        return p->sent > 0 ? p : NULL;
         return NULL;
 }
 
@@ -893,10 +898,18 @@ static int handle_continuation(ImapSession *s, const ImapResponse *r) {
         int k;
 
         /* The first command that can be waiting for "+" is the only candidate:
-         * nothing is written after such a command (flush_commands()). */
-        for (p = s->cmds; p; p = p->next)
-                if (p->wait_cont || p->sasl || (p->entry && p->entry->effect == EFFECT_IDLE))
+         * nothing is written after such a command (flush_commands()).  The
+         * search stops at the first command that holds back its followers
+         * (STARTTLS, say): those behind it were never sent, and a "+" for one
+         * would, for AUTHENTICATE, put credentials on the wire unasked. */
+        for (p = s->cmds; p; p = p->next) {
+                if (p->sent > 0 && (p->wait_cont || p->sasl || (p->entry && p->entry->effect == EFFECT_IDLE)))
                         break;
+                if (p->sent == 0 || cmd_blocks_followers(p)) {
+                        p = NULL;
+                        break;
+                }
+        }
         if (!p)
                 return fail(s, -EPROTO, "unexpected continuation request"); /* F13, H02 */
 
@@ -1028,6 +1041,8 @@ int imap_session_eof(ImapSession *s) {
 
 int imap_session_starttls_done(ImapSession *s) {
         assert_return(s, -EINVAL);
+        if (s->dead)
+                return -ESHUTDOWN;
         if (!s->tls_pending)
                 return -ENOENT;
         s->tls_pending = false;

@@ -135,10 +135,13 @@ int imap_session_authenticate(ImapSession *s, ImapSasl *sasl, usec_t now, uint32
 
 /* End IDLE: send DONE (RFC 2177).  The tagged reply then comes as a DONE
  * event.  Returns 0, or 1 when the server had already ended IDLE itself (no
- * DONE is sent; the reply was already delivered), -ENOENT if not idling. */
+ * DONE is sent; the reply was already delivered), -ENOENT if not idling,
+ * -ESHUTDOWN if the session is dead (nothing is written then). */
 int imap_session_idle_done(ImapSession *s, usec_t now);
 
-/* The transport now speaks TLS: forget everything learnt in plaintext. */
+/* The transport now speaks TLS: forget everything learnt in plaintext.
+ * Returns 0, -ENOENT if no STARTTLS was accepted, -ESHUTDOWN if the session
+ * is dead (nothing is written then). */
 int imap_session_starttls_done(ImapSession *s);
 
 /* Pull one event: 1 and *ret filled, 0 none. */

@@ -59,3 +59,22 @@ tests_fuzz_fuzz_imap_utf7_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_fuzz_fuzz_imap_utf7_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_imap_utf7_LDADD = src/imap/libimap.a src/shared/libshared.a
 endif
+
+# Connection state-machine fuzz target (security.md 4.7 target 3): the input
+# is a program of server bytes and caller actions.  The session drives SASL,
+# so both binaries link libcrypto.  The corpus generator is run by hand.
+check_PROGRAMS += tests/fuzz/replay-imap-session
+TESTS += tests/fuzz/replay-imap-session
+tests_fuzz_replay_imap_session_SOURCES = tests/fuzz/fuzz-imap-session.c tests/fuzz/replay.c $(FUZZ_COMMON)
+tests_fuzz_replay_imap_session_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests $(OPENSSL_CFLAGS) \
+	-DFUZZ_CORPUS_DIR='"$(abs_top_srcdir)/tests/fuzz/corpus/imap-session"'
+tests_fuzz_replay_imap_session_LDADD = src/imap/libimap.a src/shared/libshared.a $(OPENSSL_LIBS)
+EXTRA_DIST += tests/fuzz/fuzz-imap-session.dict tests/fuzz/gen-imap-session-corpus.c
+
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-imap-session
+tests_fuzz_fuzz_imap_session_SOURCES = tests/fuzz/fuzz-imap-session.c $(FUZZ_COMMON)
+tests_fuzz_fuzz_imap_session_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests $(OPENSSL_CFLAGS)
+tests_fuzz_fuzz_imap_session_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_imap_session_LDADD = src/imap/libimap.a src/shared/libshared.a $(OPENSSL_LIBS)
+endif
