@@ -985,6 +985,66 @@ START_TEST(test_malformed_is_fatal) {
 }
 END_TEST
 
+/* Findings of fuzz-imap-session (regress-* in its corpus), as unit tests. */
+
+START_TEST(test_nothing_out_after_death) {
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("IDLE", false);
+
+        submit(s, cmd("IDLE", END));
+        feed(s, "+ idling\r\n");
+        expect_out(s, "KDMF1 IDLE\r\n");
+        ck_assert_int_eq(feed_err(s, "* 1 FETCH (\r\n"), -EBADMSG);
+        ck_assert_int_eq(imap_session_idle_done(s, now_usec), -ESHUTDOWN);
+        expect_no_out(s);
+}
+END_TEST
+
+START_TEST(test_starttls_done_after_injection) {
+        /* The password queued behind STARTTLS must never go out once the
+         * injection check has killed the session. */
+        _cleanup_(imap_session_freep) ImapSession *s = new_session(false);
+
+        feed(s, "* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n");
+        submit(s, cmd("STARTTLS", END));
+        submit(s, cmd("LOGIN", IMAP_CMD_ARG_ASTRING, "user", IMAP_CMD_ARG_STRING, "secret", END));
+        expect_out(s, "KDMF0 STARTTLS\r\n");
+        ck_assert_int_eq(feed_err(s, "KDMF0 OK go\r\n* OK injected\r\n"), -EPROTO);
+        ck_assert_int_eq(imap_session_starttls_done(s), -ESHUTDOWN);
+        expect_no_out(s);
+}
+END_TEST
+
+START_TEST(test_reply_to_unsent_command) {
+        /* H01/H03: a tag we allocated but never sent cannot complete anything. */
+        _cleanup_(imap_session_freep) ImapSession *s = new_session(false);
+
+        feed(s, "* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n");
+        submit(s, cmd("STARTTLS", END));
+        submit(s, cmd("LOGIN", IMAP_CMD_ARG_ASTRING, "user", IMAP_CMD_ARG_STRING, "secret", END));
+        expect_out(s, "KDMF0 STARTTLS\r\n");
+        ck_assert_int_eq(feed_err(s, "KDMF1 OK LOGIN done\r\n"), -EPROTO);
+        ck_assert_int_eq(imap_session_state(s), IMAP_STATE_NONAUTH);
+        expect_no_out(s);
+}
+END_TEST
+
+START_TEST(test_continuation_for_unsent_command) {
+        /* A "+" answered to STARTTLS must not release a queued AUTHENTICATE's
+         * credentials in plaintext (F13/H02). */
+        _cleanup_(imap_session_freep) ImapSession *s = new_session(false);
+        ImapSaslCreds cr = { .user = "tim", .secret = "pw" };
+        ImapSasl *sasl = NULL;
+
+        feed(s, "* OK [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN] hi\r\n");
+        submit(s, cmd("STARTTLS", END));
+        ck_assert_int_eq(imap_sasl_new("PLAIN", &cr, &sasl), 0);
+        ck_assert_int_eq(imap_session_authenticate(s, sasl, now_usec, NULL), 0);
+        expect_out(s, "KDMF0 STARTTLS\r\n");
+        ck_assert_int_eq(feed_err(s, "+ \r\n"), -EPROTO);
+        expect_no_out(s);
+}
+END_TEST
+
 static Suite *imap_session_suite(void) {
         Suite *s = suite_create("imap-session");
         TCase *tc;
@@ -1039,6 +1099,13 @@ static Suite *imap_session_suite(void) {
         tcase_add_test(tc, test_authenticate_sasl_ir);
         tcase_add_test(tc, test_authenticate_rounds);
         tcase_add_test(tc, test_authenticate_mechanism_fails);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("fuzz-findings");
+        tcase_add_test(tc, test_nothing_out_after_death);
+        tcase_add_test(tc, test_starttls_done_after_injection);
+        tcase_add_test(tc, test_reply_to_unsent_command);
+        tcase_add_test(tc, test_continuation_for_unsent_command);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("lifecycle");
