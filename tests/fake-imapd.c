@@ -5,12 +5,22 @@
  * the child plays the script on one connection; at the end the child writes
  * one message on the pipe: a fixed header, the report text and the recorded
  * bytes.  Everything the child does is bounded by a per-step deadline.
+ *
+ * TLS: the parent loads the certificate into an SSL_CTX (so bad files fail
+ * fake_imapd_start_full() at once); the child inherits it through fork(),
+ * makes the socket non-blocking and drives every SSL_* call with poll() on
+ * the step's deadline, polling for whatever OpenSSL says it wants
+ * (SSL_ERROR_WANT_READ/WRITE).  SSL_read() is always tried before polling,
+ * because OpenSSL may hold decrypted bytes that poll() cannot see.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -46,6 +56,8 @@ typedef struct FakeReportHeader {
 typedef struct FakeChild {
         FakeImapdOptions opts;
         int fd;                         /* the connection; -EBADF once closed */
+        SSL *ssl;                       /* TLS over fd, or NULL */
+        char tls_err[256];              /* OpenSSL's reason for the last -EPROTO */
         char tag[FAKE_TAG_MAX];
         bool have_tag;
         Buf in;                         /* read but not yet consumed */
@@ -148,20 +160,75 @@ static int wait_fd(FakeChild *c, int fd, short events) {
         }
 }
 
+/* After an SSL_* call on c->ssl returned k <= 0 (errno was cleared before
+ * it): wait for what OpenSSL wants and return 0 to call it again, 1 for the
+ * end of the stream (close_notify, or a bare TCP EOF: the context has
+ * SSL_OP_IGNORE_UNEXPECTED_EOF), -ECONNRESET for a reset or a broken pipe,
+ * -EPROTO with c->tls_err set for a TLS failure, -ETIMEDOUT, or -errno. */
+static int tls_retry(FakeChild *c, int k) {
+        int saved_errno = errno;
+        unsigned long e;
+
+        switch (SSL_get_error(c->ssl, k)) {
+        case SSL_ERROR_WANT_READ:
+                return wait_fd(c, c->fd, POLLIN);
+        case SSL_ERROR_WANT_WRITE:
+                return wait_fd(c, c->fd, POLLOUT);
+        case SSL_ERROR_ZERO_RETURN:
+                return 1;
+        case SSL_ERROR_SYSCALL:
+                if (saved_errno == EINTR)
+                        return 0;
+                /* errno 0: the peer closed in a way OpenSSL calls a syscall error. */
+                return saved_errno == 0 || IN_SET(saved_errno, ECONNRESET, EPIPE) ? -ECONNRESET : -saved_errno;
+        default:
+                e = ERR_peek_last_error();
+                if (e != 0 && ERR_reason_error_string(e))
+                        (void) snprintf(c->tls_err, sizeof(c->tls_err), "%s", ERR_reason_error_string(e));
+                else
+                        (void) snprintf(c->tls_err, sizeof(c->tls_err), "SSL_get_error() %d",
+                                        SSL_get_error(c->ssl, k));
+                ERR_clear_error();
+                return -EPROTO;
+        }
+}
+
+/* SSL_read up to n bytes: > 0 bytes read, 0 on EOF, or -errno. */
+static ssize_t tls_read(FakeChild *c, void *p, size_t n) {
+        for (;;) {
+                int k, r;
+
+                ERR_clear_error();
+                errno = 0;
+                k = SSL_read(c->ssl, p, (int) MIN(n, (size_t) INT_MAX));
+                if (k > 0)
+                        return k;
+                r = tls_retry(c, k);
+                if (r != 0)
+                        return r > 0 ? 0 : r;
+        }
+}
+
 /* Read more input into c->in: > 0 bytes read, 0 on EOF, or -errno. */
 static int read_more(FakeChild *c) {
         ssize_t n;
         int r;
 
-        r = wait_fd(c, c->fd, POLLIN);
-        if (r < 0)
-                return r;
         r = buf_reserve(&c->in, 4096, 0);
         if (r < 0)
                 return r;
-        n = read(c->fd, c->in.data + c->in.len, 4096);
-        if (n < 0)
-                return errno == EINTR || errno == EAGAIN ? read_more(c) : -errno;
+        if (c->ssl) {
+                n = tls_read(c, c->in.data + c->in.len, 4096);
+                if (n < 0)
+                        return (int) n;
+        } else {
+                r = wait_fd(c, c->fd, POLLIN);
+                if (r < 0)
+                        return r;
+                n = read(c->fd, c->in.data + c->in.len, 4096);
+                if (n < 0)
+                        return errno == EINTR || errno == EAGAIN ? read_more(c) : -errno;
+        }
         if (c->opts.record && n > 0) {
                 r = buf_append(&c->record, c->in.data + c->in.len, (size_t) n, c->opts.record_max);
                 if (r == -EMSGSIZE)
@@ -244,9 +311,34 @@ static bool match_line(const char *pattern, const char *line, size_t n, char *ta
         return true;
 }
 
+/* One SSL_write of the whole buffer (OpenSSL, without partial writes,
+ * finishes it across WANT_WRITE retries), within the step's deadline. */
+static int tls_send_all(FakeChild *c, const char *p, size_t n) {
+        while (n > 0) {
+                int k, r;
+
+                ERR_clear_error();
+                errno = 0;
+                k = SSL_write(c->ssl, p, (int) MIN(n, (size_t) INT_MAX));
+                if (k > 0) {
+                        p += k;
+                        n -= (size_t) k;
+                        continue;
+                }
+                r = tls_retry(c, k);
+                if (r > 0)
+                        return -ECONNRESET;
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* One write of the whole buffer (continued only if the kernel takes it in
  * parts), within the step's deadline. */
 static int send_all(FakeChild *c, const char *p, size_t n) {
+        if (c->ssl)
+                return tls_send_all(c, p, n);
         while (n > 0) {
                 ssize_t k;
                 int r;
@@ -266,6 +358,11 @@ static int send_all(FakeChild *c, const char *p, size_t n) {
         return 0;
 }
 
+/* What went wrong, for the report: OpenSSL's reason for a TLS failure. */
+static const char *error_text(const FakeChild *c, int r) {
+        return r == -EPROTO && c->tls_err[0] ? c->tls_err : strerror(-r);
+}
+
 /* Describe a read failure and return it. */
 static int fail_read(FakeChild *c, size_t i, const FakeStep *st, int r) {
         if (r == -ETIMEDOUT) {
@@ -277,7 +374,7 @@ static int fail_read(FakeChild *c, size_t i, const FakeStep *st, int r) {
                 report_step(c, i, st, c->record_full ? "recording limit exceeded" : "line too long");
         else {
                 report_step(c, i, st, "");
-                report_add(c, "read error: %s", strerror(-r));
+                report_add(c, "%s: %s", c->ssl ? "TLS read error" : "read error", error_text(c, r));
         }
         report_expected(c, st);
         report_add(c, "; received so far ");
@@ -310,7 +407,7 @@ static int step_send(FakeChild *c, size_t i, const FakeStep *st) {
                 r = send_all(c, out.data, out.len);
         if (r < 0) {
                 report_step(c, i, st, "");
-                report_add(c, "sending failed: %s; sending ", strerror(-r));
+                report_add(c, "sending failed: %s; sending ", error_text(c, r));
                 report_add_escaped(c, out.data, out.len);
         }
         buf_done(&out);
@@ -361,6 +458,52 @@ static int step_expect_eof(FakeChild *c, size_t i, const FakeStep *st) {
         return -EBADMSG;
 }
 
+/* Send close_notify: SSL_shutdown() once, repeated only while the socket
+ * buffer is full.  Its second half (waiting for the client's close_notify)
+ * is never done: reading goes on through SSL_read() as the script says. */
+static int tls_close_notify(FakeChild *c) {
+        for (;;) {
+                int k, e, r, saved_errno;
+
+                ERR_clear_error();
+                errno = 0;
+                k = SSL_shutdown(c->ssl);
+                if (k >= 0)
+                        return 0;
+                saved_errno = errno;
+                e = SSL_get_error(c->ssl, k);
+                if (e == SSL_ERROR_WANT_READ)
+                        return 0;       /* sent; OpenSSL would now wait for the client's */
+                if (e != SSL_ERROR_WANT_WRITE) {
+                        errno = saved_errno;
+                        r = tls_retry(c, k);
+                        return r > 0 ? 0 : r;
+                }
+                r = wait_fd(c, c->fd, POLLOUT);
+                if (r < 0)
+                        return r;
+        }
+}
+
+static int step_close(FakeChild *c, size_t i, const FakeStep *st) {
+        int r = 0;
+
+        if (c->ssl)
+                r = tls_close_notify(c);
+        /* FIN, but keep reading: the script may still expect lines or EOF. */
+        if (r >= 0 && shutdown(c->fd, SHUT_WR) < 0)
+                r = -errno;
+        /* A client that has already gone needs no FIN (with TLS that happens
+         * when close_notify reaches a closed socket and the RST comes back). */
+        if (IN_SET(r, -ECONNRESET, -EPIPE, -ENOTCONN))
+                return 0;
+        if (r < 0) {
+                report_step(c, i, st, "");
+                report_add(c, "%s failed: %s", c->ssl ? "close_notify or shutdown" : "shutdown", error_text(c, r));
+        }
+        return r;
+}
+
 static int run_step(FakeChild *c, size_t i, const FakeStep *st) {
         if (IN_SET(st->type, FAKE_STEP_SEND, FAKE_STEP_SEND_RAW, FAKE_STEP_EXPECT, FAKE_STEP_EXPECT_ANY,
                    FAKE_STEP_EXPECT_EOF, FAKE_STEP_CLOSE, FAKE_STEP_RESET) &&
@@ -377,7 +520,7 @@ static int run_step(FakeChild *c, size_t i, const FakeStep *st) {
                 int r = send_all(c, st->data, st->len);
                 if (r < 0) {
                         report_step(c, i, st, "");
-                        report_add(c, "sending failed: %s", strerror(-r));
+                        report_add(c, "sending failed: %s", error_text(c, r));
                 }
                 return r;
         }
@@ -393,17 +536,14 @@ static int run_step(FakeChild *c, size_t i, const FakeStep *st) {
                 return 0;
         }
         case FAKE_STEP_CLOSE:
-                /* FIN, but keep reading: the script may still expect lines or EOF. */
-                if (shutdown(c->fd, SHUT_WR) < 0) {
-                        int r = -errno;
-                        report_step(c, i, st, "");
-                        report_add(c, "shutdown failed: %s", strerror(-r));
-                        return r;
-                }
-                return 0;
+                return step_close(c, i, st);
         case FAKE_STEP_RESET: {
-                /* A zero linger time makes close() send RST instead of FIN (TCP). */
+                /* A zero linger time makes close() send RST instead of FIN (TCP).
+                 * TLS: no close_notify (SSL_free() sends nothing). */
                 struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+                SSL_free(c->ssl);
+                c->ssl = NULL;
                 (void) setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
                 (void) close(c->fd);
                 c->fd = -EBADF;
@@ -445,9 +585,46 @@ static void close_other_fds(int a, int b) {
         (void) close_range((unsigned) hi + 1, ~0U, 0);
 }
 
+/* The server side of the TLS handshake on c->fd, within opts.accept_timeout_ms. */
+static int tls_accept(FakeChild *c, SSL_CTX *ctx) {
+        int flags;
+
+        flags = fcntl(c->fd, F_GETFL);
+        if (flags < 0 || fcntl(c->fd, F_SETFL, flags | O_NONBLOCK) < 0)
+                return -errno;
+        c->ssl = SSL_new(ctx);
+        if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
+                return -ENOMEM;
+        /* The handshake is part of connecting: it gets the accept timeout. */
+        c->deadline = now_ms() + c->opts.accept_timeout_ms;
+        for (;;) {
+                int k, r;
+
+                ERR_clear_error();
+                errno = 0;
+                k = SSL_accept(c->ssl);
+                if (k == 1)
+                        return 0;
+                r = tls_retry(c, k);
+                if (r > 0)
+                        return -ECONNRESET;
+                if (r < 0)
+                        return r;
+        }
+}
+
+static void report_tls_accept(FakeChild *c, int r) {
+        if (r == -ETIMEDOUT)
+                report_add(c, "TLS handshake: timed out after %u ms", c->opts.accept_timeout_ms);
+        else if (r == -ECONNRESET)
+                report_add(c, "TLS handshake: EOF or connection reset");
+        else
+                report_add(c, "TLS handshake failed: %s", error_text(c, r));
+}
+
 /* The child: get the connection, run the script, send the report. */
-_noreturn_ static void child_run(const FakeStep *script, const FakeImapdOptions *opts, int listen_fd, int conn_fd,
-                                 int report_fd) {
+_noreturn_ static void child_run(const FakeStep *script, const FakeImapdOptions *opts, SSL_CTX *tls_ctx,
+                                 int listen_fd, int conn_fd, int report_fd) {
         struct sigaction sa = { .sa_handler = SIG_IGN };
         FakeChild c = {
                 .opts = *opts,
@@ -480,9 +657,23 @@ _noreturn_ static void child_run(const FakeStep *script, const FakeImapdOptions 
                 }
         }
 
+        if (r >= 0 && tls_ctx) {
+                r = tls_accept(&c, tls_ctx);
+                if (r < 0)
+                        report_tls_accept(&c, r);
+        }
+
         for (size_t i = 0; r >= 0 && script[i].type != FAKE_STEP_END; i++)
                 r = run_step(&c, i, &script[i]);
 
+        /* END: a TLS server says close_notify before closing (one try; the
+         * client may be gone). */
+        if (c.ssl && r >= 0) {
+                ERR_clear_error();
+                (void) SSL_shutdown(c.ssl);
+        }
+        SSL_free(c.ssl);
+        SSL_CTX_free(tls_ctx);
         if (c.fd >= 0)
                 (void) close(c.fd);
 
@@ -496,9 +687,38 @@ _noreturn_ static void child_run(const FakeStep *script, const FakeImapdOptions 
         _exit(EXIT_SUCCESS);
 }
 
+static void ssl_ctx_freep(SSL_CTX **p) {
+        SSL_CTX_free(*p);
+}
+
+/* The child's TLS context: the certificate and key loaded and checked. */
+static int tls_ctx_new(const FakeImapdOptions *o, SSL_CTX **ret) {
+        _cleanup_(ssl_ctx_freep) SSL_CTX *ctx = NULL;
+
+        ctx = SSL_CTX_new(TLS_server_method());
+        if (!ctx)
+                return -ENOMEM;
+        /* A bare TCP EOF reads as end of stream, like close_notify (EXPECT_EOF
+         * accepts either; the client under test has its own policy). */
+        (void) SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+        /* No TLS 1.3 session tickets: after the handshake the client gets
+         * nothing but the script's own records. */
+        (void) SSL_CTX_set_num_tickets(ctx, 0);
+        if (SSL_CTX_use_certificate_chain_file(ctx, o->tls_cert_file) != 1 ||
+            SSL_CTX_use_PrivateKey_file(ctx, o->tls_key_file ? o->tls_key_file : o->tls_cert_file,
+                                        SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(ctx) != 1) {
+                ERR_clear_error();
+                return -EINVAL;
+        }
+        *ret = TAKE_PTR(ctx);
+        return 0;
+}
+
 int fake_imapd_start_full(const FakeStep *script, const FakeImapdOptions *opts, int *ret_client_fd,
                           FakeImapd **ret) {
         _cleanup_close_ int listen_fd = -EBADF, child_fd = -EBADF, client_fd = -EBADF;
+        _cleanup_(ssl_ctx_freep) SSL_CTX *tls_ctx = NULL;
         FakeImapdOptions o = opts ? *opts : (FakeImapdOptions) {};
         _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
         int pipe_fds[2];
@@ -516,6 +736,11 @@ int fake_imapd_start_full(const FakeStep *script, const FakeImapdOptions *opts, 
                 o.line_max = FAKE_IMAPD_LINE_MAX;
         if (o.record_max == 0)
                 o.record_max = FAKE_IMAPD_RECORD_MAX;
+        if (o.tls_cert_file) {
+                int r = tls_ctx_new(&o, &tls_ctx);
+                if (r < 0)
+                        return r;
+        }
 
         f = calloc(1, sizeof(*f));
         if (!f)
@@ -558,7 +783,7 @@ int fake_imapd_start_full(const FakeStep *script, const FakeImapdOptions *opts, 
                 return r;
         }
         if (pid == 0)
-                child_run(script, &o, listen_fd, child_fd, pipe_fds[1]);
+                child_run(script, &o, TAKE_PTR(tls_ctx), listen_fd, child_fd, pipe_fds[1]);
 
         (void) close(pipe_fds[1]);
         f->pid = pid;

@@ -10,6 +10,19 @@
  * and write has a timeout and lines have a length cap, so a broken client can
  * not hang the test.
  *
+ * TLS (opts.tls_cert_file): the child does a server-side TLS handshake right
+ * after accepting (implicit TLS, port 993 style), and every step then works
+ * on the decrypted stream exactly as over plain TCP.  Timeouts stay per step
+ * (the handshake has accept_timeout_ms): the TLS socket is non-blocking and
+ * each SSL_* call that wants to read or write waits in poll() for that
+ * direction until the step's deadline; no SO_RCVTIMEO.  A SEND is one
+ * SSL_write(), hence one TLS record per 16 KiB, and no session tickets are
+ * sent (a client's SSL_read() returns at most one record, so the script's
+ * segmentation is kept for sends up to that size).  CLOSE sends close_notify,
+ * then a FIN; RESET sends an RST and no close_notify; EXPECT_EOF accepts
+ * close_notify and a bare TCP EOF alike; END sends close_notify (one attempt)
+ * before closing.
+ *
  * Tags: in FAKE_EXPECT text, "<tag>" matches the client's tag (one or more
  * RFC 3501 tag characters) and captures it; FAKE_EXPECT_ANY captures the
  * line's leading tag characters.  In FAKE_SEND text "<tag>" is replaced by the
@@ -40,8 +53,10 @@ typedef enum FakeStepType {
         FAKE_STEP_EXPECT_ANY,   /* read one CRLF line, capture its tag, no comparison */
         FAKE_STEP_EXPECT_EOF,   /* the client must close without sending anything more */
         FAKE_STEP_SLEEP,        /* pause ms milliseconds */
-        FAKE_STEP_CLOSE,        /* shutdown(SHUT_WR): FIN; reading still works */
-        FAKE_STEP_RESET,        /* SO_LINGER {1, 0} and close: RST; no later I/O step works */
+        FAKE_STEP_CLOSE,        /* [TLS: close_notify, then] shutdown(SHUT_WR): FIN; reading still
+                                 * works; succeeds also if the client is already gone */
+        FAKE_STEP_RESET,        /* SO_LINGER {1, 0} and close: RST (no close_notify); no later I/O
+                                 * step works */
         _FAKE_STEP_MAX,
 } FakeStepType;
 
@@ -74,9 +89,16 @@ typedef struct FakeImapdOptions {
          * gets the other end from fake_imapd_start_full(). */
         bool socketpair;
         unsigned timeout_ms;            /* per step: each SEND, EXPECT*, and the wait for EOF */
-        unsigned accept_timeout_ms;     /* for the client to connect */
+        unsigned accept_timeout_ms;     /* for the client to connect; with TLS, again for the handshake */
         size_t line_max;
         size_t record_max;
+        /* Implicit TLS: the server's certificate chain and its key (PEM files;
+         * tls_key_file NULL: the key is in tls_cert_file).  Both are loaded by
+         * fake_imapd_start_full() itself, so a bad file fails the start, not
+         * the script.  Works in TCP and socketpair mode.  With .record, the
+         * decrypted bytes are recorded. */
+        const char *tls_cert_file;
+        const char *tls_key_file;
 } FakeImapdOptions;
 
 typedef struct FakeImapd FakeImapd;
@@ -89,7 +111,8 @@ int fake_imapd_start(const FakeStep *script, FakeImapd **ret);
 
 /* Same with options (NULL means defaults).  With opts->socketpair,
  * *ret_client_fd receives the client's end (owned by the caller, O_CLOEXEC);
- * otherwise ret_client_fd may be NULL and is set to -EBADF if not. */
+ * otherwise ret_client_fd may be NULL and is set to -EBADF if not.
+ * -EINVAL also if the TLS certificate or key cannot be loaded or do not match. */
 int fake_imapd_start_full(const FakeStep *script, const FakeImapdOptions *opts, int *ret_client_fd,
                           FakeImapd **ret);
 
@@ -103,8 +126,12 @@ pid_t fake_imapd_pid(const FakeImapd *f);
  * timeouts: close the client's socket first if the script ends by expecting
  * EOF).  Returns 0 if every step went as written, else:
  *   -EBADMSG    a line differed, or data came where EOF was expected
- *   -ECONNRESET EOF or a socket error where a line was expected
- *   -ETIMEDOUT  no connection, line or write progress within the timeout
+ *   -ECONNRESET EOF or a socket error where a line was expected (also in the
+ *               TLS handshake)
+ *   -ETIMEDOUT  no connection, TLS handshake, line or write progress within
+ *               its timeout
+ *   -EPROTO     TLS: the handshake failed (e.g. the client rejected the
+ *               certificate with an alert) or a TLS protocol error later
  *   -EMSGSIZE   a line or the recording exceeded its cap
  *   -EINVAL     the script itself is wrong (e.g. "<tag>" sent before any capture)
  *   -EIO        the child died or its report was truncated

@@ -10,9 +10,9 @@ if HAVE_CHECK
 check_PROGRAMS += tests/test-harness
 TESTS += tests/test-harness
 tests_test_harness_SOURCES = tests/test-harness.c \
-	tests/fake-imapd.c tests/fake-imapd.h \
+	tests/fake-imapd.c tests/fake-imapd.h tests/th-certs.c tests/th-certs.h \
 	tests/th-dovecot.c tests/th-dovecot.h tests/th.h
-tests_test_harness_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests $(CHECK_CFLAGS) \
+tests_test_harness_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests $(CHECK_CFLAGS) $(OPENSSL_CFLAGS) \
 	-DTH_SRCDIR='"$(abs_top_srcdir)"'
-tests_test_harness_LDADD = src/shared/libshared.a $(CHECK_LIBS)
+tests_test_harness_LDADD = src/shared/libshared.a $(CHECK_LIBS) $(OPENSSL_LIBS)
 endif

@@ -3,7 +3,9 @@
  * test-harness.c: tests of the test harness itself.  fake-imapd scripts that
  * must pass and scripts that must fail (wrong line, missing line, data where
  * EOF was expected, every limit and timeout), driven by a raw socket client
- * written here; and the private Dovecot: plain LOGIN/SELECT/NOOP after a
+ * written here, and the same over implicit TLS with a raw OpenSSL client
+ * (close_notify versus RST, one record per SEND, handshake failures); and the
+ * private Dovecot: plain LOGIN/SELECT/NOOP after a
  * doveadm delivery, IDLE, capabilities, the PREAUTH tunnel, TLS and STARTTLS
  * verified against the throwaway CA, and that stopping leaves no process and
  * no directory behind, also after the starting process exits or crashes.
@@ -13,6 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +28,7 @@
 #include "buf.h"
 #include "fake-imapd.h"
 #include "macro.h"
+#include "th-certs.h"
 #include "th-dovecot.h"
 #include "th.h"
 
@@ -417,6 +422,359 @@ START_TEST(test_fake_free_running) {
         ck_assert_int_eq(fake_imapd_start(login_script, &f), 0);
         ck_assert_ptr_null(fake_imapd_free(f));
         ck_assert_ptr_null(fake_imapd_free(NULL));
+}
+END_TEST
+
+/* ---- fake-imapd over TLS ---------------------------------------------------------------------- */
+
+/* One CA and a leaf for localhost/127.0.0.1, made once in the parent by an
+ * unchecked fixture (the forked tests inherit them), removed after. */
+static char tls_dir[] = "/tmp/th-fake-tls-XXXXXX";
+static ThCerts tls_certs;
+static int tls_certs_r = -ENODATA;
+
+static void tls_setup(void) {
+        /* No ck_assert here (unchecked fixture): each test checks tls_certs_r. */
+        if (!mkdtemp(tls_dir)) {
+                tls_certs_r = -errno;
+                return;
+        }
+        tls_certs_r = th_certs_make(tls_dir, (const char *const[]) { "localhost", NULL },
+                                    (const char *const[]) { "127.0.0.1", NULL }, &tls_certs);
+}
+
+static void tls_teardown(void) {
+        if (tls_certs_r == 0) {
+                (void) unlink(tls_certs.ca_file);
+                (void) unlink(tls_certs.ca_key_file);
+                (void) unlink(tls_certs.cert_file);
+                (void) unlink(tls_certs.key_file);
+        }
+        (void) rmdir(tls_dir);
+}
+
+static FakeImapdOptions tls_opts(void) {
+        ck_assert_int_eq(tls_certs_r, 0);
+        return (FakeImapdOptions) { .tls_cert_file = tls_certs.cert_file, .tls_key_file = tls_certs.key_file };
+}
+
+/* A verifying TLS client on the blocking fd (its socket timeouts are the
+ * safety net): trusts the test CA, checks the name "localhost". */
+static SSL *tls_connect_fd(int fd) {
+        SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+        SSL *ssl;
+
+        ck_assert_ptr_nonnull(ctx);
+        ck_assert_int_eq(SSL_CTX_load_verify_locations(ctx, tls_certs.ca_file, NULL), 1);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+        ssl = SSL_new(ctx);
+        SSL_CTX_free(ctx); /* the SSL keeps its own reference */
+        ck_assert_ptr_nonnull(ssl);
+        ck_assert_int_eq(SSL_set1_host(ssl, "localhost"), 1);
+        ck_assert_int_eq(SSL_set_fd(ssl, fd), 1);
+        ck_assert_msg(SSL_connect(ssl) == 1, "TLS handshake with the fake failed");
+        ck_assert_int_eq(SSL_get_verify_result(ssl), X509_V_OK);
+        return ssl;
+}
+
+/* One SSL_read returns at most one TLS record, so this checks that a SEND
+ * step arrived as exactly one record with exactly these bytes. */
+static void tls_expect_record(SSL *ssl, const void *want, size_t n) {
+        char buf[1024];
+        int k = SSL_read(ssl, buf, sizeof(buf));
+
+        ck_assert_int_eq(k, (int) n);
+        ck_assert_int_eq(memcmp(buf, want, n), 0);
+}
+#define TLS_EXPECT(ssl, s) tls_expect_record(ssl, s, strlen(s))
+
+static void tls_send_str(SSL *ssl, const char *s) {
+        ck_assert_int_eq(SSL_write(ssl, s, (int) strlen(s)), (int) strlen(s));
+}
+
+/* The fake's close_notify: a clean end of the TLS stream. */
+static void tls_expect_close_notify(SSL *ssl) {
+        char buf[16];
+        int k = SSL_read(ssl, buf, sizeof(buf));
+
+        ck_assert_int_eq(k, 0);
+        ck_assert_int_eq(SSL_get_error(ssl, k), SSL_ERROR_ZERO_RETURN);
+}
+
+START_TEST(test_fake_tls_pass) {
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        FakeImapdOptions o = tls_opts();
+        const char *sent = "A001 LOGIN user \"pass\"\r\nA002 LOGOUT\r\n";
+        _cleanup_free_ char *report = NULL;
+        const void *rec;
+        char c;
+        size_t len;
+        SSL *ssl;
+        int fd;
+
+        o.record = true;
+        ck_assert_int_eq(fake_imapd_start_full(login_script, &o, NULL, &f), 0);
+        fd = tcp_connect(fake_imapd_port(f));
+        ssl = tls_connect_fd(fd);
+        TLS_EXPECT(ssl, "* OK fake ready\r\n");
+        /* No session ticket came before the greeting (TLS 1.3 sends them as records of their own). */
+        ck_assert_int_eq(SSL_SESSION_has_ticket(SSL_get_session(ssl)), 0);
+        tls_send_str(ssl, "A001 LOGIN user \"pass\"\r\n");
+        TLS_EXPECT(ssl, "A001 OK LOGIN done\r\n");
+        tls_send_str(ssl, "A002 LOGOUT\r\n");
+        /* Two lines, one SEND: one record. */
+        TLS_EXPECT(ssl, "* BYE bye\r\nA002 OK LOGOUT done\r\n");
+        /* CLOSE: close_notify, then FIN. */
+        tls_expect_close_notify(ssl);
+        ck_assert_int_eq(recv(fd, &c, 1, 0), 0);
+        /* Our close_notify and FIN satisfy EXPECT_EOF. */
+        ck_assert_int_eq(SSL_shutdown(ssl), 1);
+        SSL_free(ssl);
+        ck_assert_int_eq(close(fd), 0);
+        ck_assert_int_eq(fake_imapd_wait(f, &report), 0);
+        ck_assert_ptr_null(report);
+        /* The recording is the decrypted stream. */
+        rec = fake_imapd_received(f, &len);
+        ck_assert_uint_eq(len, strlen(sent));
+        ck_assert_int_eq(memcmp(rec, sent, len), 0);
+}
+END_TEST
+
+/* Like run_client() over TLS: handshake, read the greeting (one record),
+ * send 'lines', then close with or without close_notify. */
+static int run_tls_client(const FakeStep *script, FakeImapdOptions *o, const char *lines, bool close_notify,
+                          char **ret_report) {
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        char buf[256];
+        SSL *ssl;
+        int fd;
+
+        ck_assert_int_eq(fake_imapd_start_full(script, o, NULL, &f), 0);
+        fd = tcp_connect(fake_imapd_port(f));
+        ssl = tls_connect_fd(fd);
+        if (script[0].type == FAKE_STEP_SEND && strncmp(script[0].data, "* ", 2) == 0)
+                ck_assert_int_gt(SSL_read(ssl, buf, sizeof(buf)), 0);
+        if (lines)
+                tls_send_str(ssl, lines);
+        if (close_notify)
+                ck_assert_int_ge(SSL_shutdown(ssl), 0);
+        SSL_free(ssl);
+        ck_assert_int_eq(close(fd), 0);
+        return fake_imapd_wait(f, ret_report);
+}
+
+START_TEST(test_fake_tls_wrong_line) {
+        FakeImapdOptions o = tls_opts();
+        _cleanup_free_ char *report = NULL;
+
+        /* The same report as over plain TCP. */
+        ck_assert_int_eq(run_tls_client(login_script, &o, "a1 LOGIN user pass\r\n", true, &report), -EBADMSG);
+        ck_assert_ptr_nonnull(report);
+        ck_assert_ptr_nonnull(strstr(report, "step 1 (EXPECT): line differs"));
+        ck_assert_ptr_nonnull(strstr(report, "expected \"<tag> LOGIN user \\\"pass\\\"\" + \"\\r\\n\""));
+        ck_assert_ptr_nonnull(strstr(report, "received \"a1 LOGIN user pass\\r\\n\""));
+        report = mfree(report);
+        ck_assert_int_eq(run_tls_client(greet_then_eof, &o, "x\r\n", true, &report), -EBADMSG);
+        ck_assert_ptr_nonnull(strstr(report, "step 1 (EXPECT_EOF): data instead of EOF; received \"x\\r\\n\""));
+        report = mfree(report);
+        /* EOF (here close_notify) where a line was expected. */
+        ck_assert_int_eq(run_tls_client(login_script, &o, "a1 LOGIN user \"pass\"\r\n", true, &report),
+                         -ECONNRESET);
+        ck_assert_ptr_nonnull(strstr(report, "step 3 (EXPECT): EOF"));
+}
+END_TEST
+
+START_TEST(test_fake_tls_eof_either_way) {
+        FakeImapdOptions o = tls_opts();
+
+        /* EXPECT_EOF takes close_notify and a bare TCP FIN alike. */
+        ck_assert_int_eq(run_tls_client(greet_then_eof, &o, NULL, true, NULL), 0);
+        ck_assert_int_eq(run_tls_client(greet_then_eof, &o, NULL, false, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_fake_tls_reset) {
+        static const FakeStep reset[] = {
+                FAKE_SEND("* OK hi\r\n"),
+                FAKE_EXPECT("a NOOP"),
+                FAKE_RESET(),
+                FAKE_END,
+        };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        FakeImapdOptions o = tls_opts();
+        char buf[64];
+        SSL *ssl;
+        int fd, k;
+
+        ck_assert_int_eq(fake_imapd_start_full(reset, &o, NULL, &f), 0);
+        fd = tcp_connect(fake_imapd_port(f));
+        ssl = tls_connect_fd(fd);
+        TLS_EXPECT(ssl, "* OK hi\r\n");
+        tls_send_str(ssl, "a NOOP\r\n");
+        /* RST and no close_notify: a system call error, not a clean end. */
+        errno = 0;
+        k = SSL_read(ssl, buf, sizeof(buf));
+        ck_assert_int_lt(k, 0);
+        ck_assert_int_eq(SSL_get_error(ssl, k), SSL_ERROR_SYSCALL);
+        ck_assert_int_eq(errno, ECONNRESET);
+        SSL_free(ssl);
+        ck_assert_int_eq(close(fd), 0);
+        ck_assert_int_eq(fake_imapd_wait(f, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_fake_tls_read_after_close) {
+        static const FakeStep script[] = {
+                FAKE_SEND("* BYE going\r\n"),
+                FAKE_CLOSE(),
+                FAKE_EXPECT("<tag> LOGOUT"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        FakeImapdOptions o = tls_opts();
+        _cleanup_free_ char *report = NULL;
+        SSL *ssl;
+        int fd;
+
+        /* After its close_notify the fake still reads (TLS half-close). */
+        ck_assert_int_eq(fake_imapd_start_full(script, &o, NULL, &f), 0);
+        fd = tcp_connect(fake_imapd_port(f));
+        ssl = tls_connect_fd(fd);
+        TLS_EXPECT(ssl, "* BYE going\r\n");
+        tls_expect_close_notify(ssl);
+        tls_send_str(ssl, "z LOGOUT\r\n");
+        ck_assert_int_eq(SSL_shutdown(ssl), 1);
+        SSL_free(ssl);
+        ck_assert_int_eq(close(fd), 0);
+        ck_assert_int_eq(fake_imapd_wait(f, &report), 0);
+}
+END_TEST
+
+START_TEST(test_fake_tls_raw_and_socketpair) {
+        FakeImapdOptions o = tls_opts();
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL;
+        SSL *ssl;
+        int fd;
+
+        o.socketpair = true;
+        ck_assert_int_eq(fake_imapd_start_full(any_script, &o, &fd, &f), 0);
+        set_timeouts(fd);
+        ssl = tls_connect_fd(fd);
+        TLS_EXPECT(ssl, "* OK hi\r\n");
+        tls_send_str(ssl, "T1 WHATEVER (x)\r\n");
+        TLS_EXPECT(ssl, "T1 OK any\r\n");
+        tls_send_str(ssl, "T2 NOOP\r\n");
+        tls_expect_record(ssl, "+ \0\r\n", 5);
+        TLS_EXPECT(ssl, "T2 OK T2\r\n");
+        /* END: close_notify before closing. */
+        ck_assert_int_ge(SSL_shutdown(ssl), 0);
+        tls_expect_close_notify(ssl);
+        SSL_free(ssl);
+        ck_assert_int_eq(close(fd), 0);
+        ck_assert_int_eq(fake_imapd_wait(f, &report), 0);
+}
+END_TEST
+
+START_TEST(test_fake_tls_timeouts) {
+        static const FakeStep script[] = {
+                FAKE_SEND("* OK hi\r\n"),
+                FAKE_EXPECT("a NOOP"),
+                FAKE_END,
+        };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        FakeImapdOptions o = tls_opts();
+        _cleanup_free_ char *report = NULL;
+        SSL *ssl;
+        int fd;
+
+        /* A step's timeout over TLS (the handshake keeps the default). */
+        o.timeout_ms = 50;
+        ck_assert_int_eq(fake_imapd_start_full(script, &o, NULL, &f), 0);
+        fd = tcp_connect(fake_imapd_port(f));
+        ssl = tls_connect_fd(fd);
+        TLS_EXPECT(ssl, "* OK hi\r\n");
+        ck_assert_int_eq(fake_imapd_wait(f, &report), -ETIMEDOUT);
+        ck_assert_ptr_nonnull(strstr(report, "step 1 (EXPECT): timed out after 50 ms"));
+        SSL_free(ssl);
+        ck_assert_int_eq(close(fd), 0);
+        f = fake_imapd_free(f);
+        report = mfree(report);
+
+        /* A client that connects and never starts the handshake. */
+        o = tls_opts();
+        o.accept_timeout_ms = 50;
+        ck_assert_int_eq(fake_imapd_start_full(script, &o, NULL, &f), 0);
+        fd = tcp_connect(fake_imapd_port(f));
+        ck_assert_int_eq(fake_imapd_wait(f, &report), -ETIMEDOUT);
+        ck_assert_str_eq(report, "TLS handshake: timed out after 50 ms");
+        ck_assert_int_eq(close(fd), 0);
+}
+END_TEST
+
+START_TEST(test_fake_tls_handshake_failures) {
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        FakeImapdOptions o = tls_opts();
+        _cleanup_free_ char *report = NULL;
+        int fd;
+
+        /* A plaintext client. */
+        ck_assert_int_eq(fake_imapd_start_full(login_script, &o, NULL, &f), 0);
+        fd = tcp_connect(fake_imapd_port(f));
+        send_str(fd, "a1 LOGIN user \"pass\"\r\n");
+        ck_assert_int_eq(fake_imapd_wait(f, &report), -EPROTO);
+        ck_assert_msg(strncmp(report, "TLS handshake failed: ", 22) == 0 && strlen(report) > 22, "%s", report);
+        ck_assert_int_eq(close(fd), 0);
+        f = fake_imapd_free(f);
+        report = mfree(report);
+
+        /* A client that connects and closes at once. */
+        ck_assert_int_eq(fake_imapd_start_full(login_script, &o, NULL, &f), 0);
+        fd = tcp_connect(fake_imapd_port(f));
+        ck_assert_int_eq(close(fd), 0);
+        ck_assert_int_eq(fake_imapd_wait(f, &report), -ECONNRESET);
+        ck_assert_str_eq(report, "TLS handshake: EOF or connection reset");
+}
+END_TEST
+
+START_TEST(test_fake_tls_protocol_error) {
+        /* A well-formed record header, then bytes that do not decrypt. */
+        static const char junk[] = "\x17\x03\x03\x00\x20" "0123456789abcdef0123456789abcdef";
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        FakeImapdOptions o = tls_opts();
+        _cleanup_free_ char *report = NULL;
+        SSL *ssl;
+        int fd;
+
+        ck_assert_int_eq(fake_imapd_start_full(login_script, &o, NULL, &f), 0);
+        fd = tcp_connect(fake_imapd_port(f));
+        ssl = tls_connect_fd(fd);
+        TLS_EXPECT(ssl, "* OK fake ready\r\n");
+        ck_assert_int_eq(send(fd, junk, sizeof(junk) - 1, MSG_NOSIGNAL), (ssize_t) sizeof(junk) - 1);
+        ck_assert_int_eq(fake_imapd_wait(f, &report), -EPROTO);
+        ck_assert_msg(strstr(report, "step 1 (EXPECT): TLS read error: "), "%s", report);
+        SSL_free(ssl);
+        ck_assert_int_eq(close(fd), 0);
+}
+END_TEST
+
+START_TEST(test_fake_tls_bad_files) {
+        FakeImapdOptions o = tls_opts();
+        FakeImapd *f = NULL;
+
+        /* Bad files fail the start, before any fork. */
+        o.tls_cert_file = "/nonexistent/cert.pem";
+        ck_assert_int_eq(fake_imapd_start_full(login_script, &o, NULL, &f), -EINVAL);
+        ck_assert_ptr_null(f);
+        /* A key that is not the certificate's. */
+        o = tls_opts();
+        o.tls_key_file = tls_certs.ca_key_file;
+        ck_assert_int_eq(fake_imapd_start_full(login_script, &o, NULL, &f), -EINVAL);
+        /* No key file: the key must then be in the certificate file, and it is not. */
+        o.tls_key_file = NULL;
+        ck_assert_int_eq(fake_imapd_start_full(login_script, &o, NULL, &f), -EINVAL);
+        ck_assert_ptr_null(f);
 }
 END_TEST
 
@@ -960,6 +1318,21 @@ static Suite *harness_suite(void) {
         tcase_add_test(tc, test_fake_socketpair);
         tcase_add_test(tc, test_fake_child_killed);
         tcase_add_test(tc, test_fake_free_running);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("fake-tls");
+        tcase_set_timeout(tc, 60);
+        tcase_add_unchecked_fixture(tc, tls_setup, tls_teardown);
+        tcase_add_test(tc, test_fake_tls_pass);
+        tcase_add_test(tc, test_fake_tls_wrong_line);
+        tcase_add_test(tc, test_fake_tls_eof_either_way);
+        tcase_add_test(tc, test_fake_tls_reset);
+        tcase_add_test(tc, test_fake_tls_read_after_close);
+        tcase_add_test(tc, test_fake_tls_raw_and_socketpair);
+        tcase_add_test(tc, test_fake_tls_timeouts);
+        tcase_add_test(tc, test_fake_tls_handshake_failures);
+        tcase_add_test(tc, test_fake_tls_protocol_error);
+        tcase_add_test(tc, test_fake_tls_bad_files);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("dovecot");

@@ -6,6 +6,14 @@
  * test_S06_...).  S-01..S-04 and X-40 are in test-imap-date.c and
  * test-imap-util.c; S-44/S-45 and the real-server checks are in
  * test-dovecot.c; S-36..S-38 are Python-only (docs/ENGINE.md).
+ *
+ * Transport matrix (engine.md §3.0): every scenario with a fake server is a
+ * Check loop test run twice, _i = 0 over plain TCP and _i = 1 over implicit
+ * TLS (the client verifies the fake's certificate for "localhost" against a
+ * throwaway CA made once per run in main()), with the same expected errno
+ * and message.  Plain only: S-05 (nothing listens, so there is no TLS to
+ * speak) and S-12 (argument checking before any connection).  E01 and E05
+ * (security.md §E, certificate verification) are TLS only.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,12 +23,32 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "fake-imapd.h"
 #include "imap-client.h"
+#include "th-certs.h"
 #include "th.h"
+
+/* The loop index of every fake-server test. */
+enum {
+        TRANSPORT_PLAIN,
+        TRANSPORT_TLS,
+        _TRANSPORT_MAX,
+};
+
+/* Made by main() before the tests fork, removed when they are done.
+ * server_certs: CA + leaf for localhost and 127.0.0.1; other_certs: another
+ * CA + a leaf for other.example only. */
+static char cert_dir[] = "/tmp/test-imap-client-XXXXXX";
+static char server_dir[PATH_MAX], other_dir[PATH_MAX];
+static ThCerts server_certs, other_certs;
+
+/* The transport of the running test, set by serve() (every test runs in a
+ * process of its own, or one after the other with CK_FORK=no). */
+static int transport = TRANSPORT_PLAIN;
 
 #define GREET_CAPS(caps)                                                                        \
         FAKE_SEND("* OK IMAP4rev1\r\n"), FAKE_EXPECT("<tag> CAPABILITY"),                       \
@@ -31,25 +59,44 @@
         FAKE_EXPECT("<tag> LOGOUT"),                                                            \
         FAKE_SEND("* BYE IMAP4ref1 Server logging out\r\n<tag> OK LOGOUT completed\r\n")
 
-static FakeImapd *serve(const FakeStep *script) {
+/* Start the fake over transport tr; over TLS it presents certs' leaf. */
+static FakeImapd *serve_certs(const FakeStep *script, int tr, const ThCerts *certs) {
+        FakeImapdOptions o = {};
         FakeImapd *f = NULL;
 
-        ck_assert_int_eq(fake_imapd_start(script, &f), 0);
+        ck_assert_int_lt(tr, _TRANSPORT_MAX);
+        transport = tr;
+        if (tr == TRANSPORT_TLS) {
+                o.tls_cert_file = certs->cert_file;
+                o.tls_key_file = certs->key_file;
+        }
+        ck_assert_int_eq(fake_imapd_start_full(script, &o, NULL, &f), 0);
         return f;
+}
+
+static FakeImapd *serve(const FakeStep *script, int tr) {
+        return serve_certs(script, tr, &server_certs);
+}
+
+/* The client options for the fake f over the current transport: TLS goes to
+ * "localhost", a name in the leaf, verified against the test CA. */
+static ImapClientOpts client_opts(FakeImapd *f, char port[static 8], int timeout_ms) {
+        (void) snprintf(port, 8, "%u", fake_imapd_port(f));
+        return (ImapClientOpts) {
+                .mode = transport == TRANSPORT_TLS ? IMAP_CLIENT_TLS : IMAP_CLIENT_PLAIN,
+                .host = transport == TRANSPORT_TLS ? "localhost" : "127.0.0.1",
+                .ca_file = transport == TRANSPORT_TLS ? server_certs.ca_file : NULL,
+                .port = port,
+                .timeout_ms = timeout_ms,
+        };
 }
 
 static int try_connect(FakeImapd *f, const ImapLimits *lim, int timeout_ms, ImapClient **ret, char **msg) {
         char port[8];
-        ImapClientOpts o = {
-                .mode = IMAP_CLIENT_PLAIN,
-                .host = "127.0.0.1",
-                .port = port,
-                .timeout_ms = timeout_ms,
-        };
+        ImapClientOpts o = client_opts(f, port, timeout_ms);
 
         if (lim)
                 o.limits = *lim;
-        snprintf(port, sizeof(port), "%u", fake_imapd_port(f));
         return imap_client_connect(&o, ret, msg);
 }
 
@@ -162,7 +209,7 @@ END_TEST
 
 START_TEST(test_S06_eof_in_greeting) {
         static const FakeStep script[] = { FAKE_SEND("* OK"), FAKE_CLOSE(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         _cleanup_free_ char *msg = NULL;
         ImapClient *c = NULL;
         int r = try_connect(f, NULL, 10000, &c, &msg);
@@ -179,7 +226,7 @@ START_TEST(test_S07_lf_only_line) {
                 FAKE_SEND("* OK IMAP4rev1\r\n"), FAKE_EXPECT("<tag> CAPABILITY"),
                 FAKE_SEND("* CAPABILITY IMAP4rev1 AUTH\n<tag> OK CAPABILITY completed\r\n"), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         _cleanup_free_ char *msg = NULL;
         ImapClient *c = NULL;
         int r = try_connect(f, NULL, 10000, &c, &msg);
@@ -193,7 +240,7 @@ END_TEST
 
 START_TEST(test_S08_line_too_long_small_limit) {
         static const FakeStep script[] = { FAKE_SEND("* OK xxxxxxxxxxx\r\n"), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapLimits lim = { .max_line = 10 };
         _cleanup_free_ char *msg = NULL;
         ImapClient *c = NULL;
@@ -214,7 +261,7 @@ START_TEST(test_S09_line_too_long_default) {
         memcpy(big, "* OK ", 5);
         memset(big + 5, 'x', 1000000);
         memcpy(big + 5 + 1000000, "\r\n", 3);
-        f = serve(script);
+        f = serve(script, _i);
         ck_assert_int_eq(try_connect(f, NULL, 10000, &c, &msg), -EMSGSIZE);
         fake_imapd_free(f);
 }
@@ -231,7 +278,7 @@ START_TEST(test_S10_truncated_huge_literal) {
                 int r;
 
                 snprintf(greet, sizeof(greet), "* OK {%llu}\r\n", 1ULL << k);
-                f = serve(script);
+                f = serve(script, _i);
                 r = try_connect(f, NULL, 10000, &c, NULL);
                 ck_assert_msg(imap_client_error_is_abort(r), "k=%u: %d", k, r);
                 fake_imapd_free(f);
@@ -243,7 +290,7 @@ START_TEST(test_S10_truncated_huge_literal) {
                         FAKE_SEND("* OK IMAP4rev1\r\n* 1 FETCH (BODY[] {9223372036854775807}\r\nIMAP4rev1\r\n"),
                         FAKE_CLOSE(), FAKE_END,
                 };
-                FakeImapd *f = serve(script);
+                FakeImapd *f = serve(script, _i);
                 ImapClient *c = NULL;
 
                 ck_assert_int_eq(try_connect(f, NULL, 10000, &c, NULL), -EMSGSIZE);
@@ -254,7 +301,7 @@ START_TEST(test_S10_truncated_huge_literal) {
                         FAKE_SEND("* OK IMAP4rev1\r\n* 1 FETCH (BODY[] {32768}\r\nIMAP4rev1\r\n"), FAKE_CLOSE(),
                         FAKE_END,
                 };
-                FakeImapd *f = serve(script);
+                FakeImapd *f = serve(script, _i);
                 _cleanup_free_ char *msg = NULL;
                 ImapClient *c = NULL;
 
@@ -267,7 +314,7 @@ END_TEST
 
 START_TEST(test_S11_connect_then_logout) {
         static const FakeStep script[] = { GREET, LOGOUT, FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -289,11 +336,14 @@ START_TEST(test_S12_timeout_parameter) {
 END_TEST
 
 START_TEST(test_S13_timeout_during_greeting) {
-        static const FakeStep script[] = { FAKE_SLEEP(1000), FAKE_SEND("* OK IMAP4rev1\r\n"), FAKE_END };
-        FakeImapd *f = serve(script);
+        /* The fake is killed after the test, so its sleep costs nothing. */
+        static const FakeStep script[] = { FAKE_SLEEP(10000), FAKE_SEND("* OK IMAP4rev1\r\n"), FAKE_END };
+        FakeImapd *f = serve(script, _i);
         _cleanup_free_ char *msg = NULL;
         ImapClient *c = NULL;
-        int r = try_connect(f, NULL, 50, &c, &msg);
+        /* The timeout applies to the TLS handshake too (separately): give
+         * that a generous margin, so only the greeting can time out. */
+        int r = try_connect(f, NULL, transport == TRANSPORT_TLS ? 1000 : 50, &c, &msg);
 
         ck_assert_int_eq(r, -ETIMEDOUT);
         ck_assert(!imap_client_error_is_abort(r));
@@ -304,7 +354,7 @@ END_TEST
 
 START_TEST(test_S14_login_logout) {
         static const FakeStep script[] = { GREET, LOGIN, LOGOUT, FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -318,7 +368,7 @@ END_TEST
 
 START_TEST(test_S15_logout_twice) {
         static const FakeStep script[] = { GREET, LOGIN, LOGOUT, FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -334,7 +384,7 @@ END_TEST
 
 START_TEST(test_S16_connect_and_close) {
         static const FakeStep script[] = { GREET, FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
 
         finish(f, connect_ok(f));
 }
@@ -344,7 +394,7 @@ END_TEST
 
 START_TEST(test_S17_enable_before_auth) {
         static const FakeStep script[] = { GREET_CAPS(" AUTH ENABLE UTF8=ACCEPT"), FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -356,7 +406,7 @@ END_TEST
 
 START_TEST(test_S18_enable_not_advertised) {
         static const FakeStep script[] = { GREET_CAPS(" AUTH"), FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -367,7 +417,7 @@ END_TEST
 
 START_TEST(test_S19_enable_utf8_not_advertised) {
         static const FakeStep script[] = { GREET, LOGIN, FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -406,7 +456,7 @@ START_TEST(test_S20_utf8_append) {
                 FAKE_END,
         };
         static const char msg[] = "Subject: \xc3\xbc\xc3\xb1\xc3\xad\xc2\xa9\xc3\xb6\xc3\xb0\xc3\xa9\n";
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -426,7 +476,7 @@ START_TEST(test_S21_search_charset_in_utf8_mode) {
                 GREET_CAPS(" AUTH ENABLE UTF8=ACCEPT"), FAKEAUTH, FAKE_EXPECT("<tag> ENABLE UTF8=ACCEPT"),
                 FAKE_SEND("<tag> OK ENABLE successful\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -456,7 +506,7 @@ START_TEST(test_S22_unknown_mechanism) {
                 GREET, FAKE_EXPECT("<tag> AUTHENTICATE METHOD"),
                 FAKE_SEND("<tag> NO unrecognized authentication type METHOD\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -474,7 +524,7 @@ START_TEST(test_S23_rejected_credentials) {
                 GREET, FAKE_EXPECT("<tag> AUTHENTICATE MYAUTH"), FAKE_SEND("+\r\n"), FAKE_EXPECT("ZmFrZQ=="),
                 FAKE_SEND("<tag> NO [AUTHENTICATIONFAILED] invalid\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -489,7 +539,7 @@ END_TEST
 START_TEST(test_S24_S25_accepted) {
         /* S-24 (bytes) and S-25 (text) are the same in C: the step appends bytes. */
         static const FakeStep script[] = { GREET, FAKEAUTH, FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -510,7 +560,7 @@ START_TEST(test_S26_S27_cram_md5) {
                 CRAM_SERVER, FAKE_EXPECT("dGltIGYxY2E2YmU0NjRiOWVmYTFjY2E2ZmZkNmNmMmQ5ZjMy"),
                 FAKE_SEND("<tag> OK CRAM-MD5 successful\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -529,7 +579,7 @@ START_TEST(test_S28_cram_md5_unavailable) {
                 CRAM_SERVER, FAKE_EXPECT("*"), FAKE_SEND("<tag> BAD [AUTHENTICATIONFAILED] cancelled\r\n"),
                 FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         OSSL_LIB_CTX *ctx = OSSL_LIB_CTX_new();
         OSSL_PROVIDER *prov;
@@ -567,7 +617,7 @@ START_TEST(test_S29_client_cancels) {
                 GREET, FAKE_EXPECT("<tag> AUTHENTICATE MYAUTH"), FAKE_SEND("+\r\n"), FAKE_EXPECT("*"),
                 FAKE_SEND("<tag> NO [AUTHENTICATIONFAILED] aborted\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -582,7 +632,7 @@ END_TEST
 
 START_TEST(test_S30_login) {
         static const FakeStep script[] = { GREET, LOGIN, FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -596,7 +646,7 @@ END_TEST
 
 START_TEST(test_S31_logout) {
         static const FakeStep script[] = { GREET, LOGIN, LOGOUT, FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -614,7 +664,7 @@ START_TEST(test_S32_lsub) {
                 GREET, LOGIN, FAKE_EXPECT("<tag> LSUB \"\" *"),
                 FAKE_SEND("* LSUB () \".\" directoryA\r\n<tag> OK LSUB completed\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -633,7 +683,7 @@ START_TEST(test_S33_select_unselect) {
                 FAKE_EXPECT("<tag> UNSELECT"),
                 FAKE_SEND("<tag> OK Returned to authenticated state. (Success)\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -663,7 +713,7 @@ START_TEST(test_S34_bracket_flags) {
                           "\\*)] Flags permitted.\r\n<tag> OK [READ-WRITE] SELECT completed.\r\n"),
                 FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
         _cleanup_free_ char *t = NULL;
@@ -687,7 +737,7 @@ START_TEST(test_S35_control_characters) {
                 GREET, FAKE_EXPECT("<tag> LOGIN \"user\x01\" \"pass\""), FAKE_SEND("<tag> OK ok\r\n"),
                 FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -706,7 +756,7 @@ END_TEST
 
 START_TEST(test_S39_idle_not_advertised) {
         static const FakeStep script[] = { GREET, LOGIN, FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -723,7 +773,7 @@ START_TEST(test_S40_idle_denied) {
                 FAKE_SEND("<tag> NO IDLE is not allowed at this time\r\n"), FAKE_EXPECT("<tag> NOOP"),
                 FAKE_SEND("<tag> OK NOOP completed\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
         int r;
@@ -749,7 +799,7 @@ END_TEST
 
 START_TEST(test_S41_idle_iteration) {
         static const FakeStep script[] = { IDLE_ITER_SERVER };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
         ImapDatum *d = NULL;
@@ -779,7 +829,7 @@ END_TEST
 
 START_TEST(test_S42_idle_burst) {
         static const FakeStep script[] = { IDLE_ITER_SERVER };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
         ImapDatum **v = NULL;
@@ -808,7 +858,7 @@ START_TEST(test_S43_idle_delayed_packet) {
                 FAKE_SEND("* 1 EX"), FAKE_SLEEP(200), FAKE_SEND("IS"), FAKE_SLEEP(1000), FAKE_SEND("TS\r\n"),
                 FAKE_EXPECT("DONE"), FAKE_SEND("<tag> OK Idle completed\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
         ImapDatum *d = NULL;
@@ -833,7 +883,7 @@ START_TEST(test_X01_preauth) {
                 FAKE_SEND("* PREAUTH ready\r\n"), FAKE_EXPECT("<tag> CAPABILITY"),
                 FAKE_SEND("* CAPABILITY IMAP4rev1\r\n<tag> OK done\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -845,7 +895,7 @@ END_TEST
 
 START_TEST(test_X02_bye_greeting) {
         static const FakeStep script[] = { FAKE_SEND("* BYE go away\r\n"), FAKE_CLOSE(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         _cleanup_free_ char *msg = NULL;
         ImapClient *c = NULL;
 
@@ -859,7 +909,7 @@ START_TEST(test_X03_no_capability_response) {
         static const FakeStep script[] = {
                 FAKE_SEND("* OK hi\r\n"), FAKE_EXPECT("<tag> CAPABILITY"), FAKE_SEND("<tag> OK nothing\r\n"), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         _cleanup_free_ char *msg = NULL;
         ImapClient *c = NULL;
 
@@ -878,7 +928,7 @@ START_TEST(test_X04_protocol_versions) {
                 FAKE_SEND("* OK hi\r\n"), FAKE_EXPECT("<tag> CAPABILITY"),
                 FAKE_SEND("* CAPABILITY IMAP4rev2\r\n<tag> OK done\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(bad);
+        FakeImapd *f = serve(bad, _i);
         _cleanup_free_ char *msg = NULL;
         ImapClient *c = NULL;
 
@@ -886,7 +936,7 @@ START_TEST(test_X04_protocol_versions) {
         ck_assert_str_eq(msg, "server not IMAP4 compliant");
         finish(f, NULL);
         /* imapidled also accepts IMAP4rev2 (RFC 9051). */
-        f = serve(rev2);
+        f = serve(rev2, _i);
         finish(f, connect_ok(f));
 }
 END_TEST
@@ -896,7 +946,7 @@ START_TEST(test_X05_greeting_capability_code) {
                 FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] hi\r\n"), FAKE_EXPECT("<tag> CAPABILITY"),
                 FAKE_SEND("* CAPABILITY IMAP4rev1\r\n<tag> OK done\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -913,7 +963,7 @@ END_TEST
 
 START_TEST(test_X06_select_in_nonauth) {
         static const FakeStep script[] = { GREET, FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -927,7 +977,7 @@ END_TEST
 
 START_TEST(test_X07_bye_during_command) {
         static const FakeStep script[] = { NOOP_REPLY("* BYE shutting down\r\n<tag> OK NOOP done\r\n"), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
         int r = imap_client_noop(c, &res);
@@ -940,7 +990,7 @@ END_TEST
 
 START_TEST(test_X08_foreign_tag) {
         static const FakeStep script[] = { NOOP_REPLY("ZZZZ1 OK what\r\n"), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -957,7 +1007,7 @@ START_TEST(test_X09_unknown_tag_number) {
          * connecting, so this script answers NOOP with tag + "9". */
         static const FakeStep script[] = { NOOP_REPLY("<tag>9 OK what\r\n"), FAKE_END };
 
-        f = serve(script);
+        f = serve(script, _i);
         c = connect_ok(f);
         expect_err(c, imap_client_noop(c, &res), -EPROTO, "unexpected tagged response");
         finish(f, c);
@@ -966,7 +1016,7 @@ END_TEST
 
 START_TEST(test_X10_tagged_bad) {
         static const FakeStep script[] = { NOOP_REPLY("<tag> BAD nope\r\n"), FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
         int r = imap_client_noop(c, &res);
@@ -979,7 +1029,7 @@ END_TEST
 
 START_TEST(test_X11_tagged_no_with_alert) {
         static const FakeStep script[] = { NOOP_REPLY("<tag> NO [ALERT] nope\r\n"), FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -1000,7 +1050,7 @@ START_TEST(test_X12_read_only) {
         static const FakeStep script[] = {
                 SELECT_RO, FAKE_EXPECT("<tag> NOOP"), FAKE_SEND("<tag> OK fine\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -1018,7 +1068,7 @@ END_TEST
 
 START_TEST(test_X13_examine) {
         static const FakeStep script[] = { SELECT_RO, FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -1036,7 +1086,7 @@ START_TEST(test_X14_select_refused) {
                 GREET, LOGIN, FAKE_EXPECT("<tag> SELECT X"), FAKE_SEND("<tag> NO no such mailbox\r\n"),
                 FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -1058,7 +1108,7 @@ START_TEST(test_X15_fetch_literals) {
                           "<tag> OK done\r\n"),
                 FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -1076,7 +1126,7 @@ START_TEST(test_X16_login_refused) {
                 GREET, FAKE_EXPECT("<tag> LOGIN user \"pass\""), FAKE_SEND("<tag> NO [AUTHENTICATIONFAILED] bad\r\n"),
                 FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -1090,7 +1140,7 @@ START_TEST(test_X17_recent_without_stored) {
         static const FakeStep script[] = {
                 GREET, FAKE_EXPECT("<tag> NOOP"), FAKE_SEND("<tag> OK NOOP completed\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -1106,7 +1156,7 @@ START_TEST(test_X18_append_refused_before_literal) {
                 GREET, LOGIN, FAKE_EXPECT("<tag> APPEND X (\\Seen) \"01-Jan-2020 00:00:00 +0000\" {4}"),
                 FAKE_SEND("<tag> NO [TRYCREATE] no mailbox\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -1124,7 +1174,7 @@ START_TEST(test_X19_append) {
                 FAKE_EXPECT("a"), FAKE_EXPECT("b"), FAKE_EXPECT("c"), FAKE_SEND("<tag> OK [APPENDUID 1 2] done\r\n"),
                 FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -1158,7 +1208,7 @@ START_TEST(test_X20_two_step_authenticate) {
                 FAKE_SEND("+ c2Vjb25k\r\n"), FAKE_EXPECT("cnNlY29uZA=="),
                 FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] ok\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -1177,7 +1227,7 @@ END_TEST
 
 START_TEST(test_X21_uid) {
         static const FakeStep script[] = { GREET, FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -1193,7 +1243,7 @@ START_TEST(test_X22_xatom) {
                 GREET, FAKE_EXPECT("<tag> XFOO a b"), FAKE_SEND("<tag> BAD XFOO unknown\r\n"), FAKE_EXPECT_EOF(),
                 FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -1204,7 +1254,7 @@ END_TEST
 
 START_TEST(test_X23_reset_is_eof) {
         static const FakeStep script[] = { GREET, FAKE_EXPECT("<tag> NOOP"), FAKE_RESET(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
         int r = imap_client_noop(c, &res);
@@ -1222,7 +1272,7 @@ START_TEST(test_X24_X25_idle_unexpected_status) {
         for (size_t i = 0; i < ELEMENTSOF(replies); i++) {
                 FakeStep script[] = { GREET_CAPS(" IDLE"), LOGIN, FAKE_EXPECT("<tag> IDLE"), FAKE_SEND(replies[i]),
                                       FAKE_END };
-                FakeImapd *f = serve(script);
+                FakeImapd *f = serve(script, _i);
                 ImapClient *c = connect_ok(f);
                 ImapResult res = {};
                 int r;
@@ -1243,7 +1293,7 @@ END_TEST
 
 START_TEST(test_X26_idle_bad_after_done) {
         static const FakeStep script[] = { IDLE_THEN("<tag> BAD whatever\r\n"), FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
         ImapDatum *d;
@@ -1259,7 +1309,7 @@ END_TEST
 
 START_TEST(test_X27_idle_no_after_done) {
         static const FakeStep script[] = { IDLE_THEN("<tag> NO whatever\r\n"), FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
         ImapDatum *d;
@@ -1282,7 +1332,7 @@ START_TEST(test_X28_body_fails) {
                 IDLE_THEN("<tag> OK done\r\n"), FAKE_EXPECT("<tag> NOOP"), FAKE_SEND("<tag> OK NOOP completed\r\n"),
                 FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -1298,7 +1348,7 @@ END_TEST
 
 START_TEST(test_X29_silent_server_duration) {
         static const FakeStep script[] = { IDLE_THEN("<tag> OK done\r\n"), FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
         ImapDatum *d, **v;
@@ -1322,7 +1372,7 @@ END_TEST
 
 START_TEST(test_X30_X31_nothing_else_while_idling) {
         static const FakeStep script[] = { IDLE_THEN("<tag> OK done\r\n"), FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -1342,7 +1392,7 @@ START_TEST(test_X32_bye_while_idling) {
                 GREET_CAPS(" IDLE"), LOGIN, FAKE_EXPECT("<tag> IDLE"), FAKE_SEND("+ idling\r\n* BYE autologout\r\n"),
                 FAKE_CLOSE(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
         ImapDatum *d;
@@ -1362,7 +1412,7 @@ END_TEST
 
 START_TEST(test_X34_next_without_idle) {
         static const FakeStep script[] = { GREET, FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapDatum *d;
         ImapDatum **v;
@@ -1379,7 +1429,7 @@ START_TEST(test_X35_denied_keeps_responses) {
                 GREET_CAPS(" IDLE"), LOGIN, FAKE_EXPECT("<tag> IDLE"), FAKE_SEND("* 7 EXISTS\r\n<tag> NO not now\r\n"),
                 FAKE_EXPECT("<tag> IDLE"), FAKE_SEND("<tag> NO not now\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -1399,7 +1449,7 @@ START_TEST(test_X36_server_ends_idle) {
                 FAKE_SEND("+ idling\r\n+ still here\r\n<tag> OK IDLE terminated by server\r\n"),
                 FAKE_EXPECT("<tag> NOOP"), FAKE_SEND("<tag> OK NOOP completed\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
         ImapDatum *d;
@@ -1423,7 +1473,7 @@ END_TEST
 
 START_TEST(test_X37_leftovers) {
         static const FakeStep script[] = { X37_SERVER };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -1439,7 +1489,7 @@ END_TEST
 
 START_TEST(test_X38_queued_survive_deadline) {
         static const FakeStep script[] = { X37_SERVER };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
         ImapDatum *d;
@@ -1463,7 +1513,7 @@ START_TEST(test_X39_codes_in_idle) {
                 FAKE_SEND("abc BODY[2] {2}\r\n"), FAKE_SEND("de)\r\n"), FAKE_EXPECT("DONE"),
                 FAKE_SEND("<tag> OK done\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
         ImapDatum *d;
@@ -1485,7 +1535,7 @@ END_TEST
 
 START_TEST(test_X41_tagged_without_text) {
         static const FakeStep script[] = { NOOP_REPLY("<tag> OK\r\n"), FAKE_EXPECT_EOF(), FAKE_END };
-        FakeImapd *f = serve(script);
+        FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
 
@@ -1496,6 +1546,58 @@ START_TEST(test_X41_tagged_without_text) {
 }
 END_TEST
 
+/* ---- TLS only: certificate verification (security.md §E) ------------------------------------ */
+
+static const FakeStep greet_only[] = { FAKE_SEND("* OK IMAP4rev1\r\n"), FAKE_END };
+
+/* Connect over TLS to "localhost", trusting ca_file only; the client must
+ * refuse in the handshake.  Returns the fake's report. */
+static char *refused(FakeImapd *f, const char *ca_file, int want_r, const char *want_msg) {
+        char port[8], *report = NULL;
+        ImapClientOpts o = client_opts(f, port, 10000);
+        _cleanup_free_ char *msg = NULL;
+        ImapClient *c = NULL;
+        int r;
+
+        o.ca_file = ca_file;
+        r = imap_client_connect(&o, &c, &msg);
+        ck_assert_msg(r == want_r, "got %d (%s), want %d", r, msg ? msg : "", want_r);
+        ck_assert(imap_client_error_is_abort(r));
+        ck_assert_ptr_null(c);
+        ck_assert_msg(msg && strstr(msg, want_msg), "message '%s' lacks '%s'", msg, want_msg);
+        /* The fake's handshake failed on the client's alert: no greeting went out. */
+        ck_assert_int_eq(fake_imapd_wait(f, &report), -EPROTO);
+        ck_assert_msg(report && strstr(report, "TLS handshake failed: ") && strstr(report, "alert"), "%s",
+                      report);
+        fake_imapd_free(f);
+        return report;
+}
+
+START_TEST(test_E01_wrong_name) {
+        /* A chain the client trusts, but for other.example, reached as localhost. */
+        FakeImapd *f = serve_certs(greet_only, TRANSPORT_TLS, &other_certs);
+
+        free(refused(f, other_certs.ca_file, -EPROTO, "hostname mismatch"));
+}
+END_TEST
+
+START_TEST(test_E05_unknown_ca) {
+        /* The right name, signed by a CA the client does not trust. */
+        FakeImapd *f = serve_certs(greet_only, TRANSPORT_TLS, &server_certs);
+
+        free(refused(f, other_certs.ca_file, -EPROTO, "certificate verify failed"));
+}
+END_TEST
+
+START_TEST(test_E01_E05_control) {
+        /* The same fake and client, with the right CA and name: accepted. */
+        FakeImapd *f = serve_certs((const FakeStep[]) { GREET, FAKE_EXPECT_EOF(), FAKE_END }, TRANSPORT_TLS,
+                                   &server_certs);
+
+        finish(f, connect_ok(f));
+}
+END_TEST
+
 static Suite *imap_client_suite(void) {
         Suite *s = suite_create("imap-client");
         TCase *tc;
@@ -1503,101 +1605,148 @@ static Suite *imap_client_suite(void) {
         tc = tcase_create("connection");
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_S05_nothing_listening);
-        tcase_add_test(tc, test_S06_eof_in_greeting);
-        tcase_add_test(tc, test_S07_lf_only_line);
-        tcase_add_test(tc, test_S08_line_too_long_small_limit);
-        tcase_add_test(tc, test_S09_line_too_long_default);
-        tcase_add_test(tc, test_S10_truncated_huge_literal);
-        tcase_add_test(tc, test_S11_connect_then_logout);
+        tcase_add_loop_test(tc, test_S06_eof_in_greeting, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S07_lf_only_line, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S08_line_too_long_small_limit, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S09_line_too_long_default, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S10_truncated_huge_literal, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S11_connect_then_logout, TRANSPORT_PLAIN, _TRANSPORT_MAX);
         tcase_add_test(tc, test_S12_timeout_parameter);
-        tcase_add_test(tc, test_S13_timeout_during_greeting);
-        tcase_add_test(tc, test_S14_login_logout);
-        tcase_add_test(tc, test_S15_logout_twice);
-        tcase_add_test(tc, test_S16_connect_and_close);
+        tcase_add_loop_test(tc, test_S13_timeout_during_greeting, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S14_login_logout, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S15_logout_twice, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S16_connect_and_close, TRANSPORT_PLAIN, _TRANSPORT_MAX);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("enable");
         tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, test_S17_enable_before_auth);
-        tcase_add_test(tc, test_S18_enable_not_advertised);
-        tcase_add_test(tc, test_S19_enable_utf8_not_advertised);
-        tcase_add_test(tc, test_S20_utf8_append);
-        tcase_add_test(tc, test_S21_search_charset_in_utf8_mode);
+        tcase_add_loop_test(tc, test_S17_enable_before_auth, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S18_enable_not_advertised, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S19_enable_utf8_not_advertised, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S20_utf8_append, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S21_search_charset_in_utf8_mode, TRANSPORT_PLAIN, _TRANSPORT_MAX);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("auth");
         tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, test_S22_unknown_mechanism);
-        tcase_add_test(tc, test_S23_rejected_credentials);
-        tcase_add_test(tc, test_S24_S25_accepted);
-        tcase_add_test(tc, test_S26_S27_cram_md5);
-        tcase_add_test(tc, test_S28_cram_md5_unavailable);
-        tcase_add_test(tc, test_S29_client_cancels);
+        tcase_add_loop_test(tc, test_S22_unknown_mechanism, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S23_rejected_credentials, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S24_S25_accepted, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S26_S27_cram_md5, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S28_cram_md5_unavailable, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S29_client_cancels, TRANSPORT_PLAIN, _TRANSPORT_MAX);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("commands");
         tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, test_S30_login);
-        tcase_add_test(tc, test_S31_logout);
-        tcase_add_test(tc, test_S32_lsub);
-        tcase_add_test(tc, test_S33_select_unselect);
-        tcase_add_test(tc, test_S34_bracket_flags);
-        tcase_add_test(tc, test_S35_control_characters);
+        tcase_add_loop_test(tc, test_S30_login, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S31_logout, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S32_lsub, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S33_select_unselect, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S34_bracket_flags, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S35_control_characters, TRANSPORT_PLAIN, _TRANSPORT_MAX);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("idle");
         tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, test_S39_idle_not_advertised);
-        tcase_add_test(tc, test_S40_idle_denied);
-        tcase_add_test(tc, test_S41_idle_iteration);
-        tcase_add_test(tc, test_S42_idle_burst);
-        tcase_add_test(tc, test_S43_idle_delayed_packet);
+        tcase_add_loop_test(tc, test_S39_idle_not_advertised, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S40_idle_denied, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S41_idle_iteration, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S42_idle_burst, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_S43_idle_delayed_packet, TRANSPORT_PLAIN, _TRANSPORT_MAX);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("supplementary");
         tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, test_X01_preauth);
-        tcase_add_test(tc, test_X02_bye_greeting);
-        tcase_add_test(tc, test_X03_no_capability_response);
-        tcase_add_test(tc, test_X04_protocol_versions);
-        tcase_add_test(tc, test_X05_greeting_capability_code);
-        tcase_add_test(tc, test_X06_select_in_nonauth);
-        tcase_add_test(tc, test_X07_bye_during_command);
-        tcase_add_test(tc, test_X08_foreign_tag);
-        tcase_add_test(tc, test_X09_unknown_tag_number);
-        tcase_add_test(tc, test_X10_tagged_bad);
-        tcase_add_test(tc, test_X11_tagged_no_with_alert);
-        tcase_add_test(tc, test_X12_read_only);
-        tcase_add_test(tc, test_X13_examine);
-        tcase_add_test(tc, test_X14_select_refused);
-        tcase_add_test(tc, test_X15_fetch_literals);
-        tcase_add_test(tc, test_X16_login_refused);
-        tcase_add_test(tc, test_X17_recent_without_stored);
-        tcase_add_test(tc, test_X18_append_refused_before_literal);
-        tcase_add_test(tc, test_X19_append);
-        tcase_add_test(tc, test_X20_two_step_authenticate);
-        tcase_add_test(tc, test_X21_uid);
-        tcase_add_test(tc, test_X22_xatom);
-        tcase_add_test(tc, test_X23_reset_is_eof);
-        tcase_add_test(tc, test_X24_X25_idle_unexpected_status);
-        tcase_add_test(tc, test_X26_idle_bad_after_done);
-        tcase_add_test(tc, test_X27_idle_no_after_done);
-        tcase_add_test(tc, test_X28_body_fails);
-        tcase_add_test(tc, test_X29_silent_server_duration);
-        tcase_add_test(tc, test_X30_X31_nothing_else_while_idling);
-        tcase_add_test(tc, test_X32_bye_while_idling);
-        tcase_add_test(tc, test_X34_next_without_idle);
-        tcase_add_test(tc, test_X35_denied_keeps_responses);
-        tcase_add_test(tc, test_X36_server_ends_idle);
-        tcase_add_test(tc, test_X37_leftovers);
-        tcase_add_test(tc, test_X38_queued_survive_deadline);
-        tcase_add_test(tc, test_X39_codes_in_idle);
-        tcase_add_test(tc, test_X41_tagged_without_text);
+        tcase_add_loop_test(tc, test_X01_preauth, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X02_bye_greeting, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X03_no_capability_response, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X04_protocol_versions, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X05_greeting_capability_code, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X06_select_in_nonauth, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X07_bye_during_command, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X08_foreign_tag, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X09_unknown_tag_number, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X10_tagged_bad, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X11_tagged_no_with_alert, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X12_read_only, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X13_examine, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X14_select_refused, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X15_fetch_literals, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X16_login_refused, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X17_recent_without_stored, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X18_append_refused_before_literal, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X19_append, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X20_two_step_authenticate, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X21_uid, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X22_xatom, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X23_reset_is_eof, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X24_X25_idle_unexpected_status, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X26_idle_bad_after_done, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X27_idle_no_after_done, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X28_body_fails, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X29_silent_server_duration, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X30_X31_nothing_else_while_idling, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X32_bye_while_idling, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X34_next_without_idle, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X35_denied_keeps_responses, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X36_server_ends_idle, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X37_leftovers, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X38_queued_survive_deadline, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X39_codes_in_idle, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_X41_tagged_without_text, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("tls-verify");
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_E01_wrong_name);
+        tcase_add_test(tc, test_E05_unknown_ca);
+        tcase_add_test(tc, test_E01_E05_control);
         suite_add_tcase(s, tc);
 
         return s;
 }
 
+static void certs_remove(void) {
+        const ThCerts *const sets[] = { &server_certs, &other_certs };
+
+        for (size_t i = 0; i < ELEMENTSOF(sets); i++) {
+                (void) unlink(sets[i]->ca_file);
+                (void) unlink(sets[i]->ca_key_file);
+                (void) unlink(sets[i]->cert_file);
+                (void) unlink(sets[i]->key_file);
+        }
+        (void) rmdir(server_dir);
+        (void) rmdir(other_dir);
+        (void) rmdir(cert_dir);
+}
+
+static int certs_make(void) {
+        int r;
+
+        if (!mkdtemp(cert_dir))
+                return -errno;
+        (void) snprintf(server_dir, sizeof(server_dir), "%s/server", cert_dir);
+        (void) snprintf(other_dir, sizeof(other_dir), "%s/other", cert_dir);
+        if (mkdir(server_dir, 0700) < 0 || mkdir(other_dir, 0700) < 0)
+                return -errno;
+        r = th_certs_make(server_dir, (const char *const[]) { "localhost", NULL },
+                          (const char *const[]) { "127.0.0.1", NULL }, &server_certs);
+        if (r < 0)
+                return r;
+        return th_certs_make(other_dir, (const char *const[]) { "other.example", NULL }, NULL, &other_certs);
+}
+
 int main(void) {
-        return th_run_suite(imap_client_suite());
+        int r;
+
+        r = certs_make();
+        if (r < 0) {
+                fprintf(stderr, "making the test certificates failed: %s\n", strerror(-r));
+                certs_remove();
+                return EXIT_FAILURE;
+        }
+        r = th_run_suite(imap_client_suite());
+        certs_remove();
+        return r;
 }
