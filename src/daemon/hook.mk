@@ -7,6 +7,8 @@ noinst_LIBRARIES += src/daemon/libhook.a
 src_daemon_libhook_a_SOURCES = src/daemon/hook.c src/daemon/hook.h
 src_daemon_libhook_a_CPPFLAGS = $(AM_CPPFLAGS) $(LIBSYSTEMD_CFLAGS)
 
+EXTRA_DIST += docs/HOOKS.md
+
 if HAVE_CHECK
 # A tiny program the tests run as a hook: it reports what it received.
 check_PROGRAMS += tests/hook-helper tests/test-hook
