@@ -61,7 +61,9 @@ typedef void (*HookDoneFn)(Hook *h, int status, bool timed_out, void *userdata);
 
 /* Start a hook.  Never blocks.  On success returns 0 and the callback will run exactly once; if
  * ret is NULL the hook is floating and frees itself after the callback, otherwise *ret is owned by
- * the caller, who must hook_free() it (possibly from the callback).  Returns < 0 and calls nothing
+ * the caller, who must hook_free() it (possibly from the callback).  A hook holds a reference on e
+ * until it is freed; a floating hook is freed only by its own completion, so the loop must keep
+ * running until its callback has run.  Returns < 0 and calls nothing
  * on bad arguments (-EINVAL: no argv[0] and no shell, a bad %-sequence, a bad extra_env entry),
  * -EBUSY (SIGCHLD not blocked), -EINVAL (stdin_data with SIGPIPE neither ignored nor blocked),
  * -ENOMEM, or a failure to create pipes or event sources. */
