@@ -1011,6 +1011,86 @@ START_TEST(test_suggest) {
 }
 END_TEST
 
+/* ---- the shipped documents ------------------------------------------------------------------- */
+
+static char *read_srcdir_file(const char *rel) {
+        _cleanup_free_ char *path = NULL;
+        char *text = NULL;
+        size_t n = 0;
+        FILE *f;
+
+        ck_assert_int_ge(asprintf(&path, "%s/%s", TH_SRCDIR, rel), 0);
+        f = fopen(path, "re");
+        ck_assert_msg(f, "cannot open %s", path);
+        ck_assert_int_ne(getdelim(&text, &n, 0, f), -1);
+        fclose(f);
+        return text;
+}
+
+START_TEST(test_sample_loads) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        _cleanup_free_ char *err = NULL, *path = NULL, *text = read_srcdir_file("conf/imapidled.conf");
+
+        ck_assert_int_ge(asprintf(&path, "%s/conf/imapidled.conf", TH_SRCDIR), 0);
+        ck_assert_msg(cfg_load(path, &c, &err) == 0, "%s", err);
+        ck_assert_uint_eq(c->n_warnings, 0);
+        ck_assert_uint_ge(c->n_accounts, 1);
+
+        /* Every key is shown in it, commented out or not. */
+        for (size_t i = 0; i < cfg_n_keys; i++) {
+                char pat[64];
+
+                snprintf(pat, sizeof(pat), "%s = ", cfg_keys[i].name);
+                ck_assert_msg(strstr(text, pat), "conf/imapidled.conf does not show '%s'", cfg_keys[i].name);
+        }
+}
+END_TEST
+
+START_TEST(test_man_page) {
+        _cleanup_free_ char *man = read_srcdir_file("docs/imapidled.conf.5");
+        unsigned examples = 0;
+
+        /* Every key has its own paragraph tag... */
+        for (size_t i = 0; i < cfg_n_keys; i++) {
+                char pat[64];
+
+                snprintf(pat, sizeof(pat), "\n.TP\n.B %s\n", cfg_keys[i].name);
+                ck_assert_msg(strstr(man, pat), "docs/imapidled.conf.5 does not describe '%s'", cfg_keys[i].name);
+        }
+
+        /* ...and every example configuration in it loads. */
+        for (const char *p = man; (p = strstr(p, "\n.nf\n")); ) {
+                const char *end = strstr(p, "\n.fi\n");
+                _cleanup_(cfg_freep) Cfg *c = NULL;
+                _cleanup_free_ char *text = NULL, *err = NULL;
+                char *o;
+
+                ck_assert_ptr_nonnull(end);
+                p += strlen("\n.nf\n");
+                if (!strstr(p, "accounts = (") || strstr(p, "accounts = (") > end) {
+                        p = end;
+                        continue;
+                }
+                /* Undo the roff escapes the examples use. */
+                text = o = calloc(1, (size_t) (end - p) + 2);
+                ck_assert_ptr_nonnull(text);
+                for (const char *q = p; q < end; q++)
+                        if (q[0] == '\\' && q[1] == '-')
+                                *o++ = '-', q++;
+                        else if (q[0] == '\\' && q[1] == 'e')
+                                *o++ = '\\', q++;
+                        else
+                                *o++ = *q;
+                *o = '\n';
+                ck_assert_msg(cfg_load_string(text, "man", &c, &err) == 0, "example in the man page: %s\n%s",
+                              err, text);
+                examples++;
+                p = end;
+        }
+        ck_assert_uint_ge(examples, 3);
+}
+END_TEST
+
 static Suite *cfg_suite(void) {
         Suite *s = suite_create("cfg");
         TCase *tc;
@@ -1054,6 +1134,12 @@ static Suite *cfg_suite(void) {
         tc = tcase_create("hooks");
         tcase_add_test(tc, test_hook_expand);
         tcase_add_test(tc, test_hook_expand_invalid);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("docs");
+        tcase_add_checked_fixture(tc, env_setup, NULL);
+        tcase_add_test(tc, test_sample_loads);
+        tcase_add_test(tc, test_man_page);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("schema");

@@ -13,6 +13,13 @@ src_daemon_libcfg_a_SOURCES = \
 src_daemon_libcfg_a_CPPFLAGS = $(AM_CPPFLAGS) $(LIBCONFIG_CFLAGS)
 CFG_LIBS = src/daemon/libcfg.a src/imap/libimap.a src/shared/libshared.a $(LIBCONFIG_LIBS)
 
+# The man page and the sample configuration.  The sample goes to $(docdir), not
+# $(sysconfdir): it names example.org accounts, so as /etc/imapidled/imapidled.conf
+# it would start a daemon that fails to connect, and a 'make install' over an
+# existing installation must never replace the admin's file.
+dist_man5_MANS = docs/imapidled.conf.5
+dist_doc_DATA = conf/imapidled.conf
+
 if HAVE_CHECK
 check_PROGRAMS += tests/test-cfg
 TESTS += tests/test-cfg
