@@ -678,6 +678,14 @@ START_TEST(test_include) {
         want = mfree(want);
         err = mfree(err);
 
+        /* So do syntax errors in it. */
+        write_file(inc, "\n\nidle_interval = ;\n", strlen("\n\nidle_interval = ;\n"), 0600);
+        ck_assert_int_eq(cfg_load(path, &c, &err), -EBADMSG);
+        ck_assert_int_ge(asprintf(&want, "%s:3: syntax error", inc), 0);
+        ck_assert_str_eq(err, want);
+        want = mfree(want);
+        err = mfree(err);
+
         /* A password in a loose included file: the warning names that file, not the main one. */
         write_file(path, "accounts = (\n@include \"inc.conf\"\n);\n", strlen("accounts = (\n@include \"inc.conf\"\n);\n"),
                    0600);

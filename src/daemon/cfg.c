@@ -1296,8 +1296,11 @@ static int cfg_parse(const char *text, const char *name, bool have_mode, mode_t 
         /* @include "x" is read relative to the configuration file, not the daemon's cwd. */
         config_set_include_dir(&lc, conf_dir);
         if (config_read_string(&lc, text) != CONFIG_TRUE) {
-                if (asprintf(&x.error, "%s:%d: %s", config_error_file(&lc) ?: name, config_error_line(&lc),
-                             config_error_text(&lc) ?: "syntax error") < 0) {
+                _cleanup_free_ char *file = config_error_file(&lc) ? path_join(conf_dir, config_error_file(&lc))
+                                                                    : strdup(name);
+
+                if (!file || asprintf(&x.error, "%s:%d: %s", file, config_error_line(&lc),
+                                      config_error_text(&lc) ?: "syntax error") < 0) {
                         x.error = NULL;
                         r = -ENOMEM;
                 } else
