@@ -300,7 +300,8 @@ START_TEST(test_defaults_follow) {
                 "  { name = \"c\"; tunnel = [\"imapd\"]; idle_interval = 1; }\n"
                 ");\n"
                 "idle_interval = 1740;\n"
-                "hook_timeout = 1;\n", "t.conf");
+                "hook_timeout =\n"
+                "  1;\n", "t.conf");
 
         ck_assert_str_eq(c->accounts[0].port, "143");
         ck_assert_uint_eq(c->accounts[0].hook_timeout_usec, 1 * USEC_PER_SEC);
@@ -368,6 +369,8 @@ static const struct {
           "t.conf:1: hook_timeout: must be an integer, not a floating-point number" },
         /* libconfig 1.5 reads this as 60 (it wraps at 32 bits) */
         { "hook_timeout = 4294967356;\n" ACCOUNT(),
+          "t.conf:1: hook_timeout: number too large" },
+        { "hook_timeout = 0x10000003c;\n" ACCOUNT(),
           "t.conf:1: hook_timeout: number too large" },
         { ACCOUNT("  idle_interval = 0;\n"),
           "t.conf:6: accounts[0].idle_interval: 0 is out of range: must be 1..1740 seconds" },

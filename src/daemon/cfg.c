@@ -162,7 +162,10 @@ static const char *const libconfig_type_name[] = {
 
 static int cfg_fail_type(CfgCtx *x, const config_setting_t *s, const char *key, const char *want) {
         int t = config_setting_type(s);
-        const char *have = t >= 0 && (size_t) t < ELEMENTSOF(libconfig_type_name) ? libconfig_type_name[t] : "?";
+        const char *have = "?";
+
+        if (t >= 0 && (size_t) t < ELEMENTSOF(libconfig_type_name))
+                have = libconfig_type_name[t];
 
         return cfg_fail(x, s, key, "must be %s, not %s", want, have);
 }
@@ -237,7 +240,9 @@ static bool is_ident_char(char c) {
 
 /* libconfig 1.5 wraps integers that do not fit 32 bits without an error: "port = 4294967297" reads
  * as 1.  Find the literal on the setting's line in the main file and parse it again; a setting
- * whose literal cannot be found (another file, an unusual layout) is taken as libconfig read it. */
+ * whose literal cannot be found (another file, an unusual layout) is taken as libconfig read it.
+ * Any occurrence of "key = N" on the line that agrees is accepted, so a valid file never fails
+ * here (a comment repeating the key with the wrapped value could hide an overflow). */
 static bool integer_literal_ok(const CfgCtx *x, const config_setting_t *s, long long v) {
         const char *name = config_setting_name(s), *p, *end;
         unsigned line = config_setting_source_line(s);
@@ -273,10 +278,11 @@ static bool integer_literal_ok(const CfgCtx *x, const config_setting_t *s, long 
                 n++;
                 while (n < end && (*n == ' ' || *n == '\t'))
                         n++;
+                /* The value may also be on a later line: then this is not the literal. */
+                if (n >= end || !((*n >= '0' && *n <= '9') || *n == '-' || *n == '+'))
+                        continue;
                 if (n + 1 < end && n[0] == '0' && (n[1] == 'x' || n[1] == 'X'))
                         base = 16;
-                else if (n < end && !(*n >= '0' && *n <= '9') && *n != '-' && *n != '+')
-                        continue;
                 found = true;
                 errno = 0;
                 w = strtoll(n, &e, base);
@@ -404,7 +410,8 @@ static int parse_seconds(CfgCtx *x, const CfgKey *k, const config_setting_t *s, 
         if (r < 0)
                 return r;
         if (v < k->min || v > k->max)
-                return cfg_fail(x, s, key, "%" PRIi64 " is out of range: must be %" PRIi64 "..%" PRIi64 " seconds",
+                return cfg_fail(x, s, key,
+                                "%" PRIi64 " is out of range: must be %" PRIi64 "..%" PRIi64 " seconds",
                                 v, k->min, k->max);
         *FIELD(obj, k, uint64_t) = (uint64_t) v * USEC_PER_SEC;
         return 0;
@@ -479,11 +486,13 @@ static int parse_path(CfgCtx *x, const CfgKey *k, const config_setting_t *s, con
 }
 
 /* systemd's LoadCredential= puts secrets in $CREDENTIALS_DIRECTORY (systemd.exec(5)). */
-static int parse_secret_path(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+static int parse_secret_path(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key,
+                             void *obj) {
         return parse_path_in(x, k, s, key, obj, x->cred_dir ?: x->conf_dir);
 }
 
-static int parse_mailbox_name(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+static int parse_mailbox_name(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key,
+                              void *obj) {
         _cleanup_free_ char *wire = NULL;
         const char *v;
         int r;
@@ -944,9 +953,11 @@ static int check_account(CfgCtx *x, const config_setting_t *g, const char *path,
                 s = member(g, k->name);
                 key_path(key, path, k->name);
                 if (tunnel && s && (k->flags & CFG_KEY_NOT_TUNNEL))
-                        return cfg_fail(x, s, key, "cannot be used with 'tunnel' (line %u)", setting_line(tunnel));
+                        return cfg_fail(x, s, key, "cannot be used with 'tunnel' (line %u)",
+                                        setting_line(tunnel));
                 if (!tunnel && !s && (k->flags & CFG_KEY_NEEDED))
-                        return cfg_fail(x, g, key, "required, but not set (it may be left out only with 'tunnel')");
+                        return cfg_fail(x, g, key,
+                                        "required, but not set (it may be left out only with 'tunnel')");
         }
 
         for (size_t i = 0; i < cfg_n_keys; i++) {
@@ -1263,7 +1274,8 @@ static int conf_dir_of(const char *name, char **ret) {
         return asprintf(ret, "%s/%s", cwd, d) < 0 ? -ENOMEM : 0;
 }
 
-static int cfg_parse(const char *text, const char *name, bool have_mode, mode_t mode, Cfg **ret, char **ret_error) {
+static int cfg_parse(const char *text, const char *name, bool have_mode, mode_t mode,
+                     Cfg **ret, char **ret_error) {
         _cleanup_(cfg_freep) Cfg *c = NULL;
         _cleanup_free_ char *conf_dir = NULL;
         const char *cred_dir;
@@ -1438,7 +1450,8 @@ bool cfg_account_equal(const CfgAccount *a, const CfgAccount *b) {
         if (!a || !b)
                 return a == b;
         for (size_t i = 0; i < cfg_n_keys; i++)
-                if (cfg_keys[i].scope == CFG_SCOPE_ACCOUNT && !type_ops[cfg_keys[i].type].equal(&cfg_keys[i], a, b))
+                if (cfg_keys[i].scope == CFG_SCOPE_ACCOUNT &&
+                    !type_ops[cfg_keys[i].type].equal(&cfg_keys[i], a, b))
                         return false;
         return true;
 }
