@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cfg-internal.h: the configuration schema as data, shared by cfg.c (which
+ * parses, checks, dumps, compares and frees by walking it) and cfg-table.c
+ * (which holds it).  The tests use it too, to check that every key is in the
+ * man page and the sample configuration.  Not for other modules: they see only
+ * the structs of cfg.h.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfg.h"
+
+typedef enum CfgScope {
+        CFG_SCOPE_GLOBAL,       /* the top level: fields of Cfg */
+        CFG_SCOPE_ACCOUNT,      /* a group in 'accounts': fields of CfgAccount */
+        CFG_SCOPE_MAILBOX,      /* a group in 'mailboxes': fields of CfgMailbox */
+        _CFG_SCOPE_MAX,
+} CfgScope;
+
+/* What a key holds: each type has one parser, printer, comparator and
+ * destructor in cfg.c's type table. */
+typedef enum CfgType {
+        CFG_TYPE_SECONDS,       /* uint64_t µs; an integer number of seconds in [min, max]; 0 = unset */
+        CFG_TYPE_STRING,        /* char *, not empty */
+        CFG_TYPE_NAME,          /* char *, [A-Za-z0-9._-]+ */
+        CFG_TYPE_HOST,          /* char *, no white space or control characters */
+        CFG_TYPE_PATH,          /* char *, relative to the config file's directory */
+        CFG_TYPE_SECRET_PATH,   /* char *, relative to $CREDENTIALS_DIRECTORY if set, else as PATH */
+        CFG_TYPE_SECRET,        /* char *, wiped on free, redacted in dumps */
+        CFG_TYPE_BOOL,          /* bool */
+        CFG_TYPE_PORT,          /* char *, an integer or a decimal string in [min, max], kept in decimal */
+        CFG_TYPE_TLS,           /* CfgTls, from its name */
+        CFG_TYPE_ARGV,          /* char **, a non-empty list of non-empty strings */
+        CFG_TYPE_HOOK,          /* CfgHook: an argv with %a/%m/%%, or a string for sh -c */
+        CFG_TYPE_MECHS,         /* char **, SASL mechanism names from cfg_mechs[], upper-cased */
+        CFG_TYPE_MAILBOXES,     /* CfgMailbox[] with n_mailboxes right after it */
+        CFG_TYPE_MAILBOX_NAME,  /* char *, UTF-8 without control characters */
+        CFG_TYPE_ACCOUNTS,      /* CfgAccount[] with n_accounts right after it */
+        _CFG_TYPE_MAX,
+} CfgType;
+
+typedef enum CfgKeyFlags {
+        CFG_KEY_REQUIRED   = 1 << 0,    /* must be set */
+        CFG_KEY_NEEDED     = 1 << 1,    /* must be set unless a tunnel is (a tunnel is usually
+                                         * pre-authenticated and has no host) */
+        CFG_KEY_NOT_TUNNEL = 1 << 2,    /* about the network connection: refused together with a
+                                         * tunnel, left out of the dump of a tunnel account */
+        CFG_KEY_CREDENTIAL = 1 << 3,    /* a source of the secret; at most one per account */
+} CfgKeyFlags;
+
+typedef struct CfgKey {
+        CfgScope scope;
+        const char *name;
+        CfgType type;
+        size_t offset;          /* of the field in Cfg, CfgAccount or CfgMailbox */
+        int64_t min, max;       /* SECONDS (in seconds) and PORT */
+        int64_t def;            /* SECONDS: the default in seconds (0: inherit the global one) */
+        unsigned flags;         /* CfgKeyFlags */
+        const char *help;       /* one line, for --help-like output and the man page's summary */
+} CfgKey;
+
+static inline char ascii_tolower(char c) {
+        return c >= 'A' && c <= 'Z' ? (char) (c - 'A' + 'a') : c;
+}
+
+/* ASCII case-insensitive equality, independent of the locale. */
+static inline bool ascii_strcaseeq(const char *a, const char *b) {
+        for (; *a && ascii_tolower(*a) == ascii_tolower(*b); a++, b++)
+                ;
+        return *a == 0 && *b == 0;
+}
+
+extern const CfgKey cfg_keys[];
+extern const size_t cfg_n_keys;
+
+/* The key 'name' in 'scope', or NULL. */
+const CfgKey *cfg_key_lookup(CfgScope scope, const char *name);
+
+/* The known key in 'scope' closest to 'name' by edit distance, if it is close
+ * enough to be a likely typo; NULL otherwise. */
+const char *cfg_key_suggest(CfgScope scope, const char *name);
+
+/* Optimal string alignment distance (Levenshtein plus adjacent transpositions),
+ * ASCII case-insensitive; SIZE_MAX if either string is longer than 64 bytes. */
+size_t cfg_edit_distance(const char *a, const char *b);
+
+/* SASL mechanisms that 'auth' may name. */
+typedef struct CfgMech {
+        const char *name;
+        bool oauth;             /* takes a token from oauth2_token_command, not a password */
+} CfgMech;
+
+extern const CfgMech cfg_mechs[];
+extern const size_t cfg_n_mechs;
+
+/* The mechanism named 'name' (ASCII case-insensitive), or NULL. */
+const CfgMech *cfg_mech_lookup(const char *name);

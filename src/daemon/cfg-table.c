@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cfg-table.c: the configuration schema, one row per key (architecture.md B6,
+ * after tmux's options_table), and the small lookups around it: by name, the
+ * did-you-mean for unknown keys, and the SASL mechanisms 'auth' may name.  The
+ * order of the rows is the order of cfg_dump()'s output.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "cfg-internal.h"
+#include "macro.h"
+
+#define G(field) offsetof(Cfg, field)
+#define A(field) offsetof(CfgAccount, field)
+#define M(field) offsetof(CfgMailbox, field)
+
+const CfgKey cfg_keys[] = {
+        /* RFC 2177 §3: servers may log a client out after 30 minutes of inactivity; IDLE is
+         * re-issued at least every 29 minutes. */
+        { CFG_SCOPE_GLOBAL, "idle_interval", CFG_TYPE_SECONDS, G(idle_interval_usec), 1, 1740, 1740, 0,
+          "seconds between DONE and a new IDLE (at most 29 minutes, RFC 2177)" },
+        { CFG_SCOPE_GLOBAL, "hook_timeout", CFG_TYPE_SECONDS, G(hook_timeout_usec), 1, 3600, 60, 0,
+          "seconds a hook may run before it is sent SIGTERM, then SIGKILL" },
+        { CFG_SCOPE_GLOBAL, "accounts", CFG_TYPE_ACCOUNTS, G(accounts), 0, 0, 0, CFG_KEY_REQUIRED,
+          "the accounts to watch, a list of groups" },
+
+        { CFG_SCOPE_ACCOUNT, "name", CFG_TYPE_NAME, A(name), 0, 0, 0, CFG_KEY_REQUIRED,
+          "the account's name, unique, [A-Za-z0-9._-]" },
+        { CFG_SCOPE_ACCOUNT, "host", CFG_TYPE_HOST, A(host), 0, 0, 0, CFG_KEY_NEEDED | CFG_KEY_NOT_TUNNEL,
+          "the IMAP server's host name or address" },
+        { CFG_SCOPE_ACCOUNT, "port", CFG_TYPE_PORT, A(port), 1, 65535, 0, CFG_KEY_NOT_TUNNEL,
+          "TCP port; 993 with implicit TLS, 143 otherwise" },
+        { CFG_SCOPE_ACCOUNT, "tls", CFG_TYPE_TLS, A(tls), 0, 0, 0, CFG_KEY_NOT_TUNNEL,
+          "implicit, starttls or none" },
+        { CFG_SCOPE_ACCOUNT, "allow_plaintext", CFG_TYPE_BOOL, A(allow_plaintext), 0, 0, 0, 0,
+          "permit tls = \"none\"" },
+        { CFG_SCOPE_ACCOUNT, "ca_file", CFG_TYPE_PATH, A(ca_file), 0, 0, 0, CFG_KEY_NOT_TUNNEL,
+          "PEM file of trusted CA certificates instead of the system's" },
+        { CFG_SCOPE_ACCOUNT, "client_cert", CFG_TYPE_PATH, A(client_cert), 0, 0, 0, CFG_KEY_NOT_TUNNEL,
+          "PEM client certificate" },
+        { CFG_SCOPE_ACCOUNT, "client_key", CFG_TYPE_SECRET_PATH, A(client_key), 0, 0, 0, CFG_KEY_NOT_TUNNEL,
+          "PEM private key of client_cert" },
+        { CFG_SCOPE_ACCOUNT, "username", CFG_TYPE_STRING, A(username), 0, 0, 0, CFG_KEY_NEEDED,
+          "the login name" },
+        { CFG_SCOPE_ACCOUNT, "password", CFG_TYPE_SECRET, A(password), 0, 0, 0, CFG_KEY_CREDENTIAL,
+          "the password itself" },
+        { CFG_SCOPE_ACCOUNT, "password_file", CFG_TYPE_SECRET_PATH, A(password_file), 0, 0, 0, CFG_KEY_CREDENTIAL,
+          "a file whose first line is the password" },
+        { CFG_SCOPE_ACCOUNT, "password_command", CFG_TYPE_ARGV, A(password_command), 0, 0, 0, CFG_KEY_CREDENTIAL,
+          "argv of a program that prints the password" },
+        { CFG_SCOPE_ACCOUNT, "oauth2_token_command", CFG_TYPE_ARGV, A(oauth2_token_command), 0, 0, 0,
+          CFG_KEY_CREDENTIAL, "argv of a program that prints an OAuth 2.0 access token" },
+        { CFG_SCOPE_ACCOUNT, "tunnel", CFG_TYPE_ARGV, A(tunnel), 0, 0, 0, 0,
+          "argv of a program that speaks IMAP on its stdin and stdout, instead of host and port" },
+        { CFG_SCOPE_ACCOUNT, "auth", CFG_TYPE_MECHS, A(auth), 0, 0, 0, 0,
+          "SASL mechanisms to try, in order" },
+        { CFG_SCOPE_ACCOUNT, "mailboxes", CFG_TYPE_MAILBOXES, A(mailboxes), 0, 0, 0, 0,
+          "mailboxes to watch; default [\"INBOX\"]" },
+        { CFG_SCOPE_ACCOUNT, "on_new", CFG_TYPE_HOOK, A(on_new), 0, 0, 0, 0,
+          "hook run when messages arrive" },
+        { CFG_SCOPE_ACCOUNT, "on_expunge", CFG_TYPE_HOOK, A(on_expunge), 0, 0, 0, 0,
+          "hook run when messages are expunged" },
+        { CFG_SCOPE_ACCOUNT, "shell", CFG_TYPE_BOOL, A(shell), 0, 0, 0, 0,
+          "permit hooks given as strings, run with sh -c" },
+        { CFG_SCOPE_ACCOUNT, "hook_timeout", CFG_TYPE_SECONDS, A(hook_timeout_usec), 1, 3600, 0, 0,
+          "this account's hook_timeout" },
+        { CFG_SCOPE_ACCOUNT, "idle_interval", CFG_TYPE_SECONDS, A(idle_interval_usec), 1, 1740, 0, 0,
+          "this account's idle_interval" },
+
+        { CFG_SCOPE_MAILBOX, "name", CFG_TYPE_MAILBOX_NAME, M(name), 0, 0, 0, CFG_KEY_REQUIRED,
+          "the mailbox name in UTF-8" },
+        { CFG_SCOPE_MAILBOX, "on_new", CFG_TYPE_HOOK, M(on_new), 0, 0, 0, 0,
+          "this mailbox's on_new" },
+        { CFG_SCOPE_MAILBOX, "on_expunge", CFG_TYPE_HOOK, M(on_expunge), 0, 0, 0, 0,
+          "this mailbox's on_expunge" },
+};
+
+const size_t cfg_n_keys = ELEMENTSOF(cfg_keys);
+
+const CfgKey *cfg_key_lookup(CfgScope scope, const char *name) {
+        for (size_t i = 0; i < cfg_n_keys; i++)
+                if (cfg_keys[i].scope == scope && strcmp(cfg_keys[i].name, name) == 0)
+                        return &cfg_keys[i];
+        return NULL;
+}
+
+size_t cfg_edit_distance(const char *a, const char *b) {
+        /* Three rows of the dynamic programme suffice for adjacent transpositions. */
+        size_t la = strlen(a), lb = strlen(b), rows[3][65];
+        size_t *prev2 = rows[0], *prev = rows[1], *cur = rows[2];
+
+        if (la > 64 || lb > 64)
+                return SIZE_MAX;
+
+        for (size_t j = 0; j <= lb; j++)
+                prev[j] = j;
+        for (size_t i = 1; i <= la; i++) {
+                cur[0] = i;
+                for (size_t j = 1; j <= lb; j++) {
+                        bool same = ascii_tolower(a[i - 1]) == ascii_tolower(b[j - 1]);
+                        size_t d = MIN(prev[j] + 1, cur[j - 1] + 1);
+
+                        d = MIN(d, prev[j - 1] + (same ? 0 : 1));
+                        if (i > 1 && j > 1 &&
+                            ascii_tolower(a[i - 1]) == ascii_tolower(b[j - 2]) &&
+                            ascii_tolower(a[i - 2]) == ascii_tolower(b[j - 1]))
+                                d = MIN(d, prev2[j - 2] + 1);
+                        cur[j] = d;
+                }
+                size_t *t = prev2;
+                prev2 = prev;
+                prev = cur;
+                cur = t;
+        }
+        return prev[lb];
+}
+
+const char *cfg_key_suggest(CfgScope scope, const char *name) {
+        const char *best = NULL;
+        size_t best_d = SIZE_MAX, len = strlen(name);
+        /* A third of the length, at least 1 and at most 3: "pasword" and "hostname" get an
+         * answer, "x" is not "tls". */
+        size_t limit = MIN(MAX(len / 3, (size_t) 1), (size_t) 3);
+
+        for (size_t i = 0; i < cfg_n_keys; i++) {
+                size_t d;
+
+                if (cfg_keys[i].scope != scope)
+                        continue;
+                d = cfg_edit_distance(name, cfg_keys[i].name);
+                if (d < best_d) {
+                        best_d = d;
+                        best = cfg_keys[i].name;
+                }
+        }
+        return best_d <= limit ? best : NULL;
+}
+
+const CfgMech cfg_mechs[] = {
+        { "PLAIN",       false },       /* RFC 4616 */
+        { "LOGIN",       false },       /* draft-murchison-sasl-login */
+        { "CRAM-MD5",    false },       /* RFC 2195 */
+        { "XOAUTH2",     true  },       /* Google's and Microsoft's bearer token mechanism */
+        { "OAUTHBEARER", true  },       /* RFC 7628 */
+};
+
+const size_t cfg_n_mechs = ELEMENTSOF(cfg_mechs);
+
+const CfgMech *cfg_mech_lookup(const char *name) {
+        for (size_t i = 0; i < cfg_n_mechs; i++)
+                if (ascii_strcaseeq(cfg_mechs[i].name, name))
+                        return &cfg_mechs[i];
+        return NULL;
+}

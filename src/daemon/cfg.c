@@ -1,0 +1,1532 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cfg.c: reading, checking, printing, comparing and freeing the configuration
+ * (cfg.h).  libconfig does the syntax; everything else walks the schema in
+ * cfg-table.c, with one parser, printer, comparator and destructor per value
+ * type (the type table below), so that a key added to the schema is parsed,
+ * dumped, compared on reload and freed without another line of code here.
+ * Checks that involve several keys (tunnel versus host, one secret, TLS versus
+ * allow_plaintext, mechanisms versus credentials, string hooks versus shell)
+ * run once an account has been read.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libconfig.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cfg-internal.h"
+#include "cfg.h"
+#include "imap-utf7.h"
+#include "macro.h"
+#include "time-util.h"
+
+/* Key paths are built from schema names and indices only, never from the file's text. */
+#define CFG_PATH_MAX 128
+
+#define FIELD(obj, k, type) ((type *) (void *) ((uint8_t *) (obj) + (k)->offset))
+#define CFIELD(obj, k, type) ((type const *) (const void *) ((const uint8_t *) (obj) + (k)->offset))
+
+typedef struct CfgCtx {
+        const char *file;       /* the name of the main file, for settings without a source file */
+        const char *text;       /* the main file's text, for the integer check; NULL for none */
+        char *conf_dir;         /* absolute directory of the main file */
+        const char *cred_dir;   /* $CREDENTIALS_DIRECTORY, or NULL */
+        bool have_mode;         /* main_mode is the main file's mode (cfg_load(), not _string()) */
+        mode_t main_mode;
+        Cfg *cfg;
+        char *error;            /* the first error, "FILE:LINE: KEY: reason" */
+} CfgCtx;
+
+static const char *const cfg_tls_table[_CFG_TLS_MAX] = {
+        [CFG_TLS_IMPLICIT] = "implicit",
+        [CFG_TLS_STARTTLS] = "starttls",
+        [CFG_TLS_NONE]     = "none",
+};
+
+const char *cfg_tls_to_string(CfgTls t) {
+        return t >= 0 && t < _CFG_TLS_MAX ? cfg_tls_table[t] : NULL;
+}
+
+CfgTls cfg_tls_from_string(const char *s) {
+        if (s)
+                for (CfgTls t = 0; t < _CFG_TLS_MAX; t++)
+                        if (strcmp(cfg_tls_table[t], s) == 0)
+                                return t;
+        return _CFG_TLS_INVALID;
+}
+
+char **cfg_strv_free(char **l) {
+        if (l)
+                for (char **i = l; *i; i++)
+                        free(*i);
+        return mfree(l);
+}
+
+static bool streq_ptr(const char *a, const char *b) {
+        if (!a || !b)
+                return a == b;
+        return strcmp(a, b) == 0;
+}
+
+static bool strv_equal(char *const *a, char *const *b) {
+        if (!a || !b)
+                return a == b;
+        for (; *a && *b; a++, b++)
+                if (strcmp(*a, *b) != 0)
+                        return false;
+        return !*a && !*b;
+}
+
+/* Free a secret after overwriting it, so that it does not linger in freed heap. */
+static char *secret_free(char *s) {
+        if (s)
+                explicit_bzero(s, strlen(s));
+        return mfree(s);
+}
+
+/* p itself if absolute, else dir/p. */
+static char *path_join(const char *dir, const char *p) {
+        size_t n = strlen(dir);
+        char *j;
+
+        if (p[0] == '/')
+                return strdup(p);
+        if (asprintf(&j, "%s%s%s", dir, n > 0 && dir[n - 1] == '/' ? "" : "/", p) < 0)
+                return NULL;
+        return j;
+}
+
+/* ---- messages --------------------------------------------------------------------------------- */
+
+static unsigned setting_line(const config_setting_t *s) {
+        unsigned line = s ? config_setting_source_line(s) : 0;
+
+        /* The root group has line 0; a missing top-level key is reported at line 1. */
+        return line > 0 ? line : 1;
+}
+
+/* The file a setting came from: the main file, or an @include'd one, whose name libconfig keeps as
+ * written, relative to the include directory (the main file's).  Caller frees. */
+static char *setting_file(const CfgCtx *x, const config_setting_t *s) {
+        const char *f = s ? config_setting_source_file(s) : NULL;
+
+        if (!f)
+                return strdup(x->file);
+        return path_join(x->conf_dir, f);
+}
+
+/* Record "FILE:LINE: KEY: reason" for setting s (only the first error is kept).
+ * Returns -EBADMSG, or -ENOMEM if the message could not be built. */
+static int cfg_fail(CfgCtx *x, const config_setting_t *s, const char *key, const char *fmt, ...) _printf_(4, 5);
+static int cfg_fail(CfgCtx *x, const config_setting_t *s, const char *key, const char *fmt, ...) {
+        _cleanup_free_ char *reason = NULL, *file = NULL;
+        va_list ap;
+        int r;
+
+        if (x->error)
+                return -EBADMSG;
+
+        va_start(ap, fmt);
+        r = vasprintf(&reason, fmt, ap);
+        va_end(ap);
+        if (r < 0) {
+                reason = NULL;
+                return -ENOMEM;
+        }
+        file = setting_file(x, s);
+        if (!file)
+                return -ENOMEM;
+        if (asprintf(&x->error, "%s:%u: %s: %s", file, setting_line(s), key, reason) < 0) {
+                x->error = NULL;
+                return -ENOMEM;
+        }
+        return -EBADMSG;
+}
+
+static const char *const libconfig_type_name[] = {
+        [CONFIG_TYPE_NONE]   = "nothing",
+        [CONFIG_TYPE_GROUP]  = "a group",
+        [CONFIG_TYPE_INT]    = "an integer",
+        [CONFIG_TYPE_INT64]  = "an integer",
+        [CONFIG_TYPE_FLOAT]  = "a floating-point number",
+        [CONFIG_TYPE_STRING] = "a string",
+        [CONFIG_TYPE_BOOL]   = "a boolean",
+        [CONFIG_TYPE_ARRAY]  = "an array",
+        [CONFIG_TYPE_LIST]   = "a list",
+};
+
+static int cfg_fail_type(CfgCtx *x, const config_setting_t *s, const char *key, const char *want) {
+        int t = config_setting_type(s);
+        const char *have = "?";
+
+        if (t >= 0 && (size_t) t < ELEMENTSOF(libconfig_type_name))
+                have = libconfig_type_name[t];
+
+        return cfg_fail(x, s, key, "must be %s, not %s", want, have);
+}
+
+/* Values are echoed in messages only when they are short printable ASCII. */
+static bool printable(const char *s) {
+        size_t n = 0;
+
+        for (; *s; s++, n++)
+                if (*s < 0x20 || *s > 0x7e || n >= 64)
+                        return false;
+        return true;
+}
+
+/* A truncated key path cannot happen with the schema's short names and small indices; should it,
+ * the message shows "..." rather than a silently cut key. */
+static void path_truncated(char buf[static CFG_PATH_MAX], int n) {
+        if (n < 0 || n >= CFG_PATH_MAX)
+                memcpy(buf + CFG_PATH_MAX - 4, "...", 4);
+}
+
+static void key_path(char buf[static CFG_PATH_MAX], const char *parent, const char *name) {
+        int n;
+
+        if (parent)
+                n = snprintf(buf, CFG_PATH_MAX, "%s.%s", parent, name);
+        else
+                n = snprintf(buf, CFG_PATH_MAX, "%s", name);
+        path_truncated(buf, n);
+}
+
+static void index_path(char buf[static CFG_PATH_MAX], const char *parent, size_t i) {
+        path_truncated(buf, snprintf(buf, CFG_PATH_MAX, "%s[%zu]", parent, i));
+}
+
+static int cfg_warn(CfgCtx *x, const config_setting_t *s, const char *key, const char *fmt, ...) _printf_(4, 5);
+static int cfg_warn(CfgCtx *x, const config_setting_t *s, const char *key, const char *fmt, ...) {
+        _cleanup_free_ char *reason = NULL, *w = NULL, *file = NULL;
+        Cfg *c = x->cfg;
+        char **l;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&reason, fmt, ap);
+        va_end(ap);
+        if (r < 0) {
+                reason = NULL;
+                return -ENOMEM;
+        }
+        file = setting_file(x, s);
+        if (!file)
+                return -ENOMEM;
+        if (asprintf(&w, "%s:%u: %s: %s", file, setting_line(s), key, reason) < 0) {
+                w = NULL;
+                return -ENOMEM;
+        }
+        l = reallocarray(c->warnings, c->n_warnings + 1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        c->warnings = l;
+        c->warnings[c->n_warnings++] = TAKE_PTR(w);
+        return 0;
+}
+
+/* ---- scalar helpers --------------------------------------------------------------------------- */
+
+static bool is_ident_char(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '_' || c == '-' || c == '*';
+}
+
+/* libconfig 1.5 wraps integers that do not fit 32 bits without an error: "port = 4294967297" reads
+ * as 1.  Find the literal on the setting's line in the main file and parse it again; a setting
+ * whose literal cannot be found (another file, an unusual layout) is taken as libconfig read it.
+ * Any occurrence of "key = N" on the line that agrees is accepted, so a valid file never fails
+ * here (a comment repeating the key with the wrapped value could hide an overflow). */
+static bool integer_literal_ok(const CfgCtx *x, const config_setting_t *s, long long v) {
+        const char *name = config_setting_name(s), *p, *end;
+        unsigned line = config_setting_source_line(s);
+        size_t nl = name ? strlen(name) : 0;
+        bool found = false;
+
+        if (!x->text || !name || config_setting_source_file(s) || line == 0)
+                return true;
+
+        p = x->text;
+        for (unsigned i = 1; i < line && p; i++) {
+                p = strchr(p, '\n');
+                if (p)
+                        p++;
+        }
+        if (!p)
+                return true;
+        end = strchrnul(p, '\n');
+
+        for (const char *q = p; q + nl <= end; q++) {
+                const char *n;
+                long long w;
+                char *e;
+                int base = 10;
+
+                if (strncmp(q, name, nl) != 0 || (q > p && is_ident_char(q[-1])) || is_ident_char(q[nl]))
+                        continue;
+                n = q + nl;
+                while (n < end && (*n == ' ' || *n == '\t'))
+                        n++;
+                if (n >= end || (*n != '=' && *n != ':'))
+                        continue;
+                n++;
+                while (n < end && (*n == ' ' || *n == '\t'))
+                        n++;
+                /* The value may also be on a later line: then this is not the literal. */
+                if (n >= end || !((*n >= '0' && *n <= '9') || *n == '-' || *n == '+'))
+                        continue;
+                if (n + 1 < end && n[0] == '0' && (n[1] == 'x' || n[1] == 'X'))
+                        base = 16;
+                found = true;
+                errno = 0;
+                w = strtoll(n, &e, base);
+                if (errno == 0 && e != n && w == v)
+                        return true;
+        }
+        return !found;
+}
+
+static int get_integer(CfgCtx *x, const config_setting_t *s, const char *key, int64_t *ret) {
+        long long v;
+
+        if (!IN_SET(config_setting_type(s), CONFIG_TYPE_INT, CONFIG_TYPE_INT64))
+                return cfg_fail_type(x, s, key, "an integer");
+        v = config_setting_get_int64(s);
+        if (!integer_literal_ok(x, s, v))
+                return cfg_fail(x, s, key, "number too large");
+        *ret = v;
+        return 0;
+}
+
+/* A non-empty string; the pointer is libconfig's, valid until config_destroy(). */
+static int get_string(CfgCtx *x, const config_setting_t *s, const char *key, const char **ret) {
+        const char *v;
+
+        if (config_setting_type(s) != CONFIG_TYPE_STRING)
+                return cfg_fail_type(x, s, key, "a string");
+        v = config_setting_get_string(s);
+        if (!v || !*v)
+                return cfg_fail(x, s, key, "must not be empty");
+        *ret = v;
+        return 0;
+}
+
+static int strdup_to(const char *v, char **dest) {
+        char *d = strdup(v);
+
+        if (!d)
+                return -ENOMEM;
+        free(*dest);
+        *dest = d;
+        return 0;
+}
+
+/* A NULL-terminated copy of a non-empty list or array of non-empty strings. */
+static int get_strv(CfgCtx *x, const config_setting_t *s, const char *key, const char *what, char ***ret) {
+        _cleanup_(cfg_strv_freep) char **l = NULL;
+        int n;
+
+        if (!IN_SET(config_setting_type(s), CONFIG_TYPE_ARRAY, CONFIG_TYPE_LIST))
+                return cfg_fail_type(x, s, key, what);
+        n = config_setting_length(s);
+        if (n <= 0)
+                return cfg_fail(x, s, key, "must not be an empty list");
+
+        l = calloc((size_t) n + 1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        for (int i = 0; i < n; i++) {
+                const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
+                char ekey[CFG_PATH_MAX];
+                const char *v;
+                int r;
+
+                index_path(ekey, key, (size_t) i);
+                r = get_string(x, e, ekey, &v);
+                if (r < 0)
+                        return r;
+                l[i] = strdup(v);
+                if (!l[i])
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+}
+
+/* ---- the value types -------------------------------------------------------------------------- */
+
+typedef struct CfgTypeOps {
+        /* Read setting s into the field of obj; errors through cfg_fail(). */
+        int (*parse)(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj);
+        /* Write "INDENTname = value;\n", or nothing when the field is unset. */
+        void (*dump)(FILE *f, const CfgKey *k, const void *obj, const char *indent);
+        bool (*equal)(const CfgKey *k, const void *a, const void *b);
+        void (*done)(const CfgKey *k, void *obj);
+} CfgTypeOps;
+
+static const CfgTypeOps type_ops[_CFG_TYPE_MAX];
+
+static void dump_string(FILE *f, const char *s) {
+        fputc('"', f);
+        for (; *s; s++) {
+                unsigned char c = (unsigned char) *s;
+
+                if (c == '"' || c == '\\')
+                        fprintf(f, "\\%c", c);
+                else if (c == '\n')
+                        fputs("\\n", f);
+                else if (c == '\t')
+                        fputs("\\t", f);
+                else if (c < 0x20 || c == 0x7f)
+                        fprintf(f, "\\x%02x", c);
+                else
+                        fputc(c, f);    /* bytes >= 0x80 pass through: the file is UTF-8 */
+        }
+        fputc('"', f);
+}
+
+static void dump_strv(FILE *f, char *const *l) {
+        fputs("[ ", f);
+        for (char *const *i = l; *i; i++) {
+                if (i != l)
+                        fputs(", ", f);
+                dump_string(f, *i);
+        }
+        fputs(" ]", f);
+}
+
+/* SECONDS */
+static int parse_seconds(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+        int64_t v;
+        int r;
+
+        r = get_integer(x, s, key, &v);
+        if (r < 0)
+                return r;
+        if (v < k->min || v > k->max)
+                return cfg_fail(x, s, key,
+                                "%" PRIi64 " is out of range: must be %" PRIi64 "..%" PRIi64 " seconds",
+                                v, k->min, k->max);
+        *FIELD(obj, k, uint64_t) = (uint64_t) v * USEC_PER_SEC;
+        return 0;
+}
+
+static void dump_seconds(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
+        uint64_t v = *CFIELD(obj, k, uint64_t);
+
+        if (v > 0)
+                fprintf(f, "%s%s = %" PRIu64 ";\n", indent, k->name, v / USEC_PER_SEC);
+}
+
+static bool equal_u64(const CfgKey *k, const void *a, const void *b) {
+        return *CFIELD(a, k, uint64_t) == *CFIELD(b, k, uint64_t);
+}
+
+/* STRING, NAME, HOST, PATH, SECRET_PATH, SECRET, MAILBOX_NAME: a char * */
+static int parse_string(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+        const char *v;
+        int r;
+
+        r = get_string(x, s, key, &v);
+        if (r < 0)
+                return r;
+        return strdup_to(v, FIELD(obj, k, char *));
+}
+
+static int parse_name(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+        const char *v;
+        int r;
+
+        r = get_string(x, s, key, &v);
+        if (r < 0)
+                return r;
+        if (strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(v))
+                return cfg_fail(x, s, key, "may contain only the characters A-Z a-z 0-9 . _ -");
+        return strdup_to(v, FIELD(obj, k, char *));
+}
+
+static int parse_host(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+        const char *v;
+        int r;
+
+        r = get_string(x, s, key, &v);
+        if (r < 0)
+                return r;
+        for (const char *p = v; *p; p++)
+                if ((unsigned char) *p <= 0x20 || *p == 0x7f)
+                        return cfg_fail(x, s, key, "must not contain spaces or control characters");
+        return strdup_to(v, FIELD(obj, k, char *));
+}
+
+static int parse_path_in(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj,
+                         const char *dir) {
+        const char *v;
+        char *p;
+        int r;
+
+        r = get_string(x, s, key, &v);
+        if (r < 0)
+                return r;
+        p = path_join(dir, v);
+        if (!p)
+                return -ENOMEM;
+        free(*FIELD(obj, k, char *));
+        *FIELD(obj, k, char *) = p;
+        return 0;
+}
+
+static int parse_path(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+        return parse_path_in(x, k, s, key, obj, x->conf_dir);
+}
+
+/* systemd's LoadCredential= puts secrets in $CREDENTIALS_DIRECTORY (systemd.exec(5)). */
+static int parse_secret_path(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key,
+                             void *obj) {
+        return parse_path_in(x, k, s, key, obj, x->cred_dir ?: x->conf_dir);
+}
+
+static int parse_mailbox_name(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key,
+                              void *obj) {
+        _cleanup_free_ char *wire = NULL;
+        const char *v;
+        int r;
+
+        r = get_string(x, s, key, &v);
+        if (r < 0)
+                return r;
+        for (const char *p = v; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        return cfg_fail(x, s, key, "must not contain control characters");
+        /* The engine sends names in modified UTF-7 (RFC 3501 §5.1.3): refuse now what it could not
+         * encode later. */
+        r = imap_utf7_encode(v, strlen(v), &wire);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return cfg_fail(x, s, key, "is not valid UTF-8");
+        return strdup_to(v, FIELD(obj, k, char *));
+}
+
+static void dump_str(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
+        const char *v = *CFIELD(obj, k, char *);
+
+        if (!v)
+                return;
+        fprintf(f, "%s%s = ", indent, k->name);
+        dump_string(f, v);
+        fputs(";\n", f);
+}
+
+static void dump_secret(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
+        if (*CFIELD(obj, k, char *))
+                fprintf(f, "%s%s = \"(redacted)\";\n", indent, k->name);
+}
+
+static bool equal_str(const CfgKey *k, const void *a, const void *b) {
+        return streq_ptr(*CFIELD(a, k, char *), *CFIELD(b, k, char *));
+}
+
+static void done_str(const CfgKey *k, void *obj) {
+        *FIELD(obj, k, char *) = mfree(*FIELD(obj, k, char *));
+}
+
+static void done_secret(const CfgKey *k, void *obj) {
+        *FIELD(obj, k, char *) = secret_free(*FIELD(obj, k, char *));
+}
+
+/* BOOL */
+static int parse_bool(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+        if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+                return cfg_fail_type(x, s, key, "true or false");
+        *FIELD(obj, k, bool) = config_setting_get_bool(s);
+        return 0;
+}
+
+static void dump_bool(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
+        fprintf(f, "%s%s = %s;\n", indent, k->name, *CFIELD(obj, k, bool) ? "true" : "false");
+}
+
+static bool equal_bool(const CfgKey *k, const void *a, const void *b) {
+        return *CFIELD(a, k, bool) == *CFIELD(b, k, bool);
+}
+
+/* PORT: an integer, or a string of decimal digits (services names would depend on /etc/services) */
+static int parse_port(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+        char *p = NULL;
+        int64_t v;
+        int r;
+
+        if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+                const char *t;
+
+                r = get_string(x, s, key, &t);
+                if (r < 0)
+                        return r;
+                if (strspn(t, "0123456789") != strlen(t) || strlen(t) > 5)
+                        return cfg_fail(x, s, key, "must be a number from %" PRIi64 " to %" PRIi64,
+                                        k->min, k->max);
+                v = strtoll(t, NULL, 10);
+        } else if (IN_SET(config_setting_type(s), CONFIG_TYPE_INT, CONFIG_TYPE_INT64)) {
+                r = get_integer(x, s, key, &v);
+                if (r < 0)
+                        return r;
+        } else
+                return cfg_fail_type(x, s, key, "an integer or a string of digits");
+
+        if (v < k->min || v > k->max)
+                return cfg_fail(x, s, key, "%" PRIi64 " is out of range: must be %" PRIi64 "..%" PRIi64,
+                                v, k->min, k->max);
+        if (asprintf(&p, "%" PRIi64, v) < 0)
+                return -ENOMEM;
+        free(*FIELD(obj, k, char *));
+        *FIELD(obj, k, char *) = p;
+        return 0;
+}
+
+static void dump_port(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
+        const char *v = *CFIELD(obj, k, char *);
+
+        if (v)
+                fprintf(f, "%s%s = %s;\n", indent, k->name, v);
+}
+
+/* TLS */
+static int parse_tls(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+        const char *v;
+        CfgTls t;
+        int r;
+
+        r = get_string(x, s, key, &v);
+        if (r < 0)
+                return r;
+        t = cfg_tls_from_string(v);
+        if (t < 0)
+                return cfg_fail(x, s, key, "must be \"implicit\", \"starttls\" or \"none\"");
+        *FIELD(obj, k, CfgTls) = t;
+        return 0;
+}
+
+static void dump_tls(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
+        fprintf(f, "%s%s = \"%s\";\n", indent, k->name, cfg_tls_to_string(*CFIELD(obj, k, CfgTls)));
+}
+
+static bool equal_tls(const CfgKey *k, const void *a, const void *b) {
+        return *CFIELD(a, k, CfgTls) == *CFIELD(b, k, CfgTls);
+}
+
+/* ARGV */
+static int parse_argv(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+        char **l = NULL;
+        int r;
+
+        r = get_strv(x, s, key, "a list of strings (program and arguments)", &l);
+        if (r < 0)
+                return r;
+        cfg_strv_free(*FIELD(obj, k, char **));
+        *FIELD(obj, k, char **) = l;
+        return 0;
+}
+
+static void dump_argv(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
+        char *const *l = *CFIELD(obj, k, char **);
+
+        if (!l)
+                return;
+        fprintf(f, "%s%s = ", indent, k->name);
+        dump_strv(f, l);
+        fputs(";\n", f);
+}
+
+static bool equal_strv(const CfgKey *k, const void *a, const void *b) {
+        return strv_equal(*CFIELD(a, k, char **), *CFIELD(b, k, char **));
+}
+
+static void done_strv(const CfgKey *k, void *obj) {
+        *FIELD(obj, k, char **) = cfg_strv_free(*FIELD(obj, k, char **));
+}
+
+/* HOOK: an argv list whose arguments may hold %a, %m and %%; or a string for sh -c, which
+ * check_account() accepts only with shell = true. */
+static int check_placeholders(CfgCtx *x, const config_setting_t *s, const char *key, const char *arg) {
+        for (const char *p = arg; (p = strchr(p, '%')); p += 2) {
+                if (p[1] == 0)
+                        return cfg_fail(x, s, key, "a lone '%%' at the end; write %%%% for a percent sign");
+                if (!IN_SET(p[1], 'a', 'm', '%')) {
+                        if (p[1] > 0x20 && p[1] < 0x7f)
+                                return cfg_fail(x, s, key, "unknown placeholder '%%%c'; use %%a (account), "
+                                                "%%m (mailbox) or %%%% (a percent sign)", p[1]);
+                        return cfg_fail(x, s, key, "unknown placeholder after '%%'; use %%a (account), "
+                                        "%%m (mailbox) or %%%% (a percent sign)");
+                }
+        }
+        return 0;
+}
+
+static int parse_hook(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+        CfgHook *h = FIELD(obj, k, CfgHook);
+        char **l = NULL;
+        int r;
+
+        if (config_setting_type(s) == CONFIG_TYPE_STRING) {
+                const char *v;
+
+                r = get_string(x, s, key, &v);
+                if (r < 0)
+                        return r;
+                return strdup_to(v, &h->shell);
+        }
+
+        r = get_strv(x, s, key, "a list of strings (program and arguments), or a string with shell = true", &l);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; l[i]; i++) {
+                char ekey[CFG_PATH_MAX];
+
+                index_path(ekey, key, i);
+                r = check_placeholders(x, config_setting_get_elem(s, (unsigned) i), ekey, l[i]);
+                if (r < 0) {
+                        cfg_strv_free(l);
+                        return r;
+                }
+        }
+        cfg_strv_free(h->argv);
+        h->argv = l;
+        return 0;
+}
+
+static void dump_hook(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
+        const CfgHook *h = CFIELD(obj, k, CfgHook);
+
+        if (h->argv) {
+                fprintf(f, "%s%s = ", indent, k->name);
+                dump_strv(f, h->argv);
+                fputs(";\n", f);
+        } else if (h->shell) {
+                fprintf(f, "%s%s = ", indent, k->name);
+                dump_string(f, h->shell);
+                fputs(";\n", f);
+        }
+}
+
+static bool equal_hook(const CfgKey *k, const void *a, const void *b) {
+        const CfgHook *ha = CFIELD(a, k, CfgHook), *hb = CFIELD(b, k, CfgHook);
+
+        return strv_equal(ha->argv, hb->argv) && streq_ptr(ha->shell, hb->shell);
+}
+
+static void done_hook(const CfgKey *k, void *obj) {
+        CfgHook *h = FIELD(obj, k, CfgHook);
+
+        h->argv = cfg_strv_free(h->argv);
+        h->shell = mfree(h->shell);
+}
+
+/* MECHS */
+static int parse_mechs(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+        _cleanup_(cfg_strv_freep) char **l = NULL;
+        int r;
+
+        r = get_strv(x, s, key, "a list of SASL mechanism names", &l);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; l[i]; i++) {
+                const CfgMech *m = cfg_mech_lookup(l[i]);
+                char ekey[CFG_PATH_MAX];
+                const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
+
+                index_path(ekey, key, i);
+                if (!m) {
+                        if (printable(l[i]))
+                                return cfg_fail(x, e, ekey, "unsupported mechanism '%s'; use PLAIN, LOGIN, "
+                                                "CRAM-MD5, XOAUTH2 or OAUTHBEARER", l[i]);
+                        return cfg_fail(x, e, ekey, "unsupported mechanism; use PLAIN, LOGIN, CRAM-MD5, "
+                                        "XOAUTH2 or OAUTHBEARER");
+                }
+                for (size_t j = 0; j < i; j++)
+                        if (strcmp(l[j], m->name) == 0)
+                                return cfg_fail(x, e, ekey, "%s is listed twice", m->name);
+                r = strdup_to(m->name, &l[i]);
+                if (r < 0)
+                        return r;
+        }
+        cfg_strv_free(*FIELD(obj, k, char **));
+        *FIELD(obj, k, char **) = TAKE_PTR(l);
+        return 0;
+}
+
+/* Groups: every member must be a key of the scope, then the required ones must be there. */
+static int parse_group(CfgCtx *x, CfgScope scope, const config_setting_t *g, const char *path, void *obj) {
+        int n = config_setting_length(g);
+
+        for (int i = 0; i < n; i++) {
+                const config_setting_t *s = config_setting_get_elem(g, (unsigned) i);
+                const char *name = config_setting_name(s);
+                const CfgKey *k = cfg_key_lookup(scope, name);
+                char key[CFG_PATH_MAX];
+                int r;
+
+                if (!k) {
+                        const char *hint = cfg_key_suggest(scope, name);
+
+                        /* libconfig restricts setting names to [A-Za-z*][-A-Za-z0-9_*]*: safe to echo. */
+                        if (!path) {
+                                if (hint)
+                                        return cfg_fail(x, s, name, "unknown key, did you mean '%s'?", hint);
+                                if (cfg_key_lookup(CFG_SCOPE_ACCOUNT, name))
+                                        return cfg_fail(x, s, name, "unknown key at the top level; it belongs "
+                                                        "inside an account: accounts = ( { %s = ...; } );", name);
+                                return cfg_fail(x, s, name, "unknown key");
+                        }
+                        if (hint)
+                                return cfg_fail(x, s, path, "unknown key '%s', did you mean '%s'?", name, hint);
+                        if (scope == CFG_SCOPE_MAILBOX)
+                                return cfg_fail(x, s, path, "unknown key '%s' (a mailbox has only name, "
+                                                "on_new and on_expunge)", name);
+                        return cfg_fail(x, s, path, "unknown key '%s'", name);
+                }
+
+                key_path(key, path, name);
+                r = type_ops[k->type].parse(x, k, s, key, obj);
+                if (r < 0)
+                        return r;
+        }
+
+        for (size_t i = 0; i < cfg_n_keys; i++) {
+                const CfgKey *k = &cfg_keys[i];
+                char key[CFG_PATH_MAX];
+
+                if (k->scope != scope || !(k->flags & CFG_KEY_REQUIRED) || config_setting_get_member(g, k->name))
+                        continue;
+                key_path(key, path, k->name);
+                return cfg_fail(x, g, key, "required, but not set");
+        }
+        return 0;
+}
+
+/* MAILBOXES */
+static bool mailbox_name_equal(const char *a, const char *b) {
+        /* RFC 3501 §5.1: INBOX is case-insensitive, every other name is not. */
+        if (ascii_strcaseeq(a, "INBOX") && ascii_strcaseeq(b, "INBOX"))
+                return true;
+        return strcmp(a, b) == 0;
+}
+
+static int parse_mailboxes(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+        CfgAccount *a = obj;
+        int n;
+
+        assert_return(k->offset == offsetof(CfgAccount, mailboxes), -EINVAL);
+
+        if (!IN_SET(config_setting_type(s), CONFIG_TYPE_ARRAY, CONFIG_TYPE_LIST))
+                return cfg_fail_type(x, s, key, "a list of mailbox names or { name = ...; } groups");
+        n = config_setting_length(s);
+        if (n <= 0)
+                return cfg_fail(x, s, key, "must not be an empty list (leave it out to watch INBOX)");
+
+        a->mailboxes = calloc((size_t) n, sizeof(CfgMailbox));
+        if (!a->mailboxes)
+                return -ENOMEM;
+
+        for (int i = 0; i < n; i++) {
+                const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
+                CfgMailbox *m = &a->mailboxes[i];
+                char mkey[CFG_PATH_MAX];
+                int r;
+
+                a->n_mailboxes++;
+                m->line = setting_line(e);
+                index_path(mkey, key, (size_t) i);
+                if (config_setting_type(e) == CONFIG_TYPE_STRING)
+                        r = parse_mailbox_name(x, cfg_key_lookup(CFG_SCOPE_MAILBOX, "name"), e, mkey, m);
+                else if (config_setting_type(e) == CONFIG_TYPE_GROUP)
+                        r = parse_group(x, CFG_SCOPE_MAILBOX, e, mkey, m);
+                else
+                        r = cfg_fail_type(x, e, mkey, "a mailbox name or a { name = ...; } group");
+                if (r < 0)
+                        return r;
+
+                for (int j = 0; j < i; j++)
+                        if (mailbox_name_equal(a->mailboxes[j].name, m->name))
+                                return cfg_fail(x, e, mkey, "the mailbox is listed twice (also at line %u)",
+                                                a->mailboxes[j].line);
+        }
+        return 0;
+}
+
+static void dump_mailboxes(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
+        const CfgAccount *a = obj;
+
+        fprintf(f, "%s%s = (\n", indent, k->name);
+        for (size_t i = 0; i < a->n_mailboxes; i++) {
+                const CfgMailbox *m = &a->mailboxes[i];
+
+                fprintf(f, "%s  ", indent);
+                if (!cfg_hook_is_set(&m->on_new) && !cfg_hook_is_set(&m->on_expunge))
+                        dump_string(f, m->name);
+                else {
+                        _cleanup_free_ char *sub = NULL;
+
+                        if (asprintf(&sub, "%s    ", indent) < 0)
+                                sub = NULL;
+                        fputs("{\n", f);
+                        for (size_t j = 0; j < cfg_n_keys; j++)
+                                if (cfg_keys[j].scope == CFG_SCOPE_MAILBOX)
+                                        type_ops[cfg_keys[j].type].dump(f, &cfg_keys[j], m, sub ?: "    ");
+                        fprintf(f, "%s  }", indent);
+                }
+                fputs(i + 1 < a->n_mailboxes ? ",\n" : "\n", f);
+        }
+        fprintf(f, "%s);\n", indent);
+}
+
+static bool equal_mailboxes(const CfgKey *k, const void *a, const void *b) {
+        const CfgAccount *aa = a, *ab = b;
+
+        assert_return(k->offset == offsetof(CfgAccount, mailboxes), false);
+
+        if (aa->n_mailboxes != ab->n_mailboxes)
+                return false;
+        for (size_t i = 0; i < aa->n_mailboxes; i++)
+                for (size_t j = 0; j < cfg_n_keys; j++)
+                        if (cfg_keys[j].scope == CFG_SCOPE_MAILBOX &&
+                            !type_ops[cfg_keys[j].type].equal(&cfg_keys[j], &aa->mailboxes[i], &ab->mailboxes[i]))
+                                return false;
+        return true;
+}
+
+static void done_mailboxes(const CfgKey *k, void *obj) {
+        CfgAccount *a = obj;
+
+        if (k->offset != offsetof(CfgAccount, mailboxes))
+                return;
+        for (size_t i = 0; i < a->n_mailboxes; i++)
+                for (size_t j = 0; j < cfg_n_keys; j++)
+                        if (cfg_keys[j].scope == CFG_SCOPE_MAILBOX)
+                                type_ops[cfg_keys[j].type].done(&cfg_keys[j], &a->mailboxes[i]);
+        a->mailboxes = mfree(a->mailboxes);
+        a->n_mailboxes = 0;
+}
+
+/* ACCOUNTS */
+static const config_setting_t *member(const config_setting_t *g, const char *name) {
+        return config_setting_get_member(g, name);
+}
+
+static int check_shell_hooks(CfgCtx *x, const config_setting_t *g, const char *path, bool shell) {
+        static const char *const hooks[] = { "on_new", "on_expunge" };
+
+        if (shell)
+                return 0;
+        for (size_t i = 0; i < ELEMENTSOF(hooks); i++) {
+                const config_setting_t *s = member(g, hooks[i]);
+                char key[CFG_PATH_MAX];
+
+                if (!s || config_setting_type(s) != CONFIG_TYPE_STRING)
+                        continue;
+                key_path(key, path, hooks[i]);
+                return cfg_fail(x, s, key, "a hook given as a string runs through /bin/sh -c, which is allowed "
+                                "only with shell = true; or write it as an argv list such as "
+                                "[\"program\", \"%%m\"]");
+        }
+        return 0;
+}
+
+static int check_account(CfgCtx *x, const config_setting_t *g, const char *path, CfgAccount *a) {
+        const config_setting_t *tunnel = member(g, "tunnel"), *cred = NULL, *mbs;
+        const char *cred_name = NULL;
+        char key[CFG_PATH_MAX];
+        int r;
+
+        /* The tunnel replaces the network connection; settings about it would be silently ignored. */
+        for (size_t i = 0; i < cfg_n_keys; i++) {
+                const CfgKey *k = &cfg_keys[i];
+                const config_setting_t *s;
+
+                if (k->scope != CFG_SCOPE_ACCOUNT)
+                        continue;
+                s = member(g, k->name);
+                key_path(key, path, k->name);
+                if (tunnel && s && (k->flags & CFG_KEY_NOT_TUNNEL))
+                        return cfg_fail(x, s, key, "cannot be used with 'tunnel' (line %u)",
+                                        setting_line(tunnel));
+                if (!tunnel && !s && (k->flags & CFG_KEY_NEEDED))
+                        return cfg_fail(x, g, key,
+                                        "required, but not set (it may be left out only with 'tunnel')");
+        }
+
+        for (size_t i = 0; i < cfg_n_keys; i++) {
+                const CfgKey *k = &cfg_keys[i];
+                const config_setting_t *s;
+
+                if (k->scope != CFG_SCOPE_ACCOUNT || !(k->flags & CFG_KEY_CREDENTIAL) || !(s = member(g, k->name)))
+                        continue;
+                if (cred) {
+                        key_path(key, path, k->name);
+                        return cfg_fail(x, s, key, "only one of password, password_file, password_command and "
+                                        "oauth2_token_command may be set, and %s is set at line %u",
+                                        cred_name, setting_line(cred));
+                }
+                cred = s;
+                cred_name = k->name;
+        }
+        if (!cred && !tunnel)
+                return cfg_fail(x, g, path, "needs one of password, password_file, password_command or "
+                                "oauth2_token_command");
+
+        if (a->tls == CFG_TLS_NONE && !a->allow_plaintext) {
+                key_path(key, path, "tls");
+                return cfg_fail(x, member(g, "tls"), key, "\"none\" sends the password and the mail in clear "
+                                "text; it needs allow_plaintext = true");
+        }
+
+        if (!a->client_cert != !a->client_key) {
+                const char *have = a->client_cert ? "client_cert" : "client_key";
+
+                key_path(key, path, have);
+                return cfg_fail(x, member(g, have), key, "client_cert and client_key go together");
+        }
+
+        if (a->auth)
+                for (size_t i = 0; a->auth[i]; i++) {
+                        const CfgMech *m = cfg_mech_lookup(a->auth[i]);
+                        const config_setting_t *e = config_setting_get_elem(member(g, "auth"), (unsigned) i);
+                        char akey[CFG_PATH_MAX];
+
+                        key_path(key, path, "auth");
+                        index_path(akey, key, i);
+                        if (m->oauth && !a->oauth2_token_command)
+                                return cfg_fail(x, e, akey, "%s needs oauth2_token_command", m->name);
+                        if (!m->oauth && !a->password && !a->password_file && !a->password_command)
+                                return cfg_fail(x, e, akey, "%s needs a password: password, password_file or "
+                                                "password_command", m->name);
+                }
+
+        r = check_shell_hooks(x, g, path, a->shell);
+        if (r < 0)
+                return r;
+        mbs = member(g, "mailboxes");
+        key_path(key, path, "mailboxes");
+        for (size_t i = 0; mbs && i < a->n_mailboxes; i++) {
+                const config_setting_t *e = config_setting_get_elem(mbs, (unsigned) i);
+                char mkey[CFG_PATH_MAX];
+
+                index_path(mkey, key, i);
+                if (config_setting_type(e) == CONFIG_TYPE_GROUP) {
+                        r = check_shell_hooks(x, e, mkey, a->shell);
+                        if (r < 0)
+                                return r;
+                }
+        }
+
+        /* Defaults that depend on other keys. */
+        if (tunnel)
+                a->tls = CFG_TLS_NONE;
+        else if (!a->port) {
+                a->port = strdup(a->tls == CFG_TLS_IMPLICIT ? "993" : "143");
+                if (!a->port)
+                        return -ENOMEM;
+        }
+        if (a->n_mailboxes == 0) {
+                a->mailboxes = calloc(1, sizeof(CfgMailbox));
+                if (!a->mailboxes)
+                        return -ENOMEM;
+                a->n_mailboxes = 1;
+                a->mailboxes[0].line = a->line;
+                a->mailboxes[0].name = strdup("INBOX");
+                if (!a->mailboxes[0].name)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int parse_accounts(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+        Cfg *c = obj;
+        int n;
+
+        assert_return(k->offset == offsetof(Cfg, accounts), -EINVAL);
+
+        if (config_setting_type(s) != CONFIG_TYPE_LIST) {
+                if (config_setting_type(s) == CONFIG_TYPE_GROUP)
+                        return cfg_fail(x, s, key, "must be a list of groups, in parentheses: "
+                                        "accounts = ( { name = ...; }, ... );");
+                return cfg_fail_type(x, s, key, "a list of groups");
+        }
+        n = config_setting_length(s);
+        if (n <= 0)
+                return cfg_fail(x, s, key, "must not be an empty list");
+
+        c->accounts = calloc((size_t) n, sizeof(CfgAccount));
+        if (!c->accounts)
+                return -ENOMEM;
+
+        for (int i = 0; i < n; i++) {
+                const config_setting_t *g = config_setting_get_elem(s, (unsigned) i);
+                CfgAccount *a = &c->accounts[i];
+                char akey[CFG_PATH_MAX];
+                int r;
+
+                /* Counted before it is filled, so that cfg_free() releases a half-read account. */
+                c->n_accounts++;
+                a->line = setting_line(g);
+                index_path(akey, key, (size_t) i);
+                if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+                        return cfg_fail_type(x, g, akey, "a group { name = ...; ... }");
+                r = parse_group(x, CFG_SCOPE_ACCOUNT, g, akey, a);
+                if (r < 0)
+                        return r;
+                r = check_account(x, g, akey, a);
+                if (r < 0)
+                        return r;
+
+                for (int j = 0; j < i; j++)
+                        if (strcmp(c->accounts[j].name, a->name) == 0) {
+                                char nkey[CFG_PATH_MAX];
+
+                                key_path(nkey, akey, "name");
+                                return cfg_fail(x, member(g, "name"), nkey,
+                                                "another account has this name (line %u)", c->accounts[j].line);
+                        }
+        }
+        return 0;
+}
+
+static void dump_account(FILE *f, const CfgAccount *a) {
+        fputs("  {\n", f);
+        for (size_t i = 0; i < cfg_n_keys; i++) {
+                const CfgKey *k = &cfg_keys[i];
+
+                if (k->scope != CFG_SCOPE_ACCOUNT || (a->tunnel && (k->flags & CFG_KEY_NOT_TUNNEL)))
+                        continue;
+                type_ops[k->type].dump(f, k, a, "    ");
+        }
+        fputs("  }", f);
+}
+
+static void dump_accounts(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
+        const Cfg *c = obj;
+
+        fprintf(f, "%s%s = (\n", indent, k->name);
+        for (size_t i = 0; i < c->n_accounts; i++) {
+                dump_account(f, &c->accounts[i]);
+                fputs(i + 1 < c->n_accounts ? ",\n" : "\n", f);
+        }
+        fprintf(f, "%s);\n", indent);
+}
+
+static void account_done(CfgAccount *a) {
+        for (size_t i = 0; i < cfg_n_keys; i++)
+                if (cfg_keys[i].scope == CFG_SCOPE_ACCOUNT)
+                        type_ops[cfg_keys[i].type].done(&cfg_keys[i], a);
+}
+
+static void done_accounts(const CfgKey *k, void *obj) {
+        Cfg *c = obj;
+
+        if (k->offset != offsetof(Cfg, accounts))
+                return;
+        for (size_t i = 0; i < c->n_accounts; i++)
+                account_done(&c->accounts[i]);
+        c->accounts = mfree(c->accounts);
+        c->n_accounts = 0;
+}
+
+static bool equal_never(const CfgKey *k, const void *a, const void *b) {
+        (void) k, (void) a, (void) b;
+        return false;
+}
+
+static void done_nothing(const CfgKey *k, void *obj) {
+        (void) k, (void) obj;
+}
+
+static const CfgTypeOps type_ops[_CFG_TYPE_MAX] = {
+        [CFG_TYPE_SECONDS]      = { parse_seconds,      dump_seconds,   equal_u64,       done_nothing   },
+        [CFG_TYPE_STRING]       = { parse_string,       dump_str,       equal_str,       done_str       },
+        [CFG_TYPE_NAME]         = { parse_name,         dump_str,       equal_str,       done_str       },
+        [CFG_TYPE_HOST]         = { parse_host,         dump_str,       equal_str,       done_str       },
+        [CFG_TYPE_PATH]         = { parse_path,         dump_str,       equal_str,       done_str       },
+        [CFG_TYPE_SECRET_PATH]  = { parse_secret_path,  dump_str,       equal_str,       done_str       },
+        [CFG_TYPE_SECRET]       = { parse_string,       dump_secret,    equal_str,       done_secret    },
+        [CFG_TYPE_BOOL]         = { parse_bool,         dump_bool,      equal_bool,      done_nothing   },
+        [CFG_TYPE_PORT]         = { parse_port,         dump_port,      equal_str,       done_str       },
+        [CFG_TYPE_TLS]          = { parse_tls,          dump_tls,       equal_tls,       done_nothing   },
+        [CFG_TYPE_ARGV]         = { parse_argv,         dump_argv,      equal_strv,      done_strv      },
+        [CFG_TYPE_HOOK]         = { parse_hook,         dump_hook,      equal_hook,      done_hook      },
+        [CFG_TYPE_MECHS]        = { parse_mechs,        dump_argv,      equal_strv,      done_strv      },
+        [CFG_TYPE_MAILBOXES]    = { parse_mailboxes,    dump_mailboxes, equal_mailboxes, done_mailboxes },
+        [CFG_TYPE_MAILBOX_NAME] = { parse_mailbox_name, dump_str,       equal_str,       done_str       },
+        [CFG_TYPE_ACCOUNTS]     = { parse_accounts,     dump_accounts,  equal_never,     done_accounts  },
+};
+
+/* ---- loading ---------------------------------------------------------------------------------- */
+
+/* A password in a file that group or others can read or change: say so, do not refuse (the
+ * admin may have reasons, e.g. an ACL-free group of trusted operators). */
+static int check_password_modes(CfgCtx *x, const config_setting_t *root) {
+        const config_setting_t *accounts = member(root, "accounts");
+
+        for (size_t i = 0; i < x->cfg->n_accounts; i++) {
+                const config_setting_t *s = member(config_setting_get_elem(accounts, (unsigned) i), "password");
+                _cleanup_free_ char *file = NULL;
+                char key[CFG_PATH_MAX], pkey[CFG_PATH_MAX];
+                mode_t mode;
+                int r;
+
+                if (!s)
+                        continue;
+                file = setting_file(x, s);
+                if (!file)
+                        return -ENOMEM;
+                if (config_setting_source_file(s)) {
+                        struct stat st;
+
+                        if (stat(file, &st) < 0)
+                                continue;
+                        mode = st.st_mode;
+                } else
+                        mode = x->main_mode;
+                if ((mode & 077) == 0)
+                        continue;
+                index_path(key, "accounts", i);
+                key_path(pkey, key, "password");
+                r = cfg_warn(x, s, pkey, "%s holds a password but its mode is %04o, so group or others can "
+                             "read it; chmod 600 it, or use password_file or password_command",
+                             file, (unsigned) (mode & 07777));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int parse_root(CfgCtx *x, const config_setting_t *root) {
+        Cfg *c = x->cfg;
+        int r;
+
+        for (size_t i = 0; i < cfg_n_keys; i++)
+                if (cfg_keys[i].scope == CFG_SCOPE_GLOBAL && cfg_keys[i].type == CFG_TYPE_SECONDS)
+                        *FIELD(c, &cfg_keys[i], uint64_t) = (uint64_t) cfg_keys[i].def * USEC_PER_SEC;
+
+        r = parse_group(x, CFG_SCOPE_GLOBAL, root, NULL, c);
+        if (r < 0)
+                return r;
+
+        /* Accounts inherit the global timeouts they do not set; the globals may come after them. */
+        for (size_t i = 0; i < c->n_accounts; i++) {
+                CfgAccount *a = &c->accounts[i];
+
+                if (a->hook_timeout_usec == 0)
+                        a->hook_timeout_usec = c->hook_timeout_usec;
+                if (a->idle_interval_usec == 0)
+                        a->idle_interval_usec = c->idle_interval_usec;
+        }
+
+        if (x->have_mode)
+                return check_password_modes(x, root);
+        return 0;
+}
+
+/* libconfig keeps its own copies of the strings it read: overwrite the passwords before
+ * config_destroy() frees them. */
+static void wipe_passwords(config_setting_t *s) {
+        if (config_setting_is_aggregate(s)) {
+                for (int i = 0; i < config_setting_length(s); i++)
+                        wipe_passwords(config_setting_get_elem(s, (unsigned) i));
+                return;
+        }
+        if (config_setting_type(s) == CONFIG_TYPE_STRING && config_setting_name(s) &&
+            strcmp(config_setting_name(s), "password") == 0) {
+                const char *v = config_setting_get_string(s);
+
+                if (v)
+                        explicit_bzero((char *) (uintptr_t) v, strlen(v));
+        }
+}
+
+/* The absolute directory of 'name' (the current directory for a bare file name). */
+static int conf_dir_of(const char *name, char **ret) {
+        _cleanup_free_ char *cwd = NULL, *d = NULL;
+        const char *slash = strrchr(name, '/');
+
+        if (slash)
+                d = slash == name ? strdup("/") : strndup(name, (size_t) (slash - name));
+        else
+                d = strdup(".");
+        if (!d)
+                return -ENOMEM;
+        if (d[0] == '/') {
+                *ret = TAKE_PTR(d);
+                return 0;
+        }
+
+        cwd = getcwd(NULL, 0);
+        if (!cwd)
+                return -errno;
+        if (strcmp(d, ".") == 0) {
+                *ret = TAKE_PTR(cwd);
+                return 0;
+        }
+        return asprintf(ret, "%s/%s", cwd, d) < 0 ? -ENOMEM : 0;
+}
+
+static int cfg_parse(const char *text, const char *name, bool have_mode, mode_t mode,
+                     Cfg **ret, char **ret_error) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        _cleanup_free_ char *conf_dir = NULL;
+        const char *cred_dir;
+        CfgCtx x;
+        config_t lc;
+        int r;
+
+        c = calloc(1, sizeof(Cfg));
+        if (!c)
+                return -ENOMEM;
+        c->path = strdup(name);
+        if (!c->path)
+                return -ENOMEM;
+        r = conf_dir_of(name, &conf_dir);
+        if (r < 0)
+                return r;
+
+        cred_dir = getenv("CREDENTIALS_DIRECTORY");
+        x = (CfgCtx) {
+                .file = name,
+                .text = text,
+                .conf_dir = conf_dir,
+                .cred_dir = cred_dir && *cred_dir ? cred_dir : NULL,
+                .have_mode = have_mode,
+                .main_mode = mode,
+                .cfg = c,
+        };
+
+        config_init(&lc);
+        /* @include "x" is read relative to the configuration file, not the daemon's cwd. */
+        config_set_include_dir(&lc, conf_dir);
+        if (config_read_string(&lc, text) != CONFIG_TRUE) {
+                _cleanup_free_ char *file = config_error_file(&lc) ? path_join(conf_dir, config_error_file(&lc))
+                                                                    : strdup(name);
+
+                if (!file || asprintf(&x.error, "%s:%d: %s", file, config_error_line(&lc),
+                                      config_error_text(&lc) ?: "syntax error") < 0) {
+                        x.error = NULL;
+                        r = -ENOMEM;
+                } else
+                        r = -EBADMSG;
+        } else
+                r = parse_root(&x, config_root_setting(&lc));
+        wipe_passwords(config_root_setting(&lc));
+        config_destroy(&lc);
+
+        if (r < 0) {
+                if (ret_error)
+                        *ret_error = TAKE_PTR(x.error);
+                free(x.error);
+                return r;
+        }
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+int cfg_load_string(const char *text, const char *name, Cfg **ret, char **ret_error) {
+        assert_return(text && name && ret, -EINVAL);
+
+        if (ret_error)
+                *ret_error = NULL;
+        return cfg_parse(text, name, /* have_mode= */ false, 0, ret, ret_error);
+}
+
+int cfg_load(const char *path, Cfg **ret, char **ret_error) {
+        _cleanup_close_ int fd = -EBADF;
+        char *text = NULL;
+        size_t len = 0;
+        struct stat st;
+        int r;
+
+        assert_return(path && ret, -EINVAL);
+
+        if (ret_error)
+                *ret_error = NULL;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                r = -errno;
+                goto fail_errno;
+        }
+        if (S_ISDIR(st.st_mode)) {
+                r = -EISDIR;
+                goto fail_errno;
+        }
+
+        /* Read up to one byte past the limit, to tell "exactly at the limit" from "over". */
+        text = malloc(CFG_FILE_MAX + 2);
+        if (!text)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t n = read(fd, text + len, CFG_FILE_MAX + 1 - len);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        goto fail_errno;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+                if (len > CFG_FILE_MAX) {
+                        r = -EMSGSIZE;
+                        if (ret_error && asprintf(ret_error, "%s: larger than %d bytes", path, CFG_FILE_MAX) < 0)
+                                *ret_error = NULL;
+                        goto finish;
+                }
+        }
+        text[len] = 0;
+        if (strlen(text) != len) {
+                r = -EBADMSG;
+                if (ret_error && asprintf(ret_error, "%s: contains a NUL byte", path) < 0)
+                        *ret_error = NULL;
+                goto finish;
+        }
+
+        r = cfg_parse(text, path, S_ISREG(st.st_mode), st.st_mode, ret, ret_error);
+        goto finish;
+
+fail_errno:
+        if (ret_error && asprintf(ret_error, "%s: %s", path, strerror(-r)) < 0)
+                *ret_error = NULL;
+finish:
+        /* The text may hold a password. */
+        if (text)
+                explicit_bzero(text, len);
+        free(text);
+        return r;
+}
+
+Cfg *cfg_free(Cfg *c) {
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < cfg_n_keys; i++)
+                if (cfg_keys[i].scope == CFG_SCOPE_GLOBAL)
+                        type_ops[cfg_keys[i].type].done(&cfg_keys[i], c);
+        for (size_t i = 0; i < c->n_warnings; i++)
+                free(c->warnings[i]);
+        free(c->warnings);
+        free(c->path);
+        return mfree(c);
+}
+
+/* ---- using the result ------------------------------------------------------------------------- */
+
+int cfg_dump(const Cfg *c, FILE *f) {
+        assert_return(c && f, -EINVAL);
+
+        fputs("# The effective configuration of imapidled", f);
+        if (c->path && printable(c->path))
+                fprintf(f, ", read from %s", c->path);
+        fputs(":\n# every default filled in, the password redacted.\n", f);
+        for (size_t i = 0; i < cfg_n_keys; i++)
+                if (cfg_keys[i].scope == CFG_SCOPE_GLOBAL)
+                        type_ops[cfg_keys[i].type].dump(f, &cfg_keys[i], c, "");
+        if (fflush(f) != 0 || ferror(f))
+                return -EIO;
+        return 0;
+}
+
+const CfgAccount *cfg_find_account(const Cfg *c, const char *name) {
+        if (!c || !name)
+                return NULL;
+        for (size_t i = 0; i < c->n_accounts; i++)
+                if (strcmp(c->accounts[i].name, name) == 0)
+                        return &c->accounts[i];
+        return NULL;
+}
+
+bool cfg_account_equal(const CfgAccount *a, const CfgAccount *b) {
+        if (!a || !b)
+                return a == b;
+        for (size_t i = 0; i < cfg_n_keys; i++)
+                if (cfg_keys[i].scope == CFG_SCOPE_ACCOUNT &&
+                    !type_ops[cfg_keys[i].type].equal(&cfg_keys[i], a, b))
+                        return false;
+        return true;
+}
+
+const CfgHook *cfg_mailbox_hook(const CfgAccount *a, const CfgMailbox *m, CfgEvent event) {
+        const CfgHook *own, *acct;
+
+        if (!a || event < 0 || event >= _CFG_EVENT_MAX)
+                return NULL;
+        own = m ? (event == CFG_EVENT_NEW ? &m->on_new : &m->on_expunge) : NULL;
+        acct = event == CFG_EVENT_NEW ? &a->on_new : &a->on_expunge;
+        if (cfg_hook_is_set(own))
+                return own;
+        return cfg_hook_is_set(acct) ? acct : NULL;
+}
+
+/* Expand one argument: measure first, then fill. */
+static int expand_one(const char *arg, const char *account, const char *mailbox, char **ret) {
+        size_t la = strlen(account), lm = strlen(mailbox), n = 0;
+        char *out, *o;
+
+        for (const char *p = arg; *p; p++) {
+                if (*p != '%') {
+                        n++;
+                        continue;
+                }
+                p++;
+                if (*p == 'a')
+                        n += la;
+                else if (*p == 'm')
+                        n += lm;
+                else if (*p == '%')
+                        n++;
+                else
+                        return -EINVAL;
+        }
+
+        o = out = malloc(n + 1);
+        if (!out)
+                return -ENOMEM;
+        for (const char *p = arg; *p; p++) {
+                if (*p != '%') {
+                        *o++ = *p;
+                        continue;
+                }
+                p++;
+                if (*p == 'a')
+                        o = mempcpy(o, account, la);
+                else if (*p == 'm')
+                        o = mempcpy(o, mailbox, lm);
+                else
+                        *o++ = '%';
+        }
+        *o = 0;
+        *ret = out;
+        return 0;
+}
+
+int cfg_hook_expand(char *const *argv, const char *account, const char *mailbox, char ***ret) {
+        _cleanup_(cfg_strv_freep) char **l = NULL;
+        size_t n = 0;
+
+        assert_return(argv && account && mailbox && ret, -EINVAL);
+
+        while (argv[n])
+                n++;
+        l = calloc(n + 1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                int r = expand_one(argv[i], account, mailbox, &l[i]);
+
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(l);
+        return 0;
+}

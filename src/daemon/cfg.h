@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cfg.h: imapidled's configuration: the file (libconfig syntax) read, checked
+ * completely and turned into plain C structs, so that nothing after cfg_load()
+ * needs libconfig or can meet a half-valid setting.  The schema is the table in
+ * cfg-table.c (architecture.md B6, after tmux's options_table); it drives
+ * parsing, the did-you-mean of unknown keys, cfg_dump() and cfg_account_equal().
+ * docs/imapidled.conf.5 documents every key.
+ *
+ * Nothing here blocks except on reading the file, runs a program, reads a
+ * password file or logs: the caller decides what to do with errors and
+ * warnings.  Only src/daemon includes this header (it is the only layer that
+ * may use libconfig, architecture.md B1); libconfig itself stays inside cfg.c.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "macro.h"
+
+/* Largest configuration file cfg_load() reads; bigger is -EMSGSIZE. */
+#define CFG_FILE_MAX (1024 * 1024)
+
+typedef enum CfgTls {
+        CFG_TLS_IMPLICIT,               /* TLS from the first byte, port 993 (RFC 8314) */
+        CFG_TLS_STARTTLS,               /* plain TCP, STARTTLS required, port 143 */
+        CFG_TLS_NONE,                   /* plain TCP; only with allow_plaintext = true */
+        _CFG_TLS_MAX,
+        _CFG_TLS_INVALID = -EINVAL,
+} CfgTls;
+
+/* "implicit", "starttls", "none"; NULL for anything else. */
+const char *cfg_tls_to_string(CfgTls t) _const_;
+/* The reverse, case-sensitive; _CFG_TLS_INVALID for an unknown name. */
+CfgTls cfg_tls_from_string(const char *s) _pure_;
+
+/* A hook: at most one of the two is set; neither set means "no hook here". */
+typedef struct CfgHook {
+        char **argv;            /* NULL-terminated argv; NULL = not set.  Arguments may hold the
+                                 * placeholders %a, %m and %% (validated by cfg_load()); expand with
+                                 * cfg_hook_expand() */
+        char *shell;            /* a shell command string, allowed only with shell = true, run as
+                                 * "sh -c" with no %-substitution; NULL = not set */
+} CfgHook;
+
+static inline bool cfg_hook_is_set(const CfgHook *h) {
+        return h && (h->argv || h->shell);
+}
+
+typedef struct CfgMailbox {
+        char *name;             /* UTF-8 as written (valid UTF-8, no control characters) */
+        CfgHook on_new, on_expunge;     /* per-mailbox override; unset = the account's */
+        unsigned line;          /* where it was written; the account's line for the default INBOX */
+} CfgMailbox;
+
+typedef struct CfgAccount {
+        char *name;             /* [A-Za-z0-9._-]+, unique in the file */
+        char *host, *port;      /* both NULL with a tunnel; otherwise port is always set after load,
+                                 * in decimal: "993" for implicit TLS, "143" otherwise */
+        CfgTls tls;             /* CFG_TLS_NONE with a tunnel */
+        bool allow_plaintext;
+        char *ca_file, *client_cert;    /* relative paths resolved against the config file's directory */
+        char *client_key;       /* resolved like password_file (it is a secret too) */
+        char *username;         /* NULL only with a tunnel */
+        char *password;         /* secret: wiped with explicit_bzero on free */
+        char *password_file;    /* a relative path is relative to $CREDENTIALS_DIRECTORY when set
+                                 * (systemd LoadCredential=), else to the config file's directory;
+                                 * this is the resolved path.  The file is not read here. */
+        char **password_command, **oauth2_token_command, **tunnel;   /* argv or NULL; no %-expansion */
+        char **auth;            /* SASL mechanism preference, upper-cased, NULL = automatic */
+        CfgMailbox *mailboxes;  /* default: one, "INBOX" */
+        size_t n_mailboxes;
+        CfgHook on_new, on_expunge;
+        bool shell;
+        uint64_t hook_timeout_usec, idle_interval_usec;   /* inherit the globals when not set */
+        unsigned line;          /* the line of the account's '{' */
+} CfgAccount;
+
+typedef struct Cfg {
+        char *path;                     /* as given to cfg_load() (or the name of cfg_load_string()) */
+        uint64_t idle_interval_usec;    /* seconds in the file; default 1740 (RFC 2177's 29 min), range 1..1740 */
+        uint64_t hook_timeout_usec;     /* default 60 s, range 1..3600 */
+        CfgAccount *accounts;           /* at least one */
+        size_t n_accounts;
+        char **warnings;                /* "FILE:LINE: KEY: text", for the caller to log */
+        size_t n_warnings;
+} Cfg;
+
+/* Read and check the file at 'path' completely.  On success returns 0 and a new
+ * Cfg in *ret (caller frees with cfg_free()).  On failure *ret is untouched and,
+ * if ret_error is not NULL, *ret_error is a malloc'ed message "FILE:LINE: KEY:
+ * reason" (for libconfig syntax errors "FILE:LINE: " and libconfig's own text;
+ * for a file that cannot be read "FILE: reason"), or NULL if even that could not
+ * be allocated.  Returns -EBADMSG for a syntax or validation error, -EMSGSIZE for
+ * a file over CFG_FILE_MAX, -ENOMEM, or the -errno of open()/read().
+ *
+ * Reads $CREDENTIALS_DIRECTORY and, for a relative path, the current directory
+ * (relative paths in the file are stored resolved).  A password in a file that
+ * group or others may access adds a warning; warnings never fail the load. */
+int cfg_load(const char *path, Cfg **ret, char **ret_error);
+
+/* The same for text in memory, for tests; 'name' stands for the file in
+ * messages and its directory is the base of relative paths.  No permission
+ * check (there is no file). */
+int cfg_load_string(const char *text, const char *name, Cfg **ret, char **ret_error);
+
+/* NULL-safe, returns NULL.  Wipes the passwords. */
+Cfg *cfg_free(Cfg *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Cfg *, cfg_free);
+
+/* Write the effective configuration in libconfig syntax that cfg_load() reads
+ * back: every default filled in (ports, tls, booleans, per-account timeouts,
+ * mailboxes), keys that are unset and have no default left out, the password
+ * written as "(redacted)".  Nothing is read from password files or commands.
+ * Returns 0, or -EIO if writing failed. */
+int cfg_dump(const Cfg *c, FILE *f);
+
+/* The account named 'name', or NULL.  Valid as long as c. */
+const CfgAccount *cfg_find_account(const Cfg *c, const char *name);
+
+/* True if the two accounts would behave identically: every setting equal,
+ * including the password and the mailboxes with their hooks in order.  Line
+ * numbers are ignored, so moving an account in the file is no change.  For
+ * SIGHUP reload: an account that is not equal is restarted. */
+bool cfg_account_equal(const CfgAccount *a, const CfgAccount *b);
+
+typedef enum CfgEvent {
+        CFG_EVENT_NEW,          /* on_new */
+        CFG_EVENT_EXPUNGE,      /* on_expunge */
+        _CFG_EVENT_MAX,
+        _CFG_EVENT_INVALID = -EINVAL,
+} CfgEvent;
+
+/* The hook for this event in this mailbox: the mailbox's own if set, else the
+ * account's.  Returns NULL if neither is set.  Valid as long as a. */
+const CfgHook *cfg_mailbox_hook(const CfgAccount *a, const CfgMailbox *m, CfgEvent event);
+
+/* Expand an argv hook for one event: in every argument %a becomes 'account',
+ * %m 'mailbox' and %% a '%'.  Each argument stays exactly one argument, whatever
+ * the values contain (no splitting, no quoting, no shell).  Returns 0 and a new
+ * NULL-terminated argv in *ret (free with cfg_strv_free()), -EINVAL for any
+ * other %-sequence (cfg_load() has rejected those already), -ENOMEM. */
+int cfg_hook_expand(char *const *argv, const char *account, const char *mailbox, char ***ret);
+
+/* Free a NULL-terminated string array; NULL-safe, returns NULL. */
+char **cfg_strv_free(char **l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, cfg_strv_free);

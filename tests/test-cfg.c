@@ -1,0 +1,1166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-cfg.c: the configuration: a file using every key read field by field,
+ * the defaults, a table of bad configurations each checked for its exact
+ * "FILE:LINE: KEY: reason" message, file handling (size limit, modes, relative
+ * paths, $CREDENTIALS_DIRECTORY, @include), cfg_dump() round trips,
+ * cfg_account_equal() against a change of every key, hook expansion, and that
+ * the man page and the sample configuration cover the schema.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cfg-internal.h"
+#include "cfg.h"
+#include "macro.h"
+#include "th.h"
+#include "time-util.h"
+
+/* ---- helpers ---------------------------------------------------------------------------------- */
+
+static Cfg *load_ok(const char *text, const char *name) {
+        _cleanup_free_ char *err = NULL;
+        Cfg *c = NULL;
+        int r;
+
+        r = cfg_load_string(text, name, &c, &err);
+        ck_assert_msg(r == 0, "unexpected error %d: %s\n--- config:\n%s", r, err ?: "(null)", text);
+        ck_assert_ptr_null(err);
+        ck_assert_ptr_nonnull(c);
+        return c;
+}
+
+static char *load_err(const char *text) {
+        Cfg *c = NULL;
+        char *err = NULL;
+        int r;
+
+        r = cfg_load_string(text, "t.conf", &c, &err);
+        ck_assert_msg(r == -EBADMSG, "expected -EBADMSG, got %d for:\n%s", r, text);
+        ck_assert_ptr_null(c);
+        ck_assert_ptr_nonnull(err);
+        return err;
+}
+
+static char *dump_to_string(const Cfg *c) {
+        char *s = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&s, &n);
+
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(cfg_dump(c, f), 0);
+        ck_assert_int_eq(fclose(f), 0);
+        return s;
+}
+
+static void write_file(const char *path, const char *text, size_t len, mode_t mode) {
+        int fd;
+
+        (void) unlink(path);    /* it may be read-only from the last call */
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, text, len), (ssize_t) len);
+        ck_assert_int_eq(fchmod(fd, mode), 0);
+        ck_assert_int_eq(close(fd), 0);
+}
+
+static char tmpdir[64];
+
+static void tmpdir_setup(void) {
+        snprintf(tmpdir, sizeof(tmpdir), "/tmp/test-cfg.XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+        unsetenv("CREDENTIALS_DIRECTORY");
+}
+
+static void tmpdir_teardown(void) {
+        /* Only names this test created, in a directory it created. */
+        static const char *const names[] = { "a.conf", "inc.conf", "big.conf" };
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                char path[128];
+
+                snprintf(path, sizeof(path), "%s/%s", tmpdir, names[i]);
+                (void) unlink(path);
+        }
+        ck_assert_int_eq(rmdir(tmpdir), 0);
+}
+
+static void env_setup(void) {
+        unsetenv("CREDENTIALS_DIRECTORY");
+}
+
+/* ---- a file with every key -------------------------------------------------------------------- */
+
+static const char full_conf[] =
+        "# every key\n"                                                         /*  1 */
+        "idle_interval = 600;\n"                                                /*  2 */
+        "hook_timeout = 30;\n"                                                  /*  3 */
+        "accounts = (\n"                                                        /*  4 */
+        "  {\n"                                                                 /*  5 */
+        "    name = \"work\";\n"
+        "    host = \"imap.example.org\";\n"
+        "    port = \"1993\";\n"
+        "    tls = \"starttls\";\n"
+        "    allow_plaintext = true;\n"                                         /* 10 */
+        "    ca_file = \"certs/ca.pem\";\n"
+        "    client_cert = \"/etc/ssl/client.pem\";\n"
+        "    client_key = \"client.key\";\n"
+        "    username = \"me@example.org\";\n"
+        "    password_command = [\"pass\", \"show\", \"mail/work\"];\n"         /* 15 */
+        "    auth = [\"cram-md5\", \"Plain\"];\n"
+        "    mailboxes = ( \"INBOX\",\n"
+        "                  { name = \"Lists/dev\"; on_new = [\"notify\", \"%m\"]; },\n"
+        "                  { name = \"Archiv/Gr\xc3\xbc\" \"\xc3\x9f" "e\"; on_expunge = [\"log\", \"%a\"]; } );\n"
+        "    on_new = [\"mbsync\", \"%a:%m\", \"100%%\"];\n"                    /* 20 */
+        "    on_expunge = [\"mbsync\", \"-a\"];\n"
+        "    shell = false;\n"
+        "    hook_timeout = 5;\n"
+        "    idle_interval = 120;\n"
+        "  },\n"                                                                /* 25 */
+        "  {\n"
+        "    name = \"tun.1\";\n"
+        "    tunnel = [\"ssh\", \"-q\", \"mail.example.org\", \"dovecot/imap\"];\n"
+        "    username = \"x\";\n"
+        "    password = \"s3cret\";\n"                                          /* 30 */
+        "    on_new = \"notify-send \\\"$IMAPIDLED_MAILBOX\\\"\";\n"
+        "    shell = true;\n"
+        "  },\n"
+        "  {\n"
+        "    name = \"oauth\";\n"                                               /* 35 */
+        "    host = \"outlook.office365.com\";\n"
+        "    username = \"me@example.com\";\n"
+        "    oauth2_token_command = [\"oauth2-token\", \"me\"];\n"
+        "    auth = [\"XOAUTH2\", \"oauthbearer\"];\n"
+        "  },\n"                                                                /* 40 */
+        "  { name = \"pwfile\"; host = \"192.0.2.1\"; username = \"u\"; password_file = \"/run/pw\";\n"
+        "    tls = \"none\"; allow_plaintext = true; }\n"
+        ");\n";
+
+static void assert_strv(char **l, const char *const *want) {
+        size_t i = 0;
+
+        ck_assert_ptr_nonnull(l);
+        for (; want[i]; i++) {
+                ck_assert_ptr_nonnull(l[i]);
+                ck_assert_str_eq(l[i], want[i]);
+        }
+        ck_assert_ptr_null(l[i]);
+}
+
+#define STRV(...) ((const char *const[]) { __VA_ARGS__, NULL })
+
+START_TEST(test_full) {
+        _cleanup_(cfg_freep) Cfg *c = load_ok(full_conf, "/etc/imapidled/imapidled.conf");
+        const CfgAccount *a;
+
+        ck_assert_str_eq(c->path, "/etc/imapidled/imapidled.conf");
+        ck_assert_uint_eq(c->idle_interval_usec, 600 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->hook_timeout_usec, 30 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->n_accounts, 4);
+        ck_assert_uint_eq(c->n_warnings, 0);
+
+        a = &c->accounts[0];
+        ck_assert_ptr_eq(cfg_find_account(c, "work"), a);
+        ck_assert_str_eq(a->name, "work");
+        ck_assert_uint_eq(a->line, 5);
+        ck_assert_str_eq(a->host, "imap.example.org");
+        ck_assert_str_eq(a->port, "1993");
+        ck_assert_int_eq(a->tls, CFG_TLS_STARTTLS);
+        ck_assert(a->allow_plaintext);
+        ck_assert_str_eq(a->ca_file, "/etc/imapidled/certs/ca.pem");
+        ck_assert_str_eq(a->client_cert, "/etc/ssl/client.pem");
+        ck_assert_str_eq(a->client_key, "/etc/imapidled/client.key");
+        ck_assert_str_eq(a->username, "me@example.org");
+        ck_assert_ptr_null(a->password);
+        ck_assert_ptr_null(a->password_file);
+        assert_strv(a->password_command, STRV("pass", "show", "mail/work"));
+        ck_assert_ptr_null(a->oauth2_token_command);
+        ck_assert_ptr_null(a->tunnel);
+        assert_strv(a->auth, STRV("CRAM-MD5", "PLAIN"));
+        ck_assert_uint_eq(a->n_mailboxes, 3);
+        ck_assert_str_eq(a->mailboxes[0].name, "INBOX");
+        ck_assert_uint_eq(a->mailboxes[0].line, 17);
+        ck_assert(!cfg_hook_is_set(&a->mailboxes[0].on_new));
+        ck_assert(!cfg_hook_is_set(&a->mailboxes[0].on_expunge));
+        ck_assert_str_eq(a->mailboxes[1].name, "Lists/dev");
+        ck_assert_uint_eq(a->mailboxes[1].line, 18);
+        assert_strv(a->mailboxes[1].on_new.argv, STRV("notify", "%m"));
+        ck_assert(!cfg_hook_is_set(&a->mailboxes[1].on_expunge));
+        ck_assert_str_eq(a->mailboxes[2].name, "Archiv/Gr\xc3\xbc\xc3\x9f" "e");
+        ck_assert_uint_eq(a->mailboxes[2].line, 19);
+        assert_strv(a->mailboxes[2].on_expunge.argv, STRV("log", "%a"));
+        ck_assert(!cfg_hook_is_set(&a->mailboxes[2].on_new));
+        assert_strv(a->on_new.argv, STRV("mbsync", "%a:%m", "100%%"));
+        ck_assert_ptr_null(a->on_new.shell);
+        assert_strv(a->on_expunge.argv, STRV("mbsync", "-a"));
+        ck_assert(!a->shell);
+        ck_assert_uint_eq(a->hook_timeout_usec, 5 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->idle_interval_usec, 120 * USEC_PER_SEC);
+
+        /* The per-mailbox override wins; otherwise the account's hook. */
+        ck_assert_ptr_eq(cfg_mailbox_hook(a, &a->mailboxes[1], CFG_EVENT_NEW), &a->mailboxes[1].on_new);
+        ck_assert_ptr_eq(cfg_mailbox_hook(a, &a->mailboxes[1], CFG_EVENT_EXPUNGE), &a->on_expunge);
+        ck_assert_ptr_eq(cfg_mailbox_hook(a, &a->mailboxes[2], CFG_EVENT_EXPUNGE), &a->mailboxes[2].on_expunge);
+        ck_assert_ptr_eq(cfg_mailbox_hook(a, &a->mailboxes[0], CFG_EVENT_NEW), &a->on_new);
+        ck_assert_ptr_null(cfg_mailbox_hook(a, &a->mailboxes[0], _CFG_EVENT_MAX));
+
+        a = &c->accounts[1];
+        ck_assert_ptr_eq(cfg_find_account(c, "tun.1"), a);
+        ck_assert_uint_eq(a->line, 26);
+        assert_strv(a->tunnel, STRV("ssh", "-q", "mail.example.org", "dovecot/imap"));
+        ck_assert_ptr_null(a->host);
+        ck_assert_ptr_null(a->port);
+        ck_assert_int_eq(a->tls, CFG_TLS_NONE);
+        ck_assert(!a->allow_plaintext);
+        ck_assert_str_eq(a->username, "x");
+        ck_assert_str_eq(a->password, "s3cret");
+        ck_assert_str_eq(a->on_new.shell, "notify-send \"$IMAPIDLED_MAILBOX\"");
+        ck_assert_ptr_null(a->on_new.argv);
+        ck_assert(!cfg_hook_is_set(&a->on_expunge));
+        ck_assert_ptr_null(cfg_mailbox_hook(a, &a->mailboxes[0], CFG_EVENT_EXPUNGE));
+        ck_assert(a->shell);
+        ck_assert_uint_eq(a->n_mailboxes, 1);
+        ck_assert_str_eq(a->mailboxes[0].name, "INBOX");
+        /* Inherited from the top level. */
+        ck_assert_uint_eq(a->hook_timeout_usec, 30 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->idle_interval_usec, 600 * USEC_PER_SEC);
+
+        a = cfg_find_account(c, "oauth");
+        ck_assert_ptr_eq(a, &c->accounts[2]);
+        ck_assert_str_eq(a->port, "993");
+        ck_assert_int_eq(a->tls, CFG_TLS_IMPLICIT);
+        assert_strv(a->oauth2_token_command, STRV("oauth2-token", "me"));
+        assert_strv(a->auth, STRV("XOAUTH2", "OAUTHBEARER"));
+
+        a = cfg_find_account(c, "pwfile");
+        ck_assert_ptr_eq(a, &c->accounts[3]);
+        ck_assert_str_eq(a->host, "192.0.2.1");
+        ck_assert_str_eq(a->port, "143");
+        ck_assert_int_eq(a->tls, CFG_TLS_NONE);
+        ck_assert(a->allow_plaintext);
+        ck_assert_str_eq(a->password_file, "/run/pw");
+        ck_assert_uint_eq(a->line, 41);
+
+        ck_assert_ptr_null(cfg_find_account(c, "nope"));
+        ck_assert_ptr_null(cfg_find_account(NULL, "work"));
+}
+END_TEST
+
+/* The file above really uses every key of the schema. */
+START_TEST(test_full_uses_every_key) {
+        for (size_t i = 0; i < cfg_n_keys; i++) {
+                char pat[64];
+
+                snprintf(pat, sizeof(pat), "%s = ", cfg_keys[i].name);
+                ck_assert_msg(strstr(full_conf, pat), "full_conf lacks '%s'", cfg_keys[i].name);
+        }
+}
+END_TEST
+
+START_TEST(test_defaults) {
+        _cleanup_(cfg_freep) Cfg *c = load_ok(
+                "accounts = ( { name = \"a\"; host = \"h\"; username = \"u\"; password = \"p\"; } );\n", "t.conf");
+        const CfgAccount *a = &c->accounts[0];
+
+        ck_assert_uint_eq(c->idle_interval_usec, 1740 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->hook_timeout_usec, 60 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->n_accounts, 1);
+        ck_assert_str_eq(a->port, "993");
+        ck_assert_int_eq(a->tls, CFG_TLS_IMPLICIT);
+        ck_assert(!a->allow_plaintext);
+        ck_assert(!a->shell);
+        ck_assert_ptr_null(a->ca_file);
+        ck_assert_ptr_null(a->client_cert);
+        ck_assert_ptr_null(a->client_key);
+        ck_assert_ptr_null(a->auth);
+        ck_assert_ptr_null(a->tunnel);
+        ck_assert(!cfg_hook_is_set(&a->on_new));
+        ck_assert(!cfg_hook_is_set(&a->on_expunge));
+        ck_assert_uint_eq(a->n_mailboxes, 1);
+        ck_assert_str_eq(a->mailboxes[0].name, "INBOX");
+        ck_assert_uint_eq(a->mailboxes[0].line, 1);
+        ck_assert_uint_eq(a->hook_timeout_usec, 60 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->idle_interval_usec, 1740 * USEC_PER_SEC);
+}
+END_TEST
+
+START_TEST(test_defaults_follow) {
+        /* Globals written after the accounts still reach them; STARTTLS defaults to 143; a port may be
+         * a string; the limits themselves are accepted; a tunnel needs no host, username or secret. */
+        _cleanup_(cfg_freep) Cfg *c = load_ok(
+                "accounts = (\n"
+                "  { name = \"a\"; host = \"h\"; username = \"u\"; password = \"p\"; tls = \"starttls\"; },\n"
+                "  { name = \"b\"; host = \"h\"; username = \"u\"; password = \"p\"; port = \"0143\"; hook_timeout = 3600; },\n"
+                "  { name = \"c\"; tunnel = [\"imapd\"]; idle_interval = 1; }\n"
+                ");\n"
+                "idle_interval = 1740;\n"
+                "hook_timeout =\n"
+                "  1;\n", "t.conf");
+
+        ck_assert_str_eq(c->accounts[0].port, "143");
+        ck_assert_uint_eq(c->accounts[0].hook_timeout_usec, 1 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->accounts[0].idle_interval_usec, 1740 * USEC_PER_SEC);
+        ck_assert_str_eq(c->accounts[1].port, "143");
+        ck_assert_uint_eq(c->accounts[1].hook_timeout_usec, 3600 * USEC_PER_SEC);
+        ck_assert_ptr_null(c->accounts[2].username);
+        ck_assert_ptr_null(c->accounts[2].host);
+        ck_assert_uint_eq(c->accounts[2].idle_interval_usec, 1 * USEC_PER_SEC);
+}
+END_TEST
+
+/* ---- bad configurations ----------------------------------------------------------------------- */
+
+/* An account that is valid by itself; the bad key goes on line 6. */
+#define ACCOUNT(...)                            \
+        "accounts = ( {\n"                      \
+        "  name = \"w\";\n"                     \
+        "  host = \"h\";\n"                     \
+        "  username = \"u\";\n"                 \
+        "  password = \"p\";\n"                 \
+        __VA_ARGS__                             \
+        "} );\n"
+
+static const struct {
+        const char *text;
+        const char *error;
+} bad[] = {
+        /* syntax, reported by libconfig */
+        { "idle_interval = 10;\naccounts = ( {\n  name = \"w\";\n  host = h;\n} );\n",
+          "t.conf:4: syntax error" },
+        { "idle_interval = 1;\nidle_interval = 2;\n",
+          "t.conf:2: duplicate setting name" },
+        { "accounts = ( { on_new = [\"a\", 1]; } );\n",
+          "t.conf:1: mismatched element type in array" },
+        /* unknown keys */
+        { "idle_intervall = 10;\n" ACCOUNT(),
+          "t.conf:1: idle_intervall: unknown key, did you mean 'idle_interval'?" },
+        { "acounts = ();\n",
+          "t.conf:1: acounts: unknown key, did you mean 'accounts'?" },
+        { "host = \"x\";\n",
+          "t.conf:1: host: unknown key at the top level; it belongs inside an account: accounts = ( { host = ...; } );" },
+        { "verbose = true;\n",
+          "t.conf:1: verbose: unknown key" },
+        { ACCOUNT("  pasword = \"x\";\n"),
+          "t.conf:6: accounts[0]: unknown key 'pasword', did you mean 'password'?" },
+        { ACCOUNT("  usrname = \"x\";\n"),
+          "t.conf:6: accounts[0]: unknown key 'usrname', did you mean 'username'?" },
+        { ACCOUNT("  frobnicate = 1;\n"),
+          "t.conf:6: accounts[0]: unknown key 'frobnicate'" },
+        { ACCOUNT("  mailboxes = ( { name = \"x\";\n shell = true; } );\n"),
+          "t.conf:7: accounts[0].mailboxes[0]: unknown key 'shell' (a mailbox has only name, on_new and on_expunge)" },
+        /* numbers */
+        { "idle_interval = \"10\";\n" ACCOUNT(),
+          "t.conf:1: idle_interval: must be an integer, not a string" },
+        { "idle_interval = 0;\n" ACCOUNT(),
+          "t.conf:1: idle_interval: 0 is out of range: must be 1..1740 seconds" },
+        { "idle_interval = 1741;\n" ACCOUNT(),
+          "t.conf:1: idle_interval: 1741 is out of range: must be 1..1740 seconds" },
+        { "idle_interval = -5;\n" ACCOUNT(),
+          "t.conf:1: idle_interval: -5 is out of range: must be 1..1740 seconds" },
+        { "hook_timeout = 3601;\n" ACCOUNT(),
+          "t.conf:1: hook_timeout: 3601 is out of range: must be 1..3600 seconds" },
+        { "hook_timeout = 1.5;\n" ACCOUNT(),
+          "t.conf:1: hook_timeout: must be an integer, not a floating-point number" },
+        /* libconfig 1.5 reads this as 60 (it wraps at 32 bits) */
+        { "hook_timeout = 4294967356;\n" ACCOUNT(),
+          "t.conf:1: hook_timeout: number too large" },
+        { "hook_timeout = 0x10000003c;\n" ACCOUNT(),
+          "t.conf:1: hook_timeout: number too large" },
+        { ACCOUNT("  idle_interval = 0;\n"),
+          "t.conf:6: accounts[0].idle_interval: 0 is out of range: must be 1..1740 seconds" },
+        { ACCOUNT("  hook_timeout = 9000;\n"),
+          "t.conf:6: accounts[0].hook_timeout: 9000 is out of range: must be 1..3600 seconds" },
+        { ACCOUNT("  port = 0;\n"),
+          "t.conf:6: accounts[0].port: 0 is out of range: must be 1..65535" },
+        { ACCOUNT("  port = 65536;\n"),
+          "t.conf:6: accounts[0].port: 65536 is out of range: must be 1..65535" },
+        { ACCOUNT("  port = 4294967297;\n"),
+          "t.conf:6: accounts[0].port: number too large" },
+        { ACCOUNT("  port = \"imaps\";\n"),
+          "t.conf:6: accounts[0].port: must be a number from 1 to 65535" },
+        { ACCOUNT("  port = \"99999\";\n"),
+          "t.conf:6: accounts[0].port: 99999 is out of range: must be 1..65535" },
+        { ACCOUNT("  port = true;\n"),
+          "t.conf:6: accounts[0].port: must be an integer or a string of digits, not a boolean" },
+        /* strings and booleans */
+        { ACCOUNT("  tls = \"bogus\";\n"),
+          "t.conf:6: accounts[0].tls: must be \"implicit\", \"starttls\" or \"none\"" },
+        { ACCOUNT("  tls = \"none\";\n"),
+          "t.conf:6: accounts[0].tls: \"none\" sends the password and the mail in clear text; it needs allow_plaintext = true" },
+        { ACCOUNT("  tls = \"none\";\n  allow_plaintext = false;\n"),
+          "t.conf:6: accounts[0].tls: \"none\" sends the password and the mail in clear text; it needs allow_plaintext = true" },
+        { ACCOUNT("  allow_plaintext = \"yes\";\n"),
+          "t.conf:6: accounts[0].allow_plaintext: must be true or false, not a string" },
+        { "accounts = ( {\n  name = \"w\";\n  host = \"\";\n  username = \"u\";\n  password = \"p\";\n} );\n",
+          "t.conf:3: accounts[0].host: must not be empty" },
+        { "accounts = ( {\n  name = \"w\";\n  host = \"a b\";\n  username = \"u\";\n  password = \"p\";\n} );\n",
+          "t.conf:3: accounts[0].host: must not contain spaces or control characters" },
+        { "accounts = ( {\n  name = \"a b\";\n  host = \"h\";\n  username = \"u\";\n  password = \"p\";\n} );\n",
+          "t.conf:2: accounts[0].name: may contain only the characters A-Z a-z 0-9 . _ -" },
+        { "accounts = ( {\n  name = \"w\";\n  host = \"h\";\n  username = \"u\";\n  password = 5;\n} );\n",
+          "t.conf:5: accounts[0].password: must be a string, not an integer" },
+        { ACCOUNT("  ca_file = [\"x\"];\n"),
+          "t.conf:6: accounts[0].ca_file: must be a string, not an array" },
+        /* secrets */
+        { ACCOUNT("  password_file = \"pw\";\n"),
+          "t.conf:6: accounts[0].password_file: only one of password, password_file, password_command and "
+          "oauth2_token_command may be set, and password is set at line 5" },
+        { ACCOUNT("  oauth2_token_command = [\"t\"];\n"),
+          "t.conf:6: accounts[0].oauth2_token_command: only one of password, password_file, password_command and "
+          "oauth2_token_command may be set, and password is set at line 5" },
+        { "accounts = ( {\n  name = \"w\";\n  host = \"h\";\n  username = \"u\";\n"
+          "  password_command = \"pass show x\";\n} );\n",
+          "t.conf:5: accounts[0].password_command: must be a list of strings (program and arguments), not a string" },
+        { "accounts = ( {\n  name = \"w\";\n  host = \"h\";\n  username = \"u\";\n} );\n",
+          "t.conf:1: accounts[0]: needs one of password, password_file, password_command or oauth2_token_command" },
+        { ACCOUNT("  client_key = \"k.pem\";\n"),
+          "t.conf:6: accounts[0].client_key: client_cert and client_key go together" },
+        { ACCOUNT("  client_cert = \"c.pem\";\n"),
+          "t.conf:6: accounts[0].client_cert: client_cert and client_key go together" },
+        /* tunnel */
+        { "accounts = ( {\n  name = \"w\";\n  host = \"h\";\n  tunnel = [\"ssh\", \"x\"];\n} );\n",
+          "t.conf:3: accounts[0].host: cannot be used with 'tunnel' (line 4)" },
+        { "accounts = ( {\n  name = \"w\";\n  tunnel = [\"ssh\", \"x\"];\n  tls = \"implicit\";\n} );\n",
+          "t.conf:4: accounts[0].tls: cannot be used with 'tunnel' (line 3)" },
+        { "accounts = ( {\n  name = \"w\";\n  tunnel = [\"ssh\", \"x\"];\n  port = 143;\n} );\n",
+          "t.conf:4: accounts[0].port: cannot be used with 'tunnel' (line 3)" },
+        { "accounts = ( {\n  name = \"w\";\n  tunnel = [];\n} );\n",
+          "t.conf:3: accounts[0].tunnel: must not be an empty list" },
+        /* required keys */
+        { "accounts = ( {\n  host = \"h\";\n  username = \"u\";\n  password = \"p\";\n} );\n",
+          "t.conf:1: accounts[0].name: required, but not set" },
+        { "accounts = ( {\n  name = \"w\";\n  username = \"u\";\n  password = \"p\";\n} );\n",
+          "t.conf:1: accounts[0].host: required, but not set (it may be left out only with 'tunnel')" },
+        { "accounts = (\n  {\n  name = \"w\";\n  host = \"h\";\n  password = \"p\";\n} );\n",
+          "t.conf:2: accounts[0].username: required, but not set (it may be left out only with 'tunnel')" },
+        { "idle_interval = 5;\n",
+          "t.conf:1: accounts: required, but not set" },
+        { "accounts = ();\n",
+          "t.conf:1: accounts: must not be an empty list" },
+        { "accounts = { name = \"w\"; };\n",
+          "t.conf:1: accounts: must be a list of groups, in parentheses: accounts = ( { name = ...; }, ... );" },
+        { "accounts = [ \"w\" ];\n",
+          "t.conf:1: accounts: must be a list of groups, not an array" },
+        { "accounts = ( \"w\" );\n",
+          "t.conf:1: accounts[0]: must be a group { name = ...; ... }, not a string" },
+        /* duplicates */
+        { ACCOUNT() "accounts2 = 1;\n",
+          "t.conf:7: accounts2: unknown key, did you mean 'accounts'?" },
+        { "accounts = (\n"
+          "  { name = \"w\"; host = \"h\"; username = \"u\"; password = \"p\"; },\n"
+          "  { name = \"x\"; host = \"h\"; username = \"u\"; password = \"p\"; },\n"
+          "  { name = \"w\"; host = \"h\"; username = \"u\"; password = \"p\"; }\n"
+          ");\n",
+          "t.conf:4: accounts[2].name: another account has this name (line 2)" },
+        { ACCOUNT("  mailboxes = [\"INBOX\", \"Lists\",\n  \"inbox\"];\n"),
+          "t.conf:7: accounts[0].mailboxes[2]: the mailbox is listed twice (also at line 6)" },
+        { ACCOUNT("  mailboxes = ( \"Lists\", { name = \"Lists\"; } );\n"),
+          "t.conf:6: accounts[0].mailboxes[1]: the mailbox is listed twice (also at line 6)" },
+        /* mailboxes */
+        { ACCOUNT("  mailboxes = [];\n"),
+          "t.conf:6: accounts[0].mailboxes: must not be an empty list (leave it out to watch INBOX)" },
+        { ACCOUNT("  mailboxes = \"INBOX\";\n"),
+          "t.conf:6: accounts[0].mailboxes: must be a list of mailbox names or { name = ...; } groups, not a string" },
+        { ACCOUNT("  mailboxes = ( \"INBOX\", 5 );\n"),
+          "t.conf:6: accounts[0].mailboxes[1]: must be a mailbox name or a { name = ...; } group, not an integer" },
+        { ACCOUNT("  mailboxes = ( \"INBOX\",\n { on_new = [\"x\"]; } );\n"),
+          "t.conf:7: accounts[0].mailboxes[1].name: required, but not set" },
+        { ACCOUNT("  mailboxes = [ \"\" ];\n"),
+          "t.conf:6: accounts[0].mailboxes[0]: must not be empty" },
+        { ACCOUNT("  mailboxes = [ \"a\\nb\" ];\n"),
+          "t.conf:6: accounts[0].mailboxes[0]: must not contain control characters" },
+        { ACCOUNT("  mailboxes = [ \"caf\\xe9\" ];\n"),
+          "t.conf:6: accounts[0].mailboxes[0]: is not valid UTF-8" },
+        /* hooks */
+        { ACCOUNT("  on_new = [];\n"),
+          "t.conf:6: accounts[0].on_new: must not be an empty list" },
+        { ACCOUNT("  on_new = [\"prog\", \"\"];\n"),
+          "t.conf:6: accounts[0].on_new[1]: must not be empty" },
+        { ACCOUNT("  on_new = [\"prog\", \"%m-%x\"];\n"),
+          "t.conf:6: accounts[0].on_new[1]: unknown placeholder '%x'; use %a (account), %m (mailbox) or %% (a percent sign)" },
+        { ACCOUNT("  on_expunge = [\"prog\",\n    \"50%\"];\n"),
+          "t.conf:7: accounts[0].on_expunge[1]: a lone '%' at the end; write %% for a percent sign" },
+        { ACCOUNT("  mailboxes = ( { name = \"x\"; on_new = [\"p\", \"%s\"]; } );\n"),
+          "t.conf:6: accounts[0].mailboxes[0].on_new[1]: unknown placeholder '%s'; use %a (account), %m (mailbox) or %% (a percent sign)" },
+        { ACCOUNT("  on_new = \"notify-send hi\";\n"),
+          "t.conf:6: accounts[0].on_new: a hook given as a string runs through /bin/sh -c, which is allowed only "
+          "with shell = true; or write it as an argv list such as [\"program\", \"%m\"]" },
+        { ACCOUNT("  shell = false;\n  on_expunge = \"x\";\n"),
+          "t.conf:7: accounts[0].on_expunge: a hook given as a string runs through /bin/sh -c, which is allowed only "
+          "with shell = true; or write it as an argv list such as [\"program\", \"%m\"]" },
+        { ACCOUNT("  mailboxes = ( \"INBOX\", { name = \"x\";\n on_new = \"echo\"; } );\n"),
+          "t.conf:7: accounts[0].mailboxes[1].on_new: a hook given as a string runs through /bin/sh -c, which is "
+          "allowed only with shell = true; or write it as an argv list such as [\"program\", \"%m\"]" },
+        { ACCOUNT("  on_new = 1;\n"),
+          "t.conf:6: accounts[0].on_new: must be a list of strings (program and arguments), or a string with "
+          "shell = true, not an integer" },
+        { ACCOUNT("  shell = true;\n  on_new = \"\";\n"),
+          "t.conf:7: accounts[0].on_new: must not be empty" },
+        /* auth */
+        { ACCOUNT("  auth = [\"PLAIN\", \"GSSAPI\"];\n"),
+          "t.conf:6: accounts[0].auth[1]: unsupported mechanism 'GSSAPI'; use PLAIN, LOGIN, CRAM-MD5, XOAUTH2 or OAUTHBEARER" },
+        { ACCOUNT("  auth = [\"plain\", \"PLAIN\"];\n"),
+          "t.conf:6: accounts[0].auth[1]: PLAIN is listed twice" },
+        { ACCOUNT("  auth = [\n    \"PLAIN\",\n    \"XOAUTH2\"];\n"),
+          "t.conf:8: accounts[0].auth[1]: XOAUTH2 needs oauth2_token_command" },
+        { "accounts = ( {\n  name = \"w\";\n  host = \"h\";\n  username = \"u\";\n"
+          "  oauth2_token_command = [\"t\"];\n  auth = [\"OAUTHBEARER\", \"LOGIN\"];\n} );\n",
+          "t.conf:6: accounts[0].auth[1]: LOGIN needs a password: password, password_file or password_command" },
+        { ACCOUNT("  auth = [];\n"),
+          "t.conf:6: accounts[0].auth: must not be an empty list" },
+        { ACCOUNT("  auth = \"PLAIN\";\n"),
+          "t.conf:6: accounts[0].auth: must be a list of SASL mechanism names, not a string" },
+        /* the second account is the bad one */
+        { "accounts = (\n"
+          "  { name = \"w\"; host = \"h\"; username = \"u\"; password = \"p\"; },\n"
+          "  { name = \"x\"; host = \"h\"; username = \"u\"; password = \"p\";\n"
+          "    port = 0; }\n"
+          ");\n",
+          "t.conf:4: accounts[1].port: 0 is out of range: must be 1..65535" },
+};
+
+START_TEST(test_bad) {
+        _cleanup_free_ char *err = load_err(bad[_i].text);
+
+        ck_assert_str_eq(err, bad[_i].error);
+}
+END_TEST
+
+START_TEST(test_bad_without_message) {
+        /* ret_error is optional. */
+        Cfg *c = NULL;
+
+        ck_assert_int_eq(cfg_load_string("idle_interval = 0;\n", "t.conf", &c, NULL), -EBADMSG);
+        ck_assert_ptr_null(c);
+        ck_assert_int_eq(cfg_load_string("}", "t.conf", &c, NULL), -EBADMSG);
+        ck_assert_int_eq(cfg_load("/nonexistent/imapidled.conf", &c, NULL), -ENOENT);
+        ck_assert_ptr_null(c);
+        ck_assert_int_eq(cfg_load_string(NULL, "t.conf", &c, NULL), -EINVAL);
+}
+END_TEST
+
+/* ---- files ------------------------------------------------------------------------------------ */
+
+static const char pw_conf[] =
+        "# a password in the file\n"
+        "accounts = ( {\n"
+        "  name = \"w\";\n"
+        "  host = \"h\";\n"
+        "  username = \"u\";\n"
+        "  password = \"hunter2\";\n"
+        "} );\n";
+
+static void check_mode(mode_t mode, const char *text, bool warn) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        _cleanup_free_ char *err = NULL, *path = NULL, *want = NULL;
+
+        ck_assert_int_ge(asprintf(&path, "%s/a.conf", tmpdir), 0);
+        write_file(path, text, strlen(text), mode);
+        ck_assert_int_eq(cfg_load(path, &c, &err), 0);
+        ck_assert_ptr_null(err);
+        if (!warn) {
+                ck_assert_uint_eq(c->n_warnings, 0);
+                return;
+        }
+        ck_assert_uint_eq(c->n_warnings, 1);
+        ck_assert_int_ge(asprintf(&want, "%s:6: accounts[0].password: %s holds a password but its mode is %04o, "
+                                  "so group or others can read it; chmod 600 it, or use password_file or "
+                                  "password_command", path, path, (unsigned) mode), 0);
+        ck_assert_str_eq(c->warnings[0], want);
+}
+
+START_TEST(test_mode_warning) {
+        check_mode(0600, pw_conf, false);
+        check_mode(0400, pw_conf, false);
+        check_mode(0644, pw_conf, true);
+        check_mode(0640, pw_conf, true);
+        check_mode(0604, pw_conf, true);
+        check_mode(0620, pw_conf, true);
+        /* No password, no warning, whatever the mode. */
+        check_mode(0644, "accounts = ( { name = \"w\"; host = \"h\"; username = \"u\"; password_file = \"p\"; } );\n",
+                   false);
+}
+END_TEST
+
+START_TEST(test_load_file) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        _cleanup_free_ char *err = NULL, *path = NULL, *want = NULL;
+
+        ck_assert_int_ge(asprintf(&path, "%s/a.conf", tmpdir), 0);
+        write_file(path, pw_conf, strlen(pw_conf), 0600);
+        ck_assert_int_eq(cfg_load(path, &c, &err), 0);
+        ck_assert_str_eq(c->path, path);
+        ck_assert_str_eq(c->accounts[0].password, "hunter2");
+        c = cfg_free(c);
+
+        /* A syntax error names the file. */
+        write_file(path, "accounts = (\n  { name = = \"w\"; }\n);\n", 35, 0600);
+        ck_assert_int_eq(cfg_load(path, &c, &err), -EBADMSG);
+        ck_assert_int_ge(asprintf(&want, "%s:2: syntax error", path), 0);
+        ck_assert_str_eq(err, want);
+        err = mfree(err);
+        want = mfree(want);
+
+        /* A NUL byte would hide the rest of the file from libconfig. */
+        write_file(path, "idle_interval = 5;\0 accounts", sizeof("idle_interval = 5;\0 accounts") - 1, 0600);
+        ck_assert_int_eq(cfg_load(path, &c, &err), -EBADMSG);
+        ck_assert_int_ge(asprintf(&want, "%s: contains a NUL byte", path), 0);
+        ck_assert_str_eq(err, want);
+        err = mfree(err);
+        want = mfree(want);
+
+        /* Missing file, and a directory. */
+        ck_assert_int_eq(cfg_load("/nonexistent/imapidled.conf", &c, &err), -ENOENT);
+        ck_assert_str_eq(err, "/nonexistent/imapidled.conf: No such file or directory");
+        err = mfree(err);
+        ck_assert_int_eq(cfg_load(tmpdir, &c, &err), -EISDIR);
+        ck_assert_int_ge(asprintf(&want, "%s: Is a directory", tmpdir), 0);
+        ck_assert_str_eq(err, want);
+        ck_assert_ptr_null(c);
+}
+END_TEST
+
+START_TEST(test_size_limit) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        _cleanup_free_ char *err = NULL, *path = NULL, *text = NULL, *want = NULL;
+        static const char head[] = "accounts = ( { name = \"w\"; host = \"h\"; username = \"u\"; password = \"p\"; } );\n#";
+        size_t n = CFG_FILE_MAX;
+
+        ck_assert_int_ge(asprintf(&path, "%s/big.conf", tmpdir), 0);
+        text = malloc(n + 2);
+        ck_assert_ptr_nonnull(text);
+        memcpy(text, head, strlen(head));
+        memset(text + strlen(head), 'x', n + 1 - strlen(head));
+        text[n - 1] = '\n';
+
+        /* Exactly at the limit: read. */
+        write_file(path, text, n, 0600);
+        ck_assert_int_eq(cfg_load(path, &c, &err), 0);
+        ck_assert_ptr_nonnull(c);
+        c = cfg_free(c);
+
+        /* One byte more: refused. */
+        text[n - 1] = 'x';
+        text[n] = '\n';
+        write_file(path, text, n + 1, 0600);
+        ck_assert_int_eq(cfg_load(path, &c, &err), -EMSGSIZE);
+        ck_assert_int_ge(asprintf(&want, "%s: larger than %d bytes", path, CFG_FILE_MAX), 0);
+        ck_assert_str_eq(err, want);
+        ck_assert_ptr_null(c);
+}
+END_TEST
+
+START_TEST(test_include) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        _cleanup_free_ char *err = NULL, *path = NULL, *inc = NULL, *want = NULL;
+        static const char main_conf[] =
+                "@include \"inc.conf\"\n"
+                "accounts = ( { name = \"w\"; host = \"h\"; username = \"u\"; password = \"p\"; } );\n";
+
+        ck_assert_int_ge(asprintf(&path, "%s/a.conf", tmpdir), 0);
+        ck_assert_int_ge(asprintf(&inc, "%s/inc.conf", tmpdir), 0);
+        write_file(path, main_conf, strlen(main_conf), 0600);
+
+        /* The include is found next to the file, not in the current directory. */
+        write_file(inc, "idle_interval = 77;\n", strlen("idle_interval = 77;\n"), 0600);
+        ck_assert_int_eq(cfg_load(path, &c, &err), 0);
+        ck_assert_uint_eq(c->idle_interval_usec, 77 * USEC_PER_SEC);
+        c = cfg_free(c);
+
+        /* Errors in it name it. */
+        write_file(inc, "\nidle_interval = 0;\n", strlen("\nidle_interval = 0;\n"), 0600);
+        ck_assert_int_eq(cfg_load(path, &c, &err), -EBADMSG);
+        ck_assert_int_ge(asprintf(&want, "%s:2: idle_interval: 0 is out of range: must be 1..1740 seconds", inc), 0);
+        ck_assert_str_eq(err, want);
+        want = mfree(want);
+        err = mfree(err);
+
+        /* So do syntax errors in it. */
+        write_file(inc, "\n\nidle_interval = ;\n", strlen("\n\nidle_interval = ;\n"), 0600);
+        ck_assert_int_eq(cfg_load(path, &c, &err), -EBADMSG);
+        ck_assert_int_ge(asprintf(&want, "%s:3: syntax error", inc), 0);
+        ck_assert_str_eq(err, want);
+        want = mfree(want);
+        err = mfree(err);
+
+        /* A password in a loose included file: the warning names that file, not the main one. */
+        write_file(path, "accounts = (\n@include \"inc.conf\"\n);\n", strlen("accounts = (\n@include \"inc.conf\"\n);\n"),
+                   0600);
+        write_file(inc, pw_conf + strlen("# a password in the file\naccounts = ("),
+                   strlen(pw_conf) - strlen("# a password in the file\naccounts = (") - strlen(");\n"), 0644);
+        ck_assert_int_eq(cfg_load(path, &c, &err), 0);
+        ck_assert_uint_eq(c->n_warnings, 1);
+        ck_assert_int_ge(asprintf(&want, "%s:5: accounts[0].password: %s holds a password but its mode is 0644, "
+                                  "so group or others can read it; chmod 600 it, or use password_file or "
+                                  "password_command", inc, inc), 0);
+        ck_assert_str_eq(c->warnings[0], want);
+}
+END_TEST
+
+static const char pwfile_conf[] =
+        "accounts = ( { name = \"w\"; host = \"h\"; username = \"u\"; password_file = \"pw\";\n"
+        "  ca_file = \"ca.pem\"; client_cert = \"c.pem\"; client_key = \"k.pem\"; },\n"
+        "  { name = \"abs\"; host = \"h\"; username = \"u\"; password_file = \"/abs/pw\"; } );\n";
+
+START_TEST(test_password_file) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        _cleanup_free_ char *cwd = getcwd(NULL, 0), *want = NULL;
+
+        ck_assert_ptr_nonnull(cwd);
+
+        /* Relative to the configuration file's directory... */
+        c = load_ok(pwfile_conf, "/etc/imapidled/imapidled.conf");
+        ck_assert_str_eq(c->accounts[0].password_file, "/etc/imapidled/pw");
+        ck_assert_str_eq(c->accounts[0].ca_file, "/etc/imapidled/ca.pem");
+        ck_assert_str_eq(c->accounts[0].client_cert, "/etc/imapidled/c.pem");
+        ck_assert_str_eq(c->accounts[0].client_key, "/etc/imapidled/k.pem");
+        ck_assert_str_eq(c->accounts[1].password_file, "/abs/pw");
+        c = cfg_free(c);
+
+        /* ...made absolute when the file was named relatively... */
+        c = load_ok(pwfile_conf, "sub/imapidled.conf");
+        ck_assert_int_ge(asprintf(&want, "%s/sub/pw", cwd), 0);
+        ck_assert_str_eq(c->accounts[0].password_file, want);
+        c = cfg_free(c);
+        want = mfree(want);
+        c = load_ok(pwfile_conf, "imapidled.conf");
+        ck_assert_int_ge(asprintf(&want, "%s/pw", cwd), 0);
+        ck_assert_str_eq(c->accounts[0].password_file, want);
+        c = cfg_free(c);
+        c = load_ok(pwfile_conf, "/imapidled.conf");
+        ck_assert_str_eq(c->accounts[0].password_file, "/pw");
+        c = cfg_free(c);
+
+        /* ...and relative to systemd's credentials directory when there is one; that holds the secrets
+         * (password_file, client_key), not the CA or the certificate. */
+        ck_assert_int_eq(setenv("CREDENTIALS_DIRECTORY", "/run/credentials/imapidled.service", 1), 0);
+        c = load_ok(pwfile_conf, "/etc/imapidled/imapidled.conf");
+        ck_assert_str_eq(c->accounts[0].password_file, "/run/credentials/imapidled.service/pw");
+        ck_assert_str_eq(c->accounts[0].client_key, "/run/credentials/imapidled.service/k.pem");
+        ck_assert_str_eq(c->accounts[0].ca_file, "/etc/imapidled/ca.pem");
+        ck_assert_str_eq(c->accounts[0].client_cert, "/etc/imapidled/c.pem");
+        ck_assert_str_eq(c->accounts[1].password_file, "/abs/pw");
+        c = cfg_free(c);
+
+        /* An empty variable counts as unset. */
+        ck_assert_int_eq(setenv("CREDENTIALS_DIRECTORY", "", 1), 0);
+        c = load_ok(pwfile_conf, "/etc/imapidled/imapidled.conf");
+        ck_assert_str_eq(c->accounts[0].password_file, "/etc/imapidled/pw");
+        unsetenv("CREDENTIALS_DIRECTORY");
+}
+END_TEST
+
+/* ---- dump ------------------------------------------------------------------------------------- */
+
+START_TEST(test_dump_roundtrip) {
+        _cleanup_(cfg_freep) Cfg *a = load_ok(full_conf, "/etc/imapidled/imapidled.conf"), *b = NULL;
+        _cleanup_free_ char *text = dump_to_string(a), *text2 = NULL;
+        CfgAccount *tun;
+
+        /* The password is not in the dump; the commands that produce secrets are. */
+        ck_assert_ptr_null(strstr(text, "s3cret"));
+        ck_assert_ptr_nonnull(strstr(text, "password = \"(redacted)\";"));
+        ck_assert_ptr_nonnull(strstr(text, "password_command = [ \"pass\", \"show\", \"mail/work\" ];"));
+        /* Defaults are written out. */
+        ck_assert_ptr_nonnull(strstr(text, "port = 993;"));
+        ck_assert_ptr_nonnull(strstr(text, "tls = \"implicit\";"));
+
+        b = load_ok(text, "/etc/imapidled/imapidled.conf");
+        ck_assert_uint_eq(b->idle_interval_usec, a->idle_interval_usec);
+        ck_assert_uint_eq(b->hook_timeout_usec, a->hook_timeout_usec);
+        ck_assert_uint_eq(b->n_accounts, a->n_accounts);
+        for (size_t i = 0; i < a->n_accounts; i++)
+                if (!a->accounts[i].password)
+                        ck_assert_msg(cfg_account_equal(&a->accounts[i], &b->accounts[i]), "account %zu differs:\n%s",
+                                      i, text);
+
+        /* The account with the password differs exactly by it. */
+        tun = &b->accounts[1];
+        ck_assert_str_eq(tun->password, "(redacted)");
+        ck_assert(!cfg_account_equal(&a->accounts[1], tun));
+        free(tun->password);
+        tun->password = strdup("s3cret");
+        ck_assert_ptr_nonnull(tun->password);
+        ck_assert(cfg_account_equal(&a->accounts[1], tun));
+
+        /* A tunnel account's dump has no host, port or tls; and the dump is stable. */
+        text2 = dump_to_string(b);
+        ck_assert_str_eq(text2, text);
+}
+END_TEST
+
+START_TEST(test_dump_escapes) {
+        static const char conf[] =
+                "accounts = ( { name = \"w\"; host = \"h\"; username = \"a\\\"b\\\\c\"; password_file = \"/p\";\n"
+                "  mailboxes = ( \"Gr\xc3\xbc\xc3\x9f" "e \\\"x\\\"\", \"back\\\\slash\" );\n"
+                "  on_new = [\"prog\", \"$(rm -rf /)\", \"'\\\"\", \"tab\\there\"]; } );\n";
+        _cleanup_(cfg_freep) Cfg *a = load_ok(conf, "t.conf"), *b = NULL;
+        _cleanup_free_ char *text = dump_to_string(a);
+
+        ck_assert_str_eq(a->accounts[0].username, "a\"b\\c");
+        ck_assert_str_eq(a->accounts[0].mailboxes[1].name, "back\\slash");
+        ck_assert_str_eq(a->accounts[0].on_new.argv[2], "'\"");
+        ck_assert_str_eq(a->accounts[0].on_new.argv[3], "tab\there");
+        b = load_ok(text, "t.conf");
+        ck_assert(cfg_account_equal(&a->accounts[0], &b->accounts[0]));
+        ck_assert_str_eq(b->accounts[0].mailboxes[0].name, "Gr\xc3\xbc\xc3\x9f" "e \"x\"");
+}
+END_TEST
+
+START_TEST(test_dump_write_error) {
+        _cleanup_(cfg_freep) Cfg *a = load_ok(full_conf, "t.conf");
+        FILE *f = fopen("/dev/full", "we");
+
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(cfg_dump(a, f), -EIO);
+        fclose(f);
+}
+END_TEST
+
+/* ---- equality --------------------------------------------------------------------------------- */
+
+static const char eq_base[] =
+        "accounts = ( {\n"
+        "  name = \"w\";\n"
+        "  host = \"h\";\n"
+        "  port = 1993;\n"
+        "  tls = \"starttls\";\n"
+        "  allow_plaintext = false;\n"
+        "  ca_file = \"/ca\";\n"
+        "  client_cert = \"/cert\";\n"
+        "  client_key = \"/key\";\n"
+        "  username = \"u\";\n"
+        "  password = \"p\";\n"
+        "  auth = [\"PLAIN\", \"LOGIN\"];\n"
+        "  mailboxes = ( \"INBOX\", { name = \"L\"; on_new = [\"n\", \"%m\"]; on_expunge = [\"e\"]; } );\n"
+        "  on_new = [\"new\", \"%a\"];\n"
+        "  on_expunge = [\"exp\"];\n"
+        "  shell = false;\n"
+        "  hook_timeout = 10;\n"
+        "  idle_interval = 100;\n"
+        "} );\n";
+
+static const char eq_tunnel[] =
+        "accounts = ( { name = \"w\"; tunnel = [\"ssh\", \"a\"]; } );\n";
+
+static const char eq_shell[] =
+        "accounts = ( { name = \"w\"; tunnel = [\"ssh\", \"a\"]; shell = true; on_new = \"echo a\"; } );\n";
+
+static const struct {
+        const char *key;        /* the account key the change is about */
+        const char *base;       /* NULL: eq_base */
+        const char *from, *to;
+        bool equal;
+} changes[] = {
+        { "name",                 NULL, "name = \"w\"", "name = \"x\"", false },
+        { "host",                 NULL, "host = \"h\"", "host = \"h2\"", false },
+        { "port",                 NULL, "port = 1993", "port = 1994", false },
+        { "port",                 NULL, "port = 1993", "port = \"1993\"", true },
+        { "tls",                  NULL, "tls = \"starttls\"", "tls = \"implicit\"", false },
+        { "allow_plaintext",      NULL, "allow_plaintext = false", "allow_plaintext = true", false },
+        { "ca_file",              NULL, "ca_file = \"/ca\"", "ca_file = \"/ca2\"", false },
+        { "client_cert",          NULL, "client_cert = \"/cert\"", "client_cert = \"/cert2\"", false },
+        { "client_key",           NULL, "client_key = \"/key\"", "client_key = \"/key2\"", false },
+        { "username",             NULL, "username = \"u\"", "username = \"U\"", false },
+        { "password",             NULL, "password = \"p\"", "password = \"P\"", false },
+        { "password_file",        NULL, "password = \"p\"", "password_file = \"/p\"", false },
+        { "password_command",     NULL, "password = \"p\"", "password_command = [\"p\"]", false },
+        { "oauth2_token_command", NULL, "password = \"p\";\n  auth = [\"PLAIN\", \"LOGIN\"]",
+                                        "oauth2_token_command = [\"t\"];\n  auth = [\"XOAUTH2\"]", false },
+        { "tunnel",               eq_tunnel, "\"a\"", "\"b\"", false },
+        { "tunnel",               eq_tunnel, "[\"ssh\", \"a\"]", "[\"ssh\", \"a\", \"b\"]", false },
+        { "auth",                 NULL, "[\"PLAIN\", \"LOGIN\"]", "[\"LOGIN\", \"PLAIN\"]", false },
+        { "auth",                 NULL, "auth = [\"PLAIN\", \"LOGIN\"];", "", false },
+        { "mailboxes",            NULL, "\"INBOX\", {", "\"Other\", {", false },
+        { "mailboxes",            NULL, "( \"INBOX\", { name = \"L\"; on_new = [\"n\", \"%m\"]; on_expunge = [\"e\"]; } )",
+                                        "( { name = \"L\"; on_new = [\"n\", \"%m\"]; on_expunge = [\"e\"]; }, \"INBOX\" )",
+                                        false },
+        { "mailboxes",            NULL, "on_new = [\"n\", \"%m\"]; on_expunge", "on_new = [\"n\", \"%a\"]; on_expunge",
+                                        false },
+        { "mailboxes",            NULL, "on_expunge = [\"e\"]; }", "}", false },
+        { "mailboxes",            NULL, "} );\n  on_new", "}, \"X\" );\n  on_new", false },
+        { "on_new",               NULL, "[\"new\", \"%a\"]", "[\"new\", \"%m\"]", false },
+        { "on_new",               eq_shell, "echo a", "echo b", false },
+        { "on_new",               eq_shell, "on_new = \"echo a\"", "on_new = [\"echo\", \"a\"]", false },
+        { "on_expunge",           NULL, "[\"exp\"]", "[\"exp\", \"x\"]", false },
+        { "on_expunge",           NULL, "on_expunge = [\"exp\"];", "", false },
+        { "shell",                NULL, "shell = false", "shell = true", false },
+        { "shell",                NULL, "shell = false;", "", true },
+        { "hook_timeout",         NULL, "hook_timeout = 10", "hook_timeout = 11", false },
+        { "idle_interval",        NULL, "idle_interval = 100", "idle_interval = 101", false },
+        { "idle_interval",        NULL, "idle_interval = 100;", "", false },
+        /* Lines move, nothing else does. */
+        { "name",                 NULL, "accounts = ( {\n", "# comment\n\naccounts = (\n\n {\n", true },
+};
+
+static char *replace_once(const char *s, const char *from, const char *to) {
+        const char *p = strstr(s, from);
+        char *r = NULL;
+
+        ck_assert_msg(p, "'%s' not in the base", from);
+        ck_assert_int_ge(asprintf(&r, "%.*s%s%s", (int) (p - s), s, to, p + strlen(from)), 0);
+        return r;
+}
+
+START_TEST(test_equal) {
+        const char *base = changes[_i].base ?: eq_base;
+        _cleanup_free_ char *text = replace_once(base, changes[_i].from, changes[_i].to);
+        _cleanup_(cfg_freep) Cfg *a = load_ok(base, "t.conf"), *b = load_ok(text, "t.conf");
+
+        ck_assert(cfg_account_equal(&a->accounts[0], &a->accounts[0]));
+        ck_assert_msg(cfg_account_equal(&a->accounts[0], &b->accounts[0]) == changes[_i].equal,
+                      "%s: '%s' -> '%s' should %s", changes[_i].key, changes[_i].from, changes[_i].to,
+                      changes[_i].equal ? "be equal" : "differ");
+        ck_assert_msg(cfg_account_equal(&b->accounts[0], &a->accounts[0]) == changes[_i].equal, "not symmetric");
+}
+END_TEST
+
+/* Every account key has a change above that cfg_account_equal() must see. */
+START_TEST(test_equal_covers_every_key) {
+        for (size_t i = 0; i < cfg_n_keys; i++) {
+                bool found = false;
+
+                if (cfg_keys[i].scope != CFG_SCOPE_ACCOUNT)
+                        continue;
+                for (size_t j = 0; j < ELEMENTSOF(changes); j++)
+                        if (!changes[j].equal && strcmp(changes[j].key, cfg_keys[i].name) == 0)
+                                found = true;
+                ck_assert_msg(found, "no change of '%s' is tested", cfg_keys[i].name);
+        }
+        _cleanup_(cfg_freep) Cfg *c = load_ok(eq_base, "t.conf");
+
+        ck_assert(cfg_account_equal(NULL, NULL));
+        ck_assert(!cfg_account_equal(NULL, &c->accounts[0]));
+        ck_assert(!cfg_account_equal(&c->accounts[0], NULL));
+}
+END_TEST
+
+/* ---- hooks ------------------------------------------------------------------------------------ */
+
+START_TEST(test_hook_expand) {
+        _cleanup_(cfg_freep) Cfg *c = load_ok(
+                "accounts = ( { name = \"w\"; tunnel = [\"t\"];\n"
+                "  on_new = [\"prog\", \"%a:%m\", \"100%%\", \"%m\", \"%%a\", \"--\", \"x%ay%mz\"]; } );\n", "t.conf");
+        char **argv = c->accounts[0].on_new.argv;
+        _cleanup_(cfg_strv_freep) char **out = NULL;
+        const char *mbox = "Lists/a b;$(touch x) \"q\" *";
+
+        ck_assert_int_eq(cfg_hook_expand(argv, "work", mbox, &out), 0);
+        assert_strv(out, STRV("prog", "work:Lists/a b;$(touch x) \"q\" *", "100%", mbox, "%a", "--",
+                              "xworkyLists/a b;$(touch x) \"q\" *z"));
+        out = cfg_strv_free(out);
+
+        /* A value holding a placeholder is not expanded again. */
+        ck_assert_int_eq(cfg_hook_expand(argv, "%m", "%a", &out), 0);
+        assert_strv(out, STRV("prog", "%m:%a", "100%", "%a", "%a", "--", "x%my%az"));
+}
+END_TEST
+
+static char **strv_new2(const char *a, const char *b) {
+        char **l = calloc(3, sizeof(char *));
+
+        ck_assert_ptr_nonnull(l);
+        l[0] = strdup(a);
+        l[1] = b ? strdup(b) : NULL;
+        ck_assert_ptr_nonnull(l[0]);
+        return l;
+}
+
+START_TEST(test_hook_expand_invalid) {
+        _cleanup_(cfg_strv_freep) char **bad1 = strv_new2("prog", "%x"), **bad2 = strv_new2("50%", NULL);
+        char *empty[] = { NULL };
+        char **out = NULL;
+
+        /* cfg_load() refuses these; the expander does not trust that. */
+        ck_assert_int_eq(cfg_hook_expand(bad1, "a", "m", &out), -EINVAL);
+        ck_assert_int_eq(cfg_hook_expand(bad2, "a", "m", &out), -EINVAL);
+        ck_assert_ptr_null(out);
+        ck_assert_int_eq(cfg_hook_expand(empty, "a", "m", &out), 0);
+        ck_assert_ptr_null(out[0]);
+        cfg_strv_free(out);
+        ck_assert_int_eq(cfg_hook_expand(NULL, "a", "m", &out), -EINVAL);
+}
+END_TEST
+
+/* ---- schema ----------------------------------------------------------------------------------- */
+
+START_TEST(test_tls_names) {
+        for (CfgTls t = 0; t < _CFG_TLS_MAX; t++)
+                ck_assert_int_eq(cfg_tls_from_string(cfg_tls_to_string(t)), t);
+        ck_assert_int_eq(cfg_tls_from_string("IMPLICIT"), _CFG_TLS_INVALID);
+        ck_assert_int_eq(cfg_tls_from_string(NULL), _CFG_TLS_INVALID);
+        ck_assert_ptr_null(cfg_tls_to_string(_CFG_TLS_MAX));
+        ck_assert_ptr_null(cfg_tls_to_string(_CFG_TLS_INVALID));
+}
+END_TEST
+
+START_TEST(test_suggest) {
+        ck_assert_uint_eq(cfg_edit_distance("pasword", "password"), 1);
+        ck_assert_uint_eq(cfg_edit_distance("passowrd", "password"), 1);    /* transposition */
+        ck_assert_uint_eq(cfg_edit_distance("HOST", "host"), 0);
+        ck_assert_uint_eq(cfg_edit_distance("", "tls"), 3);
+        ck_assert_uint_eq(cfg_edit_distance("kitten", "sitting"), 3);
+        ck_assert_uint_eq(cfg_edit_distance("x", "0123456789012345678901234567890123456789012345678901234567890123456789"),
+                          SIZE_MAX);
+        ck_assert_str_eq(cfg_key_suggest(CFG_SCOPE_ACCOUNT, "hots"), "host");
+        ck_assert_str_eq(cfg_key_suggest(CFG_SCOPE_ACCOUNT, "mailbox"), "mailboxes");
+        ck_assert_str_eq(cfg_key_suggest(CFG_SCOPE_ACCOUNT, "on-new"), "on_new");
+        ck_assert_str_eq(cfg_key_suggest(CFG_SCOPE_GLOBAL, "hook_timout"), "hook_timeout");
+        ck_assert_str_eq(cfg_key_suggest(CFG_SCOPE_MAILBOX, "nmae"), "name");
+        ck_assert_ptr_null(cfg_key_suggest(CFG_SCOPE_ACCOUNT, "x"));
+        ck_assert_ptr_null(cfg_key_suggest(CFG_SCOPE_ACCOUNT, "frobnicate"));
+        ck_assert_ptr_null(cfg_key_suggest(CFG_SCOPE_MAILBOX, "shell"));
+        ck_assert_ptr_nonnull(cfg_mech_lookup("cram-md5"));
+        ck_assert_ptr_null(cfg_mech_lookup("CRAM-MD"));
+        ck_assert_ptr_null(cfg_mech_lookup("CRAM-MD55"));
+}
+END_TEST
+
+/* ---- the shipped documents ------------------------------------------------------------------- */
+
+static char *read_srcdir_file(const char *rel) {
+        _cleanup_free_ char *path = NULL;
+        char *text = NULL;
+        size_t n = 0;
+        FILE *f;
+
+        ck_assert_int_ge(asprintf(&path, "%s/%s", TH_SRCDIR, rel), 0);
+        f = fopen(path, "re");
+        ck_assert_msg(f, "cannot open %s", path);
+        ck_assert_int_ne(getdelim(&text, &n, 0, f), -1);
+        fclose(f);
+        return text;
+}
+
+START_TEST(test_sample_loads) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        _cleanup_free_ char *err = NULL, *path = NULL, *text = read_srcdir_file("conf/imapidled.conf");
+
+        ck_assert_int_ge(asprintf(&path, "%s/conf/imapidled.conf", TH_SRCDIR), 0);
+        ck_assert_msg(cfg_load(path, &c, &err) == 0, "%s", err);
+        ck_assert_uint_eq(c->n_warnings, 0);
+        ck_assert_uint_ge(c->n_accounts, 1);
+
+        /* Every key is shown in it, commented out or not. */
+        for (size_t i = 0; i < cfg_n_keys; i++) {
+                char pat[64];
+
+                snprintf(pat, sizeof(pat), "%s = ", cfg_keys[i].name);
+                ck_assert_msg(strstr(text, pat), "conf/imapidled.conf does not show '%s'", cfg_keys[i].name);
+        }
+}
+END_TEST
+
+START_TEST(test_man_page) {
+        _cleanup_free_ char *man = read_srcdir_file("docs/imapidled.conf.5");
+        unsigned examples = 0;
+
+        /* Every key has its own paragraph tag... */
+        for (size_t i = 0; i < cfg_n_keys; i++) {
+                char pat[64];
+
+                snprintf(pat, sizeof(pat), "\n.TP\n.B %s\n", cfg_keys[i].name);
+                ck_assert_msg(strstr(man, pat), "docs/imapidled.conf.5 does not describe '%s'", cfg_keys[i].name);
+        }
+
+        /* ...and every example configuration in it loads. */
+        for (const char *p = man; (p = strstr(p, "\n.nf\n")); ) {
+                const char *end = strstr(p, "\n.fi\n");
+                _cleanup_(cfg_freep) Cfg *c = NULL;
+                _cleanup_free_ char *text = NULL, *err = NULL;
+                char *o;
+
+                ck_assert_ptr_nonnull(end);
+                p += strlen("\n.nf\n");
+                if (!strstr(p, "accounts = (") || strstr(p, "accounts = (") > end) {
+                        p = end;
+                        continue;
+                }
+                /* Undo the roff escapes the examples use. */
+                text = o = calloc(1, (size_t) (end - p) + 2);
+                ck_assert_ptr_nonnull(text);
+                for (const char *q = p; q < end; q++)
+                        if (q[0] == '\\' && q[1] == '-')
+                                *o++ = '-', q++;
+                        else if (q[0] == '\\' && q[1] == 'e')
+                                *o++ = '\\', q++;
+                        else
+                                *o++ = *q;
+                *o = '\n';
+                ck_assert_msg(cfg_load_string(text, "man", &c, &err) == 0, "example in the man page: %s\n%s",
+                              err, text);
+                examples++;
+                p = end;
+        }
+        ck_assert_uint_ge(examples, 3);
+}
+END_TEST
+
+static Suite *cfg_suite(void) {
+        Suite *s = suite_create("cfg");
+        TCase *tc;
+
+        tc = tcase_create("valid");
+        tcase_add_checked_fixture(tc, env_setup, NULL);
+        tcase_add_test(tc, test_full);
+        tcase_add_test(tc, test_full_uses_every_key);
+        tcase_add_test(tc, test_defaults);
+        tcase_add_test(tc, test_defaults_follow);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("invalid");
+        tcase_add_checked_fixture(tc, env_setup, NULL);
+        tcase_add_loop_test(tc, test_bad, 0, ELEMENTSOF(bad));
+        tcase_add_test(tc, test_bad_without_message);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("files");
+        tcase_add_checked_fixture(tc, tmpdir_setup, tmpdir_teardown);
+        tcase_add_test(tc, test_mode_warning);
+        tcase_add_test(tc, test_load_file);
+        tcase_add_test(tc, test_size_limit);
+        tcase_add_test(tc, test_include);
+        tcase_add_test(tc, test_password_file);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("dump");
+        tcase_add_checked_fixture(tc, env_setup, NULL);
+        tcase_add_test(tc, test_dump_roundtrip);
+        tcase_add_test(tc, test_dump_escapes);
+        tcase_add_test(tc, test_dump_write_error);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("equal");
+        tcase_add_checked_fixture(tc, env_setup, NULL);
+        tcase_add_loop_test(tc, test_equal, 0, ELEMENTSOF(changes));
+        tcase_add_test(tc, test_equal_covers_every_key);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("hooks");
+        tcase_add_test(tc, test_hook_expand);
+        tcase_add_test(tc, test_hook_expand_invalid);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("docs");
+        tcase_add_checked_fixture(tc, env_setup, NULL);
+        tcase_add_test(tc, test_sample_loads);
+        tcase_add_test(tc, test_man_page);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("schema");
+        tcase_add_test(tc, test_tls_names);
+        tcase_add_test(tc, test_suggest);
+        suite_add_tcase(s, tc);
+
+        return s;
+}
+
+int main(void) {
+        return th_run_suite(cfg_suite());
+}
