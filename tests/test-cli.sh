@@ -1,18 +1,116 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# The command line: --version and --help succeed and say the right things;
-# an unknown option fails.
+# The command line: --version and --help; --check-config on a good file
+# (secrets redacted) and on bad ones (non-zero exit, FILE:LINE and the key);
+# unknown options and arguments refused.
 set -eu
 bin="${top_builddir:-.}/imapidled"
-fail() { echo "FAIL: $*"; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0
+fail() { echo "FAIL: $*"; echo "$pass passed, 1 failed"; exit 1; }
+ok() { pass=$((pass + 1)); }
 
 out=$("$bin" --version) || fail "--version exited $?"
-case "$out" in "imapidled "[0-9]*) ;; *) fail "--version printed '$out'";; esac
+case "$out" in "imapidled "[0-9]*) ok ;; *) fail "--version printed '$out'";; esac
 
 out=$("$bin" --help) || fail "--help exited $?"
 echo "$out" | grep -q "^Usage: imapidled" || fail "--help has no usage line"
 echo "$out" | grep -q "not Cyrus IMAP" || fail "--help does not say what it is not"
+ok
 
 if "$bin" --no-such-option >/dev/null 2>&1; then fail "unknown option accepted"; fi
-if "$bin" stray-argument >/dev/null 2>&1; then fail "stray argument accepted"; fi
-echo "1 passed, 0 failed"
+if "$bin" -c /dev/null stray-argument >/dev/null 2>&1; then fail "stray argument accepted"; fi
+if "$bin" --log-level loud -c /dev/null --check-config >/dev/null 2>&1; then fail "bad log level accepted"; fi
+if "$bin" -c "$tmp/missing.conf" --check-config >/dev/null 2>&1; then fail "missing file accepted"; fi
+ok
+
+# A good file: exit 0, the effective config printed, the password redacted.
+cat >"$tmp/good.conf" <<'CONF'
+accounts = ( { name = "work"; host = "imap.example.org"; username = "me"; password = "hunter2";
+               on_new = ["mbsync", "%a:%m"]; } );
+CONF
+chmod 600 "$tmp/good.conf"
+out=$("$bin" -c "$tmp/good.conf" --check-config 2>&1) || fail "good config refused: $out"
+echo "$out" | grep -q 'name = "work"' || fail "dump lacks the account: $out"
+echo "$out" | grep -q 'port = ' || fail "dump lacks the default port"
+echo "$out" | grep -q hunter2 && fail "the password was printed"
+ok
+
+# Bad files: each must fail, naming FILE:LINE and the key.
+n=0
+bad() {
+        key=$1
+        n=$((n + 1))
+        f="$tmp/bad$n.conf"
+        cat >"$f"
+        chmod 600 "$f"
+        if out=$("$bin" -c "$f" --check-config 2>&1); then fail "bad config $n ($key) accepted"; fi
+        echo "$out" | grep -q "$f:[0-9][0-9]*:" || fail "bad config $n: no FILE:LINE in: $out"
+        echo "$out" | grep -q "$key" || fail "bad config $n: key '$key' not named in: $out"
+        ok
+}
+bad "syntax" <<'CONF'
+accounts = ( { name = "a"
+CONF
+bad "pasword" <<'CONF'
+accounts = ( { name = "a"; host = "h"; username = "u"; pasword = "p"; } );
+CONF
+bad "idle_interval" <<'CONF'
+idle_interval = 1741;
+accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; } );
+CONF
+bad "idle_interval" <<'CONF'
+idle_interval = 0;
+accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; } );
+CONF
+bad "port" <<'CONF'
+accounts = ( { name = "a"; host = "h"; port = 70000; username = "u"; password = "p"; } );
+CONF
+bad "tls" <<'CONF'
+accounts = ( { name = "a"; host = "h"; tls = "maybe"; username = "u"; password = "p"; } );
+CONF
+bad "tls" <<'CONF'
+accounts = ( { name = "a"; host = "h"; tls = "none"; username = "u"; password = "p"; } );
+CONF
+bad "password" <<'CONF'
+accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; password_command = ["pass"]; } );
+CONF
+bad "host" <<'CONF'
+accounts = ( { name = "a"; username = "u"; password = "p"; } );
+CONF
+bad "username" <<'CONF'
+accounts = ( { name = "a"; host = "h"; password = "p"; } );
+CONF
+bad "name" <<'CONF'
+accounts = ( { host = "h"; username = "u"; password = "p"; } );
+CONF
+bad "name" <<'CONF'
+accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; },
+             { name = "a"; host = "h"; username = "u"; password = "p"; } );
+CONF
+bad "on_new" <<'CONF'
+accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; on_new = ["mbsync", "%x"]; } );
+CONF
+bad "on_new" <<'CONF'
+accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; on_new = "mbsync -a"; } );
+CONF
+bad "on_new" <<'CONF'
+accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; on_new = []; } );
+CONF
+bad "mailboxes" <<'CONF'
+accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; mailboxes = ["INBOX", "INBOX"]; } );
+CONF
+bad "auth" <<'CONF'
+accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; auth = ["KERBEROS"]; } );
+CONF
+bad "tunnel" <<'CONF'
+accounts = ( { name = "a"; host = "h"; tunnel = ["ssh", "h", "imapd"]; } );
+CONF
+bad "hook_timeout" <<'CONF'
+hook_timeout = "long";
+accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; } );
+CONF
+[ $n -ge 15 ] || fail "only $n bad configs"
+
+echo "$pass passed, 0 failed"

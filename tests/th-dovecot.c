@@ -315,6 +315,14 @@ int th_dovecot_start(ThDovecot *ret) {
         return 0;
 }
 
+int th_dovecot_pause(ThDovecot *d) {
+        int r;
+
+        assert_return(d && d->dir, -EINVAL);
+        r = run_script("stop", d->dir);
+        return r == 0 ? 0 : r < 0 ? r : -EIO;
+}
+
 int th_dovecot_restart(ThDovecot *d) {
         char text[64];
         unsigned long v;

@@ -61,6 +61,9 @@ void th_dovecot_stop(ThDovecot *d);
 /* Stop every process of the instance and start it again on the same ports
  * with the same mail: for reconnection tests.  Returns 0 or -errno. */
 int th_dovecot_restart(ThDovecot *d);
+/* Stop every process of the instance but keep its directory: the server is
+ * down until th_dovecot_restart().  doveadm still works on the mail. */
+int th_dovecot_pause(ThDovecot *d);
 
 /* "userN" and "passN" for 1 <= i <= n_users; NULL otherwise.  Valid as long
  * as *d is. */

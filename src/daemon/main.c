@@ -1,55 +1,175 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * main.c: imapidled's entry point.  Parses the command line; the event loop,
- * accounts and hooks arrive with the daemon itself.
+ * main.c: imapidled's entry point: the command line, the configuration, then
+ * the manager's loop (or a one-shot tool mode: --check-config,
+ * --list-mailboxes).  Kept short on purpose (architecture.md B8).
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-#include "config.h"
+#include "cfg.h"
+#include "log.h"
+#include "manager.h"
+#include "tool.h"
+
+static const char *arg_config = NULL;
+static bool arg_check_config = false;
+static const char *arg_list_mailboxes = NULL;
 
 static void help(FILE *f) {
         fprintf(f,
                 "Usage: %s [OPTION]...\n"
                 "Watch IMAP mailboxes with IDLE and run hook programs when mail arrives.\n"
                 "\n"
-                "  -h, --help      show this help and exit\n"
-                "      --version   show the version and exit\n"
+                "  -c, --config=FILE           configuration file (see imapidled.conf(5))\n"
+                "      --check-config          check the configuration, print it with secrets redacted, exit\n"
+                "      --list-mailboxes=ACCOUNT  connect and list the mailboxes ACCOUNT can watch\n"
+                "  -v, --verbose               log debug messages\n"
+                "      --log-level=LEVEL       err, warning, notice, info (default) or debug\n"
+                "  -h, --help                  show this help and exit\n"
+                "      --version               show the version and exit\n"
                 "\n"
                 "imapidled is a client: it is not Cyrus IMAP's server-side idled.\n",
                 program_invocation_short_name);
 }
 
-int main(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100 };
+/* The configuration file when -c is not given: systemd's
+ * ConfigurationDirectory=, else /etc for root, else the XDG location. */
+static char *default_config(void) {
+        const char *d = getenv("CONFIGURATION_DIRECTORY"), *x, *home;
+        char *p = NULL;
+
+        if (d && *d) {
+                /* A colon-separated list; the first is ours. */
+                size_t n = strcspn(d, ":");
+                return asprintf(&p, "%.*s/imapidled.conf", (int) n, d) < 0 ? NULL : p;
+        }
+        if (getuid() == 0)
+                return strdup("/etc/imapidled/imapidled.conf");
+        x = getenv("XDG_CONFIG_HOME");
+        if (x && *x == '/')
+                return asprintf(&p, "%s/imapidled/imapidled.conf", x) < 0 ? NULL : p;
+        home = getenv("HOME");
+        if (!home || !*home)
+                return NULL;
+        return asprintf(&p, "%s/.config/imapidled/imapidled.conf", home) < 0 ? NULL : p;
+}
+
+static int parse_argv(int argc, char *argv[]) {
+        enum { ARG_VERSION = 0x100, ARG_CHECK_CONFIG, ARG_LIST_MAILBOXES, ARG_LOG_LEVEL };
         static const struct option options[] = {
-                { "help",    no_argument, NULL, 'h'         },
-                { "version", no_argument, NULL, ARG_VERSION },
+                { "help",           no_argument,       NULL, 'h'                },
+                { "version",        no_argument,       NULL, ARG_VERSION        },
+                { "config",         required_argument, NULL, 'c'                },
+                { "check-config",   no_argument,       NULL, ARG_CHECK_CONFIG   },
+                { "list-mailboxes", required_argument, NULL, ARG_LIST_MAILBOXES },
+                { "verbose",        no_argument,       NULL, 'v'                },
+                { "log-level",      required_argument, NULL, ARG_LOG_LEVEL      },
                 {}
         };
-        int c;
+        int c, l;
 
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "hc:v", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         help(stdout);
-                        return EXIT_SUCCESS;
+                        return 0;
                 case ARG_VERSION:
                         printf("%s %s\n", PACKAGE_NAME, PACKAGE_VERSION);
-                        return EXIT_SUCCESS;
+                        return 0;
+                case 'c':
+                        arg_config = optarg;
+                        break;
+                case ARG_CHECK_CONFIG:
+                        arg_check_config = true;
+                        break;
+                case ARG_LIST_MAILBOXES:
+                        arg_list_mailboxes = optarg;
+                        break;
+                case 'v':
+                        log_set_max_level(LOG_DEBUG);
+                        break;
+                case ARG_LOG_LEVEL:
+                        l = log_level_from_string(optarg);
+                        if (l < 0) {
+                                log_error("Unknown log level '%s'", optarg);
+                                return -EINVAL;
+                        }
+                        log_set_max_level(l);
+                        break;
                 default:
                         help(stderr);
+                        return -EINVAL;
+                }
+        if (optind < argc) {
+                log_error("Unexpected argument '%s'", argv[optind]);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+int main(int argc, char *argv[]) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_free_ char *path = NULL, *error = NULL;
+        Cfg *cfg = NULL;
+        sigset_t mask;
+        int r;
+
+        r = parse_argv(argc, argv);
+        if (r <= 0)
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+
+        if (!arg_config) {
+                path = default_config();
+                if (!path) {
+                        log_error("No configuration file: use -c FILE");
                         return EXIT_FAILURE;
                 }
-
-        if (optind < argc) {
-                fprintf(stderr, "%s: unexpected argument '%s'\n", program_invocation_short_name, argv[optind]);
+                arg_config = path;
+        }
+        r = cfg_load(arg_config, &cfg, &error);
+        if (r < 0) {
+                log_error("%s", error ? error : strerror(-r));
                 return EXIT_FAILURE;
         }
+        for (size_t i = 0; i < cfg->n_warnings; i++)
+                log_warning("%s", cfg->warnings[i]);
 
-        fprintf(stderr, "%s: the daemon is not built yet; only --help and --version work\n",
-                program_invocation_short_name);
-        return EXIT_FAILURE;
+        if (arg_check_config) {
+                r = cfg_dump(cfg, stdout);
+                cfg_free(cfg);
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        }
+
+        /* sd-event's signal and child sources need these blocked, before any
+         * other thread or child exists (architecture.md B8 step 2). */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGCHLD);
+        sigaddset(&mask, SIGPIPE);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
+                cfg_free(cfg);
+                return log_error_errno(-errno, "sigprocmask: %m"), EXIT_FAILURE;
+        }
+
+        if (arg_list_mailboxes) {
+                r = tool_list_mailboxes(cfg, arg_list_mailboxes);
+                cfg_free(cfg);
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        }
+
+        r = manager_new(cfg, &m);
+        if (r < 0) {
+                log_error_errno(r, "Cannot start: %m");
+                return EXIT_FAILURE;
+        }
+        r = manager_run(m);
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -52,8 +52,8 @@ static bool want_prefix(void) {
         return getenv("JOURNAL_STREAM") || !isatty(STDERR_FILENO);
 }
 
-static void log_va(int level, int error, const char *fmt, va_list ap) {
-        char msg[2048];
+_printf_(3, 0) static void log_va(int level, int error, const char *fmt, va_list ap) {
+        char msg[8192];
         int saved = errno;
 
         if (level > max_level)

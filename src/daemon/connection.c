@@ -1,0 +1,969 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * connection.c: one IMAP connection driven from sd-event; see connection.h.
+ *
+ * The protocol steps are a chain: each tagged reply decides the next command
+ * (greeting -> [CAPABILITY] -> [STARTTLS -> CAPABILITY] -> LOGIN/AUTHENTICATE
+ * -> [CAPABILITY] -> EXAMINE -> IDLE <-> DONE).  connection_set_state() is the
+ * only writer of the state and logs every transition at debug level.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "connection.h"
+#include "hook.h"
+#include "imap-seqset.h"
+#include "imap-session.h"
+#include "log.h"
+
+#define CONNECT_TIMEOUT_USEC (30 * USEC_PER_SEC)
+#define COMMAND_TIMEOUT_USEC (60 * USEC_PER_SEC)
+#define SECRET_TIMEOUT_USEC (30 * USEC_PER_SEC)
+#define SECRET_MAX_BYTES 16384
+#define BACKOFF_MIN_USEC (1 * USEC_PER_SEC)
+#define BACKOFF_MAX_USEC (300 * USEC_PER_SEC)
+#define AUTH_BACKOFF_MIN_USEC (60 * USEC_PER_SEC)
+#define AUTH_BACKOFF_MAX_USEC (1800 * USEC_PER_SEC)
+#define NOOP_POLL_USEC (60 * USEC_PER_SEC)
+/* Read at most this much per wake-up, so one busy connection cannot starve
+ * the others (security.md INV-12); the rest is read on the next loop turn. */
+#define READ_BUDGET (64 * 1024)
+#define READ_CHUNK 8192
+
+struct Connection {
+        sd_event *event;
+        const CfgAccount *account;
+        ConnTlsCtx *tls;
+        Watch *watch;
+        ConnectionStateFn on_state;
+        void *userdata;
+
+        ConnectionState state;
+        Conn *conn;
+        ImapSession *s;
+        sd_event_source *io, *deadline, *idle_timer, *retry, *more;
+        Buf in;
+        Hook *secret_cmd;
+        char *secret;
+
+        bool settled, stopping, auth_failed, greeted_preauth, starttls_done;
+        uint64_t backoff_usec, retry_at;
+        uint64_t idle_started;
+        unsigned quick_idle_ends;
+
+        uint32_t cap_id, starttls_id, auth_id, select_id, idle_id, noop_id, logout_id;
+        bool cap_pending, starttls_pending, auth_pending, select_pending, idle_pending, noop_pending,
+                logout_pending;
+        uint32_t sel_exists, sel_uidvalidity, sel_uidnext;
+};
+
+static const char *const state_table[_CONNECTION_STATE_MAX] = {
+        [CONNECTION_WAITING] = "waiting",
+        [CONNECTION_SECRET] = "secret",
+        [CONNECTION_CONNECTING] = "connecting",
+        [CONNECTION_GREETING] = "greeting",
+        [CONNECTION_CAPABILITY] = "capability",
+        [CONNECTION_STARTTLS] = "starttls",
+        [CONNECTION_AUTHENTICATING] = "authenticating",
+        [CONNECTION_SELECTING] = "selecting",
+        [CONNECTION_IDLE_STARTING] = "idle-starting",
+        [CONNECTION_IDLING] = "idling",
+        [CONNECTION_IDLE_ENDING] = "idle-ending",
+        [CONNECTION_LOGGING_OUT] = "logging-out",
+        [CONNECTION_STOPPED] = "stopped",
+};
+
+const char *connection_state_to_string(ConnectionState s) {
+        return (unsigned) s < ELEMENTSOF(state_table) ? state_table[s] : NULL;
+}
+
+static const char *cname(const Connection *c) {
+        return watch_name(c->watch);
+}
+
+static void connection_set_state(Connection *c, ConnectionState st) {
+        ConnectionState old = c->state;
+
+        if (old == st)
+                return;
+        c->state = st;
+        log_debug("%s: %s -> %s", cname(c), state_table[old], state_table[st]);
+        if (c->on_state)
+                c->on_state(c, old, st, c->userdata);
+}
+
+static uint64_t now_mono(const Connection *c) {
+        uint64_t t = 0;
+
+        (void) sd_event_now(c->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+static void erase_secret(Connection *c) {
+        if (c->secret) {
+                explicit_bzero(c->secret, strlen(c->secret));
+                c->secret = mfree(c->secret);
+        }
+}
+
+/* Drop the transport and the session; keep the watch and the backoff. */
+static void close_transport(Connection *c) {
+        c->io = sd_event_source_disable_unref(c->io);
+        c->deadline = sd_event_source_disable_unref(c->deadline);
+        c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
+        c->more = sd_event_source_disable_unref(c->more);
+        c->secret_cmd = hook_free(c->secret_cmd);
+        c->conn = conn_free(c->conn);
+        c->s = imap_session_free(c->s);
+        buf_done_secure(&c->in);
+        erase_secret(c);
+        c->cap_pending = c->starttls_pending = c->auth_pending = c->select_pending = false;
+        c->starttls_done = false;
+        c->idle_pending = c->noop_pending = c->logout_pending = false;
+}
+
+static int attempt(Connection *c);
+
+static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+        Connection *c = userdata;
+
+        (void) s;
+        (void) usec;
+        c->retry = sd_event_source_disable_unref(c->retry);
+        (void) attempt(c);
+        return 0;
+}
+
+/* Exponential backoff with jitter: the delay is drawn from [b/2, b] so that
+ * accounts that failed together do not come back together (security.md J10). */
+static uint64_t next_delay(Connection *c) {
+        uint64_t lo = c->auth_failed ? AUTH_BACKOFF_MIN_USEC : BACKOFF_MIN_USEC;
+        uint64_t hi = c->auth_failed ? AUTH_BACKOFF_MAX_USEC : BACKOFF_MAX_USEC;
+        uint64_t b, r = 0;
+
+        b = c->backoff_usec == 0 ? lo : MAX(c->backoff_usec * 2, lo);
+        b = MIN(b, hi);
+        c->backoff_usec = b;
+        if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+                r = (uint64_t) now_mono(c) * 2654435761u;
+        return b / 2 + r % (b / 2 + 1);
+}
+
+/* Close this connection and try again later.  Returns 0: the failure is
+ * handled here, the caller's event handler must not fail the loop. */
+static int fail(Connection *c, int r, const char *what) {
+        uint64_t delay, now = 0;
+        int k;
+
+        close_transport(c);
+        if (c->stopping) {
+                connection_set_state(c, CONNECTION_STOPPED);
+                return 0;
+        }
+        delay = next_delay(c);
+        (void) sd_event_now(c->event, CLOCK_BOOTTIME, &now);
+        c->retry_at = now + delay;
+        log_warning("%s: %s%s%s, retrying in %" PRIu64 "s", cname(c), what, r < 0 ? ": " : "",
+                    r < 0 ? strerror(-r) : "", (delay + USEC_PER_SEC / 2) / USEC_PER_SEC);
+        c->settled = true;
+        connection_set_state(c, CONNECTION_WAITING);
+        c->retry = sd_event_source_disable_unref(c->retry);
+        k = sd_event_add_time(c->event, &c->retry, CLOCK_BOOTTIME, c->retry_at, USEC_PER_SEC / 10, on_retry, c);
+        if (k < 0)
+                log_error_errno(k, "%s: cannot arm the retry timer: %m", cname(c));
+        return 0;
+}
+
+static int fail_session(Connection *c, int r) {
+        char buf[300];
+        const char *why = imap_session_error(c->s);
+
+        (void) snprintf(buf, sizeof(buf), "%s", why ? why : "connection failed");
+        return fail(c, r, buf);
+}
+
+/* ---- I/O --------------------------------------------------------------------------------------- */
+
+static int update_io(Connection *c) {
+        const void *buf;
+        size_t len = 0;
+        uint32_t ev = EPOLLIN;
+        usec_t d;
+        int r;
+
+        if (!c->conn)
+                return 0;
+        if (c->s)
+                imap_session_output(c->s, &buf, &len);
+        if (len > 0 || (conn_events(c->conn) & POLLOUT))
+                ev |= EPOLLOUT;
+        r = sd_event_source_set_io_events(c->io, ev);
+        if (r < 0)
+                return r;
+        /* The session's deadline (greeting, command replies). */
+        d = c->s ? imap_session_deadline(c->s) : USEC_INFINITY;
+        if (d != USEC_INFINITY) {
+                r = sd_event_source_set_time(c->deadline, d);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(c->deadline, SD_EVENT_ONESHOT);
+        } else if (c->state != CONNECTION_CONNECTING && c->state != CONNECTION_STARTTLS)
+                r = sd_event_source_set_enabled(c->deadline, SD_EVENT_OFF);
+        return r < 0 ? r : 0;
+}
+
+static int write_out(Connection *c) {
+        for (;;) {
+                const void *buf;
+                size_t len;
+                ssize_t n;
+
+                imap_session_output(c->s, &buf, &len);
+                if (len == 0)
+                        return 0;
+                n = conn_write(c->conn, buf, len);
+                if (n == -EAGAIN)
+                        return 0;
+                if (n < 0)
+                        return (int) n;
+                imap_session_consume_output(c->s, (size_t) n);
+        }
+}
+
+static int submit(Connection *c, ImapCmd *cmd, uint32_t *ret_id) {
+        int r = imap_session_submit(c->s, cmd, now_mono(c), ret_id);
+
+        if (r < 0)
+                return r;
+        return 0;
+}
+
+static int simple(Connection *c, const char *name, uint32_t *ret_id) {
+        ImapCmd *cmd = NULL;
+        int r = imap_cmd_new(name, &cmd);
+
+        if (r < 0)
+                return r;
+        return submit(c, cmd, ret_id);
+}
+
+/* ---- protocol steps ------------------------------------------------------------------------------ */
+
+static int start_idle(Connection *c);
+static int do_logout(Connection *c);
+
+static int do_select(Connection *c) {
+        ImapCmd *cmd = NULL;
+        int r;
+
+        /* EXAMINE: we only watch, and must not change \Recent or flags (RFC 3501 §6.3.2). */
+        r = imap_cmd_new("EXAMINE", &cmd);
+        if (r >= 0)
+                r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_ASTRING, watch_mailbox_wire(c->watch));
+        if (r < 0) {
+                imap_cmd_free(cmd);
+                return r;
+        }
+        c->sel_exists = c->sel_uidvalidity = c->sel_uidnext = 0;
+        r = submit(c, cmd, &c->select_id);
+        if (r < 0)
+                return r;
+        c->select_pending = true;
+        connection_set_state(c, CONNECTION_SELECTING);
+        return 0;
+}
+
+static bool has_auth(const Connection *c, const char *mech) {
+        char cap[64];
+
+        (void) snprintf(cap, sizeof(cap), "AUTH=%s", mech);
+        return imap_session_has_capability(c->s, cap);
+}
+
+/* Which way to log in (RFC 3501 §6.2): the configured preference first; by
+ * default AUTHENTICATE PLAIN when offered, else LOGIN unless the server
+ * says LOGINDISABLED, else SASL LOGIN.  Tokens use XOAUTH2 or OAUTHBEARER. */
+static const char *choose_mechanism(const Connection *c) {
+        const CfgAccount *a = c->account;
+
+        if (a->auth) {
+                for (char **m = a->auth; *m; m++)
+                        if (has_auth(c, *m))
+                                return *m;
+                return NULL;
+        }
+        if (a->oauth2_token_command) {
+                if (has_auth(c, "XOAUTH2"))
+                        return "XOAUTH2";
+                if (has_auth(c, "OAUTHBEARER"))
+                        return "OAUTHBEARER";
+                return NULL;
+        }
+        if (has_auth(c, "PLAIN"))
+                return "PLAIN";
+        if (!imap_session_has_capability(c->s, "LOGINDISABLED"))
+                return "";
+        if (has_auth(c, "LOGIN"))
+                return "LOGIN";
+        return NULL;
+}
+
+static int do_auth(Connection *c) {
+        const char *mech;
+        int r;
+
+        mech = choose_mechanism(c);
+        if (!mech)
+                return fail(c, -EOPNOTSUPP, "no usable authentication mechanism offered by the server");
+        if (!c->secret)
+                return fail(c, -ENOKEY, "no password or token configured");
+        if (mech[0] == 0) {
+                ImapCmd *cmd = NULL;
+
+                r = imap_cmd_new("LOGIN", &cmd);
+                if (r >= 0)
+                        r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_ASTRING, c->account->username);
+                if (r >= 0)
+                        r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_STRING, c->secret);
+                if (r < 0) {
+                        imap_cmd_free(cmd);
+                        return fail(c, r, "cannot build LOGIN (bad characters in user name or password?)");
+                }
+                r = submit(c, cmd, &c->auth_id);
+        } else {
+                ImapSaslCreds cr = {
+                        .user = c->account->username,
+                        .secret = c->secret,
+                        .host = c->account->host,
+                };
+                ImapSasl *sasl = NULL;
+
+                r = imap_sasl_new(mech, &cr, &sasl);
+                if (r < 0)
+                        return fail(c, r, "cannot set up SASL");
+                r = imap_session_authenticate(c->s, sasl, now_mono(c), &c->auth_id);
+        }
+        /* The session holds its own copy now (and erases it). */
+        erase_secret(c);
+        if (r < 0)
+                return fail_session(c, r);
+        c->auth_pending = true;
+        connection_set_state(c, CONNECTION_AUTHENTICATING);
+        return 0;
+}
+
+static int ask_capability(Connection *c) {
+        int r = simple(c, "CAPABILITY", &c->cap_id);
+
+        if (r < 0)
+                return fail_session(c, r);
+        c->cap_pending = true;
+        connection_set_state(c, CONNECTION_CAPABILITY);
+        return 0;
+}
+
+/* After the greeting, or after any CAPABILITY: the next step. */
+static int next_step(Connection *c) {
+        size_t n;
+        const char *const *caps;
+
+        n = imap_session_capabilities(c->s, &caps);
+        if (imap_session_state(c->s) == IMAP_STATE_NONAUTH) {
+                if (n == 0)
+                        return ask_capability(c);
+                if (c->account->tls == CFG_TLS_STARTTLS && c->account->tunnel == NULL && !c->starttls_done) {
+                        int r;
+
+                        /* Configured STARTTLS is never optional (security.md INV-1). */
+                        if (!imap_session_has_capability(c->s, "STARTTLS"))
+                                return fail(c, -EPROTO, "server does not offer STARTTLS; refusing to go on in plaintext");
+                        r = simple(c, "STARTTLS", &c->starttls_id);
+                        if (r < 0)
+                                return fail_session(c, r);
+                        c->starttls_pending = true;
+                        connection_set_state(c, CONNECTION_STARTTLS);
+                        return 0;
+                }
+                return do_auth(c);
+        }
+        if (imap_session_state(c->s) == IMAP_STATE_AUTH) {
+                if (n == 0)
+                        return ask_capability(c);
+                return do_select(c);
+        }
+        return fail(c, -EPROTO, "unexpected state");
+}
+
+static int on_idle_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Connection *c = userdata;
+        int r;
+
+        (void) s;
+        (void) usec;
+        if (c->state == CONNECTION_IDLING) {
+                /* RFC 2177: re-issue IDLE before the server's inactivity timeout. */
+                r = imap_session_idle_done(c->s, now_mono(c));
+                if (r < 0)
+                        return fail_session(c, r);
+                if (r == 0)
+                        connection_set_state(c, CONNECTION_IDLE_ENDING);
+        } else if (c->state == CONNECTION_SELECTING && !c->noop_pending && !c->select_pending) {
+                /* No IDLE: poll. */
+                r = simple(c, "NOOP", &c->noop_id);
+                if (r < 0)
+                        return fail_session(c, r);
+                c->noop_pending = true;
+        }
+        r = write_out(c);
+        if (r < 0)
+                return fail(c, r, "write failed");
+        (void) update_io(c);
+        return 0;
+}
+
+static int arm_idle_timer(Connection *c, uint64_t usec) {
+        c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
+        return sd_event_add_time_relative(c->event, &c->idle_timer, CLOCK_MONOTONIC, usec, USEC_PER_SEC / 10,
+                                          on_idle_timer, c);
+}
+
+static int start_idle(Connection *c) {
+        int r;
+
+        if (c->stopping)
+                return 0;
+        if (!imap_session_has_capability(c->s, "IDLE")) {
+                /* RFC 2177 §3: no IDLE without the capability. Poll instead. */
+                log_notice("%s: server has no IDLE, polling every %" PRIu64 "s", cname(c),
+                           (uint64_t) (NOOP_POLL_USEC / USEC_PER_SEC));
+                connection_set_state(c, CONNECTION_SELECTING);
+                c->settled = true;
+                c->backoff_usec = 0;
+                return arm_idle_timer(c, NOOP_POLL_USEC);
+        }
+        r = simple(c, "IDLE", &c->idle_id);
+        if (r < 0)
+                return fail_session(c, r);
+        c->idle_pending = true;
+        c->idle_started = now_mono(c);
+        connection_set_state(c, CONNECTION_IDLE_STARTING);
+        return 0;
+}
+
+static void on_untagged(Connection *c, const ImapResponse *resp) {
+        bool selected = imap_session_state(c->s) == IMAP_STATE_SELECTED ||
+                        imap_session_state(c->s) == IMAP_STATE_IDLING;
+
+        if (resp->status == IMAP_STATUS_BYE) {
+                char t[200];
+                log_info("%s: server says BYE: %s", cname(c), log_escape(resp->text.ptr, resp->text.len, t, sizeof(t)));
+                return;
+        }
+        if (c->select_pending) {
+                /* Collect what SELECT/EXAMINE says (RFC 3501 §6.3.1). */
+                if (resp->data_type == IMAP_DATA_EXISTS)
+                        c->sel_exists = resp->number;
+                else if (resp->code.type == IMAP_CODE_UIDVALIDITY)
+                        c->sel_uidvalidity = resp->code.number;
+                else if (resp->code.type == IMAP_CODE_UIDNEXT)
+                        c->sel_uidnext = resp->code.number;
+                return;
+        }
+        if (!selected)
+                return; /* security.md H10: EXISTS before SELECT means nothing */
+        switch (resp->data_type) {
+        case IMAP_DATA_EXISTS:
+                watch_on_exists(c->watch, resp->number);
+                break;
+        case IMAP_DATA_EXPUNGE:
+                watch_on_expunge(c->watch, 1);
+                break;
+        case IMAP_DATA_VANISHED:
+                if (!resp->vanished.earlier) {
+                        ImapSeqsetIter it = imap_seqset_iter(resp->vanished.uids.ptr, resp->vanished.uids.len);
+                        uint32_t lo, hi;
+                        uint64_t n = 0;
+
+                        while (imap_seqset_next(&it, &lo, &hi) > 0)
+                                n += (uint64_t) hi - lo + 1;
+                        watch_on_expunge(c->watch, (uint32_t) MIN(n, (uint64_t) UINT32_MAX));
+                }
+                break;
+        default:
+                break;
+        }
+}
+
+static int on_done(Connection *c, const ImapEvent *e) {
+        const ImapResponse *r = e->resp;
+        bool ok = r->status == IMAP_STATUS_OK;
+        char text[200];
+
+        log_escape(r->text.ptr, r->text.len, text, sizeof(text));
+        if (c->cap_pending && e->id == c->cap_id) {
+                c->cap_pending = false;
+                if (!ok)
+                        return fail(c, -EPROTO, "CAPABILITY refused");
+                return next_step(c);
+        }
+        if (c->starttls_pending && e->id == c->starttls_id) {
+                c->starttls_pending = false;
+                if (!ok)
+                        return fail(c, -EPROTO, "STARTTLS refused; refusing to go on in plaintext");
+                return 0; /* the STARTTLS event follows */
+        }
+        if (c->auth_pending && e->id == c->auth_id) {
+                c->auth_pending = false;
+                if (!ok) {
+                        /* Longer backoff, never disabled (issue: Failures). */
+                        c->auth_failed = true;
+                        log_warning("%s: authentication failed: %s", cname(c), text);
+                        return fail(c, -EACCES, "login refused");
+                }
+                c->auth_failed = false;
+                return next_step(c);
+        }
+        if (c->select_pending && e->id == c->select_id) {
+                c->select_pending = false;
+                if (!ok) {
+                        log_warning("%s: cannot open the mailbox: %s", cname(c), text);
+                        return fail(c, -ENOENT, "EXAMINE refused");
+                }
+                watch_selected(c->watch, c->sel_exists, c->sel_uidvalidity, c->sel_uidnext);
+                return start_idle(c);
+        }
+        if (c->idle_pending && e->id == c->idle_id) {
+                uint64_t ran = now_mono(c) - c->idle_started;
+
+                c->idle_pending = false;
+                c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
+                if (r->status == IMAP_STATUS_BAD)
+                        return fail(c, -EPROTO, "IDLE refused");
+                if (c->state == CONNECTION_IDLE_STARTING) {
+                        /* security.md H06: IDLE refused with NO: poll instead. */
+                        log_notice("%s: IDLE refused (%s), polling", cname(c), text);
+                        connection_set_state(c, CONNECTION_SELECTING);
+                        return arm_idle_timer(c, NOOP_POLL_USEC);
+                }
+                if (c->stopping)
+                        return do_logout(c);
+                /* H05: the server ended IDLE itself; come back at once the
+                 * first time, then back off so a loop cannot spin. */
+                if (c->state == CONNECTION_IDLING && ran < USEC_PER_SEC) {
+                        unsigned shift = MIN(c->quick_idle_ends, 6u);
+                        uint64_t delay = MIN((uint64_t) USEC_PER_SEC << shift, 60 * USEC_PER_SEC);
+                        c->quick_idle_ends++;
+                        connection_set_state(c, CONNECTION_SELECTING);
+                        return arm_idle_timer(c, delay);
+                }
+                return start_idle(c);
+        }
+        if (c->noop_pending && e->id == c->noop_id) {
+                c->noop_pending = false;
+                return start_idle(c);
+        }
+        if (c->logout_pending && e->id == c->logout_id) {
+                c->logout_pending = false;
+                close_transport(c);
+                connection_set_state(c, CONNECTION_STOPPED);
+                return 0;
+        }
+        return 0;
+}
+
+static int on_starttls(Connection *c) {
+        int r;
+
+        /* Bytes that came with the OK are not to be trusted (security.md B01). */
+        if (c->in.len > 0)
+                return fail(c, -EPROTO, "data after STARTTLS response: possible injection");
+        r = conn_start_tls(c->conn, c->account->host, c->tls);
+        if (r < 0)
+                return fail(c, r, conn_error(c->conn) ? conn_error(c->conn) : "STARTTLS failed");
+        connection_set_state(c, CONNECTION_STARTTLS);
+        (void) sd_event_source_set_time_relative(c->deadline, CONNECT_TIMEOUT_USEC);
+        (void) sd_event_source_set_enabled(c->deadline, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+static int handle_events(Connection *c) {
+        ImapEvent e;
+        int r = 0;
+
+        while (r >= 0 && c->s && imap_session_next_event(c->s, &e) > 0) {
+                switch (e.type) {
+                case IMAP_EVENT_GREETING:
+                        c->greeted_preauth = e.resp->status == IMAP_STATUS_PREAUTH;
+                        if (c->greeted_preauth && c->account->tls == CFG_TLS_STARTTLS && !c->account->tunnel)
+                                /* PREAUTH before STARTTLS would skip TLS (CVE-2020-14093 class). */
+                                r = fail(c, -EPROTO, "PREAUTH greeting where STARTTLS was required");
+                        else
+                                r = next_step(c);
+                        break;
+                case IMAP_EVENT_UNTAGGED:
+                        on_untagged(c, e.resp);
+                        break;
+                case IMAP_EVENT_DONE:
+                        r = on_done(c, &e);
+                        break;
+                case IMAP_EVENT_IDLING:
+                        connection_set_state(c, CONNECTION_IDLING);
+                        if (!c->settled || c->backoff_usec)
+                                log_info("%s: idling", cname(c));
+                        c->settled = true;
+                        c->backoff_usec = 0;
+                        if (c->quick_idle_ends && now_mono(c) - c->idle_started > USEC_PER_SEC)
+                                c->quick_idle_ends = 0;
+                        r = arm_idle_timer(c, c->account->idle_interval_usec);
+                        break;
+                case IMAP_EVENT_STARTTLS:
+                        r = on_starttls(c);
+                        break;
+                case _IMAP_EVENT_TYPE_MAX:
+                        break;
+                }
+        }
+        return r;
+}
+
+/* Read what is there (within the budget) and run it through the session. */
+static int read_and_feed(Connection *c) {
+        size_t budget = READ_BUDGET;
+        int r;
+
+        for (;;) {
+                ssize_t n;
+
+                /* Responses already buffered first, one at a time. */
+                while (c->s && c->in.len > 0) {
+                        size_t used = 0;
+
+                        /* After the STARTTLS OK nothing may be fed. */
+                        if (imap_session_tls_pending(c->s))
+                                break;
+                        r = imap_session_feed(c->s, c->in.data, c->in.len, now_mono(c), &used);
+                        memmove(c->in.data, c->in.data + used, c->in.len - used);
+                        c->in.len -= used;
+                        if (r < 0)
+                                return fail_session(c, r);
+                        if (r == 0)
+                                break;
+                        r = handle_events(c);
+                        if (r < 0 || !c->s)
+                                return 0;
+                        if (c->state == CONNECTION_STARTTLS && imap_session_tls_pending(c->s))
+                                return 0; /* the handshake runs from the io handler */
+                }
+                if (!c->s || budget == 0)
+                        break;
+                r = buf_reserve(&c->in, READ_CHUNK, 0);
+                if (r < 0)
+                        return fail(c, r, "out of memory");
+                n = conn_read(c->conn, c->in.data + c->in.len, READ_CHUNK);
+                if (n == -EAGAIN)
+                        return 0;
+                if (n < 0)
+                        return fail(c, (int) n, conn_error(c->conn) ? conn_error(c->conn) : "read failed");
+                if (n == 0) {
+                        if (c->state == CONNECTION_LOGGING_OUT || c->stopping) {
+                                close_transport(c);
+                                connection_set_state(c, CONNECTION_STOPPED);
+                                return 0;
+                        }
+                        return fail_session(c, imap_session_eof(c->s));
+                }
+                c->in.len += (size_t) n;
+                budget = (size_t) n >= budget ? 0 : budget - (size_t) n;
+        }
+        return 0;
+}
+
+static int on_more(sd_event_source *s, void *userdata);
+
+static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Connection *c = userdata;
+        int r;
+
+        (void) s;
+        (void) fd;
+        (void) revents;
+        if (c->state == CONNECTION_CONNECTING || (c->state == CONNECTION_STARTTLS && c->s &&
+                                                  imap_session_tls_pending(c->s))) {
+                r = conn_process(c->conn);
+                if (r < 0)
+                        return fail(c, r, conn_error(c->conn) ? conn_error(c->conn) : "connect failed");
+                if (r == 0)
+                        return update_io(c);
+                (void) sd_event_source_set_enabled(c->deadline, SD_EVENT_OFF);
+                if (c->state == CONNECTION_CONNECTING) {
+                        ImapSessionParams p = {
+                                .tag_prefix = "A",
+                                .cmd_timeout = COMMAND_TIMEOUT_USEC,
+                                .greeting_timeout = CONNECT_TIMEOUT_USEC,
+                                .now = now_mono(c),
+                        };
+
+                        r = imap_session_new(&p, &c->s);
+                        if (r < 0)
+                                return fail(c, r, "cannot create session");
+                        log_debug("%s: connected to %s", cname(c), conn_peer(c->conn));
+                        connection_set_state(c, CONNECTION_GREETING);
+                } else {
+                        r = imap_session_starttls_done(c->s);
+                        if (r < 0)
+                                return fail_session(c, r);
+                        c->starttls_done = true;
+                        r = ask_capability(c);
+                        if (r < 0 || !c->s)
+                                return 0;
+                }
+        }
+        if (c->s) {
+                r = read_and_feed(c);
+                if (r < 0 || !c->conn)
+                        return 0;
+                r = write_out(c);
+                if (r < 0)
+                        return fail(c, r, conn_error(c->conn) ? conn_error(c->conn) : "write failed");
+        }
+        if (!c->conn)
+                return 0;
+        /* TLS may hold decrypted bytes that poll() cannot see; and the budget
+         * may have left bytes unread: come back on the next loop turn. */
+        if (c->s && (conn_has_pending(c->conn) || c->in.len > 0) && !imap_session_tls_pending(c->s) && !c->more) {
+                r = sd_event_add_defer(c->event, &c->more, on_more, c);
+                if (r < 0)
+                        return fail(c, r, "cannot schedule reading");
+        }
+        return update_io(c);
+}
+
+static int on_more(sd_event_source *s, void *userdata) {
+        Connection *c = userdata;
+
+        (void) s;
+        c->more = sd_event_source_disable_unref(c->more);
+        if (!c->conn)
+                return 0;
+        return on_io(c->io, conn_fd(c->conn), EPOLLIN, c);
+}
+
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        Connection *c = userdata;
+
+        (void) s;
+        if (c->state == CONNECTION_CONNECTING)
+                return fail(c, -ETIMEDOUT, "connect timed out");
+        if (c->state == CONNECTION_STARTTLS && c->s && imap_session_tls_pending(c->s))
+                return fail(c, -ETIMEDOUT, "TLS handshake timed out");
+        if (c->state == CONNECTION_LOGGING_OUT) {
+                close_transport(c);
+                connection_set_state(c, CONNECTION_STOPPED);
+                return 0;
+        }
+        if (c->s && imap_session_tick(c->s, usec) < 0)
+                return fail_session(c, -ETIMEDOUT);
+        return update_io(c);
+}
+
+static int do_connect(Connection *c) {
+        const CfgAccount *a = c->account;
+        int r;
+
+        if (a->tunnel)
+                r = conn_tunnel_new(a->tunnel, &c->conn);
+        else if (a->tls == CFG_TLS_IMPLICIT)
+                r = conn_tls_new(a->host, a->port, c->tls, &c->conn);
+        else
+                /* DNS is resolved again on every attempt (getaddrinfo blocks
+                 * for the time of the lookup). */
+                r = conn_tcp_new(a->host, a->port, &c->conn);
+        if (r < 0)
+                return fail(c, r, "cannot connect");
+        r = sd_event_add_io(c->event, &c->io, conn_fd(c->conn), EPOLLIN | EPOLLOUT, on_io, c);
+        if (r < 0)
+                return fail(c, r, "cannot watch the socket");
+        r = sd_event_add_time_relative(c->event, &c->deadline, CLOCK_MONOTONIC, CONNECT_TIMEOUT_USEC,
+                                       USEC_PER_SEC / 10, on_deadline, c);
+        if (r < 0)
+                return fail(c, r, "cannot arm a timer");
+        connection_set_state(c, CONNECTION_CONNECTING);
+        return 0;
+}
+
+static void on_secret(int r, const char *secret, size_t len, void *userdata) {
+        Connection *c = userdata;
+
+        c->secret_cmd = hook_free(c->secret_cmd); /* allowed from the callback (hook.h) */
+        if (r < 0) {
+                (void) fail(c, r, "the password or token command failed");
+                return;
+        }
+        c->secret = strndup(secret, len);
+        if (!c->secret) {
+                (void) fail(c, -ENOMEM, "out of memory");
+                return;
+        }
+        (void) do_connect(c);
+}
+
+/* Read a password file on every connect, so a rotated file is picked up. */
+static int read_password_file(Connection *c) {
+        char buf[4096];
+        ssize_t n;
+        int fd;
+
+        fd = open(c->account->password_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n < 0)
+                return -errno;
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+                n--;
+        if (n == 0)
+                return -ENODATA;
+        c->secret = strndup(buf, (size_t) n);
+        explicit_bzero(buf, sizeof(buf));
+        return c->secret ? 0 : -ENOMEM;
+}
+
+static int attempt(Connection *c) {
+        const CfgAccount *a = c->account;
+        char *const *cmd = a->password_command ? a->password_command : a->oauth2_token_command;
+        int r;
+
+        if (c->stopping)
+                return 0;
+        close_transport(c);
+        if (cmd) {
+                char log_name[256];
+
+                /* Runs again on every connect: tokens expire (issue 6). */
+                (void) snprintf(log_name, sizeof(log_name), "%s %s", a->name,
+                                a->password_command ? "password_command" : "oauth2_token_command");
+                connection_set_state(c, CONNECTION_SECRET);
+                r = secret_command_run(c->event, cmd, SECRET_TIMEOUT_USEC, SECRET_MAX_BYTES, log_name, on_secret, c,
+                                       &c->secret_cmd);
+                if (r < 0)
+                        return fail(c, r, "cannot run the password or token command");
+                return 0;
+        }
+        if (a->password_file) {
+                r = read_password_file(c);
+                if (r < 0)
+                        return fail(c, r, "cannot read password_file");
+        } else if (a->password) {
+                c->secret = strdup(a->password);
+                if (!c->secret)
+                        return fail(c, -ENOMEM, "out of memory");
+        }
+        return do_connect(c);
+}
+
+/* ---- lifecycle ------------------------------------------------------------------------------------ */
+
+int connection_start(Connection *c) {
+        return attempt(c);
+}
+
+static int do_logout(Connection *c) {
+        int r;
+
+        r = simple(c, "LOGOUT", &c->logout_id);
+        if (r < 0) {
+                close_transport(c);
+                connection_set_state(c, CONNECTION_STOPPED);
+                return 0;
+        }
+        c->logout_pending = true;
+        connection_set_state(c, CONNECTION_LOGGING_OUT);
+        return 0;
+}
+
+void connection_stop(Connection *c) {
+        int r;
+
+        c->stopping = true;
+        c->retry = sd_event_source_disable_unref(c->retry);
+        if (!c->s || imap_session_is_dead(c->s) || imap_session_state(c->s) == IMAP_STATE_LOGOUT ||
+            c->state == CONNECTION_IDLE_STARTING || c->state == CONNECTION_STARTTLS) {
+                close_transport(c);
+                connection_set_state(c, CONNECTION_STOPPED);
+                return;
+        }
+        /* Best effort: DONE if idling (LOGOUT follows its reply), else LOGOUT now. */
+        if (c->state == CONNECTION_IDLING) {
+                r = imap_session_idle_done(c->s, now_mono(c));
+                if (r != 0) {
+                        close_transport(c);
+                        connection_set_state(c, CONNECTION_STOPPED);
+                        return;
+                }
+                connection_set_state(c, CONNECTION_IDLE_ENDING);
+        } else if (c->state != CONNECTION_IDLE_ENDING)
+                (void) do_logout(c);
+        if (c->conn && write_out(c) < 0) {
+                close_transport(c);
+                connection_set_state(c, CONNECTION_STOPPED);
+                return;
+        }
+        (void) update_io(c);
+}
+
+void connection_set_config(Connection *c, const CfgAccount *account) {
+        c->account = account;
+}
+
+ConnectionState connection_state(const Connection *c) {
+        return c->state;
+}
+
+bool connection_settled(const Connection *c) {
+        return c->settled;
+}
+
+uint64_t connection_retry_at(const Connection *c) {
+        return c->state == CONNECTION_WAITING ? c->retry_at : 0;
+}
+
+Watch *connection_watch(const Connection *c) {
+        return c->watch;
+}
+
+int connection_new(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Watch *watch,
+                   ConnectionStateFn on_state, void *userdata, Connection **ret) {
+        Connection *c;
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+        c->event = sd_event_ref(e);
+        c->account = account;
+        c->tls = tls;
+        c->watch = watch;
+        c->on_state = on_state;
+        c->userdata = userdata;
+        c->state = CONNECTION_WAITING;
+        *ret = c;
+        return 0;
+}
+
+Connection *connection_free(Connection *c) {
+        if (!c)
+                return NULL;
+        close_transport(c);
+        sd_event_source_disable_unref(c->retry);
+        sd_event_unref(c->event);
+        free(c);
+        return NULL;
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * connection.h: one IMAP connection driven from sd-event: connect, TLS or
+ * STARTTLS, authenticate, SELECT, IDLE, and IDLE again every idle_interval
+ * (RFC 2177: at most 29 minutes).  Any failure closes this connection only
+ * and retries with exponential backoff and jitter; nothing here can stall
+ * another connection.
+ *
+ * The bytes go through the sans-I/O session (imap-session.h) and the
+ * transport (conn.h); this file only moves them and decides what to send
+ * next.  It serves one Watch today; the watch list is the seam for NOTIFY.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <systemd/sd-event.h>
+
+#include "cfg.h"
+#include "conn.h"
+#include "watch.h"
+
+typedef struct Connection Connection;
+
+typedef enum ConnectionState {
+        CONNECTION_WAITING,             /* backoff before the next attempt */
+        CONNECTION_SECRET,              /* running password_command / oauth2_token_command */
+        CONNECTION_CONNECTING,          /* TCP connect and implicit TLS handshake */
+        CONNECTION_GREETING,
+        CONNECTION_CAPABILITY,
+        CONNECTION_STARTTLS,            /* STARTTLS sent, or handshake in progress */
+        CONNECTION_AUTHENTICATING,
+        CONNECTION_SELECTING,
+        CONNECTION_IDLE_STARTING,       /* IDLE sent, "+" not yet seen */
+        CONNECTION_IDLING,
+        CONNECTION_IDLE_ENDING,         /* DONE sent */
+        CONNECTION_LOGGING_OUT,
+        CONNECTION_STOPPED,
+        _CONNECTION_STATE_MAX,
+} ConnectionState;
+
+/* Called on every state change (the manager keeps STATUS= and READY=1 from it). */
+typedef void (*ConnectionStateFn)(Connection *c, ConnectionState old, ConnectionState state, void *userdata);
+
+int connection_new(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Watch *watch,
+                   ConnectionStateFn on_state, void *userdata, Connection **ret);
+/* Close at once (no LOGOUT); the watch is not freed (it is the caller's). */
+Connection *connection_free(Connection *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Connection *, connection_free);
+
+int connection_start(Connection *c);
+/* Best-effort goodbye: DONE if idling, then LOGOUT; state STOPPED once the
+ * server answered or closed.  The caller bounds the wait. */
+void connection_stop(Connection *c);
+void connection_set_config(Connection *c, const CfgAccount *account);
+
+ConnectionState connection_state(const Connection *c);
+/* True once the connection reached IDLE at least once or failed its first attempt. */
+bool connection_settled(const Connection *c);
+/* When the next attempt is due (CLOCK_BOOTTIME), if waiting. */
+uint64_t connection_retry_at(const Connection *c);
+Watch *connection_watch(const Connection *c);
+const char *connection_state_to_string(ConnectionState s) __attribute__((const));

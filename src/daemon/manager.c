@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: MIT */
+/* manager.c: the daemon's loop, accounts, reload and systemd notifications; see manager.h. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "connection.h"
+#include "log.h"
+#include "manager.h"
+#include "time-util.h"
+#include "watch.h"
+
+/* SIGTERM: everything is closed within this, whatever the servers do. */
+#define STOP_TIMEOUT_USEC (4 * USEC_PER_SEC)
+
+typedef struct Account {
+        const CfgAccount *cfg;
+        ConnTlsCtx *tls;
+        Watch **watches;
+        Connection **conns;
+        size_t n;
+} Account;
+
+struct Manager {
+        sd_event *event;
+        Cfg *cfg;
+        Account **accounts;
+        size_t n_accounts;
+        sd_event_source *sig_term, *sig_int, *sig_hup, *stop_timer, *status_defer;
+        bool ready_sent, stopping;
+        char status[512], status_sent[512];
+};
+
+/* ---- accounts ---------------------------------------------------------------------------------- */
+
+static void on_conn_state(Connection *c, ConnectionState old, ConnectionState st, void *userdata);
+
+static Account *account_free(Account *a) {
+        if (!a)
+                return NULL;
+        for (size_t i = 0; i < a->n; i++) {
+                connection_free(a->conns[i]);
+                watch_free(a->watches[i]);
+        }
+        free(a->conns);
+        free(a->watches);
+        conn_tls_ctx_free(a->tls);
+        free(a);
+        return NULL;
+}
+
+static int account_new(Manager *m, const CfgAccount *cfg, Account **ret) {
+        Account *a;
+        int r;
+
+        a = calloc(1, sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        a->cfg = cfg;
+        if (!cfg->tunnel && cfg->tls != CFG_TLS_NONE) {
+                ConnTlsParams p = { .ca_file = cfg->ca_file, .cert_file = cfg->client_cert, .key_file = cfg->client_key };
+                char *msg = NULL;
+
+                /* One TLS context per account, shared by its connections. */
+                r = conn_tls_ctx_new_full(&p, &a->tls, &msg);
+                if (r < 0) {
+                        log_error("Account '%s': TLS setup failed: %s", cfg->name, msg ? msg : strerror(-r));
+                        free(msg);
+                        account_free(a);
+                        return r;
+                }
+        }
+        a->watches = calloc(cfg->n_mailboxes, sizeof(Watch *));
+        a->conns = calloc(cfg->n_mailboxes, sizeof(Connection *));
+        if (!a->watches || !a->conns) {
+                account_free(a);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < cfg->n_mailboxes; i++) {
+                r = watch_new(m->event, cfg, &cfg->mailboxes[i], &a->watches[i]);
+                if (r >= 0)
+                        r = connection_new(m->event, cfg, a->tls, a->watches[i], on_conn_state, m, &a->conns[i]);
+                if (r < 0) {
+                        a->n = i + 1;
+                        account_free(a);
+                        return r;
+                }
+                a->n = i + 1;
+        }
+        *ret = a;
+        return 0;
+}
+
+static void account_start(Account *a) {
+        for (size_t i = 0; i < a->n; i++)
+                (void) connection_start(a->conns[i]);
+}
+
+static void account_set_config(Account *a, const CfgAccount *cfg) {
+        a->cfg = cfg;
+        for (size_t i = 0; i < a->n; i++) {
+                watch_set_config(a->watches[i], cfg, &cfg->mailboxes[i]);
+                connection_set_config(a->conns[i], cfg);
+        }
+}
+
+/* ---- status ----------------------------------------------------------------------------------- */
+
+static int update_status(Manager *m) {
+        size_t total = 0, idling = 0, settled = 0;
+        char detail[256] = "";
+        uint64_t now = 0;
+
+        (void) sd_event_now(m->event, CLOCK_BOOTTIME, &now);
+        for (size_t i = 0; i < m->n_accounts; i++)
+                for (size_t j = 0; j < m->accounts[i]->n; j++) {
+                        Connection *c = m->accounts[i]->conns[j];
+                        uint64_t at = connection_retry_at(c);
+
+                        total++;
+                        idling += connection_state(c) == CONNECTION_IDLING;
+                        settled += connection_settled(c);
+                        if (at && !detail[0])
+                                (void) snprintf(detail, sizeof(detail), "; %s: retry in %" PRIu64 "s",
+                                                watch_name(connection_watch(c)),
+                                                at > now ? (at - now + USEC_PER_SEC - 1) / USEC_PER_SEC : 0);
+                }
+        (void) snprintf(m->status, sizeof(m->status), "%zu/%zu mailboxes idling%s", idling, total, detail);
+        if (m->stopping)
+                return 0;
+        /* READY=1 once every mailbox reached IDLE or failed its first attempt. */
+        if (!m->ready_sent && settled == total) {
+                m->ready_sent = true;
+                (void) sd_notifyf(false, "READY=1\nSTATUS=%s", m->status);
+                log_info("Ready: %s", m->status);
+                return 0;
+        }
+        /* Only when it changed: sd_notify() blocks when the manager's queue is
+         * full, and every message costs PID 1 a wake-up. */
+        if (strcmp(m->status, m->status_sent) != 0) {
+                memcpy(m->status_sent, m->status, sizeof(m->status_sent));
+                (void) sd_notifyf(false, "STATUS=%s", m->status);
+        }
+        return 0;
+}
+
+static int on_status_defer(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+
+        (void) s;
+        m->status_defer = sd_event_source_disable_unref(m->status_defer);
+        return update_status(m);
+}
+
+static bool all_stopped(const Manager *m) {
+        for (size_t i = 0; i < m->n_accounts; i++)
+                for (size_t j = 0; j < m->accounts[i]->n; j++)
+                        if (connection_state(m->accounts[i]->conns[j]) != CONNECTION_STOPPED)
+                                return false;
+        return true;
+}
+
+static void on_conn_state(Connection *c, ConnectionState old, ConnectionState st, void *userdata) {
+        Manager *m = userdata;
+
+        (void) c;
+        (void) old;
+        if (m->stopping) {
+                if (st == CONNECTION_STOPPED && all_stopped(m))
+                        (void) sd_event_exit(m->event, 0);
+                return;
+        }
+        /* Many connections change state in one loop turn: update once after it. */
+        if (!m->status_defer && sd_event_add_defer(m->event, &m->status_defer, on_status_defer, m) < 0)
+                (void) update_status(m);
+}
+
+/* ---- signals ---------------------------------------------------------------------------------- */
+
+static int on_stop_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        (void) s;
+        (void) usec;
+        log_notice("Servers did not answer LOGOUT in time, closing");
+        return sd_event_exit(m->event, 0);
+}
+
+static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        int r;
+
+        (void) s;
+        if (m->stopping)
+                return 0;
+        log_info("Received SIG%s, stopping", sigabbrev_np((int) si->ssi_signo));
+        m->stopping = true;
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Stopping");
+        for (size_t i = 0; i < m->n_accounts; i++)
+                for (size_t j = 0; j < m->accounts[i]->n; j++)
+                        connection_stop(m->accounts[i]->conns[j]);
+        if (all_stopped(m))
+                return sd_event_exit(m->event, 0);
+        r = sd_event_add_time_relative(m->event, &m->stop_timer, CLOCK_MONOTONIC, STOP_TIMEOUT_USEC, 0,
+                                       on_stop_timeout, m);
+        if (r < 0)
+                return sd_event_exit(m->event, 0);
+        return 0;
+}
+
+static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        (void) s;
+        (void) si;
+        (void) manager_reload(userdata);
+        return 0;
+}
+
+/* ---- reload ----------------------------------------------------------------------------------- */
+
+static Account *find_account(Manager *m, const char *name) {
+        for (size_t i = 0; i < m->n_accounts; i++)
+                if (m->accounts[i] && strcmp(m->accounts[i]->cfg->name, name) == 0)
+                        return m->accounts[i];
+        return NULL;
+}
+
+int manager_reload(Manager *m) {
+        _cleanup_free_ char *error = NULL;
+        Cfg *ncfg = NULL;
+        Account **nacc;
+        uint64_t now = 0;
+        size_t kept = 0, started = 0, stopped = 0;
+        int r;
+
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now);
+        (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=Reloading", now);
+        /* Parse the new file completely before touching anything. */
+        r = cfg_load(m->cfg->path, &ncfg, &error);
+        if (r < 0) {
+                log_error("Reload failed, keeping the running configuration: %s", error ? error : strerror(-r));
+                (void) sd_notifyf(false, "READY=1\nSTATUS=%s", m->status);
+                return r;
+        }
+        for (size_t i = 0; i < ncfg->n_warnings; i++)
+                log_warning("%s", ncfg->warnings[i]);
+
+        nacc = calloc(ncfg->n_accounts ? ncfg->n_accounts : 1, sizeof(Account *));
+        if (!nacc) {
+                cfg_free(ncfg);
+                return log_error_errno(-ENOMEM, "Reload failed: %m");
+        }
+        for (size_t i = 0; i < ncfg->n_accounts; i++) {
+                const CfgAccount *na = &ncfg->accounts[i];
+                Account *old = find_account(m, na->name);
+
+                if (old && cfg_account_equal(old->cfg, na)) {
+                        /* Unchanged: keep its connections, sockets and all. */
+                        account_set_config(old, na);
+                        nacc[i] = old;
+                        for (size_t j = 0; j < m->n_accounts; j++)
+                                if (m->accounts[j] == old)
+                                        m->accounts[j] = NULL;
+                        kept++;
+                        continue;
+                }
+                r = account_new(m, na, &nacc[i]);
+                if (r < 0) {
+                        log_error_errno(r, "Account '%s': cannot start: %m", na->name);
+                        continue;
+                }
+                account_start(nacc[i]);
+                started++;
+        }
+        /* Removed or changed accounts go. */
+        for (size_t j = 0; j < m->n_accounts; j++)
+                if (m->accounts[j]) {
+                        account_free(m->accounts[j]);
+                        stopped++;
+                }
+        free(m->accounts);
+        m->accounts = nacc;
+        m->n_accounts = ncfg->n_accounts;
+        cfg_free(m->cfg);
+        m->cfg = ncfg;
+        /* Compact away accounts that could not start. */
+        {
+                size_t k = 0;
+                for (size_t i = 0; i < m->n_accounts; i++)
+                        if (m->accounts[i])
+                                m->accounts[k++] = m->accounts[i];
+                m->n_accounts = k;
+        }
+        log_info("Reloaded: %zu account%s kept, %zu started, %zu stopped", kept, kept == 1 ? "" : "s", started,
+                 stopped);
+        (void) update_status(m);
+        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", m->status);
+        return 0;
+}
+
+/* ---- lifecycle -------------------------------------------------------------------------------- */
+
+int manager_new(Cfg *cfg, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        int r;
+
+        m = calloc(1, sizeof(*m));
+        if (!m) {
+                cfg_free(cfg);
+                return -ENOMEM;
+        }
+        m->cfg = cfg;
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return r;
+        r = sd_event_add_signal(m->event, &m->sig_term, SIGTERM, on_stop, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, &m->sig_int, SIGINT, on_stop, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, &m->sig_hup, SIGHUP, on_hup, m);
+        if (r < 0)
+                return r;
+        /* WatchdogSec=: sd-event pings at half the interval while the loop runs. */
+        r = sd_event_set_watchdog(m->event, true);
+        if (r < 0)
+                return r;
+
+        m->accounts = calloc(cfg->n_accounts ? cfg->n_accounts : 1, sizeof(Account *));
+        if (!m->accounts)
+                return -ENOMEM;
+        for (size_t i = 0; i < cfg->n_accounts; i++) {
+                r = account_new(m, &cfg->accounts[i], &m->accounts[m->n_accounts]);
+                if (r < 0)
+                        return r;
+                m->n_accounts++;
+        }
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+int manager_run(Manager *m) {
+        int r;
+
+        for (size_t i = 0; i < m->n_accounts; i++)
+                account_start(m->accounts[i]);
+        (void) update_status(m);
+        r = sd_event_loop(m->event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        return r;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        for (size_t i = 0; i < m->n_accounts; i++)
+                account_free(m->accounts[i]);
+        free(m->accounts);
+        sd_event_source_disable_unref(m->sig_term);
+        sd_event_source_disable_unref(m->sig_int);
+        sd_event_source_disable_unref(m->sig_hup);
+        sd_event_source_disable_unref(m->stop_timer);
+        sd_event_source_disable_unref(m->status_defer);
+        sd_event_unref(m->event);
+        cfg_free(m->cfg);
+        free(m);
+        return NULL;
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * manager.h: the daemon: one sd-event loop, every account's connections,
+ * signals (HUP reload, TERM/INT stop), and what systemd is told
+ * (READY=1, STATUS=, RELOADING=1, STOPPING=1, the watchdog).
+ */
+#pragma once
+
+#include <systemd/sd-event.h>
+
+#include "cfg.h"
+
+typedef struct Manager Manager;
+
+/* Takes ownership of cfg.  SIGTERM, SIGINT, SIGHUP and SIGCHLD must already
+ * be blocked (sd_event_add_signal and sd_event_add_child need it). */
+int manager_new(Cfg *cfg, Manager **ret);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* Start every watch and run the loop until a stop signal; returns the exit code. */
+int manager_run(Manager *m);
+
+/* Re-read the configuration file; a broken file keeps the old config. */
+int manager_reload(Manager *m);

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/* tool.c: --list-mailboxes; see tool.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hook.h"
+#include "imap-client.h"
+#include "imap-parser.h"
+#include "imap-utf7.h"
+#include "log.h"
+#include "tool.h"
+
+typedef struct SecretWait {
+        int r;
+        char *secret;
+        bool done;
+} SecretWait;
+
+static void on_secret(int r, const char *secret, size_t len, void *userdata) {
+        SecretWait *w = userdata;
+
+        w->done = true;
+        w->r = r;
+        if (r >= 0) {
+                w->secret = strndup(secret, len);
+                if (!w->secret)
+                        w->r = -ENOMEM;
+        }
+}
+
+/* The secret the daemon would use on connect. */
+static int get_secret(const CfgAccount *a, char **ret) {
+        char *const *cmd = a->password_command ? a->password_command : a->oauth2_token_command;
+
+        *ret = NULL;
+        if (cmd) {
+                _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+                SecretWait w = {};
+                Hook *h = NULL;
+                int r;
+
+                r = sd_event_new(&e);
+                if (r < 0)
+                        return r;
+                r = secret_command_run(e, cmd, 30 * USEC_PER_SEC, 16384, "secret command", on_secret, &w, &h);
+                if (r < 0)
+                        return r;
+                while (!w.done && (r = sd_event_run(e, UINT64_MAX)) >= 0)
+                        ;
+                hook_free(h);
+                if (w.r < 0)
+                        return w.r;
+                *ret = w.secret;
+                return 0;
+        }
+        if (a->password_file) {
+                char buf[4096];
+                ssize_t n;
+                int fd = open(a->password_file, O_RDONLY | O_CLOEXEC);
+
+                if (fd < 0)
+                        return -errno;
+                n = read(fd, buf, sizeof(buf) - 1);
+                close(fd);
+                if (n < 0)
+                        return -errno;
+                while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+                        n--;
+                *ret = strndup(buf, (size_t) n);
+                explicit_bzero(buf, sizeof(buf));
+                return *ret ? 0 : -ENOMEM;
+        }
+        if (a->password) {
+                *ret = strdup(a->password);
+                return *ret ? 0 : -ENOMEM;
+        }
+        return 0;
+}
+
+static void print_mailbox(const ImapDatum *d) {
+        _cleanup_(imap_parser_freep) ImapParser *p = NULL;
+        _cleanup_free_ char *line = NULL, *name = NULL;
+        const ImapResponse *r;
+        size_t used, n = 0;
+
+        /* Parse the stored data again as "* LIST <data>" to get the typed view. */
+        for (size_t i = 0; i < d->n_frags; i++)
+                n += d->frags[i].text_len + 32 + d->frags[i].literal_len;
+        line = malloc(n + 16);
+        if (!line || imap_parser_new(NULL, &p) < 0)
+                return;
+        memcpy(line, "* LIST ", 7);
+        n = 7;
+        for (size_t i = 0; i < d->n_frags; i++) {
+                memcpy(line + n, d->frags[i].text, d->frags[i].text_len);
+                n += d->frags[i].text_len;
+                if (d->frags[i].literal) {
+                        n += (size_t) snprintf(line + n, 32, "\r\n");
+                        memcpy(line + n, d->frags[i].literal, d->frags[i].literal_len);
+                        n += d->frags[i].literal_len;
+                }
+        }
+        memcpy(line + n, "\r\n", 2);
+        n += 2;
+        if (imap_parser_feed(p, line, n, &used) != 1)
+                return;
+        r = imap_parser_response(p);
+        if (imap_utf7_decode(r->list.mailbox->str, r->list.mailbox->len, &name) < 0)
+                return;
+        printf("%s", name);
+        for (const ImapArg *f = imap_arg_list_first(r->list.flags); f && f < imap_arg_next(r->list.flags);
+             f = imap_arg_next(f))
+                printf(" %.*s", (int) f->len, f->str);
+        printf("\n");
+}
+
+int tool_list_mailboxes(const Cfg *cfg, const char *name) {
+        const CfgAccount *a = cfg_find_account(cfg, name);
+        _cleanup_(imap_client_freep) ImapClient *c = NULL;
+        _cleanup_free_ char *msg = NULL;
+        char *secret = NULL;
+        ImapResult res = {};
+        ImapClientOpts o;
+        int r;
+
+        if (!a) {
+                log_error("No account '%s' in %s", name, cfg->path);
+                return -ENOENT;
+        }
+        o = (ImapClientOpts) {
+                .mode = a->tunnel ? IMAP_CLIENT_TUNNEL :
+                        a->tls == CFG_TLS_IMPLICIT ? IMAP_CLIENT_TLS :
+                        a->tls == CFG_TLS_STARTTLS ? IMAP_CLIENT_STARTTLS : IMAP_CLIENT_PLAIN,
+                .host = a->host,
+                .port = a->port,
+                .tunnel_argv = a->tunnel,
+                .ca_file = a->ca_file,
+                .cert_file = a->client_cert,
+                .key_file = a->client_key,
+                .timeout_ms = 30000,
+        };
+        r = imap_client_connect(&o, &c, &msg);
+        if (r < 0)
+                return log_error_errno(r, "Account '%s': %s", name, msg ? msg : "cannot connect");
+        if (imap_client_state(c) == IMAP_STATE_NONAUTH) {
+                r = get_secret(a, &secret);
+                if (r < 0)
+                        return log_error_errno(r, "Account '%s': cannot get the password: %m", name);
+                if (a->oauth2_token_command) {
+                        ImapSaslCreds cr = { .user = a->username, .secret = secret, .host = a->host };
+                        ImapSasl *sasl = NULL;
+
+                        r = imap_sasl_new(imap_client_has_capability(c, "AUTH=XOAUTH2") ? "XOAUTH2" : "OAUTHBEARER",
+                                          &cr, &sasl);
+                        if (r >= 0)
+                                r = imap_client_authenticate_sasl(c, sasl, &res);
+                } else
+                        r = imap_client_login(c, a->username, secret ? secret : "", &res);
+                if (secret)
+                        explicit_bzero(secret, strlen(secret));
+                free(secret);
+                if (r < 0)
+                        return log_error_errno(r, "Account '%s': login failed: %s", name, imap_client_errmsg(c));
+        }
+        r = imap_client_list(c, "", "*", &res);
+        if (r < 0)
+                return log_error_errno(r, "Account '%s': LIST failed: %s", name, imap_client_errmsg(c));
+        for (size_t i = 0; i < res.n; i++)
+                if (res.data[i])
+                        print_mailbox(res.data[i]);
+        imap_result_done(&res);
+        (void) imap_client_logout(c, &res);
+        imap_result_done(&res);
+        return 0;
+}

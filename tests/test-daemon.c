@@ -1,0 +1,504 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-daemon.c: the imapidled binary against a real Dovecot (tests/th-dovecot.h):
+ * hooks fire on delivery and expunge with the right environment, IDLE is
+ * re-issued at idle_interval, a restarted server is reconnected to, SIGHUP
+ * reloads without touching unchanged accounts, SIGTERM stops within 5 s, and
+ * systemd hears READY=1, STATUS=, RELOADING=1, STOPPING=1 on NOTIFY_SOCKET.
+ *
+ * Hooks in these configs write their environment into files under the test's
+ * directory; the daemon's log (stderr, -v) goes to a file the test reads.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "macro.h"
+#include "th-dovecot.h"
+#include "th.h"
+
+
+
+static ThDovecot dovecot;
+static int dovecot_r = -EAGAIN;
+
+static void setup(void) {
+        dovecot_r = th_dovecot_start(&dovecot);
+}
+
+static void teardown(void) {
+        th_dovecot_stop(&dovecot);
+}
+
+typedef struct Daemon {
+        char dir[64];           /* scratch: config, log, hook output, notify socket */
+        char conf[96], log[96], notify[96];
+        pid_t pid;
+        int notify_fd;
+        Buf notes;              /* every notification so far: drained on every wait, as systemd would */
+} Daemon;
+
+static void read_notify(Daemon *d, Buf *out);
+
+static uint64_t mono_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(unsigned ms) {
+        nanosleep(&(struct timespec) { .tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000 }, NULL);
+}
+
+static void daemon_init(Daemon *d) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+        ck_assert_int_eq(dovecot_r, 0);
+        memset(d, 0, sizeof(*d));
+        snprintf(d->dir, sizeof(d->dir), "/tmp/imapidled-td-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(d->dir));
+        snprintf(d->conf, sizeof(d->conf), "%s/imapidled.conf", d->dir);
+        snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
+        snprintf(d->notify, sizeof(d->notify), "%s/notify", d->dir);
+        d->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        ck_assert_int_ge(d->notify_fd, 0);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->notify);
+        ck_assert_int_eq(bind(d->notify_fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+}
+
+_printf_(2, 3) static void write_config(Daemon *d, const char *fmt, ...) {
+        FILE *f = fopen(d->conf, "we");
+        va_list ap;
+
+        ck_assert_ptr_nonnull(f);
+        va_start(ap, fmt);
+        vfprintf(f, fmt, ap);
+        va_end(ap);
+        ck_assert_int_eq(fclose(f), 0);
+        ck_assert_int_eq(chmod(d->conf, 0600), 0);
+}
+
+/* An account block for Dovecot user N watching 'mailboxes', hooks writing
+ * "<event>-<account>-<mailbox>-<pid>" files with their environment. */
+static char *account_block(Daemon *d, const char *name, unsigned user, const char *extra) {
+        char *s = NULL;
+
+        ck_assert_int_ge(asprintf(&s,
+                "{ name = \"%s\"; host = \"127.0.0.1\"; port = %s; tls = \"starttls\"; ca_file = \"%s\";\n"
+                "  username = \"%s\"; password = \"%s\"; %s\n"
+                "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-$IMAPIDLED_ACCOUNT-$$\"];\n"
+                "  on_expunge = [\"/bin/sh\", \"-c\", \"env > %s/expunge-$IMAPIDLED_ACCOUNT-$$\"];\n"
+                "}",
+                name, dovecot.plain_port, dovecot.ca_file, th_dovecot_user(&dovecot, user),
+                th_dovecot_pass(&dovecot, user), extra ? extra : "", d->dir, d->dir), 0);
+        return s;
+}
+
+static void daemon_start(Daemon *d) {
+        char *argv[] = { (char[]) { DAEMON_PATH }, (char[]) { "-v" }, (char[]) { "-c" }, d->conf, NULL };
+        posix_spawn_file_actions_t fa;
+        char notify_env[160];
+        char **env;
+        size_t n = 0;
+
+        for (char **e = environ; *e; e++)
+                n++;
+        env = calloc(n + 2, sizeof(char *));
+        ck_assert_ptr_nonnull(env);
+        n = 0;
+        for (char **e = environ; *e; e++)
+                if (strncmp(*e, "NOTIFY_SOCKET=", 14) != 0)
+                        env[n++] = *e;
+        snprintf(notify_env, sizeof(notify_env), "NOTIFY_SOCKET=%s", d->notify);
+        env[n++] = notify_env;
+        env[n] = NULL;
+        ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
+        ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, d->log, O_WRONLY | O_CREAT | O_APPEND,
+                                                          0600), 0);
+        ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0), 0);
+        ck_assert_int_eq(posix_spawn(&d->pid, DAEMON_PATH, &fa, NULL, argv, env), 0);
+        posix_spawn_file_actions_destroy(&fa);
+        free(env);
+}
+
+static char *read_file(const char *path) {
+        Buf b = BUF_INIT;
+        char tmp[4096];
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n;
+
+        if (fd < 0)
+                return strdup("");
+        while ((n = read(fd, tmp, sizeof(tmp))) > 0)
+                ck_assert_int_eq(buf_append(&b, tmp, (size_t) n, 0), 0);
+        close(fd);
+        ck_assert_int_eq(buf_append(&b, "", 1, 0), 0);
+        return b.data;
+}
+
+/* Count occurrences of needle in the daemon's log. */
+static unsigned log_count(Daemon *d, const char *needle) {
+        _cleanup_free_ char *s = read_file(d->log);
+        unsigned n = 0;
+
+        for (const char *p = s; (p = strstr(p, needle)); p++)
+                n++;
+        return n;
+}
+
+static bool wait_log(Daemon *d, const char *needle, unsigned count, unsigned timeout_ms) {
+        uint64_t end = mono_ms() + timeout_ms;
+
+        while (mono_ms() < end) {
+                read_notify(d, &d->notes);
+                if (log_count(d, needle) >= count)
+                        return true;
+                sleep_ms(50);
+        }
+        return false;
+}
+
+/* Hook output files named prefix* in the scratch dir. */
+static unsigned hook_files(Daemon *d, const char *prefix, char **ret_first) {
+        unsigned n = 0;
+        DIR *dir = opendir(d->dir);
+        struct dirent *de;
+
+        ck_assert_ptr_nonnull(dir);
+        while ((de = readdir(dir)))
+                if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
+                        if (n == 0 && ret_first) {
+                                char path[512];
+                                snprintf(path, sizeof(path), "%s/%s", d->dir, de->d_name);
+                                *ret_first = read_file(path);
+                        }
+                        n++;
+                }
+        closedir(dir);
+        return n;
+}
+
+static bool wait_hook(Daemon *d, const char *prefix, unsigned count, unsigned timeout_ms, char **ret_first) {
+        uint64_t end = mono_ms() + timeout_ms;
+
+        while (mono_ms() < end) {
+                read_notify(d, &d->notes);
+                if (hook_files(d, prefix, NULL) >= count) {
+                        /* Let the hook finish writing. */
+                        sleep_ms(100);
+                        hook_files(d, prefix, ret_first);
+                        return true;
+                }
+                sleep_ms(20);
+        }
+        return false;
+}
+
+/* Every notification received so far, concatenated. */
+static void read_notify(Daemon *d, Buf *out) {
+        char msg[4096];
+        ssize_t n;
+
+        while ((n = recv(d->notify_fd, msg, sizeof(msg), 0)) > 0) {
+                ck_assert_int_eq(buf_append(out, msg, (size_t) n, 0), 0);
+                ck_assert_int_eq(buf_append(out, "\n", 1, 0), 0);
+        }
+}
+
+static bool wait_notify(Daemon *d, Buf *all, const char *needle, unsigned timeout_ms) {
+        uint64_t end = mono_ms() + timeout_ms;
+
+        while (mono_ms() < end) {
+                read_notify(d, all);
+                if (all->data && strstr(all->data, needle))
+                        return true;
+                sleep_ms(20);
+        }
+        return false;
+}
+
+/* SIGTERM: the daemon must exit 0 within 5 s. */
+static void daemon_stop(Daemon *d) {
+        uint64_t t0 = mono_ms();
+        int status = 0;
+        pid_t p;
+
+        ck_assert_int_eq(kill(d->pid, SIGTERM), 0);
+        while ((p = waitpid(d->pid, &status, WNOHANG)) == 0 && mono_ms() - t0 < 6000) {
+                read_notify(d, &d->notes);
+                sleep_ms(20);
+        }
+        if (p == 0) {
+                kill(d->pid, SIGKILL);
+                waitpid(d->pid, &status, 0);
+                ck_abort_msg("daemon did not stop within 6 s after SIGTERM; log:\n%s", read_file(d->log));
+        }
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "daemon exit status %d", status);
+        ck_assert_uint_lt(mono_ms() - t0, 5000);
+        d->pid = 0;
+}
+
+static void daemon_done(Daemon *d) {
+        if (d->pid > 0) {
+                kill(d->pid, SIGKILL);
+                waitpid(d->pid, NULL, 0);
+        }
+        close(d->notify_fd);
+        buf_done(&d->notes);
+        {
+                DIR *dir = opendir(d->dir);
+                struct dirent *de;
+
+                while (dir && (de = readdir(dir)))
+                        if (de->d_name[0] != '.') {
+                                char path[512];
+                                snprintf(path, sizeof(path), "%s/%s", d->dir, de->d_name);
+                                unlink(path);
+                        }
+                if (dir)
+                        closedir(dir);
+                rmdir(d->dir);
+        }
+}
+
+static void deliver(unsigned user, const char *subject) {
+        char msg[256];
+
+        snprintf(msg, sizeof(msg), "From: a@example.org\nSubject: %s\n\nhello\n", subject);
+        ck_assert_int_eq(th_dovecot_deliver(&dovecot, user, "INBOX", msg), 0);
+}
+
+/* Put a message straight into user N's Maildir/new, as a local MTA would
+ * while the IMAP server is down (Maildir: cr.yp.to/proto/maildir.html). */
+static void maildir_drop(unsigned user, const char *subject) {
+        static unsigned seq;
+        char dir[256], path[512], msg[256];
+        struct stat st;
+        int fd, n;
+
+        snprintf(dir, sizeof(dir), "%s/home/%s/Maildir/new", dovecot.dir, th_dovecot_user(&dovecot, user));
+        ck_assert_msg(stat(dir, &st) == 0, "%s: %m", dir);
+        snprintf(path, sizeof(path), "%s/%ld.M%uP%d.imapidled-test", dir, (long) time(NULL), ++seq, (int) getpid());
+        n = snprintf(msg, sizeof(msg), "From: a@example.org\nSubject: %s\n\nhello\n", subject);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, msg, (size_t) n), n);
+        ck_assert_int_eq(fchown(fd, st.st_uid, st.st_gid), 0);
+        ck_assert_int_eq(close(fd), 0);
+}
+
+/* ---- tests ---------------------------------------------------------------------------------------- */
+
+START_TEST(test_new_and_expunge_hooks) {
+        Daemon d;
+        _cleanup_free_ char *acc = NULL, *env = NULL;
+        uint64_t t0;
+
+        daemon_init(&d);
+        ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 1, "INBOX"), 0);
+        acc = account_block(&d, "work", 1, NULL);
+        write_config(&d, "accounts = ( %s );\n", acc);
+        daemon_start(&d);
+        ck_assert_msg(wait_notify(&d, &d.notes, "READY=1", 15000), "no READY=1; log:\n%s", read_file(d.log));
+        ck_assert_msg(strstr(d.notes.data, "STATUS=1/1 mailboxes idling"), "%s", d.notes.data);
+
+        t0 = mono_ms();
+        deliver(1, "one");
+        ck_assert_msg(wait_hook(&d, "new-work-", 1, 10000, &env), "no on_new; log:\n%s", read_file(d.log));
+        /* Dovecot notices in ~0.5 s (inotify); "within a second" of that. */
+        ck_assert_uint_lt(mono_ms() - t0, 3000);
+        ck_assert_msg(strstr(env, "IMAPIDLED_ACCOUNT=work\n"), "%s", env);
+        ck_assert(strstr(env, "IMAPIDLED_MAILBOX=INBOX\n"));
+        ck_assert(strstr(env, "IMAPIDLED_EVENT=new\n"));
+        ck_assert(strstr(env, "IMAPIDLED_COUNT=1\n"));
+        ck_assert(strstr(env, "IMAPIDLED_EXISTS=1\n"));
+        ck_assert(strstr(env, "IMAPIDLED_UIDVALIDITY="));
+        ck_assert(strstr(env, "IMAPIDLED_UIDNEXT="));
+        /* No secret and no systemd plumbing in a hook's environment. */
+        ck_assert(!strstr(env, "NOTIFY_SOCKET="));
+        ck_assert(!strstr(env, th_dovecot_pass(&dovecot, 1)));
+        free(env);
+        env = NULL;
+
+        ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 1, "INBOX"), 0);
+        ck_assert_msg(wait_hook(&d, "expunge-work-", 1, 10000, &env), "no on_expunge; log:\n%s", read_file(d.log));
+        ck_assert(strstr(env, "IMAPIDLED_EVENT=expunge\n"));
+        ck_assert(strstr(env, "IMAPIDLED_COUNT=1\n"));
+        ck_assert(strstr(env, "IMAPIDLED_EXISTS=0\n"));
+
+        daemon_stop(&d);
+        read_notify(&d, &d.notes);
+        ck_assert_msg(strstr(d.notes.data, "STOPPING=1"), "%s", d.notes.data);
+        /* The password never reaches the log. */
+        ck_assert_uint_eq(log_count(&d, th_dovecot_pass(&dovecot, 1)), 0);
+        daemon_done(&d);
+}
+END_TEST
+
+START_TEST(test_idle_interval_cycles) {
+        Daemon d;
+        _cleanup_free_ char *acc = NULL;
+
+        daemon_init(&d);
+        acc = account_block(&d, "cyc", 2, NULL);
+        write_config(&d, "idle_interval = 1;\naccounts = ( %s );\n", acc);
+        daemon_start(&d);
+        ck_assert(wait_notify(&d, &d.notes, "READY=1", 15000));
+        /* DONE and IDLE again, several times (RFC 2177 re-issue). */
+        ck_assert_msg(wait_log(&d, "idling -> idle-ending", 3, 10000), "log:\n%s", read_file(d.log));
+        deliver(2, "during cycles");
+        ck_assert_msg(wait_hook(&d, "new-cyc-", 1, 10000, NULL), "log:\n%s", read_file(d.log));
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
+START_TEST(test_reconnect_after_server_restart) {
+        /* The server goes away; mail arrives while it is down; it comes back
+         * on the same port.  The daemon reconnects and reports that mail
+         * (UIDNEXT grew, watch.h), then goes on reporting live deliveries. */
+        Daemon d;
+        _cleanup_free_ char *acc = NULL, *env = NULL;
+        char ports[64];
+
+        daemon_init(&d);
+        acc = account_block(&d, "rs", 3, NULL);
+        write_config(&d, "accounts = ( %s );\n", acc);
+        daemon_start(&d);
+        ck_assert(wait_notify(&d, &d.notes, "READY=1", 15000));
+        ck_assert(wait_log(&d, "-> idling", 1, 10000));
+        snprintf(ports, sizeof(ports), "%s", dovecot.plain_port);
+        ck_assert_int_eq(th_dovecot_pause(&dovecot), 0);
+        ck_assert_msg(wait_log(&d, "retrying in", 1, 10000), "log:\n%s", read_file(d.log));
+        /* doveadm needs the auth server; an MTA writing into the maildir does not. */
+        maildir_drop(3, "while down 1");
+        maildir_drop(3, "while down 2");
+        ck_assert_int_eq(th_dovecot_restart(&dovecot), 0);
+        ck_assert_str_eq(dovecot.plain_port, ports);
+        ck_assert_msg(wait_log(&d, "-> idling", 2, 30000), "log:\n%s", read_file(d.log));
+        ck_assert_msg(wait_hook(&d, "new-rs-", 1, 10000, &env), "log:\n%s", read_file(d.log));
+        ck_assert_msg(strstr(env, "IMAPIDLED_COUNT=2\n"), "%s", env);
+        daemon_stop(&d);
+        ck_assert_uint_eq(log_count(&d, "pass3"), 0);
+        daemon_done(&d);
+}
+END_TEST
+
+START_TEST(test_reload_keeps_unchanged) {
+        Daemon d;
+        _cleanup_free_ char *a = NULL, *b = NULL, *b2 = NULL;
+
+        daemon_init(&d);
+        a = account_block(&d, "keep", 1, NULL);
+        b = account_block(&d, "change", 2, NULL);
+        b2 = account_block(&d, "change", 2, "hook_timeout = 30;");
+        write_config(&d, "accounts = ( %s, %s );\n", a, b);
+        daemon_start(&d);
+        ck_assert(wait_notify(&d, &d.notes, "READY=1", 15000));
+        ck_assert_msg(wait_log(&d, "-> idling", 2, 10000), "log:\n%s", read_file(d.log));
+        ck_assert_uint_eq(log_count(&d, "keep/INBOX: connected"), 1);
+        ck_assert_uint_eq(log_count(&d, "change/INBOX: connected"), 1);
+
+        /* A broken file first: the running config stays. */
+        write_config(&d, "accounts = ( %s, \n", a);
+        ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+        ck_assert_msg(wait_log(&d, "Reload failed, keeping the running configuration", 1, 5000), "log:\n%s",
+                      read_file(d.log));
+        ck_assert_msg(wait_log(&d, "/imapidled.conf:", 1, 100) && wait_log(&d, ": syntax error", 1, 100),
+                      "the error names file:line; log:\n%s", read_file(d.log));
+
+        write_config(&d, "accounts = ( %s, %s );\n", a, b2);
+        ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+        ck_assert_msg(wait_log(&d, "Reloaded: 1 account kept, 1 started, 1 stopped", 1, 5000), "log:\n%s",
+                      read_file(d.log));
+        ck_assert_msg(wait_log(&d, "change/INBOX: connected", 2, 10000), "log:\n%s", read_file(d.log));
+        /* The unchanged account kept its connection. */
+        ck_assert_uint_eq(log_count(&d, "keep/INBOX: connected"), 1);
+        ck_assert(wait_notify(&d, &d.notes, "RELOADING=1", 2000));
+        deliver(1, "after reload");
+        ck_assert_msg(wait_hook(&d, "new-keep-", 1, 10000, NULL), "log:\n%s", read_file(d.log));
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
+START_TEST(test_bad_login_retries) {
+        Daemon d;
+
+        daemon_init(&d);
+        write_config(&d,
+                     "accounts = ( { name = \"bad\"; host = \"127.0.0.1\"; port = %s; tls = \"starttls\";\n"
+                     "  ca_file = \"%s\"; username = \"user1\"; password = \"wrong-secret\"; } );\n",
+                     dovecot.plain_port, dovecot.ca_file);
+        daemon_start(&d);
+        /* READY=1 even though the only mailbox failed its first attempt. */
+        ck_assert_msg(wait_notify(&d, &d.notes, "READY=1", 15000), "log:\n%s", read_file(d.log));
+        ck_assert_msg(wait_log(&d, "login refused", 1, 5000), "log:\n%s", read_file(d.log));
+        ck_assert(wait_notify(&d, &d.notes, "retry in", 2000));
+        ck_assert_uint_eq(log_count(&d, "wrong-secret"), 0);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
+START_TEST(test_failing_and_hanging_hooks) {
+        /* A hook that fails is logged and the daemon goes on; one that hangs
+         * is killed at hook_timeout; the next event still runs its hook. */
+        Daemon d;
+
+        daemon_init(&d);
+        ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 4, "INBOX"), 0);
+        write_config(&d,
+                     "hook_timeout = 1;\n"
+                     "accounts = ( { name = \"hk\"; host = \"127.0.0.1\"; port = %s; tls = \"starttls\";\n"
+                     "  ca_file = \"%s\"; username = \"user4\"; password = \"pass4\";\n"
+                     "  on_new = [\"/bin/sh\", \"-c\", \"echo failing; exit 3\"];\n"
+                     "  on_expunge = [\"/bin/sleep\", \"60\"]; } );\n",
+                     dovecot.plain_port, dovecot.ca_file);
+        daemon_start(&d);
+        ck_assert(wait_notify(&d, &d.notes, "READY=1", 15000));
+        deliver(4, "fails");
+        ck_assert_msg(wait_log(&d, "exited with status 3", 1, 10000), "log:\n%s", read_file(d.log));
+        ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 4, "INBOX"), 0);
+        ck_assert_msg(wait_log(&d, "timed out", 1, 10000), "log:\n%s", read_file(d.log));
+        deliver(4, "again");
+        ck_assert_msg(wait_log(&d, "exited with status 3", 2, 10000), "log:\n%s", read_file(d.log));
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
+static Suite *daemon_suite(void) {
+        Suite *s = suite_create("daemon");
+        TCase *tc = tcase_create("daemon");
+
+        tcase_set_timeout(tc, 120);
+        tcase_add_unchecked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_new_and_expunge_hooks);
+        tcase_add_test(tc, test_idle_interval_cycles);
+        tcase_add_test(tc, test_reload_keeps_unchanged);
+        tcase_add_test(tc, test_bad_login_retries);
+        tcase_add_test(tc, test_failing_and_hanging_hooks);
+        tcase_add_test(tc, test_reconnect_after_server_restart);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        return th_run_suite(daemon_suite());
+}
