@@ -483,6 +483,38 @@ START_TEST(test_failing_and_hanging_hooks) {
 }
 END_TEST
 
+START_TEST(test_list_mailboxes) {
+        /* imapidled --list-mailboxes: what an account can watch, names decoded from mUTF-7. */
+        Daemon d;
+        _cleanup_free_ char *acc = NULL, *out = NULL;
+        char *argv[] = { (char[]) { DAEMON_PATH }, (char[]) { "-c" }, d.conf, (char[]) { "--list-mailboxes" },
+                         (char[]) { "lm" }, NULL };
+        const char *mkbox[] = { "mailbox", "create", "-u", "user2", "Lists/\xc3\xa9t\xc3\xa9", NULL };
+        posix_spawn_file_actions_t fa;
+        char outpath[128];
+        pid_t pid;
+        int status;
+
+        daemon_init(&d);
+        ck_assert_int_eq(th_dovecot_doveadm(&dovecot, mkbox), 0);
+        acc = account_block(&d, "lm", 2, NULL);
+        write_config(&d, "accounts = ( %s );\n", acc);
+        snprintf(outpath, sizeof(outpath), "%s/list.out", d.dir);
+        ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
+        ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, outpath, O_WRONLY | O_CREAT, 0600), 0);
+        ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, d.log, O_WRONLY | O_CREAT, 0600), 0);
+        ck_assert_int_eq(posix_spawn(&pid, DAEMON_PATH, &fa, NULL, argv, environ), 0);
+        posix_spawn_file_actions_destroy(&fa);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        out = read_file(outpath);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d; log:\n%s", status, read_file(d.log));
+        ck_assert_msg(strstr(out, "INBOX"), "%s", out);
+        ck_assert_msg(strstr(out, "Lists/\xc3\xa9t\xc3\xa9"), "%s", out);
+        ck_assert_uint_eq(log_count(&d, "pass2"), 0);
+        daemon_done(&d);
+}
+END_TEST
+
 static Suite *daemon_suite(void) {
         Suite *s = suite_create("daemon");
         TCase *tc = tcase_create("daemon");
@@ -494,6 +526,7 @@ static Suite *daemon_suite(void) {
         tcase_add_test(tc, test_reload_keeps_unchanged);
         tcase_add_test(tc, test_bad_login_retries);
         tcase_add_test(tc, test_failing_and_hanging_hooks);
+        tcase_add_test(tc, test_list_mailboxes);
         tcase_add_test(tc, test_reconnect_after_server_restart);
         suite_add_tcase(s, tc);
         return s;
