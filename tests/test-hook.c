@@ -888,6 +888,30 @@ START_TEST(test_secret_errors) {
 }
 END_TEST
 
+START_TEST(test_secret_file_read) {
+        char dir[] = "/tmp/imapidled-sf-XXXXXX", path[64];
+        char *secret = NULL;
+        FILE *f;
+
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/pw", dir);
+        f = fopen(path, "we");
+        ck_assert_ptr_nonnull(f);
+        fputs("s3cret\r\n", f);
+        fclose(f);
+        ck_assert_int_eq(secret_file_read(path, &secret), 0);
+        ck_assert_str_eq(secret, "s3cret");
+        free(secret);
+        f = fopen(path, "we");
+        fputs("\n", f);
+        fclose(f);
+        ck_assert_int_eq(secret_file_read(path, &secret), -ENODATA);
+        unlink(path);
+        ck_assert_int_eq(secret_file_read(path, &secret), -ENOENT);
+        rmdir(dir);
+}
+END_TEST
+
 static Suite *hook_suite(void) {
         Suite *s = suite_create("hook");
         TCase *tc;
@@ -932,6 +956,7 @@ static Suite *hook_suite(void) {
         suite_add_tcase(s, tc);
 
         tc = tcase_create("secret");
+        tcase_add_test(tc, test_secret_file_read);
         tcase_add_test(tc, test_secret_ok);
         tcase_add_test(tc, test_secret_env);
         tcase_add_test(tc, test_secret_errors);

@@ -815,28 +815,6 @@ static void on_secret(int r, const char *secret, size_t len, void *userdata) {
         (void) do_connect(c);
 }
 
-/* Read a password file on every connect, so a rotated file is picked up. */
-static int read_password_file(Connection *c) {
-        char buf[4096];
-        ssize_t n;
-        int fd;
-
-        fd = open(c->account->password_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        n = read(fd, buf, sizeof(buf) - 1);
-        close(fd);
-        if (n < 0)
-                return -errno;
-        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-                n--;
-        if (n == 0)
-                return -ENODATA;
-        c->secret = strndup(buf, (size_t) n);
-        explicit_bzero(buf, sizeof(buf));
-        return c->secret ? 0 : -ENOMEM;
-}
-
 static int attempt(Connection *c) {
         const CfgAccount *a = c->account;
         char *const *cmd = a->password_command ? a->password_command : a->oauth2_token_command;
@@ -859,7 +837,7 @@ static int attempt(Connection *c) {
                 return 0;
         }
         if (a->password_file) {
-                r = read_password_file(c);
+                r = secret_file_read(a->password_file, &c->secret);
                 if (r < 0)
                         return fail(c, r, "cannot read password_file");
         } else if (a->password) {

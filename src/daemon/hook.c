@@ -976,3 +976,24 @@ int secret_command_run(sd_event *e, char *const *argv, uint64_t timeout_usec, si
         TAKE_PTR(h);
         return 0;
 }
+
+int secret_file_read(const char *path, char **ret) {
+        char buf[4096];
+        ssize_t n;
+        int fd;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n < 0)
+                return -errno;
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+                n--;
+        if (n == 0)
+                return -ENODATA;
+        *ret = strndup(buf, (size_t) n);
+        explicit_bzero(buf, sizeof(buf));
+        return *ret ? 0 : -ENOMEM;
+}

@@ -111,3 +111,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(char **, hook_strv_free);
 typedef void (*SecretDoneFn)(int r, const char *secret, size_t len, void *userdata);
 int secret_command_run(sd_event *e, char *const *argv, uint64_t timeout_usec, size_t max_bytes,
                        const char *log_name, SecretDoneFn done, void *userdata, Hook **ret);
+
+/* Read a password file (password_file): the first 4 KiB, trailing CR/LF
+ * stripped.  Read on every connect, so a rotated file is picked up.
+ * Returns 0 and a malloc'ed string (erase and free it), -ENODATA when empty,
+ * or -errno. */
+int secret_file_read(const char *path, char **ret);

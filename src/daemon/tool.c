@@ -57,23 +57,8 @@ static int get_secret(const CfgAccount *a, char **ret) {
                 *ret = w.secret;
                 return 0;
         }
-        if (a->password_file) {
-                char buf[4096];
-                ssize_t n;
-                int fd = open(a->password_file, O_RDONLY | O_CLOEXEC);
-
-                if (fd < 0)
-                        return -errno;
-                n = read(fd, buf, sizeof(buf) - 1);
-                close(fd);
-                if (n < 0)
-                        return -errno;
-                while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-                        n--;
-                *ret = strndup(buf, (size_t) n);
-                explicit_bzero(buf, sizeof(buf));
-                return *ret ? 0 : -ENOMEM;
-        }
+        if (a->password_file)
+                return secret_file_read(a->password_file, ret);
         if (a->password) {
                 *ret = strdup(a->password);
                 return *ret ? 0 : -ENOMEM;
