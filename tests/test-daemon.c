@@ -320,8 +320,10 @@ START_TEST(test_new_and_expunge_hooks) {
         t0 = mono_ms();
         deliver(1, "one");
         ck_assert_msg(wait_hook(&d, "new-work-", 1, 10000, &env), "no on_new; log:\n%s", read_file(d.log));
-        /* Dovecot notices in ~0.5 s (inotify); "within a second" of that. */
-        ck_assert_uint_lt(mono_ms() - t0, 3000);
+        /* Dovecot notices in ~0.5 s (inotify); the daemon adds one loop turn.
+         * Printed for the record; the bound is generous on purpose. */
+        printf("delivery -> on_new hook output: %llu ms\n", (unsigned long long) (mono_ms() - t0));
+        ck_assert_uint_lt(mono_ms() - t0, 2000);
         ck_assert_msg(strstr(env, "IMAPIDLED_ACCOUNT=work\n"), "%s", env);
         ck_assert(strstr(env, "IMAPIDLED_MAILBOX=INBOX\n"));
         ck_assert(strstr(env, "IMAPIDLED_EVENT=new\n"));
