@@ -155,8 +155,9 @@ int main(int argc, char *argv[]) {
         sigaddset(&mask, SIGCHLD);
         sigaddset(&mask, SIGPIPE);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
+                log_error_errno(-errno, "sigprocmask: %m");
                 cfg_free(cfg);
-                return log_error_errno(-errno, "sigprocmask: %m"), EXIT_FAILURE;
+                return EXIT_FAILURE;
         }
 
         if (arg_list_mailboxes) {
