@@ -28,6 +28,7 @@
 
 #include "buf.h"
 #include "macro.h"
+#include "fake-imapd.h"
 #include "th-dovecot.h"
 #include "th.h"
 
@@ -517,6 +518,35 @@ START_TEST(test_list_mailboxes) {
 }
 END_TEST
 
+START_TEST(test_starttls_injection_refused) {
+        /* security.md B01 at the daemon level: bytes after the STARTTLS OK end
+         * the connection before any TLS or credentials; then it retries. */
+        static const FakeStep script[] = {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] fake\r\n"),
+                FAKE_EXPECT("<tag> STARTTLS"),
+                FAKE_SEND("<tag> OK Begin TLS\r\n* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL;
+        Daemon d;
+
+        daemon_init(&d);
+        ck_assert_int_eq(fake_imapd_start(script, &f), 0);
+        write_config(&d,
+                     "accounts = ( { name = \"inj\"; host = \"127.0.0.1\"; port = %u; tls = \"starttls\";\n"
+                     "  ca_file = \"%s\"; username = \"u\"; password = \"never-sent\"; } );\n",
+                     fake_imapd_port(f), dovecot.ca_file);
+        daemon_start(&d);
+        ck_assert_msg(wait_log(&d, "possible injection", 1, 10000), "log:\n%s", read_file(d.log));
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s", report ? report : "");
+        ck_assert(wait_log(&d, "retrying in", 1, 5000));
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
 static Suite *daemon_suite(void) {
         Suite *s = suite_create("daemon");
         TCase *tc = tcase_create("daemon");
@@ -529,6 +559,7 @@ static Suite *daemon_suite(void) {
         tcase_add_test(tc, test_bad_login_retries);
         tcase_add_test(tc, test_failing_and_hanging_hooks);
         tcase_add_test(tc, test_list_mailboxes);
+        tcase_add_test(tc, test_starttls_injection_refused);
         tcase_add_test(tc, test_reconnect_after_server_restart);
         suite_add_tcase(s, tc);
         return s;

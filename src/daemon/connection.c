@@ -37,7 +37,7 @@
 /* Read at most this much per wake-up, so one busy connection cannot starve
  * the others (security.md INV-12); the rest is read on the next loop turn. */
 #define READ_BUDGET (64 * 1024)
-#define READ_CHUNK 8192
+#define READ_CHUNK 16384
 
 struct Connection {
         sd_event *event;
@@ -55,7 +55,7 @@ struct Connection {
         Hook *secret_cmd;
         char *secret;
 
-        bool settled, stopping, auth_failed, greeted_preauth, starttls_done;
+        bool settled, stopping, auth_failed, greeted_preauth, starttls_done, starttls_ready;
         uint64_t backoff_usec, retry_at;
         uint64_t idle_started;
         unsigned quick_idle_ends;
@@ -127,7 +127,7 @@ static void close_transport(Connection *c) {
         buf_done_secure(&c->in);
         erase_secret(c);
         c->cap_pending = c->starttls_pending = c->auth_pending = c->select_pending = false;
-        c->starttls_done = false;
+        c->starttls_done = c->starttls_ready = false;
         c->idle_pending = c->noop_pending = c->logout_pending = false;
 }
 
@@ -580,17 +580,9 @@ static int on_done(Connection *c, const ImapEvent *e) {
 }
 
 static int on_starttls(Connection *c) {
-        int r;
-
-        /* Bytes that came with the OK are not to be trusted (security.md B01). */
-        if (c->in.len > 0)
-                return fail(c, -EPROTO, "data after STARTTLS response: possible injection");
-        r = conn_start_tls(c->conn, c->account->host, c->tls);
-        if (r < 0)
-                return fail(c, r, conn_error(c->conn) ? conn_error(c->conn) : "STARTTLS failed");
-        connection_set_state(c, CONNECTION_STARTTLS);
-        (void) sd_event_source_set_time_relative(c->deadline, CONNECT_TIMEOUT_USEC);
-        (void) sd_event_source_set_enabled(c->deadline, SD_EVENT_ONESHOT);
+        /* The handshake starts once the feeding stopped, when we know whether
+         * anything came after the OK (begin_tls()). */
+        c->starttls_ready = true;
         return 0;
 }
 
@@ -634,42 +626,74 @@ static int handle_events(Connection *c) {
         return r;
 }
 
-/* Read what is there (within the budget) and run it through the session. */
-static int read_and_feed(Connection *c) {
-        size_t budget = READ_BUDGET;
+/* One read buffer for every connection: the loop has one thread, and the
+ * session's parser keeps what it needs of a partial response, so between
+ * reads a connection holds no read buffer of its own.  Only bytes left
+ * unfed (after the STARTTLS OK) are copied to c->in. */
+static char read_buf[READ_CHUNK];
+
+/* Feed p[0, n) one response at a time.  *ret_used: bytes the session took.
+ * Returns false when the connection was closed on the way. */
+static bool feed(Connection *c, const char *p, size_t n, size_t *ret_used) {
+        size_t off = 0;
         int r;
 
-        for (;;) {
-                ssize_t n;
+        while (c->s && off < n && !imap_session_tls_pending(c->s)) {
+                size_t used = 0;
 
-                /* Responses already buffered first, one at a time. */
-                while (c->s && c->in.len > 0) {
-                        size_t used = 0;
-
-                        /* After the STARTTLS OK nothing may be fed. */
-                        if (imap_session_tls_pending(c->s))
-                                break;
-                        r = imap_session_feed(c->s, c->in.data, c->in.len, now_mono(c), &used);
-                        memmove(c->in.data, c->in.data + used, c->in.len - used);
-                        c->in.len -= used;
-                        if (r < 0)
-                                return fail_session(c, r);
-                        if (r == 0)
-                                break;
-                        r = handle_events(c);
-                        if (r < 0 || !c->s)
-                                return 0;
-                        if (c->state == CONNECTION_STARTTLS && imap_session_tls_pending(c->s))
-                                return 0; /* the handshake runs from the io handler */
-                }
-                if (!c->s || budget == 0)
+                r = imap_session_feed(c->s, p + off, n - off, now_mono(c), &used);
+                off += used;
+                if (r < 0) {
+                        (void) fail_session(c, r);
                         break;
-                r = buf_reserve(&c->in, READ_CHUNK, 0);
-                if (r < 0)
-                        return fail(c, r, "out of memory");
-                n = conn_read(c->conn, c->in.data + c->in.len, READ_CHUNK);
-                if (n == -EAGAIN)
+                }
+                if (r == 0)
+                        break;
+                if (handle_events(c) < 0)
+                        break;
+        }
+        *ret_used = off;
+        return c->s != NULL;
+}
+
+/* After the STARTTLS OK was processed: start the handshake, unless bytes
+ * came after the OK (security.md B01: never trust them). */
+static int begin_tls(Connection *c, size_t unfed) {
+        int r;
+
+        c->starttls_ready = false;
+        if (unfed > 0 || c->in.len > 0)
+                return fail(c, -EPROTO, "data after STARTTLS response: possible injection");
+        r = conn_start_tls(c->conn, c->account->host, c->tls);
+        if (r < 0)
+                return fail(c, r, conn_error(c->conn) ? conn_error(c->conn) : "STARTTLS failed");
+        connection_set_state(c, CONNECTION_STARTTLS);
+        (void) sd_event_source_set_time_relative(c->deadline, CONNECT_TIMEOUT_USEC);
+        (void) sd_event_source_set_enabled(c->deadline, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+/* Read what is there (within the budget) and run it through the session. */
+static int read_and_feed(Connection *c) {
+        size_t budget = READ_BUDGET, used;
+
+        /* Bytes left from before go first. */
+        if (c->in.len > 0) {
+                if (!feed(c, c->in.data, c->in.len, &used))
                         return 0;
+                memmove(c->in.data, c->in.data + used, c->in.len - used);
+                c->in.len -= used;
+                if (c->starttls_ready)
+                        return begin_tls(c, c->in.len);
+                if (c->in.len > 0)
+                        return 0;
+                buf_done_secure(&c->in);
+        }
+        while (c->s && budget > 0) {
+                ssize_t n = conn_read(c->conn, read_buf, sizeof(read_buf));
+
+                if (n == -EAGAIN)
+                        break;
                 if (n < 0)
                         return fail(c, (int) n, conn_error(c->conn) ? conn_error(c->conn) : "read failed");
                 if (n == 0) {
@@ -680,8 +704,17 @@ static int read_and_feed(Connection *c) {
                         }
                         return fail_session(c, imap_session_eof(c->s));
                 }
-                c->in.len += (size_t) n;
                 budget = (size_t) n >= budget ? 0 : budget - (size_t) n;
+                if (!feed(c, read_buf, (size_t) n, &used))
+                        return 0;
+                if (c->starttls_ready)
+                        return begin_tls(c, (size_t) n - used);
+                if (used < (size_t) n) {
+                        int r = buf_append(&c->in, read_buf + used, (size_t) n - used, 0);
+                        if (r < 0)
+                                return fail(c, r, "out of memory");
+                        return 0;
+                }
         }
         return 0;
 }
