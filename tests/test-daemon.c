@@ -152,6 +152,17 @@ static char *read_file(const char *path) {
         return b.data;
 }
 
+/* The end of a file, short enough for a Check message (they are capped). */
+static const char *tail_of(const char *path) {
+        static char out[2048];
+        _cleanup_free_ char *s = read_file(path);
+        size_t n = strlen(s);
+
+        snprintf(out, sizeof(out), "%s%s", n > sizeof(out) - 16 ? "...\n" : "",
+                 n > sizeof(out) - 16 ? s + n - (sizeof(out) - 16) : s);
+        return out;
+}
+
 /* Count occurrences of needle in the daemon's log. */
 static unsigned log_count(Daemon *d, const char *needle) {
         _cleanup_free_ char *s = read_file(d->log);
@@ -247,7 +258,7 @@ static void daemon_stop(Daemon *d) {
         if (p == 0) {
                 kill(d->pid, SIGKILL);
                 waitpid(d->pid, &status, 0);
-                ck_abort_msg("daemon did not stop within 6 s after SIGTERM; log:\n%s", read_file(d->log));
+                ck_abort_msg("daemon did not stop within 6 s after SIGTERM; log:\n%s", tail_of(d->log));
         }
         ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "daemon exit status %d", status);
         ck_assert_uint_lt(mono_ms() - t0, 5000);
@@ -315,12 +326,12 @@ START_TEST(test_new_and_expunge_hooks) {
         acc = account_block(&d, "work", 1, NULL);
         write_config(&d, "accounts = ( %s );\n", acc);
         daemon_start(&d);
-        ck_assert_msg(wait_notify(&d, &d.notes, "READY=1", 15000), "no READY=1; log:\n%s", read_file(d.log));
+        ck_assert_msg(wait_notify(&d, &d.notes, "READY=1", 15000), "no READY=1; log:\n%s", tail_of(d.log));
         ck_assert_msg(strstr(d.notes.data, "STATUS=1/1 mailboxes idling"), "%s", d.notes.data);
 
         t0 = mono_ms();
         deliver(1, "one");
-        ck_assert_msg(wait_hook(&d, "new-work-", 1, 10000, &env), "no on_new; log:\n%s", read_file(d.log));
+        ck_assert_msg(wait_hook(&d, "new-work-", 1, 10000, &env), "no on_new; log:\n%s", tail_of(d.log));
         /* Dovecot notices in ~0.5 s (inotify); the daemon adds one loop turn.
          * Printed for the record; the bound is generous on purpose. */
         printf("delivery -> on_new hook output: %llu ms\n", (unsigned long long) (mono_ms() - t0));
@@ -339,7 +350,7 @@ START_TEST(test_new_and_expunge_hooks) {
         env = NULL;
 
         ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 1, "INBOX"), 0);
-        ck_assert_msg(wait_hook(&d, "expunge-work-", 1, 10000, &env), "no on_expunge; log:\n%s", read_file(d.log));
+        ck_assert_msg(wait_hook(&d, "expunge-work-", 1, 10000, &env), "no on_expunge; log:\n%s", tail_of(d.log));
         ck_assert(strstr(env, "IMAPIDLED_EVENT=expunge\n"));
         ck_assert(strstr(env, "IMAPIDLED_COUNT=1\n"));
         ck_assert(strstr(env, "IMAPIDLED_EXISTS=0\n"));
@@ -363,9 +374,9 @@ START_TEST(test_idle_interval_cycles) {
         daemon_start(&d);
         ck_assert(wait_notify(&d, &d.notes, "READY=1", 15000));
         /* DONE and IDLE again, several times (RFC 2177 re-issue). */
-        ck_assert_msg(wait_log(&d, "idling -> idle-ending", 3, 10000), "log:\n%s", read_file(d.log));
+        ck_assert_msg(wait_log(&d, "idling -> idle-ending", 3, 10000), "log:\n%s", tail_of(d.log));
         deliver(2, "during cycles");
-        ck_assert_msg(wait_hook(&d, "new-cyc-", 1, 10000, NULL), "log:\n%s", read_file(d.log));
+        ck_assert_msg(wait_hook(&d, "new-cyc-", 1, 10000, NULL), "log:\n%s", tail_of(d.log));
         daemon_stop(&d);
         daemon_done(&d);
 }
@@ -387,14 +398,14 @@ START_TEST(test_reconnect_after_server_restart) {
         ck_assert(wait_log(&d, "-> idling", 1, 10000));
         snprintf(ports, sizeof(ports), "%s", dovecot.plain_port);
         ck_assert_int_eq(th_dovecot_pause(&dovecot), 0);
-        ck_assert_msg(wait_log(&d, "retrying in", 1, 10000), "log:\n%s", read_file(d.log));
+        ck_assert_msg(wait_log(&d, "retrying in", 1, 10000), "log:\n%s", tail_of(d.log));
         /* doveadm needs the auth server; an MTA writing into the maildir does not. */
         maildir_drop(3, "while down 1");
         maildir_drop(3, "while down 2");
         ck_assert_int_eq(th_dovecot_restart(&dovecot), 0);
         ck_assert_str_eq(dovecot.plain_port, ports);
-        ck_assert_msg(wait_log(&d, "-> idling", 2, 30000), "log:\n%s", read_file(d.log));
-        ck_assert_msg(wait_hook(&d, "new-rs-", 1, 10000, &env), "log:\n%s", read_file(d.log));
+        ck_assert_msg(wait_log(&d, "-> idling", 2, 30000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_hook(&d, "new-rs-", 1, 10000, &env), "log:\n%s", tail_of(d.log));
         ck_assert_msg(strstr(env, "IMAPIDLED_COUNT=2\n"), "%s", env);
         daemon_stop(&d);
         ck_assert_uint_eq(log_count(&d, "pass3"), 0);
@@ -413,7 +424,7 @@ START_TEST(test_reload_keeps_unchanged) {
         write_config(&d, "accounts = ( %s, %s );\n", a, b);
         daemon_start(&d);
         ck_assert(wait_notify(&d, &d.notes, "READY=1", 15000));
-        ck_assert_msg(wait_log(&d, "-> idling", 2, 10000), "log:\n%s", read_file(d.log));
+        ck_assert_msg(wait_log(&d, "-> idling", 2, 10000), "log:\n%s", tail_of(d.log));
         ck_assert_uint_eq(log_count(&d, "keep/INBOX: connected"), 1);
         ck_assert_uint_eq(log_count(&d, "change/INBOX: connected"), 1);
 
@@ -421,20 +432,20 @@ START_TEST(test_reload_keeps_unchanged) {
         write_config(&d, "accounts = ( %s, \n", a);
         ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
         ck_assert_msg(wait_log(&d, "Reload failed, keeping the running configuration", 1, 5000), "log:\n%s",
-                      read_file(d.log));
+                      tail_of(d.log));
         ck_assert_msg(wait_log(&d, "/imapidled.conf:", 1, 100) && wait_log(&d, ": syntax error", 1, 100),
-                      "the error names file:line; log:\n%s", read_file(d.log));
+                      "the error names file:line; log:\n%s", tail_of(d.log));
 
         write_config(&d, "accounts = ( %s, %s );\n", a, b2);
         ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
         ck_assert_msg(wait_log(&d, "Reloaded: 1 account kept, 1 started, 1 stopped", 1, 5000), "log:\n%s",
-                      read_file(d.log));
-        ck_assert_msg(wait_log(&d, "change/INBOX: connected", 2, 10000), "log:\n%s", read_file(d.log));
+                      tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "change/INBOX: connected", 2, 10000), "log:\n%s", tail_of(d.log));
         /* The unchanged account kept its connection. */
         ck_assert_uint_eq(log_count(&d, "keep/INBOX: connected"), 1);
         ck_assert(wait_notify(&d, &d.notes, "RELOADING=1", 2000));
         deliver(1, "after reload");
-        ck_assert_msg(wait_hook(&d, "new-keep-", 1, 10000, NULL), "log:\n%s", read_file(d.log));
+        ck_assert_msg(wait_hook(&d, "new-keep-", 1, 10000, NULL), "log:\n%s", tail_of(d.log));
         daemon_stop(&d);
         daemon_done(&d);
 }
@@ -450,8 +461,8 @@ START_TEST(test_bad_login_retries) {
                      dovecot.plain_port, dovecot.ca_file);
         daemon_start(&d);
         /* READY=1 even though the only mailbox failed its first attempt. */
-        ck_assert_msg(wait_notify(&d, &d.notes, "READY=1", 15000), "log:\n%s", read_file(d.log));
-        ck_assert_msg(wait_log(&d, "login refused", 1, 5000), "log:\n%s", read_file(d.log));
+        ck_assert_msg(wait_notify(&d, &d.notes, "READY=1", 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "login refused", 1, 5000), "log:\n%s", tail_of(d.log));
         ck_assert(wait_notify(&d, &d.notes, "retry in", 2000));
         ck_assert_uint_eq(log_count(&d, "wrong-secret"), 0);
         daemon_stop(&d);
@@ -476,11 +487,11 @@ START_TEST(test_failing_and_hanging_hooks) {
         daemon_start(&d);
         ck_assert(wait_notify(&d, &d.notes, "READY=1", 15000));
         deliver(4, "fails");
-        ck_assert_msg(wait_log(&d, "exited with status 3", 1, 10000), "log:\n%s", read_file(d.log));
+        ck_assert_msg(wait_log(&d, "exited with status 3", 1, 10000), "log:\n%s", tail_of(d.log));
         ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 4, "INBOX"), 0);
-        ck_assert_msg(wait_log(&d, "timed out", 1, 10000), "log:\n%s", read_file(d.log));
+        ck_assert_msg(wait_log(&d, "timed out", 1, 10000), "log:\n%s", tail_of(d.log));
         deliver(4, "again");
-        ck_assert_msg(wait_log(&d, "exited with status 3", 2, 10000), "log:\n%s", read_file(d.log));
+        ck_assert_msg(wait_log(&d, "exited with status 3", 2, 10000), "log:\n%s", tail_of(d.log));
         daemon_stop(&d);
         daemon_done(&d);
 }
@@ -510,7 +521,7 @@ START_TEST(test_list_mailboxes) {
         posix_spawn_file_actions_destroy(&fa);
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
         out = read_file(outpath);
-        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d; log:\n%s", status, read_file(d.log));
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d; log:\n%s", status, tail_of(d.log));
         ck_assert_msg(strstr(out, "INBOX"), "%s", out);
         ck_assert_msg(strstr(out, "Lists/\xc3\xa9t\xc3\xa9"), "%s", out);
         ck_assert_uint_eq(log_count(&d, "pass2"), 0);
@@ -539,7 +550,7 @@ START_TEST(test_starttls_injection_refused) {
                      "  ca_file = \"%s\"; username = \"u\"; password = \"never-sent\"; } );\n",
                      fake_imapd_port(f), dovecot.ca_file);
         daemon_start(&d);
-        ck_assert_msg(wait_log(&d, "possible injection", 1, 10000), "log:\n%s", read_file(d.log));
+        ck_assert_msg(wait_log(&d, "possible injection", 1, 10000), "log:\n%s", tail_of(d.log));
         ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s", report ? report : "");
         ck_assert(wait_log(&d, "retrying in", 1, 5000));
         daemon_stop(&d);

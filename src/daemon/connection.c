@@ -162,8 +162,12 @@ static uint64_t next_delay(Connection *c) {
  * handled here, the caller's event handler must not fail the loop. */
 static int fail(Connection *c, int r, const char *what) {
         uint64_t delay, now = 0;
+        char why[300];
         int k;
 
+        /* 'what' may be conn_error() of the transport closed just below. */
+        (void) snprintf(why, sizeof(why), "%s", what);
+        what = why;
         close_transport(c);
         if (c->stopping) {
                 connection_set_state(c, CONNECTION_STOPPED);
@@ -184,11 +188,9 @@ static int fail(Connection *c, int r, const char *what) {
 }
 
 static int fail_session(Connection *c, int r) {
-        char buf[300];
-        const char *why = imap_session_error(c->s);
+        const char *why = c->s ? imap_session_error(c->s) : NULL;
 
-        (void) snprintf(buf, sizeof(buf), "%s", why ? why : "connection failed");
-        return fail(c, r, buf);
+        return fail(c, r, why ? why : "connection failed");
 }
 
 /* ---- I/O --------------------------------------------------------------------------------------- */
