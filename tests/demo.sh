@@ -66,7 +66,8 @@ printf 'pass1\n' >"$dir/password"
 chmod 600 "$dir/password" "$dir/imapidled.conf"
 
 echo "demo: configuration in $dir/imapidled.conf; the daemon logs below; Ctrl-C to stop"
-"$IMAPIDLED" -c "$dir/imapidled.conf" >"$dir/daemon.log" 2>&1 &
+: >"$dir/daemon.log"     # exists before the viewer starts
+"$IMAPIDLED" -c "$dir/imapidled.conf" >>"$dir/daemon.log" 2>&1 &
 daemon=$!
 # Show the log without the "<N>" priority prefixes meant for journald.
 tail --pid="$daemon" -n +1 -f "$dir/daemon.log" | sed -u 's/^<[0-7]>//' &
@@ -98,6 +99,7 @@ if [ "${DEMO_ONCE:-0}" = 1 ]; then
                 [ $i -lt 300 ] || { echo "demo: no hook fired within 30 s" >&2; exit 1; }
                 sleep 0.1
         done
+        sleep 0.3       # let the viewer print it
         exit 0
 fi
 wait "$daemon"
