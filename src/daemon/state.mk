@@ -17,3 +17,20 @@ tests_test_state_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/src/daemon
 tests_test_state_LDADD = $(STATE_LIBS) $(CHECK_LIBS)
 endif
 
+# The parser as a fuzz target, replayed over its corpus by 'make check' (the
+# corpus ships through tests/fuzz/corpus in Makefile.am's EXTRA_DIST).
+check_PROGRAMS += tests/fuzz/replay-state
+TESTS += tests/fuzz/replay-state
+tests_fuzz_replay_state_SOURCES = tests/fuzz/fuzz-state.c tests/fuzz/replay.c tests/fuzz/fuzz.h
+tests_fuzz_replay_state_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests -I$(top_srcdir)/src/daemon \
+	-DFUZZ_CORPUS_DIR='"$(abs_top_srcdir)/tests/fuzz/corpus/state"'
+tests_fuzz_replay_state_LDADD = $(STATE_LIBS)
+EXTRA_DIST += tests/fuzz/fuzz-state.dict
+
+if ENABLE_FUZZING
+noinst_PROGRAMS += tests/fuzz/fuzz-state
+tests_fuzz_fuzz_state_SOURCES = tests/fuzz/fuzz-state.c tests/fuzz/fuzz.h
+tests_fuzz_fuzz_state_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests -I$(top_srcdir)/src/daemon
+tests_fuzz_fuzz_state_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+tests_fuzz_fuzz_state_LDADD = $(STATE_LIBS)
+endif
