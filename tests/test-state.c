@@ -8,6 +8,7 @@
  * its own temporary directory; failures that need a resource limit run in a
  * forked child so that the limit cannot leak into the next test.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -20,7 +21,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <dirent.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -196,7 +196,8 @@ START_TEST(test_round_trip) {
         char long_nl[STATE_MAX_NAME + 1], long_x[STATE_MAX_NAME + 1];
         static const char *const names[] = {
                 "INBOX", "with space", "  leading and trailing  ", "quote\"d", "single'quote",
-                "back\\slash", "new\nline", "cr\rlf\n", "tab\there", "Entw\xc3\xbc" "rfe/\xe6\x97\xa5\xe6\x9c\xac",
+                "back\\slash", "new\nline", "cr\rlf\n", "tab\there",
+                "Entw\xc3\xbc" "rfe/\xe6\x97\xa5\xe6\x9c\xac",
                 "100% sure", "%41 is not A", "del\x7f", "\x01\x02\x1f", "-", "imapidled-state 1",
                 "emoji \xf0\x9f\x93\xac",
         };
@@ -210,7 +211,8 @@ START_TEST(test_round_trip) {
 
         ck_assert_int_eq(state_set_new(&s), 0);
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
-                put(s, names[i], (uint32_t) i + 1, (uint32_t) i * 7, (uint32_t) i * 3, i * 1000003, 1700000000000000 + i);
+                put(s, names[i], (uint32_t) i + 1, (uint32_t) i * 7, (uint32_t) i * 3, i * 1000003,
+                    1700000000000000 + i);
         put(s, long_nl, UINT32_MAX, UINT32_MAX, UINT32_MAX, (uint64_t) INT64_MAX, UINT64_MAX);
         put(s, long_x, 1, 0, 0, 0, 1);
         ck_assert_uint_eq(state_set_size(s), ELEMENTSOF(names) + 2);
@@ -364,7 +366,8 @@ static const Corrupt corrupt[] = {
         { "empty file", T(""), -EBADMSG, 0, "empty file" },
         { "truncated line", T(H "INBOX 1 2 3"), -EBADMSG, 2, "truncated line" },
         { "truncated header", T("imapidled-sta"), -EBADMSG, 1, "truncated line" },
-        { "bad version", T("imapidled-state 2\nINBOX 1 2 3 4 5\n"), -EBADMSG, 1, "unsupported format version" },
+        { "bad version", T("imapidled-state 2\nINBOX 1 2 3 4 5\n"), -EBADMSG, 1,
+          "unsupported format version" },
         { "version 10", T("imapidled-state 10\n"), -EBADMSG, 1, "unsupported format version" },
         { "CRLF", T("imapidled-state 1\r\n"), -EBADMSG, 1, "unsupported format version" },
         { "no header", T("INBOX 1 2 3 4 5\n"), -EBADMSG, 1, "not an imapidled state file" },
@@ -396,7 +399,8 @@ static const Corrupt corrupt[] = {
         { "lower-case escape", T(H "a%0a 1 2 3 4 5\n"), -EBADMSG, 2, "bad %XX escape" },
         { "needless escape", T(H "%41 1 2 3 4 5\n"), -EBADMSG, 2, "needless or NUL" },
         { "NUL escape", T(H "a%00 1 2 3 4 5\n"), -EBADMSG, 2, "needless or NUL" },
-        { "binary garbage", T("\x00\xff\xfe\x01garbage\x00\x7f\n"), -EBADMSG, 1, "not an imapidled state file" },
+        { "binary garbage", T("\x00\xff\xfe\x01garbage\x00\x7f\n"), -EBADMSG, 1,
+          "not an imapidled state file" },
         { "garbage after header", T(H "\x00\x01\x02\xff 1 2 3 4 5\n"), -EBADMSG, 2, "control character" },
         { "NUL in a number", T(H "INBOX 1\0 2 3 4 5\n"), -EBADMSG, 2, "not a number" },
 };
@@ -607,7 +611,8 @@ START_TEST(test_atomic_read_only_dir) {
         /* Permission bits do not stop root (CAP_DAC_OVERRIDE): this sub-check needs an ordinary
          * user.  test_atomic_temp_cannot_be_created covers the same path for everyone. */
         if (geteuid() == 0) {
-                fprintf(stderr, "test_atomic_read_only_dir: running as root, read-only directory check not run\n");
+                fprintf(stderr, "test_atomic_read_only_dir: running as root, "
+                        "read-only directory check not run\n");
                 return;
         }
         ck_assert_int_eq(state_save(d, "acct", old), 0);

@@ -475,7 +475,8 @@ static int parse_header(const char *p, size_t len, const char **reterr_reason) {
         return -EBADMSG;
 }
 
-int state_parse(const void *data, size_t size, StateSet **ret, unsigned *reterr_line, const char **reterr_reason) {
+int state_parse(const void *data, size_t size, StateSet **ret, unsigned *reterr_line,
+                const char **reterr_reason) {
         _cleanup_(state_set_freep) StateSet *s = NULL;
         const char *p, *end;
         unsigned line = 1;
@@ -538,7 +539,8 @@ int state_format(const StateSet *s, char **ret, size_t *ret_size) {
                 }
                 if (r < 0)
                         break;
-                n = snprintf(num, sizeof(num), " %" PRIu32 " %" PRIu32 " %" PRIu32 " %" PRIu64 " %" PRIu64 "\n",
+                n = snprintf(num, sizeof(num),
+                             " %" PRIu32 " %" PRIu32 " %" PRIu32 " %" PRIu64 " %" PRIu64 "\n",
                              e->st.uidvalidity, e->st.uidnext, e->st.exists, e->st.highestmodseq,
                              (uint64_t) e->st.updated);
                 r = buf_append(&b, num, (size_t) n, 0);
@@ -620,10 +622,11 @@ int state_load(StateDir *d, const char *account, StateSet **ret) {
                         log_warning("State file %s: larger than %u bytes, ignoring it and starting fresh",
                                     path, STATE_MAX_FILE);
                 else if (r == -EBADFD)
-                        log_warning("State file %s: not a regular file, ignoring it and starting fresh", path);
+                        log_warning("State file %s: not a regular file, ignoring it and starting fresh",
+                                    path);
                 else
-                        log_warning_errno(r, "State file %s: cannot read it: %m, ignoring it and starting fresh",
-                                          path);
+                        log_warning_errno(r, "State file %s: cannot read it: %m, "
+                                          "ignoring it and starting fresh", path);
                 return state_set_new(ret);
         }
 
@@ -632,7 +635,8 @@ int state_load(StateDir *d, const char *account, StateSet **ret) {
                 return r;
         if (r < 0) {
                 if (line > 0)
-                        log_warning("State file %s:%u: %s, ignoring it and starting fresh", path, line, reason);
+                        log_warning("State file %s:%u: %s, ignoring it and starting fresh",
+                                    path, line, reason);
                 else
                         log_warning("State file %s: %s, ignoring it and starting fresh", path, reason);
                 return state_set_new(ret);

@@ -109,7 +109,8 @@ int state_remove(StateDir *d, const char *account);
  * mailbox), -ERANGE (a number too large for its field), -EMSGSIZE (a limit)
  * or -ENOMEM, and sets *reterr_line (1-based; 0 for the file as a whole) and
  * *reterr_reason (a static string) when those are non-NULL. */
-int state_parse(const void *data, size_t size, StateSet **ret, unsigned *reterr_line, const char **reterr_reason);
+int state_parse(const void *data, size_t size, StateSet **ret, unsigned *reterr_line,
+                const char **reterr_reason);
 /* Format s as a file (NUL-terminated, *ret_size without the NUL), mailboxes in
  * byte order of their names.  The result is owned by the caller. */
 int state_format(const StateSet *s, char **ret, size_t *ret_size);
