@@ -113,20 +113,22 @@ static char *account_block(Daemon *d, const char *name, unsigned user, const cha
 static void daemon_start(Daemon *d) {
         char *argv[] = { (char[]) { DAEMON_PATH }, (char[]) { "-v" }, (char[]) { "-c" }, d->conf, NULL };
         posix_spawn_file_actions_t fa;
-        char notify_env[160];
+        char notify_env[160], state_env[160];
         char **env;
         size_t n = 0;
 
         for (char **e = environ; *e; e++)
                 n++;
-        env = calloc(n + 2, sizeof(char *));
+        env = calloc(n + 3, sizeof(char *));
         ck_assert_ptr_nonnull(env);
         n = 0;
         for (char **e = environ; *e; e++)
-                if (strncmp(*e, "NOTIFY_SOCKET=", 14) != 0)
+                if (strncmp(*e, "NOTIFY_SOCKET=", 14) != 0 && strncmp(*e, "STATE_DIRECTORY=", 16) != 0)
                         env[n++] = *e;
         snprintf(notify_env, sizeof(notify_env), "NOTIFY_SOCKET=%s", d->notify);
+        snprintf(state_env, sizeof(state_env), "STATE_DIRECTORY=%s/state", d->dir);
         env[n++] = notify_env;
+        env[n++] = state_env;
         env[n] = NULL;
         ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
         ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, d->log, O_WRONLY | O_CREAT | O_APPEND,
@@ -272,6 +274,26 @@ static void daemon_done(Daemon *d) {
         }
         close(d->notify_fd);
         buf_done(&d->notes);
+        {
+                char sub[128];
+                DIR *dir;
+                struct dirent *de;
+
+                /* The state directory the daemon made. */
+                snprintf(sub, sizeof(sub), "%s/state", d->dir);
+                dir = opendir(sub);
+                while (dir && (de = readdir(dir)))
+                        if (de->d_name[0] != '.' || strlen(de->d_name) > 2) {
+                                char path[512];
+                                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                                        continue;
+                                snprintf(path, sizeof(path), "%s/%s", sub, de->d_name);
+                                unlink(path);
+                        }
+                if (dir)
+                        closedir(dir);
+                rmdir(sub);
+        }
         {
                 DIR *dir = opendir(d->dir);
                 struct dirent *de;
@@ -558,6 +580,56 @@ START_TEST(test_starttls_injection_refused) {
 }
 END_TEST
 
+START_TEST(test_catchup_across_restarts) {
+        /* Issue 5: stop the daemon, deliver 3, start it: one catch-up event
+         * with count 3; start again with nothing delivered: no event; a
+         * corrupt state file: a warning and a fresh start. */
+        Daemon d;
+        _cleanup_free_ char *acc = NULL, *env = NULL;
+        char path[160];
+        FILE *f;
+
+        daemon_init(&d);
+        ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 1, "INBOX"), 0);
+        acc = account_block(&d, "cu", 1, NULL);
+        write_config(&d, "accounts = ( %s );\n", acc);
+        daemon_start(&d);
+        ck_assert(wait_notify(&d, &d.notes, "READY=1", 15000));
+        ck_assert(wait_log(&d, "-> idling", 1, 10000));
+        daemon_stop(&d);
+
+        deliver(1, "away 1");
+        deliver(1, "away 2");
+        deliver(1, "away 3");
+        daemon_start(&d);
+        ck_assert_msg(wait_hook(&d, "new-cu-", 1, 15000, &env), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(strstr(env, "IMAPIDLED_COUNT=3\n"), "%s", env);
+        ck_assert(strstr(env, "IMAPIDLED_REASON=catchup\n"));
+        ck_assert(strstr(env, "IMAPIDLED_EXISTS=3\n"));
+        sleep_ms(1500);
+        ck_assert_uint_eq(hook_files(&d, "new-cu-", NULL), 1);
+        daemon_stop(&d);
+
+        /* Nothing happened: no event. */
+        daemon_start(&d);
+        ck_assert(wait_log(&d, "-> idling", 3, 15000));
+        sleep_ms(1500);
+        ck_assert_uint_eq(hook_files(&d, "new-cu-", NULL), 1);
+        daemon_stop(&d);
+
+        snprintf(path, sizeof(path), "%s/state/cu.state", d.dir);
+        f = fopen(path, "we");
+        ck_assert_ptr_nonnull(f);
+        fputs("this is not a state file\n\x01\x02", f);
+        fclose(f);
+        daemon_start(&d);
+        ck_assert_msg(wait_log(&d, "-> idling", 4, 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(log_count(&d, "cu.state") >= 1, "no warning naming the file; log:\n%s", tail_of(d.log));
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
 static Suite *daemon_suite(void) {
         Suite *s = suite_create("daemon");
         TCase *tc = tcase_create("daemon");
@@ -571,6 +643,7 @@ static Suite *daemon_suite(void) {
         tcase_add_test(tc, test_failing_and_hanging_hooks);
         tcase_add_test(tc, test_list_mailboxes);
         tcase_add_test(tc, test_starttls_injection_refused);
+        tcase_add_test(tc, test_catchup_across_restarts);
         tcase_add_test(tc, test_reconnect_after_server_restart);
         suite_add_tcase(s, tc);
         return s;

@@ -11,6 +11,7 @@
 #include "connection.h"
 #include "log.h"
 #include "manager.h"
+#include "state.h"
 #include "time-util.h"
 #include "watch.h"
 
@@ -18,16 +19,20 @@
 #define STOP_TIMEOUT_USEC (4 * USEC_PER_SEC)
 
 typedef struct Account {
+        struct Manager *manager;
         const CfgAccount *cfg;
         ConnTlsCtx *tls;
         Watch **watches;
         Connection **conns;
         size_t n;
+        StateSet *state;                /* what was known, saved when it changes */
+        sd_event_source *save_timer;
 } Account;
 
 struct Manager {
         sd_event *event;
         Cfg *cfg;
+        StateDir *state_dir;            /* NULL: no persistent state (warned once) */
         Account **accounts;
         size_t n_accounts;
         sd_event_source *sig_term, *sig_int, *sig_hup, *stop_timer, *status_defer;
@@ -39,9 +44,54 @@ struct Manager {
 
 static void on_conn_state(Connection *c, ConnectionState old, ConnectionState st, void *userdata);
 
+/* Record every watch's numbers and write the file (temp, fsync, rename: state.h). */
+static void account_save(Account *a) {
+        Manager *m = a->manager;
+        int r;
+
+        if (!m->state_dir || !a->state)
+                return;
+        for (size_t i = 0; i < a->n; i++) {
+                MailboxState st = {};
+
+                if (watch_known(a->watches[i], &st.uidvalidity, &st.uidnext, &st.exists) && st.uidvalidity > 0)
+                        (void) state_put(a->state, watch_mailbox(a->watches[i]), &st);
+        }
+        r = state_save(m->state_dir, a->cfg->name, a->state);
+        if (r < 0)
+                log_warning_errno(r, "Account '%s': cannot save state in %s: %m", a->cfg->name,
+                                  state_dir_path(m->state_dir));
+}
+
+static int on_save_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Account *a = userdata;
+
+        (void) s;
+        (void) usec;
+        a->save_timer = sd_event_source_disable_unref(a->save_timer);
+        account_save(a);
+        return 0;
+}
+
+/* Changes come in bursts; one write a second at most. */
+static void on_watch_changed(Watch *w, void *userdata) {
+        Account *a = userdata;
+
+        (void) w;
+        if (a->save_timer || !a->manager->state_dir)
+                return;
+        if (sd_event_add_time_relative(a->manager->event, &a->save_timer, CLOCK_MONOTONIC, USEC_PER_SEC,
+                                       USEC_PER_SEC / 10, on_save_timer, a) < 0)
+                account_save(a);
+}
+
 static Account *account_free(Account *a) {
         if (!a)
                 return NULL;
+        if (a->save_timer)
+                account_save(a);
+        sd_event_source_disable_unref(a->save_timer);
+        state_set_free(a->state);
         for (size_t i = 0; i < a->n; i++) {
                 connection_free(a->conns[i]);
                 watch_free(a->watches[i]);
@@ -60,7 +110,11 @@ static int account_new(Manager *m, const CfgAccount *cfg, Account **ret) {
         a = calloc(1, sizeof(*a));
         if (!a)
                 return -ENOMEM;
+        a->manager = m;
         a->cfg = cfg;
+        /* A missing or corrupt file is a fresh start (state_load warns). */
+        if (m->state_dir && state_load(m->state_dir, cfg->name, &a->state) < 0)
+                a->state = NULL;
         if (!cfg->tunnel && cfg->tls != CFG_TLS_NONE) {
                 ConnTlsParams p = { .ca_file = cfg->ca_file, .cert_file = cfg->client_cert, .key_file = cfg->client_key };
                 char *msg = NULL;
@@ -81,7 +135,11 @@ static int account_new(Manager *m, const CfgAccount *cfg, Account **ret) {
                 return -ENOMEM;
         }
         for (size_t i = 0; i < cfg->n_mailboxes; i++) {
-                r = watch_new(m->event, cfg, &cfg->mailboxes[i], &a->watches[i]);
+                MailboxState st;
+
+                r = watch_new(m->event, cfg, &cfg->mailboxes[i], on_watch_changed, a, &a->watches[i]);
+                if (r >= 0 && a->state && state_get(a->state, cfg->mailboxes[i].name, &st))
+                        watch_restore(a->watches[i], st.uidvalidity, st.uidnext, st.exists);
                 if (r >= 0)
                         r = connection_new(m->event, cfg, a->tls, a->watches[i], on_conn_state, m, &a->conns[i]);
                 if (r < 0) {
@@ -316,6 +374,10 @@ int manager_new(Cfg *cfg, Manager **ret) {
         r = sd_event_default(&m->event);
         if (r < 0)
                 return r;
+        r = state_dir_open(NULL, &m->state_dir);
+        if (r < 0)
+                log_warning_errno(r, "No state directory ($STATE_DIRECTORY, $XDG_STATE_HOME, $HOME): "
+                                  "mail that arrives while imapidled is stopped will not be reported: %m");
         r = sd_event_add_signal(m->event, &m->sig_term, SIGTERM, on_stop, m);
         if (r >= 0)
                 r = sd_event_add_signal(m->event, &m->sig_int, SIGINT, on_stop, m);
@@ -365,6 +427,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->stop_timer);
         sd_event_source_disable_unref(m->status_defer);
         sd_event_unref(m->event);
+        state_dir_free(m->state_dir);
         cfg_free(m->cfg);
         free(m);
         return NULL;

@@ -14,6 +14,7 @@
 
 typedef struct EventState {
         bool dirty;             /* triggered since the last run started */
+        bool catchup;           /* ... by what happened while not connected */
         uint64_t count;         /* messages new or expunged since then */
         Hook *running;
         uint64_t runs;
@@ -29,6 +30,8 @@ struct Watch {
 
         bool selected_once;
         uint32_t exists, uidvalidity, uidnext;
+        WatchChangedFn on_changed;
+        void *userdata;
 
         EventState ev[_WATCH_EVENT_MAX];
 };
@@ -36,17 +39,21 @@ struct Watch {
 static const char *const event_names[_WATCH_EVENT_MAX] = {
         [WATCH_EVENT_NEW] = "new",
         [WATCH_EVENT_EXPUNGE] = "expunge",
+        [WATCH_EVENT_RESYNC] = "resync",
 };
 
 static const char *const hook_keys[_WATCH_EVENT_MAX] = {
         [WATCH_EVENT_NEW] = "on_new",
         [WATCH_EVENT_EXPUNGE] = "on_expunge",
+        [WATCH_EVENT_RESYNC] = "on_new",
 };
 
-/* The hook for an event: the mailbox's own, else the account's. */
+/* The hook for an event: the mailbox's own, else the account's.  A resync
+ * (new UIDVALIDITY) runs on_new: the client must sync the mailbox anew. */
 static const CfgHook *watch_hook(const Watch *w, WatchEvent ev) {
-        const CfgHook *mh = ev == WATCH_EVENT_NEW ? &w->mailbox->on_new : &w->mailbox->on_expunge;
-        const CfgHook *ah = ev == WATCH_EVENT_NEW ? &w->account->on_new : &w->account->on_expunge;
+        bool expunge = ev == WATCH_EVENT_EXPUNGE;
+        const CfgHook *mh = expunge ? &w->mailbox->on_expunge : &w->mailbox->on_new;
+        const CfgHook *ah = expunge ? &w->account->on_expunge : &w->account->on_new;
 
         if (mh->argv || mh->shell)
                 return mh;
@@ -74,8 +81,8 @@ static void on_hook_done(Hook *h, int status, bool timed_out, void *userdata) {
 static int start_hook(Watch *w, WatchEvent ev) {
         EventState *st = &w->ev[ev];
         const CfgHook *hk = watch_hook(w, ev);
-        char count[32], exists[32], uidvalidity[32], uidnext[32], log_name[256];
-        char *env[] = { count, exists, uidvalidity, uidnext, NULL };
+        char count[32], exists[32], uidvalidity[32], uidnext[32], reason[32], log_name[256];
+        char *env[] = { count, exists, uidvalidity, uidnext, reason, NULL };
         _cleanup_free_ char **argv = NULL;
         HookSpec spec;
         int r;
@@ -89,8 +96,10 @@ static int start_hook(Watch *w, WatchEvent ev) {
         (void) snprintf(exists, sizeof(exists), "IMAPIDLED_EXISTS=%" PRIu32, w->exists);
         (void) snprintf(uidvalidity, sizeof(uidvalidity), "IMAPIDLED_UIDVALIDITY=%" PRIu32, w->uidvalidity);
         (void) snprintf(uidnext, sizeof(uidnext), "IMAPIDLED_UIDNEXT=%" PRIu32, w->uidnext);
+        (void) snprintf(reason, sizeof(reason), "IMAPIDLED_REASON=%s", st->catchup ? "catchup" : "live");
         (void) snprintf(log_name, sizeof(log_name), "%s %s", w->name, hook_keys[ev]);
         st->count = 0;
+        st->catchup = false;
 
         spec = (HookSpec) {
                 .argv = hk->argv,
@@ -132,16 +141,23 @@ static void schedule(Watch *w) {
                 log_error_errno(r, "%s: cannot schedule hooks: %m", w->name);
 }
 
-static void trigger(Watch *w, WatchEvent ev, uint64_t count) {
+static void trigger(Watch *w, WatchEvent ev, uint64_t count, bool catchup) {
         EventState *st = &w->ev[ev];
 
         if (count == 0)
                 return;
-        log_info("%s: %s, %" PRIu64 " message%s", w->name, event_names[ev], count, count == 1 ? "" : "s");
+        log_info("%s: %s%s, %" PRIu64 " message%s", w->name, event_names[ev], catchup ? " (catch-up)" : "", count,
+                 count == 1 ? "" : "s");
         st->count += count;
+        st->catchup = st->catchup || catchup;
         st->dirty = true;
         if (!st->running)
                 schedule(w);
+}
+
+static void changed(Watch *w) {
+        if (w->on_changed)
+                w->on_changed(w, w->userdata);
 }
 
 void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t uidnext) {
@@ -149,16 +165,37 @@ void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t ui
                 uint64_t added = uidnext - w->uidnext;
                 uint64_t expected = (uint64_t) w->exists + added;
 
-                trigger(w, WATCH_EVENT_NEW, added);
+                /* Only what really changed: no fake "new mail" on every reconnect. */
+                trigger(w, WATCH_EVENT_NEW, added, true);
                 if (expected > exists)
-                        trigger(w, WATCH_EVENT_EXPUNGE, expected - exists);
-        } else if (w->selected_once && uidvalidity != w->uidvalidity)
-                log_notice("%s: UIDVALIDITY changed (%" PRIu32 " -> %" PRIu32 "), starting over", w->name,
-                           w->uidvalidity, uidvalidity);
+                        trigger(w, WATCH_EVENT_EXPUNGE, expected - exists, true);
+        } else if (w->selected_once && uidvalidity != w->uidvalidity) {
+                /* RFC 3501 §2.3.1.1: old UIDs mean nothing now. */
+                log_notice("%s: UIDVALIDITY changed (%" PRIu32 " -> %" PRIu32 "), resync", w->name, w->uidvalidity,
+                           uidvalidity);
+                trigger(w, WATCH_EVENT_RESYNC, exists ? exists : 1, true);
+        }
         w->selected_once = true;
         w->exists = exists;
         w->uidvalidity = uidvalidity;
         w->uidnext = uidnext;
+        changed(w);
+}
+
+void watch_restore(Watch *w, uint32_t uidvalidity, uint32_t uidnext, uint32_t exists) {
+        w->selected_once = true;
+        w->uidvalidity = uidvalidity;
+        w->uidnext = uidnext;
+        w->exists = exists;
+}
+
+bool watch_known(const Watch *w, uint32_t *ret_uidvalidity, uint32_t *ret_uidnext, uint32_t *ret_exists) {
+        if (!w->selected_once)
+                return false;
+        *ret_uidvalidity = w->uidvalidity;
+        *ret_uidnext = w->uidnext;
+        *ret_exists = w->exists;
+        return true;
 }
 
 void watch_on_exists(Watch *w, uint32_t exists) {
@@ -171,14 +208,16 @@ void watch_on_exists(Watch *w, uint32_t exists) {
                 w->exists = exists;
                 if (w->uidnext > 0 && w->uidnext <= UINT32_MAX - added)
                         w->uidnext += added; /* a lower bound until the next SELECT */
-                trigger(w, WATCH_EVENT_NEW, added);
+                trigger(w, WATCH_EVENT_NEW, added, false);
         } else
                 w->exists = exists;
+        changed(w);
 }
 
 void watch_on_expunge(Watch *w, uint32_t count) {
         w->exists = count > w->exists ? 0 : w->exists - count;
-        trigger(w, WATCH_EVENT_EXPUNGE, count);
+        trigger(w, WATCH_EVENT_EXPUNGE, count, false);
+        changed(w);
 }
 
 unsigned watch_hooks_running(const Watch *w) {
@@ -210,13 +249,16 @@ void watch_set_config(Watch *w, const CfgAccount *account, const CfgMailbox *mai
         w->mailbox = mailbox;
 }
 
-int watch_new(sd_event *e, const CfgAccount *account, const CfgMailbox *mailbox, Watch **ret) {
+int watch_new(sd_event *e, const CfgAccount *account, const CfgMailbox *mailbox, WatchChangedFn on_changed,
+              void *userdata, Watch **ret) {
         _cleanup_(watch_freep) Watch *w = NULL;
         int r;
 
         w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
+        w->on_changed = on_changed;
+        w->userdata = userdata;
         w->event = sd_event_ref(e);
         w->account = account;
         w->mailbox = mailbox;

@@ -25,10 +25,22 @@ typedef struct Watch Watch;
 typedef enum WatchEvent {
         WATCH_EVENT_NEW,
         WATCH_EVENT_EXPUNGE,
+        WATCH_EVENT_RESYNC,             /* UIDVALIDITY changed: everything known is void; runs on_new */
         _WATCH_EVENT_MAX,
 } WatchEvent;
 
-int watch_new(sd_event *e, const CfgAccount *account, const CfgMailbox *mailbox, Watch **ret);
+/* What the watch knows changed: the owner persists it (state.h). */
+typedef void (*WatchChangedFn)(Watch *w, void *userdata);
+
+int watch_new(sd_event *e, const CfgAccount *account, const CfgMailbox *mailbox, WatchChangedFn on_changed,
+              void *userdata, Watch **ret);
+
+/* What a previous run knew (state file): the first SELECT then compares
+ * with it, so mail that came while the daemon was stopped is reported once,
+ * with IMAPIDLED_REASON=catchup, and nothing when nothing changed. */
+void watch_restore(Watch *w, uint32_t uidvalidity, uint32_t uidnext, uint32_t exists);
+/* The numbers to persist; false until the first SELECT or restore. */
+bool watch_known(const Watch *w, uint32_t *ret_uidvalidity, uint32_t *ret_uidnext, uint32_t *ret_exists);
 Watch *watch_free(Watch *w);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Watch *, watch_free);
 
