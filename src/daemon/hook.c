@@ -14,7 +14,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include <unistd.h>
 
 #include "hook.h"
+#include "spawn-util.h"
 #include "log.h"
 
 /* Accuracy of the timeout timers: sd-event's default (250 ms) would blur short timeouts. */
@@ -729,54 +729,6 @@ static int pipe_cloexec(int fds[2], int our_end) {
         return 0;
 }
 
-static int spawn(char *const *argv, char *const *envp, const int child_fds[3], pid_t *ret_pid) {
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        sigset_t none, all;
-        int r;
-
-        r = posix_spawn_file_actions_init(&fa);
-        if (r != 0)
-                return -r;
-        r = posix_spawnattr_init(&attr);
-        if (r != 0) {
-                (void) posix_spawn_file_actions_destroy(&fa);
-                return -r;
-        }
-
-        (void) sigemptyset(&none);
-        (void) sigfillset(&all);
-        (void) sigdelset(&all, SIGKILL);
-        (void) sigdelset(&all, SIGSTOP);
-
-        /* dup2() clears FD_CLOEXEC on the copies; closefrom catches anything some other code
-         * opened without O_CLOEXEC (M06).  The daemon blocks SIGCHLD/SIGTERM/SIGHUP/SIGINT for
-         * sd-event and ignores SIGPIPE: the child gets a clean mask and default handlers.  Its
-         * own process group lets the timeout reach a shell's children too (M07). */
-        if ((r = posix_spawn_file_actions_adddup2(&fa, child_fds[0], STDIN_FILENO)) != 0 ||
-            (r = posix_spawn_file_actions_adddup2(&fa, child_fds[1], STDOUT_FILENO)) != 0 ||
-            (r = posix_spawn_file_actions_adddup2(&fa, child_fds[2], STDERR_FILENO)) != 0 ||
-            (r = posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1)) != 0 ||
-            (r = posix_spawnattr_setpgroup(&attr, 0)) != 0 ||
-            (r = posix_spawnattr_setsigmask(&attr, &none)) != 0 ||
-            (r = posix_spawnattr_setsigdefault(&attr, &all)) != 0 ||
-            (r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                                 POSIX_SPAWN_SETSIGDEF)) != 0)
-                goto finish;
-
-        /* glibc reports exec failures (ENOENT, EACCES, E2BIG ...) from posix_spawn() itself.
-         * A name without '/' is searched in the daemon's PATH. */
-        if (strchr(argv[0], '/'))
-                r = posix_spawn(ret_pid, argv[0], &fa, &attr, argv, envp);
-        else
-                r = posix_spawnp(ret_pid, argv[0], &fa, &attr, argv, envp);
-
-finish:
-        (void) posix_spawnattr_destroy(&attr);
-        (void) posix_spawn_file_actions_destroy(&fa);
-        return -r;
-}
-
 static int check_signals(bool with_stdin) {
         struct sigaction sa;
         sigset_t cur;
@@ -826,7 +778,7 @@ static int hook_start(Hook *h, char *const *argv, char *const *envp, bool with_s
         h->streams[HOOK_STDERR].fd = fds[0];
         err_child = fds[1];
 
-        r = spawn(argv, envp, (const int[3]) { in_child, out_child, err_child }, &h->pid);
+        r = spawn_clean(argv, envp, (const int[3]) { in_child, out_child, err_child }, true, &h->pid);
         if (r < 0) {
                 char esc[256];
 

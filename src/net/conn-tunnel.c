@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -19,6 +18,7 @@
 #include <time.h>
 
 #include "conn-internal.h"
+#include "spawn-util.h"
 
 /* conn_free() waits this long, in steps, for the child before each escalation. */
 #define TUNNEL_GRACE_STEPS 20
@@ -73,45 +73,6 @@ const ConnVtable conn_tunnel_vtable = {
         .done = tunnel_done,
 };
 
-static int spawn(char *const argv[], int child_fd, pid_t *ret_pid) {
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        sigset_t none, all;
-        int r;
-
-        r = posix_spawn_file_actions_init(&fa);
-        if (r != 0)
-                return -r;
-        r = posix_spawnattr_init(&attr);
-        if (r != 0) {
-                (void) posix_spawn_file_actions_destroy(&fa);
-                return -r;
-        }
-
-        (void) sigemptyset(&none);
-        (void) sigfillset(&all);
-        (void) sigdelset(&all, SIGKILL);
-        (void) sigdelset(&all, SIGSTOP);
-
-        /* dup2() clears FD_CLOEXEC on the copies; closefrom drops everything else, including
-         * descriptors some other part of the process opened without O_CLOEXEC. */
-        if ((r = posix_spawn_file_actions_adddup2(&fa, child_fd, STDIN_FILENO)) != 0 ||
-            (r = posix_spawn_file_actions_adddup2(&fa, child_fd, STDOUT_FILENO)) != 0 ||
-            (r = posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1)) != 0 ||
-            (r = posix_spawnattr_setsigmask(&attr, &none)) != 0 ||
-            (r = posix_spawnattr_setsigdefault(&attr, &all)) != 0 ||
-            (r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) != 0)
-                goto finish;
-
-        /* glibc reports exec failures (e.g. ENOENT) from posix_spawnp() itself. */
-        r = posix_spawnp(ret_pid, argv[0], &fa, &attr, argv, environ);
-
-finish:
-        (void) posix_spawnattr_destroy(&attr);
-        (void) posix_spawn_file_actions_destroy(&fa);
-        return -r;
-}
-
 int conn_tunnel_new(char *const argv[], Conn **ret) {
         _cleanup_(conn_freep) Conn *c = NULL;
         _cleanup_close_ int child_fd = -EBADF;
@@ -142,7 +103,7 @@ int conn_tunnel_new(char *const argv[], Conn **ret) {
                 goto fail;
         }
 
-        r = spawn(argv, child_fd, &pid);
+        r = spawn_clean(argv, environ, (const int[3]) { child_fd, child_fd, -1 }, false, &pid);
         if (r < 0) {
                 if (r == -ENOMEM)
                         return r;
