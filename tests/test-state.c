@@ -197,7 +197,7 @@ START_TEST(test_round_trip) {
         static const char *const names[] = {
                 "INBOX", "with space", "  leading and trailing  ", "quote\"d", "single'quote",
                 "back\\slash", "new\nline", "cr\rlf\n", "tab\there",
-                "Entw\xc3\xbc" "rfe/\xe6\x97\xa5\xe6\x9c\xac",
+                "Entw\xc3\xbcrfe/\xe6\x97\xa5\xe6\x9c\xac",
                 "100% sure", "%41 is not A", "del\x7f", "\x01\x02\x1f", "-", "imapidled-state 1",
                 "emoji \xf0\x9f\x93\xac",
         };

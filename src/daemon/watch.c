@@ -83,7 +83,6 @@ static int start_hook(Watch *w, WatchEvent ev) {
         const CfgHook *hk = watch_hook(w, ev);
         char count[32], exists[32], uidvalidity[32], uidnext[32], reason[32], log_name[256];
         char *env[] = { count, exists, uidvalidity, uidnext, reason, NULL };
-        _cleanup_free_ char **argv = NULL;
         HookSpec spec;
         int r;
 

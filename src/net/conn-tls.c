@@ -12,6 +12,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <limits.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -264,7 +265,10 @@ int conn_tls_setup(Conn *c, const char *host, ConnTlsCtx *ctx, SSL **ret) {
                         goto fail;
         } else {
                 SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-                if (!SSL_set1_host(ssl, host) || !SSL_set_tlsext_host_name(ssl, host))
+                /* SSL_set_tlsext_host_name() is a macro casting away const (clang's
+                 * -Wcast-qual); OpenSSL copies the name, so call what it expands to. */
+                if (!SSL_set1_host(ssl, host) ||
+                    !SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, (void *) (uintptr_t) host))
                         goto fail;
         }
         *ret = ssl;
