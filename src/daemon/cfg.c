@@ -1461,8 +1461,19 @@ const CfgHook *cfg_mailbox_hook(const CfgAccount *a, const CfgMailbox *m, CfgEve
 
         if (!a || event < 0 || event >= _CFG_EVENT_MAX)
                 return NULL;
-        own = m ? (event == CFG_EVENT_NEW ? &m->on_new : &m->on_expunge) : NULL;
-        acct = event == CFG_EVENT_NEW ? &a->on_new : &a->on_expunge;
+        static const size_t mailbox_field[_CFG_EVENT_MAX] = {
+                [CFG_EVENT_NEW] = offsetof(CfgMailbox, on_new),
+                [CFG_EVENT_EXPUNGE] = offsetof(CfgMailbox, on_expunge),
+                [CFG_EVENT_FLAGS] = offsetof(CfgMailbox, on_flags),
+        };
+        static const size_t account_field[_CFG_EVENT_MAX] = {
+                [CFG_EVENT_NEW] = offsetof(CfgAccount, on_new),
+                [CFG_EVENT_EXPUNGE] = offsetof(CfgAccount, on_expunge),
+                [CFG_EVENT_FLAGS] = offsetof(CfgAccount, on_flags),
+        };
+
+        own = m ? (const CfgHook *) ((const char *) m + mailbox_field[event]) : NULL;
+        acct = (const CfgHook *) ((const char *) a + account_field[event]);
         if (cfg_hook_is_set(own))
                 return own;
         return cfg_hook_is_set(acct) ? acct : NULL;

@@ -44,6 +44,8 @@ typedef struct CfgHook {
                                  * cfg_hook_expand() */
         char *shell;            /* a shell command string, allowed only with shell = true, run as
                                  * "sh -c" with no %-substitution; NULL = not set */
+        bool details;           /* group form { command = ...; details = true; }: fetch the new
+                                 * messages' envelopes and hand them to the hook (docs/EVENTS.md) */
 } CfgHook;
 
 static inline bool cfg_hook_is_set(const CfgHook *h) {
@@ -52,7 +54,7 @@ static inline bool cfg_hook_is_set(const CfgHook *h) {
 
 typedef struct CfgMailbox {
         char *name;             /* UTF-8 as written (valid UTF-8, no control characters) */
-        CfgHook on_new, on_expunge;     /* per-mailbox override; unset = the account's */
+        CfgHook on_new, on_expunge, on_flags;   /* per-mailbox override; unset = the account's */
         unsigned line;          /* where it was written; the account's line for the default INBOX */
 } CfgMailbox;
 
@@ -73,9 +75,13 @@ typedef struct CfgAccount {
         char **auth;            /* SASL mechanism preference, upper-cased, NULL = automatic */
         CfgMailbox *mailboxes;  /* default: one, "INBOX" */
         size_t n_mailboxes;
-        CfgHook on_new, on_expunge;
+        CfgHook on_new, on_expunge, on_flags;
         bool shell;
+        bool startup_sync;      /* run the hooks once after the first SELECT, whatever changed */
+        unsigned details_max;   /* at most this many messages' details per run; default 20, 1..1000 */
         uint64_t hook_timeout_usec, idle_interval_usec;   /* inherit the globals when not set */
+        uint64_t debounce_usec, max_delay_usec;           /* inherit the globals when not set;
+                                                           * always filled in after load */
         unsigned line;          /* the line of the account's '{' */
 } CfgAccount;
 
@@ -83,6 +89,9 @@ typedef struct Cfg {
         char *path;                     /* as given to cfg_load() (or the name of cfg_load_string()) */
         uint64_t idle_interval_usec;    /* seconds in the file; default 1740 (RFC 2177's 29 min), range 1..1740 */
         uint64_t hook_timeout_usec;     /* default 60 s, range 1..3600 */
+        uint64_t debounce_usec;         /* default 1 s, range 0..3600 s, fractions allowed (ms precision) */
+        uint64_t max_delay_usec;        /* default 30 s, range 1..86400 s; never below debounce */
+        unsigned max_concurrent_hooks;  /* default 4, range 1..1024, all accounts together */
         CfgAccount *accounts;           /* at least one */
         size_t n_accounts;
         char **warnings;                /* "FILE:LINE: KEY: text", for the caller to log */
@@ -130,6 +139,7 @@ bool cfg_account_equal(const CfgAccount *a, const CfgAccount *b);
 typedef enum CfgEvent {
         CFG_EVENT_NEW,          /* on_new */
         CFG_EVENT_EXPUNGE,      /* on_expunge */
+        CFG_EVENT_FLAGS,        /* on_flags */
         _CFG_EVENT_MAX,
         _CFG_EVENT_INVALID = -EINVAL,
 } CfgEvent;
