@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "connection.h"
+#include "details.h"
 #include "hook.h"
 #include "imap-seqset.h"
 #include "imap-session.h"
@@ -64,6 +65,15 @@ struct Connection {
         bool cap_pending, starttls_pending, auth_pending, select_pending, idle_pending, noop_pending,
                 logout_pending;
         uint32_t sel_exists, sel_uidvalidity, sel_uidnext;
+        uint64_t sel_highestmodseq;
+
+        /* A fetch for the watch (WatchFetchFn): wanted, then the scan
+         * (UID FETCH floor:* (UID)), then the details of the newest. */
+        bool fetch_wanted, fetch_pending, fetch_details_stage;
+        uint32_t fetch_id, fetch_floor;
+        unsigned fetch_details_max;
+        uint32_t *fetch_ring;           /* the newest UIDs seen, fetch_details_max of them */
+        WatchFetchResult fetch_res;
 };
 
 static const char *const state_table[_CONNECTION_STATE_MAX] = {
@@ -78,6 +88,7 @@ static const char *const state_table[_CONNECTION_STATE_MAX] = {
         [CONNECTION_IDLE_STARTING] = "idle-starting",
         [CONNECTION_IDLING] = "idling",
         [CONNECTION_IDLE_ENDING] = "idle-ending",
+        [CONNECTION_FETCHING] = "fetching",
         [CONNECTION_LOGGING_OUT] = "logging-out",
         [CONNECTION_STOPPED] = "stopped",
 };
@@ -115,8 +126,17 @@ static void erase_secret(Connection *c) {
         }
 }
 
+static void fetch_reset(Connection *c) {
+        c->fetch_wanted = c->fetch_pending = c->fetch_details_stage = false;
+        c->fetch_ring = mfree(c->fetch_ring);
+        watch_fetch_result_done(&c->fetch_res);
+}
+
 /* Drop the transport and the session; keep the watch and the backoff. */
 static void close_transport(Connection *c) {
+        /* A fetch in flight is answered (with an error) by the watch itself. */
+        fetch_reset(c);
+        watch_set_fetcher(c->watch, NULL, NULL);
         c->io = sd_event_source_disable_unref(c->io);
         c->deadline = sd_event_source_disable_unref(c->deadline);
         c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
@@ -275,6 +295,7 @@ static int do_select(Connection *c) {
                 return r;
         }
         c->sel_exists = c->sel_uidvalidity = c->sel_uidnext = 0;
+        c->sel_highestmodseq = 0;
         r = submit(c, cmd, &c->select_id);
         if (r < 0)
                 return r;
@@ -460,6 +481,231 @@ static int start_idle(Connection *c) {
         return 0;
 }
 
+/* ---- fetching for the watch ---------------------------------------------------------------------- */
+
+/* The attribute 'name' of a FETCH response (RFC 3501 §7.4.2), or NULL. */
+static const ImapArg *fetch_attr(const ImapArg *list, const char *name) {
+        const ImapArg *a = list ? imap_arg_list_first(list) : NULL;
+
+        for (uint32_t i = 0; a && i + 1 < list->n; i += 2) {
+                const ImapArg *v = imap_arg_next(a);
+
+                if (imap_arg_atom_equal(a, name))
+                        return v;
+                a = imap_arg_next(v);
+        }
+        return NULL;
+}
+
+/* A FETCH response while selected: ours (the scan or the details), or a
+ * flag change made elsewhere (RFC 3501 §7.4.2: unsolicited FETCH FLAGS). */
+static void on_fetch(Connection *c, const ImapArg *list) {
+        const ImapArg *uid_arg = fetch_attr(list, "UID");
+        bool has_flags = fetch_attr(list, "FLAGS") != NULL;
+        uint32_t uid = 0;
+
+        if (uid_arg && imap_arg_get_nz32(uid_arg, &uid) < 0)
+                uid = 0;
+        if (c->fetch_pending && !c->fetch_details_stage && uid >= c->fetch_floor && uid > 0) {
+                WatchFetchResult *res = &c->fetch_res;
+
+                /* "floor:*" also names the last message when the floor is above
+                 * every UID (RFC 3501 §6.4.8): hence the comparison. */
+                res->count++;
+                res->min_uid = res->min_uid == 0 ? uid : MIN(res->min_uid, uid);
+                res->max_uid = MAX(res->max_uid, uid);
+                if (c->fetch_ring)
+                        c->fetch_ring[(res->count - 1) % c->fetch_details_max] = uid;
+                return;
+        }
+        if (c->fetch_pending && c->fetch_details_stage && fetch_attr(list, "ENVELOPE")) {
+                WatchFetchResult *res = &c->fetch_res;
+                MessageDetails d = {};
+                int r;
+
+                if (res->n_details >= c->fetch_details_max)
+                        return;
+                r = message_details_from_fetch(list, NULL, &d);
+                if (r < 0) {
+                        log_warning("%s: unusable message details for UID %" PRIu32 ": %s", cname(c), uid,
+                                    strerror(-r));
+                        return;
+                }
+                if (!res->details) {
+                        res->details = calloc(c->fetch_details_max, sizeof(MessageDetails));
+                        if (!res->details) {
+                                message_details_done(&d);
+                                return;
+                        }
+                }
+                res->details[res->n_details++] = d;
+                return;
+        }
+        if (has_flags)
+                watch_on_flags(c->watch, 1);
+}
+
+static int cmp_details(const void *a, const void *b) {
+        const MessageDetails *x = a, *y = b;
+
+        return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* The newest UIDs seen by the scan as a sequence-set, ascending. */
+static int ring_set(Connection *c, Buf *out) {
+        uint64_t n = MIN(c->fetch_res.count, (uint64_t) c->fetch_details_max);
+        uint64_t first = c->fetch_res.count - n;
+        int r = 0;
+
+        for (uint64_t i = 0; i < n && r >= 0; i++) {
+                char t[16];
+                int k = snprintf(t, sizeof(t), "%s%" PRIu32, i ? "," : "",
+                                 c->fetch_ring[(first + i) % c->fetch_details_max]);
+
+                r = buf_append(out, t, (size_t) k, 0);
+        }
+        if (r >= 0)
+                r = buf_append(out, "", 1, 0);
+        return r;
+}
+
+static int send_fetch(Connection *c) {
+        _cleanup_(buf_done) Buf set = {};
+        ImapCmd *cmd = NULL;
+        char floor[24];
+        const char *items;
+        int r;
+
+        if (!c->fetch_details_stage) {
+                (void) snprintf(floor, sizeof(floor), "%" PRIu32 ":*", MAX(c->fetch_floor, 1u));
+                items = "(UID)";
+        } else {
+                r = ring_set(c, &set);
+                if (r < 0)
+                        return r;
+                /* RFC 8970 PREVIEW where offered: a notification can show the text. */
+                items = imap_session_has_capability(c->s, "PREVIEW") ?
+                        "(UID FLAGS RFC822.SIZE ENVELOPE PREVIEW)" : "(UID FLAGS RFC822.SIZE ENVELOPE)";
+        }
+        r = imap_cmd_new("UID", &cmd);
+        if (r >= 0)
+                r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_ATOM, "FETCH");
+        if (r >= 0)
+                r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_ATOM, c->fetch_details_stage ? set.data : floor);
+        if (r >= 0)
+                r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_RAW, items);
+        if (r < 0) {
+                imap_cmd_free(cmd);
+                return r;
+        }
+        r = submit(c, cmd, &c->fetch_id);
+        if (r < 0)
+                return r;
+        c->fetch_pending = true;
+        connection_set_state(c, CONNECTION_FETCHING);
+        return 0;
+}
+
+static int do_fetch(Connection *c) {
+        int r;
+
+        c->fetch_wanted = false;
+        c->fetch_details_stage = false;
+        watch_fetch_result_done(&c->fetch_res);
+        c->fetch_ring = mfree(c->fetch_ring);
+        if (c->fetch_details_max > 0) {
+                c->fetch_ring = calloc(c->fetch_details_max, sizeof(uint32_t));
+                if (!c->fetch_ring)
+                        return fail(c, -ENOMEM, "out of memory");
+        }
+        r = send_fetch(c);
+        if (r < 0)
+                return fail_session(c, r);
+        return 0;
+}
+
+/* What comes after a command while selected: the fetch the watch asked
+ * for, else IDLE. */
+static int resume(Connection *c) {
+        if (c->fetch_wanted && !c->stopping)
+                return do_fetch(c);
+        return start_idle(c);
+}
+
+static int on_fetch_done(Connection *c, bool ok, const char *text) {
+        WatchFetchResult res;
+
+        c->fetch_pending = false;
+        if (ok && !c->fetch_details_stage && c->fetch_details_max > 0 && c->fetch_res.count > 0) {
+                int r;
+
+                c->fetch_details_stage = true;
+                r = send_fetch(c);
+                if (r < 0)
+                        return fail_session(c, r);
+                return 0;
+        }
+        if (!ok)
+                log_warning("%s: UID FETCH refused: %s", cname(c), text);
+        res = c->fetch_res;
+        c->fetch_res = (WatchFetchResult) {};
+        c->fetch_ring = mfree(c->fetch_ring);
+        c->fetch_details_stage = false;
+        if (res.n_details > 1)
+                qsort(res.details, res.n_details, sizeof(MessageDetails), cmp_details);
+        /* The watch may ask for the next fetch from here: resume() sees it. */
+        watch_fetch_done(c->watch, ok ? 0 : -EIO, &res);
+        watch_fetch_result_done(&res);
+        if (!c->s)
+                return 0;
+        return resume(c);
+}
+
+/* WatchFetchFn. */
+static int connection_fetch(void *userdata, uint32_t floor, unsigned details_max) {
+        Connection *c = userdata;
+        int r;
+
+        if (!c->s || c->stopping)
+                return -ENOTCONN;
+        if (c->fetch_wanted || c->fetch_pending)
+                return -EBUSY;
+        c->fetch_wanted = true;
+        c->fetch_floor = floor;
+        c->fetch_details_max = MIN(details_max, 1000u);
+        switch (c->state) {
+        case CONNECTION_IDLING:
+                /* RFC 2177: DONE, then the command; resume() runs it after the OK. */
+                r = imap_session_idle_done(c->s, now_mono(c));
+                if (r < 0) {
+                        c->fetch_wanted = false;
+                        return r;
+                }
+                if (r == 0)
+                        connection_set_state(c, CONNECTION_IDLE_ENDING);
+                if (write_out(c) >= 0)
+                        (void) update_io(c);
+                return 0;
+        case CONNECTION_SELECTING:
+                /* Right after EXAMINE, or a NOOP in flight: resume() follows. */
+                if (c->select_pending || c->noop_pending || !c->idle_timer)
+                        return 0;
+                /* Waiting to poll (no IDLE) or to IDLE again (H05): now. */
+                c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
+                r = do_fetch(c);
+                if (r >= 0 && c->s && write_out(c) >= 0)
+                        (void) update_io(c);
+                return 0;
+        case CONNECTION_FETCHING:       /* resume() after the current one */
+        case CONNECTION_IDLE_STARTING:  /* DONE once "+" came (IMAP_EVENT_IDLING) */
+        case CONNECTION_IDLE_ENDING:    /* resume() after the OK */
+                return 0;
+        default:
+                c->fetch_wanted = false;
+                return -ENOTCONN;
+        }
+}
+
 static void on_untagged(Connection *c, const ImapResponse *resp) {
         bool selected = imap_session_state(c->s) == IMAP_STATE_SELECTED ||
                         imap_session_state(c->s) == IMAP_STATE_IDLING;
@@ -477,6 +723,8 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
                         c->sel_uidvalidity = resp->code.number;
                 else if (resp->code.type == IMAP_CODE_UIDNEXT)
                         c->sel_uidnext = resp->code.number;
+                else if (resp->code.type == IMAP_CODE_HIGHESTMODSEQ)
+                        c->sel_highestmodseq = resp->code.modseq;       /* RFC 7162 §3.1.2.1 */
                 return;
         }
         if (!selected)
@@ -487,6 +735,9 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
                 break;
         case IMAP_DATA_EXPUNGE:
                 watch_on_expunge(c->watch, 1);
+                break;
+        case IMAP_DATA_FETCH:
+                on_fetch(c, resp->fetch);
                 break;
         case IMAP_DATA_VANISHED:
                 if (!resp->vanished.earlier) {
@@ -539,8 +790,11 @@ static int on_done(Connection *c, const ImapEvent *e) {
                         log_warning("%s: cannot open the mailbox: %s", cname(c), text);
                         return fail(c, -ENOENT, "EXAMINE refused");
                 }
-                watch_selected(c->watch, c->sel_exists, c->sel_uidvalidity, c->sel_uidnext);
-                return start_idle(c);
+                watch_set_fetcher(c->watch, connection_fetch, c);
+                watch_selected(c->watch, c->sel_exists, c->sel_uidvalidity, c->sel_uidnext, c->sel_highestmodseq);
+                if (!c->s)
+                        return 0;
+                return resume(c);
         }
         if (c->idle_pending && e->id == c->idle_id) {
                 uint64_t ran = now_mono(c) - c->idle_started;
@@ -557,6 +811,8 @@ static int on_done(Connection *c, const ImapEvent *e) {
                 }
                 if (c->stopping)
                         return do_logout(c);
+                if (c->fetch_wanted)
+                        return resume(c);
                 /* H05: the server ended IDLE itself; come back at once the
                  * first time, then back off so a loop cannot spin. */
                 if (c->state == CONNECTION_IDLING && ran < USEC_PER_SEC) {
@@ -570,8 +826,10 @@ static int on_done(Connection *c, const ImapEvent *e) {
         }
         if (c->noop_pending && e->id == c->noop_id) {
                 c->noop_pending = false;
-                return start_idle(c);
+                return resume(c);
         }
+        if (c->fetch_pending && e->id == c->fetch_id)
+                return on_fetch_done(c, ok, text);
         if (c->logout_pending && e->id == c->logout_id) {
                 c->logout_pending = false;
                 close_transport(c);
@@ -617,6 +875,13 @@ static int handle_events(Connection *c) {
                         if (c->quick_idle_ends && now_mono(c) - c->idle_started > USEC_PER_SEC)
                                 c->quick_idle_ends = 0;
                         r = arm_idle_timer(c, c->account->idle_interval_usec);
+                        if (r >= 0 && c->fetch_wanted) {
+                                /* A fetch was asked for while IDLE was starting. */
+                                r = imap_session_idle_done(c->s, now_mono(c));
+                                if (r == 0)
+                                        connection_set_state(c, CONNECTION_IDLE_ENDING);
+                                r = r < 0 ? fail_session(c, r) : 0;
+                        }
                         break;
                 case IMAP_EVENT_STARTTLS:
                         r = on_starttls(c);

@@ -33,6 +33,7 @@ typedef enum ConnectionState {
         CONNECTION_IDLE_STARTING,       /* IDLE sent, "+" not yet seen */
         CONNECTION_IDLING,
         CONNECTION_IDLE_ENDING,         /* DONE sent */
+        CONNECTION_FETCHING,            /* UID FETCH for the watch (catch-up scan, hook details) */
         CONNECTION_LOGGING_OUT,
         CONNECTION_STOPPED,
         _CONNECTION_STATE_MAX,

@@ -11,6 +11,7 @@
 #include "connection.h"
 #include "log.h"
 #include "manager.h"
+#include "sched.h"
 #include "state.h"
 #include "time-util.h"
 #include "watch.h"
@@ -33,6 +34,7 @@ struct Manager {
         sd_event *event;
         Cfg *cfg;
         StateDir *state_dir;            /* NULL: no persistent state (warned once) */
+        Sched *sched;                   /* every hook run of every account */
         Account **accounts;
         size_t n_accounts;
         sd_event_source *sig_term, *sig_int, *sig_hup, *stop_timer, *status_defer;
@@ -54,7 +56,8 @@ static void account_save(Account *a) {
         for (size_t i = 0; i < a->n; i++) {
                 MailboxState st = {};
 
-                if (watch_known(a->watches[i], &st.uidvalidity, &st.uidnext, &st.exists) && st.uidvalidity > 0)
+                if (watch_known(a->watches[i], &st.uidvalidity, &st.uidnext, &st.exists, &st.highestmodseq) &&
+                    st.uidvalidity > 0)
                         (void) state_put(a->state, watch_mailbox(a->watches[i]), &st);
         }
         r = state_save(m->state_dir, a->cfg->name, a->state);
@@ -137,9 +140,9 @@ static int account_new(Manager *m, const CfgAccount *cfg, Account **ret) {
         for (size_t i = 0; i < cfg->n_mailboxes; i++) {
                 MailboxState st;
 
-                r = watch_new(m->event, cfg, &cfg->mailboxes[i], on_watch_changed, a, &a->watches[i]);
+                r = watch_new(m->event, m->sched, cfg, &cfg->mailboxes[i], on_watch_changed, a, &a->watches[i]);
                 if (r >= 0 && a->state && state_get(a->state, cfg->mailboxes[i].name, &st))
-                        watch_restore(a->watches[i], st.uidvalidity, st.uidnext, st.exists);
+                        watch_restore(a->watches[i], st.uidvalidity, st.uidnext, st.exists, st.highestmodseq);
                 if (r >= 0)
                         r = connection_new(m->event, cfg, a->tls, a->watches[i], on_conn_state, m, &a->conns[i]);
                 if (r < 0) {
@@ -344,6 +347,7 @@ int manager_reload(Manager *m) {
         m->n_accounts = ncfg->n_accounts;
         cfg_free(m->cfg);
         m->cfg = ncfg;
+        sched_set_max_running(m->sched, ncfg->max_concurrent_hooks);
         /* Compact away accounts that could not start. */
         {
                 size_t k = 0;
@@ -372,6 +376,9 @@ int manager_new(Cfg *cfg, Manager **ret) {
         }
         m->cfg = cfg;
         r = sd_event_default(&m->event);
+        if (r < 0)
+                return r;
+        r = sched_new(m->event, cfg->max_concurrent_hooks, &m->sched);
         if (r < 0)
                 return r;
         r = state_dir_open(NULL, &m->state_dir);
@@ -421,6 +428,7 @@ Manager *manager_free(Manager *m) {
         for (size_t i = 0; i < m->n_accounts; i++)
                 account_free(m->accounts[i]);
         free(m->accounts);
+        sched_free(m->sched);
         sd_event_source_disable_unref(m->sig_term);
         sd_event_source_disable_unref(m->sig_int);
         sd_event_source_disable_unref(m->sig_hup);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* watch.c: a watched mailbox, its events and hook runs; see watch.h. */
+/* watch.c: a watched mailbox, its events and hook runs; see watch.h and docs/EVENTS.md. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -7,151 +7,96 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "buf.h"
 #include "hook.h"
 #include "imap-utf7.h"
 #include "log.h"
 #include "watch.h"
 
-typedef struct EventState {
-        bool dirty;             /* triggered since the last run started */
-        bool catchup;           /* ... by what happened while not connected */
-        uint64_t count;         /* messages new or expunged since then */
-        Hook *running;
+/* Why a run happens (IMAPIDLED_REASON); a run covering several reasons
+ * names the first of catchup, live, startup that applies. */
+enum {
+        REASON_LIVE = 1 << 0,           /* seen while connected */
+        REASON_CATCHUP = 1 << 1,        /* happened while not connected or not running */
+        REASON_STARTUP = 1 << 2,        /* startup_sync = true */
+        REASON_RESYNC = 1 << 3,         /* UIDVALIDITY changed (IMAPIDLED_EVENT=resync) */
+};
+
+typedef enum FetchKind {
+        FETCH_NONE,
+        FETCH_SCAN,                     /* after SELECT: what came while away */
+        FETCH_RESOLVE,                  /* before an on_new run: which UIDs it covers */
+} FetchKind;
+
+typedef struct Job {
+        Watch *watch;
+        WatchEvent ev;
+        SchedJob *sj;
+
+        uint64_t count;                 /* events since the current run (if any) started */
+        unsigned reasons;
+
+        /* The run: resolving (waiting for the fetch), then the hook. */
+        bool resolving;
+        uint64_t run_count;
+        unsigned run_reasons;
+        Hook *hook;
         uint64_t runs;
-} EventState;
+} Job;
 
 struct Watch {
         sd_event *event;
+        Sched *sched;
         const CfgAccount *account;
         const CfgMailbox *mailbox;
         char *wire;             /* mUTF-7 */
         char *name;             /* account/mailbox */
-        sd_event_source *defer;
 
-        bool selected_once;
-        uint32_t exists, uidvalidity, uidnext;
+        bool known;             /* selected once, or restored from the state file */
+        bool selected_this_run; /* selected since the daemon started (startup_sync) */
+        uint32_t exists, uidvalidity, floor;
+        uint64_t highestmodseq;
         WatchChangedFn on_changed;
         void *userdata;
 
-        EventState ev[_WATCH_EVENT_MAX];
+        WatchFetchFn fetch;
+        void *fetch_userdata;
+        FetchKind fetch_kind;   /* in flight */
+        bool resolve_waiting;   /* the NEW job's run waits for the scan to end */
+        uint32_t scan_old_exists;
+
+        Job jobs[_WATCH_EVENT_MAX];
 };
 
 static const char *const event_names[_WATCH_EVENT_MAX] = {
         [WATCH_EVENT_NEW] = "new",
         [WATCH_EVENT_EXPUNGE] = "expunge",
-        [WATCH_EVENT_RESYNC] = "resync",
+        [WATCH_EVENT_FLAGS] = "flags",
+};
+
+static const CfgEvent cfg_events[_WATCH_EVENT_MAX] = {
+        [WATCH_EVENT_NEW] = CFG_EVENT_NEW,
+        [WATCH_EVENT_EXPUNGE] = CFG_EVENT_EXPUNGE,
+        [WATCH_EVENT_FLAGS] = CFG_EVENT_FLAGS,
 };
 
 static const char *const hook_keys[_WATCH_EVENT_MAX] = {
         [WATCH_EVENT_NEW] = "on_new",
         [WATCH_EVENT_EXPUNGE] = "on_expunge",
-        [WATCH_EVENT_RESYNC] = "on_new",
+        [WATCH_EVENT_FLAGS] = "on_flags",
 };
 
-/* The hook for an event: the mailbox's own, else the account's.  A resync
- * (new UIDVALIDITY) runs on_new: the client must sync the mailbox anew. */
 static const CfgHook *watch_hook(const Watch *w, WatchEvent ev) {
-        bool expunge = ev == WATCH_EVENT_EXPUNGE;
-        const CfgHook *mh = expunge ? &w->mailbox->on_expunge : &w->mailbox->on_new;
-        const CfgHook *ah = expunge ? &w->account->on_expunge : &w->account->on_new;
-
-        if (mh->argv || mh->shell)
-                return mh;
-        if (ah->argv || ah->shell)
-                return ah;
-        return NULL;
+        return cfg_mailbox_hook(w->account, w->mailbox, cfg_events[ev]);
 }
 
-static void schedule(Watch *w);
-
-static void on_hook_done(Hook *h, int status, bool timed_out, void *userdata) {
-        Watch *w = userdata;
-
-        (void) status;
-        (void) timed_out;
-        for (unsigned i = 0; i < _WATCH_EVENT_MAX; i++)
-                if (w->ev[i].running == h) {
-                        w->ev[i].running = hook_free(h);
-                        /* Triggered while it ran: exactly one more run. */
-                        if (w->ev[i].dirty)
-                                schedule(w);
-                }
-}
-
-static int start_hook(Watch *w, WatchEvent ev) {
-        EventState *st = &w->ev[ev];
-        const CfgHook *hk = watch_hook(w, ev);
-        char count[32], exists[32], uidvalidity[32], uidnext[32], reason[32], log_name[256];
-        char *env[] = { count, exists, uidvalidity, uidnext, reason, NULL };
-        HookSpec spec;
-        int r;
-
-        st->dirty = false;
-        if (!hk) {
-                st->count = 0;
-                return 0;
-        }
-        (void) snprintf(count, sizeof(count), "IMAPIDLED_COUNT=%" PRIu64, st->count);
-        (void) snprintf(exists, sizeof(exists), "IMAPIDLED_EXISTS=%" PRIu32, w->exists);
-        (void) snprintf(uidvalidity, sizeof(uidvalidity), "IMAPIDLED_UIDVALIDITY=%" PRIu32, w->uidvalidity);
-        (void) snprintf(uidnext, sizeof(uidnext), "IMAPIDLED_UIDNEXT=%" PRIu32, w->uidnext);
-        (void) snprintf(reason, sizeof(reason), "IMAPIDLED_REASON=%s", st->catchup ? "catchup" : "live");
-        (void) snprintf(log_name, sizeof(log_name), "%s %s", w->name, hook_keys[ev]);
-        st->count = 0;
-        st->catchup = false;
-
-        spec = (HookSpec) {
-                .argv = hk->argv,
-                .shell = hk->argv ? NULL : hk->shell,
-                .account = w->account->name,
-                .mailbox = w->mailbox->name,
-                .event = event_names[ev],
-                .extra_env = env,
-                .timeout_usec = w->account->hook_timeout_usec,
-                .log_name = log_name,
-        };
-        r = hook_run(w->event, &spec, on_hook_done, w, &st->running);
-        if (r < 0)
-                return log_error_errno(r, "%s: cannot run hook: %m", log_name);
-        st->runs++;
-        return 0;
-}
-
-static int on_defer(sd_event_source *s, void *userdata) {
-        Watch *w = userdata;
-
-        (void) s;
-        w->defer = sd_event_source_disable_unref(w->defer);
-        for (unsigned i = 0; i < _WATCH_EVENT_MAX; i++)
-                if (w->ev[i].dirty && !w->ev[i].running)
-                        (void) start_hook(w, (WatchEvent) i);
-        return 0;
-}
-
-/* Run the hooks on the next loop turn, so that a burst of responses that
- * arrived together makes one run. */
-static void schedule(Watch *w) {
-        int r;
-
-        if (w->defer)
+void watch_fetch_result_done(WatchFetchResult *r) {
+        if (!r)
                 return;
-        r = sd_event_add_defer(w->event, &w->defer, on_defer, w);
-        if (r < 0)
-                log_error_errno(r, "%s: cannot schedule hooks: %m", w->name);
-}
-
-static void trigger(Watch *w, WatchEvent ev, uint64_t count, bool catchup) {
-        EventState *st = &w->ev[ev];
-
-        if (count == 0)
-                return;
-        log_info("%s: %s%s, %" PRIu64 " message%s", w->name, event_names[ev], catchup ? " (catch-up)" : "", count,
-                 count == 1 ? "" : "s");
-        st->count += count;
-        st->catchup = st->catchup || catchup;
-        st->dirty = true;
-        if (!st->running)
-                schedule(w);
+        for (size_t i = 0; i < r->n_details; i++)
+                message_details_done(&r->details[i]);
+        free(r->details);
+        *r = (WatchFetchResult) {};
 }
 
 static void changed(Watch *w) {
@@ -159,42 +104,283 @@ static void changed(Watch *w) {
                 w->on_changed(w, w->userdata);
 }
 
-void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t uidnext) {
-        if (w->selected_once && uidvalidity == w->uidvalidity && uidnext >= w->uidnext) {
-                uint64_t added = uidnext - w->uidnext;
-                uint64_t expected = (uint64_t) w->exists + added;
+static uint64_t now_mono(const Watch *w) {
+        uint64_t t = 0;
 
-                /* Only what really changed: no fake "new mail" on every reconnect. */
-                trigger(w, WATCH_EVENT_NEW, added, true);
-                if (expected > exists)
-                        trigger(w, WATCH_EVENT_EXPUNGE, expected - exists, true);
-        } else if (w->selected_once && uidvalidity != w->uidvalidity) {
-                /* RFC 3501 §2.3.1.1: old UIDs mean nothing now. */
-                log_notice("%s: UIDVALIDITY changed (%" PRIu32 " -> %" PRIu32 "), resync", w->name, w->uidvalidity,
-                           uidvalidity);
-                trigger(w, WATCH_EVENT_RESYNC, exists ? exists : 1, true);
+        (void) sd_event_now(w->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+static void trigger(Watch *w, WatchEvent ev, uint64_t count, unsigned reason, bool force) {
+        Job *j = &w->jobs[ev];
+
+        if (count == 0 && !force)
+                return;
+        log_info("%s: %s%s, %" PRIu64 " message%s", w->name,
+                 reason & REASON_RESYNC ? "resync" : event_names[ev],
+                 reason & REASON_CATCHUP ? " (catch-up)" : reason & REASON_STARTUP ? " (startup)" : "",
+                 count, count == 1 ? "" : "s");
+        j->count += count;
+        j->reasons |= reason;
+        sched_job_trigger(j->sj, now_mono(w), w->account->debounce_usec, w->account->max_delay_usec);
+}
+
+/* ---- runs ------------------------------------------------------------------------------------- */
+
+static void on_hook_done(Hook *h, int status, bool timed_out, void *userdata) {
+        Job *j = userdata;
+
+        (void) status;
+        (void) timed_out;
+        (void) h;
+        j->hook = hook_free(j->hook);
+        sched_job_done(j->sj);
+}
+
+static const char *reason_name(unsigned reasons) {
+        if (reasons & (REASON_CATCHUP | REASON_RESYNC))
+                return "catchup";
+        if (reasons & REASON_LIVE)
+                return "live";
+        return "startup";
+}
+
+/* Start the hook of a job whose run began; res: what the fetch found (NULL
+ * when there was none).  Returns < 0 if nothing runs. */
+static int start_hook(Job *j, const WatchFetchResult *res) {
+        Watch *w = j->watch;
+        const CfgHook *hk = watch_hook(w, j->ev);
+        char count[40], exists[40], uidvalidity[40], uidnext[40], reason[40], uids[64], ndet[40],
+                log_name[256];
+        _cleanup_(details_strv_freep) char **denv = NULL;
+        char *env[16];
+        size_t n = 0;
+        _cleanup_(buf_done) Buf json = {};
+        HookSpec spec;
+        int r;
+
+        if (!hk)
+                return -ENOENT;
+        (void) snprintf(count, sizeof(count), "IMAPIDLED_COUNT=%" PRIu64, j->run_count);
+        (void) snprintf(exists, sizeof(exists), "IMAPIDLED_EXISTS=%" PRIu32, w->exists);
+        (void) snprintf(uidvalidity, sizeof(uidvalidity), "IMAPIDLED_UIDVALIDITY=%" PRIu32, w->uidvalidity);
+        (void) snprintf(uidnext, sizeof(uidnext), "IMAPIDLED_UIDNEXT=%" PRIu32, w->floor);
+        (void) snprintf(reason, sizeof(reason), "IMAPIDLED_REASON=%s", reason_name(j->run_reasons));
+        (void) snprintf(log_name, sizeof(log_name), "%s %s", w->name, hook_keys[j->ev]);
+        env[n++] = count;
+        env[n++] = exists;
+        env[n++] = uidvalidity;
+        env[n++] = uidnext;
+        env[n++] = reason;
+        if (j->ev == WATCH_EVENT_NEW) {
+                /* RFC 3501 §9 sequence-set syntax, usable with UID FETCH as it is. */
+                if (!res)
+                        (void) snprintf(uids, sizeof(uids), "IMAPIDLED_UIDS=%" PRIu32 ":*", w->floor);
+                else if (res->count == 0)
+                        (void) snprintf(uids, sizeof(uids), "IMAPIDLED_UIDS=");
+                else if (res->min_uid == res->max_uid)
+                        (void) snprintf(uids, sizeof(uids), "IMAPIDLED_UIDS=%" PRIu32, res->min_uid);
+                else
+                        (void) snprintf(uids, sizeof(uids), "IMAPIDLED_UIDS=%" PRIu32 ":%" PRIu32, res->min_uid,
+                                        res->max_uid);
+                env[n++] = uids;
         }
-        w->selected_once = true;
-        w->exists = exists;
-        w->uidvalidity = uidvalidity;
-        w->uidnext = uidnext;
+        if (hk->details) {
+                (void) snprintf(ndet, sizeof(ndet), "IMAPIDLED_DETAILS=%zu", res ? res->n_details : (size_t) 0);
+                env[n++] = ndet;
+                if (res && res->n_details > 0) {
+                        r = message_details_env(&res->details[res->n_details - 1], &denv);
+                        if (r < 0)
+                                return log_error_errno(r, "%s: cannot build the environment: %m", log_name);
+                        for (char **e = denv; *e && n < ELEMENTSOF(env) - 1; e++)
+                                env[n++] = *e;
+                        for (size_t i = 0; i < res->n_details; i++) {
+                                r = message_details_to_json(&res->details[i], &json);
+                                if (r < 0)
+                                        return log_error_errno(r, "%s: cannot build the details: %m", log_name);
+                        }
+                }
+        }
+        env[n] = NULL;
+
+        spec = (HookSpec) {
+                .argv = hk->argv,
+                .shell = hk->argv ? NULL : hk->shell,
+                .account = w->account->name,
+                .mailbox = w->mailbox->name,
+                .event = j->run_reasons & REASON_RESYNC ? "resync" : event_names[j->ev],
+                .extra_env = env,
+                .stdin_data = hk->details ? (json.data ? (const void *) json.data : "") : NULL,
+                .stdin_len = hk->details ? json.len : 0,
+                .timeout_usec = w->account->hook_timeout_usec,
+                .log_name = log_name,
+        };
+        r = hook_run(w->event, &spec, on_hook_done, j, &j->hook);
+        if (r < 0)
+                return log_error_errno(r, "%s: cannot run hook: %m", log_name);
+        j->runs++;
+        return 0;
+}
+
+static int request_fetch(Watch *w, FetchKind kind, uint32_t floor, unsigned details_max) {
+        int r;
+
+        if (!w->fetch)
+                return -ENOTCONN;
+        w->fetch_kind = kind;
+        r = w->fetch(w->fetch_userdata, floor, details_max);
+        if (r < 0)
+                w->fetch_kind = FETCH_NONE;
+        return r;
+}
+
+static unsigned details_wanted(const Watch *w) {
+        const CfgHook *hk = watch_hook(w, WATCH_EVENT_NEW);
+
+        return hk && hk->details ? MAX(w->account->details_max, 1u) : 0;
+}
+
+/* The NEW job's run: find out which UIDs it covers first. */
+static int resolve(Job *j) {
+        Watch *w = j->watch;
+
+        if (w->fetch_kind != FETCH_NONE) {
+                w->resolve_waiting = true;      /* after the scan */
+                return 0;
+        }
+        if (request_fetch(w, FETCH_RESOLVE, w->floor, details_wanted(w)) >= 0)
+                return 0;
+        /* Not connected: run now with what we know; nothing is held back. */
+        j->resolving = false;
+        return start_hook(j, NULL);
+}
+
+static int on_job_start(SchedJob *sj, void *userdata) {
+        Job *j = userdata;
+        int r;
+
+        (void) sj;
+        j->run_count = j->count;
+        j->run_reasons = j->reasons;
+        j->count = 0;
+        j->reasons = 0;
+        if (!watch_hook(j->watch, j->ev))
+                return -ENOENT;
+        if (j->ev != WATCH_EVENT_NEW)
+                return start_hook(j, NULL);
+        j->resolving = true;
+        r = resolve(j);
+        if (r < 0)
+                j->resolving = false;
+        return r;
+}
+
+static void resolved(Watch *w, int r, const WatchFetchResult *res) {
+        Job *j = &w->jobs[WATCH_EVENT_NEW];
+
+        if (!j->resolving)
+                return;
+        j->resolving = false;
+        if (r >= 0 && res->count > 0) {
+                /* The run covers these: the next one starts above them. */
+                if (res->max_uid >= w->floor && res->max_uid < UINT32_MAX)
+                        w->floor = res->max_uid + 1;
+                j->run_count = MAX(j->run_count, res->count);
+                changed(w);
+        }
+        if (start_hook(j, r >= 0 ? res : NULL) < 0)
+                sched_job_done(j->sj);
+}
+
+static void scanned(Watch *w, int r, const WatchFetchResult *res) {
+        uint64_t expected;
+
+        if (r < 0) {
+                /* Left for the next connection: the floor did not move. */
+                log_debug("%s: catch-up scan failed: %s", w->name, strerror(-r));
+                return;
+        }
+        log_debug("%s: scan: %" PRIu64 " new (UIDs %" PRIu32 "..%" PRIu32 "), EXISTS %" PRIu32 " -> %" PRIu32,
+                  w->name, res->count, res->min_uid, res->max_uid, w->scan_old_exists, w->exists);
+        trigger(w, WATCH_EVENT_NEW, res->count, REASON_CATCHUP, false);
+        /* Everything else that was there before and is missing now went away. */
+        expected = (uint64_t) w->scan_old_exists + res->count;
+        if (expected > w->exists)
+                trigger(w, WATCH_EVENT_EXPUNGE, expected - w->exists, REASON_CATCHUP, false);
+}
+
+void watch_fetch_done(Watch *w, int r, WatchFetchResult *res) {
+        FetchKind kind = w->fetch_kind;
+        WatchFetchResult empty = {};
+
+        if (!res)
+                res = &empty;
+        w->fetch_kind = FETCH_NONE;
+        if (kind == FETCH_SCAN)
+                scanned(w, r, res);
+        else if (kind == FETCH_RESOLVE)
+                resolved(w, r, res);
+        watch_fetch_result_done(res);
+
+        if (w->resolve_waiting && w->fetch_kind == FETCH_NONE) {
+                Job *j = &w->jobs[WATCH_EVENT_NEW];
+
+                w->resolve_waiting = false;
+                if (j->resolving && resolve(j) < 0) {
+                        j->resolving = false;
+                        sched_job_done(j->sj);
+                }
+        }
+}
+
+void watch_set_fetcher(Watch *w, WatchFetchFn fn, void *userdata) {
+        w->fetch = fn;
+        w->fetch_userdata = userdata;
+        if (!fn && w->fetch_kind != FETCH_NONE)
+                watch_fetch_done(w, -ECONNRESET, NULL);
+}
+
+/* ---- what the server says --------------------------------------------------------------------- */
+
+void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t uidnext, uint64_t highestmodseq) {
+        bool first_this_run = !w->selected_this_run;
+        bool had_new = false;
+
+        w->selected_this_run = true;
+        if (w->known && uidvalidity == w->uidvalidity) {
+                uint32_t old_exists = w->exists;
+
+                w->exists = exists;
+                if (uidnext > w->floor && watch_hook(w, WATCH_EVENT_NEW)) {
+                        /* UIDs were handed out (RFC 3501 §2.3.1.1); which of them are still
+                         * there, and so how many messages are new, the scan tells. */
+                        w->scan_old_exists = old_exists;
+                        if (request_fetch(w, FETCH_SCAN, w->floor, 0) < 0)
+                                log_debug("%s: cannot scan for new mail now", w->name);
+                        had_new = true;
+                } else {
+                        if (uidnext > w->floor)
+                                w->floor = uidnext;     /* nobody to tell */
+                        if (old_exists > exists)
+                                trigger(w, WATCH_EVENT_EXPUNGE, old_exists - exists, REASON_CATCHUP, false);
+                }
+        } else {
+                if (w->known) {
+                        /* RFC 3501 §2.3.1.1: old UIDs mean nothing now. */
+                        log_notice("%s: UIDVALIDITY changed (%" PRIu32 " -> %" PRIu32 "), resync", w->name,
+                                   w->uidvalidity, uidvalidity);
+                        trigger(w, WATCH_EVENT_NEW, exists, REASON_RESYNC | REASON_CATCHUP, true);
+                        had_new = true;
+                }
+                w->known = true;
+                w->exists = exists;
+                w->uidvalidity = uidvalidity;
+                w->floor = uidnext;
+        }
+        w->highestmodseq = highestmodseq;
+        if (first_this_run && w->account->startup_sync && !had_new)
+                trigger(w, WATCH_EVENT_NEW, 0, REASON_STARTUP, true);
         changed(w);
-}
-
-void watch_restore(Watch *w, uint32_t uidvalidity, uint32_t uidnext, uint32_t exists) {
-        w->selected_once = true;
-        w->uidvalidity = uidvalidity;
-        w->uidnext = uidnext;
-        w->exists = exists;
-}
-
-bool watch_known(const Watch *w, uint32_t *ret_uidvalidity, uint32_t *ret_uidnext, uint32_t *ret_exists) {
-        if (!w->selected_once)
-                return false;
-        *ret_uidvalidity = w->uidvalidity;
-        *ret_uidnext = w->uidnext;
-        *ret_exists = w->exists;
-        return true;
 }
 
 void watch_on_exists(Watch *w, uint32_t exists) {
@@ -205,9 +391,7 @@ void watch_on_exists(Watch *w, uint32_t exists) {
                 uint32_t added = exists - w->exists;
 
                 w->exists = exists;
-                if (w->uidnext > 0 && w->uidnext <= UINT32_MAX - added)
-                        w->uidnext += added; /* a lower bound until the next SELECT */
-                trigger(w, WATCH_EVENT_NEW, added, false);
+                trigger(w, WATCH_EVENT_NEW, added, REASON_LIVE, false);
         } else
                 w->exists = exists;
         changed(w);
@@ -215,20 +399,43 @@ void watch_on_exists(Watch *w, uint32_t exists) {
 
 void watch_on_expunge(Watch *w, uint32_t count) {
         w->exists = count > w->exists ? 0 : w->exists - count;
-        trigger(w, WATCH_EVENT_EXPUNGE, count, false);
+        trigger(w, WATCH_EVENT_EXPUNGE, count, REASON_LIVE, false);
         changed(w);
+}
+
+void watch_on_flags(Watch *w, uint32_t count) {
+        trigger(w, WATCH_EVENT_FLAGS, count, REASON_LIVE, false);
+}
+
+void watch_restore(Watch *w, uint32_t uidvalidity, uint32_t uidnext, uint32_t exists, uint64_t highestmodseq) {
+        w->known = true;
+        w->uidvalidity = uidvalidity;
+        w->floor = uidnext;
+        w->exists = exists;
+        w->highestmodseq = highestmodseq;
+}
+
+bool watch_known(const Watch *w, uint32_t *ret_uidvalidity, uint32_t *ret_uidnext, uint32_t *ret_exists,
+                 uint64_t *ret_highestmodseq) {
+        if (!w->known)
+                return false;
+        *ret_uidvalidity = w->uidvalidity;
+        *ret_uidnext = w->floor;
+        *ret_exists = w->exists;
+        *ret_highestmodseq = w->highestmodseq;
+        return true;
 }
 
 unsigned watch_hooks_running(const Watch *w) {
         unsigned n = 0;
 
         for (unsigned i = 0; i < _WATCH_EVENT_MAX; i++)
-                n += w->ev[i].running != NULL;
+                n += w->jobs[i].hook != NULL || w->jobs[i].resolving;
         return n;
 }
 
 uint64_t watch_runs(const Watch *w, WatchEvent ev) {
-        return w->ev[ev].runs;
+        return w->jobs[ev].runs;
 }
 
 const char *watch_mailbox(const Watch *w) {
@@ -248,8 +455,43 @@ void watch_set_config(Watch *w, const CfgAccount *account, const CfgMailbox *mai
         w->mailbox = mailbox;
 }
 
-int watch_new(sd_event *e, const CfgAccount *account, const CfgMailbox *mailbox, WatchChangedFn on_changed,
-              void *userdata, Watch **ret) {
+/* The single-flight key of a job: the account and the hook's command, so
+ * that the same command never runs twice at once for one account, whichever
+ * mailbox or event asks (anchors.md §3 row 11: concurrent syncs collide). */
+static int lock_key(const Watch *w, WatchEvent ev, char **ret) {
+        const CfgHook *hk = watch_hook(w, ev);
+        const char *parts[4] = { w->account->name, NULL, NULL, NULL };
+        char *const *argv = NULL;
+        Buf b = BUF_INIT;
+        int r = 0;
+
+        if (!hk) {
+                parts[1] = "-";
+                parts[2] = w->mailbox->name;
+                parts[3] = event_names[ev];
+        } else if (!hk->argv) {
+                parts[1] = "sh";
+                parts[2] = hk->shell;
+        } else
+                argv = hk->argv;
+        for (size_t i = 0; i < ELEMENTSOF(parts) && parts[i] && r >= 0; i++)
+                r = buf_append(&b, parts[i], strlen(parts[i]) + 1, 0);
+        for (char *const *a = argv; a && *a && r >= 0; a++)
+                r = buf_append(&b, *a, strlen(*a) + 1, 0);
+        if (r < 0) {
+                buf_done(&b);
+                return r;
+        }
+        /* NUL-separated parts, made one string with a unit separator. */
+        for (size_t i = 0; i + 1 < b.len; i++)
+                if (b.data[i] == 0)
+                        b.data[i] = '\x1f';
+        *ret = b.data;
+        return 0;
+}
+
+int watch_new(sd_event *e, Sched *sched, const CfgAccount *account, const CfgMailbox *mailbox,
+              WatchChangedFn on_changed, void *userdata, Watch **ret) {
         _cleanup_(watch_freep) Watch *w = NULL;
         int r;
 
@@ -259,6 +501,7 @@ int watch_new(sd_event *e, const CfgAccount *account, const CfgMailbox *mailbox,
         w->on_changed = on_changed;
         w->userdata = userdata;
         w->event = sd_event_ref(e);
+        w->sched = sched;
         w->account = account;
         w->mailbox = mailbox;
         r = imap_utf7_encode(mailbox->name, strlen(mailbox->name), &w->wire);
@@ -266,6 +509,18 @@ int watch_new(sd_event *e, const CfgAccount *account, const CfgMailbox *mailbox,
                 return log_error_errno(r, "%s/%s: mailbox name is not valid UTF-8", account->name, mailbox->name);
         if (asprintf(&w->name, "%s/%s", account->name, mailbox->name) < 0)
                 return -ENOMEM;
+        for (unsigned i = 0; i < _WATCH_EVENT_MAX; i++) {
+                _cleanup_free_ char *key = NULL;
+
+                w->jobs[i].watch = w;
+                w->jobs[i].ev = (WatchEvent) i;
+                r = lock_key(w, (WatchEvent) i, &key);
+                if (r < 0)
+                        return r;
+                r = sched_job_new(sched, key, on_job_start, &w->jobs[i], &w->jobs[i].sj);
+                if (r < 0)
+                        return r;
+        }
         *ret = TAKE_PTR(w);
         return 0;
 }
@@ -273,9 +528,10 @@ int watch_new(sd_event *e, const CfgAccount *account, const CfgMailbox *mailbox,
 Watch *watch_free(Watch *w) {
         if (!w)
                 return NULL;
-        for (unsigned i = 0; i < _WATCH_EVENT_MAX; i++)
-                hook_free(w->ev[i].running);
-        sd_event_source_disable_unref(w->defer);
+        for (unsigned i = 0; i < _WATCH_EVENT_MAX; i++) {
+                hook_free(w->jobs[i].hook);
+                sched_job_free(w->jobs[i].sj);
+        }
         sd_event_unref(w->event);
         free(w->wire);
         free(w->name);

@@ -2,15 +2,24 @@
 /*
  * watch.h: one watched mailbox: what we know of it (EXISTS, UIDVALIDITY,
  * UIDNEXT), the events its changes become, and the hook runs they trigger.
+ * docs/EVENTS.md is the user-facing description of the model.
  *
  * A watch is not a connection.  Today each watch gets a connection of its own
  * (connection.h); a connection that watches several mailboxes (NOTIFY, RFC
  * 5465) can later feed several watches without changing this interface.
  *
- * Hook runs are single-flight per watch and event: a trigger while the hook
- * runs only marks it dirty, and exactly one more run follows when it ends;
- * triggers in one event-loop turn are coalesced into one run whose
- * IMAPIDLED_COUNT is their sum.  Hooks never block the loop.
+ * Events: new (EXISTS grew, or UIDs handed out while we were away), expunge,
+ * flags (unsolicited FETCH FLAGS), and resync (UIDVALIDITY changed: a new
+ * run of on_new).  Each event kind of a watch is one scheduler job
+ * (sched.h): debounced, single-flight per account and hook command, limited
+ * globally.  Counts come from EXISTS against the known count, never from
+ * RECENT.
+ *
+ * The floor: the lowest UID that no hook run has covered yet.  It is what is
+ * persisted as UIDNEXT (state.h), so a restart or reconnect reports exactly
+ * the messages with UIDs at or above it.  A run of on_new asks the connection
+ * for the UIDs at or above the floor (and the details of the newest, when the
+ * hook wants them) just before it starts, then moves the floor past them.
  */
 #pragma once
 
@@ -19,30 +28,52 @@
 #include <systemd/sd-event.h>
 
 #include "cfg.h"
+#include "details.h"
+#include "sched.h"
 
 typedef struct Watch Watch;
 
 typedef enum WatchEvent {
-        WATCH_EVENT_NEW,
+        WATCH_EVENT_NEW,                /* also resync: UIDVALIDITY changed, runs on_new */
         WATCH_EVENT_EXPUNGE,
-        WATCH_EVENT_RESYNC,             /* UIDVALIDITY changed: everything known is void; runs on_new */
+        WATCH_EVENT_FLAGS,
         _WATCH_EVENT_MAX,
 } WatchEvent;
 
 /* What the watch knows changed: the owner persists it (state.h). */
 typedef void (*WatchChangedFn)(Watch *w, void *userdata);
 
-int watch_new(sd_event *e, const CfgAccount *account, const CfgMailbox *mailbox, WatchChangedFn on_changed,
-              void *userdata, Watch **ret);
+/* What a fetch for the watch found. */
+typedef struct WatchFetchResult {
+        uint64_t count;                 /* messages present with UID >= the floor asked for */
+        uint32_t min_uid, max_uid;      /* of those; 0 when count is 0 */
+        MessageDetails *details;        /* details of the newest ones, oldest first (at most
+                                         * details_max); owned by the result */
+        size_t n_details;
+} WatchFetchResult;
+
+void watch_fetch_result_done(WatchFetchResult *r);
+
+/* The connection's service to its watch: find the messages with UID >=
+ * 'floor' (UID FETCH floor:* (UID)) and, if details_max > 0, fetch the
+ * details of the newest details_max of them.  Returns 0 if the answer will
+ * come through watch_fetch_done() (exactly once, also on failure), < 0 if
+ * the connection cannot do it now (not selected). */
+typedef int (*WatchFetchFn)(void *userdata, uint32_t floor, unsigned details_max);
+
+int watch_new(sd_event *e, Sched *sched, const CfgAccount *account, const CfgMailbox *mailbox,
+              WatchChangedFn on_changed, void *userdata, Watch **ret);
+Watch *watch_free(Watch *w);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Watch *, watch_free);
 
 /* What a previous run knew (state file): the first SELECT then compares
  * with it, so mail that came while the daemon was stopped is reported once,
  * with IMAPIDLED_REASON=catchup, and nothing when nothing changed. */
-void watch_restore(Watch *w, uint32_t uidvalidity, uint32_t uidnext, uint32_t exists);
-/* The numbers to persist; false until the first SELECT or restore. */
-bool watch_known(const Watch *w, uint32_t *ret_uidvalidity, uint32_t *ret_uidnext, uint32_t *ret_exists);
-Watch *watch_free(Watch *w);
-DEFINE_TRIVIAL_CLEANUP_FUNC(Watch *, watch_free);
+void watch_restore(Watch *w, uint32_t uidvalidity, uint32_t uidnext, uint32_t exists, uint64_t highestmodseq);
+/* The numbers to persist (uidnext is the floor); false until the first
+ * SELECT or restore. */
+bool watch_known(const Watch *w, uint32_t *ret_uidvalidity, uint32_t *ret_uidnext, uint32_t *ret_exists,
+                 uint64_t *ret_highestmodseq);
 
 /* The configuration changed but this mailbox did not: point at the new
  * Cfg's objects (the old Cfg is about to be freed). */
@@ -52,17 +83,26 @@ const char *watch_mailbox(const Watch *w);          /* UTF-8 name as configured 
 const char *watch_mailbox_wire(const Watch *w);     /* modified UTF-7, as sent (RFC 3501 §5.1.3) */
 const char *watch_name(const Watch *w);             /* "account/mailbox" for logs */
 
-/* SELECT finished: the mailbox's current numbers.  The first SELECT of a
- * watch only records them.  After a reconnect with the same UIDVALIDITY,
- * UIDs handed out meanwhile (UIDNEXT grew, RFC 3501 §2.3.1.1) are new mail
- * and missing messages were expunged: both become events, so nothing that
- * happened while the connection was down is missed. */
-void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t uidnext);
-/* Untagged responses while selected (RFC 3501 §7.3.1, §7.4.1; RFC 7162 §3.2.10). */
+/* The connection that can fetch for this watch, set once the mailbox is
+ * selected; NULL when it goes away (after it answered any fetch in flight). */
+void watch_set_fetcher(Watch *w, WatchFetchFn fn, void *userdata);
+/* The answer to a WatchFetchFn call: r < 0 if it failed (then res may be
+ * NULL).  The details in *res are taken over (res is left empty). */
+void watch_fetch_done(Watch *w, int r, WatchFetchResult *res);
+
+/* SELECT/EXAMINE finished: the mailbox's current numbers (highestmodseq 0
+ * without CONDSTORE).  The first SELECT of a watch without a restored state
+ * only records them.  Otherwise, with the same UIDVALIDITY, UIDs at or above
+ * the floor are new mail (found with a fetch before anything is reported,
+ * RFC 3501 §2.3.1.1) and messages that are missing were expunged; with a new
+ * UIDVALIDITY everything known is void: resync.  May call the fetcher. */
+void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t uidnext, uint64_t highestmodseq);
+/* Untagged responses while selected (RFC 3501 §7.3.1, §7.4.1, §7.4.2; RFC 7162 §3.2.10). */
 void watch_on_exists(Watch *w, uint32_t exists);
 void watch_on_expunge(Watch *w, uint32_t count);
+void watch_on_flags(Watch *w, uint32_t count);
 
-/* Hooks still running (for shutdown). */
+/* Hooks running or about to run (resolving) (for shutdown). */
 unsigned watch_hooks_running(const Watch *w);
 /* Runs started since creation, per event (for tests and status). */
 uint64_t watch_runs(const Watch *w, WatchEvent ev);
