@@ -336,6 +336,8 @@ static void maildir_drop(unsigned user, const char *subject) {
         ck_assert_int_eq(close(fd), 0);
 }
 
+static const char *env_value(const char *env, const char *name);
+
 /* ---- tests ---------------------------------------------------------------------------------------- */
 
 START_TEST(test_new_and_expunge_hooks) {
@@ -346,7 +348,8 @@ START_TEST(test_new_and_expunge_hooks) {
         daemon_init(&d);
         ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 1, "INBOX"), 0);
         acc = account_block(&d, "work", 1, NULL);
-        write_config(&d, "accounts = ( %s );\n", acc);
+        /* debounce = 0: this measures the path from delivery to hook. */
+        write_config(&d, "debounce = 0;\naccounts = ( %s );\n", acc);
         daemon_start(&d);
         ck_assert_msg(wait_notify(&d, &d.notes, "READY=1", 15000), "no READY=1; log:\n%s", tail_of(d.log));
         ck_assert_msg(strstr(d.notes.data, "STATUS=1/1 mailboxes idling"), "%s", d.notes.data);
@@ -606,6 +609,16 @@ START_TEST(test_catchup_across_restarts) {
         ck_assert_msg(wait_hook(&d, "new-cu-", 1, 15000, &env), "log:\n%s", tail_of(d.log));
         ck_assert_msg(strstr(env, "IMAPIDLED_COUNT=3\n"), "%s", env);
         ck_assert(strstr(env, "IMAPIDLED_REASON=catchup\n"));
+        {
+                /* The three new UIDs, as a range usable with UID FETCH. */
+                unsigned long a, b;
+                char *e;
+
+                a = strtoul(env_value(env, "IMAPIDLED_UIDS"), &e, 10);
+                ck_assert_msg(*e == ':', "%s", env);
+                b = strtoul(e + 1, &e, 10);
+                ck_assert_msg(*e == 0 && b - a + 1 == 3, "%s", env);
+        }
         ck_assert(strstr(env, "IMAPIDLED_EXISTS=3\n"));
         sleep_ms(1500);
         ck_assert_msg(hook_files(&d, "new-cu-", NULL) == 1, "log:\n%s", tail_of(d.log));
@@ -633,6 +646,290 @@ START_TEST(test_catchup_across_restarts) {
 }
 END_TEST
 
+/* ---- issue 5: events users can trust ------------------------------------------------------------ */
+
+/* Every hook output file named prefix*, concatenated (order unspecified). */
+static char *hook_outputs(Daemon *d, const char *prefix, unsigned *ret_n) {
+        Buf b = BUF_INIT;
+        DIR *dir = opendir(d->dir);
+        struct dirent *de;
+        unsigned n = 0;
+
+        ck_assert_ptr_nonnull(dir);
+        while ((de = readdir(dir)))
+                if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
+                        char path[512];
+                        _cleanup_free_ char *s = NULL;
+
+                        snprintf(path, sizeof(path), "%s/%s", d->dir, de->d_name);
+                        s = read_file(path);
+                        ck_assert_int_eq(buf_append(&b, s, strlen(s), 0), 0);
+                        ck_assert_int_eq(buf_append(&b, "\x1e\n", 2, 0), 0);
+                        n++;
+                }
+        closedir(dir);
+        ck_assert_int_eq(buf_append(&b, "", 1, 0), 0);
+        if (ret_n)
+                *ret_n = n;
+        return b.data;
+}
+
+/* The value of NAME= in an env dump, or "" (static buffer). */
+static const char *env_value(const char *env, const char *name) {
+        static char v[4096];
+        char key[64];
+        const char *p;
+        size_t n;
+
+        snprintf(key, sizeof(key), "\n%s=", name);
+        p = strstr(env, key);
+        if (!p && strncmp(env, key + 1, strlen(key) - 1) == 0)
+                p = env - 1;
+        if (!p)
+                return "";
+        p += strlen(key);
+        n = strcspn(p, "\n");
+        snprintf(v, sizeof(v), "%.*s", (int) MIN(n, sizeof(v) - 1), p);
+        return v;
+}
+
+START_TEST(test_rerun_while_running) {
+        /* A hook that takes 3 s; two deliveries while it runs: exactly one
+         * more run, after it, covering both (anchors.md §3 rows 9 and 12). */
+        Daemon d;
+        _cleanup_free_ char *acc = NULL, *all = NULL;
+        unsigned n;
+
+        daemon_init(&d);
+        ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 4, "INBOX"), 0);
+        ck_assert_int_ge(asprintf(&acc,
+                "{ name = \"rr\"; host = \"127.0.0.1\"; port = %s; tls = \"starttls\"; ca_file = \"%s\";\n"
+                "  username = \"%s\"; password = \"%s\";\n"
+                "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/tmp-$$; sleep 3; mv %s/tmp-$$ %s/run-$$\"]; }",
+                dovecot.plain_port, dovecot.ca_file, th_dovecot_user(&dovecot, 4), th_dovecot_pass(&dovecot, 4),
+                d.dir, d.dir, d.dir), 0);
+        write_config(&d, "debounce = 0;\naccounts = ( %s );\n", acc);
+        daemon_start(&d);
+        ck_assert(wait_notify(&d, &d.notes, "READY=1", 15000));
+        deliver(4, "first");
+        ck_assert_msg(wait_hook(&d, "tmp-", 1, 10000, NULL), "log:\n%s", tail_of(d.log));
+        deliver(4, "second");
+        deliver(4, "third");
+        /* Both seen while the first run still runs. */
+        ck_assert_msg(wait_log(&d, "rr/INBOX: new, 1 message", 3, 10000), "log:\n%s", tail_of(d.log));
+        ck_assert_uint_eq(hook_files(&d, "run-", NULL), 0);
+        ck_assert_msg(wait_hook(&d, "run-", 2, 15000, NULL), "log:\n%s", tail_of(d.log));
+        sleep_ms(4000);         /* a third run would have started and ended by now */
+        all = hook_outputs(&d, "run-", &n);
+        ck_assert_msg(n == 2, "%u runs:\n%s", n, all);
+        ck_assert_uint_eq(hook_files(&d, "tmp-", NULL), 0);
+        ck_assert_msg(strstr(all, "IMAPIDLED_COUNT=1\n") && strstr(all, "IMAPIDLED_COUNT=2\n"), "%s", all);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
+START_TEST(test_burst_of_100) {
+        /* 100 messages in well under a second: a handful of runs (debounce
+         * 1 s, the default) whose UID ranges together cover all 100. */
+        Daemon d;
+        _cleanup_free_ char *acc = NULL, *all = NULL;
+        uint64_t t0, total = 0;
+        uint32_t lo = UINT32_MAX, hi = 0;
+        unsigned n;
+
+        daemon_init(&d);
+        ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 3, "INBOX"), 0);
+        acc = account_block(&d, "burst", 3, NULL);
+        write_config(&d, "accounts = ( %s );\n", acc);
+        daemon_start(&d);
+        ck_assert(wait_notify(&d, &d.notes, "READY=1", 15000));
+        ck_assert(wait_log(&d, "-> idling", 1, 10000));
+        t0 = mono_ms();
+        for (unsigned i = 0; i < 100; i++)
+                maildir_drop(3, "burst");
+        printf("100 messages dropped in %llu ms\n", (unsigned long long) (mono_ms() - t0));
+        for (uint64_t end = mono_ms() + 20000; mono_ms() < end && total < 100;) {
+                free(all);
+                all = hook_outputs(&d, "new-burst-", &n);
+                total = 0;
+                for (const char *p = all; (p = strstr(p, "IMAPIDLED_COUNT=")); p++)
+                        total += strtoull(p + 16, NULL, 10);
+                sleep_ms(200);
+        }
+        sleep_ms(2500);         /* any straggler run */
+        free(all);
+        all = hook_outputs(&d, "new-burst-", &n);
+        printf("100 messages -> %u on_new runs\n", n);
+        ck_assert_msg(n >= 1 && n <= 5, "%u runs; log:\n%s", n, tail_of(d.log));
+        /* The union of IMAPIDLED_UIDS covers 100 distinct UIDs. */
+        for (const char *p = all; (p = strstr(p, "IMAPIDLED_UIDS=")); p++) {
+                char *e;
+                unsigned long a = strtoul(p + 15, &e, 10), b = a;
+
+                if (*e == ':')
+                        b = strtoul(e + 1, &e, 10);
+                ck_assert_msg(*e == '\n' && a > 0 && b >= a, "%s", all);
+                lo = MIN(lo, (uint32_t) a);
+                hi = MAX(hi, (uint32_t) b);
+        }
+        ck_assert_msg(hi - lo + 1 == 100, "UIDs %u..%u:\n%s", lo, hi, all);
+        total = 0;
+        for (const char *p = all; (p = strstr(p, "IMAPIDLED_COUNT=")); p++)
+                total += strtoull(p + 16, NULL, 10);
+        ck_assert_msg(total == 100, "counts add up to %llu:\n%s", (unsigned long long) total, all);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
+START_TEST(test_uidvalidity_change) {
+        /* The mailbox is deleted and created again while the daemon is
+         * stopped: a new UIDVALIDITY, so everything is resynced. */
+        static const char *const create[] = { "mailbox", "create", "-u", "user2", "Resync", NULL };
+        static const char *const delete[] = { "mailbox", "delete", "-u", "user2", "Resync", NULL };
+        Daemon d;
+        _cleanup_free_ char *acc = NULL, *env = NULL;
+        char msg[128];
+
+        daemon_init(&d);
+        (void) th_dovecot_doveadm(&dovecot, delete);
+        ck_assert_int_eq(th_dovecot_doveadm(&dovecot, create), 0);
+        acc = account_block(&d, "rv", 2, "mailboxes = [\"Resync\"];");
+        write_config(&d, "accounts = ( %s );\n", acc);
+        daemon_start(&d);
+        ck_assert(wait_log(&d, "-> idling", 1, 15000));
+        daemon_stop(&d);
+        ck_assert_int_eq(th_dovecot_doveadm(&dovecot, delete), 0);
+        sleep_ms(1100);         /* Dovecot's UIDVALIDITY is a time stamp */
+        ck_assert_int_eq(th_dovecot_doveadm(&dovecot, create), 0);
+        snprintf(msg, sizeof(msg), "From: a@example.org\nSubject: after\n\nhello\n");
+        ck_assert_int_eq(th_dovecot_deliver(&dovecot, 2, "Resync", msg), 0);
+        daemon_start(&d);
+        ck_assert_msg(wait_hook(&d, "new-rv-", 1, 15000, &env), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(strstr(env, "IMAPIDLED_EVENT=resync\n"), "%s", env);
+        ck_assert(strstr(env, "IMAPIDLED_MAILBOX=Resync\n"));
+        ck_assert(strstr(env, "IMAPIDLED_EXISTS=1\n"));
+        ck_assert_uint_eq(log_count(&d, "UIDVALIDITY changed"), 1);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
+START_TEST(test_details) {
+        /* details = true: From/Subject decoded (RFC 2047) and sanitized, in
+         * the environment and as JSON lines on stdin; a subject made of shell
+         * metacharacters and control bytes is only ever data. */
+        Daemon d;
+        _cleanup_free_ char *acc = NULL, *env = NULL, *json = NULL, *pwned = NULL;
+        char path[160];
+        struct stat st;
+
+        daemon_init(&d);
+        ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 2, "INBOX"), 0);
+        ck_assert_int_ge(asprintf(&pwned, "%s/pwned", d.dir), 0);
+        ck_assert_int_ge(asprintf(&acc,
+                "{ name = \"det\"; host = \"127.0.0.1\"; port = %s; tls = \"starttls\"; ca_file = \"%s\";\n"
+                "  username = \"%s\"; password = \"%s\";\n"
+                "  on_new = { command = [\"/bin/sh\", \"-c\", \"env > %s/tmpenv-$$; cat > %s/json-$$; "
+                "mv %s/tmpenv-$$ %s/env-$$\"]; details = true; }; }",
+                dovecot.plain_port, dovecot.ca_file, th_dovecot_user(&dovecot, 2), th_dovecot_pass(&dovecot, 2),
+                d.dir, d.dir, d.dir, d.dir), 0);
+        write_config(&d, "debounce = 0;\naccounts = ( %s );\n", acc);
+        daemon_start(&d);
+        ck_assert(wait_notify(&d, &d.notes, "READY=1", 15000));
+
+        ck_assert_int_eq(th_dovecot_deliver(&dovecot, 2, "INBOX",
+                "From: =?ISO-8859-1?Q?J=F6rg_M=FCller?= <joerg@example.org>\n"
+                "Subject: =?UTF-8?B?R3LDvMOfZSBhdXMgS8O2bG4=?= =?UTF-8?Q?_=E2=9C=93?=\n"
+                "Message-ID: <m1@example.org>\n\nhello\n"), 0);
+        ck_assert_msg(wait_hook(&d, "env-", 1, 10000, &env), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(strstr(env, "IMAPIDLED_FROM=J\xc3\xb6rg M\xc3\xbcller <joerg@example.org>\n"), "%s", env);
+        ck_assert_msg(strstr(env, "IMAPIDLED_SUBJECT=Gr\xc3\xbc\xc3\x9f" "e aus K\xc3\xb6ln \xe2\x9c\x93\n"), "%s", env);
+        ck_assert(strstr(env, "IMAPIDLED_MESSAGE_ID=<m1@example.org>\n"));
+        ck_assert(strstr(env, "IMAPIDLED_DETAILS=1\n"));
+        ck_assert_str_eq(env_value(env, "IMAPIDLED_UID"), env_value(env, "IMAPIDLED_UIDS"));
+        hook_files(&d, "json-", &json);
+        ck_assert_msg(strstr(json, "\"subject\":\"Gr\xc3\xbc\xc3\x9f" "e aus K\xc3\xb6ln \xe2\x9c\x93\""), "%s", json);
+        ck_assert(strstr(json, "\"from\":\"J\xc3\xb6rg M\xc3\xbcller <joerg@example.org>\""));
+        ck_assert_uint_eq(strchr(json, '\n') - json + 1, strlen(json));        /* one line */
+        free(env);
+        free(json);
+        env = json = NULL;
+        snprintf(path, sizeof(path), "%s", d.dir);
+        for (unsigned i = 0; i < 2; i++) {
+                /* Remove the first run's files. */
+                DIR *dir = opendir(path);
+                struct dirent *de;
+
+                while (dir && (de = readdir(dir)))
+                        if (strncmp(de->d_name, "env-", 4) == 0 || strncmp(de->d_name, "json-", 5) == 0) {
+                                char f[512];
+
+                                snprintf(f, sizeof(f), "%s/%s", path, de->d_name);
+                                unlink(f);
+                        }
+                if (dir)
+                        closedir(dir);
+        }
+
+        {
+                _cleanup_free_ char *m = NULL;
+
+                /* Shell metacharacters, an escape sequence, a bell, a bidi override. */
+                ck_assert_int_ge(asprintf(&m, "From: \"$(touch %s)\" <x@example.org>\n"
+                                          "Subject: `touch %s`; $(id) | rm -rf ~ && \"' \x1b[31mred\x07 \xe2\x80\xae" "evil\n"
+                                          "\nhello\n", pwned, pwned), 0);
+                ck_assert_int_eq(th_dovecot_deliver(&dovecot, 2, "INBOX", m), 0);
+        }
+        ck_assert_msg(wait_hook(&d, "env-", 1, 10000, &env), "log:\n%s", tail_of(d.log));
+        hook_files(&d, "json-", &json);
+        ck_assert_msg(strstr(env, "IMAPIDLED_SUBJECT=`touch "), "%s", env);
+        ck_assert_msg(strstr(env, "`; $(id) | rm -rf ~ && \"' [31mred evil\n"), "%s", env);
+        ck_assert_msg(strstr(json, "`; $(id) | rm -rf ~ && \\\"' [31mred evil\""), "%s", json);
+        ck_assert(!strchr(env_value(env, "IMAPIDLED_SUBJECT"), '\x1b'));
+        ck_assert(!strchr(env_value(env, "IMAPIDLED_SUBJECT"), '\x07'));
+        ck_assert_int_eq(stat(pwned, &st), -1);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
+START_TEST(test_flags_and_startup_sync) {
+        /* startup_sync: one on_new at start although nothing changed;
+         * a flag set elsewhere: on_flags with IMAPIDLED_EVENT=flags. */
+        static const char *const seen[] = { "flags", "add", "-u", "user4", "\\Seen", "mailbox", "INBOX", "ALL", NULL };
+        Daemon d;
+        _cleanup_free_ char *acc = NULL, *env = NULL;
+        char extra[512];
+
+        daemon_init(&d);
+        ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 4, "INBOX"), 0);
+        deliver(4, "to be flagged");
+        snprintf(extra, sizeof(extra), "startup_sync = true;\n"
+                 "  on_flags = [\"/bin/sh\", \"-c\", \"env > %s/flags-$IMAPIDLED_ACCOUNT-$$\"];", d.dir);
+        acc = account_block(&d, "fl", 4, extra);
+        write_config(&d, "accounts = ( %s );\n", acc);
+        daemon_start(&d);
+        ck_assert_msg(wait_hook(&d, "new-fl-", 1, 15000, &env), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(strstr(env, "IMAPIDLED_REASON=startup\n"), "%s", env);
+        ck_assert(strstr(env, "IMAPIDLED_COUNT=0\n"));
+        free(env);
+        env = NULL;
+        ck_assert(wait_log(&d, "-> idling", 2, 10000));
+        ck_assert_int_eq(th_dovecot_doveadm(&dovecot, seen), 0);
+        ck_assert_msg(wait_hook(&d, "flags-fl-", 1, 10000, &env), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(strstr(env, "IMAPIDLED_EVENT=flags\n"), "%s", env);
+        ck_assert(strstr(env, "IMAPIDLED_COUNT=1\n"));
+        sleep_ms(1500);
+        ck_assert_uint_eq(hook_files(&d, "new-fl-", NULL), 1);
+        ck_assert_uint_eq(hook_files(&d, "expunge-fl-", NULL), 0);
+        daemon_stop(&d);
+        /* startup_sync is per start of the daemon, not per connect. */
+        daemon_done(&d);
+}
+END_TEST
+
 static Suite *daemon_suite(void) {
         Suite *s = suite_create("daemon");
         TCase *tc = tcase_create("daemon");
@@ -641,6 +938,11 @@ static Suite *daemon_suite(void) {
         tcase_add_unchecked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_new_and_expunge_hooks);
         tcase_add_test(tc, test_idle_interval_cycles);
+        tcase_add_test(tc, test_rerun_while_running);
+        tcase_add_test(tc, test_burst_of_100);
+        tcase_add_test(tc, test_uidvalidity_change);
+        tcase_add_test(tc, test_details);
+        tcase_add_test(tc, test_flags_and_startup_sync);
         tcase_add_test(tc, test_reload_keeps_unchanged);
         tcase_add_test(tc, test_bad_login_retries);
         tcase_add_test(tc, test_failing_and_hanging_hooks);
