@@ -100,7 +100,7 @@ static void env_setup(void) {
 static const char full_conf[] =
         "# every key\n"                                                         /*  1 */
         "idle_interval = 600;\n"                                                /*  2 */
-        "hook_timeout = 30;\n"                                                  /*  3 */
+        "hook_timeout = 30; debounce = 0.25; max_delay = 10; max_concurrent_hooks = 8;\n" /*  3 */
         "accounts = (\n"                                                        /*  4 */
         "  {\n"                                                                 /*  5 */
         "    name = \"work\";\n"
@@ -115,13 +115,15 @@ static const char full_conf[] =
         "    password_command = [\"pass\", \"show\", \"mail/work\"];\n"         /* 15 */
         "    auth = [\"cram-md5\", \"Plain\"];\n"
         "    mailboxes = ( \"INBOX\",\n"
-        "                  { name = \"Lists/dev\"; on_new = [\"notify\", \"%m\"]; },\n"
-        "                  { name = \"Archiv/Gr\xc3\xbc\" \"\xc3\x9f" "e\"; on_expunge = [\"log\", \"%a\"]; } );\n"
+        "                  { name = \"Lists/dev\"; on_new = [\"notify\", \"%m\"]; on_flags = [\"f\"]; },\n"
+        "                  { name = \"Archiv/Gr\xc3\xbc\" \"\xc3\x9f" "e\";"
+        " on_expunge = { command = [\"log\", \"%a\"]; details = true; }; } );\n"
         "    on_new = [\"mbsync\", \"%a:%m\", \"100%%\"];\n"                    /* 20 */
-        "    on_expunge = [\"mbsync\", \"-a\"];\n"
-        "    shell = false;\n"
-        "    hook_timeout = 5;\n"
-        "    idle_interval = 120;\n"
+        "    on_expunge = [\"mbsync\", \"-a\"];"
+        " on_flags = { command = [\"flags\", \"%m\"]; details = false; };\n"
+        "    shell = false; startup_sync = true; details_max = 1000;\n"
+        "    hook_timeout = 5; debounce = 0;\n"
+        "    idle_interval = 120; max_delay = 86400;\n"
         "  },\n"                                                                /* 25 */
         "  {\n"
         "    name = \"tun.1\";\n"
@@ -129,14 +131,14 @@ static const char full_conf[] =
         "    username = \"x\";\n"
         "    password = \"s3cret\";\n"                                          /* 30 */
         "    on_new = \"notify-send \\\"$IMAPIDLED_MAILBOX\\\"\";\n"
-        "    shell = true;\n"
+        "    shell = true; on_flags = { command = \"echo \\\"$IMAPIDLED_MAILBOX\\\"\"; details = true; };\n"
         "  },\n"
         "  {\n"
         "    name = \"oauth\";\n"                                               /* 35 */
         "    host = \"outlook.office365.com\";\n"
         "    username = \"me@example.com\";\n"
         "    oauth2_token_command = [\"oauth2-token\", \"me\"];\n"
-        "    auth = [\"XOAUTH2\", \"oauthbearer\"];\n"
+        "    auth = [\"XOAUTH2\", \"oauthbearer\"]; debounce = 2.5; details_max = 1;\n"
         "  },\n"                                                                /* 40 */
         "  { name = \"pwfile\"; host = \"192.0.2.1\"; username = \"u\"; password_file = \"/run/pw\";\n"
         "    tls = \"none\"; allow_plaintext = true; }\n"
@@ -162,6 +164,9 @@ START_TEST(test_full) {
         ck_assert_str_eq(c->path, "/etc/imapidled/imapidled.conf");
         ck_assert_uint_eq(c->idle_interval_usec, 600 * USEC_PER_SEC);
         ck_assert_uint_eq(c->hook_timeout_usec, 30 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->debounce_usec, 250 * USEC_PER_MSEC);
+        ck_assert_uint_eq(c->max_delay_usec, 10 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->max_concurrent_hooks, 8);
         ck_assert_uint_eq(c->n_accounts, 4);
         ck_assert_uint_eq(c->n_warnings, 0);
 
@@ -188,27 +193,45 @@ START_TEST(test_full) {
         ck_assert_uint_eq(a->mailboxes[0].line, 17);
         ck_assert(!cfg_hook_is_set(&a->mailboxes[0].on_new));
         ck_assert(!cfg_hook_is_set(&a->mailboxes[0].on_expunge));
+        ck_assert(!cfg_hook_is_set(&a->mailboxes[0].on_flags));
         ck_assert_str_eq(a->mailboxes[1].name, "Lists/dev");
         ck_assert_uint_eq(a->mailboxes[1].line, 18);
         assert_strv(a->mailboxes[1].on_new.argv, STRV("notify", "%m"));
+        ck_assert(!a->mailboxes[1].on_new.details);
         ck_assert(!cfg_hook_is_set(&a->mailboxes[1].on_expunge));
+        assert_strv(a->mailboxes[1].on_flags.argv, STRV("f"));
         ck_assert_str_eq(a->mailboxes[2].name, "Archiv/Gr\xc3\xbc\xc3\x9f" "e");
         ck_assert_uint_eq(a->mailboxes[2].line, 19);
         assert_strv(a->mailboxes[2].on_expunge.argv, STRV("log", "%a"));
+        ck_assert_ptr_null(a->mailboxes[2].on_expunge.shell);
+        ck_assert(a->mailboxes[2].on_expunge.details);
         ck_assert(!cfg_hook_is_set(&a->mailboxes[2].on_new));
+        ck_assert(!cfg_hook_is_set(&a->mailboxes[2].on_flags));
         assert_strv(a->on_new.argv, STRV("mbsync", "%a:%m", "100%%"));
         ck_assert_ptr_null(a->on_new.shell);
+        ck_assert(!a->on_new.details);
         assert_strv(a->on_expunge.argv, STRV("mbsync", "-a"));
+        assert_strv(a->on_flags.argv, STRV("flags", "%m"));
+        ck_assert(!a->on_flags.details);
         ck_assert(!a->shell);
+        ck_assert(a->startup_sync);
+        ck_assert_uint_eq(a->details_max, 1000);
         ck_assert_uint_eq(a->hook_timeout_usec, 5 * USEC_PER_SEC);
         ck_assert_uint_eq(a->idle_interval_usec, 120 * USEC_PER_SEC);
+        /* 0 is a value of its own, not "inherit the global 0.25". */
+        ck_assert_uint_eq(a->debounce_usec, 0);
+        ck_assert_uint_eq(a->max_delay_usec, 86400 * USEC_PER_SEC);
 
         /* The per-mailbox override wins; otherwise the account's hook. */
         ck_assert_ptr_eq(cfg_mailbox_hook(a, &a->mailboxes[1], CFG_EVENT_NEW), &a->mailboxes[1].on_new);
         ck_assert_ptr_eq(cfg_mailbox_hook(a, &a->mailboxes[1], CFG_EVENT_EXPUNGE), &a->on_expunge);
         ck_assert_ptr_eq(cfg_mailbox_hook(a, &a->mailboxes[2], CFG_EVENT_EXPUNGE), &a->mailboxes[2].on_expunge);
         ck_assert_ptr_eq(cfg_mailbox_hook(a, &a->mailboxes[0], CFG_EVENT_NEW), &a->on_new);
+        ck_assert_ptr_eq(cfg_mailbox_hook(a, &a->mailboxes[1], CFG_EVENT_FLAGS), &a->mailboxes[1].on_flags);
+        ck_assert_ptr_eq(cfg_mailbox_hook(a, &a->mailboxes[2], CFG_EVENT_FLAGS), &a->on_flags);
+        ck_assert_ptr_eq(cfg_mailbox_hook(a, NULL, CFG_EVENT_FLAGS), &a->on_flags);
         ck_assert_ptr_null(cfg_mailbox_hook(a, &a->mailboxes[0], _CFG_EVENT_MAX));
+        ck_assert_ptr_null(cfg_mailbox_hook(a, &a->mailboxes[0], _CFG_EVENT_INVALID));
 
         a = &c->accounts[1];
         ck_assert_ptr_eq(cfg_find_account(c, "tun.1"), a);
@@ -224,12 +247,20 @@ START_TEST(test_full) {
         ck_assert_ptr_null(a->on_new.argv);
         ck_assert(!cfg_hook_is_set(&a->on_expunge));
         ck_assert_ptr_null(cfg_mailbox_hook(a, &a->mailboxes[0], CFG_EVENT_EXPUNGE));
+        ck_assert_str_eq(a->on_flags.shell, "echo \"$IMAPIDLED_MAILBOX\"");
+        ck_assert_ptr_null(a->on_flags.argv);
+        ck_assert(a->on_flags.details);
+        ck_assert_ptr_eq(cfg_mailbox_hook(a, &a->mailboxes[0], CFG_EVENT_FLAGS), &a->on_flags);
         ck_assert(a->shell);
+        ck_assert(!a->startup_sync);
+        ck_assert_uint_eq(a->details_max, 20);
         ck_assert_uint_eq(a->n_mailboxes, 1);
         ck_assert_str_eq(a->mailboxes[0].name, "INBOX");
         /* Inherited from the top level. */
         ck_assert_uint_eq(a->hook_timeout_usec, 30 * USEC_PER_SEC);
         ck_assert_uint_eq(a->idle_interval_usec, 600 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->debounce_usec, 250 * USEC_PER_MSEC);
+        ck_assert_uint_eq(a->max_delay_usec, 10 * USEC_PER_SEC);
 
         a = cfg_find_account(c, "oauth");
         ck_assert_ptr_eq(a, &c->accounts[2]);
@@ -237,6 +268,11 @@ START_TEST(test_full) {
         ck_assert_int_eq(a->tls, CFG_TLS_IMPLICIT);
         assert_strv(a->oauth2_token_command, STRV("oauth2-token", "me"));
         assert_strv(a->auth, STRV("XOAUTH2", "OAUTHBEARER"));
+        ck_assert_uint_eq(a->debounce_usec, 2500 * USEC_PER_MSEC);
+        ck_assert_uint_eq(a->max_delay_usec, 10 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->details_max, 1);
+        ck_assert(!cfg_hook_is_set(&a->on_flags));
+        ck_assert_ptr_null(cfg_mailbox_hook(a, &a->mailboxes[0], CFG_EVENT_FLAGS));
 
         a = cfg_find_account(c, "pwfile");
         ck_assert_ptr_eq(a, &c->accounts[3]);
@@ -270,6 +306,9 @@ START_TEST(test_defaults) {
 
         ck_assert_uint_eq(c->idle_interval_usec, 1740 * USEC_PER_SEC);
         ck_assert_uint_eq(c->hook_timeout_usec, 60 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->debounce_usec, 1 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->max_delay_usec, 30 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->max_concurrent_hooks, 4);
         ck_assert_uint_eq(c->n_accounts, 1);
         ck_assert_str_eq(a->port, "993");
         ck_assert_int_eq(a->tls, CFG_TLS_IMPLICIT);
@@ -282,11 +321,17 @@ START_TEST(test_defaults) {
         ck_assert_ptr_null(a->tunnel);
         ck_assert(!cfg_hook_is_set(&a->on_new));
         ck_assert(!cfg_hook_is_set(&a->on_expunge));
+        ck_assert(!cfg_hook_is_set(&a->on_flags));
+        ck_assert(!a->startup_sync);
+        ck_assert_uint_eq(a->details_max, 20);
         ck_assert_uint_eq(a->n_mailboxes, 1);
         ck_assert_str_eq(a->mailboxes[0].name, "INBOX");
         ck_assert_uint_eq(a->mailboxes[0].line, 1);
+        ck_assert(!cfg_hook_is_set(&a->mailboxes[0].on_flags));
         ck_assert_uint_eq(a->hook_timeout_usec, 60 * USEC_PER_SEC);
         ck_assert_uint_eq(a->idle_interval_usec, 1740 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->debounce_usec, 1 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->max_delay_usec, 30 * USEC_PER_SEC);
 }
 END_TEST
 
@@ -311,6 +356,95 @@ START_TEST(test_defaults_follow) {
         ck_assert_ptr_null(c->accounts[2].username);
         ck_assert_ptr_null(c->accounts[2].host);
         ck_assert_uint_eq(c->accounts[2].idle_interval_usec, 1 * USEC_PER_SEC);
+}
+END_TEST
+
+/* The limits of the scheduling keys and counts are accepted, and fractions are kept to the
+ * millisecond; each value is read at the top level and in an account. */
+#define ONE_ACCOUNT "accounts = ( { name = \"a\"; tunnel = [\"t\"]; %s } );\n"
+
+static const struct {
+        const char *global, *account;   /* settings at the top level and in the account */
+        uint64_t debounce_ms, max_delay_ms;     /* the account's */
+        unsigned max_concurrent_hooks, details_max;
+} limits[] = {
+        { "debounce = 0;",                         "",                            0,       30000, 4, 20 },
+        { "",                                      "debounce = 0;",               0,       30000, 4, 20 },
+        { "debounce = 3600; max_delay = 3600;",    "",                            3600000, 3600000, 4, 20 },
+        { "max_delay = 86400;",                    "debounce = 3600;",            3600000, 86400000, 4, 20 },
+        { "debounce = 0.25;",                      "",                            250,     30000, 4, 20 },
+        { "",                                      "debounce = 0.001;",           1,       30000, 4, 20 },
+        /* Finer than a millisecond: rounded. */
+        { "debounce = 0.0004;",                    "",                            0,       30000, 4, 20 },
+        { "debounce = 0.0016;",                    "",                            2,       30000, 4, 20 },
+        { "debounce = 3600.0004; max_delay = 3600.0004;", "",                     3600000, 3600000, 4, 20 },
+        { "debounce = 0;",                         "max_delay = 0.9996;",         0,       1000,  4, 20 },
+        { "debounce = 0; max_delay = 1;",          "",                            0,       1000,  4, 20 },
+        { "",                                      "max_delay = 1.5; debounce = 1.5;", 1500, 1500, 4, 20 },
+        { "max_delay = 2e1;",                      "",                            1000,    20000, 4, 20 },
+        { "max_concurrent_hooks = 1;",             "details_max = 1;",            1000,    30000, 1, 1 },
+        { "max_concurrent_hooks = 1024;",          "details_max = 1000;",         1000,    30000, 1024, 1000 },
+};
+
+START_TEST(test_limits) {
+        _cleanup_free_ char *text = NULL;
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        const CfgAccount *a;
+
+        ck_assert_int_ge(asprintf(&text, "%s\n" ONE_ACCOUNT, limits[_i].global, limits[_i].account), 0);
+        c = load_ok(text, "t.conf");
+        a = &c->accounts[0];
+        ck_assert_uint_eq(a->debounce_usec, limits[_i].debounce_ms * USEC_PER_MSEC);
+        ck_assert_uint_eq(a->max_delay_usec, limits[_i].max_delay_ms * USEC_PER_MSEC);
+        ck_assert_uint_eq(c->max_concurrent_hooks, limits[_i].max_concurrent_hooks);
+        ck_assert_uint_eq(a->details_max, limits[_i].details_max);
+        /* Set at the top level: the same value there. */
+        if (strstr(limits[_i].global, "debounce"))
+                ck_assert_uint_eq(c->debounce_usec, limits[_i].debounce_ms * USEC_PER_MSEC);
+        if (strstr(limits[_i].global, "max_delay"))
+                ck_assert_uint_eq(c->max_delay_usec, limits[_i].max_delay_ms * USEC_PER_MSEC);
+}
+END_TEST
+
+START_TEST(test_inherit) {
+        /* The top-level values come after the accounts and still reach those that do not set their own;
+         * an account's own 0 is kept, not taken for "unset". */
+        _cleanup_(cfg_freep) Cfg *c = load_ok(
+                "accounts = (\n"
+                "  { name = \"a\"; tunnel = [\"t\"]; },\n"
+                "  { name = \"b\"; tunnel = [\"t\"]; debounce = 0; },\n"
+                "  { name = \"c\"; tunnel = [\"t\"]; max_delay = 7.5; debounce = 7.5; }\n"
+                ");\n"
+                "debounce = 5;\n"
+                "max_delay = 100;\n", "t.conf");
+
+        ck_assert_uint_eq(c->debounce_usec, 5 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->max_delay_usec, 100 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->accounts[0].debounce_usec, 5 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->accounts[0].max_delay_usec, 100 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->accounts[1].debounce_usec, 0);
+        ck_assert_uint_eq(c->accounts[1].max_delay_usec, 100 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->accounts[2].debounce_usec, 7500 * USEC_PER_MSEC);
+        ck_assert_uint_eq(c->accounts[2].max_delay_usec, 7500 * USEC_PER_MSEC);
+}
+END_TEST
+
+/* Every key that inherits has a top-level twin of the same type, whose value it takes. */
+START_TEST(test_inherit_schema) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < cfg_n_keys; i++) {
+                const CfgKey *g;
+
+                if (!(cfg_keys[i].flags & CFG_KEY_INHERIT))
+                        continue;
+                ck_assert_int_eq(cfg_keys[i].scope, CFG_SCOPE_ACCOUNT);
+                g = cfg_key_lookup(CFG_SCOPE_GLOBAL, cfg_keys[i].name);
+                ck_assert_msg(g && g->type == cfg_keys[i].type, "%s has no top-level twin", cfg_keys[i].name);
+                ck_assert(g->min == cfg_keys[i].min && g->max == cfg_keys[i].max);
+                n++;
+        }
+        ck_assert_uint_eq(n, 4);
 }
 END_TEST
 
@@ -353,7 +487,7 @@ static const struct {
         { ACCOUNT("  frobnicate = 1;\n"),
           "t.conf:6: accounts[0]: unknown key 'frobnicate'" },
         { ACCOUNT("  mailboxes = ( { name = \"x\";\n shell = true; } );\n"),
-          "t.conf:7: accounts[0].mailboxes[0]: unknown key 'shell' (a mailbox has only name, on_new and on_expunge)" },
+          "t.conf:7: accounts[0].mailboxes[0]: unknown key 'shell' (a mailbox has only name, on_new, on_expunge and on_flags)" },
         /* numbers */
         { "idle_interval = \"10\";\n" ACCOUNT(),
           "t.conf:1: idle_interval: must be an integer, not a string" },
@@ -498,10 +632,138 @@ static const struct {
           "t.conf:7: accounts[0].mailboxes[1].on_new: a hook given as a string runs through /bin/sh -c, which is "
           "allowed only with shell = true; or write it as an argv list such as [\"program\", \"%m\"]" },
         { ACCOUNT("  on_new = 1;\n"),
-          "t.conf:6: accounts[0].on_new: must be a list of strings (program and arguments), or a string with "
-          "shell = true, not an integer" },
+          "t.conf:6: accounts[0].on_new: must be a list of strings (program and arguments), a string with "
+          "shell = true or a group { command = ...; details = ...; }, not an integer" },
         { ACCOUNT("  shell = true;\n  on_new = \"\";\n"),
           "t.conf:7: accounts[0].on_new: must not be empty" },
+        /* on_flags, as the other hooks */
+        { ACCOUNT("  on_flags = [\"prog\", \"%q\"];\n"),
+          "t.conf:6: accounts[0].on_flags[1]: unknown placeholder '%q'; use %a (account), %m (mailbox) or %% (a percent sign)" },
+        { ACCOUNT("  on_flags = \"echo\";\n"),
+          "t.conf:6: accounts[0].on_flags: a hook given as a string runs through /bin/sh -c, which is allowed only "
+          "with shell = true; or write it as an argv list such as [\"program\", \"%m\"]" },
+        { ACCOUNT("  mailboxes = ( \"INBOX\", { name = \"x\";\n on_flags = \"echo\"; } );\n"),
+          "t.conf:7: accounts[0].mailboxes[1].on_flags: a hook given as a string runs through /bin/sh -c, which is "
+          "allowed only with shell = true; or write it as an argv list such as [\"program\", \"%m\"]" },
+        { ACCOUNT("  on_flags = [];\n"),
+          "t.conf:6: accounts[0].on_flags: must not be an empty list" },
+        { "on_flags = [\"x\"];\n",
+          "t.conf:1: on_flags: unknown key at the top level; it belongs inside an account: accounts = ( { on_flags = ...; } );" },
+        /* the group form of hooks */
+        { ACCOUNT("  on_new = { command = [\"n\"]; detials = true; };\n"),
+          "t.conf:6: accounts[0].on_new: unknown key 'detials', did you mean 'details'?" },
+        { ACCOUNT("  on_new = { command = [\"n\"];\n    frobnicate = true; };\n"),
+          "t.conf:7: accounts[0].on_new: unknown key 'frobnicate' (a hook group has only command and details)" },
+        { ACCOUNT("  mailboxes = ( { name = \"x\"; on_flags = { comand = [\"x\"]; }; } );\n"),
+          "t.conf:6: accounts[0].mailboxes[0].on_flags: unknown key 'comand', did you mean 'command'?" },
+        { ACCOUNT("  on_expunge = {\n    details = true; };\n"),
+          "t.conf:6: accounts[0].on_expunge.command: required, but not set" },
+        { ACCOUNT("  on_new = { };\n"),
+          "t.conf:6: accounts[0].on_new.command: required, but not set" },
+        { ACCOUNT("  mailboxes = ( { name = \"x\";\n    on_new = { details = false; }; } );\n"),
+          "t.conf:7: accounts[0].mailboxes[0].on_new.command: required, but not set" },
+        { ACCOUNT("  on_new = {\n    command = \"notify-send hi\"; details = true; };\n"),
+          "t.conf:7: accounts[0].on_new.command: a hook given as a string runs through /bin/sh -c, which is allowed "
+          "only with shell = true; or write it as an argv list such as [\"program\", \"%m\"]" },
+        { ACCOUNT("  mailboxes = ( { name = \"x\";\n    on_flags = { command = \"echo\"; }; } );\n"),
+          "t.conf:7: accounts[0].mailboxes[0].on_flags.command: a hook given as a string runs through /bin/sh -c, "
+          "which is allowed only with shell = true; or write it as an argv list such as [\"program\", \"%m\"]" },
+        { ACCOUNT("  on_new = { command = [\"n\", \"%x\"]; };\n"),
+          "t.conf:6: accounts[0].on_new.command[1]: unknown placeholder '%x'; use %a (account), %m (mailbox) or "
+          "%% (a percent sign)" },
+        { ACCOUNT("  on_new = { command = []; };\n"),
+          "t.conf:6: accounts[0].on_new.command: must not be an empty list" },
+        { ACCOUNT("  shell = true;\n  on_new = { command = \"\"; };\n"),
+          "t.conf:7: accounts[0].on_new.command: must not be empty" },
+        { ACCOUNT("  on_new = { command = 5; };\n"),
+          "t.conf:6: accounts[0].on_new.command: must be a list of strings (program and arguments), or a string "
+          "with shell = true, not an integer" },
+        { ACCOUNT("  on_new = { command = { x = 1; }; };\n"),
+          "t.conf:6: accounts[0].on_new.command: must be a list of strings (program and arguments), or a string "
+          "with shell = true, not a group" },
+        { ACCOUNT("  on_new = { command = [\"n\"]; details = \"yes\"; };\n"),
+          "t.conf:6: accounts[0].on_new.details: must be true or false, not a string" },
+        { ACCOUNT("  on_new = ( { command = [\"n\"]; } );\n"),
+          "t.conf:6: accounts[0].on_new[0]: must be a string, not a group" },
+        /* scheduling */
+        { "debounce = -1;\n" ACCOUNT(),
+          "t.conf:1: debounce: -1 is out of range: must be 0..3600 seconds" },
+        { "debounce = 3601;\n" ACCOUNT(),
+          "t.conf:1: debounce: 3601 is out of range: must be 0..3600 seconds" },
+        { "debounce = 3600.001;\nmax_delay = 86400;\n" ACCOUNT(),
+          "t.conf:1: debounce: 3600.001 is out of range: must be 0..3600 seconds" },
+        { "debounce = 3600.0006;\n" ACCOUNT(),
+          "t.conf:1: debounce: 3600.001 is out of range: must be 0..3600 seconds" },
+        { "debounce = -0.5;\n" ACCOUNT(),
+          "t.conf:1: debounce: -0.5 is out of range: must be 0..3600 seconds" },
+        { "debounce = -0.0001;\n" ACCOUNT(),
+          "t.conf:1: debounce: -0.0001 is out of range: must be 0..3600 seconds" },
+        { "debounce = 1e300;\n" ACCOUNT(),
+          "t.conf:1: debounce: 1e+300 is out of range: must be 0..3600 seconds" },
+        { "debounce = 4294967297;\n" ACCOUNT(),
+          "t.conf:1: debounce: number too large" },
+        { "debounce = \"1\";\n" ACCOUNT(),
+          "t.conf:1: debounce: must be a number of seconds, not a string" },
+        { ACCOUNT("  debounce = true;\n"),
+          "t.conf:6: accounts[0].debounce: must be a number of seconds, not a boolean" },
+        { ACCOUNT("  debounce = 3601;\n"),
+          "t.conf:6: accounts[0].debounce: 3601 is out of range: must be 0..3600 seconds" },
+        { "max_delay = 0;\n" ACCOUNT(),
+          "t.conf:1: max_delay: 0 is out of range: must be 1..86400 seconds" },
+        { "max_delay = 86401;\n" ACCOUNT(),
+          "t.conf:1: max_delay: 86401 is out of range: must be 1..86400 seconds" },
+        { "max_delay = 0.9994;\n" ACCOUNT(),
+          "t.conf:1: max_delay: 0.999 is out of range: must be 1..86400 seconds" },
+        { "max_delay = 86400.5;\n" ACCOUNT(),
+          "t.conf:1: max_delay: 86400.5 is out of range: must be 1..86400 seconds" },
+        { ACCOUNT("  max_delay = 0;\n"),
+          "t.conf:6: accounts[0].max_delay: 0 is out of range: must be 1..86400 seconds" },
+        { ACCOUNT("  max_delay = [1];\n"),
+          "t.conf:6: accounts[0].max_delay: must be a number of seconds, not an array" },
+        /* max_delay below debounce: blamed on max_delay where it is set, else on debounce */
+        { "debounce = 5;\nmax_delay = 2;\n" ACCOUNT(),
+          "t.conf:2: max_delay: 2 s is less than debounce (5 s)" },
+        { "max_delay = 2;\ndebounce = 2.001;\n" ACCOUNT(),
+          "t.conf:1: max_delay: 2 s is less than debounce (2.001 s)" },
+        { "debounce = 40;\n" ACCOUNT(),
+          "t.conf:1: debounce: 40 s is more than max_delay (30 s)" },
+        { ACCOUNT("  debounce = 5;\n  max_delay = 2;\n"),
+          "t.conf:7: accounts[0].max_delay: 2 s is less than debounce (5 s)" },
+        { "debounce = 3;\n" ACCOUNT("  max_delay = 2.5;\n"),
+          "t.conf:7: accounts[0].max_delay: 2.5 s is less than debounce (3 s)" },
+        { ACCOUNT("  debounce = 31;\n"),
+          "t.conf:6: accounts[0].debounce: 31 s is more than max_delay (30 s)" },
+        /* the top-level max_delay comes later and is inherited */
+        { ACCOUNT("  debounce = 20;\n") "max_delay = 10;\n",
+          "t.conf:6: accounts[0].debounce: 20 s is more than max_delay (10 s)" },
+        /* the top level is checked first */
+        { "debounce = 50;\nmax_delay = 40;\n" ACCOUNT("  max_delay = 60;\n"),
+          "t.conf:2: max_delay: 40 s is less than debounce (50 s)" },
+        /* counts */
+        { "max_concurrent_hooks = 0;\n" ACCOUNT(),
+          "t.conf:1: max_concurrent_hooks: 0 is out of range: must be 1..1024" },
+        { "max_concurrent_hooks = 1025;\n" ACCOUNT(),
+          "t.conf:1: max_concurrent_hooks: 1025 is out of range: must be 1..1024" },
+        { "max_concurrent_hooks = -1;\n" ACCOUNT(),
+          "t.conf:1: max_concurrent_hooks: -1 is out of range: must be 1..1024" },
+        { "max_concurrent_hooks = 4294967297;\n" ACCOUNT(),
+          "t.conf:1: max_concurrent_hooks: number too large" },
+        { "max_concurrent_hooks = 2.5;\n" ACCOUNT(),
+          "t.conf:1: max_concurrent_hooks: must be an integer, not a floating-point number" },
+        { ACCOUNT("  max_concurrent_hooks = 4;\n"),
+          "t.conf:6: accounts[0]: unknown key 'max_concurrent_hooks'" },
+        { ACCOUNT("  details_max = 0;\n"),
+          "t.conf:6: accounts[0].details_max: 0 is out of range: must be 1..1000" },
+        { ACCOUNT("  details_max = 1001;\n"),
+          "t.conf:6: accounts[0].details_max: 1001 is out of range: must be 1..1000" },
+        { ACCOUNT("  details_max = \"20\";\n"),
+          "t.conf:6: accounts[0].details_max: must be an integer, not a string" },
+        { "details_max = 20;\n" ACCOUNT(),
+          "t.conf:1: details_max: unknown key at the top level; it belongs inside an account: accounts = ( { details_max = ...; } );" },
+        { ACCOUNT("  startup_sync = 1;\n"),
+          "t.conf:6: accounts[0].startup_sync: must be true or false, not an integer" },
+        { ACCOUNT("  startup_synk = true;\n"),
+          "t.conf:6: accounts[0]: unknown key 'startup_synk', did you mean 'startup_sync'?" },
         /* auth */
         { ACCOUNT("  auth = [\"PLAIN\", \"GSSAPI\"];\n"),
           "t.conf:6: accounts[0].auth[1]: unsupported mechanism 'GSSAPI'; use PLAIN, LOGIN, CRAM-MD5, XOAUTH2 or OAUTHBEARER" },
@@ -770,10 +1032,27 @@ START_TEST(test_dump_roundtrip) {
         /* Defaults are written out. */
         ck_assert_ptr_nonnull(strstr(text, "port = 993;"));
         ck_assert_ptr_nonnull(strstr(text, "tls = \"implicit\";"));
+        /* Fractions of a second, and 0, as written; inherited values filled in. */
+        ck_assert_ptr_nonnull(strstr(text, "\ndebounce = 0.25;\n"));
+        ck_assert_ptr_nonnull(strstr(text, "\nmax_delay = 10;\n"));
+        ck_assert_ptr_nonnull(strstr(text, "\nmax_concurrent_hooks = 8;\n"));
+        ck_assert_ptr_nonnull(strstr(text, "    debounce = 0;\n"));
+        ck_assert_ptr_nonnull(strstr(text, "    debounce = 2.5;\n"));
+        ck_assert_ptr_nonnull(strstr(text, "    startup_sync = true;\n"));
+        ck_assert_ptr_nonnull(strstr(text, "    details_max = 20;\n"));
+        /* A hook with details is a group; one without is in the plain form. */
+        ck_assert_ptr_nonnull(strstr(text, "    on_flags = [ \"flags\", \"%m\" ];\n"));
+        ck_assert_ptr_nonnull(strstr(text, "    on_flags = {\n      command = \"echo \\\"$IMAPIDLED_MAILBOX\\\"\";\n"
+                                           "      details = true;\n    };\n"));
+        ck_assert_ptr_nonnull(strstr(text, "        on_expunge = {\n          command = [ \"log\", \"%a\" ];\n"
+                                           "          details = true;\n        };\n"));
 
         b = load_ok(text, "/etc/imapidled/imapidled.conf");
         ck_assert_uint_eq(b->idle_interval_usec, a->idle_interval_usec);
         ck_assert_uint_eq(b->hook_timeout_usec, a->hook_timeout_usec);
+        ck_assert_uint_eq(b->debounce_usec, a->debounce_usec);
+        ck_assert_uint_eq(b->max_delay_usec, a->max_delay_usec);
+        ck_assert_uint_eq(b->max_concurrent_hooks, a->max_concurrent_hooks);
         ck_assert_uint_eq(b->n_accounts, a->n_accounts);
         for (size_t i = 0; i < a->n_accounts; i++)
                 if (!a->accounts[i].password)
@@ -813,6 +1092,32 @@ START_TEST(test_dump_escapes) {
 }
 END_TEST
 
+/* A mailbox whose only hook is on_flags is dumped as a group; millisecond values survive. */
+START_TEST(test_dump_new_keys) {
+        static const char conf[] =
+                "debounce = 0.001; max_delay = 86399.999;\n"
+                "accounts = ( { name = \"w\"; tunnel = [\"t\"];\n"
+                "  mailboxes = ( \"INBOX\", { name = \"F\"; on_flags = [\"f\", \"%m\"]; },\n"
+                "                { name = \"G\"; on_new = { command = [\"g\"]; details = true; }; } );\n"
+                "  debounce = 1.01; max_delay = 1.1; } );\n";
+        _cleanup_(cfg_freep) Cfg *a = load_ok(conf, "t.conf"), *b = NULL;
+        _cleanup_free_ char *text = dump_to_string(a);
+
+        ck_assert_uint_eq(a->max_delay_usec, 86399999 * USEC_PER_MSEC);
+        ck_assert_ptr_nonnull(strstr(text, "\ndebounce = 0.001;\n"));
+        ck_assert_ptr_nonnull(strstr(text, "\nmax_delay = 86399.999;\n"));
+        ck_assert_ptr_nonnull(strstr(text, "    debounce = 1.01;\n"));
+        ck_assert_ptr_nonnull(strstr(text, "    max_delay = 1.1;\n"));
+        b = load_ok(text, "t.conf");
+        ck_assert_uint_eq(b->debounce_usec, 1 * USEC_PER_MSEC);
+        ck_assert_uint_eq(b->max_delay_usec, a->max_delay_usec);
+        ck_assert_uint_eq(b->accounts[0].n_mailboxes, 3);
+        assert_strv(b->accounts[0].mailboxes[1].on_flags.argv, STRV("f", "%m"));
+        ck_assert(b->accounts[0].mailboxes[2].on_new.details);
+        ck_assert(cfg_account_equal(&a->accounts[0], &b->accounts[0]));
+}
+END_TEST
+
 START_TEST(test_dump_write_error) {
         _cleanup_(cfg_freep) Cfg *a = load_ok(full_conf, "t.conf");
         FILE *f = fopen("/dev/full", "we");
@@ -841,9 +1146,14 @@ static const char eq_base[] =
         "  mailboxes = ( \"INBOX\", { name = \"L\"; on_new = [\"n\", \"%m\"]; on_expunge = [\"e\"]; } );\n"
         "  on_new = [\"new\", \"%a\"];\n"
         "  on_expunge = [\"exp\"];\n"
+        "  on_flags = [\"fl\"];\n"
         "  shell = false;\n"
+        "  startup_sync = false;\n"
+        "  details_max = 20;\n"
         "  hook_timeout = 10;\n"
         "  idle_interval = 100;\n"
+        "  debounce = 2;\n"
+        "  max_delay = 40;\n"
         "} );\n";
 
 static const char eq_tunnel[] =
@@ -895,6 +1205,34 @@ static const struct {
         { "hook_timeout",         NULL, "hook_timeout = 10", "hook_timeout = 11", false },
         { "idle_interval",        NULL, "idle_interval = 100", "idle_interval = 101", false },
         { "idle_interval",        NULL, "idle_interval = 100;", "", false },
+        { "on_flags",             NULL, "[\"fl\"]", "[\"fl\", \"x\"]", false },
+        { "on_flags",             NULL, "on_flags = [\"fl\"];", "", false },
+        { "on_flags",             NULL, "on_flags = [\"fl\"]", "on_flags = { command = [\"fl\"]; details = true; }", false },
+        { "on_flags",             eq_shell, "shell = true;", "shell = true; on_flags = \"fl\";", false },
+        /* details is part of a hook; the group form without it is the plain form */
+        { "on_new",               NULL, "on_new = [\"new\", \"%a\"]", "on_new = { command = [\"new\", \"%a\"]; details = true; }",
+                                        false },
+        { "on_new",               NULL, "on_new = [\"new\", \"%a\"]", "on_new = { command = [\"new\", \"%a\"]; }", true },
+        { "on_new",               NULL, "on_new = [\"new\", \"%a\"]",
+                                        "on_new = { details = false; command = [\"new\", \"%a\"]; }", true },
+        { "on_new",               eq_shell, "on_new = \"echo a\"", "on_new = { command = \"echo a\"; details = true; }", false },
+        { "on_new",               eq_shell, "on_new = \"echo a\"", "on_new = { command = \"echo a\"; }", true },
+        { "on_expunge",           NULL, "on_expunge = [\"exp\"]", "on_expunge = { command = [\"exp\"]; details = true; }", false },
+        { "mailboxes",            NULL, "on_expunge = [\"e\"]; }", "on_expunge = [\"e\"]; on_flags = [\"f\"]; }", false },
+        { "mailboxes",            NULL, "on_new = [\"n\", \"%m\"];", "on_new = { command = [\"n\", \"%m\"]; details = true; };",
+                                        false },
+        { "startup_sync",         NULL, "startup_sync = false", "startup_sync = true", false },
+        { "startup_sync",         NULL, "startup_sync = false;", "", true },
+        { "details_max",          NULL, "details_max = 20", "details_max = 21", false },
+        { "details_max",          NULL, "details_max = 20", "details_max = 1000", false },
+        { "details_max",          NULL, "details_max = 20;", "", true },
+        { "debounce",             NULL, "debounce = 2", "debounce = 2.001", false },
+        { "debounce",             NULL, "debounce = 2", "debounce = 0", false },
+        { "debounce",             NULL, "debounce = 2", "debounce = 2.0", true },
+        { "debounce",             NULL, "debounce = 2;", "", false },
+        { "max_delay",            NULL, "max_delay = 40", "max_delay = 40.5", false },
+        { "max_delay",            NULL, "max_delay = 40;", "", false },
+        { "max_delay",            NULL, "max_delay = 40", "max_delay = 40.0001", true },
         /* Lines move, nothing else does. */
         { "name",                 NULL, "accounts = ( {\n", "# comment\n\naccounts = (\n\n {\n", true },
 };
@@ -1112,6 +1450,9 @@ static Suite *cfg_suite(void) {
         tcase_add_test(tc, test_full_uses_every_key);
         tcase_add_test(tc, test_defaults);
         tcase_add_test(tc, test_defaults_follow);
+        tcase_add_loop_test(tc, test_limits, 0, ELEMENTSOF(limits));
+        tcase_add_test(tc, test_inherit);
+        tcase_add_test(tc, test_inherit_schema);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("invalid");
@@ -1133,6 +1474,7 @@ static Suite *cfg_suite(void) {
         tcase_add_checked_fixture(tc, env_setup, NULL);
         tcase_add_test(tc, test_dump_roundtrip);
         tcase_add_test(tc, test_dump_escapes);
+        tcase_add_test(tc, test_dump_new_keys);
         tcase_add_test(tc, test_dump_write_error);
         suite_add_tcase(s, tc);
 

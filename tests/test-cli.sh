@@ -27,14 +27,18 @@ ok
 
 # A good file: exit 0, the effective config printed, the password redacted.
 cat >"$tmp/good.conf" <<'CONF'
+debounce = 0.5;
 accounts = ( { name = "work"; host = "imap.example.org"; username = "me"; password = "hunter2";
-               on_new = ["mbsync", "%a:%m"]; } );
+               on_new = ["mbsync", "%a:%m"]; on_flags = { command = ["flags", "%m"]; details = true; }; } );
 CONF
 chmod 600 "$tmp/good.conf"
 out=$("$bin" -c "$tmp/good.conf" --check-config 2>&1) || fail "good config refused: $out"
 echo "$out" | grep -q 'name = "work"' || fail "dump lacks the account: $out"
 echo "$out" | grep -q 'port = ' || fail "dump lacks the default port"
 echo "$out" | grep -q hunter2 && fail "the password was printed"
+echo "$out" | grep -q '^debounce = 0.5;$' || fail "dump lacks debounce = 0.5"
+echo "$out" | grep -q '^    debounce = 0.5;$' || fail "the account did not inherit debounce"
+echo "$out" | grep -q '^      details = true;$' || fail "dump lacks the hook group"
 ok
 
 # Bad files: each must fail, naming FILE:LINE and the key.
@@ -110,6 +114,23 @@ CONF
 bad "hook_timeout" <<'CONF'
 hook_timeout = "long";
 accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; } );
+CONF
+bad "debounce" <<'CONF'
+debounce = 3600.5;
+accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; } );
+CONF
+bad "max_delay" <<'CONF'
+accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; debounce = 5; max_delay = 2; } );
+CONF
+bad "max_concurrent_hooks" <<'CONF'
+max_concurrent_hooks = 0;
+accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; } );
+CONF
+bad "details_max" <<'CONF'
+accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; details_max = 1001; } );
+CONF
+bad "detials" <<'CONF'
+accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; on_flags = { command = ["x"]; detials = true; }; } );
 CONF
 [ $n -ge 15 ] || fail "only $n bad configs"
 

@@ -18,6 +18,8 @@ typedef enum CfgScope {
         CFG_SCOPE_GLOBAL,       /* the top level: fields of Cfg */
         CFG_SCOPE_ACCOUNT,      /* a group in 'accounts': fields of CfgAccount */
         CFG_SCOPE_MAILBOX,      /* a group in 'mailboxes': fields of CfgMailbox */
+        CFG_SCOPE_HOOK,         /* a hook's group form { command = ...; details = ...; }: fields of
+                                 * CfgHook */
         _CFG_SCOPE_MAX,
 } CfgScope;
 
@@ -25,6 +27,10 @@ typedef enum CfgScope {
  * destructor in cfg.c's type table. */
 typedef enum CfgType {
         CFG_TYPE_SECONDS,       /* uint64_t µs; an integer number of seconds in [min, max]; 0 = unset */
+        CFG_TYPE_DURATION,      /* uint64_t µs; seconds as an integer or a floating-point number in
+                                 * [min, max], rounded to the millisecond; 0 is a valid value, so
+                                 * CFG_USEC_UNSET marks "not set" while the file is read */
+        CFG_TYPE_COUNT,         /* unsigned; an integer in [min, max], default def */
         CFG_TYPE_STRING,        /* char *, not empty */
         CFG_TYPE_NAME,          /* char *, [A-Za-z0-9._-]+ */
         CFG_TYPE_HOST,          /* char *, no white space or control characters */
@@ -35,7 +41,9 @@ typedef enum CfgType {
         CFG_TYPE_PORT,          /* char *, an integer or a decimal string in [min, max], kept in decimal */
         CFG_TYPE_TLS,           /* CfgTls, from its name */
         CFG_TYPE_ARGV,          /* char **, a non-empty list of non-empty strings */
-        CFG_TYPE_HOOK,          /* CfgHook: an argv with %a/%m/%%, or a string for sh -c */
+        CFG_TYPE_HOOK,          /* CfgHook: an argv with %a/%m/%%, a string for sh -c, or a group of
+                                 * the CFG_SCOPE_HOOK keys */
+        CFG_TYPE_HOOK_COMMAND,  /* CfgHook's argv or shell: the plain form, and 'command' in a group */
         CFG_TYPE_MECHS,         /* char **, SASL mechanism names from cfg_mechs[], upper-cased */
         CFG_TYPE_MAILBOXES,     /* CfgMailbox[] with n_mailboxes right after it */
         CFG_TYPE_MAILBOX_NAME,  /* char *, UTF-8 without control characters */
@@ -50,15 +58,21 @@ typedef enum CfgKeyFlags {
         CFG_KEY_NOT_TUNNEL = 1 << 2,    /* about the network connection: refused together with a
                                          * tunnel, left out of the dump of a tunnel account */
         CFG_KEY_CREDENTIAL = 1 << 3,    /* a source of the secret; at most one per account */
+        CFG_KEY_INHERIT    = 1 << 4,    /* an account's key that, when not set, takes the value of
+                                         * the top-level key of the same name (SECONDS, DURATION) */
 } CfgKeyFlags;
+
+/* A DURATION field not set (yet): replaced by the inherited value before cfg_load() returns. */
+#define CFG_USEC_UNSET UINT64_MAX
 
 typedef struct CfgKey {
         CfgScope scope;
         const char *name;
         CfgType type;
         size_t offset;          /* of the field in Cfg, CfgAccount or CfgMailbox */
-        int64_t min, max;       /* SECONDS (in seconds) and PORT */
-        int64_t def;            /* SECONDS: the default in seconds (0: inherit the global one) */
+        int64_t min, max;       /* SECONDS and DURATION (in seconds), COUNT and PORT */
+        int64_t def;            /* SECONDS and DURATION: the default in seconds, COUNT: the default;
+                                 * unused with CFG_KEY_INHERIT */
         unsigned flags;         /* CfgKeyFlags */
         const char *help;       /* one line, for --help-like output and the man page's summary */
 } CfgKey;

@@ -15,6 +15,7 @@
 #define G(field) offsetof(Cfg, field)
 #define A(field) offsetof(CfgAccount, field)
 #define M(field) offsetof(CfgMailbox, field)
+#define H(field) offsetof(CfgHook, field)
 
 const CfgKey cfg_keys[] = {
         /* RFC 2177 §3: servers may log a client out after 30 minutes of inactivity; IDLE is
@@ -23,6 +24,14 @@ const CfgKey cfg_keys[] = {
           "seconds between DONE and a new IDLE (at most 29 minutes, RFC 2177)" },
         { CFG_SCOPE_GLOBAL, "hook_timeout", CFG_TYPE_SECONDS, G(hook_timeout_usec), 1, 3600, 60, 0,
           "seconds a hook may run before it is sent SIGTERM, then SIGKILL" },
+        /* A run of a mailbox's hook starts once no event came for 'debounce' seconds, but never later
+         * than 'max_delay' seconds after the first event of the burst. */
+        { CFG_SCOPE_GLOBAL, "debounce", CFG_TYPE_DURATION, G(debounce_usec), 0, 3600, 1, 0,
+          "quiet seconds after an event before the hook runs (fractions allowed)" },
+        { CFG_SCOPE_GLOBAL, "max_delay", CFG_TYPE_DURATION, G(max_delay_usec), 1, 86400, 30, 0,
+          "at most this many seconds from the first event to the hook's start (fractions allowed)" },
+        { CFG_SCOPE_GLOBAL, "max_concurrent_hooks", CFG_TYPE_COUNT, G(max_concurrent_hooks), 1, 1024, 4, 0,
+          "hooks that may run at the same time, all accounts together" },
         { CFG_SCOPE_GLOBAL, "accounts", CFG_TYPE_ACCOUNTS, G(accounts), 0, 0, 0, CFG_KEY_REQUIRED,
           "the accounts to watch, a list of groups" },
 
@@ -62,12 +71,22 @@ const CfgKey cfg_keys[] = {
           "hook run when messages arrive" },
         { CFG_SCOPE_ACCOUNT, "on_expunge", CFG_TYPE_HOOK, A(on_expunge), 0, 0, 0, 0,
           "hook run when messages are expunged" },
+        { CFG_SCOPE_ACCOUNT, "on_flags", CFG_TYPE_HOOK, A(on_flags), 0, 0, 0, 0,
+          "hook run when messages' flags change" },
         { CFG_SCOPE_ACCOUNT, "shell", CFG_TYPE_BOOL, A(shell), 0, 0, 0, 0,
           "permit hooks given as strings, run with sh -c" },
-        { CFG_SCOPE_ACCOUNT, "hook_timeout", CFG_TYPE_SECONDS, A(hook_timeout_usec), 1, 3600, 0, 0,
-          "this account's hook_timeout" },
-        { CFG_SCOPE_ACCOUNT, "idle_interval", CFG_TYPE_SECONDS, A(idle_interval_usec), 1, 1740, 0, 0,
-          "this account's idle_interval" },
+        { CFG_SCOPE_ACCOUNT, "startup_sync", CFG_TYPE_BOOL, A(startup_sync), 0, 0, 0, 0,
+          "run each mailbox's on_new once after the daemon starts, whatever changed" },
+        { CFG_SCOPE_ACCOUNT, "details_max", CFG_TYPE_COUNT, A(details_max), 1, 1000, 20, 0,
+          "at most this many messages' details for one run of a hook with details = true" },
+        { CFG_SCOPE_ACCOUNT, "hook_timeout", CFG_TYPE_SECONDS, A(hook_timeout_usec), 1, 3600, 0,
+          CFG_KEY_INHERIT, "this account's hook_timeout" },
+        { CFG_SCOPE_ACCOUNT, "idle_interval", CFG_TYPE_SECONDS, A(idle_interval_usec), 1, 1740, 0,
+          CFG_KEY_INHERIT, "this account's idle_interval" },
+        { CFG_SCOPE_ACCOUNT, "debounce", CFG_TYPE_DURATION, A(debounce_usec), 0, 3600, 0, CFG_KEY_INHERIT,
+          "this account's debounce" },
+        { CFG_SCOPE_ACCOUNT, "max_delay", CFG_TYPE_DURATION, A(max_delay_usec), 1, 86400, 0, CFG_KEY_INHERIT,
+          "this account's max_delay" },
 
         { CFG_SCOPE_MAILBOX, "name", CFG_TYPE_MAILBOX_NAME, M(name), 0, 0, 0, CFG_KEY_REQUIRED,
           "the mailbox name in UTF-8" },
@@ -75,6 +94,15 @@ const CfgKey cfg_keys[] = {
           "this mailbox's on_new" },
         { CFG_SCOPE_MAILBOX, "on_expunge", CFG_TYPE_HOOK, M(on_expunge), 0, 0, 0, 0,
           "this mailbox's on_expunge" },
+        { CFG_SCOPE_MAILBOX, "on_flags", CFG_TYPE_HOOK, M(on_flags), 0, 0, 0, 0,
+          "this mailbox's on_flags" },
+
+        /* The group form of any hook; the plain forms (a list, a string) mean details = false.
+         * 'command' is the CfgHook itself (its argv or shell), hence offset 0. */
+        { CFG_SCOPE_HOOK, "command", CFG_TYPE_HOOK_COMMAND, 0, 0, 0, 0, CFG_KEY_REQUIRED,
+          "the hook's argv list, or a string for sh -c with shell = true" },
+        { CFG_SCOPE_HOOK, "details", CFG_TYPE_BOOL, H(details), 0, 0, 0, 0,
+          "hand the hook the new messages' details" },
 };
 
 const size_t cfg_n_keys = ELEMENTSOF(cfg_keys);

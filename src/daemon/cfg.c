@@ -7,12 +7,14 @@
  * dumped, compared on reload and freed without another line of code here.
  * Checks that involve several keys (tunnel versus host, one secret, TLS versus
  * allow_plaintext, mechanisms versus credentials, string hooks versus shell)
- * run once an account has been read.
+ * run once an account has been read; inheritance of the top-level timings and
+ * max_delay versus debounce once the whole file has been.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libconfig.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -371,6 +373,7 @@ typedef struct CfgTypeOps {
 } CfgTypeOps;
 
 static const CfgTypeOps type_ops[_CFG_TYPE_MAX];
+static int parse_group(CfgCtx *x, CfgScope scope, const config_setting_t *g, const char *path, void *obj);
 
 static void dump_string(FILE *f, const char *s) {
         fputc('"', f);
@@ -426,6 +429,87 @@ static void dump_seconds(FILE *f, const CfgKey *k, const void *obj, const char *
 
 static bool equal_u64(const CfgKey *k, const void *a, const void *b) {
         return *CFIELD(a, k, uint64_t) == *CFIELD(b, k, uint64_t);
+}
+
+/* DURATION: milliseconds written as seconds, "5", "0.25", "3600.001": trailing zeros dropped, so
+ * that the dump reads back as the same value (an integer stays an integer for libconfig). */
+#define MSEC_STRING_MAX 32
+static const char *format_msec(char buf[static MSEC_STRING_MAX], int64_t ms) {
+        uint64_t a = ms < 0 ? -(uint64_t) ms : (uint64_t) ms;
+        int n = snprintf(buf, MSEC_STRING_MAX, "%s%" PRIu64, ms < 0 ? "-" : "", a / 1000);
+
+        if (a % 1000 != 0 && n > 0 && n < MSEC_STRING_MAX - 4) {
+                snprintf(buf + n, (size_t) (MSEC_STRING_MAX - n), ".%03u", (unsigned) (a % 1000));
+                for (char *e = buf + strlen(buf) - 1; *e == '0'; e--)
+                        *e = 0;
+        }
+        return buf;
+}
+
+static int parse_duration(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+        char buf[MSEC_STRING_MAX];
+        int64_t ms;
+        int r;
+
+        if (config_setting_type(s) == CONFIG_TYPE_FLOAT) {
+                double v = config_setting_get_float(s);
+
+                /* Far outside the range (or not a number at all): say so before converting, which
+                 * could overflow. */
+                if (!isfinite(v) || v < 0 || v > (double) k->max + 1)
+                        return cfg_fail(x, s, key, "%g is out of range: must be %" PRIi64 "..%" PRIi64
+                                        " seconds", v, k->min, k->max);
+                /* Millisecond precision: finer fractions are rounded, not refused. */
+                ms = (int64_t) (v * 1000.0 + 0.5);
+        } else if (IN_SET(config_setting_type(s), CONFIG_TYPE_INT, CONFIG_TYPE_INT64)) {
+                int64_t v;
+
+                r = get_integer(x, s, key, &v);
+                if (r < 0)
+                        return r;
+                if (v < k->min || v > k->max)
+                        return cfg_fail(x, s, key, "%" PRIi64 " is out of range: must be %" PRIi64 "..%" PRIi64
+                                        " seconds", v, k->min, k->max);
+                ms = v * 1000;
+        } else
+                return cfg_fail_type(x, s, key, "a number of seconds");
+
+        if (ms < k->min * 1000 || ms > k->max * 1000)
+                return cfg_fail(x, s, key, "%s is out of range: must be %" PRIi64 "..%" PRIi64 " seconds",
+                                format_msec(buf, ms), k->min, k->max);
+        *FIELD(obj, k, uint64_t) = (uint64_t) ms * USEC_PER_MSEC;
+        return 0;
+}
+
+static void dump_duration(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
+        uint64_t v = *CFIELD(obj, k, uint64_t);
+        char buf[MSEC_STRING_MAX];
+
+        if (v != CFG_USEC_UNSET)
+                fprintf(f, "%s%s = %s;\n", indent, k->name, format_msec(buf, (int64_t) (v / USEC_PER_MSEC)));
+}
+
+/* COUNT */
+static int parse_count(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+        int64_t v;
+        int r;
+
+        r = get_integer(x, s, key, &v);
+        if (r < 0)
+                return r;
+        if (v < k->min || v > k->max)
+                return cfg_fail(x, s, key, "%" PRIi64 " is out of range: must be %" PRIi64 "..%" PRIi64,
+                                v, k->min, k->max);
+        *FIELD(obj, k, unsigned) = (unsigned) v;
+        return 0;
+}
+
+static void dump_count(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
+        fprintf(f, "%s%s = %u;\n", indent, k->name, *CFIELD(obj, k, unsigned));
+}
+
+static bool equal_unsigned(const CfgKey *k, const void *a, const void *b) {
+        return *CFIELD(a, k, unsigned) == *CFIELD(b, k, unsigned);
 }
 
 /* STRING, NAME, HOST, PATH, SECRET_PATH, SECRET, MAILBOX_NAME: a char * */
@@ -652,7 +736,8 @@ static void done_strv(const CfgKey *k, void *obj) {
 }
 
 /* HOOK: an argv list whose arguments may hold %a, %m and %%; or a string for sh -c, which
- * check_account() accepts only with shell = true. */
+ * check_account() accepts only with shell = true; or a group of the CFG_SCOPE_HOOK keys, whose
+ * 'command' (HOOK_COMMAND) is one of the first two. */
 static int check_placeholders(CfgCtx *x, const config_setting_t *s, const char *key, const char *arg) {
         for (const char *p = arg; (p = strchr(p, '%')); p += 2) {
                 if (p[1] == 0)
@@ -668,8 +753,8 @@ static int check_placeholders(CfgCtx *x, const config_setting_t *s, const char *
         return 0;
 }
 
-static int parse_hook(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
-        CfgHook *h = FIELD(obj, k, CfgHook);
+static int parse_hook_command_into(CfgCtx *x, const config_setting_t *s, const char *key, CfgHook *h,
+                                   const char *what) {
         char **l = NULL;
         int r;
 
@@ -682,7 +767,7 @@ static int parse_hook(CfgCtx *x, const CfgKey *k, const config_setting_t *s, con
                 return strdup_to(v, &h->shell);
         }
 
-        r = get_strv(x, s, key, "a list of strings (program and arguments), or a string with shell = true", &l);
+        r = get_strv(x, s, key, what, &l);
         if (r < 0)
                 return r;
         for (size_t i = 0; l[i]; i++) {
@@ -700,31 +785,86 @@ static int parse_hook(CfgCtx *x, const CfgKey *k, const config_setting_t *s, con
         return 0;
 }
 
-static void dump_hook(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
-        const CfgHook *h = CFIELD(obj, k, CfgHook);
-
-        if (h->argv) {
-                fprintf(f, "%s%s = ", indent, k->name);
-                dump_strv(f, h->argv);
-                fputs(";\n", f);
-        } else if (h->shell) {
-                fprintf(f, "%s%s = ", indent, k->name);
-                dump_string(f, h->shell);
-                fputs(";\n", f);
-        }
+static int parse_hook_command(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key,
+                              void *obj) {
+        return parse_hook_command_into(x, s, key, FIELD(obj, k, CfgHook), "a list of strings (program and "
+                                       "arguments), or a string with shell = true");
 }
 
-static bool equal_hook(const CfgKey *k, const void *a, const void *b) {
+/* "INDENTname = COMMAND;\n" */
+static void dump_hook_value(FILE *f, const char *name, const CfgHook *h, const char *indent) {
+        fprintf(f, "%s%s = ", indent, name);
+        if (h->argv)
+                dump_strv(f, h->argv);
+        else
+                dump_string(f, h->shell);
+        fputs(";\n", f);
+}
+
+static void dump_hook_command(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
+        const CfgHook *h = CFIELD(obj, k, CfgHook);
+
+        if (cfg_hook_is_set(h))
+                dump_hook_value(f, k->name, h, indent);
+}
+
+static bool equal_hook_command(const CfgKey *k, const void *a, const void *b) {
         const CfgHook *ha = CFIELD(a, k, CfgHook), *hb = CFIELD(b, k, CfgHook);
 
         return strv_equal(ha->argv, hb->argv) && streq_ptr(ha->shell, hb->shell);
 }
 
-static void done_hook(const CfgKey *k, void *obj) {
+static void done_hook_command(const CfgKey *k, void *obj) {
         CfgHook *h = FIELD(obj, k, CfgHook);
 
         h->argv = cfg_strv_free(h->argv);
         h->shell = mfree(h->shell);
+}
+
+static int parse_hook(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+        CfgHook *h = FIELD(obj, k, CfgHook);
+
+        if (config_setting_type(s) == CONFIG_TYPE_GROUP)
+                return parse_group(x, CFG_SCOPE_HOOK, s, key, h);
+        return parse_hook_command_into(x, s, key, h, "a list of strings (program and arguments), a string "
+                                       "with shell = true or a group { command = ...; details = ...; }");
+}
+
+/* The plain form while details is false (what every older file has), the group form otherwise. */
+static void dump_hook(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
+        const CfgHook *h = CFIELD(obj, k, CfgHook);
+        char sub[CFG_PATH_MAX];
+
+        if (!cfg_hook_is_set(h))
+                return;
+        if (!h->details) {
+                dump_hook_value(f, k->name, h, indent);
+                return;
+        }
+        path_truncated(sub, snprintf(sub, sizeof(sub), "%s  ", indent));
+        fprintf(f, "%s%s = {\n", indent, k->name);
+        for (size_t i = 0; i < cfg_n_keys; i++)
+                if (cfg_keys[i].scope == CFG_SCOPE_HOOK)
+                        type_ops[cfg_keys[i].type].dump(f, &cfg_keys[i], h, sub);
+        fprintf(f, "%s};\n", indent);
+}
+
+static bool equal_hook(const CfgKey *k, const void *a, const void *b) {
+        const CfgHook *ha = CFIELD(a, k, CfgHook), *hb = CFIELD(b, k, CfgHook);
+
+        for (size_t i = 0; i < cfg_n_keys; i++)
+                if (cfg_keys[i].scope == CFG_SCOPE_HOOK &&
+                    !type_ops[cfg_keys[i].type].equal(&cfg_keys[i], ha, hb))
+                        return false;
+        return true;
+}
+
+static void done_hook(const CfgKey *k, void *obj) {
+        CfgHook *h = FIELD(obj, k, CfgHook);
+
+        for (size_t i = 0; i < cfg_n_keys; i++)
+                if (cfg_keys[i].scope == CFG_SCOPE_HOOK)
+                        type_ops[cfg_keys[i].type].done(&cfg_keys[i], h);
 }
 
 /* MECHS */
@@ -787,7 +927,10 @@ static int parse_group(CfgCtx *x, CfgScope scope, const config_setting_t *g, con
                                 return cfg_fail(x, s, path, "unknown key '%s', did you mean '%s'?", name, hint);
                         if (scope == CFG_SCOPE_MAILBOX)
                                 return cfg_fail(x, s, path, "unknown key '%s' (a mailbox has only name, "
-                                                "on_new and on_expunge)", name);
+                                                "on_new, on_expunge and on_flags)", name);
+                        if (scope == CFG_SCOPE_HOOK)
+                                return cfg_fail(x, s, path, "unknown key '%s' (a hook group has only command "
+                                                "and details)", name);
                         return cfg_fail(x, s, path, "unknown key '%s'", name);
                 }
 
@@ -859,6 +1002,14 @@ static int parse_mailboxes(CfgCtx *x, const CfgKey *k, const config_setting_t *s
         return 0;
 }
 
+static bool mailbox_has_hooks(const CfgMailbox *m) {
+        for (size_t i = 0; i < cfg_n_keys; i++)
+                if (cfg_keys[i].scope == CFG_SCOPE_MAILBOX && cfg_keys[i].type == CFG_TYPE_HOOK &&
+                    cfg_hook_is_set(CFIELD(m, &cfg_keys[i], CfgHook)))
+                        return true;
+        return false;
+}
+
 static void dump_mailboxes(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
         const CfgAccount *a = obj;
 
@@ -867,17 +1018,16 @@ static void dump_mailboxes(FILE *f, const CfgKey *k, const void *obj, const char
                 const CfgMailbox *m = &a->mailboxes[i];
 
                 fprintf(f, "%s  ", indent);
-                if (!cfg_hook_is_set(&m->on_new) && !cfg_hook_is_set(&m->on_expunge))
+                if (!mailbox_has_hooks(m))
                         dump_string(f, m->name);
                 else {
-                        _cleanup_free_ char *sub = NULL;
+                        char sub[CFG_PATH_MAX];
 
-                        if (asprintf(&sub, "%s    ", indent) < 0)
-                                sub = NULL;
+                        path_truncated(sub, snprintf(sub, sizeof(sub), "%s    ", indent));
                         fputs("{\n", f);
                         for (size_t j = 0; j < cfg_n_keys; j++)
                                 if (cfg_keys[j].scope == CFG_SCOPE_MAILBOX)
-                                        type_ops[cfg_keys[j].type].dump(f, &cfg_keys[j], m, sub ?: "    ");
+                                        type_ops[cfg_keys[j].type].dump(f, &cfg_keys[j], m, sub);
                         fprintf(f, "%s  }", indent);
                 }
                 fputs(i + 1 < a->n_mailboxes ? ",\n" : "\n", f);
@@ -918,18 +1068,89 @@ static const config_setting_t *member(const config_setting_t *g, const char *nam
         return config_setting_get_member(g, name);
 }
 
-static int check_shell_hooks(CfgCtx *x, const config_setting_t *g, const char *path, bool shell) {
-        static const char *const hooks[] = { "on_new", "on_expunge" };
+/* Before a group of 'scope' is read into obj: the defaults of its keys, and "not set" for those
+ * that inherit a top-level value (SECONDS has no valid 0, DURATION needs CFG_USEC_UNSET). */
+static void scope_init(CfgScope scope, void *obj) {
+        for (size_t i = 0; i < cfg_n_keys; i++) {
+                const CfgKey *k = &cfg_keys[i];
+                bool inherit = k->flags & CFG_KEY_INHERIT;
 
+                if (k->scope != scope)
+                        continue;
+                if (k->type == CFG_TYPE_SECONDS)
+                        *FIELD(obj, k, uint64_t) = inherit ? 0 : (uint64_t) k->def * USEC_PER_SEC;
+                else if (k->type == CFG_TYPE_DURATION)
+                        *FIELD(obj, k, uint64_t) = inherit ? CFG_USEC_UNSET
+                                                           : (uint64_t) k->def * USEC_PER_SEC;
+                else if (k->type == CFG_TYPE_COUNT)
+                        *FIELD(obj, k, unsigned) = (unsigned) k->def;
+        }
+}
+
+/* After the whole file: an account's CFG_KEY_INHERIT keys it did not set take the top-level value
+ * (which may have been written after the account). */
+static void account_inherit(const Cfg *c, CfgAccount *a) {
+        for (size_t i = 0; i < cfg_n_keys; i++) {
+                const CfgKey *k = &cfg_keys[i], *g;
+                uint64_t *v = FIELD(a, k, uint64_t);
+
+                if (k->scope != CFG_SCOPE_ACCOUNT || !(k->flags & CFG_KEY_INHERIT))
+                        continue;
+                /* test-cfg checks that the schema has the top-level twin of each such key. */
+                g = cfg_key_lookup(CFG_SCOPE_GLOBAL, k->name);
+                if (!g || g->type != k->type)
+                        continue;
+                if (*v == (k->type == CFG_TYPE_DURATION ? CFG_USEC_UNSET : 0))
+                        *v = *CFIELD(c, g, uint64_t);
+        }
+}
+
+/* debounce is a quiet period and max_delay caps the wait for it: a cap below the period it caps
+ * is a contradiction in the file, not something to resolve silently.  Blamed on max_delay when g
+ * (the top level or an account) sets it, else on g's debounce; an account that sets neither has
+ * the top-level pair, checked before. */
+static int check_delays(CfgCtx *x, const config_setting_t *g, const char *path, uint64_t debounce,
+                        uint64_t max_delay) {
+        const config_setting_t *s;
+        char key[CFG_PATH_MAX], d[MSEC_STRING_MAX], m[MSEC_STRING_MAX];
+
+        if (max_delay >= debounce)
+                return 0;
+        format_msec(d, (int64_t) (debounce / USEC_PER_MSEC));
+        format_msec(m, (int64_t) (max_delay / USEC_PER_MSEC));
+        s = member(g, "max_delay");
+        if (s) {
+                key_path(key, path, "max_delay");
+                return cfg_fail(x, s, key, "%s s is less than debounce (%s s)", m, d);
+        }
+        key_path(key, path, "debounce");
+        return cfg_fail(x, member(g, "debounce") ?: g, key, "%s s is more than max_delay (%s s)", d, m);
+}
+
+
+/* The hooks of the account or mailbox group g: a string, plain or as a group's command, needs
+ * shell = true. */
+static int check_shell_hooks(CfgCtx *x, CfgScope scope, const config_setting_t *g, const char *path,
+                             bool shell) {
         if (shell)
                 return 0;
-        for (size_t i = 0; i < ELEMENTSOF(hooks); i++) {
-                const config_setting_t *s = member(g, hooks[i]);
+        for (size_t i = 0; i < cfg_n_keys; i++) {
+                const config_setting_t *s;
                 char key[CFG_PATH_MAX];
 
+                if (cfg_keys[i].scope != scope || cfg_keys[i].type != CFG_TYPE_HOOK ||
+                    !(s = member(g, cfg_keys[i].name)))
+                        continue;
+                key_path(key, path, cfg_keys[i].name);
+                if (config_setting_type(s) == CONFIG_TYPE_GROUP) {
+                        char ckey[CFG_PATH_MAX];
+
+                        s = member(s, "command");
+                        key_path(ckey, key, "command");
+                        memcpy(key, ckey, sizeof(key));
+                }
                 if (!s || config_setting_type(s) != CONFIG_TYPE_STRING)
                         continue;
-                key_path(key, path, hooks[i]);
                 return cfg_fail(x, s, key, "a hook given as a string runs through /bin/sh -c, which is allowed "
                                 "only with shell = true; or write it as an argv list such as "
                                 "[\"program\", \"%%m\"]");
@@ -1007,7 +1228,7 @@ static int check_account(CfgCtx *x, const config_setting_t *g, const char *path,
                                                 "password_command", m->name);
                 }
 
-        r = check_shell_hooks(x, g, path, a->shell);
+        r = check_shell_hooks(x, CFG_SCOPE_ACCOUNT, g, path, a->shell);
         if (r < 0)
                 return r;
         mbs = member(g, "mailboxes");
@@ -1018,7 +1239,7 @@ static int check_account(CfgCtx *x, const config_setting_t *g, const char *path,
 
                 index_path(mkey, key, i);
                 if (config_setting_type(e) == CONFIG_TYPE_GROUP) {
-                        r = check_shell_hooks(x, e, mkey, a->shell);
+                        r = check_shell_hooks(x, CFG_SCOPE_MAILBOX, e, mkey, a->shell);
                         if (r < 0)
                                 return r;
                 }
@@ -1077,6 +1298,7 @@ static int parse_accounts(CfgCtx *x, const CfgKey *k, const config_setting_t *s,
                 index_path(akey, key, (size_t) i);
                 if (config_setting_type(g) != CONFIG_TYPE_GROUP)
                         return cfg_fail_type(x, g, akey, "a group { name = ...; ... }");
+                scope_init(CFG_SCOPE_ACCOUNT, a);
                 r = parse_group(x, CFG_SCOPE_ACCOUNT, g, akey, a);
                 if (r < 0)
                         return r;
@@ -1147,6 +1369,8 @@ static void done_nothing(const CfgKey *k, void *obj) {
 
 static const CfgTypeOps type_ops[_CFG_TYPE_MAX] = {
         [CFG_TYPE_SECONDS]      = { parse_seconds,      dump_seconds,   equal_u64,       done_nothing   },
+        [CFG_TYPE_DURATION]     = { parse_duration,     dump_duration,  equal_u64,       done_nothing   },
+        [CFG_TYPE_COUNT]        = { parse_count,        dump_count,     equal_unsigned,  done_nothing   },
         [CFG_TYPE_STRING]       = { parse_string,       dump_str,       equal_str,       done_str       },
         [CFG_TYPE_NAME]         = { parse_name,         dump_str,       equal_str,       done_str       },
         [CFG_TYPE_HOST]         = { parse_host,         dump_str,       equal_str,       done_str       },
@@ -1158,6 +1382,8 @@ static const CfgTypeOps type_ops[_CFG_TYPE_MAX] = {
         [CFG_TYPE_TLS]          = { parse_tls,          dump_tls,       equal_tls,       done_nothing   },
         [CFG_TYPE_ARGV]         = { parse_argv,         dump_argv,      equal_strv,      done_strv      },
         [CFG_TYPE_HOOK]         = { parse_hook,         dump_hook,      equal_hook,      done_hook      },
+        [CFG_TYPE_HOOK_COMMAND] = { parse_hook_command, dump_hook_command,
+                                    equal_hook_command, done_hook_command },
         [CFG_TYPE_MECHS]        = { parse_mechs,        dump_argv,      equal_strv,      done_strv      },
         [CFG_TYPE_MAILBOXES]    = { parse_mailboxes,    dump_mailboxes, equal_mailboxes, done_mailboxes },
         [CFG_TYPE_MAILBOX_NAME] = { parse_mailbox_name, dump_str,       equal_str,       done_str       },
@@ -1205,25 +1431,29 @@ static int check_password_modes(CfgCtx *x, const config_setting_t *root) {
 }
 
 static int parse_root(CfgCtx *x, const config_setting_t *root) {
+        const config_setting_t *accounts;
         Cfg *c = x->cfg;
         int r;
 
-        for (size_t i = 0; i < cfg_n_keys; i++)
-                if (cfg_keys[i].scope == CFG_SCOPE_GLOBAL && cfg_keys[i].type == CFG_TYPE_SECONDS)
-                        *FIELD(c, &cfg_keys[i], uint64_t) = (uint64_t) cfg_keys[i].def * USEC_PER_SEC;
-
+        scope_init(CFG_SCOPE_GLOBAL, c);
         r = parse_group(x, CFG_SCOPE_GLOBAL, root, NULL, c);
         if (r < 0)
                 return r;
 
-        /* Accounts inherit the global timeouts they do not set; the globals may come after them. */
+        r = check_delays(x, root, NULL, c->debounce_usec, c->max_delay_usec);
+        if (r < 0)
+                return r;
+        accounts = member(root, "accounts");
         for (size_t i = 0; i < c->n_accounts; i++) {
                 CfgAccount *a = &c->accounts[i];
+                char akey[CFG_PATH_MAX];
 
-                if (a->hook_timeout_usec == 0)
-                        a->hook_timeout_usec = c->hook_timeout_usec;
-                if (a->idle_interval_usec == 0)
-                        a->idle_interval_usec = c->idle_interval_usec;
+                account_inherit(c, a);
+                index_path(akey, "accounts", i);
+                r = check_delays(x, config_setting_get_elem(accounts, (unsigned) i), akey, a->debounce_usec,
+                                 a->max_delay_usec);
+                if (r < 0)
+                        return r;
         }
 
         if (x->have_mode)
