@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -1425,6 +1427,210 @@ START_TEST(test_tunnel_detach) {
 }
 END_TEST
 
+/* ---- TCP keepalive and user timeout ------------------------------------- */
+
+static int sockopt_int(int fd, int level, int name) {
+        socklen_t len = sizeof(int);
+        int v = -1;
+
+        ck_assert_int_eq(getsockopt(fd, level, name, &v, &len), 0);
+        ck_assert_int_eq(len, sizeof(int));
+        return v;
+}
+
+/* What the kernel reports for the conn's socket, compared with what was asked for. */
+static void expect_tcp_options(Conn *c, int idle, int interval, int count, int user_timeout_ms) {
+        int fd = conn_fd(c);
+
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(sockopt_int(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
+        ck_assert_int_eq(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPIDLE), idle);
+        ck_assert_int_eq(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPINTVL), interval);
+        ck_assert_int_eq(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPCNT), count);
+        ck_assert_int_eq(sockopt_int(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), user_timeout_ms);
+}
+
+START_TEST(test_tcp_options_plain) {
+        _cleanup_(conn_freep) Conn *c = NULL;
+        int port;
+        pid_t srv;
+
+        srv = serve(listen_loopback(AF_INET, &port), srv_echo, &(ServerOpts) { .hold_fd = -1, .accepts = 4 });
+
+        /* Without the call: the system's defaults, no keepalive. */
+        ck_assert_int_eq(conn_tcp_new("127.0.0.1", port_str(port), &c), 0);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), 0);
+        ck_assert_int_eq(sockopt_int(conn_fd(c), SOL_SOCKET, SO_KEEPALIVE), 0);
+        ck_assert_int_eq(sockopt_int(conn_fd(c), IPPROTO_TCP, TCP_USER_TIMEOUT), 0);
+        c = conn_free(c);
+
+        /* Explicit values, set while connecting. */
+        ck_assert_int_eq(conn_tcp_new("127.0.0.1", port_str(port), &c), 0);
+        ck_assert_int_eq(conn_set_tcp_options(c, &(ConnTcpOptions) { .keepalive_idle_sec = 30,
+                                                                    .keepalive_interval_sec = 7,
+                                                                    .keepalive_count = 3,
+                                                                    .user_timeout_ms = 45000 }),
+                         0);
+        expect_tcp_options(c, 30, 7, 3, 45000);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), 0);
+        expect_tcp_options(c, 30, 7, 3, 45000);
+        echo_roundtrip(c, "with keepalive\r\n");
+
+        /* Out of range: refused, and nothing changes. */
+        ck_assert_int_eq(conn_set_tcp_options(c, &(ConnTcpOptions) { .keepalive_idle_sec = 32768 }), -EINVAL);
+        ck_assert_int_eq(conn_set_tcp_options(c, &(ConnTcpOptions) { .keepalive_interval_sec = 32768 }),
+                         -EINVAL);
+        ck_assert_int_eq(conn_set_tcp_options(c, &(ConnTcpOptions) { .keepalive_count = 128 }), -EINVAL);
+        ck_assert_int_eq(conn_set_tcp_options(c, &(ConnTcpOptions) { .user_timeout_ms = (unsigned) INT_MAX + 1 }),
+                         -EINVAL);
+        ck_assert_int_eq(conn_set_tcp_options(NULL, NULL), -EINVAL);
+        expect_tcp_options(c, 30, 7, 3, 45000);
+
+        /* A zeroed struct, set again on a ready conn: the documented defaults, the user timeout
+         * derived as idle + interval × count. */
+        ck_assert_int_eq(conn_set_tcp_options(c, &(ConnTcpOptions) {}), 0);
+        expect_tcp_options(c, 60, 15, 4, 120000);
+        c = conn_free(c);
+
+        /* NULL means the same defaults; only the user timeout follows the others. */
+        ck_assert_int_eq(conn_tcp_new("127.0.0.1", port_str(port), &c), 0);
+        ck_assert_int_eq(conn_set_tcp_options(c, NULL), 0);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), 0);
+        expect_tcp_options(c, CONN_TCP_KEEPALIVE_IDLE_DEFAULT_SEC, CONN_TCP_KEEPALIVE_INTERVAL_DEFAULT_SEC,
+                           CONN_TCP_KEEPALIVE_COUNT_DEFAULT, 120000);
+        ck_assert_int_eq(conn_set_tcp_options(c, &(ConnTcpOptions) { .keepalive_idle_sec = 10,
+                                                                    .keepalive_count = 2 }),
+                         0);
+        expect_tcp_options(c, 10, 15, 2, (10 + 15 * 2) * 1000);
+        c = conn_free(c);
+
+        /* The largest values Linux accepts; the derived user timeout saturates at INT_MAX ms. */
+        ck_assert_int_eq(conn_tcp_new("127.0.0.1", port_str(port), &c), 0);
+        ck_assert_int_eq(conn_set_tcp_options(c, &(ConnTcpOptions) {
+                                                         .keepalive_idle_sec = CONN_TCP_KEEPALIVE_IDLE_MAX_SEC,
+                                                         .keepalive_interval_sec = CONN_TCP_KEEPALIVE_INTERVAL_MAX_SEC,
+                                                         .keepalive_count = CONN_TCP_KEEPALIVE_COUNT_MAX }),
+                         0);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), 0);
+        expect_tcp_options(c, 32767, 32767, 127, INT_MAX);
+        c = conn_free(c);
+        ck_assert_int_eq(server_wait(srv), 0);
+}
+END_TEST
+
+/* The options reach the socket of an address tried after an earlier one failed, whether they
+ * were set before the first socket existed or while it was connecting. */
+START_TEST(test_tcp_options_fallback) {
+        static const ConnTcpOptions o = { .keepalive_idle_sec = 20, .keepalive_interval_sec = 5,
+                                          .keepalive_count = 6, .user_timeout_ms = 9000 };
+        _cleanup_(conn_freep) Conn *c = NULL;
+        _cleanup_close_ int dead4 = -EBADF;
+        struct addrinfo ai[2];
+        struct sockaddr_storage ss[2];
+        char expect_peer[64];
+        int port, dead_port;
+        pid_t srv;
+
+        dead4 = bind_loopback(AF_INET, 0, false, &dead_port);
+        ck_assert_int_ge(dead4, 0);
+        srv = serve(listen_loopback(AF_INET, &port), srv_echo, &(ServerOpts) { .hold_fd = -1, .accepts = 2 });
+        set_addr(&ai[1], &ss[1], AF_INET, port, NULL);
+        set_addr(&ai[0], &ss[0], AF_INET, dead_port, &ai[1]);
+        (void) snprintf(expect_peer, sizeof(expect_peer), "127.0.0.1:%d", port);
+
+        ck_assert_int_eq(conn_tcp_new_addrinfo_opts(ai, "test", &o, &c), 0);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), 0);
+        ck_assert_str_eq(conn_peer(c), expect_peer);
+        expect_tcp_options(c, 20, 5, 6, 9000);
+        echo_roundtrip(c, "second address\r\n");
+        c = conn_free(c);
+
+        ck_assert_int_eq(conn_tcp_new_addrinfo(ai, "test", &c), 0);
+        ck_assert_int_eq(conn_set_tcp_options(c, &o), 0);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), 0);
+        ck_assert_str_eq(conn_peer(c), expect_peer);
+        expect_tcp_options(c, 20, 5, 6, 9000);
+        c = conn_free(c);
+        ck_assert_int_eq(server_wait(srv), 0);
+
+        /* Options on a conn that never got a socket are only remembered. */
+        ck_assert_int_eq(conn_tcp_new_addrinfo(NULL, "empty", &c), 0);
+        ck_assert_int_eq(conn_set_tcp_options(c, &o), 0);
+        ck_assert_int_eq(conn_process(c), -EHOSTUNREACH);
+}
+END_TEST
+
+/* A socket that refuses the options (here: not TCP) gives the setsockopt errno and a reason. */
+START_TEST(test_tcp_options_error) {
+        _cleanup_(conn_freep) Conn *c = NULL;
+        int port, udp;
+        pid_t srv;
+
+        srv = serve(listen_loopback(AF_INET, &port), srv_echo, &(ServerOpts) { .hold_fd = -1 });
+        ck_assert_int_eq(conn_tcp_new("127.0.0.1", port_str(port), &c), 0);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), 0);
+
+        udp = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(udp, 0);
+        (void) close(c->fd);
+        c->fd = udp;
+        ck_assert_int_lt(conn_set_tcp_options(c, NULL), 0);
+        ck_assert_msg(contains(conn_error(c), "setsockopt TCP_KEEPIDLE"), "error: %s", conn_error(c));
+        c = conn_free(c);
+        ck_assert_int_eq(server_wait(srv), 0);
+}
+END_TEST
+
+START_TEST(test_tls_options) {
+        _cleanup_(conn_tls_ctx_freep) ConnTlsCtx *ctx = NULL;
+        _cleanup_(conn_freep) Conn *c = NULL;
+        ThCerts certs;
+        int port;
+        pid_t srv;
+
+        make_certs('a', names_localhost, ips_loopback, &certs);
+        ctx = client_ctx(certs.ca_file, NULL, NULL);
+
+        /* Implicit TLS. */
+        srv = tls_server(srv_tls_echo, &(ServerOpts) { .certs = &certs, .hold_fd = -1 }, &port);
+        ck_assert_int_eq(conn_tls_new("localhost", port_str(port), ctx, &c), 0);
+        ck_assert_int_eq(conn_set_tcp_options(c, &(ConnTcpOptions) { .keepalive_idle_sec = 45,
+                                                                    .keepalive_interval_sec = 9,
+                                                                    .keepalive_count = 5 }),
+                         0);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), 0);
+        expect_tcp_options(c, 45, 9, 5, (45 + 9 * 5) * 1000);
+        echo_roundtrip(c, "TLS with keepalive\r\n");
+        c = conn_free(c);
+        ck_assert_int_eq(server_wait(srv), 0);
+
+        /* STARTTLS keeps the socket and so the options. */
+        srv = serve(listen_loopback(AF_INET, &port), srv_starttls,
+                    &(ServerOpts) { .certs = &certs, .hold_fd = -1 });
+        c = plain_hello(port);
+        ck_assert_int_eq(conn_set_tcp_options(c, &(ConnTcpOptions) { .user_timeout_ms = 30000 }), 0);
+        ck_assert_int_eq(conn_start_tls(c, "localhost", ctx), 0);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), 0);
+        expect_tcp_options(c, 60, 15, 4, 30000);
+        echo_roundtrip(c, "STARTTLS with keepalive\r\n");
+        c = conn_free(c);
+        ck_assert_int_eq(server_wait(srv), 0);
+}
+END_TEST
+
+/* A tunnel is a socketpair: nothing to set, and nothing is set. */
+START_TEST(test_tunnel_options) {
+        _cleanup_(conn_freep) Conn *c = NULL;
+
+        ck_assert_int_eq(tunnel_new(&c, "cat", NULL), 0);
+        ck_assert_int_eq(conn_set_tcp_options(c, NULL), 0);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), 0);
+        ck_assert_int_eq(sockopt_int(conn_fd(c), SOL_SOCKET, SO_KEEPALIVE), 0);
+        ck_assert_ptr_null(conn_error(c));
+        echo_roundtrip(c, "tunnel\r\n");
+}
+END_TEST
+
 static Suite *conn_suite(void) {
         Suite *s = suite_create("conn");
         TCase *tc;
@@ -1441,6 +1647,9 @@ static Suite *conn_suite(void) {
         tcase_add_test(tc, test_tcp_eof);
         tcase_add_test(tc, test_tcp_rst);
         tcase_add_test(tc, test_tcp_write_blocks);
+        tcase_add_test(tc, test_tcp_options_plain);
+        tcase_add_test(tc, test_tcp_options_fallback);
+        tcase_add_test(tc, test_tcp_options_error);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("tls");
@@ -1459,6 +1668,7 @@ static Suite *conn_suite(void) {
         tcase_add_test(tc, test_tls_close_notify);
         tcase_add_test(tc, test_tls_write_after_reset);
         tcase_add_test(tc, test_tls_handshake_timeout);
+        tcase_add_test(tc, test_tls_options);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("starttls");
@@ -1477,6 +1687,7 @@ static Suite *conn_suite(void) {
         tcase_add_test(tc, test_tunnel_fds);
         tcase_add_test(tc, test_tunnel_escalation);
         tcase_add_test(tc, test_tunnel_detach);
+        tcase_add_test(tc, test_tunnel_options);
         suite_add_tcase(s, tc);
 
         return s;

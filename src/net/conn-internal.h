@@ -59,6 +59,10 @@ struct Conn {
         size_t n_addrs;
         size_t next_addr;
 
+        /* TCP options (effective values, no zeros) to apply to every socket, if tcp_opts_set */
+        ConnTcpOptions tcp_opts;
+        bool tcp_opts_set;
+
         /* TLS */
         SSL *ssl;
         bool ssl_fatal;         /* no close_notify on free after a fatal error */
@@ -84,6 +88,9 @@ int conn_fail(Conn *c, int r);
 ssize_t conn_socket_read(Conn *c, void *buf, size_t n);
 ssize_t conn_socket_write(Conn *c, const void *buf, size_t n);
 
+/* Apply c->tcp_opts to fd (a TCP socket).  Returns 0 or -errno with a reason set. */
+int conn_tcp_apply_options(Conn *c, int fd);
+
 /* TCP part shared with implicit TLS: resolve, then step through the addresses. */
 int conn_tcp_start(Conn *c, const char *host, const char *port);
 int conn_tcp_connect_step(Conn *c);
@@ -98,4 +105,8 @@ int conn_tls_attach(Conn *c, SSL *ssl);
 /* Like conn_tcp_new() but tries a caller-built address list (not retained) instead of
  * resolving, so the fallback order can be tested without depending on /etc/hosts. */
 int conn_tcp_new_addrinfo(const struct addrinfo *list, const char *what, Conn **ret);
+/* The same with conn_set_tcp_options(o) called before the first socket exists, so a test sees the
+ * options reach sockets made by the connect loop after an address failed synchronously. */
+int conn_tcp_new_addrinfo_opts(const struct addrinfo *list, const char *what, const ConnTcpOptions *o,
+                               Conn **ret);
 SSL_CTX *conn_tls_ctx_get_ssl_ctx(ConnTlsCtx *c);

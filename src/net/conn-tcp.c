@@ -2,11 +2,15 @@
 /*
  * conn-tcp.c: plain TCP connections: resolve once (blocking), then a
  * non-blocking connect to each address in turn until one succeeds.  Implicit
- * TLS (conn-tls.c) reuses the connect part before its handshake.
+ * TLS (conn-tls.c) reuses the connect part before its handshake.  Keepalive
+ * and TCP_USER_TIMEOUT (conn_set_tcp_options()) are applied here too, to
+ * every socket the connect loop creates.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +37,63 @@ static void format_peer(Conn *c, const struct sockaddr *sa) {
                 (void) snprintf(c->peer, sizeof(c->peer), "(family %d)", sa->sa_family);
 }
 
+int conn_tcp_apply_options(Conn *c, int fd) {
+        const struct {
+                int level, name;
+                const char *what;
+                int value;
+        } opts[] = {
+                { SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", 1 },
+                { IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE", (int) c->tcp_opts.keepalive_idle_sec },
+                { IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL", (int) c->tcp_opts.keepalive_interval_sec },
+                { IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT", (int) c->tcp_opts.keepalive_count },
+                { IPPROTO_TCP, TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT", (int) c->tcp_opts.user_timeout_ms },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(opts); i++)
+                if (setsockopt(fd, opts[i].level, opts[i].name, &opts[i].value, sizeof(int)) < 0) {
+                        int r = -errno;
+
+                        conn_set_error(c, "setsockopt %s on %s: %s", opts[i].what, c->peer, strerror(-r));
+                        return r;
+                }
+        return 0;
+}
+
+int conn_set_tcp_options(Conn *c, const ConnTcpOptions *o) {
+        ConnTcpOptions t = o ? *o : (ConnTcpOptions) {};
+        uint64_t total;
+
+        assert_return(c, -EINVAL);
+        assert_return(t.keepalive_idle_sec <= CONN_TCP_KEEPALIVE_IDLE_MAX_SEC, -EINVAL);
+        assert_return(t.keepalive_interval_sec <= CONN_TCP_KEEPALIVE_INTERVAL_MAX_SEC, -EINVAL);
+        assert_return(t.keepalive_count <= CONN_TCP_KEEPALIVE_COUNT_MAX, -EINVAL);
+        assert_return(t.user_timeout_ms <= CONN_TCP_USER_TIMEOUT_MAX_MS, -EINVAL);
+
+        /* A socketpair to a tunnel program: no TCP underneath, nothing to set. */
+        if (c->vt == &conn_tunnel_vtable)
+                return 0;
+
+        if (t.keepalive_idle_sec == 0)
+                t.keepalive_idle_sec = CONN_TCP_KEEPALIVE_IDLE_DEFAULT_SEC;
+        if (t.keepalive_interval_sec == 0)
+                t.keepalive_interval_sec = CONN_TCP_KEEPALIVE_INTERVAL_DEFAULT_SEC;
+        if (t.keepalive_count == 0)
+                t.keepalive_count = CONN_TCP_KEEPALIVE_COUNT_DEFAULT;
+        if (t.user_timeout_ms == 0) {
+                /* At most (32767 + 32767 × 127) s: fits in uint64_t, maybe not in an int of ms. */
+                total = ((uint64_t) t.keepalive_idle_sec +
+                         (uint64_t) t.keepalive_interval_sec * t.keepalive_count) * 1000;
+                t.user_timeout_ms = (unsigned) MIN(total, (uint64_t) CONN_TCP_USER_TIMEOUT_MAX_MS);
+        }
+
+        c->tcp_opts = t;
+        c->tcp_opts_set = true;
+        if (c->fd < 0)
+                return 0;
+        return conn_tcp_apply_options(c, c->fd);
+}
+
 /* Start connecting to the next address.  Returns 1 connected at once, 0 in progress, < 0
  * every address failed (with the last one's error). */
 static int try_next(Conn *c, int last_error) {
@@ -50,6 +111,14 @@ static int try_next(Conn *c, int last_error) {
                         last_error = -errno;
                         conn_set_error(c, "socket for %s: %s", c->peer, strerror(errno));
                         continue;
+                }
+                if (c->tcp_opts_set) {
+                        int r = conn_tcp_apply_options(c, fd);
+
+                        if (r < 0) {
+                                last_error = r;
+                                continue;
+                        }
                 }
                 if (connect(fd, (const struct sockaddr *) &a->sa, a->len) == 0)
                         return 1;
@@ -194,7 +263,8 @@ int conn_tcp_new(const char *host, const char *port, Conn **ret) {
         return 0;
 }
 
-int conn_tcp_new_addrinfo(const struct addrinfo *list, const char *what, Conn **ret) {
+int conn_tcp_new_addrinfo_opts(const struct addrinfo *list, const char *what, const ConnTcpOptions *o,
+                               Conn **ret) {
         _cleanup_(conn_freep) Conn *c = NULL;
         int r;
 
@@ -204,6 +274,11 @@ int conn_tcp_new_addrinfo(const struct addrinfo *list, const char *what, Conn **
         r = conn_alloc(&conn_tcp_vtable, &c);
         if (r < 0)
                 return r;
+        if (o) {
+                r = conn_set_tcp_options(c, o);
+                if (r < 0)
+                        return r;
+        }
         r = set_addrs(c, list);
         if (r < 0)
                 return r;
@@ -212,6 +287,10 @@ int conn_tcp_new_addrinfo(const struct addrinfo *list, const char *what, Conn **
                 return r;
         *ret = TAKE_PTR(c);
         return 0;
+}
+
+int conn_tcp_new_addrinfo(const struct addrinfo *list, const char *what, Conn **ret) {
+        return conn_tcp_new_addrinfo_opts(list, what, NULL, ret);
 }
 
 static int tcp_process(Conn *c) {

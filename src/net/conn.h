@@ -79,6 +79,50 @@ int conn_tunnel_new(char *const argv[], Conn **ret);
  * conn, which stays a usable plain TCP conn. */
 int conn_start_tls(Conn *c, const char *host, ConnTlsCtx *ctx);
 
+/* TCP keepalive and TCP_USER_TIMEOUT (RFC 5482, Linux tcp(7)) for one conn, so that a peer that
+ * vanished (suspend, network change, a NAT that dropped the mapping) is noticed within a bound
+ * even while IMAP IDLE sends nothing for half an hour.  A zero field takes the default below.
+ *
+ * Why these defaults: 60 s of silence before the first probe also refreshes NAT and firewall
+ * state, many of which forget an idle TCP flow after a few minutes (far below RFC 5382's two
+ * hours); one probe a minute per conn costs nothing.  4 probes 15 s apart ride out a short
+ * loss burst.  So an idle dead peer is noticed after 60 + 4 × 15 = 120 s.  The user timeout is
+ * derived from the keepalive values rather than fixed, because once it is set Linux ignores
+ * the probe count: it aborts as soon as user_timeout has passed since the last segment was
+ * received and one probe is unanswered.  A shorter user timeout would cut the probe count
+ * short, a longer one would stretch it.  Derived, the same 120 s bound holds both when the
+ * conn is idle (keepalive) and when written data goes unacknowledged (retransmissions, which
+ * otherwise go on for about 15 minutes with the default tcp_retries2). */
+#define CONN_TCP_KEEPALIVE_IDLE_DEFAULT_SEC 60U
+#define CONN_TCP_KEEPALIVE_INTERVAL_DEFAULT_SEC 15U
+#define CONN_TCP_KEEPALIVE_COUNT_DEFAULT 4U
+/* Linux's limits (MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL, MAX_TCP_KEEPCNT). */
+#define CONN_TCP_KEEPALIVE_IDLE_MAX_SEC 32767U
+#define CONN_TCP_KEEPALIVE_INTERVAL_MAX_SEC 32767U
+#define CONN_TCP_KEEPALIVE_COUNT_MAX 127U
+#define CONN_TCP_USER_TIMEOUT_MAX_MS 2147483647U
+
+typedef struct ConnTcpOptions {
+        unsigned keepalive_idle_sec;     /* TCP_KEEPIDLE; 0: 60; at most 32767 */
+        unsigned keepalive_interval_sec; /* TCP_KEEPINTVL; 0: 15; at most 32767 */
+        unsigned keepalive_count;        /* TCP_KEEPCNT; 0: 4; at most 127 */
+        unsigned user_timeout_ms;        /* TCP_USER_TIMEOUT; 0: (idle + interval × count) × 1000
+                                          * of the effective values (120000 by default); at most
+                                          * INT_MAX */
+} ConnTcpOptions;
+
+/* Turn on SO_KEEPALIVE and set TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT and TCP_USER_TIMEOUT from
+ * o (NULL: all defaults) for this conn.  Applied at once to the current socket if there is one
+ * (also while connecting), and remembered: every further socket the connect loop creates for the
+ * next address gets them before its connect(); a later conn_start_tls() keeps the socket and so
+ * the options.  Without this call a conn uses the system defaults (no keepalive).  Calling it
+ * again replaces the options.  A tunnel is not TCP: the call does nothing there and returns 0.
+ * Never blocks.  Returns 0; -EINVAL for a value above its limit (nothing is changed then); or
+ * the setsockopt() errno for the current socket (the options stay remembered for later
+ * sockets).  A failure to apply them to a later socket makes the connect loop skip that address
+ * like one that cannot be connected, with the reason in conn_error(). */
+int conn_set_tcp_options(Conn *c, const ConnTcpOptions *o);
+
 /* The socket to poll; valid for the conn's lifetime (-EBADF if setup failed before a socket
  * existed).  Owned by the conn: do not close it. */
 int conn_fd(const Conn *c);
