@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test-sched.c: the hook scheduler's rules (sched.h) on a fake clock:
+ * test-sched.c: the hook scheduler's rules (scheduler.h) on a fake clock:
  * debounce as a quiet period capped by max_delay, single-flight per lock key
  * with exactly one re-run, the global limit, and the sd-event timer glue.
  */
 #include <errno.h>
 #include <signal.h>
 
-#include "sched.h"
+#include "scheduler.h"
 #include "th.h"
 #include "time-util.h"
 

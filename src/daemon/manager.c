@@ -11,7 +11,7 @@
 #include "connection.h"
 #include "log.h"
 #include "manager.h"
-#include "sched.h"
+#include "scheduler.h"
 #include "state.h"
 #include "time-util.h"
 #include "watch.h"

@@ -11,7 +11,7 @@
  * Events: new (EXISTS grew, or UIDs handed out while we were away), expunge,
  * flags (unsolicited FETCH FLAGS), and resync (UIDVALIDITY changed: a new
  * run of on_new).  Each event kind of a watch is one scheduler job
- * (sched.h): debounced, single-flight per account and hook command, limited
+ * (scheduler.h): debounced, single-flight per account and hook command, limited
  * globally.  Counts come from EXISTS against the known count, never from
  * RECENT.
  *
@@ -29,7 +29,7 @@
 
 #include "cfg.h"
 #include "details.h"
-#include "sched.h"
+#include "scheduler.h"
 
 typedef struct Watch Watch;
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sched.h: the hook scheduler (docs/EVENTS.md, "Scheduling").  A job is one
+ * scheduler.h: the hook scheduler (docs/EVENTS.md, "Scheduling").  A job is one
  * target that events make due: a mailbox's on_new, on_expunge or on_flags.
  * The scheduler decides when each job's run starts; the owner of the job
  * starts it and reports its end.  The rules:

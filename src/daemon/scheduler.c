@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* sched.c: the hook scheduler; see sched.h for the rules. */
+/* scheduler.c: the hook scheduler; see scheduler.h for the rules. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
-#include "sched.h"
+#include "scheduler.h"
 #include "time-util.h"
 
 struct SchedJob {
