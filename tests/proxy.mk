@@ -8,3 +8,12 @@ check_PROGRAMS += tests/faultproxy
 tests_faultproxy_SOURCES = tests/faultproxy-main.c tests/faultproxy.c tests/faultproxy.h
 tests_faultproxy_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests
 tests_faultproxy_LDADD = src/shared/libshared.a
+
+if HAVE_CHECK
+check_PROGRAMS += tests/test-faultproxy
+TESTS += tests/test-faultproxy
+tests_test_faultproxy_SOURCES = tests/test-faultproxy.c tests/faultproxy.c tests/faultproxy.h tests/th.h
+tests_test_faultproxy_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tests $(CHECK_CFLAGS) \
+	-DFAULTPROXY_PATH='"$(abs_top_builddir)/tests/faultproxy"'
+tests_test_faultproxy_LDADD = src/shared/libshared.a $(CHECK_LIBS)
+endif
