@@ -932,8 +932,9 @@ static int read_line(int fd, char *buf, size_t n, uint64_t deadline) {
                 k = read(fd, buf + len, 1);
                 if (k < 0 && errno == EINTR)
                         continue;
+                /* ECONNRESET: the child died with our question unread. */
                 if (k < 0)
-                        return -errno;
+                        return errno == ECONNRESET ? -EPIPE : -errno;
                 if (k == 0)
                         return -EPIPE;
                 if (buf[len] == '\n') {
@@ -953,7 +954,7 @@ static int send_all(int fd, const char *s, size_t n) {
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k < 0)
-                        return -errno;
+                        return errno == ECONNRESET ? -EPIPE : -errno;
                 s += k;
                 n -= (size_t) k;
         }
