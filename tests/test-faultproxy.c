@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -723,6 +724,39 @@ START_TEST(test_stop_kills_child) {
 }
 END_TEST
 
+/* At most 16 proxies per process (the atexit registry). */
+START_TEST(test_registry_limit) {
+        ThProxy *p[17] = {};
+
+        for (size_t i = 0; i < 16; i++)
+                ck_assert_int_eq(th_proxy_start(1, &p[i]), 0);
+        ck_assert_int_eq(th_proxy_start(1, &p[16]), -EMFILE);
+        ck_assert_ptr_null(p[16]);
+        /* Stopping one makes room again. */
+        p[0] = th_proxy_stop(p[0]);
+        ck_assert_int_eq(th_proxy_start(1, &p[0]), 0);
+        for (size_t i = 0; i < 16; i++)
+                p[i] = th_proxy_stop(p[i]);
+}
+END_TEST
+
+/* A child that does not answer, and one that is gone. */
+START_TEST(test_child_stuck_or_gone) {
+        _cleanup_(th_proxy_stopp) ThProxy *p = NULL;
+        unsigned n;
+
+        p = start(1);
+        ck_assert_int_eq(kill(th_proxy_pid(p), SIGSTOP), 0);
+        ck_assert_int_eq(th_proxy_count(p, &n), -ETIMEDOUT);
+        ck_assert_int_eq(kill(th_proxy_pid(p), SIGCONT), 0);
+        /* The late answer to the first question is skipped. */
+        ck_assert_int_eq(th_proxy_count(p, &n), 0);
+        ck_assert_uint_eq(n, 0);
+        ck_assert_int_eq(kill(th_proxy_pid(p), SIGKILL), 0);
+        ck_assert_int_eq(th_proxy_pass(p), -EPIPE);
+}
+END_TEST
+
 /* ---- the shell program --------------------------------------------------------------------------- */
 
 typedef struct Shell {
@@ -849,6 +883,8 @@ static Suite *faultproxy_suite(void) {
         tcase_add_test(tc, test_drip);
         tcase_add_test(tc, test_control_errors);
         tcase_add_test(tc, test_stop_kills_child);
+        tcase_add_test(tc, test_registry_limit);
+        tcase_add_test(tc, test_child_stuck_or_gone);
         tcase_add_test(tc, test_shell_program);
         suite_add_tcase(s, tc);
         return s;
