@@ -52,6 +52,23 @@ static inline bool cfg_hook_is_set(const CfgHook *h) {
         return h && (h->argv || h->shell);
 }
 
+/* Deadlines and dead-peer detection (issue 6, docs/LIVENESS.md): global keys
+ * of the same names, overridable per account; always filled in after load. */
+typedef struct CfgLiveness {
+        uint64_t connect_timeout_usec;  /* TCP connect over all addresses; default 30 s, 0.1..3600 */
+        uint64_t tls_timeout_usec;      /* TLS handshake (implicit or after STARTTLS); default 30 s, 0.1..3600 */
+        uint64_t greeting_timeout_usec; /* the server's greeting; default 30 s, 0.1..3600 */
+        uint64_t auth_timeout_usec;     /* LOGIN/AUTHENTICATE to its tagged reply; default 60 s, 0.1..3600 */
+        uint64_t select_timeout_usec;   /* EXAMINE to its tagged reply; default 60 s, 0.1..3600 */
+        uint64_t done_timeout_usec;     /* DONE to IDLE's tagged reply; default 15 s, 0.1..3600 */
+        uint64_t command_timeout_usec;  /* every other command; default 60 s, 0.1..3600 */
+        uint64_t liveness_interval_usec;/* nothing received in IDLE for this long: DONE as a probe;
+                                         * default 120 s, 0 = off, else 0.1..1740 and below idle_interval */
+        uint64_t keepalive_idle_usec;   /* TCP_KEEPIDLE, whole seconds 1..32767; default 60 s */
+        uint64_t keepalive_interval_usec; /* TCP_KEEPINTVL, whole seconds 1..32767; default 15 s */
+        unsigned keepalive_count;       /* TCP_KEEPCNT, 1..127; default 4 */
+} CfgLiveness;
+
 typedef struct CfgMailbox {
         char *name;             /* UTF-8 as written (valid UTF-8, no control characters) */
         CfgHook on_new, on_expunge, on_flags;   /* per-mailbox override; unset = the account's */
@@ -82,6 +99,10 @@ typedef struct CfgAccount {
         uint64_t hook_timeout_usec, idle_interval_usec;   /* inherit the globals when not set */
         uint64_t debounce_usec, max_delay_usec;           /* inherit the globals when not set;
                                                            * always filled in after load */
+        CfgLiveness live;       /* each field inherits the global one when not set */
+        unsigned max_connections;       /* IDLE connections at most; default 10, 1..1000 */
+        uint64_t status_interval_usec;  /* mailboxes beyond max_connections: STATUS poll period;
+                                         * default 60 s, 1..86400 */
         unsigned line;          /* the line of the account's '{' */
 } CfgAccount;
 
@@ -92,6 +113,7 @@ typedef struct Cfg {
         uint64_t debounce_usec;         /* default 1 s, range 0..3600 s, fractions allowed (ms precision) */
         uint64_t max_delay_usec;        /* default 30 s, range 1..86400 s; never below debounce */
         unsigned max_concurrent_hooks;  /* default 4, range 1..1024, all accounts together */
+        CfgLiveness live;               /* defaults as documented in CfgLiveness */
         CfgAccount *accounts;           /* at least one */
         size_t n_accounts;
         char **warnings;                /* "FILE:LINE: KEY: text", for the caller to log */
