@@ -633,6 +633,14 @@ START_TEST(test_catchup_across_restarts) {
         daemon_stop(&d);
 
         snprintf(path, sizeof(path), "%s/state/cu.state", d.dir);
+        {
+                /* Dovecot has CONDSTORE: HIGHESTMODSEQ is kept (docs/STATE.md: the 4th number). */
+                _cleanup_free_ char *st = read_file(path);
+                unsigned long long v[5] = {};
+
+                ck_assert_msg(sscanf(strchr(st, '\n') + 1, "%*s %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                                     &v[4]) == 5 && v[3] > 0, "%s", st);
+        }
         f = fopen(path, "we");
         ck_assert_ptr_nonnull(f);
         fputs("this is not a state file\n\x01\x02", f);

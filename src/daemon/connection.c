@@ -290,6 +290,9 @@ static int do_select(Connection *c) {
         r = imap_cmd_new("EXAMINE", &cmd);
         if (r >= 0)
                 r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_ASTRING, watch_mailbox_wire(c->watch));
+        /* RFC 7162 §3.1.8: ask for HIGHESTMODSEQ, kept in the state file. */
+        if (r >= 0 && imap_session_has_capability(c->s, "CONDSTORE"))
+                r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_RAW, "(CONDSTORE)");
         if (r < 0) {
                 imap_cmd_free(cmd);
                 return r;
