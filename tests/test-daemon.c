@@ -937,6 +937,69 @@ START_TEST(test_flags_and_startup_sync) {
 }
 END_TEST
 
+START_TEST(test_counts_interleaved) {
+        /* A scripted server (exact transcript): EXPUNGE and EXISTS interleave
+         * in IDLE, and more come while we end IDLE for our own UID FETCH.
+         * Arrivals are counted from EXISTS against the known count (never
+         * RECENT): 3 arrived, 2 were expunged, and the run that covers the
+         * late arrival absorbs it instead of a second run. */
+        static const FakeStep script[] = {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] fake ready\r\n"),
+                FAKE_EXPECT("<tag> LOGIN u \"p\""),
+                FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
+                FAKE_EXPECT("<tag> EXAMINE INBOX"),
+                FAKE_SEND("* 5 EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 6] n\r\n"
+                          "<tag> OK [READ-ONLY] examined\r\n"),
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n"),
+                FAKE_SEND("* 2 EXPUNGE\r\n* 5 EXISTS\r\n* 3 RECENT\r\n* 6 EXISTS\r\n"),
+                FAKE_EXPECT("DONE"),
+                FAKE_SEND("* 3 EXPUNGE\r\n* 6 EXISTS\r\n<tag> OK idle done\r\n"),
+                FAKE_EXPECT("<tag> UID FETCH 6:* (UID)"),
+                FAKE_SEND("* 4 FETCH (UID 6)\r\n* 5 FETCH (UID 7)\r\n* 6 FETCH (UID 8)\r\n<tag> OK fetched\r\n"),
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n"),
+                FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK idle done\r\n"),
+                FAKE_EXPECT("<tag> LOGOUT"),
+                FAKE_SEND("* BYE bye\r\n<tag> OK out\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL, *news = NULL, *expunges = NULL;
+        unsigned n_new, n_exp;
+        uint64_t total = 0;
+        Daemon d;
+
+        daemon_init(&d);
+        ck_assert_int_eq(fake_imapd_start(script, &f), 0);
+        write_config(&d,
+                     "debounce = 0;\n"
+                     "accounts = ( { name = \"il\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
+                     "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
+                     "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-$$\"];\n"
+                     "  on_expunge = [\"/bin/sh\", \"-c\", \"env > %s/expunge-$$\"]; } );\n",
+                     fake_imapd_port(f), d.dir, d.dir);
+        daemon_start(&d);
+        ck_assert_msg(wait_hook(&d, "new-", 1, 10000, NULL), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "expunge, 1 message", 2, 10000), "log:\n%s", tail_of(d.log));
+        sleep_ms(1500);         /* a second on_new run would have come by now */
+        daemon_stop(&d);
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
+        news = hook_outputs(&d, "new-", &n_new);
+        expunges = hook_outputs(&d, "expunge-", &n_exp);
+        ck_assert_msg(n_new == 1, "%u on_new runs:\n%s", n_new, news);
+        ck_assert_msg(strstr(news, "IMAPIDLED_COUNT=3\n"), "%s", news);
+        ck_assert_msg(strstr(news, "IMAPIDLED_UIDS=6:8\n"), "%s", news);
+        ck_assert_msg(strstr(news, "IMAPIDLED_UIDNEXT=9\n"), "%s", news);
+        for (const char *p = expunges; (p = strstr(p, "IMAPIDLED_COUNT=")); p++)
+                total += strtoull(p + 16, NULL, 10);
+        ck_assert_msg(n_exp >= 1 && n_exp <= 2 && total == 2, "%u runs:\n%s", n_exp, expunges);
+        daemon_done(&d);
+}
+END_TEST
+
 static Suite *daemon_suite(void) {
         Suite *s = suite_create("daemon");
         TCase *tc = tcase_create("daemon");
@@ -950,6 +1013,7 @@ static Suite *daemon_suite(void) {
         tcase_add_test(tc, test_uidvalidity_change);
         tcase_add_test(tc, test_details);
         tcase_add_test(tc, test_flags_and_startup_sync);
+        tcase_add_test(tc, test_counts_interleaved);
         tcase_add_test(tc, test_reload_keeps_unchanged);
         tcase_add_test(tc, test_bad_login_retries);
         tcase_add_test(tc, test_failing_and_hanging_hooks);

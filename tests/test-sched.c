@@ -143,6 +143,28 @@ START_TEST(test_single_flight_rerun) {
 }
 END_TEST
 
+/* A pending re-run found to be covered already is cancelled: no run. */
+START_TEST(test_cancel) {
+        _cleanup_(sched_freep) Sched *s = NULL;
+        Rec r = {};
+        SchedJob *j;
+
+        ck_assert_int_eq(sched_new(NULL, 4, &s), 0);
+        ck_assert_int_eq(sched_job_new(s, "k", rec_start, &r, &j), 0);
+        sched_job_cancel(j);    /* not pending: nothing */
+        sched_job_trigger(j, 0, 0, 0);
+        ck_assert_uint_eq(sched_dispatch(s, 0), 1);
+        sched_job_trigger(j, 1, 0, 0);
+        sched_job_cancel(j);
+        ck_assert(!sched_job_pending(j));
+        ck_assert_uint_eq(sched_job_due(j), USEC_INFINITY);
+        sched_job_done(j);
+        ck_assert_uint_eq(sched_dispatch(s, 100), 0);
+        ck_assert_uint_eq(r.starts, 1);
+        sched_job_free(j);
+}
+END_TEST
+
 /* Two jobs with one lock key (one mbsync per account): never together. */
 START_TEST(test_lock_key) {
         _cleanup_(sched_freep) Sched *s = NULL;
@@ -283,6 +305,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_debounce_slides);
         tcase_add_test(tc, test_max_delay);
         tcase_add_test(tc, test_single_flight_rerun);
+        tcase_add_test(tc, test_cancel);
         tcase_add_test(tc, test_lock_key);
         tcase_add_test(tc, test_max_running);
         tcase_add_test(tc, test_start_fails);

@@ -155,6 +155,14 @@ void sched_job_done(SchedJob *j) {
         }
 }
 
+void sched_job_cancel(SchedJob *j) {
+        if (!j->pending)
+                return;
+        j->pending = false;
+        if (j->sched)
+                arm(j->sched);
+}
+
 bool sched_job_pending(const SchedJob *j) {
         return j->pending;
 }

@@ -60,6 +60,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(SchedJob *, sched_job_free);
 void sched_job_trigger(SchedJob *j, uint64_t now, uint64_t debounce_usec, uint64_t max_delay_usec);
 /* The run started by the start callback ended. */
 void sched_job_done(SchedJob *j);
+/* Forget that the job is pending (the events turned out to be covered by the
+ * run that is going on); a job that is not pending is left alone. */
+void sched_job_cancel(SchedJob *j);
 
 bool sched_job_pending(const SchedJob *j);      /* triggered, run not started yet */
 bool sched_job_running(const SchedJob *j);

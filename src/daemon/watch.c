@@ -285,7 +285,17 @@ static void resolved(Watch *w, int r, const WatchFetchResult *res) {
                 /* The run covers these: the next one starts above them. */
                 if (res->max_uid >= w->floor && res->max_uid < UINT32_MAX)
                         w->floor = res->max_uid + 1;
-                j->run_count = MAX(j->run_count, res->count);
+                if (res->count > j->run_count) {
+                        /* Messages that came while we asked (EXISTS during DONE or the
+                         * FETCH) are in this run, which starts after they came: take
+                         * them from the next run, and drop that run if nothing is left. */
+                        uint64_t absorbed = MIN(res->count - j->run_count, j->count);
+
+                        j->count -= absorbed;
+                        j->run_count += absorbed;
+                        if (j->count == 0 && j->reasons == REASON_LIVE)
+                                sched_job_cancel(j->sj);
+                }
                 changed(w);
         }
         if (start_hook(j, r >= 0 ? res : NULL) < 0)
