@@ -632,6 +632,19 @@ START_TEST(test_catchup_across_restarts) {
         ck_assert_msg(hook_files(&d, "new-cu-", NULL) == 1, "log:\n%s", tail_of(d.log));
         daemon_stop(&d);
 
+        /* Expunged while away: one catch-up expunge event, and no new one. */
+        ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 1, "INBOX"), 0);
+        free(env);
+        env = NULL;
+        daemon_start(&d);
+        ck_assert_msg(wait_hook(&d, "expunge-cu-", 1, 15000, &env), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(strstr(env, "IMAPIDLED_COUNT=3\n"), "%s", env);
+        ck_assert(strstr(env, "IMAPIDLED_REASON=catchup\n"));
+        ck_assert(strstr(env, "IMAPIDLED_EXISTS=0\n"));
+        sleep_ms(1500);
+        ck_assert_uint_eq(hook_files(&d, "new-cu-", NULL), 1);
+        daemon_stop(&d);
+
         snprintf(path, sizeof(path), "%s/state/cu.state", d.dir);
         {
                 /* Dovecot has CONDSTORE: HIGHESTMODSEQ is kept (docs/STATE.md: the 4th number). */
