@@ -26,8 +26,6 @@
 #include "imap-session.h"
 #include "log.h"
 
-#define CONNECT_TIMEOUT_USEC (30 * USEC_PER_SEC)
-#define COMMAND_TIMEOUT_USEC (60 * USEC_PER_SEC)
 #define SECRET_TIMEOUT_USEC (30 * USEC_PER_SEC)
 #define SECRET_MAX_BYTES 16384
 #define BACKOFF_MIN_USEC (1 * USEC_PER_SEC)
@@ -52,6 +50,7 @@ struct Connection {
         Conn *conn;
         ImapSession *s;
         sd_event_source *io, *deadline, *idle_timer, *retry, *more;
+        sd_event_source *phase_timer;   /* the deadline of the current phase (phase_timeouts[]) */
         Buf in;
         Hook *secret_cmd;
         char *secret;
@@ -59,6 +58,7 @@ struct Connection {
         bool settled, stopping, auth_failed, greeted_preauth, starttls_done, starttls_ready;
         uint64_t backoff_usec, retry_at;
         uint64_t idle_started;
+        uint64_t last_rx;               /* CLOCK_MONOTONIC of the last byte read */
         unsigned quick_idle_ends;
 
         uint32_t cap_id, starttls_id, auth_id, select_id, idle_id, noop_id, logout_id;
@@ -101,9 +101,72 @@ static const char *cname(const Connection *c) {
         return watch_name(c->watch);
 }
 
+#define NO_DEADLINE SIZE_MAX
+#define LIVE(field) offsetof(CfgLiveness, field)
+
+/* Every phase but waiting and IDLE itself has a deadline (issue 6, security.md
+ * J-group: a server that stops answering in any phase must not hold the
+ * connection): the CfgLiveness field that gives it.  SELECTING is also the
+ * state of a selected connection that polls without IDLE; its deadline then
+ * applies only while EXAMINE is pending (see arm_phase()). */
+static const size_t phase_timeouts[_CONNECTION_STATE_MAX] = {
+        [CONNECTION_WAITING] = NO_DEADLINE,
+        [CONNECTION_SECRET] = NO_DEADLINE,              /* the secret command has its own timeout */
+        [CONNECTION_CONNECTING] = LIVE(connect_timeout_usec),
+        [CONNECTION_GREETING] = LIVE(greeting_timeout_usec),
+        [CONNECTION_CAPABILITY] = LIVE(command_timeout_usec),
+        [CONNECTION_STARTTLS] = LIVE(tls_timeout_usec),
+        [CONNECTION_AUTHENTICATING] = LIVE(auth_timeout_usec),
+        [CONNECTION_SELECTING] = LIVE(select_timeout_usec),
+        [CONNECTION_IDLE_STARTING] = LIVE(command_timeout_usec),
+        [CONNECTION_IDLING] = NO_DEADLINE,              /* liveness_interval instead */
+        [CONNECTION_IDLE_ENDING] = LIVE(done_timeout_usec),
+        [CONNECTION_FETCHING] = LIVE(command_timeout_usec),
+        [CONNECTION_LOGGING_OUT] = LIVE(command_timeout_usec),
+        [CONNECTION_STOPPED] = NO_DEADLINE,
+};
+
+static uint64_t phase_timeout(const Connection *c, ConnectionState st) {
+        uint64_t t;
+
+        if (phase_timeouts[st] == NO_DEADLINE)
+                return USEC_INFINITY;
+        t = *(const uint64_t *) ((const char *) &c->account->live + phase_timeouts[st]);
+        /* Implicit TLS: the transport connects and shakes hands in one phase. */
+        if (st == CONNECTION_CONNECTING && !c->account->tunnel && c->account->tls == CFG_TLS_IMPLICIT)
+                t = usec_add(t, c->account->live.tls_timeout_usec);
+        return t > 0 ? t : USEC_INFINITY;
+}
+
+static int on_phase_timeout(sd_event_source *s, uint64_t usec, void *userdata);
+
+static void arm_phase(Connection *c, ConnectionState st) {
+        uint64_t t = phase_timeout(c, st);
+        int r;
+
+        if (st == CONNECTION_SELECTING && !c->select_pending)
+                t = USEC_INFINITY;
+        if (t == USEC_INFINITY) {
+                c->phase_timer = sd_event_source_disable_unref(c->phase_timer);
+                return;
+        }
+        if (!c->phase_timer)
+                r = sd_event_add_time_relative(c->event, &c->phase_timer, CLOCK_MONOTONIC, t, USEC_PER_SEC / 20,
+                                               on_phase_timeout, c);
+        else {
+                r = sd_event_source_set_time_relative(c->phase_timer, t);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(c->phase_timer, SD_EVENT_ONESHOT);
+        }
+        if (r < 0)
+                log_error_errno(r, "%s: cannot arm a deadline: %m", cname(c));
+}
+
 static void connection_set_state(Connection *c, ConnectionState st) {
         ConnectionState old = c->state;
 
+        /* Entering a phase again (STARTTLS command, then its handshake) restarts its deadline. */
+        arm_phase(c, st);
         if (old == st)
                 return;
         c->state = st;
@@ -134,6 +197,7 @@ static void fetch_reset(Connection *c) {
 
 /* Drop the transport and the session; keep the watch and the backoff. */
 static void close_transport(Connection *c) {
+        c->phase_timer = sd_event_source_disable_unref(c->phase_timer);
         /* A fetch in flight is answered (with an error) by the watch itself. */
         fetch_reset(c);
         watch_set_fetcher(c->watch, NULL, NULL);
@@ -428,6 +492,49 @@ static int next_step(Connection *c) {
         return fail(c, -EPROTO, "unexpected state");
 }
 
+static int arm_idle_timer(Connection *c, uint64_t usec);
+
+/* While IDLING: when to act next.  RFC 2177 §3: re-issue IDLE every
+ * idle_interval (at most 29 min).  Issue 6: when nothing at all came for
+ * liveness_interval (a server's own "* OK Still here" counts), end IDLE as a
+ * probe: the tagged OK must come within done_timeout, or the connection is
+ * dead and replaced.  Returns the earlier of the two, CLOCK_MONOTONIC. */
+static uint64_t idle_next(const Connection *c) {
+        uint64_t at = usec_add(c->idle_started, c->account->idle_interval_usec);
+
+        if (c->account->live.liveness_interval_usec > 0)
+                at = MIN(at, usec_add(MAX(c->last_rx, c->idle_started), c->account->live.liveness_interval_usec));
+        return at;
+}
+
+/* End IDLE now (re-IDLE, a liveness probe, or a fetch): DONE, RFC 2177 §3. */
+static int idle_done(Connection *c, const char *why) {
+        int r;
+
+        log_debug("%s: DONE (%s)", cname(c), why);
+        r = imap_session_idle_done(c->s, now_mono(c));
+        if (r < 0)
+                return r;
+        if (r == 0)
+                connection_set_state(c, CONNECTION_IDLE_ENDING);
+        return 0;
+}
+
+int connection_probe(Connection *c, const char *why) {
+        int r;
+
+        if (c->state != CONNECTION_IDLING || !c->s)
+                return 0;
+        r = idle_done(c, why);
+        if (r < 0)
+                return fail_session(c, r);
+        r = write_out(c);
+        if (r < 0)
+                return fail(c, r, "write failed");
+        (void) update_io(c);
+        return 1;
+}
+
 static int on_idle_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Connection *c = userdata;
         int r;
@@ -435,12 +542,15 @@ static int on_idle_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         (void) s;
         (void) usec;
         if (c->state == CONNECTION_IDLING) {
-                /* RFC 2177: re-issue IDLE before the server's inactivity timeout. */
-                r = imap_session_idle_done(c->s, now_mono(c));
+                uint64_t now = now_mono(c), next = idle_next(c);
+
+                if (now < next)
+                        /* Bytes came since the timer was armed: the connection is alive. */
+                        return arm_idle_timer(c, next - now);
+                r = idle_done(c, now >= usec_add(c->idle_started, c->account->idle_interval_usec) ?
+                              "idle_interval" : "liveness probe: nothing received for liveness_interval");
                 if (r < 0)
                         return fail_session(c, r);
-                if (r == 0)
-                        connection_set_state(c, CONNECTION_IDLE_ENDING);
         } else if (c->state == CONNECTION_SELECTING && !c->noop_pending && !c->select_pending) {
                 /* No IDLE: poll. */
                 r = simple(c, "NOOP", &c->noop_id);
@@ -679,13 +789,11 @@ static int connection_fetch(void *userdata, uint32_t floor, unsigned details_max
         switch (c->state) {
         case CONNECTION_IDLING:
                 /* RFC 2177: DONE, then the command; resume() runs it after the OK. */
-                r = imap_session_idle_done(c->s, now_mono(c));
+                r = idle_done(c, "fetch for the watch");
                 if (r < 0) {
                         c->fetch_wanted = false;
                         return r;
                 }
-                if (r == 0)
-                        connection_set_state(c, CONNECTION_IDLE_ENDING);
                 if (write_out(c) >= 0)
                         (void) update_io(c);
                 return 0;
@@ -877,12 +985,10 @@ static int handle_events(Connection *c) {
                         c->backoff_usec = 0;
                         if (c->quick_idle_ends && now_mono(c) - c->idle_started > USEC_PER_SEC)
                                 c->quick_idle_ends = 0;
-                        r = arm_idle_timer(c, c->account->idle_interval_usec);
+                        r = arm_idle_timer(c, idle_next(c) - MIN(idle_next(c), now_mono(c)));
                         if (r >= 0 && c->fetch_wanted) {
                                 /* A fetch was asked for while IDLE was starting. */
-                                r = imap_session_idle_done(c->s, now_mono(c));
-                                if (r == 0)
-                                        connection_set_state(c, CONNECTION_IDLE_ENDING);
+                                r = idle_done(c, "fetch for the watch");
                                 r = r < 0 ? fail_session(c, r) : 0;
                         }
                         break;
@@ -938,7 +1044,7 @@ static int begin_tls(Connection *c, size_t unfed) {
         if (r < 0)
                 return fail(c, r, conn_error(c->conn) ? conn_error(c->conn) : "STARTTLS failed");
         connection_set_state(c, CONNECTION_STARTTLS);
-        (void) sd_event_source_set_time_relative(c->deadline, CONNECT_TIMEOUT_USEC);
+        (void) sd_event_source_set_time_relative(c->deadline, c->account->live.tls_timeout_usec);
         (void) sd_event_source_set_enabled(c->deadline, SD_EVENT_ONESHOT);
         return 0;
 }
@@ -975,6 +1081,7 @@ static int read_and_feed(Connection *c) {
                         return fail_session(c, imap_session_eof(c->s));
                 }
                 budget = (size_t) n >= budget ? 0 : budget - (size_t) n;
+                c->last_rx = now_mono(c);
                 if (!feed(c, read_buf, (size_t) n, &used))
                         return 0;
                 if (c->starttls_ready)
@@ -1009,8 +1116,8 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
                 if (c->state == CONNECTION_CONNECTING) {
                         ImapSessionParams p = {
                                 .tag_prefix = "A",
-                                .cmd_timeout = COMMAND_TIMEOUT_USEC,
-                                .greeting_timeout = CONNECT_TIMEOUT_USEC,
+                                .cmd_timeout = c->account->live.command_timeout_usec,
+                                .greeting_timeout = c->account->live.greeting_timeout_usec,
                                 .now = now_mono(c),
                         };
 
@@ -1059,6 +1166,24 @@ static int on_more(sd_event_source *s, void *userdata) {
         return on_io(c->io, conn_fd(c->conn), EPOLLIN, c);
 }
 
+static int on_phase_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
+        Connection *c = userdata;
+        char why[128];
+
+        (void) s;
+        (void) usec;
+        c->phase_timer = sd_event_source_disable_unref(c->phase_timer);
+        if (c->state == CONNECTION_LOGGING_OUT) {
+                close_transport(c);
+                connection_set_state(c, CONNECTION_STOPPED);
+                return 0;
+        }
+        (void) snprintf(why, sizeof(why), "no progress in state %s within %.1f s%s", state_table[c->state],
+                        (double) phase_timeout(c, c->state) / USEC_PER_SEC,
+                        c->state == CONNECTION_IDLE_ENDING ? " (no reply to DONE: dead connection?)" : "");
+        return fail(c, -ETIMEDOUT, why);
+}
+
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         Connection *c = userdata;
 
@@ -1091,10 +1216,23 @@ static int do_connect(Connection *c) {
                 r = conn_tcp_new(a->host, a->port, &c->conn);
         if (r < 0)
                 return fail(c, r, "cannot connect");
+        if (!a->tunnel) {
+                /* Dead peers that never answer: TCP notices within idle + interval × count
+                 * (TCP_USER_TIMEOUT the same, for unacknowledged writes), docs/LIVENESS.md. */
+                ConnTcpOptions o = {
+                        .keepalive_idle_sec = (unsigned) (a->live.keepalive_idle_usec / USEC_PER_SEC),
+                        .keepalive_interval_sec = (unsigned) (a->live.keepalive_interval_usec / USEC_PER_SEC),
+                        .keepalive_count = a->live.keepalive_count,
+                };
+
+                r = conn_set_tcp_options(c->conn, &o);
+                if (r < 0)
+                        log_warning("%s: cannot set TCP keepalive: %s", cname(c), strerror(-r));
+        }
         r = sd_event_add_io(c->event, &c->io, conn_fd(c->conn), EPOLLIN | EPOLLOUT, on_io, c);
         if (r < 0)
                 return fail(c, r, "cannot watch the socket");
-        r = sd_event_add_time_relative(c->event, &c->deadline, CLOCK_MONOTONIC, CONNECT_TIMEOUT_USEC,
+        r = sd_event_add_time_relative(c->event, &c->deadline, CLOCK_MONOTONIC, phase_timeout(c, CONNECTION_CONNECTING),
                                        USEC_PER_SEC / 10, on_deadline, c);
         if (r < 0)
                 return fail(c, r, "cannot arm a timer");
@@ -1199,6 +1337,27 @@ void connection_stop(Connection *c) {
                 return;
         }
         (void) update_io(c);
+}
+
+void connection_reconnect(Connection *c, uint64_t delay_usec, const char *why) {
+        uint64_t now = 0;
+        int r;
+
+        if (c->stopping || c->state == CONNECTION_STOPPED)
+                return;
+        if (c->state != CONNECTION_WAITING) {
+                log_info("%s: reconnecting: %s", cname(c), why);
+                close_transport(c);
+                connection_set_state(c, CONNECTION_WAITING);
+        }
+        /* The cause is gone (resume, new network): start the backoff afresh. */
+        c->backoff_usec = 0;
+        (void) sd_event_now(c->event, CLOCK_BOOTTIME, &now);
+        c->retry_at = now + delay_usec;
+        c->retry = sd_event_source_disable_unref(c->retry);
+        r = sd_event_add_time(c->event, &c->retry, CLOCK_BOOTTIME, c->retry_at, USEC_PER_SEC / 100, on_retry, c);
+        if (r < 0)
+                log_error_errno(r, "%s: cannot arm the retry timer: %m", cname(c));
 }
 
 void connection_set_config(Connection *c, const CfgAccount *account) {

@@ -53,6 +53,14 @@ int connection_start(Connection *c);
  * server answered or closed.  The caller bounds the wait. */
 void connection_stop(Connection *c);
 void connection_set_config(Connection *c, const CfgAccount *account);
+/* Check now that an idling connection is alive: DONE, and IDLE's tagged OK
+ * must come within done_timeout (else the connection is replaced).  For
+ * network changes.  Returns 1 if a probe was sent, 0 if not idling. */
+int connection_probe(Connection *c, const char *why);
+/* Drop the connection (if any) and connect again after delay_usec, with the
+ * backoff reset: after a resume from suspend, or when the network changed
+ * while we were waiting to retry. */
+void connection_reconnect(Connection *c, uint64_t delay_usec, const char *why);
 
 ConnectionState connection_state(const Connection *c);
 /* True once the connection reached IDLE at least once or failed its first attempt. */

@@ -152,6 +152,7 @@ int main(int argc, char *argv[]) {
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGUSR2);
         sigaddset(&mask, SIGCHLD);
         sigaddset(&mask, SIGPIPE);
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {

@@ -6,11 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 
 #include "connection.h"
 #include "log.h"
 #include "manager.h"
+#include "netmon.h"
+#include "resume.h"
 #include "scheduler.h"
 #include "state.h"
 #include "time-util.h"
@@ -35,9 +39,11 @@ struct Manager {
         Cfg *cfg;
         StateDir *state_dir;            /* NULL: no persistent state (warned once) */
         Sched *sched;                   /* every hook run of every account */
+        ResumeMonitor *resume;          /* suspend/resume: reconnect everything */
+        Netmon *netmon;                 /* addresses and routes changed: probe everything */
         Account **accounts;
         size_t n_accounts;
-        sd_event_source *sig_term, *sig_int, *sig_hup, *stop_timer, *status_defer;
+        sd_event_source *sig_term, *sig_int, *sig_hup, *sig_usr2, *stop_timer, *status_defer;
         bool ready_sent, stopping;
         char status[512], status_sent[512];
 };
@@ -363,6 +369,67 @@ int manager_reload(Manager *m) {
         return 0;
 }
 
+/* ---- the world changed under us (issue 6) ---------------------------------------------------- */
+
+static uint64_t jitter(uint64_t max) {
+        uint64_t r = 0;
+
+        if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+                r = (uint64_t) getpid() * 2654435761u;
+        return max ? r % max : 0;
+}
+
+/* After a suspend every connection is suspect and most are dead (the server
+ * timed them out, NAT state is gone): reconnect all at once, spread over a
+ * second so that many accounts do not hit one server together.  The
+ * catch-up on reconnect (docs/EVENTS.md) then reports mail that came during
+ * the sleep. */
+static void on_resume(usec_t slept, void *userdata) {
+        Manager *m = userdata;
+
+        if (m->stopping)
+                return;
+        log_notice("Resumed after about %" PRIu64 " s of suspend: reconnecting every mailbox",
+                   (uint64_t) (slept / USEC_PER_SEC));
+        for (size_t i = 0; i < m->n_accounts; i++)
+                for (size_t j = 0; j < m->accounts[i]->n; j++)
+                        connection_reconnect(m->accounts[i]->conns[j], jitter(USEC_PER_SEC), "resumed from suspend");
+}
+
+/* Addresses or routes changed: an idling connection may now be half-open.
+ * Probe it (DONE must be answered within done_timeout); one that waits to
+ * retry tries again now.  No third-party host is ever contacted. */
+static void on_network_change(void *userdata) {
+        Manager *m = userdata;
+
+        if (m->stopping)
+                return;
+        log_info("Network configuration changed: checking every connection");
+        for (size_t i = 0; i < m->n_accounts; i++)
+                for (size_t j = 0; j < m->accounts[i]->n; j++) {
+                        Connection *c = m->accounts[i]->conns[j];
+
+                        if (connection_state(c) == CONNECTION_WAITING)
+                                connection_reconnect(c, jitter(USEC_PER_SEC), "network changed");
+                        else
+                                (void) connection_probe(c, "network changed");
+                }
+}
+
+/* SIGUSR2: behave as after a suspend.  For operators (a manual "reconnect
+ * now") and for tests: it goes through the resume detector as a clock jump. */
+static int on_usr2(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        (void) s;
+        (void) si;
+        if (m->resume)
+                (void) resume_monitor_inject(m->resume, 3600 * USEC_PER_SEC);
+        else
+                on_resume(0, m);
+        return 0;
+}
+
 /* ---- lifecycle -------------------------------------------------------------------------------- */
 
 int manager_new(Cfg *cfg, Manager **ret) {
@@ -390,8 +457,16 @@ int manager_new(Cfg *cfg, Manager **ret) {
                 r = sd_event_add_signal(m->event, &m->sig_int, SIGINT, on_stop, m);
         if (r >= 0)
                 r = sd_event_add_signal(m->event, &m->sig_hup, SIGHUP, on_hup, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, &m->sig_usr2, SIGUSR2, on_usr2, m);
         if (r < 0)
                 return r;
+        r = resume_monitor_new(m->event, 0, 0, on_resume, m, &m->resume);
+        if (r < 0)
+                log_warning_errno(r, "Cannot watch for suspend and resume: %m");
+        r = netmon_new(m->event, 0, on_network_change, m, &m->netmon);
+        if (r < 0)
+                log_warning_errno(r, "Cannot watch for network changes (rtnetlink): %m");
         /* WatchdogSec=: sd-event pings at half the interval while the loop runs. */
         r = sd_event_set_watchdog(m->event, true);
         if (r < 0)
@@ -429,7 +504,10 @@ Manager *manager_free(Manager *m) {
                 account_free(m->accounts[i]);
         free(m->accounts);
         sched_free(m->sched);
+        resume_monitor_free(m->resume);
+        netmon_free(m->netmon);
         sd_event_source_disable_unref(m->sig_term);
+        sd_event_source_disable_unref(m->sig_usr2);
         sd_event_source_disable_unref(m->sig_int);
         sd_event_source_disable_unref(m->sig_hup);
         sd_event_source_disable_unref(m->stop_timer);
