@@ -100,7 +100,10 @@ static void env_setup(void) {
 static const char full_conf[] =
         "# every key\n"                                                         /*  1 */
         "idle_interval = 600;\n"                                                /*  2 */
-        "hook_timeout = 30; debounce = 0.25; max_delay = 10; max_concurrent_hooks = 8;\n" /*  3 */
+        "hook_timeout = 30; debounce = 0.25; max_delay = 10; max_concurrent_hooks = 8;"  /*  3 */
+        " connect_timeout = 0.1; tls_timeout = 3600; greeting_timeout = 10; auth_timeout = 20.5;"
+        " select_timeout = 45; done_timeout = 5; command_timeout = 90; liveness_interval = 300;"
+        " keepalive_idle = 32767; keepalive_interval = 1; keepalive_count = 127;\n"
         "accounts = (\n"                                                        /*  4 */
         "  {\n"                                                                 /*  5 */
         "    name = \"work\";\n"
@@ -121,9 +124,11 @@ static const char full_conf[] =
         "    on_new = [\"mbsync\", \"%a:%m\", \"100%%\"];\n"                    /* 20 */
         "    on_expunge = [\"mbsync\", \"-a\"];"
         " on_flags = { command = [\"flags\", \"%m\"]; details = false; };\n"
-        "    shell = false; startup_sync = true; details_max = 1000;\n"
-        "    hook_timeout = 5; debounce = 0;\n"
-        "    idle_interval = 120; max_delay = 86400;\n"
+        "    shell = false; startup_sync = true; details_max = 1000;"
+        " connect_timeout = 7; tls_timeout = 8; greeting_timeout = 9; auth_timeout = 10.25;\n"
+        "    hook_timeout = 5; debounce = 0; select_timeout = 11; done_timeout = 0.5; command_timeout = 13;\n"
+        "    idle_interval = 120; max_delay = 86400; liveness_interval = 0; keepalive_idle = 1;"
+        " keepalive_interval = 32767; keepalive_count = 1; max_connections = 1000; status_interval = 86400;\n"
         "  },\n"                                                                /* 25 */
         "  {\n"
         "    name = \"tun.1\";\n"
@@ -138,7 +143,8 @@ static const char full_conf[] =
         "    host = \"outlook.office365.com\";\n"
         "    username = \"me@example.com\";\n"
         "    oauth2_token_command = [\"oauth2-token\", \"me\"];\n"
-        "    auth = [\"XOAUTH2\", \"oauthbearer\"]; debounce = 2.5; details_max = 1;\n"
+        "    auth = [\"XOAUTH2\", \"oauthbearer\"]; debounce = 2.5; details_max = 1;"
+        " liveness_interval = 599.999; keepalive_idle = 60.0; max_connections = 1; status_interval = 1;\n"
         "  },\n"                                                                /* 40 */
         "  { name = \"pwfile\"; host = \"192.0.2.1\"; username = \"u\"; password_file = \"/run/pw\";\n"
         "    tls = \"none\"; allow_plaintext = true; }\n"
@@ -167,6 +173,17 @@ START_TEST(test_full) {
         ck_assert_uint_eq(c->debounce_usec, 250 * USEC_PER_MSEC);
         ck_assert_uint_eq(c->max_delay_usec, 10 * USEC_PER_SEC);
         ck_assert_uint_eq(c->max_concurrent_hooks, 8);
+        ck_assert_uint_eq(c->live.connect_timeout_usec, 100 * USEC_PER_MSEC);
+        ck_assert_uint_eq(c->live.tls_timeout_usec, 3600 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->live.greeting_timeout_usec, 10 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->live.auth_timeout_usec, 20500 * USEC_PER_MSEC);
+        ck_assert_uint_eq(c->live.select_timeout_usec, 45 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->live.done_timeout_usec, 5 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->live.command_timeout_usec, 90 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->live.liveness_interval_usec, 300 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->live.keepalive_idle_usec, 32767 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->live.keepalive_interval_usec, 1 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->live.keepalive_count, 127);
         ck_assert_uint_eq(c->n_accounts, 4);
         ck_assert_uint_eq(c->n_warnings, 0);
 
@@ -221,6 +238,20 @@ START_TEST(test_full) {
         /* 0 is a value of its own, not "inherit the global 0.25". */
         ck_assert_uint_eq(a->debounce_usec, 0);
         ck_assert_uint_eq(a->max_delay_usec, 86400 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->live.connect_timeout_usec, 7 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->live.tls_timeout_usec, 8 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->live.greeting_timeout_usec, 9 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->live.auth_timeout_usec, 10250 * USEC_PER_MSEC);
+        ck_assert_uint_eq(a->live.select_timeout_usec, 11 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->live.done_timeout_usec, 500 * USEC_PER_MSEC);
+        ck_assert_uint_eq(a->live.command_timeout_usec, 13 * USEC_PER_SEC);
+        /* 0 (off) is a value of its own too. */
+        ck_assert_uint_eq(a->live.liveness_interval_usec, 0);
+        ck_assert_uint_eq(a->live.keepalive_idle_usec, 1 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->live.keepalive_interval_usec, 32767 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->live.keepalive_count, 1);
+        ck_assert_uint_eq(a->max_connections, 1000);
+        ck_assert_uint_eq(a->status_interval_usec, 86400 * USEC_PER_SEC);
 
         /* The per-mailbox override wins; otherwise the account's hook. */
         ck_assert_ptr_eq(cfg_mailbox_hook(a, &a->mailboxes[1], CFG_EVENT_NEW), &a->mailboxes[1].on_new);
@@ -261,6 +292,20 @@ START_TEST(test_full) {
         ck_assert_uint_eq(a->idle_interval_usec, 600 * USEC_PER_SEC);
         ck_assert_uint_eq(a->debounce_usec, 250 * USEC_PER_MSEC);
         ck_assert_uint_eq(a->max_delay_usec, 10 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->live.connect_timeout_usec, 100 * USEC_PER_MSEC);
+        ck_assert_uint_eq(a->live.tls_timeout_usec, 3600 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->live.greeting_timeout_usec, 10 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->live.auth_timeout_usec, 20500 * USEC_PER_MSEC);
+        ck_assert_uint_eq(a->live.select_timeout_usec, 45 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->live.done_timeout_usec, 5 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->live.command_timeout_usec, 90 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->live.liveness_interval_usec, 300 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->live.keepalive_idle_usec, 32767 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->live.keepalive_interval_usec, 1 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->live.keepalive_count, 127);
+        /* Account-only keys: their defaults. */
+        ck_assert_uint_eq(a->max_connections, 10);
+        ck_assert_uint_eq(a->status_interval_usec, 60 * USEC_PER_SEC);
 
         a = cfg_find_account(c, "oauth");
         ck_assert_ptr_eq(a, &c->accounts[2]);
@@ -271,6 +316,11 @@ START_TEST(test_full) {
         ck_assert_uint_eq(a->debounce_usec, 2500 * USEC_PER_MSEC);
         ck_assert_uint_eq(a->max_delay_usec, 10 * USEC_PER_SEC);
         ck_assert_uint_eq(a->details_max, 1);
+        ck_assert_uint_eq(a->live.liveness_interval_usec, 599999 * USEC_PER_MSEC);
+        ck_assert_uint_eq(a->live.keepalive_idle_usec, 60 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->live.keepalive_interval_usec, 1 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->max_connections, 1);
+        ck_assert_uint_eq(a->status_interval_usec, 1 * USEC_PER_SEC);
         ck_assert(!cfg_hook_is_set(&a->on_flags));
         ck_assert_ptr_null(cfg_mailbox_hook(a, &a->mailboxes[0], CFG_EVENT_FLAGS));
 
@@ -299,6 +349,20 @@ START_TEST(test_full_uses_every_key) {
 }
 END_TEST
 
+static void assert_live_defaults(const CfgLiveness *l) {
+        ck_assert_uint_eq(l->connect_timeout_usec, 30 * USEC_PER_SEC);
+        ck_assert_uint_eq(l->tls_timeout_usec, 30 * USEC_PER_SEC);
+        ck_assert_uint_eq(l->greeting_timeout_usec, 30 * USEC_PER_SEC);
+        ck_assert_uint_eq(l->auth_timeout_usec, 60 * USEC_PER_SEC);
+        ck_assert_uint_eq(l->select_timeout_usec, 60 * USEC_PER_SEC);
+        ck_assert_uint_eq(l->done_timeout_usec, 15 * USEC_PER_SEC);
+        ck_assert_uint_eq(l->command_timeout_usec, 60 * USEC_PER_SEC);
+        ck_assert_uint_eq(l->liveness_interval_usec, 120 * USEC_PER_SEC);
+        ck_assert_uint_eq(l->keepalive_idle_usec, 60 * USEC_PER_SEC);
+        ck_assert_uint_eq(l->keepalive_interval_usec, 15 * USEC_PER_SEC);
+        ck_assert_uint_eq(l->keepalive_count, 4);
+}
+
 START_TEST(test_defaults) {
         _cleanup_(cfg_freep) Cfg *c = load_ok(
                 "accounts = ( { name = \"a\"; host = \"h\"; username = \"u\"; password = \"p\"; } );\n", "t.conf");
@@ -309,6 +373,7 @@ START_TEST(test_defaults) {
         ck_assert_uint_eq(c->debounce_usec, 1 * USEC_PER_SEC);
         ck_assert_uint_eq(c->max_delay_usec, 30 * USEC_PER_SEC);
         ck_assert_uint_eq(c->max_concurrent_hooks, 4);
+        assert_live_defaults(&c->live);
         ck_assert_uint_eq(c->n_accounts, 1);
         ck_assert_str_eq(a->port, "993");
         ck_assert_int_eq(a->tls, CFG_TLS_IMPLICIT);
@@ -332,6 +397,9 @@ START_TEST(test_defaults) {
         ck_assert_uint_eq(a->idle_interval_usec, 1740 * USEC_PER_SEC);
         ck_assert_uint_eq(a->debounce_usec, 1 * USEC_PER_SEC);
         ck_assert_uint_eq(a->max_delay_usec, 30 * USEC_PER_SEC);
+        assert_live_defaults(&a->live);
+        ck_assert_uint_eq(a->max_connections, 10);
+        ck_assert_uint_eq(a->status_interval_usec, 60 * USEC_PER_SEC);
 }
 END_TEST
 
@@ -406,6 +474,196 @@ START_TEST(test_limits) {
 }
 END_TEST
 
+/* The deadline, liveness and keepalive keys at their limits (and a few values between), each read
+ * at the top level, where the account inherits it, and in the account, where the top level keeps
+ * its default.  The field is named here by its offset in CfgLiveness, independently of the schema. */
+#define LIVE(field) offsetof(CfgLiveness, field)
+#define ONE_TCP_ACCOUNT "accounts = ( { name = \"a\"; host = \"h\"; username = \"u\"; password = \"p\"; %s } );\n"
+
+static const struct {
+        const char *setting;
+        size_t offset;          /* in CfgLiveness */
+        uint64_t want;          /* µs, or the count for keepalive_count */
+        uint64_t def;           /* the default, the same way */
+} live_limits[] = {
+        { "connect_timeout = 0.1;",        LIVE(connect_timeout_usec),    100 * USEC_PER_MSEC,  30 * USEC_PER_SEC },
+        { "connect_timeout = 3600;",       LIVE(connect_timeout_usec),    3600 * USEC_PER_SEC,  30 * USEC_PER_SEC },
+        { "connect_timeout = 0.0996;",     LIVE(connect_timeout_usec),    100 * USEC_PER_MSEC,  30 * USEC_PER_SEC },
+        { "tls_timeout = 0.1;",            LIVE(tls_timeout_usec),        100 * USEC_PER_MSEC,  30 * USEC_PER_SEC },
+        { "tls_timeout = 3600.0;",         LIVE(tls_timeout_usec),        3600 * USEC_PER_SEC,  30 * USEC_PER_SEC },
+        { "greeting_timeout = 0.1;",       LIVE(greeting_timeout_usec),   100 * USEC_PER_MSEC,  30 * USEC_PER_SEC },
+        { "greeting_timeout = 3600;",      LIVE(greeting_timeout_usec),   3600 * USEC_PER_SEC,  30 * USEC_PER_SEC },
+        { "auth_timeout = 0.1;",           LIVE(auth_timeout_usec),       100 * USEC_PER_MSEC,  60 * USEC_PER_SEC },
+        { "auth_timeout = 3600;",          LIVE(auth_timeout_usec),       3600 * USEC_PER_SEC,  60 * USEC_PER_SEC },
+        { "select_timeout = 0.1;",         LIVE(select_timeout_usec),     100 * USEC_PER_MSEC,  60 * USEC_PER_SEC },
+        { "select_timeout = 3600;",        LIVE(select_timeout_usec),     3600 * USEC_PER_SEC,  60 * USEC_PER_SEC },
+        { "done_timeout = 0.1;",           LIVE(done_timeout_usec),       100 * USEC_PER_MSEC,  15 * USEC_PER_SEC },
+        { "done_timeout = 3600;",          LIVE(done_timeout_usec),       3600 * USEC_PER_SEC,  15 * USEC_PER_SEC },
+        { "command_timeout = 0.1;",        LIVE(command_timeout_usec),    100 * USEC_PER_MSEC,  60 * USEC_PER_SEC },
+        { "command_timeout = 3600;",       LIVE(command_timeout_usec),    3600 * USEC_PER_SEC,  60 * USEC_PER_SEC },
+        { "command_timeout = 1.234;",      LIVE(command_timeout_usec),    1234 * USEC_PER_MSEC, 60 * USEC_PER_SEC },
+        /* 0 is off; below 1 ms rounds to it. */
+        { "liveness_interval = 0;",        LIVE(liveness_interval_usec),  0,                    120 * USEC_PER_SEC },
+        { "liveness_interval = 0.0;",      LIVE(liveness_interval_usec),  0,                    120 * USEC_PER_SEC },
+        { "liveness_interval = 0.0004;",   LIVE(liveness_interval_usec),  0,                    120 * USEC_PER_SEC },
+        { "liveness_interval = 0.1;",      LIVE(liveness_interval_usec),  100 * USEC_PER_MSEC,  120 * USEC_PER_SEC },
+        { "liveness_interval = 1739.999;", LIVE(liveness_interval_usec),  1739999 * USEC_PER_MSEC, 120 * USEC_PER_SEC },
+        { "keepalive_idle = 1;",           LIVE(keepalive_idle_usec),     1 * USEC_PER_SEC,     60 * USEC_PER_SEC },
+        { "keepalive_idle = 32767;",       LIVE(keepalive_idle_usec),     32767 * USEC_PER_SEC, 60 * USEC_PER_SEC },
+        { "keepalive_idle = 7.0;",         LIVE(keepalive_idle_usec),     7 * USEC_PER_SEC,     60 * USEC_PER_SEC },
+        { "keepalive_interval = 1;",       LIVE(keepalive_interval_usec), 1 * USEC_PER_SEC,     15 * USEC_PER_SEC },
+        { "keepalive_interval = 32767;",   LIVE(keepalive_interval_usec), 32767 * USEC_PER_SEC, 15 * USEC_PER_SEC },
+        { "keepalive_count = 1;",          LIVE(keepalive_count),         1,                    4 },
+        { "keepalive_count = 127;",        LIVE(keepalive_count),         127,                  4 },
+};
+
+static uint64_t live_get(const CfgLiveness *l, size_t offset) {
+        const uint8_t *p = (const uint8_t *) l + offset;
+
+        if (offset == offsetof(CfgLiveness, keepalive_count))
+                return *(const unsigned *) (const void *) p;
+        return *(const uint64_t *) (const void *) p;
+}
+
+START_TEST(test_live_limits) {
+        _cleanup_free_ char *global = NULL, *account = NULL;
+        _cleanup_(cfg_freep) Cfg *g = NULL, *a = NULL;
+
+        ck_assert_int_ge(asprintf(&global, "%s\n" ONE_TCP_ACCOUNT, live_limits[_i].setting, ""), 0);
+        g = load_ok(global, "t.conf");
+        ck_assert_uint_eq(live_get(&g->live, live_limits[_i].offset), live_limits[_i].want);
+        ck_assert_uint_eq(live_get(&g->accounts[0].live, live_limits[_i].offset), live_limits[_i].want);
+
+        ck_assert_int_ge(asprintf(&account, ONE_TCP_ACCOUNT, live_limits[_i].setting), 0);
+        a = load_ok(account, "t.conf");
+        ck_assert_uint_eq(live_get(&a->live, live_limits[_i].offset), live_limits[_i].def);
+        ck_assert_uint_eq(live_get(&a->accounts[0].live, live_limits[_i].offset), live_limits[_i].want);
+}
+END_TEST
+
+START_TEST(test_budget_limits) {
+        _cleanup_(cfg_freep) Cfg *c = load_ok(
+                "accounts = (\n"
+                "  { name = \"a\"; tunnel = [\"t\"]; max_connections = 1; status_interval = 1; },\n"
+                "  { name = \"b\"; tunnel = [\"t\"]; max_connections = 1000; status_interval = 86400; },\n"
+                "  { name = \"c\"; tunnel = [\"t\"]; status_interval = 2.5; }\n"
+                ");\n", "t.conf");
+
+        ck_assert_uint_eq(c->accounts[0].max_connections, 1);
+        ck_assert_uint_eq(c->accounts[0].status_interval_usec, 1 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->accounts[1].max_connections, 1000);
+        ck_assert_uint_eq(c->accounts[1].status_interval_usec, 86400 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->accounts[2].max_connections, 10);
+        ck_assert_uint_eq(c->accounts[2].status_interval_usec, 2500 * USEC_PER_MSEC);
+}
+END_TEST
+
+/* Accounts take every deadline and keepalive setting of the top level, also when it is written after
+ * them, unless they set their own; a tunnel account takes those it cannot set too. */
+START_TEST(test_inherit_live) {
+        _cleanup_(cfg_freep) Cfg *c = load_ok(
+                "accounts = (\n"
+                "  { name = \"a\"; tunnel = [\"t\"]; },\n"
+                "  { name = \"b\"; host = \"h\"; username = \"u\"; password = \"p\";\n"
+                "    connect_timeout = 1; tls_timeout = 2; greeting_timeout = 3; auth_timeout = 4;\n"
+                "    select_timeout = 5; done_timeout = 6; command_timeout = 7; liveness_interval = 0;\n"
+                "    keepalive_idle = 9; keepalive_interval = 10; keepalive_count = 11; }\n"
+                ");\n"
+                "connect_timeout = 101; tls_timeout = 102; greeting_timeout = 103; auth_timeout = 104;\n"
+                "select_timeout = 105; done_timeout = 106; command_timeout = 107; liveness_interval = 108;\n"
+                "keepalive_idle = 109; keepalive_interval = 110; keepalive_count = 111;\n", "t.conf");
+        const CfgLiveness *l;
+
+        for (size_t i = 0; i < 2; i++) {
+                l = i == 0 ? &c->live : &c->accounts[0].live;
+                ck_assert_uint_eq(l->connect_timeout_usec, 101 * USEC_PER_SEC);
+                ck_assert_uint_eq(l->tls_timeout_usec, 102 * USEC_PER_SEC);
+                ck_assert_uint_eq(l->greeting_timeout_usec, 103 * USEC_PER_SEC);
+                ck_assert_uint_eq(l->auth_timeout_usec, 104 * USEC_PER_SEC);
+                ck_assert_uint_eq(l->select_timeout_usec, 105 * USEC_PER_SEC);
+                ck_assert_uint_eq(l->done_timeout_usec, 106 * USEC_PER_SEC);
+                ck_assert_uint_eq(l->command_timeout_usec, 107 * USEC_PER_SEC);
+                ck_assert_uint_eq(l->liveness_interval_usec, 108 * USEC_PER_SEC);
+                ck_assert_uint_eq(l->keepalive_idle_usec, 109 * USEC_PER_SEC);
+                ck_assert_uint_eq(l->keepalive_interval_usec, 110 * USEC_PER_SEC);
+                ck_assert_uint_eq(l->keepalive_count, 111);
+        }
+        l = &c->accounts[1].live;
+        ck_assert_uint_eq(l->connect_timeout_usec, 1 * USEC_PER_SEC);
+        ck_assert_uint_eq(l->tls_timeout_usec, 2 * USEC_PER_SEC);
+        ck_assert_uint_eq(l->greeting_timeout_usec, 3 * USEC_PER_SEC);
+        ck_assert_uint_eq(l->auth_timeout_usec, 4 * USEC_PER_SEC);
+        ck_assert_uint_eq(l->select_timeout_usec, 5 * USEC_PER_SEC);
+        ck_assert_uint_eq(l->done_timeout_usec, 6 * USEC_PER_SEC);
+        ck_assert_uint_eq(l->command_timeout_usec, 7 * USEC_PER_SEC);
+        ck_assert_uint_eq(l->liveness_interval_usec, 0);
+        ck_assert_uint_eq(l->keepalive_idle_usec, 9 * USEC_PER_SEC);
+        ck_assert_uint_eq(l->keepalive_interval_usec, 10 * USEC_PER_SEC);
+        ck_assert_uint_eq(l->keepalive_count, 11);
+}
+END_TEST
+
+/* liveness_interval versus idle_interval when it is valid: a written value below idle_interval is
+ * kept (also 0, also inherited); the default gives way to a short idle_interval (off), judged per
+ * account. */
+static const struct {
+        const char *global, *account;           /* settings at the top level and in the account */
+        uint64_t global_ms, account_ms;         /* liveness_interval after loading */
+} liveness_ok[] = {
+        { "",                                                   "",                     120000, 120000 },
+        { "idle_interval = 121;",                               "",                     120000, 120000 },
+        { "idle_interval = 120;",                               "",                     0,      0 },
+        { "idle_interval = 60;",                                "",                     0,      0 },
+        { "idle_interval = 60;",                                "idle_interval = 1740;", 0,     120000 },
+        { "",                                                   "idle_interval = 120;", 120000, 0 },
+        { "liveness_interval = 0; idle_interval = 1;",          "",                     0,      0 },
+        { "liveness_interval = 59.999; idle_interval = 60;",    "",                     59999,  59999 },
+        { "liveness_interval = 30;",                            "idle_interval = 31;",  30000,  30000 },
+        { "liveness_interval = 1739.999;",                      "",                     1739999, 1739999 },
+        { "idle_interval = 100; liveness_interval = 99;",       "",                     99000,  99000 },
+        { "liveness_interval = 300;",                           "idle_interval = 10; liveness_interval = 0;",
+                                                                                        300000, 0 },
+};
+
+START_TEST(test_liveness_ok) {
+        _cleanup_free_ char *text = NULL;
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+
+        ck_assert_int_ge(asprintf(&text, "%s\n" ONE_TCP_ACCOUNT, liveness_ok[_i].global, liveness_ok[_i].account), 0);
+        c = load_ok(text, "t.conf");
+        ck_assert_uint_eq(c->live.liveness_interval_usec, liveness_ok[_i].global_ms * USEC_PER_MSEC);
+        ck_assert_uint_eq(c->accounts[0].live.liveness_interval_usec, liveness_ok[_i].account_ms * USEC_PER_MSEC);
+}
+END_TEST
+
+/* The same in accounts: the default is judged against each account's own idle_interval. */
+START_TEST(test_liveness_accounts) {
+        _cleanup_(cfg_freep) Cfg *c = load_ok(
+                "accounts = (\n"
+                "  { name = \"a\"; tunnel = [\"t\"]; idle_interval = 100; },\n"
+                "  { name = \"b\"; tunnel = [\"t\"]; idle_interval = 121; },\n"
+                "  { name = \"c\"; tunnel = [\"t\"]; idle_interval = 100; liveness_interval = 99.999; },\n"
+                "  { name = \"d\"; tunnel = [\"t\"]; liveness_interval = 0; }\n"
+                ");\n", "t.conf");
+        _cleanup_(cfg_freep) Cfg *d = load_ok(
+                "liveness_interval = 50;\n"
+                "accounts = (\n"
+                "  { name = \"a\"; tunnel = [\"t\"]; idle_interval = 51; },\n"
+                "  { name = \"b\"; tunnel = [\"t\"]; idle_interval = 50; liveness_interval = 0; }\n"
+                ");\n"
+                "idle_interval = 60;\n", "t.conf");
+
+        ck_assert_uint_eq(c->live.liveness_interval_usec, 120 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->accounts[0].live.liveness_interval_usec, 0);
+        ck_assert_uint_eq(c->accounts[1].live.liveness_interval_usec, 120 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->accounts[2].live.liveness_interval_usec, 99999 * USEC_PER_MSEC);
+        ck_assert_uint_eq(c->accounts[3].live.liveness_interval_usec, 0);
+        ck_assert_uint_eq(d->live.liveness_interval_usec, 50 * USEC_PER_SEC);
+        ck_assert_uint_eq(d->accounts[0].live.liveness_interval_usec, 50 * USEC_PER_SEC);
+        ck_assert_uint_eq(d->accounts[1].live.liveness_interval_usec, 0);
+}
+END_TEST
+
 START_TEST(test_inherit) {
         /* The top-level values come after the accounts and still reach those that do not set their own;
          * an account's own 0 is kept, not taken for "unset". */
@@ -442,9 +700,12 @@ START_TEST(test_inherit_schema) {
                 g = cfg_key_lookup(CFG_SCOPE_GLOBAL, cfg_keys[i].name);
                 ck_assert_msg(g && g->type == cfg_keys[i].type, "%s has no top-level twin", cfg_keys[i].name);
                 ck_assert(g->min == cfg_keys[i].min && g->max == cfg_keys[i].max);
+                /* The same rules about 0 in both places. */
+                ck_assert_uint_eq(g->flags & (CFG_KEY_DEADLINE | CFG_KEY_ZERO_OFF),
+                                  cfg_keys[i].flags & (CFG_KEY_DEADLINE | CFG_KEY_ZERO_OFF));
                 n++;
         }
-        ck_assert_uint_eq(n, 4);
+        ck_assert_uint_eq(n, 15);
 }
 END_TEST
 
@@ -500,7 +761,7 @@ static const struct {
         { "hook_timeout = 3601;\n" ACCOUNT(),
           "t.conf:1: hook_timeout: 3601 is out of range: must be 1..3600 seconds" },
         { "hook_timeout = 1.5;\n" ACCOUNT(),
-          "t.conf:1: hook_timeout: must be an integer, not a floating-point number" },
+          "t.conf:1: hook_timeout: must be a whole number of seconds, not 1.5" },
         /* libconfig 1.5 reads this as 60 (it wraps at 32 bits) */
         { "hook_timeout = 4294967356;\n" ACCOUNT(),
           "t.conf:1: hook_timeout: number too large" },
@@ -764,6 +1025,174 @@ static const struct {
           "t.conf:6: accounts[0].startup_sync: must be true or false, not an integer" },
         { ACCOUNT("  startup_synk = true;\n"),
           "t.conf:6: accounts[0]: unknown key 'startup_synk', did you mean 'startup_sync'?" },
+        /* deadlines: 0 has its own message; each limit is exclusive by a millisecond */
+        { "connect_timeout = 0;\n" ACCOUNT(),
+          "t.conf:1: connect_timeout: a timeout cannot be 0 (there is no \"no deadline\"): must be 0.1..3600 seconds" },
+        { "connect_timeout = 3600.001;\n" ACCOUNT(),
+          "t.conf:1: connect_timeout: 3600.001 is out of range: must be 0.1..3600 seconds" },
+        { ACCOUNT("  connect_timeout = 0.099;\n"),
+          "t.conf:6: accounts[0].connect_timeout: 0.099 is out of range: must be 0.1..3600 seconds" },
+        { ACCOUNT("  connect_timeout = 3601;\n"),
+          "t.conf:6: accounts[0].connect_timeout: 3601 is out of range: must be 0.1..3600 seconds" },
+        { "tls_timeout = 0;\n" ACCOUNT(),
+          "t.conf:1: tls_timeout: a timeout cannot be 0 (there is no \"no deadline\"): must be 0.1..3600 seconds" },
+        { "tls_timeout = 3600.001;\n" ACCOUNT(),
+          "t.conf:1: tls_timeout: 3600.001 is out of range: must be 0.1..3600 seconds" },
+        { ACCOUNT("  tls_timeout = 0.099;\n"),
+          "t.conf:6: accounts[0].tls_timeout: 0.099 is out of range: must be 0.1..3600 seconds" },
+        { ACCOUNT("  tls_timeout = 3601;\n"),
+          "t.conf:6: accounts[0].tls_timeout: 3601 is out of range: must be 0.1..3600 seconds" },
+        { "greeting_timeout = 0;\n" ACCOUNT(),
+          "t.conf:1: greeting_timeout: a timeout cannot be 0 (there is no \"no deadline\"): must be 0.1..3600 seconds" },
+        { "greeting_timeout = 3600.001;\n" ACCOUNT(),
+          "t.conf:1: greeting_timeout: 3600.001 is out of range: must be 0.1..3600 seconds" },
+        { ACCOUNT("  greeting_timeout = 0.099;\n"),
+          "t.conf:6: accounts[0].greeting_timeout: 0.099 is out of range: must be 0.1..3600 seconds" },
+        { ACCOUNT("  greeting_timeout = 3601;\n"),
+          "t.conf:6: accounts[0].greeting_timeout: 3601 is out of range: must be 0.1..3600 seconds" },
+        { "auth_timeout = 0;\n" ACCOUNT(),
+          "t.conf:1: auth_timeout: a timeout cannot be 0 (there is no \"no deadline\"): must be 0.1..3600 seconds" },
+        { "auth_timeout = 3600.001;\n" ACCOUNT(),
+          "t.conf:1: auth_timeout: 3600.001 is out of range: must be 0.1..3600 seconds" },
+        { ACCOUNT("  auth_timeout = 0.099;\n"),
+          "t.conf:6: accounts[0].auth_timeout: 0.099 is out of range: must be 0.1..3600 seconds" },
+        { ACCOUNT("  auth_timeout = 3601;\n"),
+          "t.conf:6: accounts[0].auth_timeout: 3601 is out of range: must be 0.1..3600 seconds" },
+        { "select_timeout = 0;\n" ACCOUNT(),
+          "t.conf:1: select_timeout: a timeout cannot be 0 (there is no \"no deadline\"): must be 0.1..3600 seconds" },
+        { "select_timeout = 3600.001;\n" ACCOUNT(),
+          "t.conf:1: select_timeout: 3600.001 is out of range: must be 0.1..3600 seconds" },
+        { ACCOUNT("  select_timeout = 0.099;\n"),
+          "t.conf:6: accounts[0].select_timeout: 0.099 is out of range: must be 0.1..3600 seconds" },
+        { ACCOUNT("  select_timeout = 3601;\n"),
+          "t.conf:6: accounts[0].select_timeout: 3601 is out of range: must be 0.1..3600 seconds" },
+        { "done_timeout = 0;\n" ACCOUNT(),
+          "t.conf:1: done_timeout: a timeout cannot be 0 (there is no \"no deadline\"): must be 0.1..3600 seconds" },
+        { "done_timeout = 3600.001;\n" ACCOUNT(),
+          "t.conf:1: done_timeout: 3600.001 is out of range: must be 0.1..3600 seconds" },
+        { ACCOUNT("  done_timeout = 0.099;\n"),
+          "t.conf:6: accounts[0].done_timeout: 0.099 is out of range: must be 0.1..3600 seconds" },
+        { ACCOUNT("  done_timeout = 3601;\n"),
+          "t.conf:6: accounts[0].done_timeout: 3601 is out of range: must be 0.1..3600 seconds" },
+        { "command_timeout = 0;\n" ACCOUNT(),
+          "t.conf:1: command_timeout: a timeout cannot be 0 (there is no \"no deadline\"): must be 0.1..3600 seconds" },
+        { "command_timeout = 3600.001;\n" ACCOUNT(),
+          "t.conf:1: command_timeout: 3600.001 is out of range: must be 0.1..3600 seconds" },
+        { ACCOUNT("  command_timeout = 0.099;\n"),
+          "t.conf:6: accounts[0].command_timeout: 0.099 is out of range: must be 0.1..3600 seconds" },
+        { ACCOUNT("  command_timeout = 3601;\n"),
+          "t.conf:6: accounts[0].command_timeout: 3601 is out of range: must be 0.1..3600 seconds" },
+        { ACCOUNT("  done_timeout = 0;\n"),
+          "t.conf:6: accounts[0].done_timeout: a timeout cannot be 0 (there is no \"no deadline\"): must be 0.1..3600 seconds" },
+        { "command_timeout = 0.0;\n" ACCOUNT(),
+          "t.conf:1: command_timeout: a timeout cannot be 0 (there is no \"no deadline\"): must be 0.1..3600 seconds" },
+        { "auth_timeout = 0.0004;\n" ACCOUNT(),
+          "t.conf:1: auth_timeout: a timeout cannot be 0 (there is no \"no deadline\"): must be 0.1..3600 seconds" },
+        { "select_timeout = -1;\n" ACCOUNT(),
+          "t.conf:1: select_timeout: -1 is out of range: must be 0.1..3600 seconds" },
+        { "tls_timeout = \"30\";\n" ACCOUNT(),
+          "t.conf:1: tls_timeout: must be a number of seconds, not a string" },
+        { "connect_timeout = 4294967326;\n" ACCOUNT(),
+          "t.conf:1: connect_timeout: number too large" },
+        /* liveness_interval: 0 is off, else 0.1..1740 */
+        { "liveness_interval = 0.099;\n" ACCOUNT(),
+          "t.conf:1: liveness_interval: 0.099 is out of range: must be 0 (off) or 0.1..1740 seconds" },
+        { "liveness_interval = 1740.001;\n" ACCOUNT(),
+          "t.conf:1: liveness_interval: 1740.001 is out of range: must be 0 (off) or 0.1..1740 seconds" },
+        { "liveness_interval = -1;\n" ACCOUNT(),
+          "t.conf:1: liveness_interval: -1 is out of range: must be 0 (off) or 0.1..1740 seconds" },
+        { ACCOUNT("  liveness_interval = 0.05;\n"),
+          "t.conf:6: accounts[0].liveness_interval: 0.05 is out of range: must be 0 (off) or 0.1..1740 seconds" },
+        { ACCOUNT("  liveness_interval = 1741;\n"),
+          "t.conf:6: accounts[0].liveness_interval: 1741 is out of range: must be 0 (off) or 0.1..1740 seconds" },
+        /* liveness_interval below idle_interval, blamed on whichever of the two the scope sets */
+        { "liveness_interval = 1740;\n" ACCOUNT(),
+          "t.conf:1: liveness_interval: 1740 s is not below idle_interval (1740 s)" },
+        { "idle_interval = 100;\nliveness_interval = 100;\n" ACCOUNT(),
+          "t.conf:2: liveness_interval: 100 s is not below idle_interval (100 s)" },
+        { ACCOUNT("  liveness_interval = 1740;\n"),
+          "t.conf:6: accounts[0].liveness_interval: 1740 s is not below idle_interval (1740 s)" },
+        { "idle_interval = 1000;\n" ACCOUNT("  liveness_interval = 1739.999;\n"),
+          "t.conf:7: accounts[0].liveness_interval: 1739.999 s is not below idle_interval (1000 s)" },
+        { ACCOUNT("  idle_interval = 60;\n  liveness_interval = 60.5;\n"),
+          "t.conf:7: accounts[0].liveness_interval: 60.5 s is not below idle_interval (60 s)" },
+        { "liveness_interval = 300;\n" ACCOUNT("  idle_interval = 300;\n"),
+          "t.conf:7: accounts[0].idle_interval: 300 s is not above liveness_interval (300 s)" },
+        /* the top-level liveness_interval comes later and is inherited */
+        { ACCOUNT("  idle_interval = 50;\n") "liveness_interval = 50;\n",
+          "t.conf:6: accounts[0].idle_interval: 50 s is not above liveness_interval (50 s)" },
+        /* the top level is checked first */
+        { "idle_interval = 100;\nliveness_interval = 200;\n" ACCOUNT("  idle_interval = 1740;\n"),
+          "t.conf:2: liveness_interval: 200 s is not below idle_interval (100 s)" },
+        /* TCP keepalive: whole seconds 1..32767, a count 1..127 */
+        { "keepalive_idle = 0;\n" ACCOUNT(),
+          "t.conf:1: keepalive_idle: 0 is out of range: must be 1..32767 seconds" },
+        { "keepalive_idle = 32768;\n" ACCOUNT(),
+          "t.conf:1: keepalive_idle: 32768 is out of range: must be 1..32767 seconds" },
+        { ACCOUNT("  keepalive_idle = 0;\n"),
+          "t.conf:6: accounts[0].keepalive_idle: 0 is out of range: must be 1..32767 seconds" },
+        { ACCOUNT("  keepalive_idle = 32768;\n"),
+          "t.conf:6: accounts[0].keepalive_idle: 32768 is out of range: must be 1..32767 seconds" },
+        { "keepalive_interval = 0;\n" ACCOUNT(),
+          "t.conf:1: keepalive_interval: 0 is out of range: must be 1..32767 seconds" },
+        { "keepalive_interval = 32768;\n" ACCOUNT(),
+          "t.conf:1: keepalive_interval: 32768 is out of range: must be 1..32767 seconds" },
+        { ACCOUNT("  keepalive_interval = 0;\n"),
+          "t.conf:6: accounts[0].keepalive_interval: 0 is out of range: must be 1..32767 seconds" },
+        { ACCOUNT("  keepalive_interval = 32768;\n"),
+          "t.conf:6: accounts[0].keepalive_interval: 32768 is out of range: must be 1..32767 seconds" },
+        { "keepalive_idle = 1.5;\n" ACCOUNT(),
+          "t.conf:1: keepalive_idle: must be a whole number of seconds, not 1.5" },
+        { ACCOUNT("  keepalive_idle = 60.001;\n"),
+          "t.conf:6: accounts[0].keepalive_idle: must be a whole number of seconds, not 60.001" },
+        { "keepalive_interval = 0.5;\n" ACCOUNT(),
+          "t.conf:1: keepalive_interval: must be a whole number of seconds, not 0.5" },
+        { "keepalive_interval = 32768.0;\n" ACCOUNT(),
+          "t.conf:1: keepalive_interval: 32768 is out of range: must be 1..32767 seconds" },
+        { "keepalive_idle = 1e300;\n" ACCOUNT(),
+          "t.conf:1: keepalive_idle: 1e+300 is out of range: must be 1..32767 seconds" },
+        { "keepalive_idle = -60.0;\n" ACCOUNT(),
+          "t.conf:1: keepalive_idle: -60 is out of range: must be 1..32767 seconds" },
+        { "keepalive_count = 0;\n" ACCOUNT(),
+          "t.conf:1: keepalive_count: 0 is out of range: must be 1..127" },
+        { "keepalive_count = 128;\n" ACCOUNT(),
+          "t.conf:1: keepalive_count: 128 is out of range: must be 1..127" },
+        { ACCOUNT("  keepalive_count = 0;\n"),
+          "t.conf:6: accounts[0].keepalive_count: 0 is out of range: must be 1..127" },
+        { ACCOUNT("  keepalive_count = 128;\n"),
+          "t.conf:6: accounts[0].keepalive_count: 128 is out of range: must be 1..127" },
+        { "keepalive_count = 4.0;\n" ACCOUNT(),
+          "t.conf:1: keepalive_count: must be an integer, not a floating-point number" },
+        /* a tunnel has no TCP connection or TLS of its own */
+        { "accounts = ( {\n  name = \"w\";\n  tunnel = [\"t\"];\n  connect_timeout = 5;\n} );\n",
+          "t.conf:4: accounts[0].connect_timeout: cannot be used with 'tunnel' (line 3)" },
+        { "accounts = ( {\n  name = \"w\";\n  tunnel = [\"t\"];\n  tls_timeout = 5;\n} );\n",
+          "t.conf:4: accounts[0].tls_timeout: cannot be used with 'tunnel' (line 3)" },
+        { "accounts = ( {\n  name = \"w\";\n  tunnel = [\"t\"];\n  keepalive_idle = 5;\n} );\n",
+          "t.conf:4: accounts[0].keepalive_idle: cannot be used with 'tunnel' (line 3)" },
+        { "accounts = ( {\n  name = \"w\";\n  tunnel = [\"t\"];\n  keepalive_interval = 5;\n} );\n",
+          "t.conf:4: accounts[0].keepalive_interval: cannot be used with 'tunnel' (line 3)" },
+        { "accounts = ( {\n  name = \"w\";\n  tunnel = [\"t\"];\n  keepalive_count = 5;\n} );\n",
+          "t.conf:4: accounts[0].keepalive_count: cannot be used with 'tunnel' (line 3)" },
+        /* the connection budget */
+        { ACCOUNT("  max_connections = 0;\n"),
+          "t.conf:6: accounts[0].max_connections: 0 is out of range: must be 1..1000" },
+        { ACCOUNT("  max_connections = 1001;\n"),
+          "t.conf:6: accounts[0].max_connections: 1001 is out of range: must be 1..1000" },
+        { "max_connections = 10;\n" ACCOUNT(),
+          "t.conf:1: max_connections: unknown key at the top level; it belongs inside an account: accounts = ( { max_connections = ...; } );" },
+        { ACCOUNT("  status_interval = 0;\n"),
+          "t.conf:6: accounts[0].status_interval: 0 is out of range: must be 1..86400 seconds" },
+        { ACCOUNT("  status_interval = 0.999;\n"),
+          "t.conf:6: accounts[0].status_interval: 0.999 is out of range: must be 1..86400 seconds" },
+        { ACCOUNT("  status_interval = 86400.001;\n"),
+          "t.conf:6: accounts[0].status_interval: 86400.001 is out of range: must be 1..86400 seconds" },
+        { ACCOUNT("  status_interval = 86401;\n"),
+          "t.conf:6: accounts[0].status_interval: 86401 is out of range: must be 1..86400 seconds" },
+        { "status_interval = 60;\n" ACCOUNT(),
+          "t.conf:1: status_interval: unknown key at the top level; it belongs inside an account: accounts = ( { status_interval = ...; } );" },
+        { ACCOUNT("  max_conections = 5;\n"),
+          "t.conf:6: accounts[0]: unknown key 'max_conections', did you mean 'max_connections'?" },
         /* auth */
         { ACCOUNT("  auth = [\"PLAIN\", \"GSSAPI\"];\n"),
           "t.conf:6: accounts[0].auth[1]: unsupported mechanism 'GSSAPI'; use PLAIN, LOGIN, CRAM-MD5, XOAUTH2 or OAUTHBEARER" },
@@ -1040,6 +1469,21 @@ START_TEST(test_dump_roundtrip) {
         ck_assert_ptr_nonnull(strstr(text, "    debounce = 2.5;\n"));
         ck_assert_ptr_nonnull(strstr(text, "    startup_sync = true;\n"));
         ck_assert_ptr_nonnull(strstr(text, "    details_max = 20;\n"));
+        /* Deadlines, liveness and keepalive at the top level and in the accounts, inherited or their own;
+         * a tunnel account has no connect_timeout, tls_timeout or keepalive keys. */
+        ck_assert_ptr_nonnull(strstr(text, "\nconnect_timeout = 0.1;\ntls_timeout = 3600;\ngreeting_timeout = 10;\n"
+                                           "auth_timeout = 20.5;\nselect_timeout = 45;\ndone_timeout = 5;\n"
+                                           "command_timeout = 90;\nliveness_interval = 300;\n"
+                                           "keepalive_idle = 32767;\nkeepalive_interval = 1;\nkeepalive_count = 127;\n"));
+        ck_assert_ptr_nonnull(strstr(text, "    connect_timeout = 7;\n    tls_timeout = 8;\n    greeting_timeout = 9;\n"
+                                           "    auth_timeout = 10.25;\n    select_timeout = 11;\n    done_timeout = 0.5;\n"
+                                           "    command_timeout = 13;\n    liveness_interval = 0;\n"
+                                           "    keepalive_idle = 1;\n    keepalive_interval = 32767;\n"
+                                           "    keepalive_count = 1;\n    max_connections = 1000;\n"
+                                           "    status_interval = 86400;\n"));
+        ck_assert_ptr_nonnull(strstr(text, "    command_timeout = 90;\n    liveness_interval = 300;\n"
+                                           "    max_connections = 10;\n    status_interval = 60;\n"));
+        ck_assert_ptr_nonnull(strstr(text, "    liveness_interval = 599.999;\n    keepalive_idle = 60;\n"));
         /* A hook with details is a group; one without is in the plain form. */
         ck_assert_ptr_nonnull(strstr(text, "    on_flags = [ \"flags\", \"%m\" ];\n"));
         ck_assert_ptr_nonnull(strstr(text, "    on_flags = {\n      command = \"echo \\\"$IMAPIDLED_MAILBOX\\\"\";\n"
@@ -1053,6 +1497,17 @@ START_TEST(test_dump_roundtrip) {
         ck_assert_uint_eq(b->debounce_usec, a->debounce_usec);
         ck_assert_uint_eq(b->max_delay_usec, a->max_delay_usec);
         ck_assert_uint_eq(b->max_concurrent_hooks, a->max_concurrent_hooks);
+        ck_assert_uint_eq(b->live.connect_timeout_usec, a->live.connect_timeout_usec);
+        ck_assert_uint_eq(b->live.tls_timeout_usec, a->live.tls_timeout_usec);
+        ck_assert_uint_eq(b->live.greeting_timeout_usec, a->live.greeting_timeout_usec);
+        ck_assert_uint_eq(b->live.auth_timeout_usec, a->live.auth_timeout_usec);
+        ck_assert_uint_eq(b->live.select_timeout_usec, a->live.select_timeout_usec);
+        ck_assert_uint_eq(b->live.done_timeout_usec, a->live.done_timeout_usec);
+        ck_assert_uint_eq(b->live.command_timeout_usec, a->live.command_timeout_usec);
+        ck_assert_uint_eq(b->live.liveness_interval_usec, a->live.liveness_interval_usec);
+        ck_assert_uint_eq(b->live.keepalive_idle_usec, a->live.keepalive_idle_usec);
+        ck_assert_uint_eq(b->live.keepalive_interval_usec, a->live.keepalive_interval_usec);
+        ck_assert_uint_eq(b->live.keepalive_count, a->live.keepalive_count);
         ck_assert_uint_eq(b->n_accounts, a->n_accounts);
         for (size_t i = 0; i < a->n_accounts; i++)
                 if (!a->accounts[i].password)
@@ -1154,6 +1609,19 @@ static const char eq_base[] =
         "  idle_interval = 100;\n"
         "  debounce = 2;\n"
         "  max_delay = 40;\n"
+        "  connect_timeout = 30;\n"
+        "  tls_timeout = 31;\n"
+        "  greeting_timeout = 32;\n"
+        "  auth_timeout = 33;\n"
+        "  select_timeout = 34;\n"
+        "  done_timeout = 15;\n"
+        "  command_timeout = 35;\n"
+        "  liveness_interval = 50;\n"
+        "  keepalive_idle = 60;\n"
+        "  keepalive_interval = 16;\n"
+        "  keepalive_count = 4;\n"
+        "  max_connections = 10;\n"
+        "  status_interval = 60;\n"
         "} );\n";
 
 static const char eq_tunnel[] =
@@ -1233,6 +1701,30 @@ static const struct {
         { "max_delay",            NULL, "max_delay = 40", "max_delay = 40.5", false },
         { "max_delay",            NULL, "max_delay = 40;", "", false },
         { "max_delay",            NULL, "max_delay = 40", "max_delay = 40.0001", true },
+        { "connect_timeout",      NULL, "connect_timeout = 30", "connect_timeout = 30.001", false },
+        { "connect_timeout",      NULL, "connect_timeout = 30;", "", true },      /* the default */
+        { "tls_timeout",          NULL, "tls_timeout = 31", "tls_timeout = 30", false },
+        { "greeting_timeout",     NULL, "greeting_timeout = 32", "greeting_timeout = 3.2", false },
+        { "auth_timeout",         NULL, "auth_timeout = 33", "auth_timeout = 0.1", false },
+        { "auth_timeout",         NULL, "auth_timeout = 33;", "", false },
+        { "select_timeout",       NULL, "select_timeout = 34", "select_timeout = 3600", false },
+        { "done_timeout",         NULL, "done_timeout = 15", "done_timeout = 14.999", false },
+        { "done_timeout",         NULL, "done_timeout = 15", "done_timeout = 15.0", true },
+        { "command_timeout",      NULL, "command_timeout = 35", "command_timeout = 36", false },
+        { "liveness_interval",    NULL, "liveness_interval = 50", "liveness_interval = 0", false },
+        { "liveness_interval",    NULL, "liveness_interval = 50", "liveness_interval = 99.999", false },
+        /* Unset with idle_interval = 100: the default gives way (off). */
+        { "liveness_interval",    NULL, "liveness_interval = 50;", "", false },
+        { "keepalive_idle",       NULL, "keepalive_idle = 60", "keepalive_idle = 61", false },
+        { "keepalive_idle",       NULL, "keepalive_idle = 60;", "", true },
+        { "keepalive_interval",   NULL, "keepalive_interval = 16", "keepalive_interval = 15", false },
+        { "keepalive_interval",   NULL, "keepalive_interval = 16;", "", false },
+        { "keepalive_count",      NULL, "keepalive_count = 4", "keepalive_count = 5", false },
+        { "keepalive_count",      NULL, "keepalive_count = 4;", "", true },
+        { "max_connections",      NULL, "max_connections = 10", "max_connections = 11", false },
+        { "max_connections",      NULL, "max_connections = 10;", "", true },
+        { "status_interval",      NULL, "status_interval = 60", "status_interval = 60.5", false },
+        { "status_interval",      NULL, "status_interval = 60;", "", true },
         /* Lines move, nothing else does. */
         { "name",                 NULL, "accounts = ( {\n", "# comment\n\naccounts = (\n\n {\n", true },
 };
@@ -1453,6 +1945,11 @@ static Suite *cfg_suite(void) {
         tcase_add_loop_test(tc, test_limits, 0, ELEMENTSOF(limits));
         tcase_add_test(tc, test_inherit);
         tcase_add_test(tc, test_inherit_schema);
+        tcase_add_loop_test(tc, test_live_limits, 0, ELEMENTSOF(live_limits));
+        tcase_add_test(tc, test_budget_limits);
+        tcase_add_test(tc, test_inherit_live);
+        tcase_add_loop_test(tc, test_liveness_ok, 0, ELEMENTSOF(liveness_ok));
+        tcase_add_test(tc, test_liveness_accounts);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("invalid");

@@ -39,6 +39,9 @@ echo "$out" | grep -q hunter2 && fail "the password was printed"
 echo "$out" | grep -q '^debounce = 0.5;$' || fail "dump lacks debounce = 0.5"
 echo "$out" | grep -q '^    debounce = 0.5;$' || fail "the account did not inherit debounce"
 echo "$out" | grep -q '^      details = true;$' || fail "dump lacks the hook group"
+echo "$out" | grep -q '^liveness_interval = 120;$' || fail "dump lacks the default liveness_interval"
+echo "$out" | grep -q '^    done_timeout = 15;$' || fail "the account did not inherit done_timeout"
+echo "$out" | grep -q '^    max_connections = 10;$' || fail "dump lacks the default max_connections"
 ok
 
 # Bad files: each must fail, naming FILE:LINE and the key.
@@ -131,6 +134,20 @@ accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; details_m
 CONF
 bad "detials" <<'CONF'
 accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; on_flags = { command = ["x"]; detials = true; }; } );
+CONF
+bad "connect_timeout" <<'CONF'
+connect_timeout = 0;
+accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; } );
+CONF
+bad "liveness_interval" <<'CONF'
+idle_interval = 600;
+accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; liveness_interval = 600; } );
+CONF
+bad "keepalive_idle" <<'CONF'
+accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; keepalive_idle = 1.5; } );
+CONF
+bad "max_connections" <<'CONF'
+accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; max_connections = 0; } );
 CONF
 [ $n -ge 15 ] || fail "only $n bad configs"
 

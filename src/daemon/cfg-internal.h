@@ -26,11 +26,13 @@ typedef enum CfgScope {
 /* What a key holds: each type has one parser, printer, comparator and
  * destructor in cfg.c's type table. */
 typedef enum CfgType {
-        CFG_TYPE_SECONDS,       /* uint64_t µs; an integer number of seconds in [min, max]; 0 = unset */
-        CFG_TYPE_DURATION,      /* uint64_t µs; seconds as an integer or a floating-point number in
-                                 * [min, max], rounded to the millisecond; 0 is a valid value, so
-                                 * CFG_USEC_UNSET marks "not set" while the file is read */
-        CFG_TYPE_COUNT,         /* unsigned; an integer in [min, max], default def */
+        CFG_TYPE_SECONDS,       /* uint64_t µs; a whole number of seconds in [min, max] (a floating-point
+                                 * number without a fraction is one too); 0 = unset */
+        CFG_TYPE_DURATION,      /* uint64_t µs; seconds as an integer or a floating-point number,
+                                 * rounded to the millisecond, in [min, max] (which are in ms); 0 is a
+                                 * valid value, so CFG_USEC_UNSET marks "not set" while the file is read */
+        CFG_TYPE_COUNT,         /* unsigned; an integer in [min, max], default def; 0 = "not set" while
+                                 * the file is read, for an account's CFG_KEY_INHERIT key */
         CFG_TYPE_STRING,        /* char *, not empty */
         CFG_TYPE_NAME,          /* char *, [A-Za-z0-9._-]+ */
         CFG_TYPE_HOST,          /* char *, no white space or control characters */
@@ -59,7 +61,11 @@ typedef enum CfgKeyFlags {
                                          * tunnel, left out of the dump of a tunnel account */
         CFG_KEY_CREDENTIAL = 1 << 3,    /* a source of the secret; at most one per account */
         CFG_KEY_INHERIT    = 1 << 4,    /* an account's key that, when not set, takes the value of
-                                         * the top-level key of the same name (SECONDS, DURATION) */
+                                         * the top-level key of the same name (SECONDS, DURATION,
+                                         * COUNT) */
+        CFG_KEY_DEADLINE   = 1 << 5,    /* DURATION: a timeout; 0 gets a message of its own, since it
+                                         * could be read as "no deadline", which does not exist */
+        CFG_KEY_ZERO_OFF   = 1 << 6,    /* DURATION: 0 is allowed besides [min, max] and means "off" */
 } CfgKeyFlags;
 
 /* A DURATION field not set (yet): replaced by the inherited value before cfg_load() returns. */
@@ -70,8 +76,8 @@ typedef struct CfgKey {
         const char *name;
         CfgType type;
         size_t offset;          /* of the field in Cfg, CfgAccount or CfgMailbox */
-        int64_t min, max;       /* SECONDS and DURATION (in seconds), COUNT and PORT */
-        int64_t def;            /* SECONDS and DURATION: the default in seconds, COUNT: the default;
+        int64_t min, max;       /* SECONDS (in seconds), DURATION (in milliseconds), COUNT and PORT */
+        int64_t def;            /* the default, in the unit of min and max (SECONDS, DURATION, COUNT);
                                  * unused with CFG_KEY_INHERIT */
         unsigned flags;         /* CfgKeyFlags */
         const char *help;       /* one line, for --help-like output and the man page's summary */

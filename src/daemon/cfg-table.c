@@ -16,6 +16,8 @@
 #define A(field) offsetof(CfgAccount, field)
 #define M(field) offsetof(CfgMailbox, field)
 #define H(field) offsetof(CfgHook, field)
+/* DURATION limits and defaults are in milliseconds. */
+#define MS(seconds) ((int64_t) (seconds) * 1000)
 
 const CfgKey cfg_keys[] = {
         /* RFC 2177 §3: servers may log a client out after 30 minutes of inactivity; IDLE is
@@ -26,12 +28,41 @@ const CfgKey cfg_keys[] = {
           "seconds a hook may run before it is sent SIGTERM, then SIGKILL" },
         /* A run of a mailbox's hook starts once no event came for 'debounce' seconds, but never later
          * than 'max_delay' seconds after the first event of the burst. */
-        { CFG_SCOPE_GLOBAL, "debounce", CFG_TYPE_DURATION, G(debounce_usec), 0, 3600, 1, 0,
+        { CFG_SCOPE_GLOBAL, "debounce", CFG_TYPE_DURATION, G(debounce_usec), 0, MS(3600), MS(1), 0,
           "quiet seconds after an event before the hook runs (fractions allowed)" },
-        { CFG_SCOPE_GLOBAL, "max_delay", CFG_TYPE_DURATION, G(max_delay_usec), 1, 86400, 30, 0,
+        { CFG_SCOPE_GLOBAL, "max_delay", CFG_TYPE_DURATION, G(max_delay_usec), MS(1), MS(86400), MS(30), 0,
           "at most this many seconds from the first event to the hook's start (fractions allowed)" },
         { CFG_SCOPE_GLOBAL, "max_concurrent_hooks", CFG_TYPE_COUNT, G(max_concurrent_hooks), 1, 1024, 4, 0,
           "hooks that may run at the same time, all accounts together" },
+        /* Deadlines: every phase of a connection has one; a missed deadline closes the connection,
+         * which is retried with backoff.  An hour is the longest any phase can sensibly take. */
+        { CFG_SCOPE_GLOBAL, "connect_timeout", CFG_TYPE_DURATION, G(live.connect_timeout_usec), 100, MS(3600),
+          MS(30), CFG_KEY_DEADLINE, "seconds for the TCP connection, over all of the host's addresses" },
+        { CFG_SCOPE_GLOBAL, "tls_timeout", CFG_TYPE_DURATION, G(live.tls_timeout_usec), 100, MS(3600),
+          MS(30), CFG_KEY_DEADLINE, "seconds for the TLS handshake" },
+        { CFG_SCOPE_GLOBAL, "greeting_timeout", CFG_TYPE_DURATION, G(live.greeting_timeout_usec), 100, MS(3600),
+          MS(30), CFG_KEY_DEADLINE, "seconds for the server's greeting" },
+        { CFG_SCOPE_GLOBAL, "auth_timeout", CFG_TYPE_DURATION, G(live.auth_timeout_usec), 100, MS(3600),
+          MS(60), CFG_KEY_DEADLINE, "seconds for logging in (LOGIN or AUTHENTICATE)" },
+        { CFG_SCOPE_GLOBAL, "select_timeout", CFG_TYPE_DURATION, G(live.select_timeout_usec), 100, MS(3600),
+          MS(60), CFG_KEY_DEADLINE, "seconds for opening a mailbox (EXAMINE)" },
+        { CFG_SCOPE_GLOBAL, "done_timeout", CFG_TYPE_DURATION, G(live.done_timeout_usec), 100, MS(3600),
+          MS(15), CFG_KEY_DEADLINE, "seconds from DONE to the tagged reply that ends IDLE" },
+        { CFG_SCOPE_GLOBAL, "command_timeout", CFG_TYPE_DURATION, G(live.command_timeout_usec), 100, MS(3600),
+          MS(60), CFG_KEY_DEADLINE, "seconds for any other command's tagged reply" },
+        /* A half-open connection is noticed within liveness_interval + done_timeout: IDLE is ended
+         * with DONE after that much silence, and IDLE's tagged OK must come within done_timeout. */
+        { CFG_SCOPE_GLOBAL, "liveness_interval", CFG_TYPE_DURATION, G(live.liveness_interval_usec), 100,
+          MS(1740), MS(120), CFG_KEY_ZERO_OFF,
+          "seconds of silence in IDLE after which DONE probes the connection; 0 = off" },
+        /* TCP_KEEPIDLE and TCP_KEEPINTVL take whole seconds up to 32767 (Linux's MAX_TCP_KEEPIDLE and
+         * MAX_TCP_KEEPINTVL), TCP_KEEPCNT at most 127 (MAX_TCP_KEEPCNT). */
+        { CFG_SCOPE_GLOBAL, "keepalive_idle", CFG_TYPE_SECONDS, G(live.keepalive_idle_usec), 1, 32767, 60, 0,
+          "seconds of silence before the first TCP keepalive probe" },
+        { CFG_SCOPE_GLOBAL, "keepalive_interval", CFG_TYPE_SECONDS, G(live.keepalive_interval_usec), 1, 32767,
+          15, 0, "seconds between TCP keepalive probes" },
+        { CFG_SCOPE_GLOBAL, "keepalive_count", CFG_TYPE_COUNT, G(live.keepalive_count), 1, 127, 4, 0,
+          "unanswered TCP keepalive probes that end the connection" },
         { CFG_SCOPE_GLOBAL, "accounts", CFG_TYPE_ACCOUNTS, G(accounts), 0, 0, 0, CFG_KEY_REQUIRED,
           "the accounts to watch, a list of groups" },
 
@@ -83,10 +114,39 @@ const CfgKey cfg_keys[] = {
           CFG_KEY_INHERIT, "this account's hook_timeout" },
         { CFG_SCOPE_ACCOUNT, "idle_interval", CFG_TYPE_SECONDS, A(idle_interval_usec), 1, 1740, 0,
           CFG_KEY_INHERIT, "this account's idle_interval" },
-        { CFG_SCOPE_ACCOUNT, "debounce", CFG_TYPE_DURATION, A(debounce_usec), 0, 3600, 0, CFG_KEY_INHERIT,
+        { CFG_SCOPE_ACCOUNT, "debounce", CFG_TYPE_DURATION, A(debounce_usec), 0, MS(3600), 0, CFG_KEY_INHERIT,
           "this account's debounce" },
-        { CFG_SCOPE_ACCOUNT, "max_delay", CFG_TYPE_DURATION, A(max_delay_usec), 1, 86400, 0, CFG_KEY_INHERIT,
-          "this account's max_delay" },
+        { CFG_SCOPE_ACCOUNT, "max_delay", CFG_TYPE_DURATION, A(max_delay_usec), MS(1), MS(86400), 0,
+          CFG_KEY_INHERIT, "this account's max_delay" },
+        /* A tunnel has no TCP connection and no TLS of its own: the keys about those are refused with it. */
+        { CFG_SCOPE_ACCOUNT, "connect_timeout", CFG_TYPE_DURATION, A(live.connect_timeout_usec), 100, MS(3600),
+          0, CFG_KEY_INHERIT | CFG_KEY_DEADLINE | CFG_KEY_NOT_TUNNEL, "this account's connect_timeout" },
+        { CFG_SCOPE_ACCOUNT, "tls_timeout", CFG_TYPE_DURATION, A(live.tls_timeout_usec), 100, MS(3600),
+          0, CFG_KEY_INHERIT | CFG_KEY_DEADLINE | CFG_KEY_NOT_TUNNEL, "this account's tls_timeout" },
+        { CFG_SCOPE_ACCOUNT, "greeting_timeout", CFG_TYPE_DURATION, A(live.greeting_timeout_usec), 100,
+          MS(3600), 0, CFG_KEY_INHERIT | CFG_KEY_DEADLINE, "this account's greeting_timeout" },
+        { CFG_SCOPE_ACCOUNT, "auth_timeout", CFG_TYPE_DURATION, A(live.auth_timeout_usec), 100, MS(3600),
+          0, CFG_KEY_INHERIT | CFG_KEY_DEADLINE, "this account's auth_timeout" },
+        { CFG_SCOPE_ACCOUNT, "select_timeout", CFG_TYPE_DURATION, A(live.select_timeout_usec), 100, MS(3600),
+          0, CFG_KEY_INHERIT | CFG_KEY_DEADLINE, "this account's select_timeout" },
+        { CFG_SCOPE_ACCOUNT, "done_timeout", CFG_TYPE_DURATION, A(live.done_timeout_usec), 100, MS(3600),
+          0, CFG_KEY_INHERIT | CFG_KEY_DEADLINE, "this account's done_timeout" },
+        { CFG_SCOPE_ACCOUNT, "command_timeout", CFG_TYPE_DURATION, A(live.command_timeout_usec), 100, MS(3600),
+          0, CFG_KEY_INHERIT | CFG_KEY_DEADLINE, "this account's command_timeout" },
+        { CFG_SCOPE_ACCOUNT, "liveness_interval", CFG_TYPE_DURATION, A(live.liveness_interval_usec), 100,
+          MS(1740), 0, CFG_KEY_INHERIT | CFG_KEY_ZERO_OFF, "this account's liveness_interval" },
+        { CFG_SCOPE_ACCOUNT, "keepalive_idle", CFG_TYPE_SECONDS, A(live.keepalive_idle_usec), 1, 32767, 0,
+          CFG_KEY_INHERIT | CFG_KEY_NOT_TUNNEL, "this account's keepalive_idle" },
+        { CFG_SCOPE_ACCOUNT, "keepalive_interval", CFG_TYPE_SECONDS, A(live.keepalive_interval_usec), 1, 32767,
+          0, CFG_KEY_INHERIT | CFG_KEY_NOT_TUNNEL, "this account's keepalive_interval" },
+        { CFG_SCOPE_ACCOUNT, "keepalive_count", CFG_TYPE_COUNT, A(live.keepalive_count), 1, 127, 0,
+          CFG_KEY_INHERIT | CFG_KEY_NOT_TUNNEL, "this account's keepalive_count" },
+        /* Dovecot's mail_max_userip_connections defaults to 10 (Gmail allows 15): mailboxes beyond the
+         * budget are polled with STATUS on one shared connection instead of getting their own IDLE. */
+        { CFG_SCOPE_ACCOUNT, "max_connections", CFG_TYPE_COUNT, A(max_connections), 1, 1000, 10, 0,
+          "IDLE connections at most; further mailboxes are polled with STATUS" },
+        { CFG_SCOPE_ACCOUNT, "status_interval", CFG_TYPE_DURATION, A(status_interval_usec), MS(1), MS(86400),
+          MS(60), 0, "seconds between STATUS polls of the mailboxes beyond max_connections" },
 
         { CFG_SCOPE_MAILBOX, "name", CFG_TYPE_MAILBOX_NAME, M(name), 0, 0, 0, CFG_KEY_REQUIRED,
           "the mailbox name in UTF-8" },

@@ -7,8 +7,9 @@
  * dumped, compared on reload and freed without another line of code here.
  * Checks that involve several keys (tunnel versus host, one secret, TLS versus
  * allow_plaintext, mechanisms versus credentials, string hooks versus shell)
- * run once an account has been read; inheritance of the top-level timings and
- * max_delay versus debounce once the whole file has been.
+ * run once an account has been read; inheritance of the top-level timings,
+ * max_delay versus debounce and liveness_interval versus idle_interval once the
+ * whole file has been.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -409,6 +410,20 @@ static int parse_seconds(CfgCtx *x, const CfgKey *k, const config_setting_t *s, 
         int64_t v;
         int r;
 
+        /* "60.0" is a whole number written as a float; "1.5" is not, and rounding it would change
+         * what the admin meant. */
+        if (config_setting_type(s) == CONFIG_TYPE_FLOAT) {
+                double d = config_setting_get_float(s), whole;
+
+                if (!isfinite(d) || fpclassify(modf(d, &whole)) != FP_ZERO)
+                        return cfg_fail(x, s, key, "must be a whole number of seconds, not %g", d);
+                if (d < (double) k->min || d > (double) k->max)
+                        return cfg_fail(x, s, key, "%g is out of range: must be %" PRIi64 "..%" PRIi64 " seconds",
+                                        d, k->min, k->max);
+                *FIELD(obj, k, uint64_t) = (uint64_t) d * USEC_PER_SEC;
+                return 0;
+        }
+
         r = get_integer(x, s, key, &v);
         if (r < 0)
                 return r;
@@ -446,6 +461,16 @@ static const char *format_msec(char buf[static MSEC_STRING_MAX], int64_t ms) {
         return buf;
 }
 
+/* "V is out of range: must be MIN..MAX seconds", with "0 (off) or " for a key that takes 0. */
+static int fail_duration_range(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key,
+                               const char *value) {
+        char lo[MSEC_STRING_MAX], hi[MSEC_STRING_MAX];
+
+        return cfg_fail(x, s, key, "%s is out of range: must be %s%s..%s seconds", value,
+                        k->flags & CFG_KEY_ZERO_OFF ? "0 (off) or " : "", format_msec(lo, k->min),
+                        format_msec(hi, k->max));
+}
+
 static int parse_duration(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
         char buf[MSEC_STRING_MAX];
         int64_t ms;
@@ -456,9 +481,10 @@ static int parse_duration(CfgCtx *x, const CfgKey *k, const config_setting_t *s,
 
                 /* Far outside the range (or not a number at all): say so before converting, which
                  * could overflow. */
-                if (!isfinite(v) || v < 0 || v > (double) k->max + 1)
-                        return cfg_fail(x, s, key, "%g is out of range: must be %" PRIi64 "..%" PRIi64
-                                        " seconds", v, k->min, k->max);
+                if (!isfinite(v) || v < 0 || v > (double) k->max / 1000.0 + 1) {
+                        snprintf(buf, sizeof(buf), "%g", v);
+                        return fail_duration_range(x, k, s, key, buf);
+                }
                 /* Millisecond precision: finer fractions are rounded, not refused. */
                 ms = (int64_t) (v * 1000.0 + 0.5);
         } else if (IN_SET(config_setting_type(s), CONFIG_TYPE_INT, CONFIG_TYPE_INT64)) {
@@ -467,16 +493,27 @@ static int parse_duration(CfgCtx *x, const CfgKey *k, const config_setting_t *s,
                 r = get_integer(x, s, key, &v);
                 if (r < 0)
                         return r;
-                if (v < k->min || v > k->max)
-                        return cfg_fail(x, s, key, "%" PRIi64 " is out of range: must be %" PRIi64 "..%" PRIi64
-                                        " seconds", v, k->min, k->max);
+                /* Checked before multiplying, which could overflow; the exact limits below. */
+                if (v < 0 || v > k->max / 1000) {
+                        snprintf(buf, sizeof(buf), "%" PRIi64, v);
+                        return fail_duration_range(x, k, s, key, buf);
+                }
                 ms = v * 1000;
         } else
                 return cfg_fail_type(x, s, key, "a number of seconds");
 
-        if (ms < k->min * 1000 || ms > k->max * 1000)
-                return cfg_fail(x, s, key, "%s is out of range: must be %" PRIi64 "..%" PRIi64 " seconds",
-                                format_msec(buf, ms), k->min, k->max);
+        if (ms == 0 && (k->flags & CFG_KEY_ZERO_OFF)) {
+                *FIELD(obj, k, uint64_t) = 0;
+                return 0;
+        }
+        if (ms == 0 && (k->flags & CFG_KEY_DEADLINE)) {
+                char hi[MSEC_STRING_MAX];
+
+                return cfg_fail(x, s, key, "a timeout cannot be 0 (there is no \"no deadline\"): must be "
+                                "%s..%s seconds", format_msec(buf, k->min), format_msec(hi, k->max));
+        }
+        if (ms < k->min || ms > k->max)
+                return fail_duration_range(x, k, s, key, format_msec(buf, ms));
         *FIELD(obj, k, uint64_t) = (uint64_t) ms * USEC_PER_MSEC;
         return 0;
 }
@@ -1069,7 +1106,7 @@ static const config_setting_t *member(const config_setting_t *g, const char *nam
 }
 
 /* Before a group of 'scope' is read into obj: the defaults of its keys, and "not set" for those
- * that inherit a top-level value (SECONDS has no valid 0, DURATION needs CFG_USEC_UNSET). */
+ * that inherit a top-level value (SECONDS and COUNT have no valid 0, DURATION needs CFG_USEC_UNSET). */
 static void scope_init(CfgScope scope, void *obj) {
         for (size_t i = 0; i < cfg_n_keys; i++) {
                 const CfgKey *k = &cfg_keys[i];
@@ -1081,9 +1118,9 @@ static void scope_init(CfgScope scope, void *obj) {
                         *FIELD(obj, k, uint64_t) = inherit ? 0 : (uint64_t) k->def * USEC_PER_SEC;
                 else if (k->type == CFG_TYPE_DURATION)
                         *FIELD(obj, k, uint64_t) = inherit ? CFG_USEC_UNSET
-                                                           : (uint64_t) k->def * USEC_PER_SEC;
+                                                           : (uint64_t) k->def * USEC_PER_MSEC;
                 else if (k->type == CFG_TYPE_COUNT)
-                        *FIELD(obj, k, unsigned) = (unsigned) k->def;
+                        *FIELD(obj, k, unsigned) = inherit ? 0 : (unsigned) k->def;
         }
 }
 
@@ -1092,7 +1129,6 @@ static void scope_init(CfgScope scope, void *obj) {
 static void account_inherit(const Cfg *c, CfgAccount *a) {
         for (size_t i = 0; i < cfg_n_keys; i++) {
                 const CfgKey *k = &cfg_keys[i], *g;
-                uint64_t *v = FIELD(a, k, uint64_t);
 
                 if (k->scope != CFG_SCOPE_ACCOUNT || !(k->flags & CFG_KEY_INHERIT))
                         continue;
@@ -1100,8 +1136,17 @@ static void account_inherit(const Cfg *c, CfgAccount *a) {
                 g = cfg_key_lookup(CFG_SCOPE_GLOBAL, k->name);
                 if (!g || g->type != k->type)
                         continue;
-                if (*v == (k->type == CFG_TYPE_DURATION ? CFG_USEC_UNSET : 0))
-                        *v = *CFIELD(c, g, uint64_t);
+                if (k->type == CFG_TYPE_COUNT) {
+                        unsigned *v = FIELD(a, k, unsigned);
+
+                        if (*v == 0)
+                                *v = *CFIELD(c, g, unsigned);
+                } else {
+                        uint64_t *v = FIELD(a, k, uint64_t);
+
+                        if (*v == (k->type == CFG_TYPE_DURATION ? CFG_USEC_UNSET : 0))
+                                *v = *CFIELD(c, g, uint64_t);
+                }
         }
 }
 
@@ -1127,6 +1172,43 @@ static int check_delays(CfgCtx *x, const config_setting_t *g, const char *path, 
         return cfg_fail(x, member(g, "debounce") ?: g, key, "%s s is more than max_delay (%s s)", d, m);
 }
 
+/* The liveness probe (DONE after liveness_interval of silence in IDLE) can only fire if it comes
+ * before IDLE's renewal, which ends IDLE with DONE every idle_interval anyway and so probes too.
+ * A liveness_interval written in the file (in g, or at the top level and inherited) that is not
+ * below g's idle_interval is an error, blamed on liveness_interval where g sets it, else on g's
+ * idle_interval.  The default gives way instead, so that a short idle_interval stays valid on its
+ * own: with idle_interval at or below the default liveness_interval the probe is off (0), the
+ * renewal being the probe.  g is the top level (path NULL) or an account; *liveness is g's
+ * value after inheritance and is replaced when it is the default. */
+static int check_liveness(CfgCtx *x, const config_setting_t *root, const config_setting_t *g, const char *path,
+                          uint64_t *liveness, uint64_t idle) {
+        const config_setting_t *s = member(g, "liveness_interval");
+        char key[CFG_PATH_MAX], live[MSEC_STRING_MAX], ival[MSEC_STRING_MAX];
+
+        if (!s && !member(root, "liveness_interval")) {
+                const CfgKey *k = cfg_key_lookup(CFG_SCOPE_GLOBAL, "liveness_interval");
+
+                assert_return(k, -EINVAL);
+                *liveness = (uint64_t) k->def * USEC_PER_MSEC;
+                if (*liveness >= idle)
+                        *liveness = 0;
+                return 0;
+        }
+        if (*liveness == 0 || *liveness < idle)
+                return 0;
+
+        format_msec(live, (int64_t) (*liveness / USEC_PER_MSEC));
+        format_msec(ival, (int64_t) (idle / USEC_PER_MSEC));
+        if (s) {
+                key_path(key, path, "liveness_interval");
+                return cfg_fail(x, s, key, "%s s is not below idle_interval (%s s)", live, ival);
+        }
+        /* Inherited from the top level, where it was below the top-level idle_interval: so g set its
+         * own idle_interval. */
+        key_path(key, path, "idle_interval");
+        return cfg_fail(x, member(g, "idle_interval") ?: g, key, "%s s is not above liveness_interval (%s s)",
+                        ival, live);
+}
 
 /* The hooks of the account or mailbox group g: a string, plain or as a group's command, needs
  * shell = true. */
@@ -1443,15 +1525,21 @@ static int parse_root(CfgCtx *x, const config_setting_t *root) {
         r = check_delays(x, root, NULL, c->debounce_usec, c->max_delay_usec);
         if (r < 0)
                 return r;
+        r = check_liveness(x, root, root, NULL, &c->live.liveness_interval_usec, c->idle_interval_usec);
+        if (r < 0)
+                return r;
         accounts = member(root, "accounts");
         for (size_t i = 0; i < c->n_accounts; i++) {
+                const config_setting_t *g = config_setting_get_elem(accounts, (unsigned) i);
                 CfgAccount *a = &c->accounts[i];
                 char akey[CFG_PATH_MAX];
 
                 account_inherit(c, a);
                 index_path(akey, "accounts", i);
-                r = check_delays(x, config_setting_get_elem(accounts, (unsigned) i), akey, a->debounce_usec,
-                                 a->max_delay_usec);
+                r = check_delays(x, g, akey, a->debounce_usec, a->max_delay_usec);
+                if (r < 0)
+                        return r;
+                r = check_liveness(x, root, g, akey, &a->live.liveness_interval_usec, a->idle_interval_usec);
                 if (r < 0)
                         return r;
         }

@@ -63,7 +63,8 @@ typedef struct CfgLiveness {
         uint64_t done_timeout_usec;     /* DONE to IDLE's tagged reply; default 15 s, 0.1..3600 */
         uint64_t command_timeout_usec;  /* every other command; default 60 s, 0.1..3600 */
         uint64_t liveness_interval_usec;/* nothing received in IDLE for this long: DONE as a probe;
-                                         * default 120 s, 0 = off, else 0.1..1740 and below idle_interval */
+                                         * default 120 s, 0 = off, else 0.1..1740 and below idle_interval
+                                         * (unset where idle_interval <= 120 s: 0, the renewal probes) */
         uint64_t keepalive_idle_usec;   /* TCP_KEEPIDLE, whole seconds 1..32767; default 60 s */
         uint64_t keepalive_interval_usec; /* TCP_KEEPINTVL, whole seconds 1..32767; default 15 s */
         unsigned keepalive_count;       /* TCP_KEEPCNT, 1..127; default 4 */
