@@ -56,6 +56,9 @@ struct Connection {
         char *secret;
 
         bool settled, stopping, auth_failed, greeted_preauth, starttls_done, starttls_ready;
+        /* A fresh secret is fetched at once, a single time, after a refused login or a BYE
+         * that says the token expired; then the long backoff (issue 6: Credentials). */
+        bool refetch_now, refetched;
         uint64_t backoff_usec, retry_at;
         uint64_t idle_started;
         uint64_t last_rx;               /* CLOCK_MONOTONIC of the last byte read */
@@ -242,6 +245,11 @@ static uint64_t next_delay(Connection *c) {
         return b / 2 + r % (b / 2 + 1);
 }
 
+/* The secret comes from somewhere that may hold a newer one next time. */
+static bool secret_is_fetched(const CfgAccount *a) {
+        return a->password_command || a->oauth2_token_command || a->password_file;
+}
+
 /* Close this connection and try again later.  Returns 0: the failure is
  * handled here, the caller's event handler must not fail the loop. */
 static int fail(Connection *c, int r, const char *what) {
@@ -257,7 +265,11 @@ static int fail(Connection *c, int r, const char *what) {
                 connection_set_state(c, CONNECTION_STOPPED);
                 return 0;
         }
-        delay = next_delay(c);
+        if (c->refetch_now) {
+                c->refetch_now = false;
+                delay = 0;
+        } else
+                delay = next_delay(c);
         (void) sd_event_now(c->event, CLOCK_BOOTTIME, &now);
         c->retry_at = now + delay;
         log_warning("%s: %s%s%s, retrying in %" PRIu64 "s", cname(c), what, r < 0 ? ": " : "",
@@ -824,6 +836,10 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
         if (resp->status == IMAP_STATUS_BYE) {
                 char t[200];
                 log_info("%s: server says BYE: %s", cname(c), log_escape(resp->text.ptr, resp->text.len, t, sizeof(t)));
+                /* "BYE ... AccessTokenExpired" (Microsoft), "session expired": get a new token
+                 * at once instead of backing off (goimapnotify #25). */
+                if (strcasestr(t, "expired") && secret_is_fetched(c->account) && !c->refetched)
+                        c->refetched = c->refetch_now = true;
                 return;
         }
         if (c->select_pending) {
@@ -887,12 +903,18 @@ static int on_done(Connection *c, const ImapEvent *e) {
         if (c->auth_pending && e->id == c->auth_id) {
                 c->auth_pending = false;
                 if (!ok) {
-                        /* Longer backoff, never disabled (issue: Failures). */
-                        c->auth_failed = true;
+                        /* The secret may have changed or expired (tokens last about an hour):
+                         * fetch it again and retry at once, a single time; then a long
+                         * backoff, never disabled (anchors.md §3 rows 6 and 19). */
                         log_warning("%s: authentication failed: %s", cname(c), text);
+                        if (secret_is_fetched(c->account) && !c->refetched) {
+                                c->refetched = c->refetch_now = true;
+                                return fail(c, -EACCES, "login refused; fetching the secret again");
+                        }
+                        c->auth_failed = true;
                         return fail(c, -EACCES, "login refused");
                 }
-                c->auth_failed = false;
+                c->auth_failed = c->refetched = false;
                 return next_step(c);
         }
         if (c->select_pending && e->id == c->select_id) {

@@ -240,18 +240,32 @@ static unsigned details_wanted(const Watch *w) {
         return hk && hk->details ? MAX(w->account->details_max, 1u) : 0;
 }
 
+/* The connection went away before the run could ask which UIDs it covers.
+ * The floor did not move, so the catch-up after the reconnect reports these
+ * messages again (docs/EVENTS.md): running now as well would run twice for
+ * them, and the server is not reachable for a sync anyway.  A resync or the
+ * startup run has nothing to find them again: those run now. */
+static bool defer_to_catchup(const Job *j, int r) {
+        return IN_SET(r, -ENOTCONN, -ECONNRESET) && !(j->run_reasons & (REASON_RESYNC | REASON_STARTUP));
+}
+
 /* The NEW job's run: find out which UIDs it covers first. */
 static int resolve(Job *j) {
         Watch *w = j->watch;
+        int r;
 
         if (w->fetch_kind != FETCH_NONE) {
                 w->resolve_waiting = true;      /* after the scan */
                 return 0;
         }
-        if (request_fetch(w, FETCH_RESOLVE, w->floor, details_wanted(w)) >= 0)
+        r = request_fetch(w, FETCH_RESOLVE, w->floor, details_wanted(w));
+        if (r >= 0)
                 return 0;
-        /* Not connected: run now with what we know; nothing is held back. */
         j->resolving = false;
+        if (defer_to_catchup(j, r)) {
+                log_info("%s: not connected; the catch-up after reconnecting reports the new mail", w->name);
+                return r;       /* nothing runs */
+        }
         return start_hook(j, NULL);
 }
 
@@ -281,6 +295,12 @@ static void resolved(Watch *w, int r, const WatchFetchResult *res) {
         if (!j->resolving)
                 return;
         j->resolving = false;
+        if (r < 0 && defer_to_catchup(j, r)) {
+                log_info("%s: connection lost before the run; the catch-up after reconnecting reports the new mail",
+                         w->name);
+                sched_job_done(j->sj);
+                return;
+        }
         if (r >= 0 && res->count > 0) {
                 /* The run covers these: the next one starts above them. */
                 if (res->max_uid >= w->floor && res->max_uid < UINT32_MAX)
