@@ -1247,6 +1247,58 @@ START_TEST(test_fresh_secret) {
 }
 END_TEST
 
+START_TEST(test_connection_budget) {
+        /* Four mailboxes, max_connections = 2: one IDLE connection, one that
+         * polls the other three with STATUS; every delivery is reported,
+         * and the server never sees more than two connections. */
+        static const char *const boxes[] = { "INBOX", "Budget1", "Budget2", "Budget3" };
+        _cleanup_(th_proxy_stopp) ThProxy *p = NULL;
+        _cleanup_free_ char *acc = NULL, *all = NULL;
+        char port[8], msg[128];
+        unsigned n, accepted;
+        Daemon d;
+
+        daemon_init(&d);
+        for (size_t i = 0; i < ELEMENTSOF(boxes); i++) {
+                const char *create[] = { "mailbox", "create", "-u", "user3", boxes[i], NULL };
+
+                if (i > 0)
+                        (void) th_dovecot_doveadm(&dovecot, create);
+                ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 3, boxes[i]), 0);
+        }
+        ck_assert_int_eq(th_proxy_start(dovecot.plain_port_num, &p), 0);
+        snprintf(port, sizeof(port), "%u", (unsigned) th_proxy_port(p));
+        acc = account_block_full(&d, "bud", 3,
+                                 "mailboxes = [\"INBOX\", \"Budget1\", \"Budget2\", \"Budget3\"];\n"
+                                 "  max_connections = 2; status_interval = 1;", port, true);
+        write_config(&d, "debounce = 0;\naccounts = ( %s );\n", acc);
+        daemon_start(&d);
+        ck_assert_msg(wait_notify(&d, &d.notes, "READY=1", 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_notify(&d, &d.notes, "STATUS=1/4 mailboxes idling, 3 polled", 10000), "%s\nlog:\n%s",
+                      d.notes.data, tail_of(d.log));
+        ck_assert_uint_eq(log_count(&d, "max_connections = 2: 1 idle, 3 polled"), 1);
+        for (size_t i = 0; i < ELEMENTSOF(boxes); i++) {
+                snprintf(msg, sizeof(msg), "From: a@example.org\nSubject: to %s\n\nhello\n", boxes[i]);
+                ck_assert_int_eq(th_dovecot_deliver(&dovecot, 3, boxes[i], msg), 0);
+        }
+        ck_assert_msg(wait_hook(&d, "new-bud-", 4, 15000, NULL), "log:\n%s", tail_of(d.log));
+        sleep_ms(2500);         /* polls go on: no run twice */
+        all = hook_outputs(&d, "new-bud-", &n);
+        ck_assert_msg(n == 4, "%u runs:\n%s", n, all);
+        for (size_t i = 0; i < ELEMENTSOF(boxes); i++) {
+                char want[64];
+
+                snprintf(want, sizeof(want), "IMAPIDLED_MAILBOX=%s\n", boxes[i]);
+                ck_assert_msg(strstr(all, want), "%s missing:\n%s", boxes[i], all);
+        }
+        ck_assert(!strstr(all, "IMAPIDLED_COUNT=0\n") && !strstr(all, "IMAPIDLED_COUNT=2\n"));
+        ck_assert_int_eq(th_proxy_count(p, &accepted), 0);
+        ck_assert_uint_eq(accepted, 2);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
 static Suite *daemon_suite(void) {
         Suite *s = suite_create("daemon");
         TCase *tc = tcase_create("daemon");
@@ -1264,6 +1316,7 @@ static Suite *daemon_suite(void) {
         tcase_add_loop_test(tc, test_fault, 0, (int) ELEMENTSOF(faults));
         tcase_add_test(tc, test_resume_reconnects);
         tcase_add_test(tc, test_fresh_secret);
+        tcase_add_test(tc, test_connection_budget);
         tcase_add_test(tc, test_reload_keeps_unchanged);
         tcase_add_test(tc, test_bad_login_retries);
         tcase_add_test(tc, test_failing_and_hanging_hooks);

@@ -38,6 +38,12 @@
 #define READ_BUDGET (64 * 1024)
 #define READ_CHUNK 16384
 
+typedef struct PollRequest {
+        bool wanted;
+        uint32_t floor;
+        unsigned details_max;
+} PollRequest;
+
 struct Connection {
         sd_event *event;
         const CfgAccount *account;
@@ -77,6 +83,18 @@ struct Connection {
         unsigned fetch_details_max;
         uint32_t *fetch_ring;           /* the newest UIDs seen, fetch_details_max of them */
         WatchFetchResult fetch_res;
+
+        /* Poll mode (connection_new_poller()): no IDLE; a STATUS for each of
+         * these mailboxes every status_interval, and EXAMINE + UID FETCH +
+         * CLOSE when one of them asks for a fetch (issue 6: the budget). */
+        Watch **polled;
+        PollRequest *poll_req;          /* per polled watch: a fetch it asked for */
+        size_t n_polled, poll_next;
+        bool polled_once;               /* a whole STATUS round done on this connection */
+        Watch *fetch_watch;             /* the polled watch the current fetch is for */
+        uint32_t status_id, close_id;
+        bool status_pending, close_pending;
+        char *poll_name;
 };
 
 static const char *const state_table[_CONNECTION_STATE_MAX] = {
@@ -92,6 +110,7 @@ static const char *const state_table[_CONNECTION_STATE_MAX] = {
         [CONNECTION_IDLING] = "idling",
         [CONNECTION_IDLE_ENDING] = "idle-ending",
         [CONNECTION_FETCHING] = "fetching",
+        [CONNECTION_POLLING] = "polling",
         [CONNECTION_LOGGING_OUT] = "logging-out",
         [CONNECTION_STOPPED] = "stopped",
 };
@@ -101,7 +120,12 @@ const char *connection_state_to_string(ConnectionState s) {
 }
 
 static const char *cname(const Connection *c) {
-        return watch_name(c->watch);
+        return c->polled ? c->poll_name : watch_name(c->watch);
+}
+
+/* The watch that responses about the selected mailbox belong to. */
+static Watch *cur_watch(const Connection *c) {
+        return c->polled ? c->fetch_watch : c->watch;
 }
 
 #define NO_DEADLINE SIZE_MAX
@@ -125,6 +149,7 @@ static const size_t phase_timeouts[_CONNECTION_STATE_MAX] = {
         [CONNECTION_IDLING] = NO_DEADLINE,              /* liveness_interval instead */
         [CONNECTION_IDLE_ENDING] = LIVE(done_timeout_usec),
         [CONNECTION_FETCHING] = LIVE(command_timeout_usec),
+        [CONNECTION_POLLING] = LIVE(command_timeout_usec),
         [CONNECTION_LOGGING_OUT] = LIVE(command_timeout_usec),
         [CONNECTION_STOPPED] = NO_DEADLINE,
 };
@@ -147,8 +172,9 @@ static void arm_phase(Connection *c, ConnectionState st) {
         uint64_t t = phase_timeout(c, st);
         int r;
 
-        if (st == CONNECTION_SELECTING && !c->select_pending)
-                t = USEC_INFINITY;
+        if ((st == CONNECTION_SELECTING && !c->select_pending) ||
+            (st == CONNECTION_POLLING && !c->status_pending && !c->close_pending))
+                t = USEC_INFINITY;      /* waiting for the next poll */
         if (t == USEC_INFINITY) {
                 c->phase_timer = sd_event_source_disable_unref(c->phase_timer);
                 return;
@@ -203,7 +229,15 @@ static void close_transport(Connection *c) {
         c->phase_timer = sd_event_source_disable_unref(c->phase_timer);
         /* A fetch in flight is answered (with an error) by the watch itself. */
         fetch_reset(c);
-        watch_set_fetcher(c->watch, NULL, NULL);
+        c->status_pending = c->close_pending = false;
+        c->fetch_watch = NULL;
+        if (c->polled)
+                for (size_t i = 0; i < c->n_polled; i++) {
+                        c->poll_req[i].wanted = false;
+                        watch_set_fetcher(c->polled[i], NULL, NULL);
+                }
+        else
+                watch_set_fetcher(c->watch, NULL, NULL);
         c->io = sd_event_source_disable_unref(c->io);
         c->deadline = sd_event_source_disable_unref(c->deadline);
         c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
@@ -357,6 +391,8 @@ static int simple(Connection *c, const char *name, uint32_t *ret_id) {
 
 static int start_idle(Connection *c);
 static int do_logout(Connection *c);
+static int poll_step(Connection *c);
+static int connection_fetch(void *userdata, Watch *w, uint32_t floor, unsigned details_max);
 
 static int do_select(Connection *c) {
         ImapCmd *cmd = NULL;
@@ -365,7 +401,7 @@ static int do_select(Connection *c) {
         /* EXAMINE: we only watch, and must not change \Recent or flags (RFC 3501 §6.3.2). */
         r = imap_cmd_new("EXAMINE", &cmd);
         if (r >= 0)
-                r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_ASTRING, watch_mailbox_wire(c->watch));
+                r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_ASTRING, watch_mailbox_wire(cur_watch(c)));
         /* RFC 7162 §3.1.8: ask for HIGHESTMODSEQ, kept in the state file. */
         if (r >= 0 && imap_session_has_capability(c->s, "CONDSTORE"))
                 r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_RAW, "(CONDSTORE)");
@@ -499,6 +535,12 @@ static int next_step(Connection *c) {
         if (imap_session_state(c->s) == IMAP_STATE_AUTH) {
                 if (n == 0)
                         return ask_capability(c);
+                if (c->polled) {
+                        for (size_t i = 0; i < c->n_polled; i++)
+                                watch_set_fetcher(c->polled[i], connection_fetch, c);
+                        c->poll_next = 0;
+                        return poll_step(c);
+                }
                 return do_select(c);
         }
         return fail(c, -EPROTO, "unexpected state");
@@ -553,7 +595,12 @@ static int on_idle_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
         (void) s;
         (void) usec;
-        if (c->state == CONNECTION_IDLING) {
+        if (c->state == CONNECTION_POLLING && !c->status_pending && !c->close_pending) {
+                c->poll_next = 0;
+                r = poll_step(c);
+                if (r < 0 || !c->s)
+                        return 0;
+        } else if (c->state == CONNECTION_IDLING) {
                 uint64_t now = now_mono(c), next = idle_next(c);
 
                 if (now < next)
@@ -667,7 +714,7 @@ static void on_fetch(Connection *c, const ImapArg *list) {
                 return;
         }
         if (has_flags)
-                watch_on_flags(c->watch, 1);
+                watch_on_flags(cur_watch(c), 1);
 }
 
 static int cmp_details(const void *a, const void *b) {
@@ -751,10 +798,115 @@ static int do_fetch(Connection *c) {
 
 /* What comes after a command while selected: the fetch the watch asked
  * for, else IDLE. */
+static int poll_close(Connection *c);
+
 static int resume(Connection *c) {
+        if (c->polled)
+                return poll_close(c);
         if (c->fetch_wanted && !c->stopping)
                 return do_fetch(c);
         return start_idle(c);
+}
+
+/* ---- poll mode: mailboxes beyond max_connections ------------------------------------------------ */
+
+static int poll_work(Connection *c);
+
+/* The next STATUS of the round (RFC 3501 §6.3.10), or the round is over. */
+static int poll_step(Connection *c) {
+        ImapCmd *cmd = NULL;
+        int r;
+
+        if (c->poll_next >= c->n_polled) {
+                if (!c->polled_once || c->backoff_usec)
+                        log_info("%s: polling every %.0f s", cname(c),
+                                 (double) c->account->status_interval_usec / USEC_PER_SEC);
+                c->polled_once = true;
+                c->backoff_usec = 0;
+                if (!c->settled) {
+                        /* The state may not change (POLLING before and after): tell the
+                         * manager anyway, READY=1 waits for this. */
+                        c->settled = true;
+                        if (c->on_state)
+                                c->on_state(c, c->state, c->state, c->userdata);
+                }
+                return poll_work(c);
+        }
+        r = imap_cmd_new("STATUS", &cmd);
+        if (r >= 0)
+                r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_ASTRING, watch_mailbox_wire(c->polled[c->poll_next]));
+        if (r >= 0)
+                r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_RAW, imap_session_has_capability(c->s, "CONDSTORE") ?
+                                     "(MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)" : "(MESSAGES UIDNEXT UIDVALIDITY)");
+        if (r < 0) {
+                imap_cmd_free(cmd);
+                return fail(c, r, "cannot build STATUS");
+        }
+        r = submit(c, cmd, &c->status_id);
+        if (r < 0)
+                return fail_session(c, r);
+        c->status_pending = true;
+        connection_set_state(c, CONNECTION_POLLING);
+        return 0;
+}
+
+/* A fetch some polled mailbox asked for: EXAMINE it, UID FETCH, CLOSE; else
+ * wait for the next round. */
+static int poll_work(Connection *c) {
+        if (c->stopping)
+                return do_logout(c);
+        for (size_t i = 0; i < c->n_polled; i++)
+                if (c->poll_req[i].wanted) {
+                        c->poll_req[i].wanted = false;
+                        c->fetch_watch = c->polled[i];
+                        c->fetch_floor = c->poll_req[i].floor;
+                        c->fetch_details_max = c->poll_req[i].details_max;
+                        c->fetch_wanted = true;
+                        return do_select(c);
+                }
+        c->fetch_watch = NULL;
+        connection_set_state(c, CONNECTION_POLLING);
+        return arm_idle_timer(c, c->account->status_interval_usec);
+}
+
+/* CLOSE after the fetch: on an EXAMINEd mailbox it expunges nothing (RFC 3501 §6.4.2). */
+static int poll_close(Connection *c) {
+        int r = simple(c, "CLOSE", &c->close_id);
+
+        if (r < 0)
+                return fail_session(c, r);
+        c->close_pending = true;
+        connection_set_state(c, CONNECTION_POLLING);
+        return 0;
+}
+
+static void on_status(Connection *c, const ImapResponse *resp) {
+        const uint32_t need = 1u << IMAP_STATUS_ITEM_MESSAGES | 1u << IMAP_STATUS_ITEM_UIDNEXT |
+                              1u << IMAP_STATUS_ITEM_UIDVALIDITY;
+        const ImapArg *name = resp->mbstatus.mailbox;
+
+        if (!c->polled || !name || !imap_arg_is_string(name))
+                return;
+        for (size_t i = 0; i < c->n_polled; i++) {
+                const char *wire = watch_mailbox_wire(c->polled[i]);
+                bool inbox = strcasecmp(wire, "INBOX") == 0 && name->len == 5 &&
+                             strncasecmp(name->str, "INBOX", 5) == 0;
+
+                if (!inbox && (strlen(wire) != name->len || memcmp(wire, name->str, name->len) != 0))
+                        continue;
+                if ((resp->mbstatus.present & need) != need || resp->mbstatus.value[IMAP_STATUS_ITEM_UIDVALIDITY] == 0) {
+                        log_warning("%s: STATUS without MESSAGES, UIDNEXT or UIDVALIDITY, ignored", cname(c));
+                        return;
+                }
+                /* The first round of a connection compares with what we knew
+                 * (catch-up); later rounds see what happened since the last. */
+                watch_selected(c->polled[i], (uint32_t) resp->mbstatus.value[IMAP_STATUS_ITEM_MESSAGES],
+                               (uint32_t) resp->mbstatus.value[IMAP_STATUS_ITEM_UIDVALIDITY],
+                               (uint32_t) resp->mbstatus.value[IMAP_STATUS_ITEM_UIDNEXT],
+                               resp->mbstatus.present & 1u << IMAP_STATUS_ITEM_HIGHESTMODSEQ ?
+                               resp->mbstatus.value[IMAP_STATUS_ITEM_HIGHESTMODSEQ] : 0, c->polled_once);
+                return;
+        }
 }
 
 static int on_fetch_done(Connection *c, bool ok, const char *text) {
@@ -779,7 +931,7 @@ static int on_fetch_done(Connection *c, bool ok, const char *text) {
         if (res.n_details > 1)
                 qsort(res.details, res.n_details, sizeof(MessageDetails), cmp_details);
         /* The watch may ask for the next fetch from here: resume() sees it. */
-        watch_fetch_done(c->watch, ok ? 0 : -EIO, &res);
+        watch_fetch_done(cur_watch(c), ok ? 0 : -EIO, &res);
         watch_fetch_result_done(&res);
         if (!c->s)
                 return 0;
@@ -787,12 +939,31 @@ static int on_fetch_done(Connection *c, bool ok, const char *text) {
 }
 
 /* WatchFetchFn. */
-static int connection_fetch(void *userdata, uint32_t floor, unsigned details_max) {
+static int connection_fetch(void *userdata, Watch *w, uint32_t floor, unsigned details_max) {
         Connection *c = userdata;
         int r;
 
         if (!c->s || c->stopping)
                 return -ENOTCONN;
+        if (c->polled) {
+                size_t i;
+
+                for (i = 0; i < c->n_polled && c->polled[i] != w; i++)
+                        ;
+                if (i >= c->n_polled)
+                        return -EINVAL;
+                if (c->poll_req[i].wanted)
+                        return -EBUSY;
+                c->poll_req[i] = (PollRequest) { true, floor, MIN(details_max, 1000u) };
+                if (c->state == CONNECTION_POLLING && !c->status_pending && !c->close_pending) {
+                        /* Waiting for the next round: now. */
+                        c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
+                        r = poll_work(c);
+                        if (r >= 0 && c->s && write_out(c) >= 0)
+                                (void) update_io(c);
+                }
+                return 0;
+        }
         if (c->fetch_wanted || c->fetch_pending)
                 return -EBUSY;
         c->fetch_wanted = true;
@@ -854,18 +1025,23 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
                         c->sel_highestmodseq = resp->code.modseq;       /* RFC 7162 §3.1.2.1 */
                 return;
         }
+        if (resp->data_type == IMAP_DATA_STATUS) {
+                on_status(c, resp);
+                return;
+        }
         if (!selected)
                 return; /* security.md H10: EXISTS before SELECT means nothing */
         switch (resp->data_type) {
         case IMAP_DATA_EXISTS:
-                watch_on_exists(c->watch, resp->number);
+                watch_on_exists(cur_watch(c), resp->number);
                 break;
         case IMAP_DATA_EXPUNGE:
-                watch_on_expunge(c->watch, 1);
+                watch_on_expunge(cur_watch(c), 1);
                 break;
         case IMAP_DATA_FETCH:
                 on_fetch(c, resp->fetch);
                 break;
+
         case IMAP_DATA_VANISHED:
                 if (!resp->vanished.earlier) {
                         ImapSeqsetIter it = imap_seqset_iter(resp->vanished.uids.ptr, resp->vanished.uids.len);
@@ -874,7 +1050,7 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
 
                         while (imap_seqset_next(&it, &lo, &hi) > 0)
                                 n += (uint64_t) hi - lo + 1;
-                        watch_on_expunge(c->watch, (uint32_t) MIN(n, (uint64_t) UINT32_MAX));
+                        watch_on_expunge(cur_watch(c), (uint32_t) MIN(n, (uint64_t) UINT32_MAX));
                 }
                 break;
         default:
@@ -917,6 +1093,29 @@ static int on_done(Connection *c, const ImapEvent *e) {
                 c->auth_failed = c->refetched = false;
                 return next_step(c);
         }
+        if (c->select_pending && e->id == c->select_id && c->polled) {
+                c->select_pending = false;
+                if (!ok) {
+                        /* This mailbox only: the others are still polled. */
+                        log_warning("%s: cannot open %s: %s", cname(c), watch_name(c->fetch_watch), text);
+                        c->fetch_wanted = false;
+                        watch_fetch_done(c->fetch_watch, -EIO, NULL);
+                        return poll_work(c);
+                }
+                return do_fetch(c);
+        }
+        if (c->status_pending && e->id == c->status_id) {
+                c->status_pending = false;
+                if (!ok)
+                        log_warning("%s: STATUS %s refused: %s", cname(c), watch_name(c->polled[c->poll_next]), text);
+                c->poll_next++;
+                return poll_step(c);
+        }
+        if (c->close_pending && e->id == c->close_id) {
+                c->close_pending = false;
+                c->fetch_watch = NULL;
+                return poll_work(c);
+        }
         if (c->select_pending && e->id == c->select_id) {
                 c->select_pending = false;
                 if (!ok) {
@@ -924,7 +1123,8 @@ static int on_done(Connection *c, const ImapEvent *e) {
                         return fail(c, -ENOENT, "EXAMINE refused");
                 }
                 watch_set_fetcher(c->watch, connection_fetch, c);
-                watch_selected(c->watch, c->sel_exists, c->sel_uidvalidity, c->sel_uidnext, c->sel_highestmodseq);
+                watch_selected(c->watch, c->sel_exists, c->sel_uidvalidity, c->sel_uidnext, c->sel_highestmodseq,
+                               false);
                 if (!c->s)
                         return 0;
                 return resume(c);
@@ -1420,10 +1620,38 @@ int connection_new(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Watc
         return 0;
 }
 
+int connection_new_poller(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Watch *const *watches,
+                          size_t n, ConnectionStateFn on_state, void *userdata, Connection **ret) {
+        _cleanup_(connection_freep) Connection *c = NULL;
+        int r;
+
+        assert_return(n > 0, -EINVAL);
+        r = connection_new(e, account, tls, watches[0], on_state, userdata, &c);
+        if (r < 0)
+                return r;
+        c->polled = calloc(n, sizeof(Watch *));
+        c->poll_req = calloc(n, sizeof(PollRequest));
+        if (!c->polled || !c->poll_req)
+                return -ENOMEM;
+        memcpy(c->polled, watches, n * sizeof(Watch *));
+        c->n_polled = n;
+        if (asprintf(&c->poll_name, "%s (%zu mailbox%s polled)", account->name, n, n == 1 ? "" : "es") < 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+size_t connection_polled(const Connection *c) {
+        return c->n_polled;
+}
+
 Connection *connection_free(Connection *c) {
         if (!c)
                 return NULL;
         close_transport(c);
+        free(c->polled);
+        free(c->poll_req);
+        free(c->poll_name);
         sd_event_source_disable_unref(c->retry);
         sd_event_unref(c->event);
         free(c);

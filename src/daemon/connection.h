@@ -34,6 +34,7 @@ typedef enum ConnectionState {
         CONNECTION_IDLING,
         CONNECTION_IDLE_ENDING,         /* DONE sent */
         CONNECTION_FETCHING,            /* UID FETCH for the watch (catch-up scan, hook details) */
+        CONNECTION_POLLING,             /* poll mode: STATUS round, CLOSE, or waiting for the next round */
         CONNECTION_LOGGING_OUT,
         CONNECTION_STOPPED,
         _CONNECTION_STATE_MAX,
@@ -44,6 +45,16 @@ typedef void (*ConnectionStateFn)(Connection *c, ConnectionState old, Connection
 
 int connection_new(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Watch *watch,
                    ConnectionStateFn on_state, void *userdata, Connection **ret);
+/* A connection for mailboxes beyond the account's max_connections (issue 6):
+ * after login it sends STATUS for each watch every status_interval and
+ * compares (watch_selected()); when a watch asks for a fetch it EXAMINEs that
+ * mailbox, fetches and CLOSEs it.  No IDLE.  The array is copied; the watches
+ * stay the caller's. */
+int connection_new_poller(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Watch *const *watches,
+                          size_t n, ConnectionStateFn on_state, void *userdata, Connection **ret);
+/* How many watches a poller polls; 0 for an IDLE connection. */
+size_t connection_polled(const Connection *c);
+
 /* Close at once (no LOGOUT); the watch is not freed (it is the caller's). */
 Connection *connection_free(Connection *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Connection *, connection_free);

@@ -28,8 +28,9 @@ typedef struct Account {
         const CfgAccount *cfg;
         ConnTlsCtx *tls;
         Watch **watches;
-        Connection **conns;
-        size_t n;
+        size_t n;                       /* watches, one per configured mailbox */
+        Connection **conns;             /* IDLE connections, then at most one poller */
+        size_t n_conns;
         StateSet *state;                /* what was known, saved when it changes */
         sd_event_source *save_timer;
 } Account;
@@ -101,10 +102,10 @@ static Account *account_free(Account *a) {
                 account_save(a);
         sd_event_source_disable_unref(a->save_timer);
         state_set_free(a->state);
-        for (size_t i = 0; i < a->n; i++) {
+        for (size_t i = 0; i < a->n_conns; i++)
                 connection_free(a->conns[i]);
+        for (size_t i = 0; i < a->n; i++)
                 watch_free(a->watches[i]);
-        }
         free(a->conns);
         free(a->watches);
         conn_tls_ctx_free(a->tls);
@@ -113,6 +114,7 @@ static Account *account_free(Account *a) {
 }
 
 static int account_new(Manager *m, const CfgAccount *cfg, Account **ret) {
+        size_t idle;
         Account *a;
         int r;
 
@@ -147,60 +149,89 @@ static int account_new(Manager *m, const CfgAccount *cfg, Account **ret) {
                 MailboxState st;
 
                 r = watch_new(m->event, m->sched, cfg, &cfg->mailboxes[i], on_watch_changed, a, &a->watches[i]);
-                if (r >= 0 && a->state && state_get(a->state, cfg->mailboxes[i].name, &st))
-                        watch_restore(a->watches[i], st.uidvalidity, st.uidnext, st.exists, st.highestmodseq);
-                if (r >= 0)
-                        r = connection_new(m->event, cfg, a->tls, a->watches[i], on_conn_state, m, &a->conns[i]);
                 if (r < 0) {
-                        a->n = i + 1;
                         account_free(a);
                         return r;
                 }
                 a->n = i + 1;
+                if (a->state && state_get(a->state, cfg->mailboxes[i].name, &st))
+                        watch_restore(a->watches[i], st.uidvalidity, st.uidnext, st.exists, st.highestmodseq);
+        }
+        /* The connection budget (anchors.md §3 row 7: Dovecot allows 10 per user and
+         * address, Gmail 15): the first mailboxes (in the order written) get an IDLE
+         * connection each; when there are more than max_connections, the last
+         * connection polls the rest with STATUS. */
+        idle = cfg->n_mailboxes <= cfg->max_connections ? cfg->n_mailboxes : cfg->max_connections - 1;
+        for (size_t i = 0; i < idle; i++) {
+                r = connection_new(m->event, cfg, a->tls, a->watches[i], on_conn_state, m, &a->conns[i]);
+                if (r < 0) {
+                        account_free(a);
+                        return r;
+                }
+                a->n_conns = i + 1;
+        }
+        if (idle < cfg->n_mailboxes) {
+                r = connection_new_poller(m->event, cfg, a->tls, a->watches + idle, cfg->n_mailboxes - idle,
+                                          on_conn_state, m, &a->conns[idle]);
+                if (r < 0) {
+                        account_free(a);
+                        return r;
+                }
+                a->n_conns = idle + 1;
+                log_notice("Account '%s': %zu mailboxes, max_connections = %u: %zu idle, %zu polled with STATUS "
+                           "every %.0f s", cfg->name, cfg->n_mailboxes, cfg->max_connections, idle,
+                           cfg->n_mailboxes - idle, (double) cfg->status_interval_usec / USEC_PER_SEC);
         }
         *ret = a;
         return 0;
 }
 
 static void account_start(Account *a) {
-        for (size_t i = 0; i < a->n; i++)
+        for (size_t i = 0; i < a->n_conns; i++)
                 (void) connection_start(a->conns[i]);
 }
 
 static void account_set_config(Account *a, const CfgAccount *cfg) {
         a->cfg = cfg;
-        for (size_t i = 0; i < a->n; i++) {
+        for (size_t i = 0; i < a->n; i++)
                 watch_set_config(a->watches[i], cfg, &cfg->mailboxes[i]);
+        for (size_t i = 0; i < a->n_conns; i++)
                 connection_set_config(a->conns[i], cfg);
-        }
 }
 
 /* ---- status ----------------------------------------------------------------------------------- */
 
 static int update_status(Manager *m) {
-        size_t total = 0, idling = 0, settled = 0;
-        char detail[256] = "";
+        size_t total = 0, idling = 0, polled = 0, settled = 0, conns = 0;
+        char detail[256] = "", polling[64] = "";
         uint64_t now = 0;
 
         (void) sd_event_now(m->event, CLOCK_BOOTTIME, &now);
         for (size_t i = 0; i < m->n_accounts; i++)
-                for (size_t j = 0; j < m->accounts[i]->n; j++) {
+                for (size_t j = 0; j < m->accounts[i]->n_conns; j++) {
                         Connection *c = m->accounts[i]->conns[j];
                         uint64_t at = connection_retry_at(c);
 
-                        total++;
-                        idling += connection_state(c) == CONNECTION_IDLING;
+                        size_t np = connection_polled(c);
+
+                        conns++;
+                        total += np > 0 ? np : 1;
+                        polled += np;
+                        idling += np == 0 && connection_state(c) == CONNECTION_IDLING;
                         settled += connection_settled(c);
                         if (at && !detail[0])
                                 (void) snprintf(detail, sizeof(detail), "; %s: retry in %" PRIu64 "s",
-                                                watch_name(connection_watch(c)),
+                                                np > 0 ? m->accounts[i]->cfg->name : watch_name(connection_watch(c)),
                                                 at > now ? (at - now + USEC_PER_SEC - 1) / USEC_PER_SEC : 0);
                 }
-        (void) snprintf(m->status, sizeof(m->status), "%zu/%zu mailboxes idling%s", idling, total, detail);
+        /* Mailboxes beyond max_connections say so (issue 6). */
+        if (polled > 0)
+                (void) snprintf(polling, sizeof(polling), ", %zu polled (max_connections)", polled);
+        (void) snprintf(m->status, sizeof(m->status), "%zu/%zu mailboxes idling%s%s", idling, total, polling, detail);
         if (m->stopping)
                 return 0;
         /* READY=1 once every mailbox reached IDLE or failed its first attempt. */
-        if (!m->ready_sent && settled == total) {
+        if (!m->ready_sent && settled == conns) {
                 m->ready_sent = true;
                 (void) sd_notifyf(false, "READY=1\nSTATUS=%s", m->status);
                 log_info("Ready: %s", m->status);
@@ -225,7 +256,7 @@ static int on_status_defer(sd_event_source *s, void *userdata) {
 
 static bool all_stopped(const Manager *m) {
         for (size_t i = 0; i < m->n_accounts; i++)
-                for (size_t j = 0; j < m->accounts[i]->n; j++)
+                for (size_t j = 0; j < m->accounts[i]->n_conns; j++)
                         if (connection_state(m->accounts[i]->conns[j]) != CONNECTION_STOPPED)
                                 return false;
         return true;
@@ -268,7 +299,7 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
         m->stopping = true;
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Stopping");
         for (size_t i = 0; i < m->n_accounts; i++)
-                for (size_t j = 0; j < m->accounts[i]->n; j++)
+                for (size_t j = 0; j < m->accounts[i]->n_conns; j++)
                         connection_stop(m->accounts[i]->conns[j]);
         if (all_stopped(m))
                 return sd_event_exit(m->event, 0);
@@ -392,7 +423,7 @@ static void on_resume(usec_t slept, void *userdata) {
         log_notice("Resumed after about %" PRIu64 " s of suspend: reconnecting every mailbox",
                    (uint64_t) (slept / USEC_PER_SEC));
         for (size_t i = 0; i < m->n_accounts; i++)
-                for (size_t j = 0; j < m->accounts[i]->n; j++)
+                for (size_t j = 0; j < m->accounts[i]->n_conns; j++)
                         connection_reconnect(m->accounts[i]->conns[j], jitter(USEC_PER_SEC), "resumed from suspend");
 }
 
@@ -406,7 +437,7 @@ static void on_network_change(void *userdata) {
                 return;
         log_info("Network configuration changed: checking every connection");
         for (size_t i = 0; i < m->n_accounts; i++)
-                for (size_t j = 0; j < m->accounts[i]->n; j++) {
+                for (size_t j = 0; j < m->accounts[i]->n_conns; j++) {
                         Connection *c = m->accounts[i]->conns[j];
 
                         if (connection_state(c) == CONNECTION_WAITING)

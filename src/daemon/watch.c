@@ -64,6 +64,7 @@ struct Watch {
         FetchKind fetch_kind;   /* in flight */
         bool resolve_waiting;   /* the NEW job's run waits for the scan to end */
         uint32_t scan_old_exists;
+        unsigned scan_reason;   /* REASON_CATCHUP, or REASON_LIVE for a poll */
 
         Job jobs[_WATCH_EVENT_MAX];
 };
@@ -228,7 +229,7 @@ static int request_fetch(Watch *w, FetchKind kind, uint32_t floor, unsigned deta
         if (!w->fetch)
                 return -ENOTCONN;
         w->fetch_kind = kind;
-        r = w->fetch(w->fetch_userdata, floor, details_max);
+        r = w->fetch(w->fetch_userdata, w, floor, details_max);
         if (r < 0)
                 w->fetch_kind = FETCH_NONE;
         return r;
@@ -332,11 +333,11 @@ static void scanned(Watch *w, int r, const WatchFetchResult *res) {
         }
         log_debug("%s: scan: %" PRIu64 " new (UIDs %" PRIu32 "..%" PRIu32 "), EXISTS %" PRIu32 " -> %" PRIu32,
                   w->name, res->count, res->min_uid, res->max_uid, w->scan_old_exists, w->exists);
-        trigger(w, WATCH_EVENT_NEW, res->count, REASON_CATCHUP, false);
+        trigger(w, WATCH_EVENT_NEW, res->count, w->scan_reason, false);
         /* Everything else that was there before and is missing now went away. */
         expected = (uint64_t) w->scan_old_exists + res->count;
         if (expected > w->exists)
-                trigger(w, WATCH_EVENT_EXPUNGE, expected - w->exists, REASON_CATCHUP, false);
+                trigger(w, WATCH_EVENT_EXPUNGE, expected - w->exists, w->scan_reason, false);
 }
 
 void watch_fetch_done(Watch *w, int r, WatchFetchResult *res) {
@@ -372,8 +373,10 @@ void watch_set_fetcher(Watch *w, WatchFetchFn fn, void *userdata) {
 
 /* ---- what the server says --------------------------------------------------------------------- */
 
-void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t uidnext, uint64_t highestmodseq) {
+void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t uidnext, uint64_t highestmodseq,
+                    bool live) {
         bool first_this_run = !w->selected_this_run;
+        unsigned reason = live ? REASON_LIVE : REASON_CATCHUP;
         bool had_new = false;
 
         w->selected_this_run = true;
@@ -385,6 +388,7 @@ void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t ui
                         /* UIDs were handed out (RFC 3501 §2.3.1.1); which of them are still
                          * there, and so how many messages are new, the scan tells. */
                         w->scan_old_exists = old_exists;
+                        w->scan_reason = reason;
                         if (request_fetch(w, FETCH_SCAN, w->floor, 0) < 0)
                                 log_debug("%s: cannot scan for new mail now", w->name);
                         had_new = true;
@@ -392,7 +396,7 @@ void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t ui
                         if (uidnext > w->floor)
                                 w->floor = uidnext;     /* nobody to tell */
                         if (old_exists > exists)
-                                trigger(w, WATCH_EVENT_EXPUNGE, old_exists - exists, REASON_CATCHUP, false);
+                                trigger(w, WATCH_EVENT_EXPUNGE, old_exists - exists, reason, false);
                 }
         } else {
                 if (w->known) {

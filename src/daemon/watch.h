@@ -59,7 +59,7 @@ void watch_fetch_result_done(WatchFetchResult *r);
  * details of the newest details_max of them.  Returns 0 if the answer will
  * come through watch_fetch_done() (exactly once, also on failure), < 0 if
  * the connection cannot do it now (not selected). */
-typedef int (*WatchFetchFn)(void *userdata, uint32_t floor, unsigned details_max);
+typedef int (*WatchFetchFn)(void *userdata, Watch *w, uint32_t floor, unsigned details_max);
 
 int watch_new(sd_event *e, Sched *sched, const CfgAccount *account, const CfgMailbox *mailbox,
               WatchChangedFn on_changed, void *userdata, Watch **ret);
@@ -95,8 +95,11 @@ void watch_fetch_done(Watch *w, int r, WatchFetchResult *res);
  * only records them.  Otherwise, with the same UIDVALIDITY, UIDs at or above
  * the floor are new mail (found with a fetch before anything is reported,
  * RFC 3501 §2.3.1.1) and messages that are missing were expunged; with a new
- * UIDVALIDITY everything known is void: resync.  May call the fetcher. */
-void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t uidnext, uint64_t highestmodseq);
+ * UIDVALIDITY everything known is void: resync.  May call the fetcher.
+ * live: the numbers come from a poll (STATUS) of a connection that has
+ * polled before, so changes are reported as live, not as catch-up. */
+void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t uidnext, uint64_t highestmodseq,
+                    bool live);
 /* Untagged responses while selected (RFC 3501 §7.3.1, §7.4.1, §7.4.2; RFC 7162 §3.2.10). */
 void watch_on_exists(Watch *w, uint32_t exists);
 void watch_on_expunge(Watch *w, uint32_t count);
