@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1299,6 +1301,33 @@ START_TEST(test_connection_budget) {
 }
 END_TEST
 
+START_TEST(test_no_network_at_start) {
+        /* Nothing listens (as at boot before the network is up): READY=1
+         * anyway, and retries with a growing backoff, never giving up. */
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(sa);
+        int fd;
+        Daemon d;
+
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        ck_assert_int_eq(getsockname(fd, (struct sockaddr *) &sa, &len), 0);
+        close(fd);      /* a port nobody listens on */
+        daemon_init(&d);
+        write_config(&d,
+                     "accounts = ( { name = \"nonet\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
+                     "  allow_plaintext = true; username = \"u\"; password = \"p\"; } );\n",
+                     (unsigned) ntohs(sa.sin_port));
+        daemon_start(&d);
+        ck_assert_msg(wait_notify(&d, &d.notes, "READY=1", 10000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "retrying in", 3, 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(strstr(d.notes.data, "nonet/INBOX: retry in"), "%s", d.notes.data);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
 static Suite *daemon_suite(void) {
         Suite *s = suite_create("daemon");
         TCase *tc = tcase_create("daemon");
@@ -1317,6 +1346,7 @@ static Suite *daemon_suite(void) {
         tcase_add_test(tc, test_resume_reconnects);
         tcase_add_test(tc, test_fresh_secret);
         tcase_add_test(tc, test_connection_budget);
+        tcase_add_test(tc, test_no_network_at_start);
         tcase_add_test(tc, test_reload_keeps_unchanged);
         tcase_add_test(tc, test_bad_login_retries);
         tcase_add_test(tc, test_failing_and_hanging_hooks);
