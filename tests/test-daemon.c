@@ -1328,6 +1328,93 @@ START_TEST(test_no_network_at_start) {
 }
 END_TEST
 
+START_TEST(test_token_expired_bye) {
+        /* "* BYE ... AccessTokenExpired" while idling: a fresh token is
+         * fetched and tried at once (retry in 0 s), not after a backoff. */
+        static const FakeStep script[] = {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE SASL-IR AUTH=XOAUTH2] fake ready\r\n"),
+                FAKE_EXPECT_ANY(),      /* AUTHENTICATE XOAUTH2 <initial response> */
+                FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
+                FAKE_EXPECT("<tag> EXAMINE INBOX"),
+                FAKE_SEND("* 0 EXISTS\r\n* OK [UIDVALIDITY 3] v\r\n* OK [UIDNEXT 1] n\r\n<tag> OK [READ-ONLY] ok\r\n"),
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n"),
+                FAKE_SEND("* BYE Session invalidated - AccessTokenExpired\r\n"),
+                FAKE_CLOSE(),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL, *calls = NULL;
+        char script_path[160], calls_path[160];
+        FILE *sf;
+        Daemon d;
+
+        daemon_init(&d);
+        snprintf(script_path, sizeof(script_path), "%s/token.sh", d.dir);
+        snprintf(calls_path, sizeof(calls_path), "%s/calls", d.dir);
+        sf = fopen(script_path, "we");
+        ck_assert_ptr_nonnull(sf);
+        fprintf(sf, "echo x >> '%s'\necho tok-secret-$(wc -l < '%s')\n", calls_path, calls_path);
+        fclose(sf);
+        ck_assert_int_eq(fake_imapd_start(script, &f), 0);
+        write_config(&d,
+                     "accounts = ( { name = \"exp\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
+                     "  allow_plaintext = true; username = \"u\"; oauth2_token_command = [\"/bin/sh\", \"%s\"]; } );\n",
+                     fake_imapd_port(f), script_path);
+        daemon_start(&d);
+        ck_assert_msg(wait_log(&d, "AccessTokenExpired", 1, 10000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "retrying in 0s", 1, 5000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s", report ? report : "");
+        /* The second fetch happened at once; the server is gone, so the next
+         * failure backs off normally. */
+        ck_assert_msg(wait_log(&d, "retrying in", 2, 5000), "log:\n%s", tail_of(d.log));
+        calls = read_file(calls_path);
+        ck_assert_str_eq(calls, "x\nx\n");
+        ck_assert_uint_eq(log_count(&d, "retrying in 0s"), 1);
+        ck_assert_uint_eq(log_count(&d, "tok-secret"), 0);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
+START_TEST(test_credentials_directory) {
+        /* systemd's LoadCredential=: password_file relative to
+         * $CREDENTIALS_DIRECTORY; the hook does not see that variable. */
+        _cleanup_free_ char *env = NULL;
+        char creds[160], pw[200];
+        FILE *f;
+        Daemon d;
+
+        daemon_init(&d);
+        snprintf(creds, sizeof(creds), "%s/creds", d.dir);
+        ck_assert_int_eq(mkdir(creds, 0700), 0);
+        snprintf(pw, sizeof(pw), "%s/imap-password", creds);
+        f = fopen(pw, "we");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "%s\n", th_dovecot_pass(&dovecot, 2));
+        ck_assert_int_eq(fchmod(fileno(f), 0600), 0);
+        fclose(f);
+        write_config(&d,
+                     "debounce = 0;\n"
+                     "accounts = ( { name = \"cred\"; host = \"127.0.0.1\"; port = %s; tls = \"starttls\";\n"
+                     "  ca_file = \"%s\"; username = \"user2\"; password_file = \"imap-password\";\n"
+                     "  startup_sync = true; on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-cred-$$\"]; } );\n",
+                     dovecot.plain_port, dovecot.ca_file, d.dir);
+        ck_assert_int_eq(setenv("CREDENTIALS_DIRECTORY", creds, 1), 0);
+        daemon_start(&d);
+        ck_assert_int_eq(unsetenv("CREDENTIALS_DIRECTORY"), 0);
+        ck_assert_msg(wait_log(&d, "-> idling", 1, 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_hook(&d, "new-cred-", 1, 10000, &env), "log:\n%s", tail_of(d.log));
+        ck_assert(!strstr(env, "CREDENTIALS_DIRECTORY="));
+        ck_assert(!strstr(env, th_dovecot_pass(&dovecot, 2)));
+        daemon_stop(&d);
+        unlink(pw);
+        rmdir(creds);
+        daemon_done(&d);
+}
+END_TEST
+
 static Suite *daemon_suite(void) {
         Suite *s = suite_create("daemon");
         TCase *tc = tcase_create("daemon");
@@ -1347,6 +1434,8 @@ static Suite *daemon_suite(void) {
         tcase_add_test(tc, test_fresh_secret);
         tcase_add_test(tc, test_connection_budget);
         tcase_add_test(tc, test_no_network_at_start);
+        tcase_add_test(tc, test_token_expired_bye);
+        tcase_add_test(tc, test_credentials_directory);
         tcase_add_test(tc, test_reload_keeps_unchanged);
         tcase_add_test(tc, test_bad_login_retries);
         tcase_add_test(tc, test_failing_and_hanging_hooks);
