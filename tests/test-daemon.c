@@ -1415,6 +1415,56 @@ START_TEST(test_credentials_directory) {
 }
 END_TEST
 
+START_TEST(test_server_keepalive_counts) {
+        /* A server that says "* OK Still here" (Dovecot's
+         * imap_idle_notify_interval) is alive: no probe while it talks; once
+         * it falls silent for liveness_interval, DONE comes. */
+        static const FakeStep script[] = {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] fake ready\r\n"),
+                FAKE_EXPECT("<tag> LOGIN u \"p\""),
+                FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
+                FAKE_EXPECT("<tag> EXAMINE INBOX"),
+                FAKE_SEND("* 0 EXISTS\r\n* OK [UIDVALIDITY 9] v\r\n* OK [UIDNEXT 1] n\r\n<tag> OK [READ-ONLY] ok\r\n"),
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n"),
+                FAKE_SLEEP(1200), FAKE_SEND("* OK Still here\r\n"),
+                FAKE_SLEEP(1200), FAKE_SEND("* OK Still here\r\n"),
+                FAKE_SLEEP(1200), FAKE_SEND("* OK Still here\r\n"),
+                FAKE_SLEEP(1200), FAKE_SEND("* OK Still here\r\n"),
+                FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK idle done\r\n"),
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n"),
+                FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK idle done\r\n"),
+                FAKE_EXPECT("<tag> LOGOUT"),
+                FAKE_SEND("* BYE bye\r\n<tag> OK out\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL;
+        Daemon d;
+
+        daemon_init(&d);
+        ck_assert_int_eq(fake_imapd_start(script, &f), 0);
+        write_config(&d,
+                     "liveness_interval = 2; done_timeout = 2;\n"
+                     "accounts = ( { name = \"ka\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
+                     "  allow_plaintext = true; username = \"u\"; password = \"p\"; } );\n",
+                     fake_imapd_port(f));
+        daemon_start(&d);
+        ck_assert_msg(wait_log(&d, "-> idling", 1, 10000), "log:\n%s", tail_of(d.log));
+        sleep_ms(4000);         /* the server spoke every 1.2 s */
+        ck_assert_msg(log_count(&d, "DONE (liveness probe") == 0, "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "DONE (liveness probe", 1, 6000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "-> idling", 2, 5000), "log:\n%s", tail_of(d.log));
+        daemon_stop(&d);
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s", report ? report : "");
+        daemon_done(&d);
+}
+END_TEST
+
 static Suite *daemon_suite(void) {
         Suite *s = suite_create("daemon");
         TCase *tc = tcase_create("daemon");
@@ -1436,6 +1486,7 @@ static Suite *daemon_suite(void) {
         tcase_add_test(tc, test_no_network_at_start);
         tcase_add_test(tc, test_token_expired_bye);
         tcase_add_test(tc, test_credentials_directory);
+        tcase_add_test(tc, test_server_keepalive_counts);
         tcase_add_test(tc, test_reload_keeps_unchanged);
         tcase_add_test(tc, test_bad_login_retries);
         tcase_add_test(tc, test_failing_and_hanging_hooks);
