@@ -1465,6 +1465,107 @@ START_TEST(test_server_keepalive_counts) {
 }
 END_TEST
 
+/* Each phase's deadline, against a scripted server that stops answering
+ * there: the connection is closed after that phase's timeout, named in the
+ * log, and retried. */
+typedef struct PhaseCase {
+        const char *state;              /* as logged: "no progress in state <state>" */
+        const char *key;                /* the setting that is the deadline */
+        bool starttls;
+        FakeStep script[8];
+} PhaseCase;
+
+static const PhaseCase phase_cases[] = {
+        { "greeting", "greeting_timeout", false, {
+                FAKE_EXPECT_EOF(), FAKE_END } },
+        { "capability", "command_timeout", false, {
+                FAKE_SEND("* OK no capabilities here\r\n"),
+                FAKE_EXPECT("<tag> CAPABILITY"), FAKE_EXPECT_EOF(), FAKE_END } },
+        { "starttls", "tls_timeout", true, {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 STARTTLS IDLE] hi\r\n"),
+                FAKE_EXPECT("<tag> STARTTLS"), FAKE_SEND("<tag> OK go ahead\r\n"),
+                FAKE_SLEEP(3000), FAKE_END } },       /* no TLS handshake (the ClientHello is not read) */
+        { "authenticating", "auth_timeout", false, {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] hi\r\n"),
+                FAKE_EXPECT("<tag> LOGIN u \"p\""), FAKE_EXPECT_EOF(), FAKE_END } },
+        { "selecting", "select_timeout", false, {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] hi\r\n"),
+                FAKE_EXPECT("<tag> LOGIN u \"p\""), FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
+                FAKE_EXPECT("<tag> EXAMINE INBOX"), FAKE_EXPECT_EOF(), FAKE_END } },
+};
+
+START_TEST(test_phase_deadline) {
+        static const char *const all_keys[] = { "greeting_timeout", "command_timeout", "tls_timeout",
+                                                "auth_timeout", "select_timeout" };
+        const PhaseCase *pc = &phase_cases[_i];
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL;
+        char want[96], keys[512], tls[256];
+        Daemon d;
+
+        daemon_init(&d);
+        if (pc->starttls)
+                snprintf(tls, sizeof(tls), "tls = \"starttls\"; ca_file = \"%s\";", dovecot.ca_file);
+        else
+                snprintf(tls, sizeof(tls), "tls = \"none\"; allow_plaintext = true;");
+        ck_assert_int_eq(fake_imapd_start(pc->script, &f), 0);
+        /* Only the phase under test is short; the others are long. */
+        keys[0] = 0;
+        for (size_t i = 0; i < ELEMENTSOF(all_keys); i++) {
+                size_t n = strlen(keys);
+
+                snprintf(keys + n, sizeof(keys) - n, "%s = %s;\n", all_keys[i],
+                         strcmp(all_keys[i], pc->key) == 0 ? "0.5" : "30");
+        }
+        write_config(&d,
+                     "%saccounts = ( { name = \"ph\"; host = \"127.0.0.1\"; port = %u; %s\n"
+                     "  username = \"u\"; password = \"p\"; } );\n",
+                     keys, fake_imapd_port(f), tls);
+        daemon_start(&d);
+        snprintf(want, sizeof(want), "no progress in state %s within 0.5 s", pc->state);
+        ck_assert_msg(wait_log(&d, want, 1, 10000), "%s: log:\n%s", pc->key, tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "retrying in", 1, 2000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s", report ? report : "");
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
+START_TEST(test_connect_deadline) {
+        /* A SYN nobody answers: a listener whose accept queue is full and
+         * never accepted (Linux then drops further SYNs). */
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(sa);
+        int l, fill[4];
+        Daemon d;
+
+        l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_ge(l, 0);
+        ck_assert_int_eq(bind(l, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        ck_assert_int_eq(listen(l, 0), 0);
+        ck_assert_int_eq(getsockname(l, (struct sockaddr *) &sa, &len), 0);
+        for (size_t i = 0; i < ELEMENTSOF(fill); i++) {
+                fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+                ck_assert_int_ge(fill[i], 0);
+                (void) connect(fill[i], (struct sockaddr *) &sa, sizeof(sa));
+        }
+        daemon_init(&d);
+        write_config(&d,
+                     "connect_timeout = 0.5;\n"
+                     "accounts = ( { name = \"syn\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
+                     "  allow_plaintext = true; username = \"u\"; password = \"p\"; } );\n",
+                     (unsigned) ntohs(sa.sin_port));
+        daemon_start(&d);
+        ck_assert_msg(wait_log(&d, "timed out", 1, 10000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_notify(&d, &d.notes, "READY=1", 5000), "log:\n%s", tail_of(d.log));
+        daemon_stop(&d);
+        daemon_done(&d);
+        for (size_t i = 0; i < ELEMENTSOF(fill); i++)
+                close(fill[i]);
+        close(l);
+}
+END_TEST
+
 static Suite *daemon_suite(void) {
         Suite *s = suite_create("daemon");
         TCase *tc = tcase_create("daemon");
@@ -1487,6 +1588,8 @@ static Suite *daemon_suite(void) {
         tcase_add_test(tc, test_token_expired_bye);
         tcase_add_test(tc, test_credentials_directory);
         tcase_add_test(tc, test_server_keepalive_counts);
+        tcase_add_loop_test(tc, test_phase_deadline, 0, (int) ELEMENTSOF(phase_cases));
+        tcase_add_test(tc, test_connect_deadline);
         tcase_add_test(tc, test_reload_keeps_unchanged);
         tcase_add_test(tc, test_bad_login_retries);
         tcase_add_test(tc, test_failing_and_hanging_hooks);
