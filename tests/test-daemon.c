@@ -1472,7 +1472,7 @@ typedef struct PhaseCase {
         const char *state;              /* as logged: "no progress in state <state>" */
         const char *key;                /* the setting that is the deadline */
         bool starttls;
-        FakeStep script[8];
+        FakeStep script[10];
 } PhaseCase;
 
 static const PhaseCase phase_cases[] = {
@@ -1492,6 +1492,12 @@ static const PhaseCase phase_cases[] = {
                 FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] hi\r\n"),
                 FAKE_EXPECT("<tag> LOGIN u \"p\""), FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
                 FAKE_EXPECT("<tag> EXAMINE INBOX"), FAKE_EXPECT_EOF(), FAKE_END } },
+        { "idle-starting", "command_timeout", false, {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] hi\r\n"),
+                FAKE_EXPECT("<tag> LOGIN u \"p\""), FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
+                FAKE_EXPECT("<tag> EXAMINE INBOX"),
+                FAKE_SEND("* 0 EXISTS\r\n* OK [UIDVALIDITY 5] v\r\n* OK [UIDNEXT 1] n\r\n<tag> OK ok\r\n"),
+                FAKE_EXPECT("<tag> IDLE"), FAKE_EXPECT_EOF(), FAKE_END } },     /* no "+" */
 };
 
 START_TEST(test_phase_deadline) {
