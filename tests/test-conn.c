@@ -7,6 +7,7 @@
  * only generous safety timeouts; no result depends on timing.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -16,6 +17,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,10 +25,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conn-internal.h"
 #include "conn.h"
+#include "resolve.h"
 #include "th-certs.h"
 #include "th.h"
 
@@ -1631,6 +1635,398 @@ START_TEST(test_tunnel_options) {
 }
 END_TEST
 
+/* ---- resolving without blocking (resolve.h) ------------------------------ */
+
+static void resolve_wait(ConnResolve *r) {
+        struct pollfd pfd = { .fd = conn_resolve_fd(r), .events = POLLIN };
+
+        ck_assert_int_ge(pfd.fd, 0);
+        ck_assert_int_eq(poll(&pfd, 1, SAFETY_MS), 1);
+        ck_assert_int_ne(pfd.revents & POLLIN, 0);
+}
+
+static bool resolve_fd_readable_now(ConnResolve *r) {
+        struct pollfd pfd = { .fd = conn_resolve_fd(r), .events = POLLIN };
+        int k = poll(&pfd, 1, 0);
+
+        ck_assert_int_ge(k, 0);
+        return k == 1;
+}
+
+static int count_fds(void) {
+        DIR *d = opendir("/proc/self/fd");
+        int n = 0;
+
+        ck_assert_ptr_nonnull(d);
+        while (readdir(d))
+                n++;
+        (void) closedir(d);
+        return n;
+}
+
+/* Threads finish on their own after conn_resolve_free(); wait for the last one to have freed its
+ * object.  The deadline is only a safety net: a working build gets there in milliseconds. */
+static void wait_no_live_resolve(void) {
+        struct timespec t0, t;
+
+        ck_assert_int_eq(clock_gettime(CLOCK_MONOTONIC, &t0), 0);
+        while (conn_resolve_n_live() > 0) {
+                ck_assert_int_eq(clock_gettime(CLOCK_MONOTONIC, &t), 0);
+                ck_assert_msg((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < SAFETY_MS,
+                              "%u lookup(s) never finished", conn_resolve_n_live());
+                (void) nanosleep(&(struct timespec) { .tv_nsec = 5 * 1000 * 1000 }, NULL);
+        }
+}
+
+static bool list_has(const struct addrinfo *list, int family, int port) {
+        for (const struct addrinfo *ai = list; ai; ai = ai->ai_next) {
+                if (ai->ai_family != family || ai->ai_socktype != SOCK_STREAM ||
+                    ai->ai_protocol != IPPROTO_TCP)
+                        continue;
+                if (family == AF_INET) {
+                        const struct sockaddr_in *a = (const struct sockaddr_in *) ai->ai_addr;
+
+                        if (a->sin_addr.s_addr == htonl(INADDR_LOOPBACK) && ntohs(a->sin_port) == port)
+                                return true;
+                } else if (family == AF_INET6) {
+                        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *) ai->ai_addr;
+
+                        if (IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) && ntohs(a->sin6_port) == port)
+                                return true;
+                }
+        }
+        return false;
+}
+
+/* An address literal with a port number is resolved by conn_resolve_start() itself: the fd is
+ * readable and the answer there on return, with no thread involved. */
+START_TEST(test_resolve_literal) {
+        _cleanup_(conn_resolve_freep) ConnResolve *r = NULL;
+        _cleanup_(conn_freep) Conn *c = NULL;
+        const struct addrinfo *list = (const struct addrinfo *) 1;
+        const char *why = "unset";
+        char expect_peer[64];
+        int port, fd;
+        pid_t srv;
+
+        srv = serve(listen_loopback(AF_INET, &port), srv_echo, &(ServerOpts) { .hold_fd = -1 });
+
+        wait_no_live_resolve();
+        ck_assert_int_eq(conn_resolve_start("127.0.0.1", port_str(port), &r), 0);
+        ck_assert_uint_eq(conn_resolve_n_live(), 1);
+        fd = conn_resolve_fd(r);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_ne(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+        ck_assert_int_ne(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+        ck_assert(resolve_fd_readable_now(r));
+        ck_assert_int_eq(conn_resolve_result(r, &list, &why), 0);
+        ck_assert_ptr_null(why);
+        ck_assert(list_has(list, AF_INET, port));
+        /* Asking again gives the same answer, and the fd stays readable (level-triggered). */
+        ck_assert_int_eq(conn_resolve_result(r, NULL, NULL), 0);
+        ck_assert(resolve_fd_readable_now(r));
+
+        ck_assert_int_eq(conn_tcp_new_resolved("127.0.0.1", port_str(port), list, &c), 0);
+        /* The list is not retained: freeing it now must not matter to the conn. */
+        r = conn_resolve_free(r);
+        ck_assert_ptr_null(r);
+        ck_assert_uint_eq(conn_resolve_n_live(), 0);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), 0);
+        (void) snprintf(expect_peer, sizeof(expect_peer), "127.0.0.1:%d", port);
+        ck_assert_str_eq(conn_peer(c), expect_peer);
+        echo_roundtrip(c, "resolved first\r\n");
+        c = conn_free(c);
+        ck_assert_int_eq(server_wait(srv), 0);
+}
+END_TEST
+
+/* A name goes through NSS on the thread; the list feeds conn_tcp_new_resolved(). */
+START_TEST(test_resolve_localhost) {
+        _cleanup_(conn_resolve_freep) ConnResolve *r = NULL;
+        _cleanup_(conn_freep) Conn *c = NULL;
+        _cleanup_close_ int v6 = -EBADF;
+        const struct addrinfo *list = NULL;
+        const char *why = "unset";
+        char expect_peer[64];
+        int port, p6;
+        pid_t srv;
+
+        srv = serve(listen_loopback(AF_INET, &port), srv_echo, &(ServerOpts) { .hold_fd = -1 });
+
+        ck_assert_int_eq(conn_resolve_start("localhost", port_str(port), &r), 0);
+        resolve_wait(r);
+        ck_assert_int_eq(conn_resolve_result(r, &list, &why), 0);
+        ck_assert_ptr_null(why);
+        ck_assert(list_has(list, AF_INET, port));
+        if (list_has(list, AF_INET6, port)) {
+                /* As in test_tcp_localhost_fallback: ::1 must refuse on that port. */
+                v6 = bind_loopback(AF_INET6, port, false, &p6);
+                ck_assert_int_ge(v6, 0);
+        }
+
+        ck_assert_int_eq(conn_tcp_new_resolved("localhost", port_str(port), list, &c), 0);
+        r = conn_resolve_free(r);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), 0);
+        (void) snprintf(expect_peer, sizeof(expect_peer), "127.0.0.1:%d", port);
+        ck_assert_str_eq(conn_peer(c), expect_peer);
+        echo_roundtrip(c, "localhost, resolved first\r\n");
+        c = conn_free(c);
+        ck_assert_int_eq(server_wait(srv), 0);
+        wait_no_live_resolve();
+}
+END_TEST
+
+/* RFC 6761 §6.4: .invalid names never resolve. */
+START_TEST(test_resolve_unknown_name) {
+        _cleanup_(conn_resolve_freep) ConnResolve *r = NULL;
+        const struct addrinfo *list = (const struct addrinfo *) 1;
+        const char *why = NULL;
+
+        ck_assert_int_eq(conn_resolve_start("no-such-host.invalid", "143", &r), 0);
+        resolve_wait(r);
+        ck_assert_int_eq(conn_resolve_result(r, &list, &why), -EHOSTUNREACH);
+        ck_assert_ptr_null(list);
+        ck_assert_msg(contains(why, "resolve no-such-host.invalid port 143: "), "error: %s", why);
+        /* The same answer, and the same reason, every time. */
+        ck_assert_int_eq(conn_resolve_result(r, NULL, &why), -EHOSTUNREACH);
+        ck_assert_msg(contains(why, "no-such-host.invalid"), "error: %s", why);
+}
+END_TEST
+
+/* A literal host with a service name takes the thread (the numeric fast path needs a port
+ * number); an unknown service is -EINVAL, as for conn_tcp_new(). */
+START_TEST(test_resolve_bad_service) {
+        _cleanup_(conn_resolve_freep) ConnResolve *r = NULL;
+        const char *why = NULL;
+
+        ck_assert_int_eq(conn_resolve_start("127.0.0.1", "no-such-service-imapidled", &r), 0);
+        resolve_wait(r);
+        ck_assert_int_eq(conn_resolve_result(r, NULL, &why), -EINVAL);
+        ck_assert_msg(contains(why, "resolve 127.0.0.1 port no-such-service-imapidled: "), "error: %s", why);
+}
+END_TEST
+
+/* With the thread held before its getaddrinfo(), "not done yet" is certain, not a race. */
+START_TEST(test_resolve_pending) {
+        _cleanup_(conn_resolve_freep) ConnResolve *r = NULL;
+        const struct addrinfo *list = (const struct addrinfo *) 1;
+        const char *why = "unset";
+        int hold[2];
+
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, hold), 0);
+        ck_assert_int_eq(conn_resolve_start_held("localhost", "143", hold[0], &r), 0);
+        (void) close(hold[0]); /* the lookup keeps its own copy */
+
+        ck_assert_int_eq(conn_resolve_result(r, &list, &why), -EAGAIN);
+        ck_assert_ptr_null(list);
+        ck_assert_ptr_null(why);
+        ck_assert(!resolve_fd_readable_now(r));
+
+        (void) close(hold[1]);
+        resolve_wait(r);
+        ck_assert_int_eq(conn_resolve_result(r, &list, &why), 0);
+        ck_assert(list_has(list, AF_INET, 143));
+        ck_assert_ptr_null(why);
+        r = conn_resolve_free(r);
+        wait_no_live_resolve();
+}
+END_TEST
+
+/* Giving up while the thread runs: the thread keeps what it shares (object and eventfd) until it
+ * is done, then frees it all. */
+START_TEST(test_resolve_free_while_running) {
+        ConnResolve *r = NULL;
+        int hold[2], fds;
+
+        wait_no_live_resolve();
+        fds = count_fds();
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, hold), 0);
+        ck_assert_int_eq(conn_resolve_start_held("localhost", "143", hold[0], &r), 0);
+        (void) close(hold[0]);
+        ck_assert_ptr_null(conn_resolve_free(r));
+
+        /* Held: the thread has not let go, so the object and its eventfd and hold fd live on. */
+        ck_assert_uint_eq(conn_resolve_n_live(), 1);
+        ck_assert_int_eq(count_fds(), fds + 1 /* hold[1] */ + 2 /* eventfd, hold[0]'s copy */);
+
+        (void) close(hold[1]);
+        wait_no_live_resolve();
+        ck_assert_int_eq(count_fds(), fds);
+}
+END_TEST
+
+/* The tids of this process's threads, up to n; returns how many. */
+static size_t list_tasks(pid_t *tids, size_t n) {
+        DIR *d = opendir("/proc/self/task");
+        struct dirent *de;
+        size_t k = 0;
+
+        ck_assert_ptr_nonnull(d);
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.' && k < n)
+                        tids[k++] = (pid_t) strtol(de->d_name, NULL, 10);
+        (void) closedir(d);
+        return k;
+}
+
+static unsigned long long task_sigblk(pid_t tid) {
+        char p[64], line[256];
+        unsigned long long m = 0;
+        bool found = false;
+        FILE *f;
+
+        (void) snprintf(p, sizeof(p), "/proc/self/task/%d/status", (int) tid);
+        f = fopen(p, "re");
+        ck_assert_ptr_nonnull(f);
+        while (fgets(line, sizeof(line), f))
+                if (strncmp(line, "SigBlk:", 7) == 0) {
+                        m = strtoull(line + 7, NULL, 16);
+                        found = true;
+                }
+        (void) fclose(f);
+        ck_assert(found);
+        return m;
+}
+
+/* The lookup thread blocks every signal (the event loop's, and any other), while the caller's
+ * own mask is left as it was. */
+START_TEST(test_resolve_thread_signals) {
+        static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGUSR1, SIGPIPE, SIGALRM };
+        _cleanup_(conn_resolve_freep) ConnResolve *r = NULL;
+        pid_t before[64], after[64], thread = 0;
+        size_t n_before, n_after;
+        unsigned long long blk;
+        sigset_t mine;
+        int hold[2];
+
+        n_before = list_tasks(before, ELEMENTSOF(before));
+        ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, hold), 0);
+        ck_assert_int_eq(conn_resolve_start_held("localhost", "143", hold[0], &r), 0);
+        (void) close(hold[0]);
+
+        /* Once it has said so, the thread runs our code (past glibc's own setup, during which
+         * it blocks everything anyway) and is held there. */
+        ck_assert(read_all(hold[1], (char[1]) {}, 1));
+        n_after = list_tasks(after, ELEMENTSOF(after));
+        ck_assert_uint_eq(n_after, n_before + 1);
+        for (size_t i = 0; i < n_after && !thread; i++) {
+                bool old = false;
+
+                for (size_t j = 0; j < n_before; j++)
+                        old = old || after[i] == before[j];
+                if (!old)
+                        thread = after[i];
+        }
+        ck_assert_int_gt(thread, 0);
+        blk = task_sigblk(thread);
+        for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
+                ck_assert_msg(blk & (1ULL << (sigs[i] - 1)), "signal %d not blocked: SigBlk %llx", sigs[i],
+                              blk);
+
+        ck_assert_int_eq(pthread_sigmask(SIG_SETMASK, NULL, &mine), 0);
+        for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
+                ck_assert_int_eq(sigismember(&mine, sigs[i]), 0);
+
+        (void) close(hold[1]);
+        resolve_wait(r);
+        ck_assert_int_eq(conn_resolve_result(r, NULL, NULL), 0);
+}
+END_TEST
+
+/* Many lookups dropped at once, racing their threads: nothing may leak or be used after free
+ * (this test is meant for the ASan build). */
+START_TEST(test_resolve_free_at_once) {
+        int fds;
+
+        wait_no_live_resolve();
+        fds = count_fds();
+        for (int i = 0; i < 200; i++) {
+                ConnResolve *r = NULL;
+
+                ck_assert_int_eq(conn_resolve_start(i % 10 == 0 ? "127.0.0.1" : "localhost", "143", &r), 0);
+                ck_assert_ptr_null(conn_resolve_free(r));
+        }
+        wait_no_live_resolve();
+        ck_assert_int_eq(count_fds(), fds);
+}
+END_TEST
+
+START_TEST(test_resolve_bad_arguments) {
+        struct addrinfo ai = {};
+        ConnResolve *r = NULL;
+        Conn *c = NULL;
+        const struct addrinfo *list = (const struct addrinfo *) 1;
+        const char *why = "unset";
+        _cleanup_(conn_tls_ctx_freep) ConnTlsCtx *ctx = NULL;
+
+        ck_assert_int_eq(conn_resolve_start(NULL, "1", &r), -EINVAL);
+        ck_assert_int_eq(conn_resolve_start("", "1", &r), -EINVAL);
+        ck_assert_int_eq(conn_resolve_start("h", NULL, &r), -EINVAL);
+        ck_assert_int_eq(conn_resolve_start("h", "", &r), -EINVAL);
+        ck_assert_int_eq(conn_resolve_start("h", "1", NULL), -EINVAL);
+        ck_assert_ptr_null(r);
+        ck_assert_int_eq(conn_resolve_fd(NULL), -EINVAL);
+        ck_assert_int_eq(conn_resolve_result(NULL, &list, &why), -EINVAL);
+        ck_assert_ptr_null(list);
+        ck_assert_ptr_null(why);
+        ck_assert_ptr_null(conn_resolve_free(NULL));
+
+        ck_assert_int_eq(conn_tcp_new_resolved("h", "1", NULL, &c), -EINVAL);
+        ck_assert_int_eq(conn_tcp_new_resolved(NULL, "1", &ai, &c), -EINVAL);
+        ck_assert_int_eq(conn_tcp_new_resolved("h", "", &ai, &c), -EINVAL);
+        ck_assert_int_eq(conn_tcp_new_resolved("h", "1", &ai, NULL), -EINVAL);
+        ck_assert_ptr_null(c);
+
+        ctx = client_ctx(NULL, NULL, NULL);
+        ck_assert_int_eq(conn_tls_new_resolved("h", "1", NULL, ctx, &c), -EINVAL);
+        ck_assert_int_eq(conn_tls_new_resolved("h", "1", &ai, NULL, &c), -EINVAL);
+        ck_assert_int_eq(conn_tls_new_resolved("", "1", &ai, ctx, &c), -EINVAL);
+        ck_assert_ptr_null(c);
+}
+END_TEST
+
+/* Implicit TLS over a resolved list: SNI and verification still use the host given. */
+START_TEST(test_tls_resolved) {
+        _cleanup_(conn_resolve_freep) ConnResolve *r = NULL;
+        _cleanup_(conn_tls_ctx_freep) ConnTlsCtx *ctx = NULL;
+        _cleanup_(conn_freep) Conn *c = NULL;
+        const struct addrinfo *list = NULL;
+        ThCerts certs;
+        int port;
+        pid_t srv;
+
+        make_certs('a', names_localhost, ips_loopback, &certs);
+        srv = tls_server(srv_tls_echo,
+                         &(ServerOpts) { .certs = &certs, .check_sni = true, .expect_sni = "localhost",
+                                         .hold_fd = -1 },
+                         &port);
+        ctx = client_ctx(certs.ca_file, NULL, NULL);
+
+        ck_assert_int_eq(conn_resolve_start("127.0.0.1", port_str(port), &r), 0);
+        resolve_wait(r);
+        ck_assert_int_eq(conn_resolve_result(r, &list, NULL), 0);
+
+        ck_assert_int_eq(conn_tls_new_resolved("localhost", port_str(port), list, ctx, &c), 0);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), 0);
+        ck_assert_ptr_null(conn_error(c));
+        echo_roundtrip(c, "TLS, resolved first\r\n");
+        c = conn_free(c);
+        ck_assert_int_eq(server_wait(srv), 0);
+
+        /* The same address under a name the certificate does not carry: refused. */
+        srv = tls_server(srv_tls_echo, &(ServerOpts) { .certs = &certs, .hold_fd = -1 }, &port);
+        r = conn_resolve_free(r);
+        ck_assert_int_eq(conn_resolve_start("127.0.0.1", port_str(port), &r), 0);
+        resolve_wait(r);
+        ck_assert_int_eq(conn_resolve_result(r, &list, NULL), 0);
+        ck_assert_int_eq(conn_tls_new_resolved("other.example", port_str(port), list, ctx, &c), 0);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), -EPROTO);
+        ck_assert_msg(contains(conn_error(c), "hostname mismatch"), "error: %s", conn_error(c));
+        c = conn_free(c);
+        ck_assert_int_ne(server_wait(srv), 0);
+}
+END_TEST
+
 static Suite *conn_suite(void) {
         Suite *s = suite_create("conn");
         TCase *tc;
@@ -1669,6 +2065,20 @@ static Suite *conn_suite(void) {
         tcase_add_test(tc, test_tls_write_after_reset);
         tcase_add_test(tc, test_tls_handshake_timeout);
         tcase_add_test(tc, test_tls_options);
+        tcase_add_test(tc, test_tls_resolved);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("resolve");
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_resolve_literal);
+        tcase_add_test(tc, test_resolve_localhost);
+        tcase_add_test(tc, test_resolve_unknown_name);
+        tcase_add_test(tc, test_resolve_bad_service);
+        tcase_add_test(tc, test_resolve_pending);
+        tcase_add_test(tc, test_resolve_free_while_running);
+        tcase_add_test(tc, test_resolve_thread_signals);
+        tcase_add_test(tc, test_resolve_free_at_once);
+        tcase_add_test(tc, test_resolve_bad_arguments);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("starttls");

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "conn.h"
+#include "resolve.h"
 
 typedef enum ConnPhase {
         CONN_PHASE_CONNECTING,  /* TCP connect in progress */
@@ -91,8 +92,12 @@ ssize_t conn_socket_write(Conn *c, const void *buf, size_t n);
 /* Apply c->tcp_opts to fd (a TCP socket).  Returns 0 or -errno with a reason set. */
 int conn_tcp_apply_options(Conn *c, int fd);
 
-/* TCP part shared with implicit TLS: resolve, then step through the addresses. */
+/* TCP part shared with implicit TLS: conn_tcp_start() resolves (blocking) and calls
+ * conn_tcp_start_resolved(), which takes the usable addresses of list (not retained) and starts
+ * the first connect; 'what' (the host) names the target in messages.  Both return 0 also when
+ * the conn failed (with a reason), < 0 only for -ENOMEM. */
 int conn_tcp_start(Conn *c, const char *host, const char *port);
+int conn_tcp_start_resolved(Conn *c, const char *what, const struct addrinfo *list);
 int conn_tcp_connect_step(Conn *c);
 
 /* TLS part shared by implicit TLS and STARTTLS: a new SSL for host with the verification
@@ -100,6 +105,17 @@ int conn_tcp_connect_step(Conn *c);
 int conn_tls_setup(Conn *c, const char *host, ConnTlsCtx *ctx, SSL **ret);
 /* Attach ssl to c->fd through the MSG_NOSIGNAL BIO and make c a TLS conn in handshake phase. */
 int conn_tls_attach(Conn *c, SSL *ssl);
+
+/* resolve.c: the transport's getaddrinfo(): AF_UNSPEC, SOCK_STREAM, IPPROTO_TCP and flags.
+ * Blocks; safe on any thread.  Returns 0 with *ret_list (freeaddrinfo() it), or the EAI_* code
+ * with *ret_list NULL; *ret_errno is errno for EAI_SYSTEM, else 0. */
+int conn_getaddrinfo(const char *host, const char *port, int flags, struct addrinfo **ret_list,
+                     int *ret_errno);
+/* EAI_* to -errno: -ENOMEM, -EINVAL (unknown service, bad hints), saved_errno for EAI_SYSTEM,
+ * -EHOSTUNREACH for everything else (unknown name, temporary failure). */
+int conn_gai_to_errno(int e, int saved_errno);
+/* The reason for an EAI_* code, a static string. */
+const char *conn_gai_strerror(int e, int saved_errno);
 
 /* Entry points for tests. */
 /* Like conn_tcp_new() but tries a caller-built address list (not retained) instead of
@@ -110,3 +126,10 @@ int conn_tcp_new_addrinfo(const struct addrinfo *list, const char *what, Conn **
 int conn_tcp_new_addrinfo_opts(const struct addrinfo *list, const char *what, const ConnTcpOptions *o,
                                Conn **ret);
 SSL_CTX *conn_tls_ctx_get_ssl_ctx(ConnTlsCtx *c);
+/* conn_resolve_start() whose thread (always a thread, even for a literal) first sends one byte
+ * on hold_fd, one end of a socketpair (duplicated, so the caller may close its copy), then waits
+ * until it reads EOF there, i.e. until the test closes the other end: makes "still running"
+ * deterministic, and the byte tells the test that the thread runs our code. */
+int conn_resolve_start_held(const char *host, const char *port, int hold_fd, ConnResolve **ret);
+/* ConnResolve objects allocated and not yet destroyed in this process, by the caller or a thread. */
+unsigned conn_resolve_n_live(void);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * conn-tcp.c: plain TCP connections: resolve once (blocking), then a
- * non-blocking connect to each address in turn until one succeeds.  Implicit
+ * conn-tcp.c: plain TCP connections: an address list, resolved here (blocking)
+ * or beforehand without blocking (resolve.h), then a non-blocking connect to
+ * each address in turn until one succeeds.  Implicit
  * TLS (conn-tls.c) reuses the connect part before its handshake.  Keepalive
  * and TCP_USER_TIMEOUT (conn_set_tcp_options()) are applied here too, to
  * every socket the connect loop creates.
@@ -203,64 +204,63 @@ static int start(Conn *c, const char *what) {
         return 0;
 }
 
-static int gai_to_errno(int e) {
-        switch (e) {
-        case EAI_MEMORY:
-                return -ENOMEM;
-        case EAI_SERVICE:
-        case EAI_BADFLAGS:
-        case EAI_SOCKTYPE:
-        case EAI_FAMILY:
-                return -EINVAL;
-        case EAI_SYSTEM:
-                return errno > 0 ? -errno : -EIO;
-        default: /* EAI_NONAME, EAI_NODATA, EAI_AGAIN, EAI_FAIL, ... */
-                return -EHOSTUNREACH;
-        }
+int conn_tcp_start_resolved(Conn *c, const char *what, const struct addrinfo *list) {
+        int r;
+
+        r = set_addrs(c, list);
+        if (r < 0)
+                return r;
+        return start(c, what);
 }
 
 int conn_tcp_start(Conn *c, const char *host, const char *port) {
-        static const struct addrinfo hints = {
-                .ai_family = AF_UNSPEC,
-                .ai_socktype = SOCK_STREAM,
-                .ai_protocol = IPPROTO_TCP,
-        };
-        struct addrinfo *list = NULL;
-        int e, r;
+        struct addrinfo *list;
+        int e, saved_errno, r;
 
-        e = getaddrinfo(host, port, &hints, &list);
+        e = conn_getaddrinfo(host, port, 0, &list, &saved_errno);
         if (e != 0) {
-                r = gai_to_errno(e);
+                r = conn_gai_to_errno(e, saved_errno);
                 if (r == -ENOMEM)
                         return r;
-                conn_set_error(c, "resolve %s port %s: %s", host, port,
-                               e == EAI_SYSTEM ? strerror(-r) : gai_strerror(e));
+                conn_set_error(c, "resolve %s port %s: %s", host, port, conn_gai_strerror(e, saved_errno));
                 (void) conn_fail(c, r);
                 return 0;
         }
-        r = set_addrs(c, list);
+        r = conn_tcp_start_resolved(c, host, list);
         freeaddrinfo(list);
-        if (r < 0)
-                return r;
-        return start(c, host);
+        return r;
 }
 
-int conn_tcp_new(const char *host, const char *port, Conn **ret) {
+/* list NULL: resolve host:port here (blocking). */
+static int tcp_new(const char *host, const char *port, const struct addrinfo *list, Conn **ret) {
         _cleanup_(conn_freep) Conn *c = NULL;
         int r;
-
-        assert_return(host && *host, -EINVAL);
-        assert_return(port && *port, -EINVAL);
-        assert_return(ret, -EINVAL);
 
         r = conn_alloc(&conn_tcp_vtable, &c);
         if (r < 0)
                 return r;
-        r = conn_tcp_start(c, host, port);
+        r = list ? conn_tcp_start_resolved(c, host, list) : conn_tcp_start(c, host, port);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(c);
         return 0;
+}
+
+int conn_tcp_new(const char *host, const char *port, Conn **ret) {
+        assert_return(host && *host, -EINVAL);
+        assert_return(port && *port, -EINVAL);
+        assert_return(ret, -EINVAL);
+
+        return tcp_new(host, port, NULL, ret);
+}
+
+int conn_tcp_new_resolved(const char *host, const char *port, const struct addrinfo *list, Conn **ret) {
+        assert_return(host && *host, -EINVAL);
+        assert_return(port && *port, -EINVAL);
+        assert_return(list, -EINVAL);
+        assert_return(ret, -EINVAL);
+
+        return tcp_new(host, port, list, ret);
 }
 
 int conn_tcp_new_addrinfo_opts(const struct addrinfo *list, const char *what, const ConnTcpOptions *o,
@@ -279,10 +279,7 @@ int conn_tcp_new_addrinfo_opts(const struct addrinfo *list, const char *what, co
                 if (r < 0)
                         return r;
         }
-        r = set_addrs(c, list);
-        if (r < 0)
-                return r;
-        r = start(c, what);
+        r = conn_tcp_start_resolved(c, what, list);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(c);

@@ -471,14 +471,11 @@ const ConnVtable conn_tls_vtable = {
         .done = tls_done,
 };
 
-int conn_tls_new(const char *host, const char *port, ConnTlsCtx *ctx, Conn **ret) {
+/* list NULL: resolve host:port here (blocking). */
+static int tls_new(const char *host, const char *port, const struct addrinfo *list, ConnTlsCtx *ctx,
+                   Conn **ret) {
         _cleanup_(conn_freep) Conn *c = NULL;
         int r;
-
-        assert_return(host && *host, -EINVAL);
-        assert_return(port && *port, -EINVAL);
-        assert_return(ctx, -EINVAL);
-        assert_return(ret, -EINVAL);
 
         r = conn_alloc(&conn_tls_vtable, &c);
         if (r < 0)
@@ -491,11 +488,31 @@ int conn_tls_new(const char *host, const char *port, ConnTlsCtx *ctx, Conn **ret
                 *ret = TAKE_PTR(c);
                 return 0;
         }
-        r = conn_tcp_start(c, host, port);
+        r = list ? conn_tcp_start_resolved(c, host, list) : conn_tcp_start(c, host, port);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(c);
         return 0;
+}
+
+int conn_tls_new(const char *host, const char *port, ConnTlsCtx *ctx, Conn **ret) {
+        assert_return(host && *host, -EINVAL);
+        assert_return(port && *port, -EINVAL);
+        assert_return(ctx, -EINVAL);
+        assert_return(ret, -EINVAL);
+
+        return tls_new(host, port, NULL, ctx, ret);
+}
+
+int conn_tls_new_resolved(const char *host, const char *port, const struct addrinfo *list, ConnTlsCtx *ctx,
+                          Conn **ret) {
+        assert_return(host && *host, -EINVAL);
+        assert_return(port && *port, -EINVAL);
+        assert_return(list, -EINVAL);
+        assert_return(ctx, -EINVAL);
+        assert_return(ret, -EINVAL);
+
+        return tls_new(host, port, list, ctx, ret);
 }
 
 int conn_start_tls(Conn *c, const char *host, ConnTlsCtx *ctx) {

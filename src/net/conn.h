@@ -6,6 +6,12 @@
  * reads a clock (except conn_wait_ready(), the blocking helper for tools and
  * tests): the caller polls conn_fd() for conn_events() and calls back in.
  *
+ * Name resolution: conn_tcp_new() and conn_tls_new() resolve the host
+ * themselves and so BLOCK in getaddrinfo(); that is for tools and tests.  An
+ * event loop resolves with conn_resolve_start() (resolve.h), which never
+ * blocks, and hands the list to conn_tcp_new_resolved() or
+ * conn_tls_new_resolved().
+ *
  * Errors follow the house rule (-errno, docs/HACKING.md); every failure also
  * leaves a human-readable reason in the object (conn_error()), which never
  * contains secrets, for the caller to log.
@@ -20,6 +26,7 @@
  */
 #pragma once
 
+#include <netdb.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -50,18 +57,33 @@ ConnTlsCtx *conn_tls_ctx_free(ConnTlsCtx *c);   /* NULL-safe, returns NULL */
 
 /* Start a non-blocking TCP connect to host:port (port a number or a service name).
  * BLOCKS in getaddrinfo() (AF_UNSPEC, no AI_ADDRCONFIG, so "localhost" may yield ::1 and
- * 127.0.0.1); the daemon accepts that, as name resolution is rare and short.  Every address
- * is tried in the order getaddrinfo() returned them until one connects.  Returns 0 and a new
- * Conn (owned by the caller) also when resolution or every address fails: conn_process()
- * then reports it (-EHOSTUNREACH for an unknown name, -EINVAL for an unknown service, the
- * connect() errno of the last address tried, e.g. -ECONNREFUSED). */
+ * 127.0.0.1), for as long as the resolver takes, which without a network can be the resolver's
+ * timeout times its attempts.  For tools and tests; an event loop must not call it but resolve
+ * with conn_resolve_start() (resolve.h, never blocks) and then call conn_tcp_new_resolved().
+ * Every address is tried in the order getaddrinfo() returned them until one connects.  Returns
+ * 0 and a new Conn (owned by the caller) also when resolution or every address fails:
+ * conn_process() then reports it (-EHOSTUNREACH for an unknown name, -EINVAL for an unknown
+ * service, the connect() errno of the last address tried, e.g. -ECONNREFUSED). */
 int conn_tcp_new(const char *host, const char *port, Conn **ret);
+
+/* The same without resolving: tries the IPv4 and IPv6 addresses of list (e.g. from
+ * conn_resolve_result(); not retained, the caller may free it as soon as this returns) in order.
+ * host is the name that was resolved, used in messages; port the port it was resolved with,
+ * only checked for being given (the addresses carry it).  Never blocks.  A list with no IPv4 or
+ * IPv6 address gives a conn that fails with -EHOSTUNREACH.  Returns as conn_tcp_new(), and
+ * -EINVAL for a NULL list. */
+int conn_tcp_new_resolved(const char *host, const char *port, const struct addrinfo *list, Conn **ret);
 
 /* Implicit TLS: TCP as above, then the TLS handshake.  Verifies the chain and the host name:
  * SSL_set1_host() with X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS and SNI for a DNS name; the IP
  * check (X509_VERIFY_PARAM_set1_ip_asc) and no SNI (RFC 6066 §3) for an IPv4 or IPv6 literal.
  * ctx is not retained (see conn_tls_ctx_new()).  Same return convention as conn_tcp_new(). */
 int conn_tls_new(const char *host, const char *port, ConnTlsCtx *ctx, Conn **ret);
+
+/* Implicit TLS over the addresses of list, as conn_tcp_new_resolved(); host is still the name
+ * that is verified and sent as SNI, exactly as with conn_tls_new().  Never blocks. */
+int conn_tls_new_resolved(const char *host, const char *port, const struct addrinfo *list, ConnTlsCtx *ctx,
+                          Conn **ret);
 
 /* Tunnel: run argv (argv[0] looked up in PATH, no shell, environment inherited) with its
  * stdin and stdout on one end of a socketpair; stderr inherited; every other fd closed in
