@@ -1315,13 +1315,17 @@ START_TEST(test_no_network_at_start) {
         ck_assert_int_eq(getsockname(fd, (struct sockaddr *) &sa, &len), 0);
         close(fd);      /* a port nobody listens on */
         daemon_init(&d);
+        /* And a name that does not resolve (RFC 6761 .invalid; looked up on a thread). */
         write_config(&d,
                      "accounts = ( { name = \"nonet\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
+                     "  allow_plaintext = true; username = \"u\"; password = \"p\"; },\n"
+                     "  { name = \"nodns\"; host = \"no-such-host.invalid\"; tls = \"none\";\n"
                      "  allow_plaintext = true; username = \"u\"; password = \"p\"; } );\n",
                      (unsigned) ntohs(sa.sin_port));
         daemon_start(&d);
         ck_assert_msg(wait_notify(&d, &d.notes, "READY=1", 10000), "log:\n%s", tail_of(d.log));
-        ck_assert_msg(wait_log(&d, "retrying in", 3, 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "nonet/INBOX: connect", 3, 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "nodns/INBOX: resolve no-such-host.invalid", 2, 15000), "log:\n%s", tail_of(d.log));
         ck_assert_msg(strstr(d.notes.data, "nonet/INBOX: retry in"), "%s", d.notes.data);
         daemon_stop(&d);
         daemon_done(&d);

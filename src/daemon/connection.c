@@ -25,6 +25,7 @@
 #include "imap-seqset.h"
 #include "imap-session.h"
 #include "log.h"
+#include "resolve.h"
 
 #define SECRET_TIMEOUT_USEC (30 * USEC_PER_SEC)
 #define SECRET_MAX_BYTES 16384
@@ -57,6 +58,8 @@ struct Connection {
         ImapSession *s;
         sd_event_source *io, *deadline, *idle_timer, *retry, *more;
         sd_event_source *phase_timer;   /* the deadline of the current phase (phase_timeouts[]) */
+        ConnResolve *resolve;           /* the host name lookup, on a thread (security.md J09) */
+        sd_event_source *resolve_io;
         Buf in;
         Hook *secret_cmd;
         char *secret;
@@ -227,6 +230,9 @@ static void fetch_reset(Connection *c) {
 /* Drop the transport and the session; keep the watch and the backoff. */
 static void close_transport(Connection *c) {
         c->phase_timer = sd_event_source_disable_unref(c->phase_timer);
+        /* A lookup still running is abandoned: its thread finishes on its own. */
+        c->resolve_io = sd_event_source_disable_unref(c->resolve_io);
+        c->resolve = conn_resolve_free(c->resolve);
         /* A fetch in flight is answered (with an error) by the watch itself. */
         fetch_reset(c);
         c->status_pending = c->close_pending = false;
@@ -1424,20 +1430,11 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         return update_io(c);
 }
 
-static int do_connect(Connection *c) {
+/* The transport exists: watch it, and set TCP keepalive. */
+static int watch_conn(Connection *c) {
         const CfgAccount *a = c->account;
         int r;
 
-        if (a->tunnel)
-                r = conn_tunnel_new(a->tunnel, &c->conn);
-        else if (a->tls == CFG_TLS_IMPLICIT)
-                r = conn_tls_new(a->host, a->port, c->tls, &c->conn);
-        else
-                /* DNS is resolved again on every attempt (getaddrinfo blocks
-                 * for the time of the lookup). */
-                r = conn_tcp_new(a->host, a->port, &c->conn);
-        if (r < 0)
-                return fail(c, r, "cannot connect");
         if (!a->tunnel) {
                 /* Dead peers that never answer: TCP notices within idle + interval × count
                  * (TCP_USER_TIMEOUT the same, for unacknowledged writes), docs/LIVENESS.md. */
@@ -1458,6 +1455,58 @@ static int do_connect(Connection *c) {
                                        USEC_PER_SEC / 10, on_deadline, c);
         if (r < 0)
                 return fail(c, r, "cannot arm a timer");
+        connection_set_state(c, CONNECTION_CONNECTING);
+        return 0;
+}
+
+static int on_resolved(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Connection *c = userdata;
+        const CfgAccount *a = c->account;
+        const struct addrinfo *list = NULL;
+        const char *why = NULL;
+        char msg[300];
+        int r;
+
+        (void) s;
+        (void) fd;
+        (void) revents;
+        r = conn_resolve_result(c->resolve, &list, &why);
+        if (r == -EAGAIN)
+                return 0;
+        c->resolve_io = sd_event_source_disable_unref(c->resolve_io);
+        if (r < 0) {
+                (void) snprintf(msg, sizeof(msg), "%s", why ? why : "cannot resolve the host name");
+                return fail(c, r, msg);
+        }
+        if (a->tls == CFG_TLS_IMPLICIT)
+                r = conn_tls_new_resolved(a->host, a->port, list, c->tls, &c->conn);
+        else
+                r = conn_tcp_new_resolved(a->host, a->port, list, &c->conn);
+        c->resolve = conn_resolve_free(c->resolve);
+        if (r < 0)
+                return fail(c, r, "cannot connect");
+        return watch_conn(c);
+}
+
+/* DNS is resolved again on every attempt (addresses change), on a thread:
+ * a resolver that hangs (no network after a resume) must not stall the other
+ * accounts.  connect_timeout bounds the lookup and the connect together. */
+static int do_connect(Connection *c) {
+        const CfgAccount *a = c->account;
+        int r;
+
+        if (a->tunnel) {
+                r = conn_tunnel_new(a->tunnel, &c->conn);
+                if (r < 0)
+                        return fail(c, r, "cannot start the tunnel");
+                return watch_conn(c);
+        }
+        r = conn_resolve_start(a->host, a->port, &c->resolve);
+        if (r < 0)
+                return fail(c, r, "cannot start resolving the host name");
+        r = sd_event_add_io(c->event, &c->resolve_io, conn_resolve_fd(c->resolve), EPOLLIN, on_resolved, c);
+        if (r < 0)
+                return fail(c, r, "cannot watch the name lookup");
         connection_set_state(c, CONNECTION_CONNECTING);
         return 0;
 }
