@@ -421,7 +421,7 @@ static void on_resume(usec_t slept, void *userdata) {
         if (m->stopping)
                 return;
         log_notice("Resumed after about %" PRIu64 " s of suspend: reconnecting every mailbox",
-                   (uint64_t) (slept / USEC_PER_SEC));
+                   (uint64_t) ((slept + USEC_PER_SEC / 2) / USEC_PER_SEC));
         for (size_t i = 0; i < m->n_accounts; i++)
                 for (size_t j = 0; j < m->accounts[i]->n_conns; j++)
                         connection_reconnect(m->accounts[i]->conns[j], jitter(USEC_PER_SEC), "resumed from suspend");
