@@ -787,10 +787,7 @@ static int send_fetch(Connection *c) {
 static int do_fetch(Connection *c) {
         int r;
 
-        c->fetch_wanted = false;
-        c->fetch_details_stage = false;
-        watch_fetch_result_done(&c->fetch_res);
-        c->fetch_ring = mfree(c->fetch_ring);
+        fetch_reset(c);
         if (c->fetch_details_max > 0) {
                 c->fetch_ring = calloc(c->fetch_details_max, sizeof(uint32_t));
                 if (!c->fetch_ring)
@@ -932,8 +929,7 @@ static int on_fetch_done(Connection *c, bool ok, const char *text) {
                 log_warning("%s: UID FETCH refused: %s", cname(c), text);
         res = c->fetch_res;
         c->fetch_res = (WatchFetchResult) {};
-        c->fetch_ring = mfree(c->fetch_ring);
-        c->fetch_details_stage = false;
+        fetch_reset(c);
         if (res.n_details > 1)
                 qsort(res.details, res.n_details, sizeof(MessageDetails), cmp_details);
         /* The watch may ask for the next fetch from here: resume() sees it. */

@@ -46,7 +46,6 @@ typedef struct Job {
 
 struct Watch {
         sd_event *event;
-        Sched *sched;
         const CfgAccount *account;
         const CfgMailbox *mailbox;
         char *wire;             /* mUTF-7 */
@@ -535,7 +534,6 @@ int watch_new(sd_event *e, Sched *sched, const CfgAccount *account, const CfgMai
         w->on_changed = on_changed;
         w->userdata = userdata;
         w->event = sd_event_ref(e);
-        w->sched = sched;
         w->account = account;
         w->mailbox = mailbox;
         r = imap_utf7_encode(mailbox->name, strlen(mailbox->name), &w->wire);
