@@ -1578,6 +1578,49 @@ START_TEST(test_connect_deadline) {
 }
 END_TEST
 
+START_TEST(test_details_cap) {
+        /* Three messages in one run, details_max = 2: details of the newest
+         * two only (the UIDs of the run's range minus its first), all three
+         * counted and in IMAPIDLED_UIDS. */
+        Daemon d;
+        _cleanup_free_ char *acc = NULL, *env = NULL, *json = NULL;
+        unsigned long lo, hi;
+        char *e, want[64];
+
+        daemon_init(&d);
+        ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 3, "INBOX"), 0);
+        ck_assert_int_ge(asprintf(&acc,
+                "{ name = \"cap\"; host = \"127.0.0.1\"; port = %s; tls = \"starttls\"; ca_file = \"%s\";\n"
+                "  username = \"%s\"; password = \"%s\"; details_max = 2; debounce = 1.5;\n"
+                "  on_new = { command = [\"/bin/sh\", \"-c\", \"env > %s/tmpenv-$$; cat > %s/json-$$; "
+                "mv %s/tmpenv-$$ %s/env-$$\"]; details = true; }; }",
+                dovecot.plain_port, dovecot.ca_file, th_dovecot_user(&dovecot, 3), th_dovecot_pass(&dovecot, 3),
+                d.dir, d.dir, d.dir, d.dir), 0);
+        write_config(&d, "accounts = ( %s );\n", acc);
+        daemon_start(&d);
+        ck_assert(wait_log(&d, "-> idling", 1, 15000));
+        for (unsigned i = 0; i < 3; i++)
+                maildir_drop(3, "capped");
+        ck_assert_msg(wait_hook(&d, "env-", 1, 15000, &env), "log:\n%s", tail_of(d.log));
+        hook_files(&d, "json-", &json);
+        ck_assert_msg(strstr(env, "IMAPIDLED_COUNT=3\n") && strstr(env, "IMAPIDLED_DETAILS=2\n"), "%s", env);
+        lo = strtoul(env_value(env, "IMAPIDLED_UIDS"), &e, 10);
+        ck_assert_msg(*e == ':', "%s", env);
+        hi = strtoul(e + 1, &e, 10);
+        ck_assert_msg(*e == 0 && hi - lo == 2, "%s", env);
+        /* Two JSON lines, oldest first: lo + 1, then hi; the newest in the environment. */
+        ck_assert_uint_eq(strchr(strchr(json, '\n') + 1, '\n') - json + 1, strlen(json));
+        snprintf(want, sizeof(want), "{\"uid\":%lu,", lo + 1);
+        ck_assert_msg(strncmp(json, want, strlen(want)) == 0, "%s", json);
+        snprintf(want, sizeof(want), "\n{\"uid\":%lu,", hi);
+        ck_assert_msg(strstr(json, want), "%s", json);
+        snprintf(want, sizeof(want), "%lu", hi);
+        ck_assert_str_eq(env_value(env, "IMAPIDLED_UID"), want);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
 static Suite *daemon_suite(void) {
         Suite *s = suite_create("daemon");
         TCase *tc = tcase_create("daemon");
@@ -1590,6 +1633,7 @@ static Suite *daemon_suite(void) {
         tcase_add_test(tc, test_burst_of_100);
         tcase_add_test(tc, test_uidvalidity_change);
         tcase_add_test(tc, test_details);
+        tcase_add_test(tc, test_details_cap);
         tcase_add_test(tc, test_flags_and_startup_sync);
         tcase_add_test(tc, test_counts_interleaved);
         tcase_add_loop_test(tc, test_fault, 0, (int) ELEMENTSOF(faults));
