@@ -1621,6 +1621,75 @@ START_TEST(test_details_cap) {
 }
 END_TEST
 
+START_TEST(test_poller_transcript) {
+        /* The poller against an exact transcript: a mailbox that STATUS
+         * refuses is logged and skipped, the others are still polled; a
+         * change seen by STATUS is fetched with EXAMINE, UID FETCH, CLOSE. */
+#define ITEMS " (MESSAGES UIDNEXT UIDVALIDITY)"
+        static const FakeStep script[] = {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] fake ready\r\n"),
+                FAKE_EXPECT("<tag> LOGIN u \"p\""),
+                FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
+                FAKE_EXPECT("<tag> STATUS INBOX" ITEMS),
+                FAKE_SEND("* STATUS INBOX (MESSAGES 1 UIDNEXT 8 UIDVALIDITY 4)\r\n<tag> OK s\r\n"),
+                FAKE_EXPECT("<tag> STATUS Gone" ITEMS),
+                FAKE_SEND("<tag> NO [NONEXISTENT] no such mailbox\r\n"),
+                /* The scan for what came since the saved UIDNEXT 7. */
+                FAKE_EXPECT("<tag> EXAMINE INBOX"),
+                FAKE_SEND("* 1 EXISTS\r\n<tag> OK [READ-ONLY] e\r\n"),
+                FAKE_EXPECT("<tag> UID FETCH 7:* (UID)"),
+                FAKE_SEND("* 1 FETCH (UID 7)\r\n<tag> OK f\r\n"),
+                FAKE_EXPECT("<tag> CLOSE"),
+                FAKE_SEND("<tag> OK c\r\n"),
+                /* The on_new run asks which UIDs it covers. */
+                FAKE_EXPECT("<tag> EXAMINE INBOX"),
+                FAKE_SEND("* 1 EXISTS\r\n<tag> OK [READ-ONLY] e\r\n"),
+                FAKE_EXPECT("<tag> UID FETCH 7:* (UID)"),
+                FAKE_SEND("* 1 FETCH (UID 7)\r\n<tag> OK f\r\n"),
+                FAKE_EXPECT("<tag> CLOSE"),
+                FAKE_SEND("<tag> OK c\r\n"),
+                FAKE_EXPECT("<tag> LOGOUT"),
+                FAKE_SEND("* BYE bye\r\n<tag> OK out\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+#undef ITEMS
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL, *env = NULL;
+        char path[160];
+        FILE *sf;
+        Daemon d;
+
+        daemon_init(&d);
+        /* What a previous run knew: INBOX had UIDs below 7, one message. */
+        snprintf(path, sizeof(path), "%s/state", d.dir);
+        ck_assert_int_eq(mkdir(path, 0700), 0);
+        snprintf(path, sizeof(path), "%s/state/poll.state", d.dir);
+        sf = fopen(path, "we");
+        ck_assert_ptr_nonnull(sf);
+        fputs("imapidled-state 1\nINBOX 4 7 1 0 0\n", sf);
+        ck_assert_int_eq(fclose(sf), 0);
+        ck_assert_int_eq(fake_imapd_start(script, &f), 0);
+        write_config(&d,
+                     "debounce = 0;\n"
+                     "accounts = ( { name = \"poll\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
+                     "  allow_plaintext = true; username = \"u\"; password = \"p\"; max_connections = 1;\n"
+                     "  status_interval = 60; mailboxes = [\"INBOX\", \"Gone\"];\n"
+                     "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-$$\"]; } );\n",
+                     fake_imapd_port(f), d.dir);
+        daemon_start(&d);
+        ck_assert_msg(wait_hook(&d, "new-", 1, 10000, &env), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(strstr(env, "IMAPIDLED_COUNT=1\n") && strstr(env, "IMAPIDLED_UIDS=7\n") &&
+                      strstr(env, "IMAPIDLED_REASON=catchup\n"), "%s", env);
+        ck_assert_msg(log_count(&d, "STATUS poll/Gone refused") == 1, "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_notify(&d, &d.notes, "READY=1", 5000), "log:\n%s", tail_of(d.log));
+        sleep_ms(300);
+        daemon_stop(&d);
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
+        daemon_done(&d);
+}
+END_TEST
+
 static Suite *daemon_suite(void) {
         Suite *s = suite_create("daemon");
         TCase *tc = tcase_create("daemon");
@@ -1640,6 +1709,7 @@ static Suite *daemon_suite(void) {
         tcase_add_test(tc, test_resume_reconnects);
         tcase_add_test(tc, test_fresh_secret);
         tcase_add_test(tc, test_connection_budget);
+        tcase_add_test(tc, test_poller_transcript);
         tcase_add_test(tc, test_no_network_at_start);
         tcase_add_test(tc, test_token_expired_bye);
         tcase_add_test(tc, test_credentials_directory);
