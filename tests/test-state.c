@@ -680,6 +680,43 @@ START_TEST(test_replace_and_remove) {
 }
 END_TEST
 
+/* Many accounts at once: each file is the new one or, for a failing account, the old one; no
+ * temp file is left behind either way. */
+START_TEST(test_save_many) {
+        _cleanup_(state_dir_freep) StateDir *d = open_tmp();
+        _cleanup_(state_set_freep) StateSet *a = small_set(100), *b = small_set(200), *c = small_set(300);
+        const char *accounts[4] = { "one", "two", "bad/name", "three" };
+        const StateSet *sets[4] = { a, b, c, c };
+        int errors[4];
+
+        /* "two" exists already and is replaced; "bad/name" fails alone. */
+        ck_assert_int_eq(state_save(d, "two", c), 0);
+        ck_assert_int_eq(state_save_many(d, 4, accounts, sets, errors), 1);
+        ck_assert_int_eq(errors[0], 0);
+        ck_assert_int_eq(errors[1], 0);
+        ck_assert_int_eq(errors[2], -EINVAL);
+        ck_assert_int_eq(errors[3], 0);
+        for (unsigned i = 0; i < 4; i++) {
+                _cleanup_(state_set_freep) StateSet *l = NULL;
+                char *log;
+
+                if (i == 2)
+                        continue;
+                l = load_captured(d, accounts[i], &log);
+                ck_assert_str_eq(log, "");
+                assert_sets_equal(sets[i], l);
+        }
+        ck_assert_uint_eq(count_files("."), 2);         /* "." and "..": no temp file */
+        /* A rename that fails (the target is a directory) leaves that account's old state and no temp. */
+        ck_assert_int_eq(mkdir(tpath("four.state"), 0700), 0);
+        accounts[2] = "four";
+        ck_assert_int_eq(state_save_many(d, 4, accounts, sets, errors), 1);
+        ck_assert_int_eq(errors[2], -EISDIR);
+        ck_assert_uint_eq(count_files("."), 2);
+        ck_assert_int_eq(state_save_many(d, 0, NULL, NULL, NULL), 0);
+}
+END_TEST
+
 START_TEST(test_account_names) {
         _cleanup_(state_dir_freep) StateDir *d = open_tmp();
         _cleanup_(state_set_freep) StateSet *s = small_set(1);
@@ -834,6 +871,7 @@ static Suite *state_suite(void) {
         tcase_add_test(tc, test_atomic_write_fails);
         tcase_add_test(tc, test_atomic_rename_fails);
         tcase_add_test(tc, test_replace_and_remove);
+        tcase_add_test(tc, test_save_many);
         tcase_add_test(tc, test_account_names);
         suite_add_tcase(s, tc);
 

@@ -667,43 +667,102 @@ static int fsync_dir(const char *path) {
         return fsync(fd) < 0 ? -errno : 0;
 }
 
-int state_save(StateDir *d, const char *account, const StateSet *s) {
-        _cleanup_free_ char *path = NULL, *tmp = NULL, *text = NULL;
+/* Write s into a new temp file next to the account's file; *ret_tmp names it.
+ * With sync, the file is fsync()ed before it is closed. */
+static int write_temp(StateDir *d, const char *account, const StateSet *s, bool sync, char **ret_tmp) {
+        _cleanup_free_ char *tmp = NULL, *text = NULL;
         _cleanup_close_ int fd = -EBADF;
         size_t size;
         int r;
 
-        assert_return(d && s, -EINVAL);
-
-        r = account_path(d, "", account, "", &path);
-        if (r < 0)
-                return r;
         r = account_path(d, ".", account, ".XXXXXX", &tmp);
         if (r < 0)
                 return r;
         r = state_format(s, &text, &size);
         if (r < 0)
                 return r;
-
         /* mkostemp() opens with O_CREAT|O_EXCL and mode 0600: a new file that nobody else has open
          * or has replaced with a symlink, readable by us only whatever the old file's mode. */
         fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
                 return -errno;
         r = write_all(fd, text, size);
-        if (r >= 0 && fsync(fd) < 0)
+        if (r >= 0 && sync && fsync(fd) < 0)
                 r = -errno;
         /* close() reports delayed write errors on some file systems (NFS). */
         if (close(TAKE_FD(fd)) < 0 && r >= 0)
-                r = -errno;
-        if (r >= 0 && rename(tmp, path) < 0)
                 r = -errno;
         if (r < 0) {
                 (void) unlink(tmp);
                 return r;
         }
+        *ret_tmp = TAKE_PTR(tmp);
+        return 0;
+}
+
+static int rename_into_place(StateDir *d, const char *account, char *tmp) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = account_path(d, "", account, "", &path);
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0)
+                (void) unlink(tmp);
+        return r;
+}
+
+int state_save(StateDir *d, const char *account, const StateSet *s) {
+        _cleanup_free_ char *tmp = NULL;
+        int r;
+
+        assert_return(d && s, -EINVAL);
+
+        r = write_temp(d, account, s, /* sync= */ true, &tmp);
+        if (r < 0)
+                return r;
+        r = rename_into_place(d, account, tmp);
+        if (r < 0)
+                return r;
         /* Make the rename itself durable. */
         return fsync_dir(d->path);
+}
+
+int state_save_many(StateDir *d, size_t n, const char *const *accounts, const StateSet *const *sets, int *ret_errors) {
+        _cleanup_close_ int dfd = -EBADF;
+        char **tmp;
+        int r, failed = 0;
+
+        assert_return(d && (n == 0 || (accounts && sets && ret_errors)), -EINVAL);
+
+        if (n == 0)
+                return 0;
+        tmp = calloc(n, sizeof(char *));
+        if (!tmp)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                ret_errors[i] = write_temp(d, accounts[i], sets[i], /* sync= */ false, &tmp[i]);
+                failed += ret_errors[i] < 0;
+        }
+        /* One flush for all the new files instead of one fsync() each: the order
+         * "data durable, then rename" is kept for every file. */
+        dfd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        r = dfd < 0 ? -errno : syncfs(dfd) < 0 ? -errno : 0;
+        for (size_t i = 0; i < n; i++) {
+                if (!tmp[i])
+                        continue;
+                if (r < 0) {
+                        (void) unlink(tmp[i]);
+                        ret_errors[i] = r;
+                        failed++;
+                } else if ((ret_errors[i] = rename_into_place(d, accounts[i], tmp[i])) < 0)
+                        failed++;
+                free(tmp[i]);
+        }
+        free(tmp);
+        if (r >= 0 && dfd >= 0 && fsync(dfd) < 0)
+                r = -errno;
+        return r < 0 ? r : failed;
 }
 
 int state_remove(StateDir *d, const char *account) {

@@ -100,6 +100,17 @@ int state_load(StateDir *d, const char *account, StateSet **ret);
  * caller logs it); a failing fsync of the directory is reported too, although
  * the new file is then in place. */
 int state_save(StateDir *d, const char *account, const StateSet *s);
+/* The same for n accounts at once, for a daemon with thousands of them: all
+ * temp files are written first, then one syncfs() of the directory's file
+ * system makes them durable together (instead of an fsync() each), then each
+ * is renamed into place, then the directory is fsync()ed once.  The old-file-
+ * or-new-file guarantee of state_save() holds for every account.
+ * ret_errors[i] gets 0 or the -errno of account i's failing step.  Returns
+ * the number of accounts that failed (0: all saved), or < 0 if the flush or
+ * the directory failed (then no temp file was renamed, except for that last
+ * directory fsync, after which all renames happened). */
+int state_save_many(StateDir *d, size_t n, const char *const *accounts, const StateSet *const *sets,
+                    int *ret_errors);
 /* Delete "<account>.state"; a missing file is not an error. */
 int state_remove(StateDir *d, const char *account);
 
