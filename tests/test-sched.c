@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 
 #include "scheduler.h"
 #include "th.h"
@@ -53,6 +54,7 @@ START_TEST(test_debounce_single) {
 }
 END_TEST
 
+/* debounce 0: the run starts inside the trigger, before it returns (the hot path). */
 START_TEST(test_debounce_zero) {
         _cleanup_(sched_freep) Sched *s = NULL;
         Rec r = {};
@@ -61,8 +63,10 @@ START_TEST(test_debounce_zero) {
         ck_assert_int_eq(sched_new(NULL, 1, &s), 0);
         ck_assert_int_eq(sched_job_new(s, "k", rec_start, &r, &j), 0);
         sched_job_trigger(j, 5 * S, 0, 30 * S);
-        ck_assert_uint_eq(sched_next_wakeup(s, 5 * S), 5 * S);
-        ck_assert_uint_eq(sched_dispatch(s, 5 * S), 1);
+        ck_assert_uint_eq(r.starts, 1);
+        ck_assert(sched_job_running(j));
+        ck_assert(!sched_job_pending(j));
+        ck_assert_uint_eq(sched_dispatch(s, 5 * S), 0);
         sched_job_free(j);
         ck_assert_uint_eq(sched_running(s), 0);
 }
@@ -124,7 +128,7 @@ START_TEST(test_single_flight_rerun) {
         ck_assert_int_eq(sched_new(NULL, 4, &s), 0);
         ck_assert_int_eq(sched_job_new(s, "k", rec_start, &r, &j), 0);
         sched_job_trigger(j, 0, 0, 30 * S);
-        ck_assert_uint_eq(sched_dispatch(s, 0), 1);
+        ck_assert_uint_eq(r.starts, 1);
         for (unsigned i = 1; i <= 50; i++)
                 sched_job_trigger(j, i * S, 0, 30 * S);
         ck_assert(sched_job_pending(j));
@@ -133,7 +137,8 @@ START_TEST(test_single_flight_rerun) {
         ck_assert_uint_eq(sched_dispatch(s, 60 * S), 0);
         ck_assert_uint_eq(sched_next_wakeup(s, 60 * S), USEC_INFINITY);
         sched_job_done(j);
-        ck_assert_uint_eq(sched_next_wakeup(s, 60 * S), 60 * S);
+        /* Due since 31 s (max_delay after the first trigger); it runs once, now. */
+        ck_assert_uint_eq(sched_next_wakeup(s, 60 * S), 31 * S); /* the first trigger + max_delay */
         ck_assert_uint_eq(sched_dispatch(s, 60 * S), 1);
         ck_assert_uint_eq(r.starts, 2);
         sched_job_done(j);
@@ -153,7 +158,7 @@ START_TEST(test_cancel) {
         ck_assert_int_eq(sched_job_new(s, "k", rec_start, &r, &j), 0);
         sched_job_cancel(j);    /* not pending: nothing */
         sched_job_trigger(j, 0, 0, 0);
-        ck_assert_uint_eq(sched_dispatch(s, 0), 1);
+        ck_assert_uint_eq(r.starts, 1);
         sched_job_trigger(j, 1, 0, 0);
         sched_job_cancel(j);
         ck_assert(!sched_job_pending(j));
@@ -178,12 +183,15 @@ START_TEST(test_lock_key) {
         sched_job_trigger(ja, 0, 0, 0);
         sched_job_trigger(jb, 1, 0, 0);
         sched_job_trigger(jc, 2, 0, 0);
-        ck_assert_uint_eq(sched_dispatch(s, 10), 2);
         ck_assert_uint_eq(a.starts, 1);
         ck_assert_uint_eq(b.starts, 0);
         ck_assert_uint_eq(c.starts, 1);
+        ck_assert_uint_eq(sched_waiting(s), 1);         /* b, behind a's lock */
         ck_assert_uint_eq(sched_next_wakeup(s, 10), USEC_INFINITY);
+        ck_assert_uint_eq(sched_dispatch(s, 10), 0);
         sched_job_done(ja);
+        ck_assert_uint_eq(sched_waiting(s), 0);
+        ck_assert_uint_eq(sched_next_wakeup(s, 20), 1); /* due since its trigger */
         ck_assert_uint_eq(sched_dispatch(s, 20), 1);
         ck_assert_uint_eq(b.starts, 1);
         sched_job_free(ja);
@@ -204,7 +212,7 @@ START_TEST(test_max_running) {
         sched_job_trigger(j[2], 0, 0, 0);
         sched_job_trigger(j[0], 5, 0, 0);
         sched_job_trigger(j[1], 7, 0, 0);
-        ck_assert_uint_eq(sched_dispatch(s, 10), 2);
+        ck_assert_uint_eq(sched_dispatch(s, 10), 0);
         ck_assert_uint_eq(r[2].starts, 1);
         ck_assert_uint_eq(r[0].starts, 1);
         ck_assert_uint_eq(r[1].starts, 0);
@@ -215,7 +223,8 @@ START_TEST(test_max_running) {
         ck_assert_uint_eq(r[1].starts, 1);
         sched_set_max_running(s, 0);    /* taken as 1 */
         sched_job_trigger(j[0], 12, 0, 0);
-        sched_job_done(j[0]);
+        sched_job_done(j[0]);           /* j[0] ran, and is pending again */
+        ck_assert_uint_eq(sched_running(s), 1);
         ck_assert_uint_eq(sched_dispatch(s, 12), 0);   /* j[1] still runs */
         sched_job_done(j[1]);
         ck_assert_uint_eq(sched_dispatch(s, 12), 1);
@@ -233,8 +242,8 @@ START_TEST(test_start_fails) {
         ck_assert_int_eq(sched_new(NULL, 1, &s), 0);
         ck_assert_int_eq(sched_job_new(s, "k", rec_start, &r, &j), 0);
         sched_job_trigger(j, 0, 0, 0);
-        ck_assert_uint_eq(sched_dispatch(s, 0), 0);
         ck_assert_uint_eq(r.starts, 1);
+        ck_assert_uint_eq(sched_dispatch(s, 0), 0);
         ck_assert(!sched_job_running(j));
         ck_assert(!sched_job_pending(j));
         ck_assert_uint_eq(sched_running(s), 0);
@@ -244,20 +253,245 @@ START_TEST(test_start_fails) {
 }
 END_TEST
 
-/* Jobs outliving their scheduler are detached, not dangling. */
-START_TEST(test_detach) {
-        Sched *s = NULL;
-        Rec r = {};
-        SchedJob *j;
+/* A job freed while it runs, while it waits for its lock, and while queued: its slot and lock go
+ * back, and the others are unaffected. */
+START_TEST(test_free_in_every_state) {
+        _cleanup_(sched_freep) Sched *s = NULL;
+        Rec r[4] = {};
+        SchedJob *j[4];
 
-        ck_assert_int_eq(sched_new(NULL, 1, &s), 0);
-        ck_assert_int_eq(sched_job_new(s, "k", rec_start, &r, &j), 0);
-        sched_job_trigger(j, 0, 0, 0);
-        ck_assert_uint_eq(sched_dispatch(s, 0), 1);
-        sched_free(s);
-        sched_job_trigger(j, 1, 0, 0);
-        sched_job_done(j);
-        sched_job_free(j);
+        ck_assert_int_eq(sched_new(NULL, 2, &s), 0);
+        for (unsigned i = 0; i < 4; i++)
+                ck_assert_int_eq(sched_job_new(s, i < 2 ? "lock" : NULL, rec_start, &r[i], &j[i]), 0);
+        sched_job_trigger(j[0], 0, 0, 0);               /* runs */
+        sched_job_trigger(j[1], 1, 0, 0);               /* waits for the lock */
+        sched_job_trigger(j[2], 2, 5 * S, 5 * S);       /* queued, due at 5 s */
+        ck_assert_uint_eq(sched_running(s), 1);
+        ck_assert_uint_eq(sched_waiting(s), 1);
+        j[1] = sched_job_free(j[1]);
+        ck_assert_uint_eq(sched_waiting(s), 0);
+        j[0] = sched_job_free(j[0]);
+        ck_assert_uint_eq(sched_running(s), 0);
+        j[2] = sched_job_free(j[2]);
+        ck_assert_uint_eq(sched_next_wakeup(s, 10), USEC_INFINITY);
+        /* A new job with the freed lock's key gets a fresh, free lock. */
+        ck_assert_int_eq(sched_job_new(s, "lock", rec_start, &r[0], &j[0]), 0);
+        sched_job_trigger(j[0], 20, 0, 0);
+        ck_assert_uint_eq(r[0].starts, 2);
+        sched_job_trigger(j[3], 21, 0, 0);
+        ck_assert_uint_eq(r[3].starts, 1);
+        sched_job_free(j[0]);
+        sched_job_free(j[3]);
+}
+END_TEST
+
+/* A job waiting for its lock that gets a new trigger with a debounce is not due any more: it
+ * leaves the lock's list and waits in the queue for its new due time. */
+START_TEST(test_waiter_retriggered) {
+        _cleanup_(sched_freep) Sched *s = NULL;
+        Rec a = {}, b = {};
+        SchedJob *ja, *jb;
+
+        ck_assert_int_eq(sched_new(NULL, 4, &s), 0);
+        ck_assert_int_eq(sched_job_new(s, "k", rec_start, &a, &ja), 0);
+        ck_assert_int_eq(sched_job_new(s, "k", rec_start, &b, &jb), 0);
+        sched_job_trigger(ja, 0, 0, 0);
+        sched_job_trigger(jb, 0, 0, 30 * S);
+        ck_assert_uint_eq(sched_waiting(s), 1);
+        sched_job_trigger(jb, 1 * S, 2 * S, 30 * S);
+        ck_assert_uint_eq(sched_waiting(s), 0);
+        ck_assert_uint_eq(sched_job_due(jb), 3 * S);
+        sched_job_done(ja);
+        ck_assert_uint_eq(sched_dispatch(s, 2 * S), 0);
+        ck_assert_uint_eq(sched_dispatch(s, 3 * S), 1);
+        ck_assert_uint_eq(b.starts, 1);
+        sched_job_free(ja);
+        sched_job_free(jb);
+}
+END_TEST
+
+/* The reference: the rules of scheduler.h written as the simplest possible code, a walk over every
+ * job (what the scheduler did before it had a queue).  The real one must make the same decisions. */
+enum { MODEL_JOBS = 300, MODEL_LOCKS = 12 };
+
+typedef struct Model {
+        bool pending, running;
+        uint64_t first, due;
+        unsigned lock;                  /* MODEL_LOCKS: none */
+        unsigned starts;
+} Model;
+
+static Model model[MODEL_JOBS];
+static unsigned model_running, model_max;
+static unsigned real_starts[MODEL_JOBS];
+
+static int model_rec_start(SchedJob *j, void *userdata) {
+        (void) j;
+        real_starts[(unsigned) (uintptr_t) userdata]++;
+        return 0;
+}
+
+static bool model_lock_held(unsigned i) {
+        if (model[i].lock == MODEL_LOCKS)
+                return false;
+        for (unsigned k = 0; k < MODEL_JOBS; k++)
+                if (k != i && model[k].running && model[k].lock == model[i].lock)
+                        return true;
+        return false;
+}
+
+static void model_dispatch(uint64_t now) {
+        for (;;) {
+                int best = -1;
+
+                if (model_running >= model_max)
+                        return;
+                for (unsigned k = 0; k < MODEL_JOBS; k++)
+                        if (model[k].pending && !model[k].running && model[k].due <= now && !model_lock_held(k) &&
+                            (best < 0 || model[k].due < model[best].due))
+                                best = (int) k;
+                if (best < 0)
+                        return;
+                model[best].pending = false;
+                model[best].running = true;
+                model[best].starts++;
+                model_running++;
+        }
+}
+
+static void model_trigger(unsigned i, uint64_t now, uint64_t debounce, uint64_t max_delay) {
+        if (!model[i].pending) {
+                model[i].pending = true;
+                model[i].first = now;
+        }
+        model[i].due = MIN(now + debounce, model[i].first + MAX(max_delay, debounce));
+        if (!model[i].running && model[i].due <= now)
+                model_dispatch(now);
+}
+
+/* 60,000 random triggers, ends of runs, cancellations and dispatches over 300 jobs, 12 locks and
+ * 3 slots.  Times are unique per job (step × 1024 + job), debounces multiples of 1024, so no two
+ * jobs are ever due at the same microsecond and "earliest due first" decides every order. */
+START_TEST(test_matches_reference) {
+        _cleanup_(sched_freep) Sched *s = NULL;
+        SchedJob *j[MODEL_JOBS];
+        uint64_t rs = 1234, now = 0;
+        char key[16];
+
+        model_max = 3;
+        model_running = 0;
+        ck_assert_int_eq(sched_new(NULL, model_max, &s), 0);
+        for (unsigned i = 0; i < MODEL_JOBS; i++) {
+                unsigned lock = (unsigned) (th_rand(&rs) % (MODEL_LOCKS + 1));
+
+                model[i] = (Model) { .lock = lock };
+                real_starts[i] = 0;
+                snprintf(key, sizeof(key), "lock%u", lock);
+                ck_assert_int_eq(sched_job_new(s, lock == MODEL_LOCKS ? NULL : key, model_rec_start,
+                                               (void *) (uintptr_t) i, &j[i]), 0);
+        }
+        for (unsigned step = 1; step <= 60000; step++) {
+                unsigned i = (unsigned) (th_rand(&rs) % MODEL_JOBS), op = (unsigned) (th_rand(&rs) % 10);
+
+                now = (uint64_t) step * 1024 * 4;
+                if (op < 5) {
+                        uint64_t debounce = (th_rand(&rs) % 4) * 1024 * 8, max_delay = (th_rand(&rs) % 4) * 1024 * 16;
+                        uint64_t t = now + i;
+
+                        model_trigger(i, t, debounce, max_delay);
+                        sched_job_trigger(j[i], t, debounce, max_delay);
+                } else if (op < 8) {
+                        /* Some running job ends. */
+                        for (unsigned k = 0; k < MODEL_JOBS; k++) {
+                                unsigned x = (i + k) % MODEL_JOBS;
+
+                                if (model[x].running) {
+                                        model[x].running = false;
+                                        model_running--;
+                                        sched_job_done(j[x]);
+                                        break;
+                                }
+                        }
+                } else if (op == 8) {
+                        model[i].pending = false;
+                        sched_job_cancel(j[i]);
+                } else {
+                        model_dispatch(now);
+                        (void) sched_dispatch(s, now);
+                }
+                for (unsigned k = 0; k < MODEL_JOBS; k++)
+                        ck_assert_msg(real_starts[k] == model[k].starts && sched_job_running(j[k]) == model[k].running &&
+                                      sched_job_pending(j[k]) == model[k].pending,
+                                      "step %u (op %u on job %u): job %u (lock %u) runs %d/%d pending %d/%d starts %u/%u",
+                                      step, op, i, k, model[k].lock, sched_job_running(j[k]), model[k].running,
+                                      sched_job_pending(j[k]), model[k].pending, real_starts[k], model[k].starts);
+                ck_assert_uint_eq(sched_running(s), model_running);
+                ck_assert_msg(real_starts[i] == model[i].starts, "step %u job %u: %u starts, reference %u", step, i,
+                              real_starts[i], model[i].starts);
+                ck_assert(sched_job_pending(j[i]) == model[i].pending);
+                ck_assert(sched_job_running(j[i]) == model[i].running);
+                if (model[i].pending)
+                        ck_assert_uint_eq(sched_job_due(j[i]), model[i].due);
+        }
+        for (unsigned i = 0; i < MODEL_JOBS; i++) {
+                ck_assert_uint_eq(real_starts[i], model[i].starts);
+                sched_job_free(j[i]);
+        }
+}
+END_TEST
+
+/* Ten thousand mailboxes' worth of jobs (three each), one lock per account: every trigger runs
+ * exactly once, never before its debounce expired, never beside another job of its account, at
+ * most four at once, in due order; and sched_next_wakeup() says exactly when the next one is. */
+enum { BIG = 30000 };
+static SchedJob *big_job[BIG];
+static unsigned big_starts[BIG], big_running[BIG];
+static unsigned big_started[8], big_n_started;
+
+static int big_start(SchedJob *j, void *userdata) {
+        unsigned i = (unsigned) (uintptr_t) userdata;
+
+        (void) j;
+        big_starts[i]++;
+        ck_assert_uint_lt(big_n_started, ELEMENTSOF(big_started));
+        big_started[big_n_started++] = i;
+        return 0;
+}
+
+START_TEST(test_thirty_thousand_jobs) {
+        _cleanup_(sched_freep) Sched *s = NULL;
+        char key[32];
+        unsigned done = 0, last = 0;
+        uint64_t t;
+
+        ck_assert_int_eq(sched_new(NULL, 4, &s), 0);
+        for (unsigned i = 0; i < BIG; i++) {
+                big_starts[i] = big_running[i] = 0;
+                snprintf(key, sizeof(key), "account%u", i / 3);
+                ck_assert_int_eq(sched_job_new(s, key, big_start, (void *) (uintptr_t) i, &big_job[i]), 0);
+        }
+        /* Job i triggered at i µs (in reverse order) with a 1 s debounce: due at 1 s + i. */
+        for (unsigned i = BIG; i-- > 0;)
+                sched_job_trigger(big_job[i], i, 1 * S, 30 * S);
+        ck_assert_uint_eq(big_n_started, 0);
+        while ((t = sched_next_wakeup(s, 0)) != USEC_INFINITY) {
+                big_n_started = 0;
+                ck_assert_uint_ge(sched_dispatch(s, t), 1);
+                for (unsigned k = 0; k < big_n_started; k++) {
+                        unsigned i = big_started[k];
+
+                        ck_assert_uint_ge(t, 1 * S + i);        /* not before its due time */
+                        ck_assert_uint_ge(i, last);             /* in due order */
+                        last = i;
+                        sched_job_done(big_job[i]);
+                        done++;
+                }
+        }
+        ck_assert_uint_eq(done, BIG);
+        for (unsigned i = 0; i < BIG; i++) {
+                ck_assert_uint_eq(big_starts[i], 1);
+                big_job[i] = sched_job_free(big_job[i]);
+        }
 }
 END_TEST
 
@@ -309,7 +543,10 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_lock_key);
         tcase_add_test(tc, test_max_running);
         tcase_add_test(tc, test_start_fails);
-        tcase_add_test(tc, test_detach);
+        tcase_add_test(tc, test_free_in_every_state);
+        tcase_add_test(tc, test_waiter_retriggered);
+        tcase_add_test(tc, test_matches_reference);
+        tcase_add_test(tc, test_thirty_thousand_jobs);
         tcase_add_test(tc, test_event_loop);
         tcase_set_timeout(tc, 60);
         suite_add_tcase(s, tc);

@@ -1,166 +1,54 @@
 /* SPDX-License-Identifier: MIT */
-/* scheduler.c: the hook scheduler; see scheduler.h for the rules. */
+/* scheduler.c: the hook scheduler; see scheduler.h for the rules and their cost. */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hashmap.h"
 #include "log.h"
+#include "prioq.h"
 #include "scheduler.h"
 #include "time-util.h"
 
+/* Timers of the scheduler fire within this of their due time: a debounce of
+ * 0.3 s must not become 0.55 s (sd-event's default accuracy is 250 ms). */
+#define SCHED_TIMER_ACCURACY_USEC USEC_PER_MSEC
+
+typedef struct SchedLock {
+        Sched *sched;
+        char *key;
+        unsigned refs;                  /* jobs using this lock */
+        SchedJob *holder;               /* the job running under it, or NULL */
+        SchedJob *wait_head, *wait_tail; /* due jobs waiting for it, in due order */
+} SchedLock;
+
 struct SchedJob {
-        Sched *sched;           /* NULL once detached */
-        SchedJob *prev, *next;
-        char *lock_key;
+        Sched *sched;                   /* NULL once detached */
+        SchedLock *lock;                /* NULL: no lock */
+        PrioqItem due;                  /* key: when it becomes due; queued while pending and not
+                                         * running and not waiting for the lock */
+        SchedJob *wait_prev, *wait_next;
         SchedStartFn start;
         void *userdata;
 
-        bool pending, running;
-        uint64_t first, last;   /* triggers since the last run began */
-        uint64_t debounce, max_delay;
+        bool pending, running, waiting;
+        uint64_t first;                 /* first trigger since the last run began */
 };
 
 struct Sched {
         sd_event *event;
-        sd_event_source *timer;
-        SchedJob *jobs;
+        sd_event_source *timer, *defer;
+        Prioq queue;                    /* pending jobs by due time */
+        Hashmap *locks;                 /* key -> SchedLock */
         unsigned max_running, running;
+        size_t waiting, jobs;
 };
 
+#define JOB_OF(it) ((SchedJob *) (void *) ((char *) (it) - offsetof(SchedJob, due)))
+
 uint64_t sched_job_due(const SchedJob *j) {
-        if (!j || !j->pending)
-                return USEC_INFINITY;
-        return MIN(usec_add(j->last, j->debounce), usec_add(j->first, j->max_delay));
-}
-
-static bool lock_held(const Sched *s, const SchedJob *j) {
-        for (const SchedJob *o = s->jobs; o; o = o->next)
-                if (o != j && o->running && strcmp(o->lock_key, j->lock_key) == 0)
-                        return true;
-        return false;
-}
-
-static bool startable(const Sched *s, const SchedJob *j) {
-        return j->pending && !j->running && s->running < s->max_running && !lock_held(s, j);
-}
-
-uint64_t sched_next_wakeup(const Sched *s, uint64_t now) {
-        uint64_t best = USEC_INFINITY;
-
-        for (const SchedJob *j = s->jobs; j; j = j->next) {
-                uint64_t due;
-
-                if (!j->pending || j->running)
-                        continue;
-                due = sched_job_due(j);
-                if (due > now)
-                        best = MIN(best, due);
-                else if (startable(s, j))
-                        return now;
-                /* Due but blocked: sched_job_done() of the blocker re-arms. */
-        }
-        return best;
-}
-
-static int on_timer(sd_event_source *es, uint64_t usec, void *userdata);
-
-static void arm(Sched *s) {
-        uint64_t now = 0, at;
-        int r;
-
-        if (!s->event)
-                return;
-        (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
-        at = sched_next_wakeup(s, now);
-        if (at == USEC_INFINITY) {
-                if (s->timer)
-                        (void) sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
-                return;
-        }
-        if (!s->timer) {
-                r = sd_event_add_time(s->event, &s->timer, CLOCK_MONOTONIC, at, 0, on_timer, s);
-                if (r < 0) {
-                        log_error_errno(r, "cannot arm the hook scheduler's timer: %m");
-                        return;
-                }
-                return;
-        }
-        r = sd_event_source_set_time(s->timer, at);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
-        if (r < 0)
-                log_error_errno(r, "cannot arm the hook scheduler's timer: %m");
-}
-
-static SchedJob *earliest_startable(Sched *s, uint64_t now) {
-        SchedJob *best = NULL;
-
-        for (SchedJob *j = s->jobs; j; j = j->next)
-                if (startable(s, j) && sched_job_due(j) <= now &&
-                    (!best || sched_job_due(j) < sched_job_due(best)))
-                        best = j;
-        return best;
-}
-
-unsigned sched_dispatch(Sched *s, uint64_t now) {
-        unsigned n = 0;
-        SchedJob *j;
-
-        while ((j = earliest_startable(s, now))) {
-                /* Triggers from now on belong to the next run. */
-                j->pending = false;
-                j->running = true;
-                s->running++;
-                if (j->start(j, j->userdata) < 0) {
-                        j->running = false;
-                        s->running--;
-                        continue;
-                }
-                n++;
-        }
-        return n;
-}
-
-static int on_timer(sd_event_source *es, uint64_t usec, void *userdata) {
-        Sched *s = userdata;
-        uint64_t now = 0;
-
-        (void) es;
-        (void) usec;
-        (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
-        (void) sched_dispatch(s, now);
-        arm(s);
-        return 0;
-}
-
-void sched_job_trigger(SchedJob *j, uint64_t now, uint64_t debounce_usec, uint64_t max_delay_usec) {
-        if (!j->pending) {
-                j->pending = true;
-                j->first = now;
-        }
-        j->last = now;
-        j->debounce = debounce_usec;
-        j->max_delay = MAX(max_delay_usec, debounce_usec);
-        if (j->sched)
-                arm(j->sched);
-}
-
-void sched_job_done(SchedJob *j) {
-        if (!j->running)
-                return;
-        j->running = false;
-        if (j->sched) {
-                j->sched->running--;
-                arm(j->sched);
-        }
-}
-
-void sched_job_cancel(SchedJob *j) {
-        if (!j->pending)
-                return;
-        j->pending = false;
-        if (j->sched)
-                arm(j->sched);
+        return j && j->pending ? j->due.key : USEC_INFINITY;
 }
 
 bool sched_job_pending(const SchedJob *j) {
@@ -175,6 +63,228 @@ unsigned sched_running(const Sched *s) {
         return s->running;
 }
 
+size_t sched_waiting(const Sched *s) {
+        return s->waiting;
+}
+
+/* ---- the lock's waiting list --------------------------------------------------------------------- */
+
+static void wait_append(SchedJob *j) {
+        SchedLock *l = j->lock;
+
+        j->wait_prev = l->wait_tail;
+        j->wait_next = NULL;
+        if (l->wait_tail)
+                l->wait_tail->wait_next = j;
+        else
+                l->wait_head = j;
+        l->wait_tail = j;
+        j->waiting = true;
+        j->sched->waiting++;
+}
+
+static void wait_remove(SchedJob *j) {
+        SchedLock *l = j->lock;
+
+        if (!j->waiting)
+                return;
+        if (j->wait_prev)
+                j->wait_prev->wait_next = j->wait_next;
+        else
+                l->wait_head = j->wait_next;
+        if (j->wait_next)
+                j->wait_next->wait_prev = j->wait_prev;
+        else
+                l->wait_tail = j->wait_prev;
+        j->wait_prev = j->wait_next = NULL;
+        j->waiting = false;
+        if (j->sched)
+                j->sched->waiting--;
+}
+
+/* Queue by due time; on -ENOMEM the job is started late rather than lost: it
+ * stays pending and the next trigger or sched_job_done() tries again. */
+static void enqueue(SchedJob *j) {
+        if (prioq_put(&j->sched->queue, &j->due, j->due.key) < 0)
+                log_error("hook scheduler: out of memory queueing a run");
+}
+
+/* The lock is free again: whatever waited for it goes back to the queue (at
+ * its due time, which has passed, so it comes first).  Only this lock's
+ * waiters are touched. */
+static void lock_release(SchedLock *l) {
+        l->holder = NULL;
+        while (l->wait_head) {
+                SchedJob *w = l->wait_head;
+
+                wait_remove(w);
+                enqueue(w);
+        }
+}
+
+/* ---- timer ------------------------------------------------------------------------------------ */
+
+uint64_t sched_next_wakeup(const Sched *s, uint64_t now) {
+        const PrioqItem *top = prioq_peek(&s->queue);
+
+        (void) now;
+        if (!top || s->running >= s->max_running)
+                return USEC_INFINITY;   /* sched_job_done() re-arms */
+        return top->key;
+}
+
+static int on_timer(sd_event_source *es, uint64_t usec, void *userdata);
+static int on_defer(sd_event_source *es, void *userdata);
+
+static uint64_t now_mono(const Sched *s) {
+        uint64_t now = 0;
+
+        (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+        return now;
+}
+
+/* Keep the one timer at the earliest due time, or the defer source on when
+ * something is startable now. */
+static void arm(Sched *s) {
+        uint64_t now, at;
+        int r = 0;
+
+        if (!s->event)
+                return;
+        now = now_mono(s);
+        at = sched_next_wakeup(s, now);
+        if (at == USEC_INFINITY) {
+                if (s->timer)
+                        (void) sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
+                return;
+        }
+        if (at <= now) {
+                if (!s->defer)
+                        r = sd_event_add_defer(s->event, &s->defer, on_defer, s);
+                else
+                        r = sd_event_source_set_enabled(s->defer, SD_EVENT_ONESHOT);
+        } else if (!s->timer)
+                r = sd_event_add_time(s->event, &s->timer, CLOCK_MONOTONIC, at, SCHED_TIMER_ACCURACY_USEC,
+                                      on_timer, s);
+        else {
+                r = sd_event_source_set_time(s->timer, at);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
+        }
+        if (r < 0)
+                log_error_errno(r, "cannot arm the hook scheduler's timer: %m");
+}
+
+/* ---- starting --------------------------------------------------------------------------------- */
+
+static void start(Sched *s, SchedJob *j) {
+        /* Triggers from now on belong to the next run. */
+        j->pending = false;
+        j->running = true;
+        s->running++;
+        if (j->lock)
+                j->lock->holder = j;
+        if (j->start(j, j->userdata) >= 0)
+                return;
+        /* Nothing started: idle again, and the lock's waiters may go. */
+        if (j->running && j->sched) {
+                j->running = false;
+                s->running--;
+                if (j->lock && j->lock->holder == j)
+                        lock_release(j->lock);
+        }
+}
+
+unsigned sched_dispatch(Sched *s, uint64_t now) {
+        unsigned n = 0;
+        PrioqItem *top;
+
+        while (s->running < s->max_running && (top = prioq_peek(&s->queue)) && top->key <= now) {
+                SchedJob *j = JOB_OF(top);
+
+                prioq_remove(&s->queue, top);
+                if (j->lock && j->lock->holder) {
+                        wait_append(j);         /* its lock's release puts it back */
+                        continue;
+                }
+                start(s, j);
+                n += j->running;
+        }
+        return n;
+}
+
+static int on_timer(sd_event_source *es, uint64_t usec, void *userdata) {
+        Sched *s = userdata;
+
+        (void) es;
+        (void) usec;
+        (void) sched_dispatch(s, now_mono(s));
+        arm(s);
+        return 0;
+}
+
+static int on_defer(sd_event_source *es, void *userdata) {
+        return on_timer(es, 0, userdata);
+}
+
+/* ---- the owner's calls ------------------------------------------------------------------------ */
+
+void sched_job_trigger(SchedJob *j, uint64_t now, uint64_t debounce_usec, uint64_t max_delay_usec) {
+        Sched *s = j->sched;
+        uint64_t due;
+
+        if (!j->pending) {
+                j->pending = true;
+                j->first = now;
+        }
+        due = MIN(usec_add(now, debounce_usec), usec_add(j->first, MAX(max_delay_usec, debounce_usec)));
+        if (s && prioq_item_queued(&j->due))
+                /* Move it; prioq_put() compares with the old key (and cannot fail for a queued item). */
+                (void) prioq_put(&s->queue, &j->due, due);
+        else
+                j->due.key = due;
+        if (!s || j->running)
+                return;         /* sched_job_done() queues it */
+        /* A job waiting for its lock that is still due keeps its place there. */
+        if (j->waiting && due > now)
+                wait_remove(j);
+        if (!j->waiting)
+                enqueue(j);
+        if (due <= now)
+                /* The hot path: start now, in this loop turn, if a slot and the lock are free. */
+                (void) sched_dispatch(s, now);
+        arm(s);
+}
+
+void sched_job_done(SchedJob *j) {
+        Sched *s = j->sched;
+
+        if (!j->running)
+                return;
+        j->running = false;
+        if (!s)
+                return;
+        s->running--;
+        if (j->lock && j->lock->holder == j)
+                lock_release(j->lock);
+        if (j->pending)
+                enqueue(j);
+        arm(s);
+}
+
+void sched_job_cancel(SchedJob *j) {
+        if (!j->pending)
+                return;
+        j->pending = false;
+        wait_remove(j);
+        if (j->sched) {
+                prioq_remove(&j->sched->queue, &j->due);
+                arm(j->sched);
+        }
+}
+
+/* ---- lifecycle -------------------------------------------------------------------------------- */
+
 void sched_set_max_running(Sched *s, unsigned max_running) {
         s->max_running = MAX(max_running, 1u);
         arm(s);
@@ -182,13 +292,28 @@ void sched_set_max_running(Sched *s, unsigned max_running) {
 
 int sched_new(sd_event *e, unsigned max_running, Sched **ret) {
         Sched *s = calloc(1, sizeof(*s));
+        int r;
 
         if (!s)
                 return -ENOMEM;
+        r = hashmap_new(&s->locks);
+        if (r < 0) {
+                free(s);
+                return r;
+        }
         s->event = e ? sd_event_ref(e) : NULL;
         s->max_running = MAX(max_running, 1u);
         *ret = s;
         return 0;
+}
+
+static void lock_unref(SchedLock *l) {
+        if (!l || --l->refs > 0)
+                return;
+        if (l->sched)
+                (void) hashmap_remove(l->sched->locks, l->key);
+        free(l->key);
+        free(l);
 }
 
 static void detach(SchedJob *j) {
@@ -196,48 +321,70 @@ static void detach(SchedJob *j) {
 
         if (!s)
                 return;
+        wait_remove(j);
+        prioq_remove(&s->queue, &j->due);
         if (j->running)
                 s->running--;
-        if (j->prev)
-                j->prev->next = j->next;
-        else
-                s->jobs = j->next;
-        if (j->next)
-                j->next->prev = j->prev;
-        j->prev = j->next = NULL;
+        if (j->lock) {
+                if (j->lock->holder == j)
+                        lock_release(j->lock);
+                lock_unref(j->lock);
+                j->lock = NULL;
+        }
+        s->jobs--;
         j->sched = NULL;
 }
 
 Sched *sched_free(Sched *s) {
         if (!s)
                 return NULL;
-        while (s->jobs)
-                detach(s->jobs);
+        /* Every job holds a pointer to s and maybe to one of its locks: the
+         * owners free their jobs first (the contract in scheduler.h). */
+        assert(s->jobs == 0);
+        prioq_done(&s->queue);
+        hashmap_free(s->locks);
         sd_event_source_disable_unref(s->timer);
+        sd_event_source_disable_unref(s->defer);
         sd_event_unref(s->event);
         free(s);
         return NULL;
 }
 
-int sched_job_new(Sched *s, const char *lock_key, SchedStartFn start, void *userdata, SchedJob **ret) {
+int sched_job_new(Sched *s, const char *lock_key, SchedStartFn start_fn, void *userdata, SchedJob **ret) {
         SchedJob *j;
+        int r;
 
-        assert_return(s && lock_key && start && ret, -EINVAL);
+        assert_return(s && start_fn && ret, -EINVAL);
         j = calloc(1, sizeof(*j));
         if (!j)
                 return -ENOMEM;
-        j->lock_key = strdup(lock_key);
-        if (!j->lock_key) {
-                free(j);
-                return -ENOMEM;
+        j->due = PRIOQ_ITEM_INIT;
+        if (lock_key) {
+                SchedLock *l = hashmap_get(s->locks, lock_key);
+
+                if (!l) {
+                        l = calloc(1, sizeof(*l));
+                        if (!l || !(l->key = strdup(lock_key))) {
+                                free(l);
+                                free(j);
+                                return -ENOMEM;
+                        }
+                        l->sched = s;
+                        r = hashmap_put(s->locks, l->key, l);
+                        if (r < 0) {
+                                free(l->key);
+                                free(l);
+                                free(j);
+                                return r;
+                        }
+                }
+                l->refs++;
+                j->lock = l;
         }
-        j->start = start;
+        j->start = start_fn;
         j->userdata = userdata;
         j->sched = s;
-        j->next = s->jobs;
-        if (s->jobs)
-                s->jobs->prev = j;
-        s->jobs = j;
+        s->jobs++;
         *ret = j;
         return 0;
 }
@@ -251,7 +398,6 @@ SchedJob *sched_job_free(SchedJob *j) {
         detach(j);
         if (s)
                 arm(s); /* a slot or a lock may have been freed */
-        free(j->lock_key);
         free(j);
         return NULL;
 }

@@ -7,7 +7,8 @@
  *
  *   - Debounce: a job becomes due once no trigger came for `debounce`, but no
  *     later than `max_delay` after the first trigger since its last run began,
- *     so a steady stream of events still runs the hook.
+ *     so a steady stream of events still runs the hook.  With debounce 0 a
+ *     trigger makes the job due at once.
  *   - Single-flight per lock key: two jobs with the same key never run at the
  *     same time (the daemon uses the account and the hook's command, so one
  *     mbsync per account at a time, whichever mailbox or event asks).  A
@@ -16,13 +17,28 @@
  *     however many triggers came meanwhile, and it starts after them, so
  *     nothing is dropped.
  *   - At most max_running runs at once, over all jobs; due jobs wait in order
- *     of when they became due.
+ *     of when they became due (equal times: in the order they were queued).
  *
- * The decisions are pure functions of the times passed in (sched_dispatch(),
- * sched_next_wakeup()), so tests drive them with a fake clock.  With an
- * sd_event, the scheduler also keeps one CLOCK_MONOTONIC timer armed at the
- * next wake-up and dispatches from it; it never starts a run from inside
- * sched_job_trigger() or sched_job_done(), so callers need not be re-entrant.
+ * Cost (docs/SCALING.md): nothing here walks the jobs.  Pending jobs sit in a
+ * priority queue keyed by their due time (prioq.h), jobs that are due but
+ * whose lock is held wait in that lock's list, and locks are found by key in
+ * a hash (hashmap.h), once, when a job is created.  A trigger, a start and
+ * the end of a run are O(log n).
+ *
+ * Re-entrancy: sched_job_trigger() starts the job *before it returns* when
+ * the job is due at once and a slot and its lock are free: new mail reaches
+ * its hook in the same loop turn, with no timer in between (the hot path of
+ * docs/SCALING.md).  The caller of sched_job_trigger() must therefore be
+ * ready for the start callback to run inside the call.  Everything else
+ * that becomes startable later (a debounce that expires, a slot or a lock
+ * that is released by sched_job_done()) is started from the event loop:
+ * sched_job_done() and sched_job_cancel() never start a run themselves.
+ *
+ * The decisions are pure functions of the times passed in: without an
+ * sd_event (tests), sched_dispatch() and sched_next_wakeup() are driven by
+ * hand on a fake clock.  With one, the scheduler keeps a single
+ * CLOCK_MONOTONIC timer at the earliest due time (1 ms accuracy) and a defer
+ * source for "startable now".
  */
 #pragma once
 
@@ -37,26 +53,28 @@ typedef struct SchedJob SchedJob;
 
 /* Start the job's run.  Return 0 if a run started: the owner then calls
  * sched_job_done() exactly once when it ends (not from inside this call).
- * Return < 0 if nothing started: the job is idle again at once. */
+ * Return < 0 if nothing started: the job is idle again at once (its lock and
+ * slot are free).  May call sched_job_trigger() for other jobs. */
 typedef int (*SchedStartFn)(SchedJob *j, void *userdata);
 
 /* 'e' may be NULL: then there is no timer and the caller drives
  * sched_dispatch() itself (tests).  max_running 0 is taken as 1. */
 int sched_new(sd_event *e, unsigned max_running, Sched **ret);
-/* Jobs still attached are detached (they stay valid and must still be freed
- * by their owners, after which nothing more happens). */
+/* Every job must have been freed first (sched_job_free()). */
 Sched *sched_free(Sched *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Sched *, sched_free);
 void sched_set_max_running(Sched *s, unsigned max_running);
 
-/* 'lock_key' is copied. */
+/* 'lock_key' is copied (once per distinct key: jobs with the same key share
+ * it); NULL: the job has no lock of its own (only the global limit). */
 int sched_job_new(Sched *s, const char *lock_key, SchedStartFn start, void *userdata, SchedJob **ret);
-/* A running job's slot and lock are released. */
+/* A running job's slot and lock are released.  NULL-safe, returns NULL. */
 SchedJob *sched_job_free(SchedJob *j);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SchedJob *, sched_job_free);
 
 /* An event for this job at time 'now' (CLOCK_MONOTONIC µs).  debounce may be
- * 0; max_delay below debounce is taken as debounce. */
+ * 0; max_delay below debounce is taken as debounce.  May start the job (and
+ * other due jobs) before returning: see "Re-entrancy" above. */
 void sched_job_trigger(SchedJob *j, uint64_t now, uint64_t debounce_usec, uint64_t max_delay_usec);
 /* The run started by the start callback ended. */
 void sched_job_done(SchedJob *j);
@@ -73,7 +91,10 @@ uint64_t sched_job_due(const SchedJob *j);
  * limit, earliest due first.  Returns how many runs started. */
 unsigned sched_dispatch(Sched *s, uint64_t now);
 /* The earliest time at which sched_dispatch() could start something, given
- * that nothing finishes meanwhile: 'now' if something is due and startable,
- * USEC_INFINITY if nothing is. */
+ * that nothing finishes meanwhile: 'now' (or earlier) if something is due
+ * and may be startable, USEC_INFINITY if nothing can start before a run
+ * ends.  O(1). */
 uint64_t sched_next_wakeup(const Sched *s, uint64_t now);
 unsigned sched_running(const Sched *s);
+/* Jobs that are due but wait for their lock (for tests and status). */
+size_t sched_waiting(const Sched *s);
