@@ -49,6 +49,8 @@ struct Connection {
         sd_event *event;
         const CfgAccount *account;
         ConnTlsCtx *tls;
+        Ramp *ramp;
+        RampEntry ramp_entry;           /* a slot while connecting and logging in */
         Watch *watch;
         ConnectionStateFn on_state;
         void *userdata;
@@ -82,7 +84,7 @@ struct Connection {
         /* A fetch for the watch (WatchFetchFn): wanted, then the scan
          * (UID FETCH floor:* (UID)), then the details of the newest. */
         bool fetch_wanted, fetch_pending, fetch_details_stage;
-        uint32_t fetch_id, fetch_floor;
+        uint32_t fetch_id, fetch_floor, fetch_max_seq;
         unsigned fetch_details_max;
         uint32_t *fetch_ring;           /* the newest UIDs seen, fetch_details_max of them */
         WatchFetchResult fetch_res;
@@ -103,6 +105,7 @@ struct Connection {
 static const char *const state_table[_CONNECTION_STATE_MAX] = {
         [CONNECTION_WAITING] = "waiting",
         [CONNECTION_SECRET] = "secret",
+        [CONNECTION_QUEUED] = "queued",
         [CONNECTION_CONNECTING] = "connecting",
         [CONNECTION_GREETING] = "greeting",
         [CONNECTION_CAPABILITY] = "capability",
@@ -142,6 +145,7 @@ static Watch *cur_watch(const Connection *c) {
 static const size_t phase_timeouts[_CONNECTION_STATE_MAX] = {
         [CONNECTION_WAITING] = NO_DEADLINE,
         [CONNECTION_SECRET] = NO_DEADLINE,              /* the secret command has its own timeout */
+        [CONNECTION_QUEUED] = NO_DEADLINE,              /* others are ahead, not this server */
         [CONNECTION_CONNECTING] = LIVE(connect_timeout_usec),
         [CONNECTION_GREETING] = LIVE(greeting_timeout_usec),
         [CONNECTION_CAPABILITY] = LIVE(command_timeout_usec),
@@ -227,8 +231,15 @@ static void fetch_reset(Connection *c) {
         watch_fetch_result_done(&c->fetch_res);
 }
 
+/* The expensive part of setting up is over (or failed): the next connection may start. */
+static void ramp_done(Connection *c) {
+        if (c->ramp)
+                ramp_release(c->ramp, &c->ramp_entry);
+}
+
 /* Drop the transport and the session; keep the watch and the backoff. */
 static void close_transport(Connection *c) {
+        ramp_done(c);
         c->phase_timer = sd_event_source_disable_unref(c->phase_timer);
         /* A lookup still running is abandoned: its thread finishes on its own. */
         c->resolve_io = sd_event_source_disable_unref(c->resolve_io);
@@ -398,7 +409,7 @@ static int simple(Connection *c, const char *name, uint32_t *ret_id) {
 static int start_idle(Connection *c);
 static int do_logout(Connection *c);
 static int poll_step(Connection *c);
-static int connection_fetch(void *userdata, Watch *w, uint32_t floor, unsigned details_max);
+static int connection_fetch(void *userdata, Watch *w, const WatchFetchRequest *req);
 
 static int do_select(Connection *c) {
         ImapCmd *cmd = NULL;
@@ -645,8 +656,8 @@ static int start_idle(Connection *c) {
                 /* RFC 2177 §3: no IDLE without the capability. Poll instead. */
                 log_notice("%s: server has no IDLE, polling every %" PRIu64 "s", cname(c),
                            (uint64_t) (NOOP_POLL_USEC / USEC_PER_SEC));
-                connection_set_state(c, CONNECTION_SELECTING);
                 c->settled = true;
+                connection_set_state(c, CONNECTION_SELECTING);
                 c->backoff_usec = 0;
                 return arm_idle_timer(c, NOOP_POLL_USEC);
         }
@@ -675,9 +686,10 @@ static const ImapArg *fetch_attr(const ImapArg *list, const char *name) {
         return NULL;
 }
 
-/* A FETCH response while selected: ours (the scan or the details), or a
- * flag change made elsewhere (RFC 3501 §7.4.2: unsolicited FETCH FLAGS). */
-static void on_fetch(Connection *c, const ImapArg *list) {
+/* A FETCH response while selected (seq: its message sequence number): ours
+ * (the scan or the details), or a flag change made elsewhere (RFC 3501
+ * §7.4.2: unsolicited FETCH FLAGS). */
+static void on_fetch(Connection *c, uint32_t seq, const ImapArg *list) {
         const ImapArg *uid_arg = fetch_attr(list, "UID");
         bool has_flags = fetch_attr(list, "FLAGS") != NULL;
         uint32_t uid = 0;
@@ -687,6 +699,8 @@ static void on_fetch(Connection *c, const ImapArg *list) {
         if (c->fetch_pending && !c->fetch_details_stage && uid >= c->fetch_floor && uid > 0) {
                 WatchFetchResult *res = &c->fetch_res;
 
+                if (c->fetch_max_seq > 0 && seq > c->fetch_max_seq)
+                        return; /* came after the run that asked (watch.h) */
                 /* "floor:*" also names the last message when the floor is above
                  * every UID (RFC 3501 §6.4.8): hence the comparison. */
                 res->count++;
@@ -863,6 +877,7 @@ static int poll_work(Connection *c) {
                         c->poll_req[i].wanted = false;
                         c->fetch_watch = c->polled[i];
                         c->fetch_floor = c->poll_req[i].floor;
+                        c->fetch_max_seq = 0;
                         c->fetch_details_max = c->poll_req[i].details_max;
                         c->fetch_wanted = true;
                         return do_select(c);
@@ -941,7 +956,7 @@ static int on_fetch_done(Connection *c, bool ok, const char *text) {
 }
 
 /* WatchFetchFn. */
-static int connection_fetch(void *userdata, Watch *w, uint32_t floor, unsigned details_max) {
+static int connection_fetch(void *userdata, Watch *w, const WatchFetchRequest *req) {
         Connection *c = userdata;
         int r;
 
@@ -950,13 +965,16 @@ static int connection_fetch(void *userdata, Watch *w, uint32_t floor, unsigned d
         if (c->polled) {
                 size_t i;
 
+                /* Each fetch EXAMINEs afresh: a sequence number from before means nothing. */
+                if (req->max_seq > 0)
+                        return -EOPNOTSUPP;
                 for (i = 0; i < c->n_polled && c->polled[i] != w; i++)
                         ;
                 if (i >= c->n_polled)
                         return -EINVAL;
                 if (c->poll_req[i].wanted)
                         return -EBUSY;
-                c->poll_req[i] = (PollRequest) { true, floor, MIN(details_max, 1000u) };
+                c->poll_req[i] = (PollRequest) { true, req->floor, MIN(req->details_max, 1000u) };
                 if (c->state == CONNECTION_POLLING && !c->status_pending && !c->close_pending) {
                         /* Waiting for the next round: now. */
                         c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
@@ -969,8 +987,9 @@ static int connection_fetch(void *userdata, Watch *w, uint32_t floor, unsigned d
         if (c->fetch_wanted || c->fetch_pending)
                 return -EBUSY;
         c->fetch_wanted = true;
-        c->fetch_floor = floor;
-        c->fetch_details_max = MIN(details_max, 1000u);
+        c->fetch_floor = req->floor;
+        c->fetch_max_seq = req->max_seq;
+        c->fetch_details_max = MIN(req->details_max, 1000u);
         switch (c->state) {
         case CONNECTION_IDLING:
                 /* RFC 2177: DONE, then the command; resume() runs it after the OK. */
@@ -1038,10 +1057,10 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
                 watch_on_exists(cur_watch(c), resp->number);
                 break;
         case IMAP_DATA_EXPUNGE:
-                watch_on_expunge(cur_watch(c), 1);
+                watch_on_expunge(cur_watch(c), resp->number);
                 break;
         case IMAP_DATA_FETCH:
-                on_fetch(c, resp->fetch);
+                on_fetch(c, resp->number, resp->fetch);
                 break;
 
         case IMAP_DATA_VANISHED:
@@ -1052,7 +1071,7 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
 
                         while (imap_seqset_next(&it, &lo, &hi) > 0)
                                 n += (uint64_t) hi - lo + 1;
-                        watch_on_expunge(cur_watch(c), (uint32_t) MIN(n, (uint64_t) UINT32_MAX));
+                        watch_on_vanished(cur_watch(c), (uint32_t) MIN(n, (uint64_t) UINT32_MAX));
                 }
                 break;
         default:
@@ -1093,6 +1112,7 @@ static int on_done(Connection *c, const ImapEvent *e) {
                         return fail(c, -EACCES, "login refused");
                 }
                 c->auth_failed = c->refetched = false;
+                ramp_done(c);
                 return next_step(c);
         }
         if (c->select_pending && e->id == c->select_id && c->polled) {
@@ -1202,10 +1222,11 @@ static int handle_events(Connection *c) {
                         r = on_done(c, &e);
                         break;
                 case IMAP_EVENT_IDLING:
-                        connection_set_state(c, CONNECTION_IDLING);
                         if (!c->settled || c->backoff_usec)
                                 log_info("%s: idling", cname(c));
+                        /* Before the state change: the manager counts settled connections from it. */
                         c->settled = true;
+                        connection_set_state(c, CONNECTION_IDLING);
                         c->backoff_usec = 0;
                         if (c->quick_idle_ends && now_mono(c) - c->idle_started > USEC_PER_SEC)
                                 c->quick_idle_ends = 0;
@@ -1507,6 +1528,24 @@ static int do_connect(Connection *c) {
         return 0;
 }
 
+/* Connect once the ramp has a slot for us (ramp.h). */
+static int connect_gated(Connection *c) {
+        if (!c->ramp || ramp_acquire(c->ramp, &c->ramp_entry) > 0)
+                return do_connect(c);
+        connection_set_state(c, CONNECTION_QUEUED);
+        return 0;
+}
+
+static void on_ramp_go(RampEntry *e) {
+        Connection *c = (Connection *) (void *) ((char *) e - offsetof(Connection, ramp_entry));
+
+        if (c->state != CONNECTION_QUEUED) {
+                ramp_done(c);
+                return;
+        }
+        (void) do_connect(c);
+}
+
 static void on_secret(int r, const char *secret, size_t len, void *userdata) {
         Connection *c = userdata;
 
@@ -1520,7 +1559,7 @@ static void on_secret(int r, const char *secret, size_t len, void *userdata) {
                 (void) fail(c, -ENOMEM, "out of memory");
                 return;
         }
-        (void) do_connect(c);
+        (void) connect_gated(c);
 }
 
 static int attempt(Connection *c) {
@@ -1553,7 +1592,7 @@ static int attempt(Connection *c) {
                 if (!c->secret)
                         return fail(c, -ENOMEM, "out of memory");
         }
-        return do_connect(c);
+        return connect_gated(c);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------------ */
@@ -1647,7 +1686,11 @@ Watch *connection_watch(const Connection *c) {
         return c->watch;
 }
 
-int connection_new(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Watch *watch,
+const char *connection_name(const Connection *c) {
+        return cname(c);
+}
+
+int connection_new(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp *ramp, Watch *watch,
                    ConnectionStateFn on_state, void *userdata, Connection **ret) {
         Connection *c;
 
@@ -1657,6 +1700,8 @@ int connection_new(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Watc
         c->event = sd_event_ref(e);
         c->account = account;
         c->tls = tls;
+        c->ramp = ramp;
+        c->ramp_entry = RAMP_ENTRY_INIT(on_ramp_go);
         c->watch = watch;
         c->on_state = on_state;
         c->userdata = userdata;
@@ -1665,13 +1710,14 @@ int connection_new(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Watc
         return 0;
 }
 
-int connection_new_poller(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Watch *const *watches,
-                          size_t n, ConnectionStateFn on_state, void *userdata, Connection **ret) {
+int connection_new_poller(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp *ramp,
+                          Watch *const *watches, size_t n, ConnectionStateFn on_state, void *userdata,
+                          Connection **ret) {
         _cleanup_(connection_freep) Connection *c = NULL;
         int r;
 
         assert_return(n > 0, -EINVAL);
-        r = connection_new(e, account, tls, watches[0], on_state, userdata, &c);
+        r = connection_new(e, account, tls, ramp, watches[0], on_state, userdata, &c);
         if (r < 0)
                 return r;
         c->polled = calloc(n, sizeof(Watch *));

@@ -17,6 +17,7 @@
 
 #include "cfg.h"
 #include "conn.h"
+#include "ramp.h"
 #include "watch.h"
 
 typedef struct Connection Connection;
@@ -24,6 +25,7 @@ typedef struct Connection Connection;
 typedef enum ConnectionState {
         CONNECTION_WAITING,             /* backoff before the next attempt */
         CONNECTION_SECRET,              /* running password_command / oauth2_token_command */
+        CONNECTION_QUEUED,              /* waiting for a slot of max_connecting (ramp.h) */
         CONNECTION_CONNECTING,          /* TCP connect and implicit TLS handshake */
         CONNECTION_GREETING,
         CONNECTION_CAPABILITY,
@@ -43,15 +45,18 @@ typedef enum ConnectionState {
 /* Called on every state change (the manager keeps STATUS= and READY=1 from it). */
 typedef void (*ConnectionStateFn)(Connection *c, ConnectionState old, ConnectionState state, void *userdata);
 
-int connection_new(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Watch *watch,
+/* ramp: the bound on connections being set up (may be NULL: none); it holds
+ * a slot from before the connect until the login succeeded or failed. */
+int connection_new(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp *ramp, Watch *watch,
                    ConnectionStateFn on_state, void *userdata, Connection **ret);
 /* A connection for mailboxes beyond the account's max_connections (issue 6):
  * after login it sends STATUS for each watch every status_interval and
  * compares (watch_selected()); when a watch asks for a fetch it EXAMINEs that
  * mailbox, fetches and CLOSEs it.  No IDLE.  The array is copied; the watches
  * stay the caller's. */
-int connection_new_poller(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Watch *const *watches,
-                          size_t n, ConnectionStateFn on_state, void *userdata, Connection **ret);
+int connection_new_poller(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp *ramp,
+                          Watch *const *watches, size_t n, ConnectionStateFn on_state, void *userdata,
+                          Connection **ret);
 /* How many watches a poller polls; 0 for an IDLE connection. */
 size_t connection_polled(const Connection *c);
 
@@ -79,4 +84,6 @@ bool connection_settled(const Connection *c);
 /* When the next attempt is due (CLOCK_BOOTTIME), if waiting. */
 uint64_t connection_retry_at(const Connection *c);
 Watch *connection_watch(const Connection *c);
+/* "account/mailbox", or "account (n mailboxes polled)" for a poller: for logs and STATUS=. */
+const char *connection_name(const Connection *c);
 const char *connection_state_to_string(ConnectionState s) __attribute__((const));

@@ -11,9 +11,11 @@
 #include <systemd/sd-daemon.h>
 
 #include "connection.h"
+#include "hashmap.h"
 #include "log.h"
 #include "manager.h"
 #include "netmon.h"
+#include "ramp.h"
 #include "resume.h"
 #include "scheduler.h"
 #include "state.h"
@@ -22,17 +24,42 @@
 
 /* SIGTERM: everything is closed within this, whatever the servers do. */
 #define STOP_TIMEOUT_USEC (4 * USEC_PER_SEC)
+/* State changes come in bursts; they are written once a second at most. */
+#define SAVE_DELAY_USEC USEC_PER_SEC
+/* Accounts written per loop turn: 10,000 dirty accounts after a restart must
+ * not stall the loop for the time 10,000 files take. */
+#define SAVE_BATCH 512
+/* TODO(cfg): max_connecting from the configuration. */
+#define MANAGER_MAX_CONNECTING 64
+
+/* What STATUS= and READY=1 are made of, kept as counts (docs/SCALING.md: no
+ * walk over every connection per event).  Each account keeps its own, a
+ * state change recounts that account's few connections (max_connections at
+ * most) and moves the difference into the manager's totals. */
+typedef struct Counts {
+        size_t conns, mailboxes, idling, polled, settled, waiting, stopped;
+} Counts;
+
+/* One TLS context per distinct set of TLS settings, not per account: the CA
+ * store is parsed once, and 10,000 accounts on one provider share one. */
+typedef struct TlsShared {
+        char *key;              /* ca_file, client_cert, client_key, each length-prefixed */
+        ConnTlsCtx *ctx;
+        unsigned refs;
+} TlsShared;
 
 typedef struct Account {
         struct Manager *manager;
         const CfgAccount *cfg;
-        ConnTlsCtx *tls;
+        TlsShared *tls;
         Watch **watches;
         size_t n;                       /* watches, one per configured mailbox */
         Connection **conns;             /* IDLE connections, then at most one poller */
         size_t n_conns;
         StateSet *state;                /* what was known, saved when it changes */
-        sd_event_source *save_timer;
+        struct Account *dirty_next;     /* in the manager's list of accounts to save */
+        bool dirty;
+        Counts counts;                  /* this account's share of the manager's */
 } Account;
 
 struct Manager {
@@ -44,6 +71,12 @@ struct Manager {
         Netmon *netmon;                 /* addresses and routes changed: probe everything */
         Account **accounts;
         size_t n_accounts;
+        Hashmap *tls;                   /* TlsShared by key */
+        Ramp *ramp;                     /* max_connecting */
+        Account *dirty;                 /* accounts whose state is to be saved */
+        sd_event_source *save_timer;
+        Counts counts;                  /* sums over the accounts */
+        Connection *last_waiting;       /* the connection that failed last, while it waits */
         sd_event_source *sig_term, *sig_int, *sig_hup, *sig_usr2, *stop_timer, *status_defer;
         bool ready_sent, stopping;
         char status[512], status_sent[512];
@@ -53,62 +86,233 @@ struct Manager {
 
 static void on_conn_state(Connection *c, ConnectionState old, ConnectionState st, void *userdata);
 
-/* Record every watch's numbers and write the file (temp, fsync, rename: state.h). */
-static void account_save(Account *a) {
-        Manager *m = a->manager;
-        int r;
+/* Record the watches' numbers in the account's set; false if nothing changed
+ * since the last save (then no file is written: a restart that finds every
+ * mailbox as it was writes nothing). */
+static bool account_collect(Account *a) {
+        bool changed = false;
 
-        if (!m->state_dir || !a->state)
-                return;
         for (size_t i = 0; i < a->n; i++) {
-                MailboxState st = {};
+                MailboxState st = {}, old;
 
-                if (watch_known(a->watches[i], &st.uidvalidity, &st.uidnext, &st.exists, &st.highestmodseq) &&
-                    st.uidvalidity > 0)
-                        (void) state_put(a->state, watch_mailbox(a->watches[i]), &st);
+                if (!watch_known(a->watches[i], &st.uidvalidity, &st.uidnext, &st.exists, &st.highestmodseq) ||
+                    st.uidvalidity == 0)
+                        continue;
+                if (state_get(a->state, watch_mailbox(a->watches[i]), &old) && memcmp(&old, &st, sizeof(st)) == 0)
+                        continue;
+                if (state_put(a->state, watch_mailbox(a->watches[i]), &st) >= 0)
+                        changed = true;
         }
-        r = state_save(m->state_dir, a->cfg->name, a->state);
+        return changed;
+}
+
+static void dirty_remove(Account *a) {
+        Manager *m = a->manager;
+
+        if (!a->dirty)
+                return;
+        for (Account **p = &m->dirty; *p; p = &(*p)->dirty_next)
+                if (*p == a) {
+                        *p = a->dirty_next;
+                        break;
+                }
+        a->dirty = false;
+        a->dirty_next = NULL;
+}
+
+static int on_save_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
+/* Write up to SAVE_BATCH dirty accounts with one flush (state_save_many()); the
+ * rest on the next turn. */
+static void save_some(Manager *m) {
+        const char *names[SAVE_BATCH];
+        const StateSet *sets[SAVE_BATCH];
+        Account *batch[SAVE_BATCH];
+        int errors[SAVE_BATCH], r;
+        size_t n = 0;
+
+        while (m->dirty && n < SAVE_BATCH) {
+                Account *a = m->dirty;
+
+                m->dirty = a->dirty_next;
+                a->dirty_next = NULL;
+                a->dirty = false;
+                if (!a->state || !account_collect(a))
+                        continue;
+                batch[n] = a;
+                names[n] = a->cfg->name;
+                sets[n++] = a->state;
+        }
+        r = state_save_many(m->state_dir, n, names, sets, errors);
         if (r < 0)
-                log_warning_errno(r, "Account '%s': cannot save state in %s: %m", a->cfg->name,
-                                  state_dir_path(m->state_dir));
+                log_warning_errno(r, "Cannot save state in %s: %m", state_dir_path(m->state_dir));
+        for (size_t i = 0; i < n && r > 0; i++)
+                if (errors[i] < 0)
+                        log_warning_errno(errors[i], "Account '%s': cannot save state in %s: %m", batch[i]->cfg->name,
+                                          state_dir_path(m->state_dir));
+        if (m->dirty && sd_event_add_time_relative(m->event, &m->save_timer, CLOCK_MONOTONIC, 0, 0, on_save_timer,
+                                                   m) < 0)
+                save_some(m);
 }
 
 static int on_save_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        Account *a = userdata;
+        Manager *m = userdata;
 
         (void) s;
         (void) usec;
-        a->save_timer = sd_event_source_disable_unref(a->save_timer);
-        account_save(a);
+        m->save_timer = sd_event_source_disable_unref(m->save_timer);
+        save_some(m);
         return 0;
 }
 
-/* Changes come in bursts; one write a second at most. */
+/* Everything dirty, now (stop, reload). */
+static void save_all(Manager *m) {
+        m->save_timer = sd_event_source_disable_unref(m->save_timer);
+        while (m->dirty)
+                save_some(m);
+        m->save_timer = sd_event_source_disable_unref(m->save_timer);
+}
+
+/* A watch's numbers changed: its account joins the list, written within a second. */
 static void on_watch_changed(Watch *w, void *userdata) {
         Account *a = userdata;
+        Manager *m = a->manager;
 
         (void) w;
-        if (a->save_timer || !a->manager->state_dir)
+        if (a->dirty || !m->state_dir || !a->state)
                 return;
-        if (sd_event_add_time_relative(a->manager->event, &a->save_timer, CLOCK_MONOTONIC, USEC_PER_SEC,
-                                       USEC_PER_SEC / 10, on_save_timer, a) < 0)
-                account_save(a);
+        a->dirty = true;
+        a->dirty_next = m->dirty;
+        m->dirty = a;
+        if (!m->save_timer &&
+            sd_event_add_time_relative(m->event, &m->save_timer, CLOCK_MONOTONIC, SAVE_DELAY_USEC, USEC_PER_SEC / 10,
+                                       on_save_timer, m) < 0)
+                save_some(m);
+}
+
+/* ---- shared TLS contexts ---------------------------------------------------------------------- */
+
+static TlsShared *tls_unref(Manager *m, TlsShared *t) {
+        if (!t || --t->refs > 0)
+                return NULL;
+        (void) hashmap_remove(m->tls, t->key);
+        conn_tls_ctx_free(t->ctx);
+        free(t->key);
+        free(t);
+        return NULL;
+}
+
+static int tls_get(Manager *m, const CfgAccount *cfg, TlsShared **ret) {
+        ConnTlsParams p = { .ca_file = cfg->ca_file, .cert_file = cfg->client_cert, .key_file = cfg->client_key };
+        _cleanup_free_ char *key = NULL;
+        TlsShared *t;
+        char *msg = NULL;
+        int r;
+
+        /* Length-prefixed, so no path can make two different triples look alike. */
+        if (asprintf(&key, "%zu:%s %zu:%s %zu:%s", strlen(p.ca_file ?: ""), p.ca_file ?: "",
+                     strlen(p.cert_file ?: ""), p.cert_file ?: "", strlen(p.key_file ?: ""), p.key_file ?: "") < 0)
+                return -ENOMEM;
+        t = hashmap_get(m->tls, key);
+        if (t) {
+                t->refs++;
+                *ret = t;
+                return 0;
+        }
+        t = calloc(1, sizeof(*t));
+        if (!t)
+                return -ENOMEM;
+        r = conn_tls_ctx_new_full(&p, &t->ctx, &msg);
+        if (r < 0) {
+                log_error("Account '%s': TLS setup failed: %s", cfg->name, msg ? msg : strerror(-r));
+                free(msg);
+                free(t);
+                return r;
+        }
+        t->key = TAKE_PTR(key);
+        t->refs = 1;
+        r = hashmap_put(m->tls, t->key, t);
+        if (r < 0) {
+                conn_tls_ctx_free(t->ctx);
+                free(t->key);
+                free(t);
+                return r;
+        }
+        *ret = t;
+        return 0;
+}
+
+static void counts_add(Counts *to, const Counts *c) {
+        to->conns += c->conns;
+        to->mailboxes += c->mailboxes;
+        to->idling += c->idling;
+        to->polled += c->polled;
+        to->settled += c->settled;
+        to->waiting += c->waiting;
+        to->stopped += c->stopped;
+}
+
+static void counts_sub(Counts *to, const Counts *c) {
+        to->conns -= c->conns;
+        to->mailboxes -= c->mailboxes;
+        to->idling -= c->idling;
+        to->polled -= c->polled;
+        to->settled -= c->settled;
+        to->waiting -= c->waiting;
+        to->stopped -= c->stopped;
+}
+
+/* Recount this account's connections (at most max_connections of them) and
+ * move the difference into the manager's totals. */
+static void account_recount(Account *a) {
+        Counts c = {};
+
+        for (size_t i = 0; i < a->n_conns; i++) {
+                Connection *k = a->conns[i];
+                size_t np = connection_polled(k);
+                ConnectionState st = connection_state(k);
+
+                c.conns++;
+                c.mailboxes += np > 0 ? np : 1;
+                c.polled += np;
+                c.idling += np == 0 && st == CONNECTION_IDLING;
+                c.settled += connection_settled(k);
+                c.waiting += st == CONNECTION_WAITING;
+                c.stopped += st == CONNECTION_STOPPED;
+        }
+        counts_sub(&a->manager->counts, &a->counts);
+        a->counts = c;
+        counts_add(&a->manager->counts, &a->counts);
 }
 
 static Account *account_free(Account *a) {
+        Manager *m;
+
         if (!a)
                 return NULL;
-        if (a->save_timer)
-                account_save(a);
-        sd_event_source_disable_unref(a->save_timer);
-        state_set_free(a->state);
-        for (size_t i = 0; i < a->n_conns; i++)
+        m = a->manager;
+        if (a->dirty) {
+                dirty_remove(a);
+                if (m->state_dir && a->state && account_collect(a)) {
+                        int r = state_save(m->state_dir, a->cfg->name, a->state);
+
+                        if (r < 0)
+                                log_warning_errno(r, "Account '%s': cannot save state in %s: %m", a->cfg->name,
+                                                  state_dir_path(m->state_dir));
+                }
+        }
+        counts_sub(&m->counts, &a->counts);
+        for (size_t i = 0; i < a->n_conns; i++) {
+                if (m->last_waiting == a->conns[i])
+                        m->last_waiting = NULL;
                 connection_free(a->conns[i]);
+        }
         for (size_t i = 0; i < a->n; i++)
                 watch_free(a->watches[i]);
+        state_set_free(a->state);
         free(a->conns);
         free(a->watches);
-        conn_tls_ctx_free(a->tls);
+        tls_unref(m, a->tls);
         free(a);
         return NULL;
 }
@@ -127,14 +331,8 @@ static int account_new(Manager *m, const CfgAccount *cfg, Account **ret) {
         if (m->state_dir && state_load(m->state_dir, cfg->name, &a->state) < 0)
                 a->state = NULL;
         if (!cfg->tunnel && cfg->tls != CFG_TLS_NONE) {
-                ConnTlsParams p = { .ca_file = cfg->ca_file, .cert_file = cfg->client_cert, .key_file = cfg->client_key };
-                char *msg = NULL;
-
-                /* One TLS context per account, shared by its connections. */
-                r = conn_tls_ctx_new_full(&p, &a->tls, &msg);
+                r = tls_get(m, cfg, &a->tls);
                 if (r < 0) {
-                        log_error("Account '%s': TLS setup failed: %s", cfg->name, msg ? msg : strerror(-r));
-                        free(msg);
                         account_free(a);
                         return r;
                 }
@@ -163,7 +361,8 @@ static int account_new(Manager *m, const CfgAccount *cfg, Account **ret) {
          * connection polls the rest with STATUS. */
         idle = cfg->n_mailboxes <= cfg->max_connections ? cfg->n_mailboxes : cfg->max_connections - 1;
         for (size_t i = 0; i < idle; i++) {
-                r = connection_new(m->event, cfg, a->tls, a->watches[i], on_conn_state, m, &a->conns[i]);
+                r = connection_new(m->event, cfg, a->tls ? a->tls->ctx : NULL, m->ramp, a->watches[i], on_conn_state,
+                                   a, &a->conns[i]);
                 if (r < 0) {
                         account_free(a);
                         return r;
@@ -171,8 +370,8 @@ static int account_new(Manager *m, const CfgAccount *cfg, Account **ret) {
                 a->n_conns = i + 1;
         }
         if (idle < cfg->n_mailboxes) {
-                r = connection_new_poller(m->event, cfg, a->tls, a->watches + idle, cfg->n_mailboxes - idle,
-                                          on_conn_state, m, &a->conns[idle]);
+                r = connection_new_poller(m->event, cfg, a->tls ? a->tls->ctx : NULL, m->ramp, a->watches + idle,
+                                          cfg->n_mailboxes - idle, on_conn_state, a, &a->conns[idle]);
                 if (r < 0) {
                         account_free(a);
                         return r;
@@ -182,6 +381,7 @@ static int account_new(Manager *m, const CfgAccount *cfg, Account **ret) {
                            "every %.0f s", cfg->name, cfg->n_mailboxes, cfg->max_connections, idle,
                            cfg->n_mailboxes - idle, (double) cfg->status_interval_usec / USEC_PER_SEC);
         }
+        account_recount(a);
         *ret = a;
         return 0;
 }
@@ -202,36 +402,32 @@ static void account_set_config(Account *a, const CfgAccount *cfg) {
 /* ---- status ----------------------------------------------------------------------------------- */
 
 static int update_status(Manager *m) {
-        size_t total = 0, idling = 0, polled = 0, settled = 0, conns = 0;
+        const Counts *c = &m->counts;
         char detail[256] = "", polling[64] = "";
         uint64_t now = 0;
 
         (void) sd_event_now(m->event, CLOCK_BOOTTIME, &now);
-        for (size_t i = 0; i < m->n_accounts; i++)
-                for (size_t j = 0; j < m->accounts[i]->n_conns; j++) {
-                        Connection *c = m->accounts[i]->conns[j];
-                        uint64_t at = connection_retry_at(c);
+        if (m->last_waiting) {
+                uint64_t at = connection_retry_at(m->last_waiting);
+                uint64_t in = at > now ? (at - now + USEC_PER_SEC - 1) / USEC_PER_SEC : 0;
+                const char *name = connection_name(m->last_waiting);
 
-                        size_t np = connection_polled(c);
-
-                        conns++;
-                        total += np > 0 ? np : 1;
-                        polled += np;
-                        idling += np == 0 && connection_state(c) == CONNECTION_IDLING;
-                        settled += connection_settled(c);
-                        if (at && !detail[0])
-                                (void) snprintf(detail, sizeof(detail), "; %s: retry in %" PRIu64 "s",
-                                                np > 0 ? m->accounts[i]->cfg->name : watch_name(connection_watch(c)),
-                                                at > now ? (at - now + USEC_PER_SEC - 1) / USEC_PER_SEC : 0);
-                }
+                if (c->waiting > 1)
+                        (void) snprintf(detail, sizeof(detail), "; %zu waiting to retry, latest %s: retry in %" PRIu64 "s",
+                                        c->waiting, name, in);
+                else
+                        (void) snprintf(detail, sizeof(detail), "; %s: retry in %" PRIu64 "s", name, in);
+        } else if (c->waiting > 0)
+                (void) snprintf(detail, sizeof(detail), "; %zu waiting to retry", c->waiting);
         /* Mailboxes beyond max_connections say so (issue 6). */
-        if (polled > 0)
-                (void) snprintf(polling, sizeof(polling), ", %zu polled (max_connections)", polled);
-        (void) snprintf(m->status, sizeof(m->status), "%zu/%zu mailboxes idling%s%s", idling, total, polling, detail);
+        if (c->polled > 0)
+                (void) snprintf(polling, sizeof(polling), ", %zu polled (max_connections)", c->polled);
+        (void) snprintf(m->status, sizeof(m->status), "%zu/%zu mailboxes idling%s%s", c->idling, c->mailboxes, polling,
+                        detail);
         if (m->stopping)
                 return 0;
         /* READY=1 once every mailbox reached IDLE or failed its first attempt. */
-        if (!m->ready_sent && settled == conns) {
+        if (!m->ready_sent && c->settled == c->conns) {
                 m->ready_sent = true;
                 (void) sd_notifyf(false, "READY=1\nSTATUS=%s", m->status);
                 log_info("Ready: %s", m->status);
@@ -255,18 +451,19 @@ static int on_status_defer(sd_event_source *s, void *userdata) {
 }
 
 static bool all_stopped(const Manager *m) {
-        for (size_t i = 0; i < m->n_accounts; i++)
-                for (size_t j = 0; j < m->accounts[i]->n_conns; j++)
-                        if (connection_state(m->accounts[i]->conns[j]) != CONNECTION_STOPPED)
-                                return false;
-        return true;
+        return m->counts.stopped == m->counts.conns;
 }
 
 static void on_conn_state(Connection *c, ConnectionState old, ConnectionState st, void *userdata) {
-        Manager *m = userdata;
+        Account *a = userdata;
+        Manager *m = a->manager;
 
-        (void) c;
         (void) old;
+        account_recount(a);
+        if (st == CONNECTION_WAITING)
+                m->last_waiting = c;
+        else if (m->last_waiting == c)
+                m->last_waiting = NULL;
         if (m->stopping) {
                 if (st == CONNECTION_STOPPED && all_stopped(m))
                         (void) sd_event_exit(m->event, 0);
@@ -319,15 +516,9 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 
 /* ---- reload ----------------------------------------------------------------------------------- */
 
-static Account *find_account(Manager *m, const char *name) {
-        for (size_t i = 0; i < m->n_accounts; i++)
-                if (m->accounts[i] && strcmp(m->accounts[i]->cfg->name, name) == 0)
-                        return m->accounts[i];
-        return NULL;
-}
-
 int manager_reload(Manager *m) {
         _cleanup_free_ char *error = NULL;
+        _cleanup_(hashmap_freep) Hashmap *old_by_name = NULL;
         Cfg *ncfg = NULL;
         Account **nacc;
         uint64_t now = 0;
@@ -345,6 +536,14 @@ int manager_reload(Manager *m) {
         }
         for (size_t i = 0; i < ncfg->n_warnings; i++)
                 log_warning("%s", ncfg->warnings[i]);
+        /* The running accounts by name, and by index to take them out of the old array. */
+        r = hashmap_new(&old_by_name);
+        for (size_t j = 0; r >= 0 && j < m->n_accounts; j++)
+                r = hashmap_put(old_by_name, m->accounts[j]->cfg->name, (void *) (uintptr_t) (j + 1));
+        if (r < 0) {
+                cfg_free(ncfg);
+                return log_error_errno(r, "Reload failed: %m");
+        }
 
         nacc = calloc(ncfg->n_accounts ? ncfg->n_accounts : 1, sizeof(Account *));
         if (!nacc) {
@@ -353,15 +552,14 @@ int manager_reload(Manager *m) {
         }
         for (size_t i = 0; i < ncfg->n_accounts; i++) {
                 const CfgAccount *na = &ncfg->accounts[i];
-                Account *old = find_account(m, na->name);
+                size_t j = (size_t) (uintptr_t) hashmap_get(old_by_name, na->name);
+                Account *old = j > 0 ? m->accounts[j - 1] : NULL;
 
                 if (old && cfg_account_equal(old->cfg, na)) {
                         /* Unchanged: keep its connections, sockets and all. */
                         account_set_config(old, na);
                         nacc[i] = old;
-                        for (size_t j = 0; j < m->n_accounts; j++)
-                                if (m->accounts[j] == old)
-                                        m->accounts[j] = NULL;
+                        m->accounts[j - 1] = NULL;
                         kept++;
                         continue;
                 }
@@ -373,7 +571,8 @@ int manager_reload(Manager *m) {
                 account_start(nacc[i]);
                 started++;
         }
-        /* Removed or changed accounts go. */
+        /* Removed or changed accounts go.  The names in old_by_name are theirs. */
+        old_by_name = hashmap_free(old_by_name);
         for (size_t j = 0; j < m->n_accounts; j++)
                 if (m->accounts[j]) {
                         account_free(m->accounts[j]);
@@ -479,6 +678,12 @@ int manager_new(Cfg *cfg, Manager **ret) {
         r = sched_new(m->event, cfg->max_concurrent_hooks, &m->sched);
         if (r < 0)
                 return r;
+        r = hashmap_new(&m->tls);
+        if (r < 0)
+                return r;
+        r = ramp_new(m->event, MANAGER_MAX_CONNECTING, &m->ramp);
+        if (r < 0)
+                return r;
         r = state_dir_open(NULL, &m->state_dir);
         if (r < 0)
                 log_warning_errno(r, "No state directory ($STATE_DIRECTORY, $XDG_STATE_HOME, $HOME): "
@@ -531,9 +736,12 @@ int manager_run(Manager *m) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        save_all(m);
         for (size_t i = 0; i < m->n_accounts; i++)
                 account_free(m->accounts[i]);
         free(m->accounts);
+        hashmap_free(m->tls);
+        ramp_free(m->ramp);
         sched_free(m->sched);
         resume_monitor_free(m->resume);
         netmon_free(m->netmon);

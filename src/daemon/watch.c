@@ -25,16 +25,21 @@ enum {
 typedef enum FetchKind {
         FETCH_NONE,
         FETCH_SCAN,                     /* after SELECT: what came while away */
-        FETCH_RESOLVE,                  /* before an on_new run: which UIDs it covers */
+        FETCH_RESOLVE,                  /* before an on_new run that wants UIDs or details */
+        FETCH_FLOOR,                    /* after a hot-path run started: which UIDs it covered */
 } FetchKind;
 
 typedef struct Job {
         Watch *watch;
         WatchEvent ev;
-        SchedJob *sj;
+        SchedJob *sj;                   /* NULL: no hook for this event */
 
         uint64_t count;                 /* events since the current run (if any) started */
         unsigned reasons;
+        /* new: what is known of the UIDs of those events.  A scan (catch-up or poll)
+         * names them; an EXISTS does not. */
+        uint32_t scan_min, scan_max;    /* UIDs found by scans; 0: none */
+        bool uids_unknown;              /* arrivals seen only as EXISTS */
 
         /* The run: resolving (waiting for the fetch), then the hook. */
         bool resolving;
@@ -54,6 +59,13 @@ struct Watch {
         bool known;             /* selected once, or restored from the state file */
         bool selected_this_run; /* selected since the daemon started (startup_sync) */
         uint32_t exists, uidvalidity, floor;
+        /* Of the 'exists' messages, how many have UIDs at or above the floor (not
+         * covered by a run whose UIDs are known).  They are the last 'above'
+         * sequence numbers: UIDs grow with sequence numbers (RFC 3501 §2.3.1.1).
+         * What is persisted as EXISTS is exists - above, so the catch-up after a
+         * reconnect or restart counts as expunged only messages below the floor,
+         * whatever happened to the others (never a phantom expunge). */
+        uint32_t above;
         uint64_t highestmodseq;
         WatchChangedFn on_changed;
         void *userdata;
@@ -62,6 +74,13 @@ struct Watch {
         void *fetch_userdata;
         FetchKind fetch_kind;   /* in flight */
         bool resolve_waiting;   /* the NEW job's run waits for the scan to end */
+        /* Hot-path runs started without knowing their UIDs: they covered the
+         * messages up to this sequence number (kept right across EXPUNGE,
+         * RFC 3501 §7.4.1); 0 when nothing is owed.  Only meaningful on the
+         * connection that saw them: reset when the fetcher goes. */
+        uint32_t covered_seq;
+        bool floor_wanted;      /* ask again once the fetch in flight ended */
+        bool floor_void;        /* an expunge came while FETCH_FLOOR was in flight */
         uint32_t scan_old_exists;
         unsigned scan_reason;   /* REASON_CATCHUP, or REASON_LIVE for a poll */
 
@@ -114,15 +133,16 @@ static uint64_t now_mono(const Watch *w) {
 static void trigger(Watch *w, WatchEvent ev, uint64_t count, unsigned reason, bool force) {
         Job *j = &w->jobs[ev];
 
-        if (count == 0 && !force)
-                return;
+        if ((count == 0 && !force) || !j->sj)
+                return;         /* an event nobody asked for is counted and forgotten */
+        j->count += count;
+        j->reasons |= reason;
+        /* With debounce 0 this starts the hook before it returns: log after. */
+        sched_job_trigger(j->sj, now_mono(w), w->account->debounce_usec, w->account->max_delay_usec);
         log_info("%s: %s%s, %" PRIu64 " message%s", w->name,
                  reason & REASON_RESYNC ? "resync" : event_names[ev],
                  reason & REASON_CATCHUP ? " (catch-up)" : reason & REASON_STARTUP ? " (startup)" : "",
                  count, count == 1 ? "" : "s");
-        j->count += count;
-        j->reasons |= reason;
-        sched_job_trigger(j->sj, now_mono(w), w->account->debounce_usec, w->account->max_delay_usec);
 }
 
 /* ---- runs ------------------------------------------------------------------------------------- */
@@ -145,12 +165,26 @@ static const char *reason_name(unsigned reasons) {
         return "startup";
 }
 
-/* Start the hook of a job whose run began; res: what the fetch found (NULL
- * when there was none).  Returns < 0 if nothing runs. */
-static int start_hook(Job *j, const WatchFetchResult *res) {
+/* IMAPIDLED_UIDS (RFC 3501 §9 sequence-set syntax, usable with UID FETCH as
+ * it is): lo:hi, lo, or lo:* when hi is 0 (not known); empty when lo is 0. */
+static void format_uids(char *buf, size_t size, uint32_t lo, uint32_t hi) {
+        if (lo == 0)
+                (void) snprintf(buf, size, "IMAPIDLED_UIDS=");
+        else if (hi == 0)
+                (void) snprintf(buf, size, "IMAPIDLED_UIDS=%" PRIu32 ":*", lo);
+        else if (lo == hi)
+                (void) snprintf(buf, size, "IMAPIDLED_UIDS=%" PRIu32, lo);
+        else
+                (void) snprintf(buf, size, "IMAPIDLED_UIDS=%" PRIu32 ":%" PRIu32, lo, hi);
+}
+
+/* Start the hook of a job whose run began.  uids: IMAPIDLED_UIDS for new
+ * (format_uids()); res: the details fetched, or NULL.  Returns < 0 if
+ * nothing runs. */
+static int start_hook(Job *j, const char *uids, const WatchFetchResult *res) {
         Watch *w = j->watch;
         const CfgHook *hk = watch_hook(w, j->ev);
-        char count[40], exists[40], uidvalidity[40], uidnext[40], reason[40], uids[64], ndet[40],
+        char count[40], exists[40], uidvalidity[40], uidnext[40], reason[40], uidset[64], ndet[40],
                 log_name[256];
         _cleanup_(details_strv_freep) char **denv = NULL;
         char *env[16];
@@ -172,18 +206,9 @@ static int start_hook(Job *j, const WatchFetchResult *res) {
         env[n++] = uidvalidity;
         env[n++] = uidnext;
         env[n++] = reason;
-        if (j->ev == WATCH_EVENT_NEW) {
-                /* RFC 3501 §9 sequence-set syntax, usable with UID FETCH as it is. */
-                if (!res)
-                        (void) snprintf(uids, sizeof(uids), "IMAPIDLED_UIDS=%" PRIu32 ":*", w->floor);
-                else if (res->count == 0)
-                        (void) snprintf(uids, sizeof(uids), "IMAPIDLED_UIDS=");
-                else if (res->min_uid == res->max_uid)
-                        (void) snprintf(uids, sizeof(uids), "IMAPIDLED_UIDS=%" PRIu32, res->min_uid);
-                else
-                        (void) snprintf(uids, sizeof(uids), "IMAPIDLED_UIDS=%" PRIu32 ":%" PRIu32, res->min_uid,
-                                        res->max_uid);
-                env[n++] = uids;
+        if (j->ev == WATCH_EVENT_NEW && uids) {
+                (void) snprintf(uidset, sizeof(uidset), "%s", uids);
+                env[n++] = uidset;
         }
         if (hk->details) {
                 (void) snprintf(ndet, sizeof(ndet), "IMAPIDLED_DETAILS=%zu", res ? res->n_details : (size_t) 0);
@@ -222,22 +247,72 @@ static int start_hook(Job *j, const WatchFetchResult *res) {
         return 0;
 }
 
-static int request_fetch(Watch *w, FetchKind kind, uint32_t floor, unsigned details_max) {
+static int request_fetch(Watch *w, FetchKind kind, const WatchFetchRequest *req) {
         int r;
 
         if (!w->fetch)
                 return -ENOTCONN;
         w->fetch_kind = kind;
-        r = w->fetch(w->fetch_userdata, w, floor, details_max);
+        r = w->fetch(w->fetch_userdata, w, req);
         if (r < 0)
                 w->fetch_kind = FETCH_NONE;
         return r;
+}
+
+/* The floor moves to 'next' because a run covered 'covered' messages at or
+ * above the old floor. */
+static void floor_move(Watch *w, uint32_t next, uint64_t covered) {
+        if (next > w->floor)
+                w->floor = next;
+        w->above -= (uint32_t) MIN(covered, (uint64_t) w->above);
+        changed(w);
+}
+
+/* Ask which UIDs the hot-path runs covered (watch.h), unless a fetch is in
+ * flight (then after it).  Nothing to do when nothing is owed. */
+static void request_floor(Watch *w) {
+        WatchFetchRequest req = { .floor = w->floor, .max_seq = w->covered_seq };
+        int r;
+
+        if (w->covered_seq == 0)
+                return;
+        if (w->fetch_kind != FETCH_NONE) {
+                w->floor_wanted = true;
+                return;
+        }
+        w->floor_wanted = w->floor_void = false;
+        r = request_fetch(w, FETCH_FLOOR, &req);
+        if (r < 0) {
+                /* The floor stays: the next catch-up may report these messages again
+                 * (never lose them; docs/EVENTS.md). */
+                log_debug("%s: cannot ask which UIDs the run covered: %s", w->name, strerror(-r));
+                w->covered_seq = 0;
+        }
+}
+
+static void floor_fetched(Watch *w, int r, const WatchFetchResult *res) {
+        if (r >= 0 && w->floor_void) {
+                /* Sequence numbers moved under the answer: ask again. */
+                w->floor_wanted = true;
+                return;
+        }
+        if (r >= 0 && res->count > 0 && res->max_uid >= w->floor && res->max_uid < UINT32_MAX)
+                floor_move(w, res->max_uid + 1, res->count);
+        if (r < 0)
+                w->floor_wanted = false;
+        if (!w->floor_wanted)
+                w->covered_seq = 0;
 }
 
 static unsigned details_wanted(const Watch *w) {
         const CfgHook *hk = watch_hook(w, WATCH_EVENT_NEW);
 
         return hk && hk->details ? MAX(w->account->details_max, 1u) : 0;
+}
+
+/* Whether the hook must know its UIDs before it starts (a round trip). */
+static bool wants_uids(const CfgHook *hk) {
+        return hk->details; /* || hk->uids: the key comes with the configuration change */
 }
 
 /* The connection went away before the run could ask which UIDs it covers.
@@ -249,16 +324,18 @@ static bool defer_to_catchup(const Job *j, int r) {
         return IN_SET(r, -ENOTCONN, -ECONNRESET) && !(j->run_reasons & (REASON_RESYNC | REASON_STARTUP));
 }
 
-/* The NEW job's run: find out which UIDs it covers first. */
+/* The NEW job's run of a hook that wants UIDs or details: find them out first. */
 static int resolve(Job *j) {
         Watch *w = j->watch;
+        char uids[64];
         int r;
 
         if (w->fetch_kind != FETCH_NONE) {
                 w->resolve_waiting = true;      /* after the scan */
                 return 0;
         }
-        r = request_fetch(w, FETCH_RESOLVE, w->floor, details_wanted(w));
+        r = request_fetch(w, FETCH_RESOLVE,
+                          &(WatchFetchRequest) { .floor = w->floor, .details_max = details_wanted(w) });
         if (r >= 0)
                 return 0;
         j->resolving = false;
@@ -266,11 +343,40 @@ static int resolve(Job *j) {
                 log_info("%s: not connected; the catch-up after reconnecting reports the new mail", w->name);
                 return r;       /* nothing runs */
         }
-        return start_hook(j, NULL);
+        format_uids(uids, sizeof(uids), w->floor, 0);
+        return start_hook(j, uids, NULL);
+}
+
+/* The hot path: start the hook now, with what is known of its UIDs; then
+ * settle the floor (watch.h). */
+static int start_new(Job *j, uint32_t scan_min, uint32_t scan_max, bool uids_unknown) {
+        Watch *w = j->watch;
+        char uids[64];
+        int r;
+
+        if (uids_unknown || scan_max == 0) {
+                format_uids(uids, sizeof(uids), w->floor, 0);
+                r = start_hook(j, uids, NULL);
+                if (r < 0 || j->run_count == 0)
+                        return r;       /* a startup run covers nothing new */
+                /* Every message there now is this run's or older. */
+                w->covered_seq = MAX(w->covered_seq, w->exists);
+                request_floor(w);
+                return 0;
+        }
+        /* A scan named the UIDs: the floor moves past them now (IMAPIDLED_UIDNEXT). */
+        if (scan_max >= w->floor && scan_max < UINT32_MAX)
+                floor_move(w, scan_max + 1, j->run_count);
+        format_uids(uids, sizeof(uids), scan_min, scan_max);
+        return start_hook(j, uids, NULL);
 }
 
 static int on_job_start(SchedJob *sj, void *userdata) {
         Job *j = userdata;
+        Watch *w = j->watch;
+        const CfgHook *hk = watch_hook(w, j->ev);
+        uint32_t scan_min = j->scan_min, scan_max = j->scan_max;
+        bool uids_unknown = j->uids_unknown;
         int r;
 
         (void) sj;
@@ -278,10 +384,21 @@ static int on_job_start(SchedJob *sj, void *userdata) {
         j->run_reasons = j->reasons;
         j->count = 0;
         j->reasons = 0;
-        if (!watch_hook(j->watch, j->ev))
+        j->scan_min = j->scan_max = 0;
+        j->uids_unknown = false;
+        if (!hk)
                 return -ENOENT;
         if (j->ev != WATCH_EVENT_NEW)
-                return start_hook(j, NULL);
+                return start_hook(j, NULL, NULL);
+        if (j->run_reasons & REASON_RESYNC) {
+                /* RFC 3501 §2.3.1.1: every UID is new after a UIDVALIDITY change. */
+                char uids[64];
+
+                format_uids(uids, sizeof(uids), 1, 0);
+                return start_hook(j, uids, NULL);
+        }
+        if (!wants_uids(hk))
+                return start_new(j, scan_min, scan_max, uids_unknown);
         j->resolving = true;
         r = resolve(j);
         if (r < 0)
@@ -304,7 +421,7 @@ static void resolved(Watch *w, int r, const WatchFetchResult *res) {
         if (r >= 0 && res->count > 0) {
                 /* The run covers these: the next one starts above them. */
                 if (res->max_uid >= w->floor && res->max_uid < UINT32_MAX)
-                        w->floor = res->max_uid + 1;
+                        floor_move(w, res->max_uid + 1, res->count);
                 if (res->count > j->run_count) {
                         /* Messages that came while we asked (EXISTS during DONE or the
                          * FETCH) are in this run, which starts after they came: take
@@ -318,8 +435,16 @@ static void resolved(Watch *w, int r, const WatchFetchResult *res) {
                 }
                 changed(w);
         }
-        if (start_hook(j, r >= 0 ? res : NULL) < 0)
-                sched_job_done(j->sj);
+        {
+                char uids[64];
+
+                if (r >= 0)
+                        format_uids(uids, sizeof(uids), res->count ? res->min_uid : 0, res->max_uid);
+                else
+                        format_uids(uids, sizeof(uids), w->floor, 0);
+                if (start_hook(j, uids, r >= 0 ? res : NULL) < 0)
+                        sched_job_done(j->sj);
+        }
 }
 
 static void scanned(Watch *w, int r, const WatchFetchResult *res) {
@@ -332,6 +457,14 @@ static void scanned(Watch *w, int r, const WatchFetchResult *res) {
         }
         log_debug("%s: scan: %" PRIu64 " new (UIDs %" PRIu32 "..%" PRIu32 "), EXISTS %" PRIu32 " -> %" PRIu32,
                   w->name, res->count, res->min_uid, res->max_uid, w->scan_old_exists, w->exists);
+        /* Every message at or above the floor is one of these (or came since: EXISTS counted it). */
+        w->above = (uint32_t) MIN((uint64_t) w->above + res->count, (uint64_t) w->exists);
+        if (res->count > 0) {
+                Job *j = &w->jobs[WATCH_EVENT_NEW];
+
+                j->scan_min = j->scan_min ? MIN(j->scan_min, res->min_uid) : res->min_uid;
+                j->scan_max = MAX(j->scan_max, res->max_uid);
+        }
         trigger(w, WATCH_EVENT_NEW, res->count, w->scan_reason, false);
         /* Everything else that was there before and is missing now went away. */
         expected = (uint64_t) w->scan_old_exists + res->count;
@@ -350,6 +483,8 @@ void watch_fetch_done(Watch *w, int r, WatchFetchResult *res) {
                 scanned(w, r, res);
         else if (kind == FETCH_RESOLVE)
                 resolved(w, r, res);
+        else if (kind == FETCH_FLOOR)
+                floor_fetched(w, r, res);
         watch_fetch_result_done(res);
 
         if (w->resolve_waiting && w->fetch_kind == FETCH_NONE) {
@@ -361,13 +496,37 @@ void watch_fetch_done(Watch *w, int r, WatchFetchResult *res) {
                         sched_job_done(j->sj);
                 }
         }
+        if (w->floor_wanted && w->fetch_kind == FETCH_NONE)
+                request_floor(w);
+}
+
+/* The connection went away: new mail that no run has started for yet is at
+ * or above the floor, so the catch-up after the reconnect finds it again
+ * and reports it; a pending run for it now would report it twice.  A resync
+ * or the startup run is not found again: those stay. */
+static void forget_pending_new(Watch *w) {
+        Job *j = &w->jobs[WATCH_EVENT_NEW];
+
+        if (!j->sj || !sched_job_pending(j->sj) || (j->reasons & (REASON_RESYNC | REASON_STARTUP)))
+                return;
+        sched_job_cancel(j->sj);
+        j->count = 0;
+        j->reasons = 0;
+        j->scan_min = j->scan_max = 0;
+        j->uids_unknown = false;
 }
 
 void watch_set_fetcher(Watch *w, WatchFetchFn fn, void *userdata) {
         w->fetch = fn;
         w->fetch_userdata = userdata;
-        if (!fn && w->fetch_kind != FETCH_NONE)
+        if (fn)
+                return;
+        /* Sequence numbers mean nothing on the next connection. */
+        w->covered_seq = 0;
+        w->floor_wanted = false;
+        if (w->fetch_kind != FETCH_NONE)
                 watch_fetch_done(w, -ECONNRESET, NULL);
+        forget_pending_new(w);
 }
 
 /* ---- what the server says --------------------------------------------------------------------- */
@@ -379,36 +538,44 @@ void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t ui
         bool had_new = false;
 
         w->selected_this_run = true;
+        w->covered_seq = 0;     /* a new selection: old sequence numbers are void */
         if (w->known && uidvalidity == w->uidvalidity) {
-                uint32_t old_exists = w->exists;
+                /* Messages below the floor before; the scan finds those at or above it. */
+                uint32_t old_below = w->exists - MIN(w->above, w->exists);
 
                 w->exists = exists;
+                w->above = 0;
                 if (uidnext > w->floor && watch_hook(w, WATCH_EVENT_NEW)) {
                         /* UIDs were handed out (RFC 3501 §2.3.1.1); which of them are still
                          * there, and so how many messages are new, the scan tells. */
-                        w->scan_old_exists = old_exists;
+                        w->scan_old_exists = old_below;
                         w->scan_reason = reason;
-                        if (request_fetch(w, FETCH_SCAN, w->floor, 0) < 0)
+                        if (request_fetch(w, FETCH_SCAN, &(WatchFetchRequest) { .floor = w->floor }) < 0)
                                 log_debug("%s: cannot scan for new mail now", w->name);
                         had_new = true;
                 } else {
                         if (uidnext > w->floor)
                                 w->floor = uidnext;     /* nobody to tell */
-                        if (old_exists > exists)
-                                trigger(w, WATCH_EVENT_EXPUNGE, old_exists - exists, reason, false);
+                        if (old_below > exists)
+                                trigger(w, WATCH_EVENT_EXPUNGE, old_below - exists, reason, false);
                 }
         } else {
-                if (w->known) {
+                bool resync = w->known;
+                uint32_t old_uidvalidity = w->uidvalidity;
+
+                /* The new numbers first: a run may start inside trigger(). */
+                w->known = true;
+                w->exists = exists;
+                w->above = 0;
+                w->uidvalidity = uidvalidity;
+                w->floor = uidnext;
+                if (resync) {
                         /* RFC 3501 §2.3.1.1: old UIDs mean nothing now. */
                         log_notice("%s: UIDVALIDITY changed (%" PRIu32 " -> %" PRIu32 "), resync", w->name,
-                                   w->uidvalidity, uidvalidity);
+                                   old_uidvalidity, uidvalidity);
                         trigger(w, WATCH_EVENT_NEW, exists, REASON_RESYNC | REASON_CATCHUP, true);
                         had_new = true;
                 }
-                w->known = true;
-                w->exists = exists;
-                w->uidvalidity = uidvalidity;
-                w->floor = uidnext;
         }
         w->highestmodseq = highestmodseq;
         if (first_this_run && w->account->startup_sync && !had_new)
@@ -424,16 +591,40 @@ void watch_on_exists(Watch *w, uint32_t exists) {
                 uint32_t added = exists - w->exists;
 
                 w->exists = exists;
+                w->above += added;
+                w->jobs[WATCH_EVENT_NEW].uids_unknown = true;
                 trigger(w, WATCH_EVENT_NEW, added, REASON_LIVE, false);
-        } else
+        } else {
                 w->exists = exists;
+                w->above = MIN(w->above, exists);
+        }
         changed(w);
 }
 
-void watch_on_expunge(Watch *w, uint32_t count) {
+/* 'count' messages left at unknown positions (seq 0) or one at 'seq': keep
+ * covered_seq pointing at the last message a run covered.  Unknown positions
+ * count as below it, so the floor can lag (a message reported twice after a
+ * reconnect) but never skip one. */
+static void expunged(Watch *w, uint32_t count, uint32_t seq) {
+        /* The last 'above' sequence numbers are the messages at or above the floor. */
+        if (seq > 0 && w->above > 0 && seq > w->exists - MIN(w->above, w->exists))
+                w->above--;
         w->exists = count > w->exists ? 0 : w->exists - count;
+        w->above = MIN(w->above, w->exists);
+        if (w->covered_seq > 0 && (seq == 0 || seq <= w->covered_seq))
+                w->covered_seq -= MIN(count, w->covered_seq);
+        if (w->fetch_kind == FETCH_FLOOR)
+                w->floor_void = true;
         trigger(w, WATCH_EVENT_EXPUNGE, count, REASON_LIVE, false);
         changed(w);
+}
+
+void watch_on_expunge(Watch *w, uint32_t seq) {
+        expunged(w, 1, seq);
+}
+
+void watch_on_vanished(Watch *w, uint32_t count) {
+        expunged(w, count, 0);
 }
 
 void watch_on_flags(Watch *w, uint32_t count) {
@@ -442,6 +633,7 @@ void watch_on_flags(Watch *w, uint32_t count) {
 
 void watch_restore(Watch *w, uint32_t uidvalidity, uint32_t uidnext, uint32_t exists, uint64_t highestmodseq) {
         w->known = true;
+        w->above = 0;
         w->uidvalidity = uidvalidity;
         w->floor = uidnext;
         w->exists = exists;
@@ -454,7 +646,8 @@ bool watch_known(const Watch *w, uint32_t *ret_uidvalidity, uint32_t *ret_uidnex
                 return false;
         *ret_uidvalidity = w->uidvalidity;
         *ret_uidnext = w->floor;
-        *ret_exists = w->exists;
+        /* Below the floor only: see 'above'. */
+        *ret_exists = w->exists - MIN(w->above, w->exists);
         *ret_highestmodseq = w->highestmodseq;
         return true;
 }
@@ -493,16 +686,12 @@ void watch_set_config(Watch *w, const CfgAccount *account, const CfgMailbox *mai
  * mailbox or event asks (anchors.md §3 row 11: concurrent syncs collide). */
 static int lock_key(const Watch *w, WatchEvent ev, char **ret) {
         const CfgHook *hk = watch_hook(w, ev);
-        const char *parts[4] = { w->account->name, NULL, NULL, NULL };
+        const char *parts[3] = { w->account->name, NULL, NULL };
         char *const *argv = NULL;
         Buf b = BUF_INIT;
         int r = 0;
 
-        if (!hk) {
-                parts[1] = "-";
-                parts[2] = w->mailbox->name;
-                parts[3] = event_names[ev];
-        } else if (!hk->argv) {
+        if (!hk->argv) {
                 parts[1] = "sh";
                 parts[2] = hk->shell;
         } else
@@ -546,6 +735,8 @@ int watch_new(sd_event *e, Sched *sched, const CfgAccount *account, const CfgMai
 
                 w->jobs[i].watch = w;
                 w->jobs[i].ev = (WatchEvent) i;
+                if (!watch_hook(w, (WatchEvent) i))
+                        continue;       /* no job: an event without a hook costs nothing */
                 r = lock_key(w, (WatchEvent) i, &key);
                 if (r < 0)
                         return r;

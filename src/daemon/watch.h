@@ -17,9 +17,17 @@
  *
  * The floor: the lowest UID that no hook run has covered yet.  It is what is
  * persisted as UIDNEXT (state.h), so a restart or reconnect reports exactly
- * the messages with UIDs at or above it.  A run of on_new asks the connection
- * for the UIDs at or above the floor (and the details of the newest, when the
- * hook wants them) just before it starts, then moves the floor past them.
+ * the messages with UIDs at or above it.
+ *
+ * The hot path (docs/SCALING.md): a run of on_new whose hook needs neither
+ * exact UIDs nor details (`uids`, `details`) starts from the scheduler's
+ * trigger, inside watch_on_exists(), before any command is sent; it is told
+ * IMAPIDLED_UIDS=floor:*.  Only then does the watch ask the connection which
+ * UIDs that run covered (the messages up to the sequence number EXISTS had
+ * when it started) and move the floor past them.  A run of a hook that wants
+ * exact UIDs or details asks first (UID FETCH floor:*, then the details of
+ * the newest) and starts when the answer is in.  Runs after a catch-up or a
+ * poll know their UIDs from the scan and need no further command.
  */
 #pragma once
 
@@ -54,12 +62,20 @@ typedef struct WatchFetchResult {
 
 void watch_fetch_result_done(WatchFetchResult *r);
 
-/* The connection's service to its watch: find the messages with UID >=
- * 'floor' (UID FETCH floor:* (UID)) and, if details_max > 0, fetch the
- * details of the newest details_max of them.  Returns 0 if the answer will
- * come through watch_fetch_done() (exactly once, also on failure), < 0 if
- * the connection cannot do it now (not selected). */
-typedef int (*WatchFetchFn)(void *userdata, Watch *w, uint32_t floor, unsigned details_max);
+/* What the watch asks its connection to find out (UID FETCH floor:* (UID),
+ * RFC 3501 §6.4.8). */
+typedef struct WatchFetchRequest {
+        uint32_t floor;                 /* the messages with UID >= floor */
+        uint32_t max_seq;               /* only those with sequence number <= max_seq (the
+                                         * messages a run covered); 0: no bound */
+        unsigned details_max;           /* > 0: also the details of the newest this many */
+} WatchFetchRequest;
+
+/* The connection's service to its watch.  Returns 0 if the answer will come
+ * through watch_fetch_done() (exactly once, also on failure), < 0 if the
+ * connection cannot do it now (not selected; -EOPNOTSUPP for a max_seq bound
+ * on a connection whose sequence numbers do not last, the STATUS poller). */
+typedef int (*WatchFetchFn)(void *userdata, Watch *w, const WatchFetchRequest *req);
 
 int watch_new(sd_event *e, Sched *sched, const CfgAccount *account, const CfgMailbox *mailbox,
               WatchChangedFn on_changed, void *userdata, Watch **ret);
@@ -100,9 +116,12 @@ void watch_fetch_done(Watch *w, int r, WatchFetchResult *res);
  * polled before, so changes are reported as live, not as catch-up. */
 void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t uidnext, uint64_t highestmodseq,
                     bool live);
-/* Untagged responses while selected (RFC 3501 §7.3.1, §7.4.1, §7.4.2; RFC 7162 §3.2.10). */
+/* Untagged responses while selected (RFC 3501 §7.3.1, §7.4.1, §7.4.2; RFC 7162 §3.2.10).
+ * watch_on_expunge(): one message, at sequence number seq (0: unknown);
+ * watch_on_vanished(): count messages by UID, positions unknown. */
 void watch_on_exists(Watch *w, uint32_t exists);
-void watch_on_expunge(Watch *w, uint32_t count);
+void watch_on_expunge(Watch *w, uint32_t seq);
+void watch_on_vanished(Watch *w, uint32_t count);
 void watch_on_flags(Watch *w, uint32_t count);
 
 /* Hooks running or about to run (resolving) (for shutdown). */
