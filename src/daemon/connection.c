@@ -37,6 +37,9 @@
 /* Read at most this much per wake-up, so one busy connection cannot starve
  * the others (security.md INV-12); the rest is read on the next loop turn. */
 #define READ_BUDGET (64 * 1024)
+/* The connection's timer may fire this much late, so that wake-ups of many
+ * connections fall together (sd-event coalesces timers within their accuracy). */
+#define TIMER_ACCURACY_USEC (USEC_PER_SEC / 20)
 #define READ_CHUNK 16384
 
 typedef struct PollRequest {
@@ -58,8 +61,14 @@ struct Connection {
         ConnectionState state;
         Conn *conn;
         ImapSession *s;
-        sd_event_source *io, *deadline, *idle_timer, *retry, *more;
-        sd_event_source *phase_timer;   /* the deadline of the current phase (phase_timeouts[]) */
+        sd_event_source *io, *retry, *more;
+        /* One timer for every deadline of the connection (a source costs ~300 bytes, and
+         * 10,000 connections), at the earliest of: */
+        sd_event_source *timer;
+        uint64_t armed_at;              /* what the timer is set to; USEC_INFINITY: off */
+        uint64_t phase_at;              /* the current phase's deadline (phase_timeouts[]) */
+        uint64_t session_at;            /* the engine's (imap_session_deadline()) */
+        uint64_t idle_at;               /* re-IDLE, liveness probe, NOOP or STATUS poll */
         ConnResolve *resolve;           /* the host name lookup, on a thread (security.md J09) */
         sd_event_source *resolve_io;
         Buf in;
@@ -84,6 +93,7 @@ struct Connection {
         /* A fetch for the watch (WatchFetchFn): wanted, then the scan
          * (UID FETCH floor:* (UID)), then the details of the newest. */
         bool fetch_wanted, fetch_pending, fetch_details_stage;
+        bool fetch_stale;               /* an expunge moved sequence numbers while it was sent */
         uint32_t fetch_id, fetch_floor, fetch_max_seq;
         unsigned fetch_details_max;
         uint32_t *fetch_ring;           /* the newest UIDs seen, fetch_details_max of them */
@@ -173,29 +183,50 @@ static uint64_t phase_timeout(const Connection *c, ConnectionState st) {
         return t > 0 ? t : USEC_INFINITY;
 }
 
-static int on_phase_timeout(sd_event_source *s, uint64_t usec, void *userdata);
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata);
+
+static uint64_t now_mono(const Connection *c) {
+        uint64_t t = 0;
+
+        (void) sd_event_now(c->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+/* Set the one timer to the earliest deadline; nothing to do if it is there already. */
+static void arm_timer(Connection *c) {
+        uint64_t soonest = MIN(c->session_at, c->idle_at);
+        uint64_t at = MIN(c->phase_at, soonest);
+        int r;
+
+        if (at == c->armed_at)
+                return;
+        c->armed_at = at;
+        if (at == USEC_INFINITY) {
+                if (c->timer)
+                        (void) sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
+                return;
+        }
+        if (!c->timer)
+                r = sd_event_add_time(c->event, &c->timer, CLOCK_MONOTONIC, at, TIMER_ACCURACY_USEC, on_timer, c);
+        else {
+                r = sd_event_source_set_time(c->timer, at);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
+        }
+        if (r < 0) {
+                c->armed_at = USEC_INFINITY;
+                log_error_errno(r, "%s: cannot arm a deadline: %m", cname(c));
+        }
+}
 
 static void arm_phase(Connection *c, ConnectionState st) {
         uint64_t t = phase_timeout(c, st);
-        int r;
 
         if ((st == CONNECTION_SELECTING && !c->select_pending) ||
             (st == CONNECTION_POLLING && !c->status_pending && !c->close_pending))
                 t = USEC_INFINITY;      /* waiting for the next poll */
-        if (t == USEC_INFINITY) {
-                c->phase_timer = sd_event_source_disable_unref(c->phase_timer);
-                return;
-        }
-        if (!c->phase_timer)
-                r = sd_event_add_time_relative(c->event, &c->phase_timer, CLOCK_MONOTONIC, t, USEC_PER_SEC / 20,
-                                               on_phase_timeout, c);
-        else {
-                r = sd_event_source_set_time_relative(c->phase_timer, t);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(c->phase_timer, SD_EVENT_ONESHOT);
-        }
-        if (r < 0)
-                log_error_errno(r, "%s: cannot arm a deadline: %m", cname(c));
+        c->phase_at = usec_add(now_mono(c), t);
+        arm_timer(c);
 }
 
 static void connection_set_state(Connection *c, ConnectionState st) {
@@ -211,13 +242,6 @@ static void connection_set_state(Connection *c, ConnectionState st) {
                 c->on_state(c, old, st, c->userdata);
 }
 
-static uint64_t now_mono(const Connection *c) {
-        uint64_t t = 0;
-
-        (void) sd_event_now(c->event, CLOCK_MONOTONIC, &t);
-        return t;
-}
-
 static void erase_secret(Connection *c) {
         if (c->secret) {
                 explicit_bzero(c->secret, strlen(c->secret));
@@ -226,7 +250,7 @@ static void erase_secret(Connection *c) {
 }
 
 static void fetch_reset(Connection *c) {
-        c->fetch_wanted = c->fetch_pending = c->fetch_details_stage = false;
+        c->fetch_wanted = c->fetch_pending = c->fetch_details_stage = c->fetch_stale = false;
         c->fetch_ring = mfree(c->fetch_ring);
         watch_fetch_result_done(&c->fetch_res);
 }
@@ -240,7 +264,8 @@ static void ramp_done(Connection *c) {
 /* Drop the transport and the session; keep the watch and the backoff. */
 static void close_transport(Connection *c) {
         ramp_done(c);
-        c->phase_timer = sd_event_source_disable_unref(c->phase_timer);
+        c->timer = sd_event_source_disable_unref(c->timer);
+        c->armed_at = c->phase_at = c->session_at = c->idle_at = USEC_INFINITY;
         /* A lookup still running is abandoned: its thread finishes on its own. */
         c->resolve_io = sd_event_source_disable_unref(c->resolve_io);
         c->resolve = conn_resolve_free(c->resolve);
@@ -256,8 +281,6 @@ static void close_transport(Connection *c) {
         else
                 watch_set_fetcher(c->watch, NULL, NULL);
         c->io = sd_event_source_disable_unref(c->io);
-        c->deadline = sd_event_source_disable_unref(c->deadline);
-        c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
         c->more = sd_event_source_disable_unref(c->more);
         c->secret_cmd = hook_free(c->secret_cmd);
         c->conn = conn_free(c->conn);
@@ -346,7 +369,6 @@ static int update_io(Connection *c) {
         const void *buf;
         size_t len = 0;
         uint32_t ev = EPOLLIN;
-        usec_t d;
         int r;
 
         if (!c->conn)
@@ -359,14 +381,9 @@ static int update_io(Connection *c) {
         if (r < 0)
                 return r;
         /* The session's deadline (greeting, command replies). */
-        d = c->s ? imap_session_deadline(c->s) : USEC_INFINITY;
-        if (d != USEC_INFINITY) {
-                r = sd_event_source_set_time(c->deadline, d);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(c->deadline, SD_EVENT_ONESHOT);
-        } else if (c->state != CONNECTION_CONNECTING && c->state != CONNECTION_STARTTLS)
-                r = sd_event_source_set_enabled(c->deadline, SD_EVENT_OFF);
-        return r < 0 ? r : 0;
+        c->session_at = c->s ? imap_session_deadline(c->s) : USEC_INFINITY;
+        arm_timer(c);
+        return 0;
 }
 
 static int write_out(Connection *c) {
@@ -606,12 +623,9 @@ int connection_probe(Connection *c, const char *why) {
         return 1;
 }
 
-static int on_idle_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        Connection *c = userdata;
+static int on_idle_timer(Connection *c) {
         int r;
 
-        (void) s;
-        (void) usec;
         if (c->state == CONNECTION_POLLING && !c->status_pending && !c->close_pending) {
                 c->poll_next = 0;
                 r = poll_step(c);
@@ -642,9 +656,14 @@ static int on_idle_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 static int arm_idle_timer(Connection *c, uint64_t usec) {
-        c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
-        return sd_event_add_time_relative(c->event, &c->idle_timer, CLOCK_MONOTONIC, usec, USEC_PER_SEC / 10,
-                                          on_idle_timer, c);
+        c->idle_at = usec_add(now_mono(c), usec);
+        arm_timer(c);
+        return 0;
+}
+
+static void disarm_idle_timer(Connection *c) {
+        c->idle_at = USEC_INFINITY;
+        arm_timer(c);
 }
 
 static int start_idle(Connection *c) {
@@ -929,11 +948,10 @@ static void on_status(Connection *c, const ImapResponse *resp) {
 
 static int on_fetch_done(Connection *c, bool ok, const char *text) {
         WatchFetchResult res;
+        int r;
 
         c->fetch_pending = false;
         if (ok && !c->fetch_details_stage && c->fetch_details_max > 0 && c->fetch_res.count > 0) {
-                int r;
-
                 c->fetch_details_stage = true;
                 r = send_fetch(c);
                 if (r < 0)
@@ -944,11 +962,12 @@ static int on_fetch_done(Connection *c, bool ok, const char *text) {
                 log_warning("%s: UID FETCH refused: %s", cname(c), text);
         res = c->fetch_res;
         c->fetch_res = (WatchFetchResult) {};
+        r = !ok ? -EIO : c->fetch_stale ? -ESTALE : 0;
         fetch_reset(c);
         if (res.n_details > 1)
                 qsort(res.details, res.n_details, sizeof(MessageDetails), cmp_details);
         /* The watch may ask for the next fetch from here: resume() sees it. */
-        watch_fetch_done(cur_watch(c), ok ? 0 : -EIO, &res);
+        watch_fetch_done(cur_watch(c), r, &res);
         watch_fetch_result_done(&res);
         if (!c->s)
                 return 0;
@@ -977,7 +996,7 @@ static int connection_fetch(void *userdata, Watch *w, const WatchFetchRequest *r
                 c->poll_req[i] = (PollRequest) { true, req->floor, MIN(req->details_max, 1000u) };
                 if (c->state == CONNECTION_POLLING && !c->status_pending && !c->close_pending) {
                         /* Waiting for the next round: now. */
-                        c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
+                        disarm_idle_timer(c);
                         r = poll_work(c);
                         if (r >= 0 && c->s && write_out(c) >= 0)
                                 (void) update_io(c);
@@ -1003,10 +1022,10 @@ static int connection_fetch(void *userdata, Watch *w, const WatchFetchRequest *r
                 return 0;
         case CONNECTION_SELECTING:
                 /* Right after EXAMINE, or a NOOP in flight: resume() follows. */
-                if (c->select_pending || c->noop_pending || !c->idle_timer)
+                if (c->select_pending || c->noop_pending || c->idle_at == USEC_INFINITY)
                         return 0;
                 /* Waiting to poll (no IDLE) or to IDLE again (H05): now. */
-                c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
+                disarm_idle_timer(c);
                 r = do_fetch(c);
                 if (r >= 0 && c->s && write_out(c) >= 0)
                         (void) update_io(c);
@@ -1019,6 +1038,18 @@ static int connection_fetch(void *userdata, Watch *w, const WatchFetchRequest *r
                 c->fetch_wanted = false;
                 return -ENOTCONN;
         }
+}
+
+/* Messages left (seq 0: positions unknown): a fetch bounded by sequence
+ * number is adjusted while it waits, and void once it is on the wire
+ * (RFC 3501 §7.4.1: the numbers of later responses shift). */
+static void fetch_expunged(Connection *c, uint32_t count, uint32_t seq) {
+        if (c->fetch_max_seq == 0)
+                return;
+        if (c->fetch_pending)
+                c->fetch_stale = true;
+        else if (c->fetch_wanted && (seq == 0 || seq <= c->fetch_max_seq))
+                c->fetch_max_seq -= MIN(count, c->fetch_max_seq);
 }
 
 static void on_untagged(Connection *c, const ImapResponse *resp) {
@@ -1057,6 +1088,7 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
                 watch_on_exists(cur_watch(c), resp->number);
                 break;
         case IMAP_DATA_EXPUNGE:
+                fetch_expunged(c, 1, resp->number);
                 watch_on_expunge(cur_watch(c), resp->number);
                 break;
         case IMAP_DATA_FETCH:
@@ -1071,6 +1103,7 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
 
                         while (imap_seqset_next(&it, &lo, &hi) > 0)
                                 n += (uint64_t) hi - lo + 1;
+                        fetch_expunged(c, (uint32_t) MIN(n, (uint64_t) UINT32_MAX), 0);
                         watch_on_vanished(cur_watch(c), (uint32_t) MIN(n, (uint64_t) UINT32_MAX));
                 }
                 break;
@@ -1155,7 +1188,7 @@ static int on_done(Connection *c, const ImapEvent *e) {
                 uint64_t ran = now_mono(c) - c->idle_started;
 
                 c->idle_pending = false;
-                c->idle_timer = sd_event_source_disable_unref(c->idle_timer);
+                disarm_idle_timer(c);
                 if (r->status == IMAP_STATUS_BAD)
                         return fail(c, -EPROTO, "IDLE refused");
                 if (c->state == CONNECTION_IDLE_STARTING) {
@@ -1288,9 +1321,8 @@ static int begin_tls(Connection *c, size_t unfed) {
         r = conn_start_tls(c->conn, c->account->host, c->tls);
         if (r < 0)
                 return fail(c, r, conn_error(c->conn) ? conn_error(c->conn) : "STARTTLS failed");
+        /* Entering the phase again starts the handshake's own deadline (tls_timeout). */
         connection_set_state(c, CONNECTION_STARTTLS);
-        (void) sd_event_source_set_time_relative(c->deadline, c->account->live.tls_timeout_usec);
-        (void) sd_event_source_set_enabled(c->deadline, SD_EVENT_ONESHOT);
         return 0;
 }
 
@@ -1327,6 +1359,10 @@ static int read_and_feed(Connection *c) {
                 }
                 budget = (size_t) n >= budget ? 0 : budget - (size_t) n;
                 c->last_rx = now_mono(c);
+                /* Anything from the server proves it alive: the probe moves back
+                 * (docs/LIVENESS.md), with no wake-up of its own. */
+                if (c->state == CONNECTION_IDLING)
+                        c->idle_at = idle_next(c);
                 if (!feed(c, read_buf, (size_t) n, &used))
                         return 0;
                 if (c->starttls_ready)
@@ -1357,7 +1393,6 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
                         return fail(c, r, conn_error(c->conn) ? conn_error(c->conn) : "connect failed");
                 if (r == 0)
                         return update_io(c);
-                (void) sd_event_source_set_enabled(c->deadline, SD_EVENT_OFF);
                 if (c->state == CONNECTION_CONNECTING) {
                         ImapSessionParams p = {
                                 .tag_prefix = "A",
@@ -1411,13 +1446,9 @@ static int on_more(sd_event_source *s, void *userdata) {
         return on_io(c->io, conn_fd(c->conn), EPOLLIN, c);
 }
 
-static int on_phase_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
-        Connection *c = userdata;
+static int on_phase_timeout(Connection *c) {
         char why[128];
 
-        (void) s;
-        (void) usec;
-        c->phase_timer = sd_event_source_disable_unref(c->phase_timer);
         if (c->state == CONNECTION_LOGGING_OUT) {
                 close_transport(c);
                 connection_set_state(c, CONNECTION_STOPPED);
@@ -1429,22 +1460,29 @@ static int on_phase_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         return fail(c, -ETIMEDOUT, why);
 }
 
-static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Connection *c = userdata;
+        uint64_t now = now_mono(c);
 
         (void) s;
-        if (c->state == CONNECTION_CONNECTING)
-                return fail(c, -ETIMEDOUT, "connect timed out");
-        if (c->state == CONNECTION_STARTTLS && c->s && imap_session_tls_pending(c->s))
-                return fail(c, -ETIMEDOUT, "TLS handshake timed out");
-        if (c->state == CONNECTION_LOGGING_OUT) {
-                close_transport(c);
-                connection_set_state(c, CONNECTION_STOPPED);
-                return 0;
+        (void) usec;
+        c->armed_at = USEC_INFINITY;    /* a oneshot timer is off once it fired */
+        if (c->phase_at <= now) {
+                c->phase_at = USEC_INFINITY;
+                return on_phase_timeout(c);
         }
-        if (c->s && imap_session_tick(c->s, usec) < 0)
-                return fail_session(c, -ETIMEDOUT);
-        return update_io(c);
+        if (c->session_at <= now) {
+                c->session_at = USEC_INFINITY;
+                if (c->s && imap_session_tick(c->s, now) < 0)
+                        return fail_session(c, -ETIMEDOUT);
+                return update_io(c);
+        }
+        if (c->idle_at <= now) {
+                c->idle_at = USEC_INFINITY;
+                return on_idle_timer(c);
+        }
+        arm_timer(c);
+        return 0;
 }
 
 /* The transport exists: watch it, and set TCP keepalive. */
@@ -1468,10 +1506,6 @@ static int watch_conn(Connection *c) {
         r = sd_event_add_io(c->event, &c->io, conn_fd(c->conn), EPOLLIN | EPOLLOUT, on_io, c);
         if (r < 0)
                 return fail(c, r, "cannot watch the socket");
-        r = sd_event_add_time_relative(c->event, &c->deadline, CLOCK_MONOTONIC, phase_timeout(c, CONNECTION_CONNECTING),
-                                       USEC_PER_SEC / 10, on_deadline, c);
-        if (r < 0)
-                return fail(c, r, "cannot arm a timer");
         connection_set_state(c, CONNECTION_CONNECTING);
         return 0;
 }
@@ -1701,6 +1735,7 @@ int connection_new(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp
         c->account = account;
         c->tls = tls;
         c->ramp = ramp;
+        c->armed_at = c->phase_at = c->session_at = c->idle_at = USEC_INFINITY;
         c->ramp_entry = RAMP_ENTRY_INIT(on_ramp_go);
         c->watch = watch;
         c->on_state = on_state;

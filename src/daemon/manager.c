@@ -98,8 +98,9 @@ static bool account_collect(Account *a) {
                 if (!watch_known(a->watches[i], &st.uidvalidity, &st.uidnext, &st.exists, &st.highestmodseq) ||
                     st.uidvalidity == 0)
                         continue;
-                if (state_get(a->state, watch_mailbox(a->watches[i]), &old) && memcmp(&old, &st, sizeof(st)) == 0)
-                        continue;
+                if (state_get(a->state, watch_mailbox(a->watches[i]), &old) && old.uidvalidity == st.uidvalidity &&
+                    old.uidnext == st.uidnext && old.exists == st.exists && old.highestmodseq == st.highestmodseq)
+                        continue;       /* 'updated' is when it changed, not when we looked */
                 if (state_put(a->state, watch_mailbox(a->watches[i]), &st) >= 0)
                         changed = true;
         }

@@ -80,7 +80,6 @@ struct Watch {
          * connection that saw them: reset when the fetcher goes. */
         uint32_t covered_seq;
         bool floor_wanted;      /* ask again once the fetch in flight ended */
-        bool floor_void;        /* an expunge came while FETCH_FLOOR was in flight */
         uint32_t scan_old_exists;
         unsigned scan_reason;   /* REASON_CATCHUP, or REASON_LIVE for a poll */
 
@@ -280,7 +279,7 @@ static void request_floor(Watch *w) {
                 w->floor_wanted = true;
                 return;
         }
-        w->floor_wanted = w->floor_void = false;
+        w->floor_wanted = false;
         r = request_fetch(w, FETCH_FLOOR, &req);
         if (r < 0) {
                 /* The floor stays: the next catch-up may report these messages again
@@ -291,8 +290,8 @@ static void request_floor(Watch *w) {
 }
 
 static void floor_fetched(Watch *w, int r, const WatchFetchResult *res) {
-        if (r >= 0 && w->floor_void) {
-                /* Sequence numbers moved under the answer: ask again. */
+        if (r == -ESTALE) {
+                /* Sequence numbers moved under the answer (watch.h): ask again. */
                 w->floor_wanted = true;
                 return;
         }
@@ -613,8 +612,6 @@ static void expunged(Watch *w, uint32_t count, uint32_t seq) {
         w->above = MIN(w->above, w->exists);
         if (w->covered_seq > 0 && (seq == 0 || seq <= w->covered_seq))
                 w->covered_seq -= MIN(count, w->covered_seq);
-        if (w->fetch_kind == FETCH_FLOOR)
-                w->floor_void = true;
         trigger(w, WATCH_EVENT_EXPUNGE, count, REASON_LIVE, false);
         changed(w);
 }

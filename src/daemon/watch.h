@@ -74,7 +74,10 @@ typedef struct WatchFetchRequest {
 /* The connection's service to its watch.  Returns 0 if the answer will come
  * through watch_fetch_done() (exactly once, also on failure), < 0 if the
  * connection cannot do it now (not selected; -EOPNOTSUPP for a max_seq bound
- * on a connection whose sequence numbers do not last, the STATUS poller). */
+ * on a connection whose sequence numbers do not last, the STATUS poller).
+ * With a max_seq bound the connection keeps the bound right across EXPUNGE
+ * until the command is sent, and answers -ESTALE if an expunge came while it
+ * was on the wire (the sequence numbers of the answer are then unclear). */
 typedef int (*WatchFetchFn)(void *userdata, Watch *w, const WatchFetchRequest *req);
 
 int watch_new(sd_event *e, Sched *sched, const CfgAccount *account, const CfgMailbox *mailbox,
