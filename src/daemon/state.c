@@ -224,7 +224,9 @@ static int set_insert(StateSet *s, size_t pos, char *name, const MailboxState *s
         if (s->n >= STATE_MAX_MAILBOXES)
                 return -EMSGSIZE;
         if (s->n == s->cap) {
-                size_t cap = s->cap ? s->cap * 2 : 8;
+                /* Most accounts watch one mailbox or a few, and ten thousand accounts keep
+                 * their sets in memory: start at one entry. */
+                size_t cap = s->cap ? s->cap * 2 : 1;
                 StateEntry *e = reallocarray(s->entries, cap, sizeof(StateEntry));
 
                 if (!e)

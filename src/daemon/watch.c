@@ -53,7 +53,7 @@ struct Watch {
         sd_event *event;
         const CfgAccount *account;
         const CfgMailbox *mailbox;
-        char *wire;             /* mUTF-7 */
+        char *wire;             /* mUTF-7; NULL when it is the name as configured */
         char *name;             /* account/mailbox */
 
         bool known;             /* selected once, or restored from the state file */
@@ -83,7 +83,7 @@ struct Watch {
         uint32_t scan_old_exists;
         unsigned scan_reason;   /* REASON_CATCHUP, or REASON_LIVE for a poll */
 
-        Job jobs[_WATCH_EVENT_MAX];
+        Job *jobs[_WATCH_EVENT_MAX];    /* NULL for an event without a hook: it costs nothing */
 };
 
 static const char *const event_names[_WATCH_EVENT_MAX] = {
@@ -130,9 +130,9 @@ static uint64_t now_mono(const Watch *w) {
 }
 
 static void trigger(Watch *w, WatchEvent ev, uint64_t count, unsigned reason, bool force) {
-        Job *j = &w->jobs[ev];
+        Job *j = w->jobs[ev];
 
-        if ((count == 0 && !force) || !j->sj)
+        if ((count == 0 && !force) || !j)
                 return;         /* an event nobody asked for is counted and forgotten */
         j->count += count;
         j->reasons |= reason;
@@ -406,9 +406,9 @@ static int on_job_start(SchedJob *sj, void *userdata) {
 }
 
 static void resolved(Watch *w, int r, const WatchFetchResult *res) {
-        Job *j = &w->jobs[WATCH_EVENT_NEW];
+        Job *j = w->jobs[WATCH_EVENT_NEW];
 
-        if (!j->resolving)
+        if (!j || !j->resolving)
                 return;
         j->resolving = false;
         if (r < 0 && defer_to_catchup(j, r)) {
@@ -458,8 +458,8 @@ static void scanned(Watch *w, int r, const WatchFetchResult *res) {
                   w->name, res->count, res->min_uid, res->max_uid, w->scan_old_exists, w->exists);
         /* Every message at or above the floor is one of these (or came since: EXISTS counted it). */
         w->above = (uint32_t) MIN((uint64_t) w->above + res->count, (uint64_t) w->exists);
-        if (res->count > 0) {
-                Job *j = &w->jobs[WATCH_EVENT_NEW];
+        if (res->count > 0 && w->jobs[WATCH_EVENT_NEW]) {
+                Job *j = w->jobs[WATCH_EVENT_NEW];
 
                 j->scan_min = j->scan_min ? MIN(j->scan_min, res->min_uid) : res->min_uid;
                 j->scan_max = MAX(j->scan_max, res->max_uid);
@@ -487,10 +487,10 @@ void watch_fetch_done(Watch *w, int r, WatchFetchResult *res) {
         watch_fetch_result_done(res);
 
         if (w->resolve_waiting && w->fetch_kind == FETCH_NONE) {
-                Job *j = &w->jobs[WATCH_EVENT_NEW];
+                Job *j = w->jobs[WATCH_EVENT_NEW];
 
                 w->resolve_waiting = false;
-                if (j->resolving && resolve(j) < 0) {
+                if (j && j->resolving && resolve(j) < 0) {
                         j->resolving = false;
                         sched_job_done(j->sj);
                 }
@@ -504,9 +504,9 @@ void watch_fetch_done(Watch *w, int r, WatchFetchResult *res) {
  * and reports it; a pending run for it now would report it twice.  A resync
  * or the startup run is not found again: those stay. */
 static void forget_pending_new(Watch *w) {
-        Job *j = &w->jobs[WATCH_EVENT_NEW];
+        Job *j = w->jobs[WATCH_EVENT_NEW];
 
-        if (!j->sj || !sched_job_pending(j->sj) || (j->reasons & (REASON_RESYNC | REASON_STARTUP)))
+        if (!j || !sched_job_pending(j->sj) || (j->reasons & (REASON_RESYNC | REASON_STARTUP)))
                 return;
         sched_job_cancel(j->sj);
         j->count = 0;
@@ -591,7 +591,8 @@ void watch_on_exists(Watch *w, uint32_t exists) {
 
                 w->exists = exists;
                 w->above += added;
-                w->jobs[WATCH_EVENT_NEW].uids_unknown = true;
+                if (w->jobs[WATCH_EVENT_NEW])
+                        w->jobs[WATCH_EVENT_NEW]->uids_unknown = true;
                 trigger(w, WATCH_EVENT_NEW, added, REASON_LIVE, false);
         } else {
                 w->exists = exists;
@@ -653,12 +654,12 @@ unsigned watch_hooks_running(const Watch *w) {
         unsigned n = 0;
 
         for (unsigned i = 0; i < _WATCH_EVENT_MAX; i++)
-                n += w->jobs[i].hook != NULL || w->jobs[i].resolving;
+                n += w->jobs[i] && (w->jobs[i]->hook || w->jobs[i]->resolving);
         return n;
 }
 
 uint64_t watch_runs(const Watch *w, WatchEvent ev) {
-        return w->jobs[ev].runs;
+        return w->jobs[ev] ? w->jobs[ev]->runs : 0;
 }
 
 const char *watch_mailbox(const Watch *w) {
@@ -666,7 +667,7 @@ const char *watch_mailbox(const Watch *w) {
 }
 
 const char *watch_mailbox_wire(const Watch *w) {
-        return w->wire;
+        return w->wire ?: w->mailbox->name;
 }
 
 const char *watch_name(const Watch *w) {
@@ -725,19 +726,26 @@ int watch_new(sd_event *e, Sched *sched, const CfgAccount *account, const CfgMai
         r = imap_utf7_encode(mailbox->name, strlen(mailbox->name), &w->wire);
         if (r < 0)
                 return log_error_errno(r, "%s/%s: mailbox name is not valid UTF-8", account->name, mailbox->name);
+        if (strcmp(w->wire, mailbox->name) == 0)
+                w->wire = mfree(w->wire);       /* the usual case: the name is its own wire form */
         if (asprintf(&w->name, "%s/%s", account->name, mailbox->name) < 0)
                 return -ENOMEM;
         for (unsigned i = 0; i < _WATCH_EVENT_MAX; i++) {
                 _cleanup_free_ char *key = NULL;
 
-                w->jobs[i].watch = w;
-                w->jobs[i].ev = (WatchEvent) i;
+                Job *j;
+
                 if (!watch_hook(w, (WatchEvent) i))
-                        continue;       /* no job: an event without a hook costs nothing */
+                        continue;
+                j = w->jobs[i] = calloc(1, sizeof(Job));
+                if (!j)
+                        return -ENOMEM;
+                j->watch = w;
+                j->ev = (WatchEvent) i;
                 r = lock_key(w, (WatchEvent) i, &key);
                 if (r < 0)
                         return r;
-                r = sched_job_new(sched, key, on_job_start, &w->jobs[i], &w->jobs[i].sj);
+                r = sched_job_new(sched, key, on_job_start, j, &j->sj);
                 if (r < 0)
                         return r;
         }
@@ -748,10 +756,12 @@ int watch_new(sd_event *e, Sched *sched, const CfgAccount *account, const CfgMai
 Watch *watch_free(Watch *w) {
         if (!w)
                 return NULL;
-        for (unsigned i = 0; i < _WATCH_EVENT_MAX; i++) {
-                hook_free(w->jobs[i].hook);
-                sched_job_free(w->jobs[i].sj);
-        }
+        for (unsigned i = 0; i < _WATCH_EVENT_MAX; i++)
+                if (w->jobs[i]) {
+                        hook_free(w->jobs[i]->hook);
+                        sched_job_free(w->jobs[i]->sj);
+                        free(w->jobs[i]);
+                }
         sd_event_unref(w->event);
         free(w->wire);
         free(w->name);
