@@ -1306,6 +1306,24 @@ START_TEST(test_load_file) {
         err = mfree(err);
         want = mfree(want);
 
+        /* A pipe has no size to go by: the buffer grows while it is read (here several times over). */
+        {
+                _cleanup_free_ char *fdpath = NULL, *big = NULL;
+                int p[2];
+                size_t n;
+
+                ck_assert_int_ge(asprintf(&big, "%s#%0*d\n", pw_conf, 20000, 0), 0);
+                n = strlen(big);
+                ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+                ck_assert_int_eq(write(p[1], big, n), (ssize_t) n);     /* below the pipe's capacity */
+                ck_assert_int_eq(close(p[1]), 0);
+                ck_assert_int_ge(asprintf(&fdpath, "/dev/fd/%d", p[0]), 0);
+                ck_assert_int_eq(cfg_load(fdpath, &c, &err), 0);
+                ck_assert_str_eq(c->accounts[0].password, "hunter2");
+                c = cfg_free(c);
+                ck_assert_int_eq(close(p[0]), 0);
+        }
+
         /* Missing file, and a directory. */
         ck_assert_int_eq(cfg_load("/nonexistent/imapidled.conf", &c, &err), -ENOENT);
         ck_assert_str_eq(err, "/nonexistent/imapidled.conf: No such file or directory");

@@ -1658,6 +1658,63 @@ int cfg_load_string(const char *text, const char *name, Cfg **ret, char **ret_er
         return cfg_parse(text, name, /* have_mode= */ false, 0, ret, ret_error);
 }
 
+/* Wipe and free a buffer that may hold a password. */
+static void text_free(char *text, size_t len) {
+        explicit_bzero_safe(text, len);
+        free(text);
+}
+
+/* Read fd to its end into a NUL-terminated buffer of at most 'max' bytes.  The buffer starts at
+ * the size fstat() reported and doubles when that was wrong (a pipe, a file still being written);
+ * it is copied rather than realloc()ed, so that no stale copy of a password stays in freed
+ * memory.  Returns 0 with *ret (free with text_free()) and *ret_len, -EMSGSIZE when there is more
+ * than 'max', or -errno. */
+static int read_text(int fd, size_t size_hint, size_t max, char **ret, size_t *ret_len) {
+        /* Room for one byte past the limit, to tell "exactly at the limit" from "over", and the NUL. */
+        size_t len = 0, cap = MIN(MAX(size_hint, (size_t) 4096), max) + 2;
+        char *text = malloc(cap);
+
+        if (!text)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t n;
+
+                if (len + 1 == cap) {
+                        size_t ncap = cap > max / 2 ? max + 2 : cap * 2;
+                        char *t = malloc(ncap);
+
+                        if (!t) {
+                                text_free(text, len);
+                                return -ENOMEM;
+                        }
+                        memcpy(t, text, len);
+                        text_free(text, len);
+                        text = t;
+                        cap = ncap;
+                }
+                n = read(fd, text + len, cap - 1 - len);
+                if (n < 0) {
+                        int r = -errno;
+
+                        if (r == -EINTR)
+                                continue;
+                        text_free(text, len);
+                        return r;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+                if (len > max) {
+                        text_free(text, len);
+                        return -EMSGSIZE;
+                }
+        }
+        text[len] = 0;
+        *ret = text;
+        *ret_len = len;
+        return 0;
+}
+
 int cfg_load(const char *path, Cfg **ret, char **ret_error) {
         _cleanup_close_ int fd = -EBADF;
         char *text = NULL;
@@ -1680,30 +1737,17 @@ int cfg_load(const char *path, Cfg **ret, char **ret_error) {
                 goto fail_errno;
         }
 
-        /* Read up to one byte past the limit, to tell "exactly at the limit" from "over". */
-        text = malloc(CFG_FILE_MAX + 2);
-        if (!text)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t n = read(fd, text + len, CFG_FILE_MAX + 1 - len);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = -errno;
-                        goto fail_errno;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-                if (len > CFG_FILE_MAX) {
-                        r = -EMSGSIZE;
-                        if (ret_error && asprintf(ret_error, "%s: larger than %d bytes", path, CFG_FILE_MAX) < 0)
-                                *ret_error = NULL;
-                        goto finish;
-                }
+        r = read_text(fd, S_ISREG(st.st_mode) ? (size_t) MIN(st.st_size, (off_t) CFG_FILE_MAX) : 0, CFG_FILE_MAX,
+                      &text, &len);
+        if (r == -EMSGSIZE) {
+                if (ret_error && asprintf(ret_error, "%s: larger than %d bytes", path, CFG_FILE_MAX) < 0)
+                        *ret_error = NULL;
+                return r;
         }
-        text[len] = 0;
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                goto fail_errno;
         if (strlen(text) != len) {
                 r = -EBADMSG;
                 if (ret_error && asprintf(ret_error, "%s: contains a NUL byte", path) < 0)
@@ -1718,10 +1762,7 @@ fail_errno:
         if (ret_error && asprintf(ret_error, "%s: %s", path, strerror(-r)) < 0)
                 *ret_error = NULL;
 finish:
-        /* The text may hold a password. */
-        if (text)
-                explicit_bzero(text, len);
-        free(text);
+        text_free(text, len);
         return r;
 }
 

@@ -21,8 +21,9 @@
 
 #include "macro.h"
 
-/* Largest configuration file cfg_load() reads; bigger is -EMSGSIZE. */
-#define CFG_FILE_MAX (1024 * 1024)
+/* Largest configuration file cfg_load() reads; bigger is -EMSGSIZE.  Ten thousand accounts take
+ * about 3 MB; the cap is only there so that a wrong path (a disk image, /dev/zero) fails at once. */
+#define CFG_FILE_MAX (64 * 1024 * 1024)
 
 typedef enum CfgTls {
         CFG_TLS_IMPLICIT,               /* TLS from the first byte, port 993 (RFC 8314) */
