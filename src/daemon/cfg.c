@@ -37,6 +37,8 @@
 typedef struct CfgCtx {
         const char *file;       /* the name of the main file, for settings without a source file */
         const char *text;       /* the main file's text, for the integer check; NULL for none */
+        size_t *line_start;     /* offsets of text's lines (line n at [n - 1]), built on first use */
+        size_t n_lines;
         char *conf_dir;         /* absolute directory of the main file */
         const char *cred_dir;   /* $CREDENTIALS_DIRECTORY, or NULL */
         bool have_mode;         /* main_mode is the main file's mode (cfg_load(), not _string()) */
@@ -241,29 +243,54 @@ static bool is_ident_char(char c) {
                 c == '_' || c == '-' || c == '*';
 }
 
+/* The start and end of line 'line' (1-based) of x->text: through an index of the lines built on
+ * first use, so that checking every integer of a large file stays linear.  Returns 0, -ENOENT for
+ * a line the text does not have, -ENOMEM. */
+static int text_line(CfgCtx *x, unsigned line, const char **ret_start, const char **ret_end) {
+        const char *p;
+
+        if (!x->line_start) {
+                size_t n = 1, i = 0;
+
+                for (p = x->text; (p = strchr(p, '\n')); p++)
+                        n++;
+                x->line_start = malloc(n * sizeof(size_t));
+                if (!x->line_start)
+                        return -ENOMEM;
+                x->line_start[i++] = 0;
+                for (p = x->text; (p = strchr(p, '\n')); p++)
+                        x->line_start[i++] = (size_t) (p + 1 - x->text);
+                x->n_lines = n;
+        }
+        if (line == 0 || line > x->n_lines)
+                return -ENOENT;
+        p = x->text + x->line_start[line - 1];
+        *ret_start = p;
+        *ret_end = strchrnul(p, '\n');
+        return 0;
+}
+
 /* libconfig 1.5 wraps integers that do not fit 32 bits without an error: "port = 4294967297" reads
  * as 1.  Find the literal on the setting's line in the main file and parse it again; a setting
  * whose literal cannot be found (another file, an unusual layout) is taken as libconfig read it.
  * Any occurrence of "key = N" on the line that agrees is accepted, so a valid file never fails
- * here (a comment repeating the key with the wrapped value could hide an overflow). */
-static bool integer_literal_ok(const CfgCtx *x, const config_setting_t *s, long long v) {
+ * here (a comment repeating the key with the wrapped value could hide an overflow).  Returns 1
+ * when the value stands, 0 when the literal says otherwise, -ENOMEM. */
+static int integer_literal_ok(CfgCtx *x, const config_setting_t *s, long long v) {
         const char *name = config_setting_name(s), *p, *end;
         unsigned line = config_setting_source_line(s);
         size_t nl = name ? strlen(name) : 0;
         bool found = false;
+        int r;
 
         if (!x->text || !name || config_setting_source_file(s) || line == 0)
-                return true;
+                return 1;
 
-        p = x->text;
-        for (unsigned i = 1; i < line && p; i++) {
-                p = strchr(p, '\n');
-                if (p)
-                        p++;
-        }
-        if (!p)
-                return true;
-        end = strchrnul(p, '\n');
+        r = text_line(x, line, &p, &end);
+        if (r == -ENOENT)
+                return 1;
+        if (r < 0)
+                return r;
 
         for (const char *q = p; q + nl <= end; q++) {
                 const char *n;
@@ -290,18 +317,22 @@ static bool integer_literal_ok(const CfgCtx *x, const config_setting_t *s, long 
                 errno = 0;
                 w = strtoll(n, &e, base);
                 if (errno == 0 && e != n && w == v)
-                        return true;
+                        return 1;
         }
         return !found;
 }
 
 static int get_integer(CfgCtx *x, const config_setting_t *s, const char *key, int64_t *ret) {
         long long v;
+        int r;
 
         if (!IN_SET(config_setting_type(s), CONFIG_TYPE_INT, CONFIG_TYPE_INT64))
                 return cfg_fail_type(x, s, key, "an integer");
         v = config_setting_get_int64(s);
-        if (!integer_literal_ok(x, s, v))
+        r = integer_literal_ok(x, s, v);
+        if (r < 0)
+                return r;
+        if (r == 0)
                 return cfg_fail(x, s, key, "number too large");
         *ret = v;
         return 0;
@@ -1639,6 +1670,7 @@ static int cfg_parse(const char *text, const char *name, bool have_mode, mode_t 
                 r = parse_root(&x, config_root_setting(&lc));
         wipe_passwords(config_root_setting(&lc));
         config_destroy(&lc);
+        free(x.line_start);
 
         if (r < 0) {
                 if (ret_error)
