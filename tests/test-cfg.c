@@ -558,6 +558,80 @@ START_TEST(test_budget_limits) {
 }
 END_TEST
 
+/* Ten thousand accounts, one per line, the last one's name optionally that of account 'dup'; and an
+ * account with as many mailboxes, the last one optionally a second "inbox". */
+#define MANY 10000
+
+static char *many_accounts(long dup) {
+        char *text = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&text, &n);
+
+        ck_assert_ptr_nonnull(f);
+        fputs("accounts = (\n", f);
+        for (long i = 0; i < MANY; i++)
+                fprintf(f, "  { name = \"a%ld\"; host = \"h\"; port = %ld; username = \"u\"; password = \"p\"; }%s\n",
+                        i == MANY - 1 && dup >= 0 ? dup : i, 1 + i % 65535, i + 1 < MANY ? "," : "");
+        fputs(");\n", f);
+        ck_assert_int_eq(fclose(f), 0);
+        return text;
+}
+
+static char *many_mailboxes(bool dup) {
+        char *text = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&text, &n);
+
+        ck_assert_ptr_nonnull(f);
+        fputs("accounts = ( { name = \"a\"; tunnel = [\"t\"]; mailboxes = (\n", f);
+        for (long i = 0; i < MANY; i++)
+                if (i == 0)
+                        fputs("  \"INBOX\",\n", f);
+                else if (i == MANY - 1 && dup)
+                        fputs("  \"inbox\"", f);
+                else
+                        fprintf(f, "  \"m%ld\"%s", i, i + 1 < MANY ? ",\n" : "");
+        /* On the last name's line: libconfig gives an element the line of the token after it. */
+        fputs(" ); } );\n", f);
+        ck_assert_int_eq(fclose(f), 0);
+        return text;
+}
+
+START_TEST(test_many) {
+        _cleanup_free_ char *text = many_accounts(-1), *dup = many_accounts(4321), *err = NULL, *want = NULL;
+        _cleanup_free_ char *mtext = many_mailboxes(false), *mdup = many_mailboxes(true);
+        _cleanup_(cfg_freep) Cfg *c = load_ok(text, "t.conf");
+
+        ck_assert_uint_eq(c->n_accounts, MANY);
+        for (size_t i = 0; i < MANY; i += 997) {
+                char name[32];
+
+                snprintf(name, sizeof(name), "a%zu", i);
+                ck_assert_ptr_eq(cfg_find_account(c, name), &c->accounts[i]);
+                ck_assert_uint_eq(c->accounts[i].line, i + 2);
+                ck_assert_uint_eq(strtoul(c->accounts[i].port, NULL, 10), 1 + i % 65535);
+        }
+        c = cfg_free(c);
+
+        /* The duplicate is found however far apart the two are. */
+        err = load_err(dup);
+        ck_assert_int_ge(asprintf(&want, "t.conf:%d: accounts[%d].name: another account has this name (line %d)",
+                                  MANY + 1, MANY - 1, 4321 + 2), 0);
+        ck_assert_str_eq(err, want);
+        err = mfree(err);
+        want = mfree(want);
+
+        c = load_ok(mtext, "t.conf");
+        ck_assert_uint_eq(c->accounts[0].n_mailboxes, MANY);
+        ck_assert_str_eq(c->accounts[0].mailboxes[MANY - 1].name, "m9999");
+        c = cfg_free(c);
+        err = load_err(mdup);
+        ck_assert_int_ge(asprintf(&want, "t.conf:%d: accounts[0].mailboxes[%d]: the mailbox is listed twice "
+                                  "(also at line 2)", MANY + 1, MANY - 1), 0);
+        ck_assert_str_eq(err, want);
+}
+END_TEST
+
 /* Accounts take every deadline and keepalive setting of the top level, also when it is written after
  * them, unless they set their own; a tunnel account takes those it cannot set too. */
 START_TEST(test_inherit_live) {
@@ -1965,6 +2039,7 @@ static Suite *cfg_suite(void) {
         tcase_add_test(tc, test_inherit_schema);
         tcase_add_loop_test(tc, test_live_limits, 0, ELEMENTSOF(live_limits));
         tcase_add_test(tc, test_budget_limits);
+        tcase_add_test(tc, test_many);
         tcase_add_test(tc, test_inherit_live);
         tcase_add_loop_test(tc, test_liveness_ok, 0, ELEMENTSOF(liveness_ok));
         tcase_add_test(tc, test_liveness_accounts);

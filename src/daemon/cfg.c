@@ -34,6 +34,20 @@
 #define FIELD(obj, k, type) ((type *) (void *) ((uint8_t *) (obj) + (k)->offset))
 #define CFIELD(obj, k, type) ((type const *) (const void *) ((const uint8_t *) (obj) + (k)->offset))
 
+/* Names seen so far (the account names, or one account's mailbox names) with where they were: an
+ * open-addressing table kept at most half full, so that finding duplicates among n names takes
+ * time linear in n.  The keys are not copied: they must outlive the set. */
+typedef struct NameSlot {
+        const char *key;        /* NULL: the slot is free */
+        size_t index;
+} NameSlot;
+
+typedef struct NameSet {
+        NameSlot *slots;
+        size_t cap;             /* 0 or a power of two */
+        size_t n;
+} NameSet;
+
 typedef struct CfgCtx {
         const char *file;       /* the name of the main file, for settings without a source file */
         const char *text;       /* the main file's text, for the integer check; NULL for none */
@@ -44,6 +58,7 @@ typedef struct CfgCtx {
         bool have_mode;         /* main_mode is the main file's mode (cfg_load(), not _string()) */
         mode_t main_mode;
         Cfg *cfg;
+        NameSet account_names;  /* index: in cfg->accounts */
         char *error;            /* the first error, "FILE:LINE: KEY: reason" */
 } CfgCtx;
 
@@ -104,6 +119,57 @@ static char *path_join(const char *dir, const char *p) {
         if (asprintf(&j, "%s%s%s", dir, n > 0 && dir[n - 1] == '/' ? "" : "/", p) < 0)
                 return NULL;
         return j;
+}
+
+/* FNV-1a: the names are the admin's own, so nobody picks them to collide. */
+static uint64_t name_hash(const char *s) {
+        uint64_t h = UINT64_C(14695981039346656037);
+
+        for (; *s; s++) {
+                h ^= (unsigned char) *s;
+                h *= UINT64_C(1099511628211);
+        }
+        return h;
+}
+
+/* The slot holding key, or the free slot where it belongs; there is always a free one. */
+static NameSlot *name_set_slot(NameSlot *slots, size_t cap, const char *key) {
+        for (size_t i = name_hash(key) & (cap - 1);; i = (i + 1) & (cap - 1))
+                if (!slots[i].key || strcmp(slots[i].key, key) == 0)
+                        return &slots[i];
+}
+
+/* Add key with its index.  Returns 0; 1 if key is there already, with that entry's index in
+ * *ret_index and the set unchanged; or -ENOMEM. */
+static int name_set_add(NameSet *s, const char *key, size_t index, size_t *ret_index) {
+        NameSlot *slot;
+
+        if (2 * (s->n + 1) > s->cap) {
+                size_t ncap = s->cap > 0 ? s->cap * 2 : 16;
+                NameSlot *n = calloc(ncap, sizeof(NameSlot));
+
+                if (!n)
+                        return -ENOMEM;
+                for (size_t i = 0; i < s->cap; i++)
+                        if (s->slots[i].key)
+                                *name_set_slot(n, ncap, s->slots[i].key) = s->slots[i];
+                free(s->slots);
+                s->slots = n;
+                s->cap = ncap;
+        }
+        slot = name_set_slot(s->slots, s->cap, key);
+        if (slot->key) {
+                *ret_index = slot->index;
+                return 1;
+        }
+        *slot = (NameSlot) { .key = key, .index = index };
+        s->n++;
+        return 0;
+}
+
+static void name_set_done(NameSet *s) {
+        s->slots = mfree(s->slots);
+        s->cap = s->n = 0;
 }
 
 /* ---- messages --------------------------------------------------------------------------------- */
@@ -1021,14 +1087,8 @@ static int parse_group(CfgCtx *x, CfgScope scope, const config_setting_t *g, con
 }
 
 /* MAILBOXES */
-static bool mailbox_name_equal(const char *a, const char *b) {
-        /* RFC 3501 §5.1: INBOX is case-insensitive, every other name is not. */
-        if (ascii_strcaseeq(a, "INBOX") && ascii_strcaseeq(b, "INBOX"))
-                return true;
-        return strcmp(a, b) == 0;
-}
-
 static int parse_mailboxes(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+        _cleanup_(name_set_done) NameSet names = {};
         CfgAccount *a = obj;
         int n;
 
@@ -1048,6 +1108,7 @@ static int parse_mailboxes(CfgCtx *x, const CfgKey *k, const config_setting_t *s
                 const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
                 CfgMailbox *m = &a->mailboxes[i];
                 char mkey[CFG_PATH_MAX];
+                size_t j;
                 int r;
 
                 a->n_mailboxes++;
@@ -1062,10 +1123,13 @@ static int parse_mailboxes(CfgCtx *x, const CfgKey *k, const config_setting_t *s
                 if (r < 0)
                         return r;
 
-                for (int j = 0; j < i; j++)
-                        if (mailbox_name_equal(a->mailboxes[j].name, m->name))
-                                return cfg_fail(x, e, mkey, "the mailbox is listed twice (also at line %u)",
-                                                a->mailboxes[j].line);
+                /* RFC 3501 §5.1: INBOX is case-insensitive, every other name is not. */
+                r = name_set_add(&names, ascii_strcaseeq(m->name, "INBOX") ? "INBOX" : m->name, (size_t) i, &j);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        return cfg_fail(x, e, mkey, "the mailbox is listed twice (also at line %u)",
+                                        a->mailboxes[j].line);
         }
         return 0;
 }
@@ -1403,6 +1467,7 @@ static int parse_accounts(CfgCtx *x, const CfgKey *k, const config_setting_t *s,
                 const config_setting_t *g = config_setting_get_elem(s, (unsigned) i);
                 CfgAccount *a = &c->accounts[i];
                 char akey[CFG_PATH_MAX];
+                size_t j;
                 int r;
 
                 /* Counted before it is filled, so that cfg_free() releases a half-read account. */
@@ -1419,14 +1484,16 @@ static int parse_accounts(CfgCtx *x, const CfgKey *k, const config_setting_t *s,
                 if (r < 0)
                         return r;
 
-                for (int j = 0; j < i; j++)
-                        if (strcmp(c->accounts[j].name, a->name) == 0) {
-                                char nkey[CFG_PATH_MAX];
+                r = name_set_add(&x->account_names, a->name, (size_t) i, &j);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        char nkey[CFG_PATH_MAX];
 
-                                key_path(nkey, akey, "name");
-                                return cfg_fail(x, member(g, "name"), nkey,
-                                                "another account has this name (line %u)", c->accounts[j].line);
-                        }
+                        key_path(nkey, akey, "name");
+                        return cfg_fail(x, member(g, "name"), nkey, "another account has this name (line %u)",
+                                        c->accounts[j].line);
+                }
         }
         return 0;
 }
@@ -1671,6 +1738,7 @@ static int cfg_parse(const char *text, const char *name, bool have_mode, mode_t 
         wipe_passwords(config_root_setting(&lc));
         config_destroy(&lc);
         free(x.line_start);
+        name_set_done(&x.account_names);
 
         if (r < 0) {
                 if (ret_error)
