@@ -100,7 +100,7 @@ static void env_setup(void) {
 static const char full_conf[] =
         "# every key\n"                                                         /*  1 */
         "idle_interval = 600;\n"                                                /*  2 */
-        "hook_timeout = 30; debounce = 0.25; max_delay = 10; max_concurrent_hooks = 8;"  /*  3 */
+        "hook_timeout = 30; debounce = 0.25; max_delay = 10; max_concurrent_hooks = 8; max_connecting = 100000;"  /*  3 */
         " connect_timeout = 0.1; tls_timeout = 3600; greeting_timeout = 10; auth_timeout = 20.5;"
         " select_timeout = 45; done_timeout = 5; command_timeout = 90; liveness_interval = 300;"
         " keepalive_idle = 32767; keepalive_interval = 1; keepalive_count = 127;\n"
@@ -123,7 +123,7 @@ static const char full_conf[] =
         " on_expunge = { command = [\"log\", \"%a\"]; details = true; }; } );\n"
         "    on_new = [\"mbsync\", \"%a:%m\", \"100%%\"];\n"                    /* 20 */
         "    on_expunge = [\"mbsync\", \"-a\"];"
-        " on_flags = { command = [\"flags\", \"%m\"]; details = false; };\n"
+        " on_flags = { command = [\"flags\", \"%m\"]; details = false; uids = true; };\n"
         "    shell = false; startup_sync = true; details_max = 1000;"
         " connect_timeout = 7; tls_timeout = 8; greeting_timeout = 9; auth_timeout = 10.25;\n"
         "    hook_timeout = 5; debounce = 0; select_timeout = 11; done_timeout = 0.5; command_timeout = 13;\n"
@@ -173,6 +173,7 @@ START_TEST(test_full) {
         ck_assert_uint_eq(c->debounce_usec, 250 * USEC_PER_MSEC);
         ck_assert_uint_eq(c->max_delay_usec, 10 * USEC_PER_SEC);
         ck_assert_uint_eq(c->max_concurrent_hooks, 8);
+        ck_assert_uint_eq(c->max_connecting, 100000);
         ck_assert_uint_eq(c->live.connect_timeout_usec, 100 * USEC_PER_MSEC);
         ck_assert_uint_eq(c->live.tls_timeout_usec, 3600 * USEC_PER_SEC);
         ck_assert_uint_eq(c->live.greeting_timeout_usec, 10 * USEC_PER_SEC);
@@ -215,6 +216,7 @@ START_TEST(test_full) {
         ck_assert_uint_eq(a->mailboxes[1].line, 18);
         assert_strv(a->mailboxes[1].on_new.argv, STRV("notify", "%m"));
         ck_assert(!a->mailboxes[1].on_new.details);
+        ck_assert(!a->mailboxes[1].on_new.uids);
         ck_assert(!cfg_hook_is_set(&a->mailboxes[1].on_expunge));
         assert_strv(a->mailboxes[1].on_flags.argv, STRV("f"));
         ck_assert_str_eq(a->mailboxes[2].name, "Archiv/Gr\xc3\xbc\xc3\x9f" "e");
@@ -222,14 +224,18 @@ START_TEST(test_full) {
         assert_strv(a->mailboxes[2].on_expunge.argv, STRV("log", "%a"));
         ck_assert_ptr_null(a->mailboxes[2].on_expunge.shell);
         ck_assert(a->mailboxes[2].on_expunge.details);
+        /* details implies uids. */
+        ck_assert(a->mailboxes[2].on_expunge.uids);
         ck_assert(!cfg_hook_is_set(&a->mailboxes[2].on_new));
         ck_assert(!cfg_hook_is_set(&a->mailboxes[2].on_flags));
         assert_strv(a->on_new.argv, STRV("mbsync", "%a:%m", "100%%"));
         ck_assert_ptr_null(a->on_new.shell);
         ck_assert(!a->on_new.details);
+        ck_assert(!a->on_new.uids);
         assert_strv(a->on_expunge.argv, STRV("mbsync", "-a"));
         assert_strv(a->on_flags.argv, STRV("flags", "%m"));
         ck_assert(!a->on_flags.details);
+        ck_assert(a->on_flags.uids);
         ck_assert(!a->shell);
         ck_assert(a->startup_sync);
         ck_assert_uint_eq(a->details_max, 1000);
@@ -281,6 +287,7 @@ START_TEST(test_full) {
         ck_assert_str_eq(a->on_flags.shell, "echo \"$IMAPIDLED_MAILBOX\"");
         ck_assert_ptr_null(a->on_flags.argv);
         ck_assert(a->on_flags.details);
+        ck_assert(a->on_flags.uids);
         ck_assert_ptr_eq(cfg_mailbox_hook(a, &a->mailboxes[0], CFG_EVENT_FLAGS), &a->on_flags);
         ck_assert(a->shell);
         ck_assert(!a->startup_sync);
@@ -370,9 +377,10 @@ START_TEST(test_defaults) {
 
         ck_assert_uint_eq(c->idle_interval_usec, 1740 * USEC_PER_SEC);
         ck_assert_uint_eq(c->hook_timeout_usec, 60 * USEC_PER_SEC);
-        ck_assert_uint_eq(c->debounce_usec, 1 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->debounce_usec, 0);
         ck_assert_uint_eq(c->max_delay_usec, 30 * USEC_PER_SEC);
         ck_assert_uint_eq(c->max_concurrent_hooks, 4);
+        ck_assert_uint_eq(c->max_connecting, 64);
         assert_live_defaults(&c->live);
         ck_assert_uint_eq(c->n_accounts, 1);
         ck_assert_str_eq(a->port, "993");
@@ -395,7 +403,7 @@ START_TEST(test_defaults) {
         ck_assert(!cfg_hook_is_set(&a->mailboxes[0].on_flags));
         ck_assert_uint_eq(a->hook_timeout_usec, 60 * USEC_PER_SEC);
         ck_assert_uint_eq(a->idle_interval_usec, 1740 * USEC_PER_SEC);
-        ck_assert_uint_eq(a->debounce_usec, 1 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->debounce_usec, 0);
         ck_assert_uint_eq(a->max_delay_usec, 30 * USEC_PER_SEC);
         assert_live_defaults(&a->live);
         ck_assert_uint_eq(a->max_connections, 10);
@@ -434,24 +442,24 @@ END_TEST
 static const struct {
         const char *global, *account;   /* settings at the top level and in the account */
         uint64_t debounce_ms, max_delay_ms;     /* the account's */
-        unsigned max_concurrent_hooks, details_max;
+        unsigned max_concurrent_hooks, details_max, max_connecting;
 } limits[] = {
-        { "debounce = 0;",                         "",                            0,       30000, 4, 20 },
-        { "",                                      "debounce = 0;",               0,       30000, 4, 20 },
-        { "debounce = 3600; max_delay = 3600;",    "",                            3600000, 3600000, 4, 20 },
-        { "max_delay = 86400;",                    "debounce = 3600;",            3600000, 86400000, 4, 20 },
-        { "debounce = 0.25;",                      "",                            250,     30000, 4, 20 },
-        { "",                                      "debounce = 0.001;",           1,       30000, 4, 20 },
+        { "debounce = 0;",                         "",                            0,       30000, 4, 20, 64 },
+        { "",                                      "debounce = 0;",               0,       30000, 4, 20, 64 },
+        { "debounce = 3600; max_delay = 3600;",    "",                            3600000, 3600000, 4, 20, 64 },
+        { "max_delay = 86400;",                    "debounce = 3600;",            3600000, 86400000, 4, 20, 64 },
+        { "debounce = 0.25;",                      "",                            250,     30000, 4, 20, 64 },
+        { "",                                      "debounce = 0.001;",           1,       30000, 4, 20, 64 },
         /* Finer than a millisecond: rounded. */
-        { "debounce = 0.0004;",                    "",                            0,       30000, 4, 20 },
-        { "debounce = 0.0016;",                    "",                            2,       30000, 4, 20 },
-        { "debounce = 3600.0004; max_delay = 3600.0004;", "",                     3600000, 3600000, 4, 20 },
-        { "debounce = 0;",                         "max_delay = 0.9996;",         0,       1000,  4, 20 },
-        { "debounce = 0; max_delay = 1;",          "",                            0,       1000,  4, 20 },
-        { "",                                      "max_delay = 1.5; debounce = 1.5;", 1500, 1500, 4, 20 },
-        { "max_delay = 2e1;",                      "",                            1000,    20000, 4, 20 },
-        { "max_concurrent_hooks = 1;",             "details_max = 1;",            1000,    30000, 1, 1 },
-        { "max_concurrent_hooks = 1024;",          "details_max = 1000;",         1000,    30000, 1024, 1000 },
+        { "debounce = 0.0004;",                    "",                            0,       30000, 4, 20, 64 },
+        { "debounce = 0.0016;",                    "",                            2,       30000, 4, 20, 64 },
+        { "debounce = 3600.0004; max_delay = 3600.0004;", "",                     3600000, 3600000, 4, 20, 64 },
+        { "debounce = 0;",                         "max_delay = 0.9996;",         0,       1000,  4, 20, 64 },
+        { "debounce = 0; max_delay = 1;",          "",                            0,       1000,  4, 20, 64 },
+        { "",                                      "max_delay = 1.5; debounce = 1.5;", 1500, 1500, 4, 20, 64 },
+        { "max_delay = 2e1;",                      "",                            0,       20000, 4, 20, 64 },
+        { "max_concurrent_hooks = 1; max_connecting = 1;", "details_max = 1;",    0,       30000, 1, 1, 1 },
+        { "max_concurrent_hooks = 1024; max_connecting = 100000;", "details_max = 1000;", 0, 30000, 1024, 1000, 100000 },
 };
 
 START_TEST(test_limits) {
@@ -466,6 +474,7 @@ START_TEST(test_limits) {
         ck_assert_uint_eq(a->max_delay_usec, limits[_i].max_delay_ms * USEC_PER_MSEC);
         ck_assert_uint_eq(c->max_concurrent_hooks, limits[_i].max_concurrent_hooks);
         ck_assert_uint_eq(a->details_max, limits[_i].details_max);
+        ck_assert_uint_eq(c->max_connecting, limits[_i].max_connecting);
         /* Set at the top level: the same value there. */
         if (strstr(limits[_i].global, "debounce"))
                 ck_assert_uint_eq(c->debounce_usec, limits[_i].debounce_ms * USEC_PER_MSEC);
@@ -988,7 +997,7 @@ static const struct {
         { ACCOUNT("  on_new = { command = [\"n\"]; detials = true; };\n"),
           "t.conf:6: accounts[0].on_new: unknown key 'detials', did you mean 'details'?" },
         { ACCOUNT("  on_new = { command = [\"n\"];\n    frobnicate = true; };\n"),
-          "t.conf:7: accounts[0].on_new: unknown key 'frobnicate' (a hook group has only command and details)" },
+          "t.conf:7: accounts[0].on_new: unknown key 'frobnicate' (a hook group has only command, details and uids)" },
         { ACCOUNT("  mailboxes = ( { name = \"x\"; on_flags = { comand = [\"x\"]; }; } );\n"),
           "t.conf:6: accounts[0].mailboxes[0].on_flags: unknown key 'comand', did you mean 'command'?" },
         { ACCOUNT("  on_expunge = {\n    details = true; };\n"),
@@ -1016,6 +1025,16 @@ static const struct {
         { ACCOUNT("  on_new = { command = { x = 1; }; };\n"),
           "t.conf:6: accounts[0].on_new.command: must be a list of strings (program and arguments), or a string "
           "with shell = true, not a group" },
+        { ACCOUNT("  on_new = { command = [\"n\"]; uids = 1; };\n"),
+          "t.conf:6: accounts[0].on_new.uids: must be true or false, not an integer" },
+        { ACCOUNT("  on_new = { command = [\"n\"]; details = true;\n    uids = false; };\n"),
+          "t.conf:7: accounts[0].on_new.uids: cannot be false with details = true, which fetches the new messages "
+          "by their UIDs" },
+        { ACCOUNT("  mailboxes = ( { name = \"x\"; on_new = { uids = false; details = true;\n    command = [\"n\"]; }; } );\n"),
+          "t.conf:6: accounts[0].mailboxes[0].on_new.uids: cannot be false with details = true, which fetches the "
+          "new messages by their UIDs" },
+        { ACCOUNT("  on_new = { command = [\"n\"]; uid = true; };\n"),
+          "t.conf:6: accounts[0].on_new: unknown key 'uid', did you mean 'uids'?" },
         { ACCOUNT("  on_new = { command = [\"n\"]; details = \"yes\"; };\n"),
           "t.conf:6: accounts[0].on_new.details: must be true or false, not a string" },
         { ACCOUNT("  on_new = ( { command = [\"n\"]; } );\n"),
@@ -1075,6 +1094,15 @@ static const struct {
         { "debounce = 50;\nmax_delay = 40;\n" ACCOUNT("  max_delay = 60;\n"),
           "t.conf:2: max_delay: 40 s is less than debounce (50 s)" },
         /* counts */
+        { "max_connecting = 0;\n" ACCOUNT(),
+          "t.conf:1: max_connecting: 0 is out of range: must be 1..100000" },
+        { "max_connecting = 100001;\n" ACCOUNT(),
+          "t.conf:1: max_connecting: 100001 is out of range: must be 1..100000" },
+        { "max_connecting = 1.5;\n" ACCOUNT(),
+          "t.conf:1: max_connecting: must be an integer, not a floating-point number" },
+        { ACCOUNT("  max_connecting = 8;\n"),
+          "t.conf:6: accounts[0]: unknown key 'max_connecting': it is set at the top level, for all accounts together; "
+          "or did you mean 'max_connections'?" },
         { "max_concurrent_hooks = 0;\n" ACCOUNT(),
           "t.conf:1: max_concurrent_hooks: 0 is out of range: must be 1..1024" },
         { "max_concurrent_hooks = 1025;\n" ACCOUNT(),
@@ -1086,7 +1114,8 @@ static const struct {
         { "max_concurrent_hooks = 2.5;\n" ACCOUNT(),
           "t.conf:1: max_concurrent_hooks: must be an integer, not a floating-point number" },
         { ACCOUNT("  max_concurrent_hooks = 4;\n"),
-          "t.conf:6: accounts[0]: unknown key 'max_concurrent_hooks'" },
+          "t.conf:6: accounts[0]: unknown key 'max_concurrent_hooks': it is set at the top level, for all accounts "
+          "together" },
         { ACCOUNT("  details_max = 0;\n"),
           "t.conf:6: accounts[0].details_max: 0 is out of range: must be 1..1000" },
         { ACCOUNT("  details_max = 1001;\n"),
@@ -1254,7 +1283,8 @@ static const struct {
         { ACCOUNT("  max_connections = 1001;\n"),
           "t.conf:6: accounts[0].max_connections: 1001 is out of range: must be 1..1000" },
         { "max_connections = 10;\n" ACCOUNT(),
-          "t.conf:1: max_connections: unknown key at the top level; it belongs inside an account: accounts = ( { max_connections = ...; } );" },
+          "t.conf:1: max_connections: unknown key at the top level; it belongs inside an account: accounts = ( { max_connections = ...; } ); "
+          "or did you mean 'max_connecting'?" },
         { ACCOUNT("  status_interval = 0;\n"),
           "t.conf:6: accounts[0].status_interval: 0 is out of range: must be 1..86400 seconds" },
         { ACCOUNT("  status_interval = 0.999;\n"),
@@ -1576,12 +1606,14 @@ START_TEST(test_dump_roundtrip) {
         ck_assert_ptr_nonnull(strstr(text, "    command_timeout = 90;\n    liveness_interval = 300;\n"
                                            "    max_connections = 10;\n    status_interval = 60;\n"));
         ck_assert_ptr_nonnull(strstr(text, "    liveness_interval = 599.999;\n    keepalive_idle = 60;\n"));
-        /* A hook with details is a group; one without is in the plain form. */
-        ck_assert_ptr_nonnull(strstr(text, "    on_flags = [ \"flags\", \"%m\" ];\n"));
+        /* A hook with details or uids is a group; one without is in the plain form. */
+        ck_assert_ptr_nonnull(strstr(text, "    on_expunge = [ \"mbsync\", \"-a\" ];\n"));
+        ck_assert_ptr_nonnull(strstr(text, "    on_flags = {\n      command = [ \"flags\", \"%m\" ];\n"
+                                           "      details = false;\n      uids = true;\n    };\n"));
         ck_assert_ptr_nonnull(strstr(text, "    on_flags = {\n      command = \"echo \\\"$IMAPIDLED_MAILBOX\\\"\";\n"
-                                           "      details = true;\n    };\n"));
+                                           "      details = true;\n      uids = true;\n    };\n"));
         ck_assert_ptr_nonnull(strstr(text, "        on_expunge = {\n          command = [ \"log\", \"%a\" ];\n"
-                                           "          details = true;\n        };\n"));
+                                           "          details = true;\n          uids = true;\n        };\n"));
 
         b = load_ok(text, "/etc/imapidled/imapidled.conf");
         ck_assert_uint_eq(b->idle_interval_usec, a->idle_interval_usec);
@@ -1589,6 +1621,7 @@ START_TEST(test_dump_roundtrip) {
         ck_assert_uint_eq(b->debounce_usec, a->debounce_usec);
         ck_assert_uint_eq(b->max_delay_usec, a->max_delay_usec);
         ck_assert_uint_eq(b->max_concurrent_hooks, a->max_concurrent_hooks);
+        ck_assert_uint_eq(b->max_connecting, a->max_connecting);
         ck_assert_uint_eq(b->live.connect_timeout_usec, a->live.connect_timeout_usec);
         ck_assert_uint_eq(b->live.tls_timeout_usec, a->live.tls_timeout_usec);
         ck_assert_uint_eq(b->live.greeting_timeout_usec, a->live.greeting_timeout_usec);
@@ -1722,6 +1755,9 @@ static const char eq_tunnel[] =
 static const char eq_shell[] =
         "accounts = ( { name = \"w\"; tunnel = [\"ssh\", \"a\"]; shell = true; on_new = \"echo a\"; } );\n";
 
+static const char eq_details[] =
+        "accounts = ( { name = \"w\"; tunnel = [\"ssh\", \"a\"]; on_new = { command = [\"n\"]; details = true; }; } );\n";
+
 static const struct {
         const char *key;        /* the account key the change is about */
         const char *base;       /* NULL: eq_base */
@@ -1778,6 +1814,16 @@ static const struct {
         { "on_new",               eq_shell, "on_new = \"echo a\"", "on_new = { command = \"echo a\"; details = true; }", false },
         { "on_new",               eq_shell, "on_new = \"echo a\"", "on_new = { command = \"echo a\"; }", true },
         { "on_expunge",           NULL, "on_expunge = [\"exp\"]", "on_expunge = { command = [\"exp\"]; details = true; }", false },
+        /* uids too; details implies it */
+        { "on_new",               NULL, "on_new = [\"new\", \"%a\"]", "on_new = { command = [\"new\", \"%a\"]; uids = true; }",
+                                        false },
+        { "on_new",               NULL, "on_new = [\"new\", \"%a\"]", "on_new = { command = [\"new\", \"%a\"]; uids = false; }",
+                                        true },
+        { "on_new",               eq_details, "details = true;", "uids = true;", false },
+        { "on_new",               eq_details, "details = true;", "details = true; uids = true;", true },
+        { "on_new",               eq_details, "details = true;", "uids = true; details = true;", true },
+        { "mailboxes",            NULL, "on_new = [\"n\", \"%m\"];", "on_new = { command = [\"n\", \"%m\"]; uids = true; };",
+                                        false },
         { "mailboxes",            NULL, "on_expunge = [\"e\"]; }", "on_expunge = [\"e\"]; on_flags = [\"f\"]; }", false },
         { "mailboxes",            NULL, "on_new = [\"n\", \"%m\"];", "on_new = { command = [\"n\", \"%m\"]; details = true; };",
                                         false },

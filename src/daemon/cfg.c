@@ -957,21 +957,40 @@ static void done_hook_command(const CfgKey *k, void *obj) {
 
 static int parse_hook(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
         CfgHook *h = FIELD(obj, k, CfgHook);
+        int r;
 
-        if (config_setting_type(s) == CONFIG_TYPE_GROUP)
-                return parse_group(x, CFG_SCOPE_HOOK, s, key, h);
+        if (config_setting_type(s) == CONFIG_TYPE_GROUP) {
+                const config_setting_t *u;
+                char ukey[CFG_PATH_MAX];
+
+                r = parse_group(x, CFG_SCOPE_HOOK, s, key, h);
+                if (r < 0)
+                        return r;
+                if (!h->details)
+                        return 0;
+                /* The details are fetched by UID: a hook with them has the UIDs anyway. */
+                u = config_setting_get_member(s, "uids");
+                if (u && !h->uids) {
+                        key_path(ukey, key, "uids");
+                        return cfg_fail(x, u, ukey, "cannot be false with details = true, which fetches the "
+                                        "new messages by their UIDs");
+                }
+                h->uids = true;
+                return 0;
+        }
         return parse_hook_command_into(x, s, key, h, "a list of strings (program and arguments), a string "
                                        "with shell = true or a group { command = ...; details = ...; }");
 }
 
-/* The plain form while details is false (what every older file has), the group form otherwise. */
+/* The plain form while details and uids are false (what every older file has), the group form
+ * otherwise. */
 static void dump_hook(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
         const CfgHook *h = CFIELD(obj, k, CfgHook);
         char sub[CFG_PATH_MAX];
 
         if (!cfg_hook_is_set(h))
                 return;
-        if (!h->details) {
+        if (!h->details && !h->uids) {
                 dump_hook_value(f, k->name, h, indent);
                 return;
         }
@@ -1049,22 +1068,30 @@ static int parse_group(CfgCtx *x, CfgScope scope, const config_setting_t *g, con
                         const char *hint = cfg_key_suggest(scope, name);
 
                         /* libconfig restricts setting names to [A-Za-z*][-A-Za-z0-9_*]*: safe to echo. */
+                        /* A key of the other scope, written exactly, is more likely misplaced than
+                         * misspelt (max_connections and max_connecting are two edits apart). */
                         if (!path) {
-                                if (hint)
-                                        return cfg_fail(x, s, name, "unknown key, did you mean '%s'?", hint);
                                 if (cfg_key_lookup(CFG_SCOPE_ACCOUNT, name))
                                         return cfg_fail(x, s, name, "unknown key at the top level; it belongs "
-                                                        "inside an account: accounts = ( { %s = ...; } );", name);
+                                                        "inside an account: accounts = ( { %s = ...; } );%s%s%s",
+                                                        name, hint ? " or did you mean '" : "", hint ?: "",
+                                                        hint ? "'?" : "");
+                                if (hint)
+                                        return cfg_fail(x, s, name, "unknown key, did you mean '%s'?", hint);
                                 return cfg_fail(x, s, name, "unknown key");
                         }
+                        if (scope == CFG_SCOPE_ACCOUNT && cfg_key_lookup(CFG_SCOPE_GLOBAL, name))
+                                return cfg_fail(x, s, path, "unknown key '%s': it is set at the top level, for all "
+                                                "accounts together%s%s%s", name, hint ? "; or did you mean '" : "",
+                                                hint ?: "", hint ? "'?" : "");
                         if (hint)
                                 return cfg_fail(x, s, path, "unknown key '%s', did you mean '%s'?", name, hint);
                         if (scope == CFG_SCOPE_MAILBOX)
                                 return cfg_fail(x, s, path, "unknown key '%s' (a mailbox has only name, "
                                                 "on_new, on_expunge and on_flags)", name);
                         if (scope == CFG_SCOPE_HOOK)
-                                return cfg_fail(x, s, path, "unknown key '%s' (a hook group has only command "
-                                                "and details)", name);
+                                return cfg_fail(x, s, path, "unknown key '%s' (a hook group has only command, "
+                                                "details and uids)", name);
                         return cfg_fail(x, s, path, "unknown key '%s'", name);
                 }
 

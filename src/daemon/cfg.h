@@ -47,6 +47,10 @@ typedef struct CfgHook {
                                  * "sh -c" with no %-substitution; NULL = not set */
         bool details;           /* group form { command = ...; details = true; }: fetch the new
                                  * messages' envelopes and hand them to the hook (docs/EVENTS.md) */
+        bool uids;              /* group form { ...; uids = true; }: the hook needs the exact UIDs of
+                                 * the new messages (IMAPIDLED_UIDS as a set), which costs a round trip
+                                 * before it starts; false: it starts at once and IMAPIDLED_UIDS is
+                                 * "floor:*".  Always true when details is (cfg_load() sets it). */
 } CfgHook;
 
 static inline bool cfg_hook_is_set(const CfgHook *h) {
@@ -112,9 +116,11 @@ typedef struct Cfg {
         char *path;                     /* as given to cfg_load() (or the name of cfg_load_string()) */
         uint64_t idle_interval_usec;    /* seconds in the file; default 1740 (RFC 2177's 29 min), range 1..1740 */
         uint64_t hook_timeout_usec;     /* default 60 s, range 1..3600 */
-        uint64_t debounce_usec;         /* default 1 s, range 0..3600 s, fractions allowed (ms precision) */
+        uint64_t debounce_usec;         /* default 0, range 0..3600 s, fractions allowed (ms precision) */
         uint64_t max_delay_usec;        /* default 30 s, range 1..86400 s; never below debounce */
         unsigned max_concurrent_hooks;  /* default 4, range 1..1024, all accounts together */
+        unsigned max_connecting;        /* connections in their connect, TLS handshake or login phase
+                                         * at once, all accounts together; default 64, 1..100000 */
         CfgLiveness live;               /* defaults as documented in CfgLiveness */
         CfgAccount *accounts;           /* at least one */
         size_t n_accounts;
