@@ -641,6 +641,58 @@ START_TEST(test_many) {
 }
 END_TEST
 
+/* Descriptors: one per connection, min(mailboxes, max_connections) connections per account; the
+ * hooks and the connecting connections by their bounds; the reserve. */
+START_TEST(test_descriptors) {
+        _cleanup_free_ char *many = many_accounts(-1);
+        _cleanup_(cfg_freep) Cfg *c = load_ok(
+                "max_concurrent_hooks = 3;\n"
+                "accounts = (\n"
+                "  { name = \"a\"; tunnel = [\"t\"]; mailboxes = [\"1\", \"2\", \"3\"]; },\n"
+                /* exactly at the budget, one over it, far over it */
+                "  { name = \"b\"; tunnel = [\"t\"]; max_connections = 2; mailboxes = [\"1\", \"2\"]; },\n"
+                "  { name = \"c\"; tunnel = [\"t\"]; max_connections = 2; mailboxes = [\"1\", \"2\", \"3\"]; },\n"
+                "  { name = \"d\"; host = \"h\"; username = \"u\"; password = \"p\"; max_connections = 1;\n"
+                "    mailboxes = [\"1\", \"2\", \"3\", \"4\", \"5\"]; },\n"
+                "  { name = \"e\"; tunnel = [\"t\"]; }\n"
+                ");\n", "t.conf");
+        CfgFdNeed n;
+
+        ck_assert_int_eq(cfg_descriptors_needed(c, &n), 0);
+        ck_assert_uint_eq(n.connections, 3 + 2 + 2 + 1 + 1);
+        ck_assert_uint_eq(n.hooks, 3 * CFG_FDS_PER_HOOK);
+        /* max_connecting (64) is more than there are connections. */
+        ck_assert_uint_eq(n.connecting, 9 * CFG_FDS_PER_CONNECTING);
+        ck_assert_uint_eq(n.reserve, CFG_FDS_RESERVE);
+        ck_assert_uint_eq(n.total, n.connections + n.hooks + n.connecting + n.reserve);
+        c = cfg_free(c);
+
+        c = load_ok(many, "t.conf");
+        ck_assert_int_eq(cfg_descriptors_needed(c, &n), 0);
+        ck_assert_uint_eq(n.connections, MANY);
+        ck_assert_uint_eq(n.hooks, 4 * CFG_FDS_PER_HOOK);
+        ck_assert_uint_eq(n.connecting, 64 * CFG_FDS_PER_CONNECTING);
+        ck_assert_uint_eq(n.total, MANY + 4 * CFG_FDS_PER_HOOK + 64 * CFG_FDS_PER_CONNECTING + CFG_FDS_RESERVE);
+        c = cfg_free(c);
+
+        /* max_connecting bounds the connecting ones, at its limits too. */
+        c = load_ok("max_connecting = 1; max_concurrent_hooks = 1024;\n"
+                    "accounts = ( { name = \"a\"; tunnel = [\"t\"]; mailboxes = [\"1\", \"2\"]; } );\n", "t.conf");
+        ck_assert_int_eq(cfg_descriptors_needed(c, &n), 0);
+        ck_assert_uint_eq(n.connections, 2);
+        ck_assert_uint_eq(n.connecting, 1 * CFG_FDS_PER_CONNECTING);
+        ck_assert_uint_eq(n.hooks, 1024 * CFG_FDS_PER_HOOK);
+        c = cfg_free(c);
+        c = load_ok("max_connecting = 100000;\n"
+                    "accounts = ( { name = \"a\"; tunnel = [\"t\"]; mailboxes = [\"1\", \"2\"]; } );\n", "t.conf");
+        ck_assert_int_eq(cfg_descriptors_needed(c, &n), 0);
+        ck_assert_uint_eq(n.connecting, 2 * CFG_FDS_PER_CONNECTING);
+
+        ck_assert_int_eq(cfg_descriptors_needed(NULL, &n), -EINVAL);
+        ck_assert_int_eq(cfg_descriptors_needed(c, NULL), -EINVAL);
+}
+END_TEST
+
 /* Accounts take every deadline and keepalive setting of the top level, also when it is written after
  * them, unless they set their own; a tunnel account takes those it cannot set too. */
 START_TEST(test_inherit_live) {
@@ -2086,6 +2138,7 @@ static Suite *cfg_suite(void) {
         tcase_add_loop_test(tc, test_live_limits, 0, ELEMENTSOF(live_limits));
         tcase_add_test(tc, test_budget_limits);
         tcase_add_test(tc, test_many);
+        tcase_add_test(tc, test_descriptors);
         tcase_add_test(tc, test_inherit_live);
         tcase_add_loop_test(tc, test_liveness_ok, 0, ELEMENTSOF(liveness_ok));
         tcase_add_test(tc, test_liveness_accounts);

@@ -1923,6 +1923,34 @@ int cfg_dump(const Cfg *c, FILE *f) {
         return 0;
 }
 
+/* The reserve, CFG_FDS_RESERVE, covers what does not grow with the configuration:
+ *   standard input, output and error                                             3
+ *   sd-event: epoll, signalfd, a timerfd per clock (up to 5), the watchdog's     8
+ *   rtnetlink (netmon.c), the system bus (resume.c)                             2
+ *   sd_notify()'s socket, while it sends                                         1
+ *   a state file being written, and its directory for the fsync (state.c)        2
+ *   the child's ends of a hook's three pipes while it is spawned, or a tunnel's  3
+ *   ca_file, client_cert and client_key while a TLS context is made              3
+ *   a password_file being read                                                   1
+ *   a reload: the main file, a directory being listed, an included file, and
+ *   libconfig's plain @include chain (ten deep at most)                          13
+ * about 36, so 64 leaves room for what a library opens unseen. */
+int cfg_descriptors_needed(const Cfg *c, CfgFdNeed *ret) {
+        CfgFdNeed n = {};
+
+        assert_return(c && ret, -EINVAL);
+
+        for (size_t i = 0; i < c->n_accounts; i++)
+                n.connections += MIN((uint64_t) c->accounts[i].n_mailboxes,
+                                     (uint64_t) c->accounts[i].max_connections);
+        n.hooks = (uint64_t) c->max_concurrent_hooks * CFG_FDS_PER_HOOK;
+        n.connecting = MIN((uint64_t) c->max_connecting, n.connections) * CFG_FDS_PER_CONNECTING;
+        n.reserve = CFG_FDS_RESERVE;
+        n.total = n.connections + n.hooks + n.connecting + n.reserve;
+        *ret = n;
+        return 0;
+}
+
 const CfgAccount *cfg_find_account(const Cfg *c, const char *name) {
         if (!c || !name)
                 return NULL;

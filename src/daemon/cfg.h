@@ -160,6 +160,33 @@ int cfg_dump(const Cfg *c, FILE *f);
 /* The account named 'name', or NULL.  Valid as long as c. */
 const CfgAccount *cfg_find_account(const Cfg *c, const char *name);
 
+/* Open files the daemon needs for a configuration, to compare with RLIMIT_NOFILE (main.c).  The
+ * per-item counts come from the code that opens them: */
+#define CFG_FDS_PER_HOOK 4              /* a running hook (src/daemon/hook.c): our ends of its stdout,
+                                         * stderr and stdin pipes, and the pidfd sd_event_add_child()
+                                         * watches it by */
+#define CFG_FDS_PER_CONNECTING 6        /* a connection starting up: the name lookup's eventfd and, on its
+                                         * thread, the resolver's socket and a file NSS reads
+                                         * (src/net/resolve.c); password_command's or
+                                         * oauth2_token_command's stdout and stderr pipes and pidfd; both
+                                         * at once while a lookup given up on still runs */
+#define CFG_FDS_RESERVE 64              /* the rest, about 40 at most, rounded up: listed at
+                                         * cfg_descriptors_needed() in cfg.c */
+
+typedef struct CfgFdNeed {
+        uint64_t connections;   /* one socket each (a tunnel's: its end of the socketpair); an account
+                                 * with n mailboxes has min(n, max_connections), the mailboxes beyond
+                                 * sharing one poller (manager.c) */
+        uint64_t hooks;         /* max_concurrent_hooks × CFG_FDS_PER_HOOK */
+        uint64_t connecting;    /* min(max_connecting, connections) × CFG_FDS_PER_CONNECTING */
+        uint64_t reserve;       /* CFG_FDS_RESERVE */
+        uint64_t total;         /* the sum of the four */
+} CfgFdNeed;
+
+/* How many file descriptors c needs at most, by kind.  Pure: looks at nothing but c.  Returns 0,
+ * or -EINVAL for a NULL argument. */
+int cfg_descriptors_needed(const Cfg *c, CfgFdNeed *ret);
+
 /* True if the two accounts would behave identically: every setting equal,
  * including the password and the mailboxes with their hooks in order.  Line
  * numbers are ignored, so moving an account in the file is no change.  For
