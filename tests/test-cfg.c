@@ -1568,6 +1568,526 @@ START_TEST(test_include) {
 }
 END_TEST
 
+/* ---- @include patterns ------------------------------------------------------------------------ */
+
+/* A directory of its own, and every file and directory made in it, removed again in reverse. */
+static char incdir[64];
+static char *inc_made[64];
+static size_t inc_n_made;
+
+static void inc_setup(void) {
+        snprintf(incdir, sizeof(incdir), "/tmp/test-cfg-inc.XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(incdir));
+        unsetenv("CREDENTIALS_DIRECTORY");
+        inc_n_made = 0;
+}
+
+static void inc_teardown(void) {
+        for (size_t i = inc_n_made; i > 0; i--) {
+                struct stat st;
+
+                if (lstat(inc_made[i - 1], &st) == 0)
+                        ck_assert_int_eq(S_ISDIR(st.st_mode) ? rmdir(inc_made[i - 1]) : unlink(inc_made[i - 1]), 0);
+                free(inc_made[i - 1]);
+        }
+        ck_assert_int_eq(rmdir(incdir), 0);
+}
+
+/* incdir/rel, remembered for the teardown the first time; caller frees. */
+static char *inc_path(const char *rel) {
+        char *p;
+
+        ck_assert_int_ge(asprintf(&p, "%s/%s", incdir, rel), 0);
+        for (size_t i = 0; i < inc_n_made; i++)
+                if (strcmp(inc_made[i], p) == 0)
+                        return p;
+        ck_assert_uint_lt(inc_n_made, ELEMENTSOF(inc_made));
+        inc_made[inc_n_made++] = strdup(p);
+        return p;
+}
+
+static void inc_write_mode(const char *rel, const char *text, mode_t mode) {
+        _cleanup_free_ char *p = inc_path(rel);
+
+        write_file(p, text, strlen(text), mode);
+}
+
+static void inc_write(const char *rel, const char *text) {
+        inc_write_mode(rel, text, 0600);
+}
+
+static void inc_mkdir(const char *rel) {
+        _cleanup_free_ char *p = inc_path(rel);
+
+        ck_assert_int_eq(mkdir(p, 0700), 0);
+}
+
+/* Load incdir/main.conf; the error, if any, in *ret_error with incdir replaced by "D". */
+static int inc_load_limited(const CfgLimits *lim, Cfg **ret, char **ret_error) {
+        _cleanup_free_ char *p = inc_path("main.conf"), *err = NULL;
+        int r = lim ? cfg_load_limited(p, lim, ret, &err) : cfg_load(p, ret, &err);
+
+        *ret_error = NULL;
+        if (err) {
+                size_t n = strlen(incdir);
+                char *o = *ret_error = calloc(1, strlen(err) + 1);
+
+                ck_assert_ptr_nonnull(o);
+                for (const char *q = err; *q; )
+                        if (strncmp(q, incdir, n) == 0) {
+                                *o++ = 'D';
+                                q += n;
+                        } else
+                                *o++ = *q++;
+        }
+        return r;
+}
+
+static Cfg *inc_load_ok(void) {
+        _cleanup_free_ char *err = NULL;
+        Cfg *c = NULL;
+        int r = inc_load_limited(NULL, &c, &err);
+
+        ck_assert_msg(r == 0, "unexpected error %d: %s", r, err ?: "(null)");
+        return c;
+}
+
+static char *inc_load_err(int want) {
+        Cfg *c = NULL;
+        char *err = NULL;
+
+        ck_assert_int_eq(inc_load_limited(NULL, &c, &err), want);
+        ck_assert_ptr_null(c);
+        ck_assert_ptr_nonnull(err);
+        return err;
+}
+
+#define ACCT(name) "accounts = ( { name = \"" name "\"; tunnel = [\"t\"]; } );\n"
+
+/* The name of account i and the file it came from, relative to incdir. */
+static void assert_account(const Cfg *c, size_t i, const char *name, const char *rel, unsigned line) {
+        _cleanup_free_ char *p = NULL;
+
+        ck_assert_uint_lt(i, c->n_accounts);
+        ck_assert_str_eq(c->accounts[i].name, name);
+        ck_assert_int_ge(asprintf(&p, "%s/%s", incdir, rel), 0);
+        ck_assert_str_eq(c->accounts[i].file, p);
+        ck_assert_uint_eq(c->accounts[i].line, line);
+}
+
+START_TEST(test_include_directory) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+
+        inc_write("main.conf",
+                  "debounce = 2;\n"
+                  "accounts = ( { name = \"main\"; tunnel = [\"t\"]; } );\n"
+                  "@include \"conf.d\"\n"
+                  "max_delay = 40;\n"
+                  "  @include \"conf.d/\"   # the same directory again: its accounts twice\n");
+        inc_mkdir("conf.d");
+        /* Written out of order; read in byte order of the names. */
+        inc_write("conf.d/b.conf", "\n\naccounts = (\n  { name = \"b1\"; tunnel = [\"t\"]; },\n"
+                                   "  { name = \"b2\"; tunnel = [\"t\"]; debounce = 0.5; }\n);\n");
+        inc_write("conf.d/a.conf", ACCT("a"));
+        inc_write("conf.d/B.conf", "# only a comment: no accounts, no error\n");
+        inc_write("conf.d/notes.txt", ACCT("txt"));
+        inc_write("conf.d/.hidden.conf", ACCT("hidden"));
+        inc_mkdir("conf.d/sub.conf");
+        /* The second @include reads the same files again: the duplicate names show it happened. */
+        {
+                _cleanup_free_ char *err = inc_load_err(-EBADMSG);
+
+                ck_assert_str_eq(err, "D/conf.d/a.conf:1: accounts[0].name: another account has this name "
+                                      "(D/conf.d/a.conf:1)");
+        }
+        inc_write("main.conf",
+                  "debounce = 2;\n"
+                  "accounts = ( { name = \"main\"; tunnel = [\"t\"]; } );\n"
+                  "@include \"conf.d\"\n"
+                  "max_delay = 40;\n");
+        c = inc_load_ok();
+        ck_assert_uint_eq(c->n_accounts, 4);
+        assert_account(c, 0, "main", "main.conf", 2);
+        assert_account(c, 1, "a", "conf.d/a.conf", 1);
+        assert_account(c, 2, "b1", "conf.d/b.conf", 4);
+        assert_account(c, 3, "b2", "conf.d/b.conf", 5);
+        /* The top level reaches the included accounts, also what comes after the @include. */
+        ck_assert_uint_eq(c->accounts[1].debounce_usec, 2 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->accounts[1].max_delay_usec, 40 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->accounts[3].debounce_usec, 500 * USEC_PER_MSEC);
+        ck_assert_uint_eq(c->n_warnings, 0);
+        /* The files read: the main one, then the included ones that were read, in order. */
+        ck_assert_uint_eq(c->n_files, 4);
+        ck_assert_str_eq(c->files[0], c->path);
+        ck_assert_ptr_eq(c->accounts[0].file, c->files[0]);
+        ck_assert_ptr_eq(c->accounts[1].file, c->files[2]);     /* B.conf sorts before a.conf */
+        ck_assert_ptr_eq(c->accounts[2].file, c->files[3]);
+}
+END_TEST
+
+START_TEST(test_include_glob) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        _cleanup_free_ char *text = NULL;
+
+        inc_write("main.conf",
+                  "@include \"accts/*.acct\"\n"
+                  "# a comment\n"
+                  "@include \"more/x?.conf\"\n"
+                  "accounts = ( { name = \"main\"; tunnel = [\"t\"];\n"
+                  "  port = 993; } );\n");
+        inc_mkdir("accts");
+        inc_mkdir("more");
+        /* Byte order, whatever the locale: 'B' < '_' < 'a'. */
+        inc_write("accts/a.acct", ACCT("a"));
+        inc_write("accts/_.acct", ACCT("underscore"));
+        inc_write("accts/B.acct", ACCT("B"));
+        inc_write("accts/z.conf", ACCT("z"));
+        inc_write("more/x2.conf", ACCT("x2"));
+        inc_write("more/x1.conf", ACCT("x1"));
+        inc_write("more/x10.conf", ACCT("x10"));
+
+        /* Line numbers in the main file are those of the file: the @include lines are blanked, not
+         * taken out.  (A tunnel has no port.) */
+        {
+                _cleanup_free_ char *err = inc_load_err(-EBADMSG);
+
+                ck_assert_str_eq(err, "D/main.conf:5: accounts[0].port: cannot be used with 'tunnel' (line 4)");
+        }
+        inc_write("main.conf",
+                  "@include \"accts/*.acct\"\n"
+                  "# a comment\n"
+                  "@include \"more/x?.conf\"\n"
+                  "accounts = ( { name = \"main\"; tunnel = [\"t\"]; } );\n");
+        c = inc_load_ok();
+        ck_assert_uint_eq(c->n_accounts, 6);
+        assert_account(c, 0, "main", "main.conf", 4);
+        assert_account(c, 1, "B", "accts/B.acct", 1);
+        assert_account(c, 2, "underscore", "accts/_.acct", 1);
+        assert_account(c, 3, "a", "accts/a.acct", 1);
+        assert_account(c, 4, "x1", "more/x1.conf", 1);
+        assert_account(c, 5, "x2", "more/x2.conf", 1);
+
+        /* The dump holds every account and reads back as one file. */
+        text = dump_to_string(c);
+        ck_assert_ptr_nonnull(strstr(text, "main.conf and 5 files it includes:\n"));
+        {
+                _cleanup_(cfg_freep) Cfg *d = load_ok(text, "dump.conf");
+
+                ck_assert_uint_eq(d->n_accounts, c->n_accounts);
+                for (size_t i = 0; i < c->n_accounts; i++)
+                        ck_assert(cfg_account_equal(&c->accounts[i], &d->accounts[i]));
+        }
+}
+END_TEST
+
+/* What looks like an @include inside a comment or a string is none; a plain file stays libconfig's,
+ * also inside a group and inside an included file; an absolute pattern is taken as it is. */
+START_TEST(test_include_scanner) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        _cleanup_free_ char *main_text = NULL, *abs = NULL;
+
+        inc_mkdir("conf.d");
+        inc_write("conf.d/x.conf", "accounts = (\n@include \"plain.inc\"\n);\n");
+        inc_write("plain.inc", "{ name = \"plain\"; tunnel = [\"t\"]; }\n");
+        inc_write("one.inc", "{ name = \"one\"; tunnel = [\"t\"]; },\n");
+        inc_mkdir("abs");
+        inc_write("abs/y.conf", ACCT("y"));
+        abs = inc_path("abs");
+        ck_assert_int_ge(asprintf(&main_text,
+                                  "/* a block comment\n"
+                                  "@include \"conf.d/*.conf\"\n"
+                                  "*/ accounts = (\n"
+                                  "@include \"one.inc\"\n"
+                                  "  { name = \"s\"; tunnel = [\"t\",\n"
+                                  "\"\n"
+                                  "@include \\\"conf.d\\\"\n"
+                                  "\"]; }\n"
+                                  ");\n"
+                                  "# @include \"conf.d\"\n"
+                                  "@include \"conf.d\" # a comment after it\n"
+                                  "@include \"%s/*.conf\"\n", abs), 0);
+        inc_write("main.conf", main_text);
+        c = inc_load_ok();
+        ck_assert_uint_eq(c->n_accounts, 4);
+        assert_account(c, 0, "one", "one.inc", 1);
+        assert_account(c, 1, "s", "main.conf", 5);
+        ck_assert_str_eq(c->accounts[1].tunnel[1], "\n@include \"conf.d\"\n");
+        /* A plain include of an included file: found next to the main file, as all plain ones. */
+        assert_account(c, 2, "plain", "plain.inc", 1);
+        assert_account(c, 3, "y", "abs/y.conf", 1);
+        ck_assert_uint_eq(c->n_warnings, 0);
+}
+END_TEST
+
+START_TEST(test_include_errors) {
+        static const struct {
+                const char *main, *file;        /* main.conf, conf.d/x.conf */
+                const char *error;
+        } cases[] = {
+                /* an error in an included file: that file, its line, the key */
+                { "@include \"conf.d\"\n",
+                  "accounts = ( {\n  name = \"x\";\n  port = 70000; host = \"h\"; username = \"u\"; password = \"p\"; } );\n",
+                  "D/conf.d/x.conf:3: accounts[0].port: 70000 is out of range: must be 1..65535" },
+                { "@include \"conf.d\"\n",
+                  "\naccounts = ( { name = \"x\"; tunnel = [\"t\"]; }, {\n  name = \"y\"; tunnel = [\"t\"]; pasword = 1; } );\n",
+                  "D/conf.d/x.conf:3: accounts[1]: unknown key 'pasword', did you mean 'password'?" },
+                { "@include \"conf.d\"\n",
+                  "accounts = ( { name = \"x\"; tunnel = [\"t\"];\n  debounce = 5; max_delay = 2; } );\n",
+                  "D/conf.d/x.conf:2: accounts[0].max_delay: 2 s is less than debounce (5 s)" },
+                /* inherited values are checked in the included accounts too */
+                { "idle_interval = 100;\n@include \"conf.d\"\n",
+                  "accounts = ( { name = \"x\"; tunnel = [\"t\"];\n  liveness_interval = 100; } );\n",
+                  "D/conf.d/x.conf:2: accounts[0].liveness_interval: 100 s is not below idle_interval (100 s)" },
+                /* a syntax error in it */
+                { "@include \"conf.d\"\n",
+                  "accounts = (\n  { name = = \"x\"; }\n);\n",
+                  "D/conf.d/x.conf:2: syntax error" },
+                /* only accounts in it */
+                { "@include \"conf.d\"\n",
+                  ACCT("x") "\n\ndebounce = 0;\n",
+                  "D/conf.d/x.conf:4: debounce: only 'accounts' may be set in a file included by a pattern; "
+                  "top-level settings belong in D/main.conf" },
+                { "@include \"conf.d\"\n",
+                  "acounts = ( { name = \"x\"; tunnel = [\"t\"]; } );\n",
+                  "D/conf.d/x.conf:1: acounts: unknown key, did you mean 'accounts'?" },
+                { "@include \"conf.d\"\n",
+                  "accounts = ();\n",
+                  "D/conf.d/x.conf:1: accounts: must not be an empty list" },
+                /* duplicate names across files name both places */
+                { "accounts = (\n  { name = \"x\"; tunnel = [\"t\"]; } );\n@include \"conf.d\"\n",
+                  "\n" ACCT("x"),
+                  "D/conf.d/x.conf:2: accounts[0].name: another account has this name (D/main.conf:2)" },
+                { "@include \"conf.d\"\n@include \"conf.d/x.conf\"\n",
+                  ACCT("x"),
+                  "D/conf.d/x.conf:1: accounts[0].name: another account has this name (D/conf.d/x.conf:1)" },
+                /* a pattern or a directory anywhere but the top level of the main file */
+                { "accounts = (\n  @include \"conf.d/*.conf\"\n);\n",
+                  ACCT("x"),
+                  "D/main.conf:2: @include: a pattern or a directory can be included only at the top level, not "
+                  "inside a group or a list" },
+                { "accounts = ( { name = \"m\"; tunnel = [\"t\"];\n  mailboxes = [\n@include \"conf.d\"\n ]; } );\n",
+                  ACCT("x"),
+                  "D/main.conf:3: @include: a pattern or a directory can be included only at the top level, not "
+                  "inside a group or a list" },
+                { "@include \"conf.d\"\n",
+                  ACCT("x") "@include \"conf.d/*.conf\"\n",
+                  "D/conf.d/x.conf:2: @include: a file included by a pattern cannot include files by a pattern or "
+                  "a directory itself" },
+                /* nothing anywhere */
+                { "\n@include \"conf.d/*.none\"\n",
+                  ACCT("x"),
+                  "D/main.conf:1: accounts: required, but not set, neither here nor in a file the @include at "
+                  "line 2 matched" },
+                /* a plain include that names a missing file stays libconfig's error */
+                { "@include \"missing.conf\"\n",
+                  ACCT("x"),
+                  "D/main.conf:1: cannot open include file" },
+        };
+        inc_mkdir("conf.d");
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *err = NULL;
+
+                inc_write("main.conf", cases[i].main);
+                inc_write("conf.d/x.conf", cases[i].file);
+                err = inc_load_err(-EBADMSG);
+                ck_assert_msg(strcmp(err, cases[i].error) == 0, "case %zu:\n  got  %s\n  want %s", i, err,
+                              cases[i].error);
+        }
+
+        /* A NUL byte in an included file. */
+        {
+                _cleanup_free_ char *p = inc_path("conf.d/x.conf"), *err = NULL;
+
+                inc_write("main.conf", "@include \"conf.d\"\n");
+                write_file(p, "accounts\0", 9, 0600);
+                err = inc_load_err(-EBADMSG);
+                ck_assert_str_eq(err, "D/conf.d/x.conf: contains a NUL byte");
+        }
+}
+END_TEST
+
+START_TEST(test_include_nothing) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+
+        inc_mkdir("empty.d");
+        inc_mkdir("conf.d");
+        inc_write("conf.d/x.txt", ACCT("x"));
+        inc_write("file", "not a directory");
+        inc_write("main.conf", ACCT("m")
+                  "@include \"empty.d\"\n"
+                  "@include \"conf.d\"\n"
+                  "@include \"missing.d/*.conf\"\n"
+                  "@include \"file/*.conf\"\n");
+        c = inc_load_ok();
+        ck_assert_uint_eq(c->n_accounts, 1);
+        ck_assert_uint_eq(c->n_warnings, 4);
+        for (unsigned i = 0; i < 4; i++) {
+                static const char *const names[] = { "empty.d", "conf.d", "missing.d/*.conf", "file/*.conf" };
+                _cleanup_free_ char *want = NULL;
+
+                ck_assert_int_ge(asprintf(&want, "%s/main.conf:%u: @include: '%s' matches no files", incdir, i + 2,
+                                          names[i]), 0);
+                ck_assert_str_eq(c->warnings[i], want);
+        }
+        c = cfg_free(c);
+
+        /* The main file may leave the accounts to the included files. */
+        inc_write("conf.d/x.conf", ACCT("x"));
+        inc_write("main.conf", "@include \"conf.d\"\n");
+        c = inc_load_ok();
+        ck_assert_uint_eq(c->n_accounts, 1);
+        ck_assert_uint_eq(c->n_warnings, 0);
+
+        /* A directory that cannot be listed is an error, not "no files": a loop of symbolic links... */
+        {
+                _cleanup_free_ char *p = inc_path("loop"), *err = NULL;
+
+                ck_assert_int_eq(symlink("loop", p), 0);
+                inc_write("main.conf", ACCT("m") "@include \"loop/*.conf\"\n");
+                err = inc_load_err(-EBADMSG);
+                ck_assert_str_eq(err, "D/main.conf:2: @include: cannot list the files of 'loop/*.conf': Too many "
+                                 "levels of symbolic links");
+                inc_write("main.conf", "@include \"conf.d\"\n");
+        }
+        /* ...or one without permission (which root has anyway). */
+        if (geteuid() != 0) {
+                _cleanup_free_ char *p = inc_path("conf.d"), *err = NULL;
+
+                ck_assert_int_eq(chmod(p, 0), 0);
+                err = inc_load_err(-EBADMSG);
+                ck_assert_int_eq(chmod(p, 0700), 0);
+                ck_assert_str_eq(err, "D/main.conf:1: @include: cannot list the files of 'conf.d': Permission denied");
+        }
+}
+END_TEST
+
+/* Read again from disk each time: what SIGHUP's reload sees. */
+START_TEST(test_include_reload) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+
+        inc_mkdir("conf.d");
+        inc_write("conf.d/1.conf", ACCT("one"));
+        inc_write("main.conf", "@include \"conf.d\"\n");
+        c = inc_load_ok();
+        ck_assert_uint_eq(c->n_accounts, 1);
+        c = cfg_free(c);
+        inc_write("conf.d/2.conf", ACCT("two"));
+        c = inc_load_ok();
+        ck_assert_uint_eq(c->n_accounts, 2);
+        ck_assert_str_eq(c->accounts[1].name, "two");
+}
+END_TEST
+
+/* The limits on included files, each reached exactly and then passed by one. */
+START_TEST(test_include_limits) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        static const char main_text[] = "@include \"a\"\n@include \"b\"\n";
+        static const char f[] = ACCT("a1");
+        CfgLimits l = { .file_max = 1000, .total_max = 100000, .files_max = 3 };
+        char *err = NULL;
+
+        inc_mkdir("a");
+        inc_mkdir("b");
+        inc_write("main.conf", main_text);
+        inc_write("a/1.conf", f);
+        inc_write("a/2.conf", ACCT("a2"));
+        inc_write("b/1.conf", ACCT("b1"));
+
+        /* Files, all patterns together. */
+        ck_assert_int_eq(inc_load_limited(&l, &c, &err), 0);
+        ck_assert_uint_eq(c->n_accounts, 3);
+        c = cfg_free(c);
+        inc_write("b/2.conf", ACCT("b2"));
+        ck_assert_int_eq(inc_load_limited(&l, &c, &err), -EMSGSIZE);
+        ck_assert_str_eq(err, "D/main.conf:2: @include: the patterns include more than 3 files");
+        err = mfree(err);
+        l.files_max = 4;
+
+        /* Bytes of one included file. */
+        l.file_max = strlen(f);
+        ck_assert_int_eq(inc_load_limited(&l, &c, &err), 0);
+        c = cfg_free(c);
+        inc_write("a/1.conf", ACCT("a10"));
+        ck_assert_int_eq(inc_load_limited(&l, &c, &err), -EMSGSIZE);
+        ck_assert_int_ge(asprintf(&err, "D/a/1.conf: larger than %zu bytes", strlen(f)), 0);
+        {
+                _cleanup_free_ char *got = NULL;
+
+                ck_assert_int_eq(inc_load_limited(&l, &c, &got), -EMSGSIZE);
+                ck_assert_str_eq(got, err);
+        }
+        err = mfree(err);
+        inc_write("a/1.conf", f);
+        l.file_max = 1000;
+
+        /* Bytes of all files together, the main one included. */
+        l.total_max = strlen(main_text) + 4 * strlen(f);
+        ck_assert_int_eq(inc_load_limited(&l, &c, &err), 0);
+        ck_assert_uint_eq(c->n_accounts, 4);
+        c = cfg_free(c);
+        l.total_max--;
+        ck_assert_int_eq(inc_load_limited(&l, &c, &err), -EMSGSIZE);
+        ck_assert_int_ge(asprintf(&err, "D/b/2.conf: with it, the configuration files are larger than %zu bytes "
+                                  "together", l.total_max), 0);
+        {
+                _cleanup_free_ char *got = NULL;
+
+                ck_assert_int_eq(inc_load_limited(&l, &c, &got), -EMSGSIZE);
+                ck_assert_str_eq(got, err);
+        }
+        free(err);
+        ck_assert_ptr_null(c);
+
+        /* cfg_load() applies the daemon's limit to included files, as to the main one. */
+        {
+                _cleanup_free_ char *p = inc_path("a/1.conf"), *big = malloc(CFG_FILE_MAX + 1), *want = NULL;
+                _cleanup_free_ char *got = NULL;
+
+                ck_assert_ptr_nonnull(big);
+                memset(big, '\n', CFG_FILE_MAX + 1);
+                write_file(p, big, CFG_FILE_MAX + 1, 0600);
+                ck_assert_int_eq(inc_load_limited(NULL, &c, &got), -EMSGSIZE);
+                ck_assert_int_ge(asprintf(&want, "D/a/1.conf: larger than %d bytes", CFG_FILE_MAX), 0);
+                ck_assert_str_eq(got, want);
+        }
+}
+END_TEST
+
+/* A password in an included file that others may read: the warning names that file. */
+START_TEST(test_include_modes) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        _cleanup_free_ char *want = NULL, *p = NULL;
+        static const char pw[] = "accounts = ( {\n  name = \"w\"; host = \"h\"; username = \"u\";\n  password = \"x\"; } );\n";
+
+        inc_mkdir("conf.d");
+        inc_write("main.conf", "@include \"conf.d\"\n");
+        inc_write_mode("conf.d/a.conf", pw, 0600);
+        inc_write_mode("conf.d/b.conf", ACCT("b"), 0644);
+        c = inc_load_ok();
+        ck_assert_uint_eq(c->n_warnings, 0);
+        c = cfg_free(c);
+
+        inc_write_mode("conf.d/a.conf", pw, 0640);
+        c = inc_load_ok();
+        ck_assert_uint_eq(c->n_warnings, 1);
+        p = inc_path("conf.d/a.conf");
+        ck_assert_int_ge(asprintf(&want, "%s:3: accounts[0].password: %s holds a password but its mode is 0640, so "
+                                  "group or others can read it; chmod 600 it, or use password_file or "
+                                  "password_command", p, p), 0);
+        ck_assert_str_eq(c->warnings[0], want);
+        c = cfg_free(c);
+
+        /* Also when the main text is not a file (cfg_load_string()): the included files are. */
+        {
+                _cleanup_free_ char *name = inc_path("main.conf");
+
+                c = load_ok("@include \"conf.d\"\n", name);
+                ck_assert_uint_eq(c->n_warnings, 1);
+                ck_assert_str_eq(c->warnings[0], want);
+        }
+}
+END_TEST
+
 static const char pwfile_conf[] =
         "accounts = ( { name = \"w\"; host = \"h\"; username = \"u\"; password_file = \"pw\";\n"
         "  ca_file = \"ca.pem\"; client_cert = \"c.pem\"; client_key = \"k.pem\"; },\n"
@@ -2089,6 +2609,18 @@ START_TEST(test_man_page) {
                 ck_assert_msg(strstr(man, pat), "docs/imapidled.conf.5 does not describe '%s'", cfg_keys[i].name);
         }
 
+        /* The limits it states are the code's. */
+        {
+                char want[64];
+
+                snprintf(want, sizeof(want), "any one file may hold at most %d MiB", CFG_FILE_MAX >> 20);
+                ck_assert_msg(strstr(man, want), "docs/imapidled.conf.5 lacks '%s'", want);
+                snprintf(want, sizeof(want), "at most %d files together", CFG_INCLUDE_FILES_MAX);
+                ck_assert_msg(strstr(man, want), "docs/imapidled.conf.5 lacks '%s'", want);
+                snprintf(want, sizeof(want), "at most %d MiB together", CFG_TOTAL_MAX >> 20);
+                ck_assert_msg(strstr(man, want), "docs/imapidled.conf.5 lacks '%s'", want);
+        }
+
         /* ...and every example configuration in it loads. */
         for (const char *p = man; (p = strstr(p, "\n.nf\n")); ) {
                 const char *end = strstr(p, "\n.fi\n");
@@ -2157,6 +2689,18 @@ static Suite *cfg_suite(void) {
         tcase_add_test(tc, test_size_limit);
         tcase_add_test(tc, test_include);
         tcase_add_test(tc, test_password_file);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("include");
+        tcase_add_checked_fixture(tc, inc_setup, inc_teardown);
+        tcase_add_test(tc, test_include_directory);
+        tcase_add_test(tc, test_include_glob);
+        tcase_add_test(tc, test_include_scanner);
+        tcase_add_test(tc, test_include_errors);
+        tcase_add_test(tc, test_include_nothing);
+        tcase_add_test(tc, test_include_reload);
+        tcase_add_test(tc, test_include_limits);
+        tcase_add_test(tc, test_include_modes);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("dump");

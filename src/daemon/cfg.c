@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <libconfig.h>
 #include <math.h>
@@ -48,16 +49,34 @@ typedef struct NameSet {
         size_t n;
 } NameSet;
 
+/* An @include whose file name is a pattern or a directory, found in the main file. */
+typedef struct CfgPattern {
+        char *pattern;          /* as written, escapes undone */
+        unsigned line;
+} CfgPattern;
+
 typedef struct CfgCtx {
-        const char *file;       /* the name of the main file, for settings without a source file */
-        const char *text;       /* the main file's text, for the integer check; NULL for none */
+        /* The document being read: the main file, or a file an @include pattern matched. */
+        const char *file;       /* its name, for settings without a source file of their own */
+        const char *text;       /* its text, for the integer check */
         size_t *line_start;     /* offsets of text's lines (line n at [n - 1]), built on first use */
         size_t n_lines;
+        bool have_mode;         /* mode is the document's (a file, not cfg_load_string()'s text) */
+        mode_t mode;
+        bool included;          /* matched by a pattern: only 'accounts' may be set */
+        size_t first_file;      /* cfg->files from this index on were read for this document */
+
+        /* The whole load. */
         char *conf_dir;         /* absolute directory of the main file */
         const char *cred_dir;   /* $CREDENTIALS_DIRECTORY, or NULL */
-        bool have_mode;         /* main_mode is the main file's mode (cfg_load(), not _string()) */
-        mode_t main_mode;
+        CfgLimits limits;
+        size_t total_bytes;     /* read so far, the main file included */
+        size_t n_included;      /* files the patterns included so far */
+        CfgPattern *patterns;   /* the main file's */
+        size_t n_patterns;
         Cfg *cfg;
+        size_t accounts_cap;    /* cfg->accounts has room for this many */
+        size_t files_cap;       /* cfg->files has room for this many */
         NameSet account_names;  /* index: in cfg->accounts */
         char *error;            /* the first error, "FILE:LINE: KEY: reason" */
 } CfgCtx;
@@ -191,32 +210,50 @@ static char *setting_file(const CfgCtx *x, const config_setting_t *s) {
         return path_join(x->conf_dir, f);
 }
 
+/* "FILE:LINE: KEY: reason", or NULL if out of memory. */
+static char *message_v(const char *file, unsigned line, const char *key, const char *fmt, va_list ap)
+        _printf_(4, 0);
+static char *message_v(const char *file, unsigned line, const char *key, const char *fmt, va_list ap) {
+        _cleanup_free_ char *reason = NULL;
+        char *m;
+
+        if (vasprintf(&reason, fmt, ap) < 0)
+                return NULL;
+        if (asprintf(&m, "%s:%u: %s: %s", file, line, key, reason) < 0)
+                return NULL;
+        return m;
+}
+
 /* Record "FILE:LINE: KEY: reason" for setting s (only the first error is kept).
  * Returns -EBADMSG, or -ENOMEM if the message could not be built. */
 static int cfg_fail(CfgCtx *x, const config_setting_t *s, const char *key, const char *fmt, ...) _printf_(4, 5);
 static int cfg_fail(CfgCtx *x, const config_setting_t *s, const char *key, const char *fmt, ...) {
-        _cleanup_free_ char *reason = NULL, *file = NULL;
+        _cleanup_free_ char *file = NULL;
         va_list ap;
-        int r;
 
         if (x->error)
                 return -EBADMSG;
-
-        va_start(ap, fmt);
-        r = vasprintf(&reason, fmt, ap);
-        va_end(ap);
-        if (r < 0) {
-                reason = NULL;
-                return -ENOMEM;
-        }
         file = setting_file(x, s);
         if (!file)
                 return -ENOMEM;
-        if (asprintf(&x->error, "%s:%u: %s: %s", file, setting_line(s), key, reason) < 0) {
-                x->error = NULL;
-                return -ENOMEM;
-        }
-        return -EBADMSG;
+        va_start(ap, fmt);
+        x->error = message_v(file, setting_line(s), key, fmt, ap);
+        va_end(ap);
+        return x->error ? -EBADMSG : -ENOMEM;
+}
+
+/* The same at a line of a file, for what is found outside libconfig's parse. */
+static int cfg_fail_at(CfgCtx *x, const char *file, unsigned line, const char *key, const char *fmt, ...)
+        _printf_(5, 6);
+static int cfg_fail_at(CfgCtx *x, const char *file, unsigned line, const char *key, const char *fmt, ...) {
+        va_list ap;
+
+        if (x->error)
+                return -EBADMSG;
+        va_start(ap, fmt);
+        x->error = message_v(file, line, key, fmt, ap);
+        va_end(ap);
+        return x->error ? -EBADMSG : -ENOMEM;
 }
 
 static const char *const libconfig_type_name[] = {
@@ -272,34 +309,45 @@ static void index_path(char buf[static CFG_PATH_MAX], const char *parent, size_t
         path_truncated(buf, snprintf(buf, CFG_PATH_MAX, "%s[%zu]", parent, i));
 }
 
+static int add_warning(Cfg *c, char *w) {
+        char **l;
+
+        if (!w)
+                return -ENOMEM;
+        l = reallocarray(c->warnings, c->n_warnings + 1, sizeof(char *));
+        if (!l) {
+                free(w);
+                return -ENOMEM;
+        }
+        c->warnings = l;
+        c->warnings[c->n_warnings++] = w;
+        return 0;
+}
+
 static int cfg_warn(CfgCtx *x, const config_setting_t *s, const char *key, const char *fmt, ...) _printf_(4, 5);
 static int cfg_warn(CfgCtx *x, const config_setting_t *s, const char *key, const char *fmt, ...) {
-        _cleanup_free_ char *reason = NULL, *w = NULL, *file = NULL;
-        Cfg *c = x->cfg;
-        char **l;
+        _cleanup_free_ char *file = setting_file(x, s);
+        char *w;
         va_list ap;
-        int r;
 
-        va_start(ap, fmt);
-        r = vasprintf(&reason, fmt, ap);
-        va_end(ap);
-        if (r < 0) {
-                reason = NULL;
-                return -ENOMEM;
-        }
-        file = setting_file(x, s);
         if (!file)
                 return -ENOMEM;
-        if (asprintf(&w, "%s:%u: %s: %s", file, setting_line(s), key, reason) < 0) {
-                w = NULL;
-                return -ENOMEM;
-        }
-        l = reallocarray(c->warnings, c->n_warnings + 1, sizeof(char *));
-        if (!l)
-                return -ENOMEM;
-        c->warnings = l;
-        c->warnings[c->n_warnings++] = TAKE_PTR(w);
-        return 0;
+        va_start(ap, fmt);
+        w = message_v(file, setting_line(s), key, fmt, ap);
+        va_end(ap);
+        return add_warning(x->cfg, w);
+}
+
+static int cfg_warn_at(CfgCtx *x, const char *file, unsigned line, const char *key, const char *fmt, ...)
+        _printf_(5, 6);
+static int cfg_warn_at(CfgCtx *x, const char *file, unsigned line, const char *key, const char *fmt, ...) {
+        char *w;
+        va_list ap;
+
+        va_start(ap, fmt);
+        w = message_v(file, line, key, fmt, ap);
+        va_end(ap);
+        return add_warning(x->cfg, w);
 }
 
 /* ---- scalar helpers --------------------------------------------------------------------------- */
@@ -1107,6 +1155,9 @@ static int parse_group(CfgCtx *x, CfgScope scope, const config_setting_t *g, con
 
                 if (k->scope != scope || !(k->flags & CFG_KEY_REQUIRED) || config_setting_get_member(g, k->name))
                         continue;
+                /* Accounts may come from the files the patterns include (checked after those). */
+                if (k->type == CFG_TYPE_ACCOUNTS && (x->included || x->n_patterns > 0))
+                        continue;
                 key_path(key, path, k->name);
                 return cfg_fail(x, g, key, "required, but not set");
         }
@@ -1470,6 +1521,47 @@ static int check_account(CfgCtx *x, const config_setting_t *g, const char *path,
         return 0;
 }
 
+/* Add f, which becomes the Cfg's, to cfg->files; the array grows by doubling, since a pattern may
+ * add a hundred thousand.  Returns the name in the Cfg, or NULL if out of memory (f is freed). */
+static const char *files_add(CfgCtx *x, char *f) {
+        Cfg *c = x->cfg;
+
+        if (!f)
+                return NULL;
+        if (c->n_files == x->files_cap) {
+                size_t cap = x->files_cap > 0 ? x->files_cap * 2 : 8;
+                char **l = reallocarray(c->files, cap, sizeof(char *));
+
+                if (!l) {
+                        free(f);
+                        return NULL;
+                }
+                c->files = l;
+                x->files_cap = cap;
+        }
+        c->files[c->n_files++] = f;
+        return f;
+}
+
+/* The name of the file setting s is in, as one of cfg->files: the document's own, or a file a plain
+ * @include of the document brought in, added when first seen.  NULL if out of memory. */
+static const char *setting_file_in_cfg(CfgCtx *x, const config_setting_t *s) {
+        _cleanup_free_ char *f = NULL;
+        Cfg *c = x->cfg;
+
+        if (!config_setting_source_file(s))
+                return x->file;
+        f = setting_file(x, s);
+        if (!f)
+                return NULL;
+        /* Few: the document's plain includes that hold accounts.  The last one is the likeliest. */
+        for (size_t i = c->n_files; i > x->first_file; i--)
+                if (strcmp(c->files[i - 1], f) == 0)
+                        return c->files[i - 1];
+        return files_add(x, TAKE_PTR(f));
+}
+
+/* The document's list of accounts, appended to those read before. */
 static int parse_accounts(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
         Cfg *c = obj;
         int n;
@@ -1486,20 +1578,30 @@ static int parse_accounts(CfgCtx *x, const CfgKey *k, const config_setting_t *s,
         if (n <= 0)
                 return cfg_fail(x, s, key, "must not be an empty list");
 
-        c->accounts = calloc((size_t) n, sizeof(CfgAccount));
-        if (!c->accounts)
-                return -ENOMEM;
+        /* Doubling: a file per account would otherwise copy the array once per file. */
+        if (c->n_accounts + (size_t) n > x->accounts_cap) {
+                size_t cap = MAX(x->accounts_cap * 2, c->n_accounts + (size_t) n);
+                CfgAccount *l = reallocarray(c->accounts, cap, sizeof(CfgAccount));
+
+                if (!l)
+                        return -ENOMEM;
+                c->accounts = l;
+                x->accounts_cap = cap;
+        }
 
         for (int i = 0; i < n; i++) {
                 const config_setting_t *g = config_setting_get_elem(s, (unsigned) i);
-                CfgAccount *a = &c->accounts[i];
+                CfgAccount *a = &c->accounts[c->n_accounts];
                 char akey[CFG_PATH_MAX];
                 size_t j;
                 int r;
 
                 /* Counted before it is filled, so that cfg_free() releases a half-read account. */
+                *a = (CfgAccount) { .line = setting_line(g) };
                 c->n_accounts++;
-                a->line = setting_line(g);
+                a->file = setting_file_in_cfg(x, g);
+                if (!a->file)
+                        return -ENOMEM;
                 index_path(akey, key, (size_t) i);
                 if (config_setting_type(g) != CONFIG_TYPE_GROUP)
                         return cfg_fail_type(x, g, akey, "a group { name = ...; ... }");
@@ -1511,15 +1613,19 @@ static int parse_accounts(CfgCtx *x, const CfgKey *k, const config_setting_t *s,
                 if (r < 0)
                         return r;
 
-                r = name_set_add(&x->account_names, a->name, (size_t) i, &j);
+                r = name_set_add(&x->account_names, a->name, c->n_accounts - 1, &j);
                 if (r < 0)
                         return r;
                 if (r > 0) {
+                        const CfgAccount *other = &c->accounts[j];
                         char nkey[CFG_PATH_MAX];
 
                         key_path(nkey, akey, "name");
-                        return cfg_fail(x, member(g, "name"), nkey, "another account has this name (line %u)",
-                                        c->accounts[j].line);
+                        if (other->file == a->file)
+                                return cfg_fail(x, member(g, "name"), nkey, "another account has this name "
+                                                "(line %u)", other->line);
+                        return cfg_fail(x, member(g, "name"), nkey, "another account has this name (%s:%u)",
+                                        other->file, other->line);
                 }
         }
         return 0;
@@ -1600,12 +1706,14 @@ static const CfgTypeOps type_ops[_CFG_TYPE_MAX] = {
 /* ---- loading ---------------------------------------------------------------------------------- */
 
 /* A password in a file that group or others can read or change: say so, do not refuse (the
- * admin may have reasons, e.g. an ACL-free group of trusted operators). */
-static int check_password_modes(CfgCtx *x, const config_setting_t *root) {
-        const config_setting_t *accounts = member(root, "accounts");
-
-        for (size_t i = 0; i < x->cfg->n_accounts; i++) {
-                const config_setting_t *s = member(config_setting_get_elem(accounts, (unsigned) i), "password");
+ * admin may have reasons, e.g. an ACL-free group of trusted operators).  For the accounts
+ * cfg->accounts[first] on, which the document's list 'accounts' holds. */
+static int check_password_modes(CfgCtx *x, const config_setting_t *accounts, size_t first) {
+        if (!x->have_mode)
+                return 0;
+        for (size_t i = first; i < x->cfg->n_accounts; i++) {
+                const config_setting_t *s = member(config_setting_get_elem(accounts, (unsigned) (i - first)),
+                                                   "password");
                 _cleanup_free_ char *file = NULL;
                 char key[CFG_PATH_MAX], pkey[CFG_PATH_MAX];
                 mode_t mode;
@@ -1623,10 +1731,10 @@ static int check_password_modes(CfgCtx *x, const config_setting_t *root) {
                                 continue;
                         mode = st.st_mode;
                 } else
-                        mode = x->main_mode;
+                        mode = x->mode;
                 if ((mode & 077) == 0)
                         continue;
-                index_path(key, "accounts", i);
+                index_path(key, "accounts", i - first);
                 key_path(pkey, key, "password");
                 r = cfg_warn(x, s, pkey, "%s holds a password but its mode is %04o, so group or others can "
                              "read it; chmod 600 it, or use password_file or password_command",
@@ -1637,8 +1745,32 @@ static int check_password_modes(CfgCtx *x, const config_setting_t *root) {
         return 0;
 }
 
+/* Once the top level is known (it may come after the accounts in the main file): the accounts
+ * cfg->accounts[first] on, from the document's list 'accounts', take the top-level values they do
+ * not set, and their timings are checked against each other. */
+static int accounts_finish(CfgCtx *x, const config_setting_t *main_root, const config_setting_t *accounts,
+                           size_t first) {
+        Cfg *c = x->cfg;
+        int r;
+
+        for (size_t i = first; i < c->n_accounts; i++) {
+                const config_setting_t *g = config_setting_get_elem(accounts, (unsigned) (i - first));
+                CfgAccount *a = &c->accounts[i];
+                char akey[CFG_PATH_MAX];
+
+                account_inherit(c, a);
+                index_path(akey, "accounts", i - first);
+                r = check_delays(x, g, akey, a->debounce_usec, a->max_delay_usec);
+                if (r < 0)
+                        return r;
+                r = check_liveness(x, main_root, g, akey, &a->live.liveness_interval_usec, a->idle_interval_usec);
+                if (r < 0)
+                        return r;
+        }
+        return check_password_modes(x, accounts, first);
+}
+
 static int parse_root(CfgCtx *x, const config_setting_t *root) {
-        const config_setting_t *accounts;
         Cfg *c = x->cfg;
         int r;
 
@@ -1653,25 +1785,25 @@ static int parse_root(CfgCtx *x, const config_setting_t *root) {
         r = check_liveness(x, root, root, NULL, &c->live.liveness_interval_usec, c->idle_interval_usec);
         if (r < 0)
                 return r;
-        accounts = member(root, "accounts");
-        for (size_t i = 0; i < c->n_accounts; i++) {
-                const config_setting_t *g = config_setting_get_elem(accounts, (unsigned) i);
-                CfgAccount *a = &c->accounts[i];
-                char akey[CFG_PATH_MAX];
+        return accounts_finish(x, root, member(root, "accounts"), 0);
+}
 
-                account_inherit(c, a);
-                index_path(akey, "accounts", i);
-                r = check_delays(x, g, akey, a->debounce_usec, a->max_delay_usec);
-                if (r < 0)
-                        return r;
-                r = check_liveness(x, root, g, akey, &a->live.liveness_interval_usec, a->idle_interval_usec);
-                if (r < 0)
-                        return r;
+/* A file an @include pattern matched holds accounts and nothing else: the settings for all of them
+ * stay in the main file, where a reader looks for them, and no two included files can disagree
+ * about them. */
+static int parse_included_root(CfgCtx *x, const config_setting_t *root) {
+        int n = config_setting_length(root);
+
+        for (int i = 0; i < n; i++) {
+                const config_setting_t *s = config_setting_get_elem(root, (unsigned) i);
+                const CfgKey *k = cfg_key_lookup(CFG_SCOPE_GLOBAL, config_setting_name(s));
+
+                if (k && k->type != CFG_TYPE_ACCOUNTS)
+                        return cfg_fail(x, s, k->name, "only 'accounts' may be set in a file included by a "
+                                        "pattern; top-level settings belong in %s", x->cfg->files[0]);
         }
-
-        if (x->have_mode)
-                return check_password_modes(x, root);
-        return 0;
+        /* Unknown keys get parse_group()'s messages; a missing 'accounts' is no error here. */
+        return parse_group(x, CFG_SCOPE_GLOBAL, root, NULL, x->cfg);
 }
 
 /* libconfig keeps its own copies of the strings it read: overwrite the passwords before
@@ -1715,74 +1847,6 @@ static int conf_dir_of(const char *name, char **ret) {
                 return 0;
         }
         return asprintf(ret, "%s/%s", cwd, d) < 0 ? -ENOMEM : 0;
-}
-
-static int cfg_parse(const char *text, const char *name, bool have_mode, mode_t mode,
-                     Cfg **ret, char **ret_error) {
-        _cleanup_(cfg_freep) Cfg *c = NULL;
-        _cleanup_free_ char *conf_dir = NULL;
-        const char *cred_dir;
-        CfgCtx x;
-        config_t lc;
-        int r;
-
-        c = calloc(1, sizeof(Cfg));
-        if (!c)
-                return -ENOMEM;
-        c->path = strdup(name);
-        if (!c->path)
-                return -ENOMEM;
-        r = conf_dir_of(name, &conf_dir);
-        if (r < 0)
-                return r;
-
-        cred_dir = getenv("CREDENTIALS_DIRECTORY");
-        x = (CfgCtx) {
-                .file = name,
-                .text = text,
-                .conf_dir = conf_dir,
-                .cred_dir = cred_dir && *cred_dir ? cred_dir : NULL,
-                .have_mode = have_mode,
-                .main_mode = mode,
-                .cfg = c,
-        };
-
-        config_init(&lc);
-        /* @include "x" is read relative to the configuration file, not the daemon's cwd. */
-        config_set_include_dir(&lc, conf_dir);
-        if (config_read_string(&lc, text) != CONFIG_TRUE) {
-                _cleanup_free_ char *file = config_error_file(&lc) ? path_join(conf_dir, config_error_file(&lc))
-                                                                    : strdup(name);
-
-                if (!file || asprintf(&x.error, "%s:%d: %s", file, config_error_line(&lc),
-                                      config_error_text(&lc) ?: "syntax error") < 0) {
-                        x.error = NULL;
-                        r = -ENOMEM;
-                } else
-                        r = -EBADMSG;
-        } else
-                r = parse_root(&x, config_root_setting(&lc));
-        wipe_passwords(config_root_setting(&lc));
-        config_destroy(&lc);
-        free(x.line_start);
-        name_set_done(&x.account_names);
-
-        if (r < 0) {
-                if (ret_error)
-                        *ret_error = TAKE_PTR(x.error);
-                free(x.error);
-                return r;
-        }
-        *ret = TAKE_PTR(c);
-        return 0;
-}
-
-int cfg_load_string(const char *text, const char *name, Cfg **ret, char **ret_error) {
-        assert_return(text && name && ret, -EINVAL);
-
-        if (ret_error)
-                *ret_error = NULL;
-        return cfg_parse(text, name, /* have_mode= */ false, 0, ret, ret_error);
 }
 
 /* Wipe and free a buffer that may hold a password. */
@@ -1842,14 +1906,423 @@ static int read_text(int fd, size_t size_hint, size_t max, char **ret, size_t *r
         return 0;
 }
 
-int cfg_load(const char *path, Cfg **ret, char **ret_error) {
+/* libconfig's syntax error, "FILE:LINE: text". */
+static int syntax_error(CfgCtx *x, const config_t *lc) {
+        _cleanup_free_ char *file = config_error_file(lc) ? path_join(x->conf_dir, config_error_file(lc))
+                                                          : strdup(x->file);
+
+        if (!file || asprintf(&x->error, "%s:%d: %s", file, config_error_line(lc),
+                              config_error_text(lc) ?: "syntax error") < 0) {
+                x->error = NULL;
+                return -ENOMEM;
+        }
+        return -EBADMSG;
+}
+
+/* ---- @include patterns ------------------------------------------------------------------------ */
+
+static bool has_glob_chars(const char *s) {
+        return strpbrk(s, "*?[") != NULL;
+}
+
+/* A string that starts at *pp, which points at its opening quote, with the escapes \" and \\ undone
+ * (a glob escape such as \* reaches glob() as it is).  On success *pp points at the closing quote.
+ * NULL when the string does not end on its line (libconfig will say what is wrong), or is out of
+ * memory (then *oom is set). */
+static char *include_name(char **pp, bool *oom) {
+        char *p = *pp + 1, *name, *o;
+
+        name = o = malloc(strcspn(p, "\n") + 1);
+        if (!name) {
+                *oom = true;
+                return NULL;
+        }
+        for (; *p && *p != '\n' && *p != '"'; p++) {
+                if (p[0] == '\\' && (p[1] == '"' || p[1] == '\\'))
+                        p++;
+                *o++ = *p;
+        }
+        if (*p != '"')
+                return mfree(name);
+        *o = 0;
+        *pp = p;
+        return name;
+}
+
+/* An @include at *pp, at the start of line 'line' at nesting 'depth' of the document being read.  A
+ * plain file is left to libconfig.  A pattern or a directory at the top level of the main file is
+ * recorded and blanked out with spaces, so that every line keeps its number; anywhere else it is an
+ * error.  *pp is left at the last character looked at. */
+static int include_line(CfgCtx *x, char **pp, unsigned line, unsigned depth) {
+        _cleanup_free_ char *name = NULL, *path = NULL;
+        char *start = *pp, *q = start + strlen("@include");
+        CfgPattern *l;
+        struct stat st;
+        bool oom = false;
+
+        q += strspn(q, " \t");
+        if (*q != '"')
+                return 0;
+        name = include_name(&q, &oom);
+        if (!name)
+                return oom ? -ENOMEM : 0;
+        *pp = q;
+        if (!has_glob_chars(name)) {
+                path = path_join(x->conf_dir, name);
+                if (!path)
+                        return -ENOMEM;
+                if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+                        return 0;
+        }
+
+        if (x->included)
+                return cfg_fail_at(x, x->file, line, "@include", "a file included by a pattern cannot include "
+                                   "files by a pattern or a directory itself");
+        if (depth > 0)
+                return cfg_fail_at(x, x->file, line, "@include", "a pattern or a directory can be included only "
+                                   "at the top level, not inside a group or a list");
+
+        l = reallocarray(x->patterns, x->n_patterns + 1, sizeof(CfgPattern));
+        if (!l)
+                return -ENOMEM;
+        x->patterns = l;
+        x->patterns[x->n_patterns++] = (CfgPattern) { .pattern = TAKE_PTR(name), .line = line };
+        memset(start, ' ', (size_t) (q - start + 1));
+        return 0;
+}
+
+/* Find the document's @include lines whose name is a pattern or a directory (include_line()), with a
+ * small scanner of libconfig's lexical structure: strings, the three kinds of comments, and the
+ * nesting of groups and lists.  libconfig 1.5 takes "@include" only at the start of a line, after
+ * blanks, and only for plain files, which it reads in place. */
+static int scan_includes(CfgCtx *x, char *text) {
+        enum { NORMAL, STRING, LINE_COMMENT, BLOCK_COMMENT } state = NORMAL;
+        unsigned line = 1, depth = 0;
+        bool line_start = true;
+        int r;
+
+        for (char *p = text; *p; p++) {
+                if (*p == '\n') {
+                        line++;
+                        line_start = true;
+                        if (state == LINE_COMMENT)
+                                state = NORMAL;
+                        continue;
+                }
+                if (state == STRING) {
+                        if (*p == '\\' && p[1] != 0 && p[1] != '\n')
+                                p++;
+                        else if (*p == '"')
+                                state = NORMAL;
+                        continue;
+                }
+                if (state == LINE_COMMENT)
+                        continue;
+                if (state == BLOCK_COMMENT) {
+                        if (p[0] == '*' && p[1] == '/') {
+                                p++;
+                                state = NORMAL;
+                        }
+                        continue;
+                }
+
+                if (IN_SET(*p, ' ', '\t', '\r'))
+                        continue;
+                if (line_start && strncmp(p, "@include", strlen("@include")) == 0 &&
+                    IN_SET(p[strlen("@include")], ' ', '\t')) {
+                        r = include_line(x, &p, line, depth);
+                        if (r < 0)
+                                return r;
+                } else if (*p == '"')
+                        state = STRING;
+                else if (*p == '#' || (p[0] == '/' && p[1] == '/'))
+                        state = LINE_COMMENT;
+                else if (p[0] == '/' && p[1] == '*') {
+                        p++;
+                        state = BLOCK_COMMENT;
+                } else if (IN_SET(*p, '{', '(', '['))
+                        depth++;
+                else if (IN_SET(*p, '}', ')', ']') && depth > 0)
+                        depth--;
+                line_start = false;
+        }
+        return 0;
+}
+
+static _Thread_local int glob_errno;
+
+static int on_glob_error(const char *path, int e) {
+        (void) path;
+        /* A directory of the pattern that does not exist is a pattern that matches nothing. */
+        if (IN_SET(e, ENOENT, ENOTDIR))
+                return 0;
+        glob_errno = e;
+        return 1;
+}
+
+static int path_compare(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Read the file at 'path', matched by pattern 'pat', as a document of its own: its accounts are
+ * appended.  A file that is not a regular one (or is gone since it was listed) is passed over. */
+static int include_file(CfgCtx *x, const CfgPattern *pat, const char *path, const config_setting_t *main_root) {
+        _cleanup_close_ int fd = -EBADF;
+        const char *main_file = x->cfg->files[0];
+        size_t len = 0, left, max;
+        char *text = NULL;
+        struct stat st;
+        config_t lc;
+        int r;
+
+        /* O_NONBLOCK: a FIFO that matched must not hang the load before fstat() shows what it is. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0 && errno == ENOENT)
+                return 0;
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                r = -errno;
+                if (asprintf(&x->error, "%s: %s", path, strerror(-r)) < 0)
+                        x->error = NULL;
+                return r;
+        }
+        if (!S_ISREG(st.st_mode))
+                return 0;
+
+        if (x->n_included >= x->limits.files_max) {
+                (void) cfg_fail_at(x, main_file, pat->line, "@include", "the patterns include more than %zu files",
+                                   x->limits.files_max);
+                return -EMSGSIZE;
+        }
+        x->n_included++;
+
+        left = x->limits.total_max - MIN(x->total_bytes, x->limits.total_max);
+        max = MIN(x->limits.file_max, left);
+        r = read_text(fd, (size_t) MIN(st.st_size, (off_t) max), max, &text, &len);
+        if (r == -EMSGSIZE) {
+                int k;
+
+                if (max == x->limits.file_max)
+                        k = asprintf(&x->error, "%s: larger than %zu bytes", path, x->limits.file_max);
+                else
+                        k = asprintf(&x->error, "%s: with it, the configuration files are larger than %zu bytes "
+                                     "together", path, x->limits.total_max);
+                if (k < 0)
+                        x->error = NULL;
+                return r;
+        }
+        if (r < 0) {
+                if (r != -ENOMEM && asprintf(&x->error, "%s: %s", path, strerror(-r)) < 0)
+                        x->error = NULL;
+                return r;
+        }
+        x->total_bytes += len;
+        if (strlen(text) != len) {
+                if (asprintf(&x->error, "%s: contains a NUL byte", path) < 0)
+                        x->error = NULL;
+                text_free(text, len);
+                return -EBADMSG;
+        }
+
+        /* The document is this file from here on. */
+        x->file = files_add(x, strdup(path));
+        if (!x->file) {
+                text_free(text, len);
+                return -ENOMEM;
+        }
+        x->first_file = x->cfg->n_files - 1;
+        x->text = text;
+        x->line_start = mfree(x->line_start);
+        x->have_mode = true;
+        x->mode = st.st_mode;
+        x->included = true;
+
+        r = scan_includes(x, text);
+        if (r >= 0) {
+                config_init(&lc);
+                config_set_include_dir(&lc, x->conf_dir);
+                if (config_read_string(&lc, text) != CONFIG_TRUE)
+                        r = syntax_error(x, &lc);
+                else {
+                        const config_setting_t *root = config_root_setting(&lc);
+                        size_t first = x->cfg->n_accounts;
+
+                        r = parse_included_root(x, root);
+                        if (r >= 0)
+                                r = accounts_finish(x, main_root, member(root, "accounts"), first);
+                }
+                wipe_passwords(config_root_setting(&lc));
+                config_destroy(&lc);
+        }
+        x->text = NULL;
+        x->line_start = mfree(x->line_start);
+        text_free(text, len);
+        return r;
+}
+
+/* Every regular file 'pat' matches, in byte order of the names.  A directory stands for its *.conf
+ * files; a relative pattern is relative to the main file's directory, like a plain @include. */
+static int include_pattern(CfgCtx *x, const CfgPattern *pat, const config_setting_t *main_root) {
+        _cleanup_free_ char *full = NULL;
+        const char *main_file = x->cfg->files[0];
+        bool show = printable(pat->pattern);
+        glob_t g = {};
+        int r;
+
+        full = path_join(x->conf_dir, pat->pattern);
+        if (!full)
+                return -ENOMEM;
+        if (!has_glob_chars(pat->pattern)) {
+                char *d;
+                size_t n = strlen(full);
+
+                while (n > 1 && full[n - 1] == '/')
+                        full[--n] = 0;
+                if (asprintf(&d, "%s/*.conf", full) < 0)
+                        return -ENOMEM;
+                free(full);
+                full = d;
+        }
+
+        glob_errno = 0;
+        r = glob(full, GLOB_NOSORT, on_glob_error, &g);
+        if (r == GLOB_NOSPACE) {
+                globfree(&g);
+                return -ENOMEM;
+        }
+        if (r == GLOB_ABORTED) {
+                globfree(&g);
+                return cfg_fail_at(x, main_file, pat->line, "@include", "cannot list the files %s%s%s: %s",
+                                   show ? "of '" : "it names", show ? pat->pattern : "", show ? "'" : "",
+                                   strerror(glob_errno ?: EIO));
+        }
+        if (r == GLOB_NOMATCH || g.gl_pathc == 0) {
+                globfree(&g);
+                return cfg_warn_at(x, main_file, pat->line, "@include", "%s%s%s matches no files",
+                                   show ? "'" : "", show ? pat->pattern : "the pattern", show ? "'" : "");
+        }
+        if (r != 0) {
+                globfree(&g);
+                return -EIO;
+        }
+
+        /* glob() sorts by the locale; byte order is the same everywhere. */
+        qsort(g.gl_pathv, g.gl_pathc, sizeof(char *), path_compare);
+        r = 0;
+        for (size_t i = 0; r >= 0 && i < g.gl_pathc; i++)
+                r = include_file(x, pat, g.gl_pathv[i], main_root);
+        globfree(&g);
+        return r;
+}
+
+/* ---- the whole load --------------------------------------------------------------------------- */
+
+/* text, the main file's, is changed: the pattern includes are blanked out. */
+static int cfg_parse(char *text, size_t len, const char *name, bool have_mode, mode_t mode,
+                     const CfgLimits *limits, Cfg **ret, char **ret_error) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        _cleanup_free_ char *conf_dir = NULL;
+        const char *cred_dir;
+        CfgCtx x;
+        config_t lc;
+        int r;
+
+        c = calloc(1, sizeof(Cfg));
+        if (!c)
+                return -ENOMEM;
+        c->path = strdup(name);
+        if (!c->path)
+                return -ENOMEM;
+        r = conf_dir_of(name, &conf_dir);
+        if (r < 0)
+                return r;
+
+        cred_dir = getenv("CREDENTIALS_DIRECTORY");
+        x = (CfgCtx) {
+                .text = text,
+                .have_mode = have_mode,
+                .mode = mode,
+                .conf_dir = conf_dir,
+                .cred_dir = cred_dir && *cred_dir ? cred_dir : NULL,
+                .limits = *limits,
+                .total_bytes = len,
+                .cfg = c,
+        };
+        x.file = files_add(&x, strdup(name));
+        if (!x.file)
+                return -ENOMEM;
+
+        r = scan_includes(&x, text);
+        if (r >= 0) {
+                config_init(&lc);
+                /* @include "x" is read relative to the configuration file, not the daemon's cwd. */
+                config_set_include_dir(&lc, conf_dir);
+                if (config_read_string(&lc, text) != CONFIG_TRUE)
+                        r = syntax_error(&x, &lc);
+                else {
+                        const config_setting_t *root = config_root_setting(&lc);
+
+                        r = parse_root(&x, root);
+                        x.line_start = mfree(x.line_start);
+                        for (size_t i = 0; r >= 0 && i < x.n_patterns; i++)
+                                r = include_pattern(&x, &x.patterns[i], root);
+                        /* parse_group() let a main file with patterns leave 'accounts' out. */
+                        if (r >= 0 && c->n_accounts == 0) {
+                                x.file = c->files[0];
+                                r = cfg_fail(&x, root, "accounts", "required, but not set, neither here nor in a "
+                                             "file the @include at line %u matched", x.patterns[0].line);
+                        }
+                }
+                wipe_passwords(config_root_setting(&lc));
+                config_destroy(&lc);
+        }
+
+        free(x.line_start);
+        name_set_done(&x.account_names);
+        for (size_t i = 0; i < x.n_patterns; i++)
+                free(x.patterns[i].pattern);
+        free(x.patterns);
+        if (r < 0) {
+                if (ret_error)
+                        *ret_error = TAKE_PTR(x.error);
+                free(x.error);
+                return r;
+        }
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+static const CfgLimits default_limits = {
+        .file_max = CFG_FILE_MAX,
+        .total_max = CFG_TOTAL_MAX,
+        .files_max = CFG_INCLUDE_FILES_MAX,
+};
+
+int cfg_load_string(const char *text, const char *name, Cfg **ret, char **ret_error) {
+        size_t len;
+        char *copy;
+        int r;
+
+        assert_return(text && name && ret, -EINVAL);
+
+        if (ret_error)
+                *ret_error = NULL;
+        len = strlen(text);
+        copy = strdup(text);
+        if (!copy)
+                return -ENOMEM;
+        r = cfg_parse(copy, len, name, /* have_mode= */ false, 0, &default_limits, ret, ret_error);
+        text_free(copy, len);
+        return r;
+}
+
+int cfg_load_limited(const char *path, const CfgLimits *limits, Cfg **ret, char **ret_error) {
         _cleanup_close_ int fd = -EBADF;
         char *text = NULL;
-        size_t len = 0;
+        size_t len = 0, max;
         struct stat st;
         int r;
 
-        assert_return(path && ret, -EINVAL);
+        assert_return(path && limits && ret, -EINVAL);
 
         if (ret_error)
                 *ret_error = NULL;
@@ -1864,10 +2337,10 @@ int cfg_load(const char *path, Cfg **ret, char **ret_error) {
                 goto fail_errno;
         }
 
-        r = read_text(fd, S_ISREG(st.st_mode) ? (size_t) MIN(st.st_size, (off_t) CFG_FILE_MAX) : 0, CFG_FILE_MAX,
-                      &text, &len);
+        max = MIN(limits->file_max, limits->total_max);
+        r = read_text(fd, S_ISREG(st.st_mode) ? (size_t) MIN(st.st_size, (off_t) max) : 0, max, &text, &len);
         if (r == -EMSGSIZE) {
-                if (ret_error && asprintf(ret_error, "%s: larger than %d bytes", path, CFG_FILE_MAX) < 0)
+                if (ret_error && asprintf(ret_error, "%s: larger than %zu bytes", path, max) < 0)
                         *ret_error = NULL;
                 return r;
         }
@@ -1882,7 +2355,7 @@ int cfg_load(const char *path, Cfg **ret, char **ret_error) {
                 goto finish;
         }
 
-        r = cfg_parse(text, path, S_ISREG(st.st_mode), st.st_mode, ret, ret_error);
+        r = cfg_parse(text, len, path, S_ISREG(st.st_mode), st.st_mode, limits, ret, ret_error);
         goto finish;
 
 fail_errno:
@@ -1891,6 +2364,10 @@ fail_errno:
 finish:
         text_free(text, len);
         return r;
+}
+
+int cfg_load(const char *path, Cfg **ret, char **ret_error) {
+        return cfg_load_limited(path, &default_limits, ret, ret_error);
 }
 
 Cfg *cfg_free(Cfg *c) {
@@ -1902,6 +2379,9 @@ Cfg *cfg_free(Cfg *c) {
         for (size_t i = 0; i < c->n_warnings; i++)
                 free(c->warnings[i]);
         free(c->warnings);
+        for (size_t i = 0; i < c->n_files; i++)
+                free(c->files[i]);
+        free(c->files);
         free(c->path);
         return mfree(c);
 }
@@ -1914,6 +2394,8 @@ int cfg_dump(const Cfg *c, FILE *f) {
         fputs("# The effective configuration of imapidled", f);
         if (c->path && printable(c->path))
                 fprintf(f, ", read from %s", c->path);
+        if (c->n_files > 1)
+                fprintf(f, " and %zu file%s it includes", c->n_files - 1, c->n_files > 2 ? "s" : "");
         fputs(":\n# every default filled in, the password redacted.\n", f);
         for (size_t i = 0; i < cfg_n_keys; i++)
                 if (cfg_keys[i].scope == CFG_SCOPE_GLOBAL)

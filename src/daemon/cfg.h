@@ -24,6 +24,11 @@
 /* Largest configuration file cfg_load() reads; bigger is -EMSGSIZE.  Ten thousand accounts take
  * about 3 MB; the cap is only there so that a wrong path (a disk image, /dev/zero) fails at once. */
 #define CFG_FILE_MAX (64 * 1024 * 1024)
+/* The most files the main file's @include patterns may bring in, all together, and the most bytes
+ * of the main file and those together; more is -EMSGSIZE.  A file per account for ten thousand
+ * accounts is well inside both; a pattern that names the wrong directory is not. */
+#define CFG_INCLUDE_FILES_MAX 100000
+#define CFG_TOTAL_MAX (256 * 1024 * 1024)
 
 typedef enum CfgTls {
         CFG_TLS_IMPLICIT,               /* TLS from the first byte, port 993 (RFC 8314) */
@@ -82,7 +87,7 @@ typedef struct CfgMailbox {
 } CfgMailbox;
 
 typedef struct CfgAccount {
-        char *name;             /* [A-Za-z0-9._-]+, unique in the file */
+        char *name;             /* [A-Za-z0-9._-]+, unique in the file and those it includes */
         char *host, *port;      /* both NULL with a tunnel; otherwise port is always set after load,
                                  * in decimal: "993" for implicit TLS, "143" otherwise */
         CfgTls tls;             /* CFG_TLS_NONE with a tunnel */
@@ -110,6 +115,7 @@ typedef struct CfgAccount {
         uint64_t status_interval_usec;  /* mailboxes beyond max_connections: STATUS poll period;
                                          * default 60 s, 1..86400 */
         unsigned line;          /* the line of the account's '{' */
+        const char *file;       /* the file that line is in: one of the Cfg's files */
 } CfgAccount;
 
 typedef struct Cfg {
@@ -122,28 +128,39 @@ typedef struct Cfg {
         unsigned max_connecting;        /* connections in their connect, TLS handshake or login phase
                                          * at once, all accounts together; default 64, 1..100000 */
         CfgLiveness live;               /* defaults as documented in CfgLiveness */
-        CfgAccount *accounts;           /* at least one */
+        CfgAccount *accounts;           /* at least one: the main file's, then those of each file its
+                                         * @include patterns matched, in the order read */
         size_t n_accounts;
+        char **files;                   /* the files read: the main file (path as given) first, then,
+                                         * as absolute paths, those the patterns matched and those
+                                         * plain @includes brought accounts from */
+        size_t n_files;
         char **warnings;                /* "FILE:LINE: KEY: text", for the caller to log */
         size_t n_warnings;
 } Cfg;
 
-/* Read and check the file at 'path' completely.  On success returns 0 and a new
+/* Read and check the file at 'path' completely, with the files it includes: a plain @include
+ * "file" is libconfig's, read in place; an @include at the top level whose name holds a glob
+ * character (* ? [) or names a directory (then its *.conf files) reads each regular file it matches,
+ * in byte order of the names, as a document of its own that may set only 'accounts', appended to
+ * the main file's (docs/imapidled.conf.5, INCLUDES).  On success returns 0 and a new
  * Cfg in *ret (caller frees with cfg_free()).  On failure *ret is untouched and,
  * if ret_error is not NULL, *ret_error is a malloc'ed message "FILE:LINE: KEY:
  * reason" (for libconfig syntax errors "FILE:LINE: " and libconfig's own text;
  * for a file that cannot be read "FILE: reason"), or NULL if even that could not
  * be allocated.  Returns -EBADMSG for a syntax or validation error, -EMSGSIZE for
- * a file over CFG_FILE_MAX, -ENOMEM, or the -errno of open()/read().
+ * a file over CFG_FILE_MAX or includes over CFG_INCLUDE_FILES_MAX or CFG_TOTAL_MAX, -ENOMEM, or the
+ * -errno of open()/read().
  *
  * Reads $CREDENTIALS_DIRECTORY and, for a relative path, the current directory
  * (relative paths in the file are stored resolved).  A password in a file that
- * group or others may access adds a warning; warnings never fail the load. */
+ * group or others may access adds a warning, as does a pattern that matches no file; warnings
+ * never fail the load. */
 int cfg_load(const char *path, Cfg **ret, char **ret_error);
 
 /* The same for text in memory, for tests; 'name' stands for the file in
- * messages and its directory is the base of relative paths.  No permission
- * check (there is no file). */
+ * messages and its directory is the base of relative paths and patterns.  No
+ * permission check of the text (there is no file); included files get theirs. */
 int cfg_load_string(const char *text, const char *name, Cfg **ret, char **ret_error);
 
 /* NULL-safe, returns NULL.  Wipes the passwords. */
