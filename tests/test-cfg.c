@@ -1587,7 +1587,8 @@ static void inc_teardown(void) {
                 struct stat st;
 
                 if (lstat(inc_made[i - 1], &st) == 0)
-                        ck_assert_int_eq(S_ISDIR(st.st_mode) ? rmdir(inc_made[i - 1]) : unlink(inc_made[i - 1]), 0);
+                        ck_assert_int_eq(S_ISDIR(st.st_mode) ? rmdir(inc_made[i - 1])
+                                                             : unlink(inc_made[i - 1]), 0);
                 free(inc_made[i - 1]);
         }
         ck_assert_int_eq(rmdir(incdir), 0);
@@ -1751,7 +1752,8 @@ START_TEST(test_include_glob) {
         {
                 _cleanup_free_ char *err = inc_load_err(-EBADMSG);
 
-                ck_assert_str_eq(err, "D/main.conf:5: accounts[0].port: cannot be used with 'tunnel' (line 4)");
+                ck_assert_str_eq(err, "D/main.conf:5: accounts[0].port: cannot be used with 'tunnel' "
+                                      "(line 4)");
         }
         inc_write("main.conf",
                   "@include \"accts/*.acct\"\n"
@@ -1826,10 +1828,12 @@ START_TEST(test_include_errors) {
         } cases[] = {
                 /* an error in an included file: that file, its line, the key */
                 { "@include \"conf.d\"\n",
-                  "accounts = ( {\n  name = \"x\";\n  port = 70000; host = \"h\"; username = \"u\"; password = \"p\"; } );\n",
+                  "accounts = ( {\n  name = \"x\";\n"
+                  "  port = 70000; host = \"h\"; username = \"u\"; password = \"p\"; } );\n",
                   "D/conf.d/x.conf:3: accounts[0].port: 70000 is out of range: must be 1..65535" },
                 { "@include \"conf.d\"\n",
-                  "\naccounts = ( { name = \"x\"; tunnel = [\"t\"]; }, {\n  name = \"y\"; tunnel = [\"t\"]; pasword = 1; } );\n",
+                  "\naccounts = ( { name = \"x\"; tunnel = [\"t\"]; }, {\n"
+                  "  name = \"y\"; tunnel = [\"t\"]; pasword = 1; } );\n",
                   "D/conf.d/x.conf:3: accounts[1]: unknown key 'pasword', did you mean 'password'?" },
                 { "@include \"conf.d\"\n",
                   "accounts = ( { name = \"x\"; tunnel = [\"t\"];\n  debounce = 5; max_delay = 2; } );\n",
@@ -1837,7 +1841,8 @@ START_TEST(test_include_errors) {
                 /* inherited values are checked in the included accounts too */
                 { "idle_interval = 100;\n@include \"conf.d\"\n",
                   "accounts = ( { name = \"x\"; tunnel = [\"t\"];\n  liveness_interval = 100; } );\n",
-                  "D/conf.d/x.conf:2: accounts[0].liveness_interval: 100 s is not below idle_interval (100 s)" },
+                  "D/conf.d/x.conf:2: accounts[0].liveness_interval: 100 s is not below idle_interval "
+                  "(100 s)" },
                 /* a syntax error in it */
                 { "@include \"conf.d\"\n",
                   "accounts = (\n  { name = = \"x\"; }\n);\n",
@@ -1863,21 +1868,22 @@ START_TEST(test_include_errors) {
                 /* a pattern or a directory anywhere but the top level of the main file */
                 { "accounts = (\n  @include \"conf.d/*.conf\"\n);\n",
                   ACCT("x"),
-                  "D/main.conf:2: @include: a pattern or a directory can be included only at the top level, not "
-                  "inside a group or a list" },
-                { "accounts = ( { name = \"m\"; tunnel = [\"t\"];\n  mailboxes = [\n@include \"conf.d\"\n ]; } );\n",
+                  "D/main.conf:2: @include: a pattern or a directory can be included only at the top level, "
+                  "not inside a group or a list" },
+                { "accounts = ( { name = \"m\"; tunnel = [\"t\"];\n"
+                  "  mailboxes = [\n@include \"conf.d\"\n ]; } );\n",
                   ACCT("x"),
-                  "D/main.conf:3: @include: a pattern or a directory can be included only at the top level, not "
-                  "inside a group or a list" },
+                  "D/main.conf:3: @include: a pattern or a directory can be included only at the top level, "
+                  "not inside a group or a list" },
                 { "@include \"conf.d\"\n",
                   ACCT("x") "@include \"conf.d/*.conf\"\n",
-                  "D/conf.d/x.conf:2: @include: a file included by a pattern cannot include files by a pattern or "
-                  "a directory itself" },
+                  "D/conf.d/x.conf:2: @include: a file included by a pattern cannot include files by a "
+                  "pattern or a directory itself" },
                 /* nothing anywhere */
                 { "\n@include \"conf.d/*.none\"\n",
                   ACCT("x"),
-                  "D/main.conf:1: accounts: required, but not set, neither here nor in a file the @include at "
-                  "line 2 matched" },
+                  "D/main.conf:1: accounts: required, but not set, neither here nor in a file the @include "
+                  "at line 2 matched" },
                 /* a plain include that names a missing file stays libconfig's error */
                 { "@include \"missing.conf\"\n",
                   ACCT("x"),

@@ -324,7 +324,8 @@ static int add_warning(Cfg *c, char *w) {
         return 0;
 }
 
-static int cfg_warn(CfgCtx *x, const config_setting_t *s, const char *key, const char *fmt, ...) _printf_(4, 5);
+static int cfg_warn(CfgCtx *x, const config_setting_t *s, const char *key, const char *fmt, ...)
+        _printf_(4, 5);
 static int cfg_warn(CfgCtx *x, const config_setting_t *s, const char *key, const char *fmt, ...) {
         _cleanup_free_ char *file = setting_file(x, s);
         char *w;
@@ -1129,9 +1130,10 @@ static int parse_group(CfgCtx *x, CfgScope scope, const config_setting_t *g, con
                                 return cfg_fail(x, s, name, "unknown key");
                         }
                         if (scope == CFG_SCOPE_ACCOUNT && cfg_key_lookup(CFG_SCOPE_GLOBAL, name))
-                                return cfg_fail(x, s, path, "unknown key '%s': it is set at the top level, for all "
-                                                "accounts together%s%s%s", name, hint ? "; or did you mean '" : "",
-                                                hint ?: "", hint ? "'?" : "");
+                                return cfg_fail(x, s, path, "unknown key '%s': it is set at the top level, "
+                                                "for all accounts together%s%s%s", name,
+                                                hint ? "; or did you mean '" : "", hint ?: "",
+                                                hint ? "'?" : "");
                         if (hint)
                                 return cfg_fail(x, s, path, "unknown key '%s', did you mean '%s'?", name, hint);
                         if (scope == CFG_SCOPE_MAILBOX)
@@ -1202,7 +1204,8 @@ static int parse_mailboxes(CfgCtx *x, const CfgKey *k, const config_setting_t *s
                         return r;
 
                 /* RFC 3501 §5.1: INBOX is case-insensitive, every other name is not. */
-                r = name_set_add(&names, ascii_strcaseeq(m->name, "INBOX") ? "INBOX" : m->name, (size_t) i, &j);
+                r = name_set_add(&names, ascii_strcaseeq(m->name, "INBOX") ? "INBOX" : m->name, (size_t) i,
+                                 &j);
                 if (r < 0)
                         return r;
                 if (r > 0)
@@ -1763,7 +1766,8 @@ static int accounts_finish(CfgCtx *x, const config_setting_t *main_root, const c
                 r = check_delays(x, g, akey, a->debounce_usec, a->max_delay_usec);
                 if (r < 0)
                         return r;
-                r = check_liveness(x, main_root, g, akey, &a->live.liveness_interval_usec, a->idle_interval_usec);
+                r = check_liveness(x, main_root, g, akey, &a->live.liveness_interval_usec,
+                                   a->idle_interval_usec);
                 if (r < 0)
                         return r;
         }
@@ -1976,11 +1980,11 @@ static int include_line(CfgCtx *x, char **pp, unsigned line, unsigned depth) {
         }
 
         if (x->included)
-                return cfg_fail_at(x, x->file, line, "@include", "a file included by a pattern cannot include "
-                                   "files by a pattern or a directory itself");
+                return cfg_fail_at(x, x->file, line, "@include", "a file included by a pattern cannot "
+                                   "include files by a pattern or a directory itself");
         if (depth > 0)
-                return cfg_fail_at(x, x->file, line, "@include", "a pattern or a directory can be included only "
-                                   "at the top level, not inside a group or a list");
+                return cfg_fail_at(x, x->file, line, "@include", "a pattern or a directory can be included "
+                                   "only at the top level, not inside a group or a list");
 
         l = reallocarray(x->patterns, x->n_patterns + 1, sizeof(CfgPattern));
         if (!l)
@@ -2066,7 +2070,8 @@ static int path_compare(const void *a, const void *b) {
 
 /* Read the file at 'path', matched by pattern 'pat', as a document of its own: its accounts are
  * appended.  A file that is not a regular one (or is gone since it was listed) is passed over. */
-static int include_file(CfgCtx *x, const CfgPattern *pat, const char *path, const config_setting_t *main_root) {
+static int include_file(CfgCtx *x, const CfgPattern *pat, const char *path,
+                        const config_setting_t *main_root) {
         _cleanup_close_ int fd = -EBADF;
         const char *main_file = x->cfg->files[0];
         size_t len = 0, left, max;
@@ -2089,8 +2094,8 @@ static int include_file(CfgCtx *x, const CfgPattern *pat, const char *path, cons
                 return 0;
 
         if (x->n_included >= x->limits.files_max) {
-                (void) cfg_fail_at(x, main_file, pat->line, "@include", "the patterns include more than %zu files",
-                                   x->limits.files_max);
+                (void) cfg_fail_at(x, main_file, pat->line, "@include", "the patterns include more than %zu "
+                                   "files", x->limits.files_max);
                 return -EMSGSIZE;
         }
         x->n_included++;
@@ -2104,8 +2109,8 @@ static int include_file(CfgCtx *x, const CfgPattern *pat, const char *path, cons
                 if (max == x->limits.file_max)
                         k = asprintf(&x->error, "%s: larger than %zu bytes", path, x->limits.file_max);
                 else
-                        k = asprintf(&x->error, "%s: with it, the configuration files are larger than %zu bytes "
-                                     "together", path, x->limits.total_max);
+                        k = asprintf(&x->error, "%s: with it, the configuration files are larger than %zu "
+                                     "bytes together", path, x->limits.total_max);
                 if (k < 0)
                         x->error = NULL;
                 return r;
@@ -2268,8 +2273,8 @@ static int cfg_parse(char *text, size_t len, const char *name, bool have_mode, m
                         /* parse_group() let a main file with patterns leave 'accounts' out. */
                         if (r >= 0 && c->n_accounts == 0) {
                                 x.file = c->files[0];
-                                r = cfg_fail(&x, root, "accounts", "required, but not set, neither here nor in a "
-                                             "file the @include at line %u matched", x.patterns[0].line);
+                                r = cfg_fail(&x, root, "accounts", "required, but not set, neither here nor "
+                                             "in a file the @include at line %u matched", x.patterns[0].line);
                         }
                 }
                 wipe_passwords(config_root_setting(&lc));

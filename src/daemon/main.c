@@ -83,8 +83,8 @@ static void nofile_setup(const Cfg *cfg, bool raise) {
                 struct rlimit want = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
 
                 if (setrlimit(RLIMIT_NOFILE, &want) < 0) {
-                        log_warning_errno(-errno, "Open files: cannot raise the soft limit from %ju to %ju: %m",
-                                          (uintmax_t) rl.rlim_cur, (uintmax_t) rl.rlim_max);
+                        log_warning_errno(-errno, "Open files: cannot raise the soft limit from %ju to %ju: "
+                                          "%m", (uintmax_t) rl.rlim_cur, (uintmax_t) rl.rlim_max);
                         limit = rl.rlim_cur;
                         which = "the soft limit";
                 } else
