@@ -1782,6 +1782,19 @@ START_TEST(test_include_glob) {
 }
 END_TEST
 
+/* A pattern that matches the main file itself leaves it out. */
+START_TEST(test_include_self) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+
+        inc_write("main.conf", "debounce = 1;\n@include \"*.conf\"\n");
+        inc_write("other.conf", ACCT("other"));
+        c = inc_load_ok();
+        ck_assert_uint_eq(c->n_accounts, 1);
+        assert_account(c, 0, "other", "other.conf", 1);
+        ck_assert_uint_eq(c->n_files, 2);
+}
+END_TEST
+
 /* What looks like an @include inside a comment or a string is none; a plain file stays libconfig's,
  * also inside a group and inside an included file; an absolute pattern is taken as it is. */
 START_TEST(test_include_scanner) {
@@ -2702,6 +2715,7 @@ static Suite *cfg_suite(void) {
         tcase_add_test(tc, test_include_directory);
         tcase_add_test(tc, test_include_glob);
         tcase_add_test(tc, test_include_scanner);
+        tcase_add_test(tc, test_include_self);
         tcase_add_test(tc, test_include_errors);
         tcase_add_test(tc, test_include_nothing);
         tcase_add_test(tc, test_include_reload);

@@ -74,6 +74,7 @@ typedef struct CfgCtx {
         size_t n_included;      /* files the patterns included so far */
         CfgPattern *patterns;   /* the main file's */
         size_t n_patterns;
+        const struct stat *main_st; /* the main file's, or NULL (cfg_load_string()) */
         Cfg *cfg;
         size_t accounts_cap;    /* cfg->accounts has room for this many */
         size_t files_cap;       /* cfg->files has room for this many */
@@ -2092,6 +2093,9 @@ static int include_file(CfgCtx *x, const CfgPattern *pat, const char *path,
         }
         if (!S_ISREG(st.st_mode))
                 return 0;
+        /* "*.conf" next to the main file matches the main file too. */
+        if (x->main_st && st.st_dev == x->main_st->st_dev && st.st_ino == x->main_st->st_ino)
+                return 0;
 
         if (x->n_included >= x->limits.files_max) {
                 (void) cfg_fail_at(x, main_file, pat->line, "@include", "the patterns include more than %zu "
@@ -2221,9 +2225,10 @@ static int include_pattern(CfgCtx *x, const CfgPattern *pat, const config_settin
 
 /* ---- the whole load --------------------------------------------------------------------------- */
 
-/* text, the main file's, is changed: the pattern includes are blanked out. */
-static int cfg_parse(char *text, size_t len, const char *name, bool have_mode, mode_t mode,
-                     const CfgLimits *limits, Cfg **ret, char **ret_error) {
+/* text, the main file's, is changed: the pattern includes are blanked out.  st is the main file's,
+ * or NULL for text that is not a file. */
+static int cfg_parse(char *text, size_t len, const char *name, const struct stat *st, const CfgLimits *limits,
+                     Cfg **ret, char **ret_error) {
         _cleanup_(cfg_freep) Cfg *c = NULL;
         _cleanup_free_ char *conf_dir = NULL;
         const char *cred_dir;
@@ -2244,12 +2249,13 @@ static int cfg_parse(char *text, size_t len, const char *name, bool have_mode, m
         cred_dir = getenv("CREDENTIALS_DIRECTORY");
         x = (CfgCtx) {
                 .text = text,
-                .have_mode = have_mode,
-                .mode = mode,
+                .have_mode = st && S_ISREG(st->st_mode),
+                .mode = st ? st->st_mode : 0,
                 .conf_dir = conf_dir,
                 .cred_dir = cred_dir && *cred_dir ? cred_dir : NULL,
                 .limits = *limits,
                 .total_bytes = len,
+                .main_st = st,
                 .cfg = c,
         };
         x.file = files_add(&x, strdup(name));
@@ -2315,7 +2321,7 @@ int cfg_load_string(const char *text, const char *name, Cfg **ret, char **ret_er
         copy = strdup(text);
         if (!copy)
                 return -ENOMEM;
-        r = cfg_parse(copy, len, name, /* have_mode= */ false, 0, &default_limits, ret, ret_error);
+        r = cfg_parse(copy, len, name, /* st= */ NULL, &default_limits, ret, ret_error);
         text_free(copy, len);
         return r;
 }
@@ -2360,7 +2366,7 @@ int cfg_load_limited(const char *path, const CfgLimits *limits, Cfg **ret, char 
                 goto finish;
         }
 
-        r = cfg_parse(text, len, path, S_ISREG(st.st_mode), st.st_mode, limits, ret, ret_error);
+        r = cfg_parse(text, len, path, &st, limits, ret, ret_error);
         goto finish;
 
 fail_errno:
