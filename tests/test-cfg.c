@@ -1997,13 +1997,31 @@ START_TEST(test_include_reload) {
 }
 END_TEST
 
+/* Loading incdir/main.conf with l fails with -EMSGSIZE and the message 'want'. */
+static void inc_expect_too_big(const CfgLimits *l, const char *want) {
+        _cleanup_free_ char *err = NULL;
+        Cfg *c = NULL;
+
+        ck_assert_int_eq(inc_load_limited(l, &c, &err), -EMSGSIZE);
+        ck_assert_ptr_null(c);
+        ck_assert_str_eq(err, want);
+}
+
+/* Loading incdir/main.conf with l succeeds with n accounts. */
+static void inc_expect_ok(const CfgLimits *l, size_t n) {
+        _cleanup_free_ char *err = NULL;
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+
+        ck_assert_msg(inc_load_limited(l, &c, &err) == 0, "%s", err);
+        ck_assert_uint_eq(c->n_accounts, n);
+}
+
 /* The limits on included files, each reached exactly and then passed by one. */
 START_TEST(test_include_limits) {
-        _cleanup_(cfg_freep) Cfg *c = NULL;
+        _cleanup_free_ char *want = NULL;
         static const char main_text[] = "@include \"a\"\n@include \"b\"\n";
         static const char f[] = ACCT("a1");
         CfgLimits l = { .file_max = 1000, .total_max = 100000, .files_max = 3 };
-        char *err = NULL;
 
         inc_mkdir("a");
         inc_mkdir("b");
@@ -2013,61 +2031,39 @@ START_TEST(test_include_limits) {
         inc_write("b/1.conf", ACCT("b1"));
 
         /* Files, all patterns together. */
-        ck_assert_int_eq(inc_load_limited(&l, &c, &err), 0);
-        ck_assert_uint_eq(c->n_accounts, 3);
-        c = cfg_free(c);
+        inc_expect_ok(&l, 3);
         inc_write("b/2.conf", ACCT("b2"));
-        ck_assert_int_eq(inc_load_limited(&l, &c, &err), -EMSGSIZE);
-        ck_assert_str_eq(err, "D/main.conf:2: @include: the patterns include more than 3 files");
-        err = mfree(err);
+        inc_expect_too_big(&l, "D/main.conf:2: @include: the patterns include more than 3 files");
         l.files_max = 4;
 
         /* Bytes of one included file. */
         l.file_max = strlen(f);
-        ck_assert_int_eq(inc_load_limited(&l, &c, &err), 0);
-        c = cfg_free(c);
+        inc_expect_ok(&l, 4);
         inc_write("a/1.conf", ACCT("a10"));
-        ck_assert_int_eq(inc_load_limited(&l, &c, &err), -EMSGSIZE);
-        ck_assert_int_ge(asprintf(&err, "D/a/1.conf: larger than %zu bytes", strlen(f)), 0);
-        {
-                _cleanup_free_ char *got = NULL;
-
-                ck_assert_int_eq(inc_load_limited(&l, &c, &got), -EMSGSIZE);
-                ck_assert_str_eq(got, err);
-        }
-        err = mfree(err);
+        ck_assert_int_ge(asprintf(&want, "D/a/1.conf: larger than %zu bytes", strlen(f)), 0);
+        inc_expect_too_big(&l, want);
+        want = mfree(want);
         inc_write("a/1.conf", f);
         l.file_max = 1000;
 
         /* Bytes of all files together, the main one included. */
         l.total_max = strlen(main_text) + 4 * strlen(f);
-        ck_assert_int_eq(inc_load_limited(&l, &c, &err), 0);
-        ck_assert_uint_eq(c->n_accounts, 4);
-        c = cfg_free(c);
+        inc_expect_ok(&l, 4);
         l.total_max--;
-        ck_assert_int_eq(inc_load_limited(&l, &c, &err), -EMSGSIZE);
-        ck_assert_int_ge(asprintf(&err, "D/b/2.conf: with it, the configuration files are larger than %zu bytes "
+        ck_assert_int_ge(asprintf(&want, "D/b/2.conf: with it, the configuration files are larger than %zu bytes "
                                   "together", l.total_max), 0);
-        {
-                _cleanup_free_ char *got = NULL;
-
-                ck_assert_int_eq(inc_load_limited(&l, &c, &got), -EMSGSIZE);
-                ck_assert_str_eq(got, err);
-        }
-        free(err);
-        ck_assert_ptr_null(c);
+        inc_expect_too_big(&l, want);
+        want = mfree(want);
 
         /* cfg_load() applies the daemon's limit to included files, as to the main one. */
         {
-                _cleanup_free_ char *p = inc_path("a/1.conf"), *big = malloc(CFG_FILE_MAX + 1), *want = NULL;
-                _cleanup_free_ char *got = NULL;
+                _cleanup_free_ char *p = inc_path("a/1.conf"), *big = malloc(CFG_FILE_MAX + 1);
 
                 ck_assert_ptr_nonnull(big);
                 memset(big, '\n', CFG_FILE_MAX + 1);
                 write_file(p, big, CFG_FILE_MAX + 1, 0600);
-                ck_assert_int_eq(inc_load_limited(NULL, &c, &got), -EMSGSIZE);
                 ck_assert_int_ge(asprintf(&want, "D/a/1.conf: larger than %d bytes", CFG_FILE_MAX), 0);
-                ck_assert_str_eq(got, want);
+                inc_expect_too_big(NULL, want);
         }
 }
 END_TEST
