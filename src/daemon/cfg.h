@@ -126,7 +126,9 @@ typedef struct Cfg {
         uint64_t max_delay_usec;        /* default 30 s, range 1..86400 s; never below debounce */
         unsigned max_concurrent_hooks;  /* default 4, range 1..1024, all accounts together */
         unsigned max_connecting;        /* connections in their connect, TLS handshake or login phase
-                                         * at once, all accounts together; default 64, 1..100000 */
+                                         * at once, all accounts together; default 64, 1..100000.
+                                         * cfg_descriptors_needed() counts the secret command and
+                                         * the name lookup as part of that phase */
         CfgLiveness live;               /* defaults as documented in CfgLiveness */
         CfgAccount *accounts;           /* at least one: the main file's, then those of each file its
                                          * @include patterns matched, in the order read */
