@@ -100,7 +100,7 @@ static void env_setup(void) {
 static const char full_conf[] =
         "# every key\n"                                                         /*  1 */
         "idle_interval = 600;\n"                                                /*  2 */
-        "hook_timeout = 30; debounce = 0.25; max_delay = 10; max_concurrent_hooks = 8;"  /*  3 */
+        "hook_timeout = 30; debounce = 0.25; max_delay = 10; max_concurrent_hooks = 8; max_connecting = 100000;"  /*  3 */
         " connect_timeout = 0.1; tls_timeout = 3600; greeting_timeout = 10; auth_timeout = 20.5;"
         " select_timeout = 45; done_timeout = 5; command_timeout = 90; liveness_interval = 300;"
         " keepalive_idle = 32767; keepalive_interval = 1; keepalive_count = 127;\n"
@@ -123,7 +123,7 @@ static const char full_conf[] =
         " on_expunge = { command = [\"log\", \"%a\"]; details = true; }; } );\n"
         "    on_new = [\"mbsync\", \"%a:%m\", \"100%%\"];\n"                    /* 20 */
         "    on_expunge = [\"mbsync\", \"-a\"];"
-        " on_flags = { command = [\"flags\", \"%m\"]; details = false; };\n"
+        " on_flags = { command = [\"flags\", \"%m\"]; details = false; uids = true; };\n"
         "    shell = false; startup_sync = true; details_max = 1000;"
         " connect_timeout = 7; tls_timeout = 8; greeting_timeout = 9; auth_timeout = 10.25;\n"
         "    hook_timeout = 5; debounce = 0; select_timeout = 11; done_timeout = 0.5; command_timeout = 13;\n"
@@ -173,6 +173,7 @@ START_TEST(test_full) {
         ck_assert_uint_eq(c->debounce_usec, 250 * USEC_PER_MSEC);
         ck_assert_uint_eq(c->max_delay_usec, 10 * USEC_PER_SEC);
         ck_assert_uint_eq(c->max_concurrent_hooks, 8);
+        ck_assert_uint_eq(c->max_connecting, 100000);
         ck_assert_uint_eq(c->live.connect_timeout_usec, 100 * USEC_PER_MSEC);
         ck_assert_uint_eq(c->live.tls_timeout_usec, 3600 * USEC_PER_SEC);
         ck_assert_uint_eq(c->live.greeting_timeout_usec, 10 * USEC_PER_SEC);
@@ -215,6 +216,7 @@ START_TEST(test_full) {
         ck_assert_uint_eq(a->mailboxes[1].line, 18);
         assert_strv(a->mailboxes[1].on_new.argv, STRV("notify", "%m"));
         ck_assert(!a->mailboxes[1].on_new.details);
+        ck_assert(!a->mailboxes[1].on_new.uids);
         ck_assert(!cfg_hook_is_set(&a->mailboxes[1].on_expunge));
         assert_strv(a->mailboxes[1].on_flags.argv, STRV("f"));
         ck_assert_str_eq(a->mailboxes[2].name, "Archiv/Gr\xc3\xbc\xc3\x9f" "e");
@@ -222,14 +224,18 @@ START_TEST(test_full) {
         assert_strv(a->mailboxes[2].on_expunge.argv, STRV("log", "%a"));
         ck_assert_ptr_null(a->mailboxes[2].on_expunge.shell);
         ck_assert(a->mailboxes[2].on_expunge.details);
+        /* details implies uids. */
+        ck_assert(a->mailboxes[2].on_expunge.uids);
         ck_assert(!cfg_hook_is_set(&a->mailboxes[2].on_new));
         ck_assert(!cfg_hook_is_set(&a->mailboxes[2].on_flags));
         assert_strv(a->on_new.argv, STRV("mbsync", "%a:%m", "100%%"));
         ck_assert_ptr_null(a->on_new.shell);
         ck_assert(!a->on_new.details);
+        ck_assert(!a->on_new.uids);
         assert_strv(a->on_expunge.argv, STRV("mbsync", "-a"));
         assert_strv(a->on_flags.argv, STRV("flags", "%m"));
         ck_assert(!a->on_flags.details);
+        ck_assert(a->on_flags.uids);
         ck_assert(!a->shell);
         ck_assert(a->startup_sync);
         ck_assert_uint_eq(a->details_max, 1000);
@@ -281,6 +287,7 @@ START_TEST(test_full) {
         ck_assert_str_eq(a->on_flags.shell, "echo \"$IMAPIDLED_MAILBOX\"");
         ck_assert_ptr_null(a->on_flags.argv);
         ck_assert(a->on_flags.details);
+        ck_assert(a->on_flags.uids);
         ck_assert_ptr_eq(cfg_mailbox_hook(a, &a->mailboxes[0], CFG_EVENT_FLAGS), &a->on_flags);
         ck_assert(a->shell);
         ck_assert(!a->startup_sync);
@@ -355,9 +362,9 @@ static void assert_live_defaults(const CfgLiveness *l) {
         ck_assert_uint_eq(l->greeting_timeout_usec, 30 * USEC_PER_SEC);
         ck_assert_uint_eq(l->auth_timeout_usec, 60 * USEC_PER_SEC);
         ck_assert_uint_eq(l->select_timeout_usec, 60 * USEC_PER_SEC);
-        ck_assert_uint_eq(l->done_timeout_usec, 15 * USEC_PER_SEC);
+        ck_assert_uint_eq(l->done_timeout_usec, 10 * USEC_PER_SEC);
         ck_assert_uint_eq(l->command_timeout_usec, 60 * USEC_PER_SEC);
-        ck_assert_uint_eq(l->liveness_interval_usec, 120 * USEC_PER_SEC);
+        ck_assert_uint_eq(l->liveness_interval_usec, 125 * USEC_PER_SEC);
         ck_assert_uint_eq(l->keepalive_idle_usec, 60 * USEC_PER_SEC);
         ck_assert_uint_eq(l->keepalive_interval_usec, 15 * USEC_PER_SEC);
         ck_assert_uint_eq(l->keepalive_count, 4);
@@ -370,9 +377,10 @@ START_TEST(test_defaults) {
 
         ck_assert_uint_eq(c->idle_interval_usec, 1740 * USEC_PER_SEC);
         ck_assert_uint_eq(c->hook_timeout_usec, 60 * USEC_PER_SEC);
-        ck_assert_uint_eq(c->debounce_usec, 1 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->debounce_usec, 0);
         ck_assert_uint_eq(c->max_delay_usec, 30 * USEC_PER_SEC);
         ck_assert_uint_eq(c->max_concurrent_hooks, 4);
+        ck_assert_uint_eq(c->max_connecting, 64);
         assert_live_defaults(&c->live);
         ck_assert_uint_eq(c->n_accounts, 1);
         ck_assert_str_eq(a->port, "993");
@@ -395,7 +403,7 @@ START_TEST(test_defaults) {
         ck_assert(!cfg_hook_is_set(&a->mailboxes[0].on_flags));
         ck_assert_uint_eq(a->hook_timeout_usec, 60 * USEC_PER_SEC);
         ck_assert_uint_eq(a->idle_interval_usec, 1740 * USEC_PER_SEC);
-        ck_assert_uint_eq(a->debounce_usec, 1 * USEC_PER_SEC);
+        ck_assert_uint_eq(a->debounce_usec, 0);
         ck_assert_uint_eq(a->max_delay_usec, 30 * USEC_PER_SEC);
         assert_live_defaults(&a->live);
         ck_assert_uint_eq(a->max_connections, 10);
@@ -434,24 +442,24 @@ END_TEST
 static const struct {
         const char *global, *account;   /* settings at the top level and in the account */
         uint64_t debounce_ms, max_delay_ms;     /* the account's */
-        unsigned max_concurrent_hooks, details_max;
+        unsigned max_concurrent_hooks, details_max, max_connecting;
 } limits[] = {
-        { "debounce = 0;",                         "",                            0,       30000, 4, 20 },
-        { "",                                      "debounce = 0;",               0,       30000, 4, 20 },
-        { "debounce = 3600; max_delay = 3600;",    "",                            3600000, 3600000, 4, 20 },
-        { "max_delay = 86400;",                    "debounce = 3600;",            3600000, 86400000, 4, 20 },
-        { "debounce = 0.25;",                      "",                            250,     30000, 4, 20 },
-        { "",                                      "debounce = 0.001;",           1,       30000, 4, 20 },
+        { "debounce = 0;",                         "",                            0,       30000, 4, 20, 64 },
+        { "",                                      "debounce = 0;",               0,       30000, 4, 20, 64 },
+        { "debounce = 3600; max_delay = 3600;",    "",                            3600000, 3600000, 4, 20, 64 },
+        { "max_delay = 86400;",                    "debounce = 3600;",            3600000, 86400000, 4, 20, 64 },
+        { "debounce = 0.25;",                      "",                            250,     30000, 4, 20, 64 },
+        { "",                                      "debounce = 0.001;",           1,       30000, 4, 20, 64 },
         /* Finer than a millisecond: rounded. */
-        { "debounce = 0.0004;",                    "",                            0,       30000, 4, 20 },
-        { "debounce = 0.0016;",                    "",                            2,       30000, 4, 20 },
-        { "debounce = 3600.0004; max_delay = 3600.0004;", "",                     3600000, 3600000, 4, 20 },
-        { "debounce = 0;",                         "max_delay = 0.9996;",         0,       1000,  4, 20 },
-        { "debounce = 0; max_delay = 1;",          "",                            0,       1000,  4, 20 },
-        { "",                                      "max_delay = 1.5; debounce = 1.5;", 1500, 1500, 4, 20 },
-        { "max_delay = 2e1;",                      "",                            1000,    20000, 4, 20 },
-        { "max_concurrent_hooks = 1;",             "details_max = 1;",            1000,    30000, 1, 1 },
-        { "max_concurrent_hooks = 1024;",          "details_max = 1000;",         1000,    30000, 1024, 1000 },
+        { "debounce = 0.0004;",                    "",                            0,       30000, 4, 20, 64 },
+        { "debounce = 0.0016;",                    "",                            2,       30000, 4, 20, 64 },
+        { "debounce = 3600.0004; max_delay = 3600.0004;", "",                     3600000, 3600000, 4, 20, 64 },
+        { "debounce = 0;",                         "max_delay = 0.9996;",         0,       1000,  4, 20, 64 },
+        { "debounce = 0; max_delay = 1;",          "",                            0,       1000,  4, 20, 64 },
+        { "",                                      "max_delay = 1.5; debounce = 1.5;", 1500, 1500, 4, 20, 64 },
+        { "max_delay = 2e1;",                      "",                            0,       20000, 4, 20, 64 },
+        { "max_concurrent_hooks = 1; max_connecting = 1;", "details_max = 1;",    0,       30000, 1, 1, 1 },
+        { "max_concurrent_hooks = 1024; max_connecting = 100000;", "details_max = 1000;", 0, 30000, 1024, 1000, 100000 },
 };
 
 START_TEST(test_limits) {
@@ -466,6 +474,7 @@ START_TEST(test_limits) {
         ck_assert_uint_eq(a->max_delay_usec, limits[_i].max_delay_ms * USEC_PER_MSEC);
         ck_assert_uint_eq(c->max_concurrent_hooks, limits[_i].max_concurrent_hooks);
         ck_assert_uint_eq(a->details_max, limits[_i].details_max);
+        ck_assert_uint_eq(c->max_connecting, limits[_i].max_connecting);
         /* Set at the top level: the same value there. */
         if (strstr(limits[_i].global, "debounce"))
                 ck_assert_uint_eq(c->debounce_usec, limits[_i].debounce_ms * USEC_PER_MSEC);
@@ -497,17 +506,17 @@ static const struct {
         { "auth_timeout = 3600;",          LIVE(auth_timeout_usec),       3600 * USEC_PER_SEC,  60 * USEC_PER_SEC },
         { "select_timeout = 0.1;",         LIVE(select_timeout_usec),     100 * USEC_PER_MSEC,  60 * USEC_PER_SEC },
         { "select_timeout = 3600;",        LIVE(select_timeout_usec),     3600 * USEC_PER_SEC,  60 * USEC_PER_SEC },
-        { "done_timeout = 0.1;",           LIVE(done_timeout_usec),       100 * USEC_PER_MSEC,  15 * USEC_PER_SEC },
-        { "done_timeout = 3600;",          LIVE(done_timeout_usec),       3600 * USEC_PER_SEC,  15 * USEC_PER_SEC },
+        { "done_timeout = 0.1;",           LIVE(done_timeout_usec),       100 * USEC_PER_MSEC,  10 * USEC_PER_SEC },
+        { "done_timeout = 3600;",          LIVE(done_timeout_usec),       3600 * USEC_PER_SEC,  10 * USEC_PER_SEC },
         { "command_timeout = 0.1;",        LIVE(command_timeout_usec),    100 * USEC_PER_MSEC,  60 * USEC_PER_SEC },
         { "command_timeout = 3600;",       LIVE(command_timeout_usec),    3600 * USEC_PER_SEC,  60 * USEC_PER_SEC },
         { "command_timeout = 1.234;",      LIVE(command_timeout_usec),    1234 * USEC_PER_MSEC, 60 * USEC_PER_SEC },
         /* 0 is off; below 1 ms rounds to it. */
-        { "liveness_interval = 0;",        LIVE(liveness_interval_usec),  0,                    120 * USEC_PER_SEC },
-        { "liveness_interval = 0.0;",      LIVE(liveness_interval_usec),  0,                    120 * USEC_PER_SEC },
-        { "liveness_interval = 0.0004;",   LIVE(liveness_interval_usec),  0,                    120 * USEC_PER_SEC },
-        { "liveness_interval = 0.1;",      LIVE(liveness_interval_usec),  100 * USEC_PER_MSEC,  120 * USEC_PER_SEC },
-        { "liveness_interval = 1739.999;", LIVE(liveness_interval_usec),  1739999 * USEC_PER_MSEC, 120 * USEC_PER_SEC },
+        { "liveness_interval = 0;",        LIVE(liveness_interval_usec),  0,                    125 * USEC_PER_SEC },
+        { "liveness_interval = 0.0;",      LIVE(liveness_interval_usec),  0,                    125 * USEC_PER_SEC },
+        { "liveness_interval = 0.0004;",   LIVE(liveness_interval_usec),  0,                    125 * USEC_PER_SEC },
+        { "liveness_interval = 0.1;",      LIVE(liveness_interval_usec),  100 * USEC_PER_MSEC,  125 * USEC_PER_SEC },
+        { "liveness_interval = 1739.999;", LIVE(liveness_interval_usec),  1739999 * USEC_PER_MSEC, 125 * USEC_PER_SEC },
         { "keepalive_idle = 1;",           LIVE(keepalive_idle_usec),     1 * USEC_PER_SEC,     60 * USEC_PER_SEC },
         { "keepalive_idle = 32767;",       LIVE(keepalive_idle_usec),     32767 * USEC_PER_SEC, 60 * USEC_PER_SEC },
         { "keepalive_idle = 7.0;",         LIVE(keepalive_idle_usec),     7 * USEC_PER_SEC,     60 * USEC_PER_SEC },
@@ -555,6 +564,132 @@ START_TEST(test_budget_limits) {
         ck_assert_uint_eq(c->accounts[1].status_interval_usec, 86400 * USEC_PER_SEC);
         ck_assert_uint_eq(c->accounts[2].max_connections, 10);
         ck_assert_uint_eq(c->accounts[2].status_interval_usec, 2500 * USEC_PER_MSEC);
+}
+END_TEST
+
+/* Ten thousand accounts, one per line, the last one's name optionally that of account 'dup'; and an
+ * account with as many mailboxes, the last one optionally a second "inbox". */
+#define MANY 10000
+
+static char *many_accounts(long dup) {
+        char *text = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&text, &n);
+
+        ck_assert_ptr_nonnull(f);
+        fputs("accounts = (\n", f);
+        for (long i = 0; i < MANY; i++)
+                fprintf(f, "  { name = \"a%ld\"; host = \"h\"; port = %ld; username = \"u\"; password = \"p\"; }%s\n",
+                        i == MANY - 1 && dup >= 0 ? dup : i, 1 + i % 65535, i + 1 < MANY ? "," : "");
+        fputs(");\n", f);
+        ck_assert_int_eq(fclose(f), 0);
+        return text;
+}
+
+static char *many_mailboxes(bool dup) {
+        char *text = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&text, &n);
+
+        ck_assert_ptr_nonnull(f);
+        fputs("accounts = ( { name = \"a\"; tunnel = [\"t\"]; mailboxes = (\n", f);
+        for (long i = 0; i < MANY; i++)
+                if (i == 0)
+                        fputs("  \"INBOX\",\n", f);
+                else if (i == MANY - 1 && dup)
+                        fputs("  \"inbox\"", f);
+                else
+                        fprintf(f, "  \"m%ld\"%s", i, i + 1 < MANY ? ",\n" : "");
+        /* On the last name's line: libconfig gives an element the line of the token after it. */
+        fputs(" ); } );\n", f);
+        ck_assert_int_eq(fclose(f), 0);
+        return text;
+}
+
+START_TEST(test_many) {
+        _cleanup_free_ char *text = many_accounts(-1), *dup = many_accounts(4321), *err = NULL, *want = NULL;
+        _cleanup_free_ char *mtext = many_mailboxes(false), *mdup = many_mailboxes(true);
+        _cleanup_(cfg_freep) Cfg *c = load_ok(text, "t.conf");
+
+        ck_assert_uint_eq(c->n_accounts, MANY);
+        for (size_t i = 0; i < MANY; i += 997) {
+                char name[32];
+
+                snprintf(name, sizeof(name), "a%zu", i);
+                ck_assert_ptr_eq(cfg_find_account(c, name), &c->accounts[i]);
+                ck_assert_uint_eq(c->accounts[i].line, i + 2);
+                ck_assert_uint_eq(strtoul(c->accounts[i].port, NULL, 10), 1 + i % 65535);
+        }
+        c = cfg_free(c);
+
+        /* The duplicate is found however far apart the two are. */
+        err = load_err(dup);
+        ck_assert_int_ge(asprintf(&want, "t.conf:%d: accounts[%d].name: another account has this name (line %d)",
+                                  MANY + 1, MANY - 1, 4321 + 2), 0);
+        ck_assert_str_eq(err, want);
+        err = mfree(err);
+        want = mfree(want);
+
+        c = load_ok(mtext, "t.conf");
+        ck_assert_uint_eq(c->accounts[0].n_mailboxes, MANY);
+        ck_assert_str_eq(c->accounts[0].mailboxes[MANY - 1].name, "m9999");
+        c = cfg_free(c);
+        err = load_err(mdup);
+        ck_assert_int_ge(asprintf(&want, "t.conf:%d: accounts[0].mailboxes[%d]: the mailbox is listed twice "
+                                  "(also at line 2)", MANY + 1, MANY - 1), 0);
+        ck_assert_str_eq(err, want);
+}
+END_TEST
+
+/* Descriptors: one per connection, min(mailboxes, max_connections) connections per account; the
+ * hooks and the connecting connections by their bounds; the reserve. */
+START_TEST(test_descriptors) {
+        _cleanup_free_ char *many = many_accounts(-1);
+        _cleanup_(cfg_freep) Cfg *c = load_ok(
+                "max_concurrent_hooks = 3;\n"
+                "accounts = (\n"
+                "  { name = \"a\"; tunnel = [\"t\"]; mailboxes = [\"1\", \"2\", \"3\"]; },\n"
+                /* exactly at the budget, one over it, far over it */
+                "  { name = \"b\"; tunnel = [\"t\"]; max_connections = 2; mailboxes = [\"1\", \"2\"]; },\n"
+                "  { name = \"c\"; tunnel = [\"t\"]; max_connections = 2; mailboxes = [\"1\", \"2\", \"3\"]; },\n"
+                "  { name = \"d\"; host = \"h\"; username = \"u\"; password = \"p\"; max_connections = 1;\n"
+                "    mailboxes = [\"1\", \"2\", \"3\", \"4\", \"5\"]; },\n"
+                "  { name = \"e\"; tunnel = [\"t\"]; }\n"
+                ");\n", "t.conf");
+        CfgFdNeed n;
+
+        ck_assert_int_eq(cfg_descriptors_needed(c, &n), 0);
+        ck_assert_uint_eq(n.connections, 3 + 2 + 2 + 1 + 1);
+        ck_assert_uint_eq(n.hooks, 3 * CFG_FDS_PER_HOOK);
+        /* max_connecting (64) is more than there are connections. */
+        ck_assert_uint_eq(n.connecting, 9 * CFG_FDS_PER_CONNECTING);
+        ck_assert_uint_eq(n.reserve, CFG_FDS_RESERVE);
+        ck_assert_uint_eq(n.total, n.connections + n.hooks + n.connecting + n.reserve);
+        c = cfg_free(c);
+
+        c = load_ok(many, "t.conf");
+        ck_assert_int_eq(cfg_descriptors_needed(c, &n), 0);
+        ck_assert_uint_eq(n.connections, MANY);
+        ck_assert_uint_eq(n.hooks, 4 * CFG_FDS_PER_HOOK);
+        ck_assert_uint_eq(n.connecting, 64 * CFG_FDS_PER_CONNECTING);
+        ck_assert_uint_eq(n.total, MANY + 4 * CFG_FDS_PER_HOOK + 64 * CFG_FDS_PER_CONNECTING + CFG_FDS_RESERVE);
+        c = cfg_free(c);
+
+        /* max_connecting bounds the connecting ones, at its limits too. */
+        c = load_ok("max_connecting = 1; max_concurrent_hooks = 1024;\n"
+                    "accounts = ( { name = \"a\"; tunnel = [\"t\"]; mailboxes = [\"1\", \"2\"]; } );\n", "t.conf");
+        ck_assert_int_eq(cfg_descriptors_needed(c, &n), 0);
+        ck_assert_uint_eq(n.connections, 2);
+        ck_assert_uint_eq(n.connecting, 1 * CFG_FDS_PER_CONNECTING);
+        ck_assert_uint_eq(n.hooks, 1024 * CFG_FDS_PER_HOOK);
+        c = cfg_free(c);
+        c = load_ok("max_connecting = 100000;\n"
+                    "accounts = ( { name = \"a\"; tunnel = [\"t\"]; mailboxes = [\"1\", \"2\"]; } );\n", "t.conf");
+        ck_assert_int_eq(cfg_descriptors_needed(c, &n), 0);
+        ck_assert_uint_eq(n.connecting, 2 * CFG_FDS_PER_CONNECTING);
+
+        ck_assert_int_eq(cfg_descriptors_needed(NULL, &n), -EINVAL);
+        ck_assert_int_eq(cfg_descriptors_needed(c, NULL), -EINVAL);
 }
 END_TEST
 
@@ -610,12 +745,12 @@ static const struct {
         const char *global, *account;           /* settings at the top level and in the account */
         uint64_t global_ms, account_ms;         /* liveness_interval after loading */
 } liveness_ok[] = {
-        { "",                                                   "",                     120000, 120000 },
-        { "idle_interval = 121;",                               "",                     120000, 120000 },
-        { "idle_interval = 120;",                               "",                     0,      0 },
+        { "",                                                   "",                     125000, 125000 },
+        { "idle_interval = 126;",                               "",                     125000, 125000 },
+        { "idle_interval = 125;",                               "",                     0,      0 },
         { "idle_interval = 60;",                                "",                     0,      0 },
-        { "idle_interval = 60;",                                "idle_interval = 1740;", 0,     120000 },
-        { "",                                                   "idle_interval = 120;", 120000, 0 },
+        { "idle_interval = 60;",                                "idle_interval = 1740;", 0,     125000 },
+        { "",                                                   "idle_interval = 125;", 125000, 0 },
         { "liveness_interval = 0; idle_interval = 1;",          "",                     0,      0 },
         { "liveness_interval = 59.999; idle_interval = 60;",    "",                     59999,  59999 },
         { "liveness_interval = 30;",                            "idle_interval = 31;",  30000,  30000 },
@@ -641,7 +776,7 @@ START_TEST(test_liveness_accounts) {
         _cleanup_(cfg_freep) Cfg *c = load_ok(
                 "accounts = (\n"
                 "  { name = \"a\"; tunnel = [\"t\"]; idle_interval = 100; },\n"
-                "  { name = \"b\"; tunnel = [\"t\"]; idle_interval = 121; },\n"
+                "  { name = \"b\"; tunnel = [\"t\"]; idle_interval = 126; },\n"
                 "  { name = \"c\"; tunnel = [\"t\"]; idle_interval = 100; liveness_interval = 99.999; },\n"
                 "  { name = \"d\"; tunnel = [\"t\"]; liveness_interval = 0; }\n"
                 ");\n", "t.conf");
@@ -653,9 +788,9 @@ START_TEST(test_liveness_accounts) {
                 ");\n"
                 "idle_interval = 60;\n", "t.conf");
 
-        ck_assert_uint_eq(c->live.liveness_interval_usec, 120 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->live.liveness_interval_usec, 125 * USEC_PER_SEC);
         ck_assert_uint_eq(c->accounts[0].live.liveness_interval_usec, 0);
-        ck_assert_uint_eq(c->accounts[1].live.liveness_interval_usec, 120 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->accounts[1].live.liveness_interval_usec, 125 * USEC_PER_SEC);
         ck_assert_uint_eq(c->accounts[2].live.liveness_interval_usec, 99999 * USEC_PER_MSEC);
         ck_assert_uint_eq(c->accounts[3].live.liveness_interval_usec, 0);
         ck_assert_uint_eq(d->live.liveness_interval_usec, 50 * USEC_PER_SEC);
@@ -914,7 +1049,7 @@ static const struct {
         { ACCOUNT("  on_new = { command = [\"n\"]; detials = true; };\n"),
           "t.conf:6: accounts[0].on_new: unknown key 'detials', did you mean 'details'?" },
         { ACCOUNT("  on_new = { command = [\"n\"];\n    frobnicate = true; };\n"),
-          "t.conf:7: accounts[0].on_new: unknown key 'frobnicate' (a hook group has only command and details)" },
+          "t.conf:7: accounts[0].on_new: unknown key 'frobnicate' (a hook group has only command, details and uids)" },
         { ACCOUNT("  mailboxes = ( { name = \"x\"; on_flags = { comand = [\"x\"]; }; } );\n"),
           "t.conf:6: accounts[0].mailboxes[0].on_flags: unknown key 'comand', did you mean 'command'?" },
         { ACCOUNT("  on_expunge = {\n    details = true; };\n"),
@@ -942,6 +1077,16 @@ static const struct {
         { ACCOUNT("  on_new = { command = { x = 1; }; };\n"),
           "t.conf:6: accounts[0].on_new.command: must be a list of strings (program and arguments), or a string "
           "with shell = true, not a group" },
+        { ACCOUNT("  on_new = { command = [\"n\"]; uids = 1; };\n"),
+          "t.conf:6: accounts[0].on_new.uids: must be true or false, not an integer" },
+        { ACCOUNT("  on_new = { command = [\"n\"]; details = true;\n    uids = false; };\n"),
+          "t.conf:7: accounts[0].on_new.uids: cannot be false with details = true, which fetches the new messages "
+          "by their UIDs" },
+        { ACCOUNT("  mailboxes = ( { name = \"x\"; on_new = { uids = false; details = true;\n    command = [\"n\"]; }; } );\n"),
+          "t.conf:6: accounts[0].mailboxes[0].on_new.uids: cannot be false with details = true, which fetches the "
+          "new messages by their UIDs" },
+        { ACCOUNT("  on_new = { command = [\"n\"]; uid = true; };\n"),
+          "t.conf:6: accounts[0].on_new: unknown key 'uid', did you mean 'uids'?" },
         { ACCOUNT("  on_new = { command = [\"n\"]; details = \"yes\"; };\n"),
           "t.conf:6: accounts[0].on_new.details: must be true or false, not a string" },
         { ACCOUNT("  on_new = ( { command = [\"n\"]; } );\n"),
@@ -1001,6 +1146,15 @@ static const struct {
         { "debounce = 50;\nmax_delay = 40;\n" ACCOUNT("  max_delay = 60;\n"),
           "t.conf:2: max_delay: 40 s is less than debounce (50 s)" },
         /* counts */
+        { "max_connecting = 0;\n" ACCOUNT(),
+          "t.conf:1: max_connecting: 0 is out of range: must be 1..100000" },
+        { "max_connecting = 100001;\n" ACCOUNT(),
+          "t.conf:1: max_connecting: 100001 is out of range: must be 1..100000" },
+        { "max_connecting = 1.5;\n" ACCOUNT(),
+          "t.conf:1: max_connecting: must be an integer, not a floating-point number" },
+        { ACCOUNT("  max_connecting = 8;\n"),
+          "t.conf:6: accounts[0]: unknown key 'max_connecting': it is set at the top level, for all accounts together; "
+          "or did you mean 'max_connections'?" },
         { "max_concurrent_hooks = 0;\n" ACCOUNT(),
           "t.conf:1: max_concurrent_hooks: 0 is out of range: must be 1..1024" },
         { "max_concurrent_hooks = 1025;\n" ACCOUNT(),
@@ -1012,7 +1166,8 @@ static const struct {
         { "max_concurrent_hooks = 2.5;\n" ACCOUNT(),
           "t.conf:1: max_concurrent_hooks: must be an integer, not a floating-point number" },
         { ACCOUNT("  max_concurrent_hooks = 4;\n"),
-          "t.conf:6: accounts[0]: unknown key 'max_concurrent_hooks'" },
+          "t.conf:6: accounts[0]: unknown key 'max_concurrent_hooks': it is set at the top level, for all accounts "
+          "together" },
         { ACCOUNT("  details_max = 0;\n"),
           "t.conf:6: accounts[0].details_max: 0 is out of range: must be 1..1000" },
         { ACCOUNT("  details_max = 1001;\n"),
@@ -1180,7 +1335,8 @@ static const struct {
         { ACCOUNT("  max_connections = 1001;\n"),
           "t.conf:6: accounts[0].max_connections: 1001 is out of range: must be 1..1000" },
         { "max_connections = 10;\n" ACCOUNT(),
-          "t.conf:1: max_connections: unknown key at the top level; it belongs inside an account: accounts = ( { max_connections = ...; } );" },
+          "t.conf:1: max_connections: unknown key at the top level; it belongs inside an account: accounts = ( { max_connections = ...; } ); "
+          "or did you mean 'max_connecting'?" },
         { ACCOUNT("  status_interval = 0;\n"),
           "t.conf:6: accounts[0].status_interval: 0 is out of range: must be 1..86400 seconds" },
         { ACCOUNT("  status_interval = 0.999;\n"),
@@ -1306,6 +1462,24 @@ START_TEST(test_load_file) {
         err = mfree(err);
         want = mfree(want);
 
+        /* A pipe has no size to go by: the buffer grows while it is read (here several times over). */
+        {
+                _cleanup_free_ char *fdpath = NULL, *big = NULL;
+                int p[2];
+                size_t n;
+
+                ck_assert_int_ge(asprintf(&big, "%s#%0*d\n", pw_conf, 20000, 0), 0);
+                n = strlen(big);
+                ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+                ck_assert_int_eq(write(p[1], big, n), (ssize_t) n);     /* below the pipe's capacity */
+                ck_assert_int_eq(close(p[1]), 0);
+                ck_assert_int_ge(asprintf(&fdpath, "/dev/fd/%d", p[0]), 0);
+                ck_assert_int_eq(cfg_load(fdpath, &c, &err), 0);
+                ck_assert_str_eq(c->accounts[0].password, "hunter2");
+                c = cfg_free(c);
+                ck_assert_int_eq(close(p[0]), 0);
+        }
+
         /* Missing file, and a directory. */
         ck_assert_int_eq(cfg_load("/nonexistent/imapidled.conf", &c, &err), -ENOENT);
         ck_assert_str_eq(err, "/nonexistent/imapidled.conf: No such file or directory");
@@ -1391,6 +1565,541 @@ START_TEST(test_include) {
                                   "so group or others can read it; chmod 600 it, or use password_file or "
                                   "password_command", inc, inc), 0);
         ck_assert_str_eq(c->warnings[0], want);
+}
+END_TEST
+
+/* ---- @include patterns ------------------------------------------------------------------------ */
+
+/* A directory of its own, and every file and directory made in it, removed again in reverse. */
+static char incdir[64];
+static char *inc_made[64];
+static size_t inc_n_made;
+
+static void inc_setup(void) {
+        snprintf(incdir, sizeof(incdir), "/tmp/test-cfg-inc.XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(incdir));
+        unsetenv("CREDENTIALS_DIRECTORY");
+        inc_n_made = 0;
+}
+
+static void inc_teardown(void) {
+        for (size_t i = inc_n_made; i > 0; i--) {
+                struct stat st;
+
+                if (lstat(inc_made[i - 1], &st) == 0)
+                        ck_assert_int_eq(S_ISDIR(st.st_mode) ? rmdir(inc_made[i - 1])
+                                                             : unlink(inc_made[i - 1]), 0);
+                free(inc_made[i - 1]);
+        }
+        ck_assert_int_eq(rmdir(incdir), 0);
+}
+
+/* incdir/rel, remembered for the teardown the first time; caller frees. */
+static char *inc_path(const char *rel) {
+        char *p;
+
+        ck_assert_int_ge(asprintf(&p, "%s/%s", incdir, rel), 0);
+        for (size_t i = 0; i < inc_n_made; i++)
+                if (strcmp(inc_made[i], p) == 0)
+                        return p;
+        ck_assert_uint_lt(inc_n_made, ELEMENTSOF(inc_made));
+        inc_made[inc_n_made++] = strdup(p);
+        return p;
+}
+
+static void inc_write_mode(const char *rel, const char *text, mode_t mode) {
+        _cleanup_free_ char *p = inc_path(rel);
+
+        write_file(p, text, strlen(text), mode);
+}
+
+static void inc_write(const char *rel, const char *text) {
+        inc_write_mode(rel, text, 0600);
+}
+
+static void inc_mkdir(const char *rel) {
+        _cleanup_free_ char *p = inc_path(rel);
+
+        ck_assert_int_eq(mkdir(p, 0700), 0);
+}
+
+/* Load incdir/main.conf; the error, if any, in *ret_error with incdir replaced by "D". */
+static int inc_load_limited(const CfgLimits *lim, Cfg **ret, char **ret_error) {
+        _cleanup_free_ char *p = inc_path("main.conf"), *err = NULL;
+        int r = lim ? cfg_load_limited(p, lim, ret, &err) : cfg_load(p, ret, &err);
+
+        *ret_error = NULL;
+        if (err) {
+                size_t n = strlen(incdir);
+                char *o = *ret_error = calloc(1, strlen(err) + 1);
+
+                ck_assert_ptr_nonnull(o);
+                for (const char *q = err; *q; )
+                        if (strncmp(q, incdir, n) == 0) {
+                                *o++ = 'D';
+                                q += n;
+                        } else
+                                *o++ = *q++;
+        }
+        return r;
+}
+
+static Cfg *inc_load_ok(void) {
+        _cleanup_free_ char *err = NULL;
+        Cfg *c = NULL;
+        int r = inc_load_limited(NULL, &c, &err);
+
+        ck_assert_msg(r == 0, "unexpected error %d: %s", r, err ?: "(null)");
+        return c;
+}
+
+static char *inc_load_err(int want) {
+        Cfg *c = NULL;
+        char *err = NULL;
+
+        ck_assert_int_eq(inc_load_limited(NULL, &c, &err), want);
+        ck_assert_ptr_null(c);
+        ck_assert_ptr_nonnull(err);
+        return err;
+}
+
+#define ACCT(name) "accounts = ( { name = \"" name "\"; tunnel = [\"t\"]; } );\n"
+
+/* The name of account i and the file it came from, relative to incdir. */
+static void assert_account(const Cfg *c, size_t i, const char *name, const char *rel, unsigned line) {
+        _cleanup_free_ char *p = NULL;
+
+        ck_assert_uint_lt(i, c->n_accounts);
+        ck_assert_str_eq(c->accounts[i].name, name);
+        ck_assert_int_ge(asprintf(&p, "%s/%s", incdir, rel), 0);
+        ck_assert_str_eq(c->accounts[i].file, p);
+        ck_assert_uint_eq(c->accounts[i].line, line);
+}
+
+START_TEST(test_include_directory) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+
+        inc_write("main.conf",
+                  "debounce = 2;\n"
+                  "accounts = ( { name = \"main\"; tunnel = [\"t\"]; } );\n"
+                  "@include \"conf.d\"\n"
+                  "max_delay = 40;\n"
+                  "  @include \"conf.d/\"   # the same directory again: its accounts twice\n");
+        inc_mkdir("conf.d");
+        /* Written out of order; read in byte order of the names. */
+        inc_write("conf.d/b.conf", "\n\naccounts = (\n  { name = \"b1\"; tunnel = [\"t\"]; },\n"
+                                   "  { name = \"b2\"; tunnel = [\"t\"]; debounce = 0.5; }\n);\n");
+        inc_write("conf.d/a.conf", ACCT("a"));
+        inc_write("conf.d/B.conf", "# only a comment: no accounts, no error\n");
+        inc_write("conf.d/notes.txt", ACCT("txt"));
+        inc_write("conf.d/.hidden.conf", ACCT("hidden"));
+        inc_mkdir("conf.d/sub.conf");
+        /* The second @include reads the same files again: the duplicate names show it happened. */
+        {
+                _cleanup_free_ char *err = inc_load_err(-EBADMSG);
+
+                ck_assert_str_eq(err, "D/conf.d/a.conf:1: accounts[0].name: another account has this name "
+                                      "(D/conf.d/a.conf:1)");
+        }
+        inc_write("main.conf",
+                  "debounce = 2;\n"
+                  "accounts = ( { name = \"main\"; tunnel = [\"t\"]; } );\n"
+                  "@include \"conf.d\"\n"
+                  "max_delay = 40;\n");
+        c = inc_load_ok();
+        ck_assert_uint_eq(c->n_accounts, 4);
+        assert_account(c, 0, "main", "main.conf", 2);
+        assert_account(c, 1, "a", "conf.d/a.conf", 1);
+        assert_account(c, 2, "b1", "conf.d/b.conf", 4);
+        assert_account(c, 3, "b2", "conf.d/b.conf", 5);
+        /* The top level reaches the included accounts, also what comes after the @include. */
+        ck_assert_uint_eq(c->accounts[1].debounce_usec, 2 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->accounts[1].max_delay_usec, 40 * USEC_PER_SEC);
+        ck_assert_uint_eq(c->accounts[3].debounce_usec, 500 * USEC_PER_MSEC);
+        ck_assert_uint_eq(c->n_warnings, 0);
+        /* The files read: the main one, then the included ones that were read, in order. */
+        ck_assert_uint_eq(c->n_files, 4);
+        ck_assert_str_eq(c->files[0], c->path);
+        ck_assert_ptr_eq(c->accounts[0].file, c->files[0]);
+        ck_assert_ptr_eq(c->accounts[1].file, c->files[2]);     /* B.conf sorts before a.conf */
+        ck_assert_ptr_eq(c->accounts[2].file, c->files[3]);
+}
+END_TEST
+
+START_TEST(test_include_glob) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        _cleanup_free_ char *text = NULL;
+
+        inc_write("main.conf",
+                  "@include \"accts/*.acct\"\n"
+                  "# a comment\n"
+                  "@include \"more/x?.conf\"\n"
+                  "accounts = ( { name = \"main\"; tunnel = [\"t\"];\n"
+                  "  port = 993; } );\n");
+        inc_mkdir("accts");
+        inc_mkdir("more");
+        /* Byte order, whatever the locale: 'B' < '_' < 'a'. */
+        inc_write("accts/a.acct", ACCT("a"));
+        inc_write("accts/_.acct", ACCT("underscore"));
+        inc_write("accts/B.acct", ACCT("B"));
+        inc_write("accts/z.conf", ACCT("z"));
+        inc_write("more/x2.conf", ACCT("x2"));
+        inc_write("more/x1.conf", ACCT("x1"));
+        inc_write("more/x10.conf", ACCT("x10"));
+
+        /* Line numbers in the main file are those of the file: the @include lines are blanked, not
+         * taken out.  (A tunnel has no port.) */
+        {
+                _cleanup_free_ char *err = inc_load_err(-EBADMSG);
+
+                ck_assert_str_eq(err, "D/main.conf:5: accounts[0].port: cannot be used with 'tunnel' "
+                                      "(line 4)");
+        }
+        inc_write("main.conf",
+                  "@include \"accts/*.acct\"\n"
+                  "# a comment\n"
+                  "@include \"more/x?.conf\"\n"
+                  "accounts = ( { name = \"main\"; tunnel = [\"t\"]; } );\n");
+        c = inc_load_ok();
+        ck_assert_uint_eq(c->n_accounts, 6);
+        assert_account(c, 0, "main", "main.conf", 4);
+        assert_account(c, 1, "B", "accts/B.acct", 1);
+        assert_account(c, 2, "underscore", "accts/_.acct", 1);
+        assert_account(c, 3, "a", "accts/a.acct", 1);
+        assert_account(c, 4, "x1", "more/x1.conf", 1);
+        assert_account(c, 5, "x2", "more/x2.conf", 1);
+
+        /* The dump holds every account and reads back as one file. */
+        text = dump_to_string(c);
+        ck_assert_ptr_nonnull(strstr(text, "main.conf and 5 files it includes:\n"));
+        {
+                _cleanup_(cfg_freep) Cfg *d = load_ok(text, "dump.conf");
+
+                ck_assert_uint_eq(d->n_accounts, c->n_accounts);
+                for (size_t i = 0; i < c->n_accounts; i++)
+                        ck_assert(cfg_account_equal(&c->accounts[i], &d->accounts[i]));
+        }
+}
+END_TEST
+
+/* A pattern that matches the main file itself leaves it out. */
+START_TEST(test_include_self) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+
+        inc_write("main.conf", "debounce = 1;\n@include \"*.conf\"\n");
+        inc_write("other.conf", ACCT("other"));
+        c = inc_load_ok();
+        ck_assert_uint_eq(c->n_accounts, 1);
+        assert_account(c, 0, "other", "other.conf", 1);
+        ck_assert_uint_eq(c->n_files, 2);
+}
+END_TEST
+
+/* What looks like an @include inside a comment or a string is none; a plain file stays libconfig's,
+ * also inside a group and inside an included file; an absolute pattern is taken as it is. */
+START_TEST(test_include_scanner) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        _cleanup_free_ char *main_text = NULL, *abs = NULL;
+
+        inc_mkdir("conf.d");
+        inc_write("conf.d/x.conf", "accounts = (\n@include \"plain.inc\"\n);\n");
+        inc_write("plain.inc", "{ name = \"plain\"; tunnel = [\"t\"]; }\n");
+        inc_write("one.inc", "{ name = \"one\"; tunnel = [\"t\"]; },\n");
+        inc_mkdir("abs");
+        inc_write("abs/y.conf", ACCT("y"));
+        abs = inc_path("abs");
+        ck_assert_int_ge(asprintf(&main_text,
+                                  "/* a block comment\n"
+                                  "@include \"conf.d/*.conf\"\n"
+                                  "*/ accounts = (\n"
+                                  "@include \"one.inc\"\n"
+                                  "  { name = \"s\"; tunnel = [\"t\",\n"
+                                  "\"\n"
+                                  "@include \\\"conf.d\\\"\n"
+                                  "\"]; }\n"
+                                  ");\n"
+                                  "# @include \"conf.d\"\n"
+                                  "@include \"conf.d\" # a comment after it\n"
+                                  "@include \"%s/*.conf\"\n", abs), 0);
+        inc_write("main.conf", main_text);
+        c = inc_load_ok();
+        ck_assert_uint_eq(c->n_accounts, 4);
+        assert_account(c, 0, "one", "one.inc", 1);
+        assert_account(c, 1, "s", "main.conf", 5);
+        ck_assert_str_eq(c->accounts[1].tunnel[1], "\n@include \"conf.d\"\n");
+        /* A plain include of an included file: found next to the main file, as all plain ones. */
+        assert_account(c, 2, "plain", "plain.inc", 1);
+        assert_account(c, 3, "y", "abs/y.conf", 1);
+        ck_assert_uint_eq(c->n_warnings, 0);
+}
+END_TEST
+
+START_TEST(test_include_errors) {
+        static const struct {
+                const char *main, *file;        /* main.conf, conf.d/x.conf */
+                const char *error;
+        } cases[] = {
+                /* an error in an included file: that file, its line, the key */
+                { "@include \"conf.d\"\n",
+                  "accounts = ( {\n  name = \"x\";\n"
+                  "  port = 70000; host = \"h\"; username = \"u\"; password = \"p\"; } );\n",
+                  "D/conf.d/x.conf:3: accounts[0].port: 70000 is out of range: must be 1..65535" },
+                { "@include \"conf.d\"\n",
+                  "\naccounts = ( { name = \"x\"; tunnel = [\"t\"]; }, {\n"
+                  "  name = \"y\"; tunnel = [\"t\"]; pasword = 1; } );\n",
+                  "D/conf.d/x.conf:3: accounts[1]: unknown key 'pasword', did you mean 'password'?" },
+                { "@include \"conf.d\"\n",
+                  "accounts = ( { name = \"x\"; tunnel = [\"t\"];\n  debounce = 5; max_delay = 2; } );\n",
+                  "D/conf.d/x.conf:2: accounts[0].max_delay: 2 s is less than debounce (5 s)" },
+                /* inherited values are checked in the included accounts too */
+                { "idle_interval = 100;\n@include \"conf.d\"\n",
+                  "accounts = ( { name = \"x\"; tunnel = [\"t\"];\n  liveness_interval = 100; } );\n",
+                  "D/conf.d/x.conf:2: accounts[0].liveness_interval: 100 s is not below idle_interval "
+                  "(100 s)" },
+                /* a syntax error in it */
+                { "@include \"conf.d\"\n",
+                  "accounts = (\n  { name = = \"x\"; }\n);\n",
+                  "D/conf.d/x.conf:2: syntax error" },
+                /* only accounts in it */
+                { "@include \"conf.d\"\n",
+                  ACCT("x") "\n\ndebounce = 0;\n",
+                  "D/conf.d/x.conf:4: debounce: only 'accounts' may be set in a file included by a pattern; "
+                  "top-level settings belong in D/main.conf" },
+                { "@include \"conf.d\"\n",
+                  "acounts = ( { name = \"x\"; tunnel = [\"t\"]; } );\n",
+                  "D/conf.d/x.conf:1: acounts: unknown key, did you mean 'accounts'?" },
+                { "@include \"conf.d\"\n",
+                  "accounts = ();\n",
+                  "D/conf.d/x.conf:1: accounts: must not be an empty list" },
+                /* duplicate names across files name both places */
+                { "accounts = (\n  { name = \"x\"; tunnel = [\"t\"]; } );\n@include \"conf.d\"\n",
+                  "\n" ACCT("x"),
+                  "D/conf.d/x.conf:2: accounts[0].name: another account has this name (D/main.conf:2)" },
+                { "@include \"conf.d\"\n@include \"conf.d/x.conf\"\n",
+                  ACCT("x"),
+                  "D/conf.d/x.conf:1: accounts[0].name: another account has this name (D/conf.d/x.conf:1)" },
+                /* a pattern or a directory anywhere but the top level of the main file */
+                { "accounts = (\n  @include \"conf.d/*.conf\"\n);\n",
+                  ACCT("x"),
+                  "D/main.conf:2: @include: a pattern or a directory can be included only at the top level, "
+                  "not inside a group or a list" },
+                { "accounts = ( { name = \"m\"; tunnel = [\"t\"];\n"
+                  "  mailboxes = [\n@include \"conf.d\"\n ]; } );\n",
+                  ACCT("x"),
+                  "D/main.conf:3: @include: a pattern or a directory can be included only at the top level, "
+                  "not inside a group or a list" },
+                { "@include \"conf.d\"\n",
+                  ACCT("x") "@include \"conf.d/*.conf\"\n",
+                  "D/conf.d/x.conf:2: @include: a file included by a pattern cannot include files by a "
+                  "pattern or a directory itself" },
+                /* nothing anywhere */
+                { "\n@include \"conf.d/*.none\"\n",
+                  ACCT("x"),
+                  "D/main.conf:1: accounts: required, but not set, neither here nor in a file the @include "
+                  "at line 2 matched" },
+                /* a plain include that names a missing file stays libconfig's error */
+                { "@include \"missing.conf\"\n",
+                  ACCT("x"),
+                  "D/main.conf:1: cannot open include file" },
+        };
+        inc_mkdir("conf.d");
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *err = NULL;
+
+                inc_write("main.conf", cases[i].main);
+                inc_write("conf.d/x.conf", cases[i].file);
+                err = inc_load_err(-EBADMSG);
+                ck_assert_msg(strcmp(err, cases[i].error) == 0, "case %zu:\n  got  %s\n  want %s", i, err,
+                              cases[i].error);
+        }
+
+        /* A NUL byte in an included file. */
+        {
+                _cleanup_free_ char *p = inc_path("conf.d/x.conf"), *err = NULL;
+
+                inc_write("main.conf", "@include \"conf.d\"\n");
+                write_file(p, "accounts\0", 9, 0600);
+                err = inc_load_err(-EBADMSG);
+                ck_assert_str_eq(err, "D/conf.d/x.conf: contains a NUL byte");
+        }
+}
+END_TEST
+
+START_TEST(test_include_nothing) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+
+        inc_mkdir("empty.d");
+        inc_mkdir("conf.d");
+        inc_write("conf.d/x.txt", ACCT("x"));
+        inc_write("file", "not a directory");
+        inc_write("main.conf", ACCT("m")
+                  "@include \"empty.d\"\n"
+                  "@include \"conf.d\"\n"
+                  "@include \"missing.d/*.conf\"\n"
+                  "@include \"file/*.conf\"\n");
+        c = inc_load_ok();
+        ck_assert_uint_eq(c->n_accounts, 1);
+        ck_assert_uint_eq(c->n_warnings, 4);
+        for (unsigned i = 0; i < 4; i++) {
+                static const char *const names[] = { "empty.d", "conf.d", "missing.d/*.conf", "file/*.conf" };
+                _cleanup_free_ char *want = NULL;
+
+                ck_assert_int_ge(asprintf(&want, "%s/main.conf:%u: @include: '%s' matches no files", incdir, i + 2,
+                                          names[i]), 0);
+                ck_assert_str_eq(c->warnings[i], want);
+        }
+        c = cfg_free(c);
+
+        /* The main file may leave the accounts to the included files. */
+        inc_write("conf.d/x.conf", ACCT("x"));
+        inc_write("main.conf", "@include \"conf.d\"\n");
+        c = inc_load_ok();
+        ck_assert_uint_eq(c->n_accounts, 1);
+        ck_assert_uint_eq(c->n_warnings, 0);
+
+        /* A directory that cannot be listed is an error, not "no files": a loop of symbolic links... */
+        {
+                _cleanup_free_ char *p = inc_path("loop"), *err = NULL;
+
+                ck_assert_int_eq(symlink("loop", p), 0);
+                inc_write("main.conf", ACCT("m") "@include \"loop/*.conf\"\n");
+                err = inc_load_err(-EBADMSG);
+                ck_assert_str_eq(err, "D/main.conf:2: @include: cannot list the files of 'loop/*.conf': Too many "
+                                 "levels of symbolic links");
+                inc_write("main.conf", "@include \"conf.d\"\n");
+        }
+        /* ...or one without permission (which root has anyway). */
+        if (geteuid() != 0) {
+                _cleanup_free_ char *p = inc_path("conf.d"), *err = NULL;
+
+                ck_assert_int_eq(chmod(p, 0), 0);
+                err = inc_load_err(-EBADMSG);
+                ck_assert_int_eq(chmod(p, 0700), 0);
+                ck_assert_str_eq(err, "D/main.conf:1: @include: cannot list the files of 'conf.d': Permission denied");
+        }
+}
+END_TEST
+
+/* Read again from disk each time: what SIGHUP's reload sees. */
+START_TEST(test_include_reload) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+
+        inc_mkdir("conf.d");
+        inc_write("conf.d/1.conf", ACCT("one"));
+        inc_write("main.conf", "@include \"conf.d\"\n");
+        c = inc_load_ok();
+        ck_assert_uint_eq(c->n_accounts, 1);
+        c = cfg_free(c);
+        inc_write("conf.d/2.conf", ACCT("two"));
+        c = inc_load_ok();
+        ck_assert_uint_eq(c->n_accounts, 2);
+        ck_assert_str_eq(c->accounts[1].name, "two");
+}
+END_TEST
+
+/* Loading incdir/main.conf with l fails with -EMSGSIZE and the message 'want'. */
+static void inc_expect_too_big(const CfgLimits *l, const char *want) {
+        _cleanup_free_ char *err = NULL;
+        Cfg *c = NULL;
+
+        ck_assert_int_eq(inc_load_limited(l, &c, &err), -EMSGSIZE);
+        ck_assert_ptr_null(c);
+        ck_assert_str_eq(err, want);
+}
+
+/* Loading incdir/main.conf with l succeeds with n accounts. */
+static void inc_expect_ok(const CfgLimits *l, size_t n) {
+        _cleanup_free_ char *err = NULL;
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+
+        ck_assert_msg(inc_load_limited(l, &c, &err) == 0, "%s", err);
+        ck_assert_uint_eq(c->n_accounts, n);
+}
+
+/* The limits on included files, each reached exactly and then passed by one. */
+START_TEST(test_include_limits) {
+        _cleanup_free_ char *want = NULL;
+        static const char main_text[] = "@include \"a\"\n@include \"b\"\n";
+        static const char f[] = ACCT("a1");
+        CfgLimits l = { .file_max = 1000, .total_max = 100000, .files_max = 3 };
+
+        inc_mkdir("a");
+        inc_mkdir("b");
+        inc_write("main.conf", main_text);
+        inc_write("a/1.conf", f);
+        inc_write("a/2.conf", ACCT("a2"));
+        inc_write("b/1.conf", ACCT("b1"));
+
+        /* Files, all patterns together. */
+        inc_expect_ok(&l, 3);
+        inc_write("b/2.conf", ACCT("b2"));
+        inc_expect_too_big(&l, "D/main.conf:2: @include: the patterns include more than 3 files");
+        l.files_max = 4;
+
+        /* Bytes of one included file. */
+        l.file_max = strlen(f);
+        inc_expect_ok(&l, 4);
+        inc_write("a/1.conf", ACCT("a10"));
+        ck_assert_int_ge(asprintf(&want, "D/a/1.conf: larger than %zu bytes", strlen(f)), 0);
+        inc_expect_too_big(&l, want);
+        want = mfree(want);
+        inc_write("a/1.conf", f);
+        l.file_max = 1000;
+
+        /* Bytes of all files together, the main one included. */
+        l.total_max = strlen(main_text) + 4 * strlen(f);
+        inc_expect_ok(&l, 4);
+        l.total_max--;
+        ck_assert_int_ge(asprintf(&want, "D/b/2.conf: with it, the configuration files are larger than %zu bytes "
+                                  "together", l.total_max), 0);
+        inc_expect_too_big(&l, want);
+        want = mfree(want);
+
+        /* cfg_load() applies the daemon's limit to included files, as to the main one. */
+        {
+                _cleanup_free_ char *p = inc_path("a/1.conf"), *big = malloc(CFG_FILE_MAX + 1);
+
+                ck_assert_ptr_nonnull(big);
+                memset(big, '\n', CFG_FILE_MAX + 1);
+                write_file(p, big, CFG_FILE_MAX + 1, 0600);
+                ck_assert_int_ge(asprintf(&want, "D/a/1.conf: larger than %d bytes", CFG_FILE_MAX), 0);
+                inc_expect_too_big(NULL, want);
+        }
+}
+END_TEST
+
+/* A password in an included file that others may read: the warning names that file. */
+START_TEST(test_include_modes) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        _cleanup_free_ char *want = NULL, *p = NULL;
+        static const char pw[] = "accounts = ( {\n  name = \"w\"; host = \"h\"; username = \"u\";\n  password = \"x\"; } );\n";
+
+        inc_mkdir("conf.d");
+        inc_write("main.conf", "@include \"conf.d\"\n");
+        inc_write_mode("conf.d/a.conf", pw, 0600);
+        inc_write_mode("conf.d/b.conf", ACCT("b"), 0644);
+        c = inc_load_ok();
+        ck_assert_uint_eq(c->n_warnings, 0);
+        c = cfg_free(c);
+
+        inc_write_mode("conf.d/a.conf", pw, 0640);
+        c = inc_load_ok();
+        ck_assert_uint_eq(c->n_warnings, 1);
+        p = inc_path("conf.d/a.conf");
+        ck_assert_int_ge(asprintf(&want, "%s:3: accounts[0].password: %s holds a password but its mode is 0640, so "
+                                  "group or others can read it; chmod 600 it, or use password_file or "
+                                  "password_command", p, p), 0);
+        ck_assert_str_eq(c->warnings[0], want);
+        c = cfg_free(c);
+
+        /* Also when the main text is not a file (cfg_load_string()): the included files are. */
+        {
+                _cleanup_free_ char *name = inc_path("main.conf");
+
+                c = load_ok("@include \"conf.d\"\n", name);
+                ck_assert_uint_eq(c->n_warnings, 1);
+                ck_assert_str_eq(c->warnings[0], want);
+        }
 }
 END_TEST
 
@@ -1484,12 +2193,14 @@ START_TEST(test_dump_roundtrip) {
         ck_assert_ptr_nonnull(strstr(text, "    command_timeout = 90;\n    liveness_interval = 300;\n"
                                            "    max_connections = 10;\n    status_interval = 60;\n"));
         ck_assert_ptr_nonnull(strstr(text, "    liveness_interval = 599.999;\n    keepalive_idle = 60;\n"));
-        /* A hook with details is a group; one without is in the plain form. */
-        ck_assert_ptr_nonnull(strstr(text, "    on_flags = [ \"flags\", \"%m\" ];\n"));
+        /* A hook with details or uids is a group; one without is in the plain form. */
+        ck_assert_ptr_nonnull(strstr(text, "    on_expunge = [ \"mbsync\", \"-a\" ];\n"));
+        ck_assert_ptr_nonnull(strstr(text, "    on_flags = {\n      command = [ \"flags\", \"%m\" ];\n"
+                                           "      details = false;\n      uids = true;\n    };\n"));
         ck_assert_ptr_nonnull(strstr(text, "    on_flags = {\n      command = \"echo \\\"$IMAPIDLED_MAILBOX\\\"\";\n"
-                                           "      details = true;\n    };\n"));
+                                           "      details = true;\n      uids = true;\n    };\n"));
         ck_assert_ptr_nonnull(strstr(text, "        on_expunge = {\n          command = [ \"log\", \"%a\" ];\n"
-                                           "          details = true;\n        };\n"));
+                                           "          details = true;\n          uids = true;\n        };\n"));
 
         b = load_ok(text, "/etc/imapidled/imapidled.conf");
         ck_assert_uint_eq(b->idle_interval_usec, a->idle_interval_usec);
@@ -1497,6 +2208,7 @@ START_TEST(test_dump_roundtrip) {
         ck_assert_uint_eq(b->debounce_usec, a->debounce_usec);
         ck_assert_uint_eq(b->max_delay_usec, a->max_delay_usec);
         ck_assert_uint_eq(b->max_concurrent_hooks, a->max_concurrent_hooks);
+        ck_assert_uint_eq(b->max_connecting, a->max_connecting);
         ck_assert_uint_eq(b->live.connect_timeout_usec, a->live.connect_timeout_usec);
         ck_assert_uint_eq(b->live.tls_timeout_usec, a->live.tls_timeout_usec);
         ck_assert_uint_eq(b->live.greeting_timeout_usec, a->live.greeting_timeout_usec);
@@ -1630,6 +2342,9 @@ static const char eq_tunnel[] =
 static const char eq_shell[] =
         "accounts = ( { name = \"w\"; tunnel = [\"ssh\", \"a\"]; shell = true; on_new = \"echo a\"; } );\n";
 
+static const char eq_details[] =
+        "accounts = ( { name = \"w\"; tunnel = [\"ssh\", \"a\"]; on_new = { command = [\"n\"]; details = true; }; } );\n";
+
 static const struct {
         const char *key;        /* the account key the change is about */
         const char *base;       /* NULL: eq_base */
@@ -1686,6 +2401,16 @@ static const struct {
         { "on_new",               eq_shell, "on_new = \"echo a\"", "on_new = { command = \"echo a\"; details = true; }", false },
         { "on_new",               eq_shell, "on_new = \"echo a\"", "on_new = { command = \"echo a\"; }", true },
         { "on_expunge",           NULL, "on_expunge = [\"exp\"]", "on_expunge = { command = [\"exp\"]; details = true; }", false },
+        /* uids too; details implies it */
+        { "on_new",               NULL, "on_new = [\"new\", \"%a\"]", "on_new = { command = [\"new\", \"%a\"]; uids = true; }",
+                                        false },
+        { "on_new",               NULL, "on_new = [\"new\", \"%a\"]", "on_new = { command = [\"new\", \"%a\"]; uids = false; }",
+                                        true },
+        { "on_new",               eq_details, "details = true;", "uids = true;", false },
+        { "on_new",               eq_details, "details = true;", "details = true; uids = true;", true },
+        { "on_new",               eq_details, "details = true;", "uids = true; details = true;", true },
+        { "mailboxes",            NULL, "on_new = [\"n\", \"%m\"];", "on_new = { command = [\"n\", \"%m\"]; uids = true; };",
+                                        false },
         { "mailboxes",            NULL, "on_expunge = [\"e\"]; }", "on_expunge = [\"e\"]; on_flags = [\"f\"]; }", false },
         { "mailboxes",            NULL, "on_new = [\"n\", \"%m\"];", "on_new = { command = [\"n\", \"%m\"]; details = true; };",
                                         false },
@@ -1899,6 +2624,18 @@ START_TEST(test_man_page) {
                 ck_assert_msg(strstr(man, pat), "docs/imapidled.conf.5 does not describe '%s'", cfg_keys[i].name);
         }
 
+        /* The limits it states are the code's. */
+        {
+                char want[64];
+
+                snprintf(want, sizeof(want), "any one file may hold at most %d MiB", CFG_FILE_MAX >> 20);
+                ck_assert_msg(strstr(man, want), "docs/imapidled.conf.5 lacks '%s'", want);
+                snprintf(want, sizeof(want), "at most %d files together", CFG_INCLUDE_FILES_MAX);
+                ck_assert_msg(strstr(man, want), "docs/imapidled.conf.5 lacks '%s'", want);
+                snprintf(want, sizeof(want), "at most %d MiB together", CFG_TOTAL_MAX >> 20);
+                ck_assert_msg(strstr(man, want), "docs/imapidled.conf.5 lacks '%s'", want);
+        }
+
         /* ...and every example configuration in it loads. */
         for (const char *p = man; (p = strstr(p, "\n.nf\n")); ) {
                 const char *end = strstr(p, "\n.fi\n");
@@ -1947,6 +2684,8 @@ static Suite *cfg_suite(void) {
         tcase_add_test(tc, test_inherit_schema);
         tcase_add_loop_test(tc, test_live_limits, 0, ELEMENTSOF(live_limits));
         tcase_add_test(tc, test_budget_limits);
+        tcase_add_test(tc, test_many);
+        tcase_add_test(tc, test_descriptors);
         tcase_add_test(tc, test_inherit_live);
         tcase_add_loop_test(tc, test_liveness_ok, 0, ELEMENTSOF(liveness_ok));
         tcase_add_test(tc, test_liveness_accounts);
@@ -1965,6 +2704,19 @@ static Suite *cfg_suite(void) {
         tcase_add_test(tc, test_size_limit);
         tcase_add_test(tc, test_include);
         tcase_add_test(tc, test_password_file);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("include");
+        tcase_add_checked_fixture(tc, inc_setup, inc_teardown);
+        tcase_add_test(tc, test_include_directory);
+        tcase_add_test(tc, test_include_glob);
+        tcase_add_test(tc, test_include_scanner);
+        tcase_add_test(tc, test_include_self);
+        tcase_add_test(tc, test_include_errors);
+        tcase_add_test(tc, test_include_nothing);
+        tcase_add_test(tc, test_include_reload);
+        tcase_add_test(tc, test_include_limits);
+        tcase_add_test(tc, test_include_modes);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("dump");

@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # The command line: --version and --help; --check-config on a good file
-# (secrets redacted) and on bad ones (non-zero exit, FILE:LINE and the key);
+# (secrets redacted), on one that includes a directory of accounts, and on
+# bad ones (non-zero exit, FILE:LINE and the key);
 # unknown options and arguments refused.
 set -eu
 bin="${top_builddir:-.}/imapidled"
@@ -39,9 +40,23 @@ echo "$out" | grep -q hunter2 && fail "the password was printed"
 echo "$out" | grep -q '^debounce = 0.5;$' || fail "dump lacks debounce = 0.5"
 echo "$out" | grep -q '^    debounce = 0.5;$' || fail "the account did not inherit debounce"
 echo "$out" | grep -q '^      details = true;$' || fail "dump lacks the hook group"
-echo "$out" | grep -q '^liveness_interval = 120;$' || fail "dump lacks the default liveness_interval"
-echo "$out" | grep -q '^    done_timeout = 15;$' || fail "the account did not inherit done_timeout"
+echo "$out" | grep -q '^liveness_interval = 125;$' || fail "dump lacks the default liveness_interval"
+echo "$out" | grep -q '^    done_timeout = 10;$' || fail "the account did not inherit done_timeout"
 echo "$out" | grep -q '^    max_connections = 10;$' || fail "dump lacks the default max_connections"
+ok
+
+# One file per account in a directory: every account in the dump, in order;
+# an error in one of the files names it.
+mkdir "$tmp/conf.d"
+printf 'debounce = 0.5;\n@include "conf.d"\n' >"$tmp/inc.conf"
+printf 'accounts = ( { name = "two"; tunnel = ["t"]; } );\n' >"$tmp/conf.d/2.conf"
+printf 'accounts = ( { name = "one"; tunnel = ["t"]; } );\n' >"$tmp/conf.d/1.conf"
+out=$("$bin" -c "$tmp/inc.conf" --check-config 2>&1) || fail "included accounts refused: $out"
+[ "$(echo "$out" | grep '^    name = ' | tr -d ' \n')" = 'name="one";name="two";' ] ||
+        fail "dump lacks the included accounts, in order: $out"
+printf 'accounts = ( {\n name = "two"; tunnel = ["t"]; port = 1; } );\n' >"$tmp/conf.d/2.conf"
+if out=$("$bin" -c "$tmp/inc.conf" --check-config 2>&1); then fail "bad included file accepted"; fi
+echo "$out" | grep -qF "$tmp/conf.d/2.conf:2: accounts[0].port:" || fail "error not at the included file: $out"
 ok
 
 # Bad files: each must fail, naming FILE:LINE and the key.

@@ -1,9 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # The systemd units and the man page: both generated units pass
-# systemd-analyze verify, the system unit's exposure from systemd-analyze
-# security is at most 2.0, its system call filter still lets the daemon spawn
-# hooks, the user unit leaves $HOME alone, and imapidled(8) renders without
+# systemd-analyze verify and set a hard LimitNOFILE=, the system unit's
+# exposure from systemd-analyze security is at most 2.0, its system call
+# filter still lets the daemon spawn hooks, the user unit leaves $HOME
+# alone, and imapidled(8) renders without
 # warnings and documents every option of --help.  Runs offline, without a
 # running systemd.  A missing systemd-analyze is a failure, not a skip.
 set -eu
@@ -46,6 +47,14 @@ grep -qx 'ExecStart=.*/imapidled -c /etc/imapidled/imapidled.conf' "$sys_unit" &
         ok "system unit reads /etc/imapidled/imapidled.conf" || bad "system unit's config path"
 grep -qx 'ExecStart=.*/imapidled -c %E/imapidled/imapidled.conf' "$user_unit" &&
         ok "user unit reads %E/imapidled/imapidled.conf" || bad "user unit's config path"
+
+# Many mailboxes need many open files: both units set the hard limit, which
+# the daemon raises its soft limit to (tests/test-nofile.sh).
+for u in "$sys_unit" "$user_unit"; do
+        hard=$(sed -n 's/^LimitNOFILE=[0-9]*:\([0-9]*\)$/\1/p' "$u")
+        [ -n "$hard" ] && [ "$hard" -ge 65536 ] && ok "$u: LimitNOFILE= hard limit $hard" ||
+                bad "$u: no LimitNOFILE=SOFT:HARD with a hard limit of at least 65536"
+done
 
 # verify needs ExecStart's binary to exist: point copies at the built daemon.
 # The copies keep the name, which verify takes as the unit name.

@@ -119,3 +119,14 @@ extern const size_t cfg_n_mechs;
 
 /* The mechanism named 'name' (ASCII case-insensitive), or NULL. */
 const CfgMech *cfg_mech_lookup(const char *name);
+
+/* The limits of one cfg_load(): CFG_FILE_MAX, CFG_TOTAL_MAX and CFG_INCLUDE_FILES_MAX for the
+ * daemon; the tests lower them to reach them with small files. */
+typedef struct CfgLimits {
+        size_t file_max;        /* bytes of any one file */
+        size_t total_max;       /* bytes of the main file and the files its patterns include */
+        size_t files_max;       /* files the patterns include, all together */
+} CfgLimits;
+
+/* cfg_load() with other limits. */
+int cfg_load_limited(const char *path, const CfgLimits *limits, Cfg **ret, char **ret_error);

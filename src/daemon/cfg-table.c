@@ -27,13 +27,19 @@ const CfgKey cfg_keys[] = {
         { CFG_SCOPE_GLOBAL, "hook_timeout", CFG_TYPE_SECONDS, G(hook_timeout_usec), 1, 3600, 60, 0,
           "seconds a hook may run before it is sent SIGTERM, then SIGKILL" },
         /* A run of a mailbox's hook starts once no event came for 'debounce' seconds, but never later
-         * than 'max_delay' seconds after the first event of the burst. */
-        { CFG_SCOPE_GLOBAL, "debounce", CFG_TYPE_DURATION, G(debounce_usec), 0, MS(3600), MS(1), 0,
+         * than 'max_delay' seconds after the first event of the burst.  0 by default: single flight
+         * already folds whatever comes while a run is going into one more run (docs/EVENTS.md). */
+        { CFG_SCOPE_GLOBAL, "debounce", CFG_TYPE_DURATION, G(debounce_usec), 0, MS(3600), 0, 0,
           "quiet seconds after an event before the hook runs (fractions allowed)" },
         { CFG_SCOPE_GLOBAL, "max_delay", CFG_TYPE_DURATION, G(max_delay_usec), MS(1), MS(86400), MS(30), 0,
           "at most this many seconds from the first event to the hook's start (fractions allowed)" },
         { CFG_SCOPE_GLOBAL, "max_concurrent_hooks", CFG_TYPE_COUNT, G(max_concurrent_hooks), 1, 1024, 4, 0,
           "hooks that may run at the same time, all accounts together" },
+        /* Ten thousand connections started together would hit the server (and the name service)
+         * with as many handshakes at once; this many at a time keep start-up and a reconnect after
+         * a network change brisk without a stampede. */
+        { CFG_SCOPE_GLOBAL, "max_connecting", CFG_TYPE_COUNT, G(max_connecting), 1, 100000, 64, 0,
+          "connections that may be connecting, in the TLS handshake or logging in at the same time" },
         /* Deadlines: every phase of a connection has one; a missed deadline closes the connection,
          * which is retried with backoff.  An hour is the longest any phase can sensibly take. */
         { CFG_SCOPE_GLOBAL, "connect_timeout", CFG_TYPE_DURATION, G(live.connect_timeout_usec), 100, MS(3600),
@@ -47,13 +53,16 @@ const CfgKey cfg_keys[] = {
         { CFG_SCOPE_GLOBAL, "select_timeout", CFG_TYPE_DURATION, G(live.select_timeout_usec), 100, MS(3600),
           MS(60), CFG_KEY_DEADLINE, "seconds for opening a mailbox (EXAMINE)" },
         { CFG_SCOPE_GLOBAL, "done_timeout", CFG_TYPE_DURATION, G(live.done_timeout_usec), 100, MS(3600),
-          MS(15), CFG_KEY_DEADLINE, "seconds from DONE to the tagged reply that ends IDLE" },
+          MS(10), CFG_KEY_DEADLINE, "seconds from DONE to the tagged reply that ends IDLE" },
         { CFG_SCOPE_GLOBAL, "command_timeout", CFG_TYPE_DURATION, G(live.command_timeout_usec), 100, MS(3600),
           MS(60), CFG_KEY_DEADLINE, "seconds for any other command's tagged reply" },
         /* A half-open connection is noticed within liveness_interval + done_timeout: IDLE is ended
-         * with DONE after that much silence, and IDLE's tagged OK must come within done_timeout. */
+         * with DONE after that much silence, and IDLE's tagged OK must come within done_timeout.
+         * 125 s, 5 s above the 2-minute keepalive Dovecot sends in IDLE (imap_idle_notify_interval),
+         * so that the server's own keepalive, not a probe, proves such a connection alive
+         * (docs/LIVENESS.md); 125 + 10 keeps the bound of 136 s with the first backoff. */
         { CFG_SCOPE_GLOBAL, "liveness_interval", CFG_TYPE_DURATION, G(live.liveness_interval_usec), 100,
-          MS(1740), MS(120), CFG_KEY_ZERO_OFF,
+          MS(1740), MS(125), CFG_KEY_ZERO_OFF,
           "seconds of silence in IDLE after which DONE probes the connection; 0 = off" },
         /* TCP_KEEPIDLE and TCP_KEEPINTVL take whole seconds up to 32767 (Linux's MAX_TCP_KEEPIDLE and
          * MAX_TCP_KEEPINTVL), TCP_KEEPCNT at most 127 (MAX_TCP_KEEPCNT). */
@@ -163,6 +172,8 @@ const CfgKey cfg_keys[] = {
           "the hook's argv list, or a string for sh -c with shell = true" },
         { CFG_SCOPE_HOOK, "details", CFG_TYPE_BOOL, H(details), 0, 0, 0, 0,
           "hand the hook the new messages' details" },
+        { CFG_SCOPE_HOOK, "uids", CFG_TYPE_BOOL, H(uids), 0, 0, 0, 0,
+          "wait for the exact UIDs of the new messages before the hook starts" },
 };
 
 const size_t cfg_n_keys = ELEMENTSOF(cfg_keys);

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <libconfig.h>
 #include <math.h>
@@ -34,14 +35,50 @@
 #define FIELD(obj, k, type) ((type *) (void *) ((uint8_t *) (obj) + (k)->offset))
 #define CFIELD(obj, k, type) ((type const *) (const void *) ((const uint8_t *) (obj) + (k)->offset))
 
+/* Names seen so far (the account names, or one account's mailbox names) with where they were: an
+ * open-addressing table kept at most half full, so that finding duplicates among n names takes
+ * time linear in n.  The keys are not copied: they must outlive the set. */
+typedef struct NameSlot {
+        const char *key;        /* NULL: the slot is free */
+        size_t index;
+} NameSlot;
+
+typedef struct NameSet {
+        NameSlot *slots;
+        size_t cap;             /* 0 or a power of two */
+        size_t n;
+} NameSet;
+
+/* An @include whose file name is a pattern or a directory, found in the main file. */
+typedef struct CfgPattern {
+        char *pattern;          /* as written, escapes undone */
+        unsigned line;
+} CfgPattern;
+
 typedef struct CfgCtx {
-        const char *file;       /* the name of the main file, for settings without a source file */
-        const char *text;       /* the main file's text, for the integer check; NULL for none */
+        /* The document being read: the main file, or a file an @include pattern matched. */
+        const char *file;       /* its name, for settings without a source file of their own */
+        const char *text;       /* its text, for the integer check */
+        size_t *line_start;     /* offsets of text's lines (line n at [n - 1]), built on first use */
+        size_t n_lines;
+        bool have_mode;         /* mode is the document's (a file, not cfg_load_string()'s text) */
+        mode_t mode;
+        bool included;          /* matched by a pattern: only 'accounts' may be set */
+        size_t first_file;      /* cfg->files from this index on were read for this document */
+
+        /* The whole load. */
         char *conf_dir;         /* absolute directory of the main file */
         const char *cred_dir;   /* $CREDENTIALS_DIRECTORY, or NULL */
-        bool have_mode;         /* main_mode is the main file's mode (cfg_load(), not _string()) */
-        mode_t main_mode;
+        CfgLimits limits;
+        size_t total_bytes;     /* read so far, the main file included */
+        size_t n_included;      /* files the patterns included so far */
+        CfgPattern *patterns;   /* the main file's */
+        size_t n_patterns;
+        const struct stat *main_st; /* the main file's, or NULL (cfg_load_string()) */
         Cfg *cfg;
+        size_t accounts_cap;    /* cfg->accounts has room for this many */
+        size_t files_cap;       /* cfg->files has room for this many */
+        NameSet account_names;  /* index: in cfg->accounts */
         char *error;            /* the first error, "FILE:LINE: KEY: reason" */
 } CfgCtx;
 
@@ -104,6 +141,57 @@ static char *path_join(const char *dir, const char *p) {
         return j;
 }
 
+/* FNV-1a: the names are the admin's own, so nobody picks them to collide. */
+static uint64_t name_hash(const char *s) {
+        uint64_t h = UINT64_C(14695981039346656037);
+
+        for (; *s; s++) {
+                h ^= (unsigned char) *s;
+                h *= UINT64_C(1099511628211);
+        }
+        return h;
+}
+
+/* The slot holding key, or the free slot where it belongs; there is always a free one. */
+static NameSlot *name_set_slot(NameSlot *slots, size_t cap, const char *key) {
+        for (size_t i = name_hash(key) & (cap - 1);; i = (i + 1) & (cap - 1))
+                if (!slots[i].key || strcmp(slots[i].key, key) == 0)
+                        return &slots[i];
+}
+
+/* Add key with its index.  Returns 0; 1 if key is there already, with that entry's index in
+ * *ret_index and the set unchanged; or -ENOMEM. */
+static int name_set_add(NameSet *s, const char *key, size_t index, size_t *ret_index) {
+        NameSlot *slot;
+
+        if (2 * (s->n + 1) > s->cap) {
+                size_t ncap = s->cap > 0 ? s->cap * 2 : 16;
+                NameSlot *n = calloc(ncap, sizeof(NameSlot));
+
+                if (!n)
+                        return -ENOMEM;
+                for (size_t i = 0; i < s->cap; i++)
+                        if (s->slots[i].key)
+                                *name_set_slot(n, ncap, s->slots[i].key) = s->slots[i];
+                free(s->slots);
+                s->slots = n;
+                s->cap = ncap;
+        }
+        slot = name_set_slot(s->slots, s->cap, key);
+        if (slot->key) {
+                *ret_index = slot->index;
+                return 1;
+        }
+        *slot = (NameSlot) { .key = key, .index = index };
+        s->n++;
+        return 0;
+}
+
+static void name_set_done(NameSet *s) {
+        s->slots = mfree(s->slots);
+        s->cap = s->n = 0;
+}
+
 /* ---- messages --------------------------------------------------------------------------------- */
 
 static unsigned setting_line(const config_setting_t *s) {
@@ -123,32 +211,50 @@ static char *setting_file(const CfgCtx *x, const config_setting_t *s) {
         return path_join(x->conf_dir, f);
 }
 
+/* "FILE:LINE: KEY: reason", or NULL if out of memory. */
+static char *message_v(const char *file, unsigned line, const char *key, const char *fmt, va_list ap)
+        _printf_(4, 0);
+static char *message_v(const char *file, unsigned line, const char *key, const char *fmt, va_list ap) {
+        _cleanup_free_ char *reason = NULL;
+        char *m;
+
+        if (vasprintf(&reason, fmt, ap) < 0)
+                return NULL;
+        if (asprintf(&m, "%s:%u: %s: %s", file, line, key, reason) < 0)
+                return NULL;
+        return m;
+}
+
 /* Record "FILE:LINE: KEY: reason" for setting s (only the first error is kept).
  * Returns -EBADMSG, or -ENOMEM if the message could not be built. */
 static int cfg_fail(CfgCtx *x, const config_setting_t *s, const char *key, const char *fmt, ...) _printf_(4, 5);
 static int cfg_fail(CfgCtx *x, const config_setting_t *s, const char *key, const char *fmt, ...) {
-        _cleanup_free_ char *reason = NULL, *file = NULL;
+        _cleanup_free_ char *file = NULL;
         va_list ap;
-        int r;
 
         if (x->error)
                 return -EBADMSG;
-
-        va_start(ap, fmt);
-        r = vasprintf(&reason, fmt, ap);
-        va_end(ap);
-        if (r < 0) {
-                reason = NULL;
-                return -ENOMEM;
-        }
         file = setting_file(x, s);
         if (!file)
                 return -ENOMEM;
-        if (asprintf(&x->error, "%s:%u: %s: %s", file, setting_line(s), key, reason) < 0) {
-                x->error = NULL;
-                return -ENOMEM;
-        }
-        return -EBADMSG;
+        va_start(ap, fmt);
+        x->error = message_v(file, setting_line(s), key, fmt, ap);
+        va_end(ap);
+        return x->error ? -EBADMSG : -ENOMEM;
+}
+
+/* The same at a line of a file, for what is found outside libconfig's parse. */
+static int cfg_fail_at(CfgCtx *x, const char *file, unsigned line, const char *key, const char *fmt, ...)
+        _printf_(5, 6);
+static int cfg_fail_at(CfgCtx *x, const char *file, unsigned line, const char *key, const char *fmt, ...) {
+        va_list ap;
+
+        if (x->error)
+                return -EBADMSG;
+        va_start(ap, fmt);
+        x->error = message_v(file, line, key, fmt, ap);
+        va_end(ap);
+        return x->error ? -EBADMSG : -ENOMEM;
 }
 
 static const char *const libconfig_type_name[] = {
@@ -204,34 +310,46 @@ static void index_path(char buf[static CFG_PATH_MAX], const char *parent, size_t
         path_truncated(buf, snprintf(buf, CFG_PATH_MAX, "%s[%zu]", parent, i));
 }
 
-static int cfg_warn(CfgCtx *x, const config_setting_t *s, const char *key, const char *fmt, ...) _printf_(4, 5);
-static int cfg_warn(CfgCtx *x, const config_setting_t *s, const char *key, const char *fmt, ...) {
-        _cleanup_free_ char *reason = NULL, *w = NULL, *file = NULL;
-        Cfg *c = x->cfg;
+static int add_warning(Cfg *c, char *w) {
         char **l;
-        va_list ap;
-        int r;
 
-        va_start(ap, fmt);
-        r = vasprintf(&reason, fmt, ap);
-        va_end(ap);
-        if (r < 0) {
-                reason = NULL;
+        if (!w)
+                return -ENOMEM;
+        l = reallocarray(c->warnings, c->n_warnings + 1, sizeof(char *));
+        if (!l) {
+                free(w);
                 return -ENOMEM;
         }
-        file = setting_file(x, s);
+        c->warnings = l;
+        c->warnings[c->n_warnings++] = w;
+        return 0;
+}
+
+static int cfg_warn(CfgCtx *x, const config_setting_t *s, const char *key, const char *fmt, ...)
+        _printf_(4, 5);
+static int cfg_warn(CfgCtx *x, const config_setting_t *s, const char *key, const char *fmt, ...) {
+        _cleanup_free_ char *file = setting_file(x, s);
+        char *w;
+        va_list ap;
+
         if (!file)
                 return -ENOMEM;
-        if (asprintf(&w, "%s:%u: %s: %s", file, setting_line(s), key, reason) < 0) {
-                w = NULL;
-                return -ENOMEM;
-        }
-        l = reallocarray(c->warnings, c->n_warnings + 1, sizeof(char *));
-        if (!l)
-                return -ENOMEM;
-        c->warnings = l;
-        c->warnings[c->n_warnings++] = TAKE_PTR(w);
-        return 0;
+        va_start(ap, fmt);
+        w = message_v(file, setting_line(s), key, fmt, ap);
+        va_end(ap);
+        return add_warning(x->cfg, w);
+}
+
+static int cfg_warn_at(CfgCtx *x, const char *file, unsigned line, const char *key, const char *fmt, ...)
+        _printf_(5, 6);
+static int cfg_warn_at(CfgCtx *x, const char *file, unsigned line, const char *key, const char *fmt, ...) {
+        char *w;
+        va_list ap;
+
+        va_start(ap, fmt);
+        w = message_v(file, line, key, fmt, ap);
+        va_end(ap);
+        return add_warning(x->cfg, w);
 }
 
 /* ---- scalar helpers --------------------------------------------------------------------------- */
@@ -241,29 +359,54 @@ static bool is_ident_char(char c) {
                 c == '_' || c == '-' || c == '*';
 }
 
+/* The start and end of line 'line' (1-based) of x->text: through an index of the lines built on
+ * first use, so that checking every integer of a large file stays linear.  Returns 0, -ENOENT for
+ * a line the text does not have, -ENOMEM. */
+static int text_line(CfgCtx *x, unsigned line, const char **ret_start, const char **ret_end) {
+        const char *p;
+
+        if (!x->line_start) {
+                size_t n = 1, i = 0;
+
+                for (p = x->text; (p = strchr(p, '\n')); p++)
+                        n++;
+                x->line_start = malloc(n * sizeof(size_t));
+                if (!x->line_start)
+                        return -ENOMEM;
+                x->line_start[i++] = 0;
+                for (p = x->text; (p = strchr(p, '\n')); p++)
+                        x->line_start[i++] = (size_t) (p + 1 - x->text);
+                x->n_lines = n;
+        }
+        if (line == 0 || line > x->n_lines)
+                return -ENOENT;
+        p = x->text + x->line_start[line - 1];
+        *ret_start = p;
+        *ret_end = strchrnul(p, '\n');
+        return 0;
+}
+
 /* libconfig 1.5 wraps integers that do not fit 32 bits without an error: "port = 4294967297" reads
  * as 1.  Find the literal on the setting's line in the main file and parse it again; a setting
  * whose literal cannot be found (another file, an unusual layout) is taken as libconfig read it.
  * Any occurrence of "key = N" on the line that agrees is accepted, so a valid file never fails
- * here (a comment repeating the key with the wrapped value could hide an overflow). */
-static bool integer_literal_ok(const CfgCtx *x, const config_setting_t *s, long long v) {
+ * here (a comment repeating the key with the wrapped value could hide an overflow).  Returns 1
+ * when the value stands, 0 when the literal says otherwise, -ENOMEM. */
+static int integer_literal_ok(CfgCtx *x, const config_setting_t *s, long long v) {
         const char *name = config_setting_name(s), *p, *end;
         unsigned line = config_setting_source_line(s);
         size_t nl = name ? strlen(name) : 0;
         bool found = false;
+        int r;
 
         if (!x->text || !name || config_setting_source_file(s) || line == 0)
-                return true;
+                return 1;
 
-        p = x->text;
-        for (unsigned i = 1; i < line && p; i++) {
-                p = strchr(p, '\n');
-                if (p)
-                        p++;
-        }
-        if (!p)
-                return true;
-        end = strchrnul(p, '\n');
+        r = text_line(x, line, &p, &end);
+        if (r == -ENOENT)
+                return 1;
+        if (r < 0)
+                return r;
 
         for (const char *q = p; q + nl <= end; q++) {
                 const char *n;
@@ -290,18 +433,22 @@ static bool integer_literal_ok(const CfgCtx *x, const config_setting_t *s, long 
                 errno = 0;
                 w = strtoll(n, &e, base);
                 if (errno == 0 && e != n && w == v)
-                        return true;
+                        return 1;
         }
         return !found;
 }
 
 static int get_integer(CfgCtx *x, const config_setting_t *s, const char *key, int64_t *ret) {
         long long v;
+        int r;
 
         if (!IN_SET(config_setting_type(s), CONFIG_TYPE_INT, CONFIG_TYPE_INT64))
                 return cfg_fail_type(x, s, key, "an integer");
         v = config_setting_get_int64(s);
-        if (!integer_literal_ok(x, s, v))
+        r = integer_literal_ok(x, s, v);
+        if (r < 0)
+                return r;
+        if (r == 0)
                 return cfg_fail(x, s, key, "number too large");
         *ret = v;
         return 0;
@@ -860,21 +1007,40 @@ static void done_hook_command(const CfgKey *k, void *obj) {
 
 static int parse_hook(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
         CfgHook *h = FIELD(obj, k, CfgHook);
+        int r;
 
-        if (config_setting_type(s) == CONFIG_TYPE_GROUP)
-                return parse_group(x, CFG_SCOPE_HOOK, s, key, h);
+        if (config_setting_type(s) == CONFIG_TYPE_GROUP) {
+                const config_setting_t *u;
+                char ukey[CFG_PATH_MAX];
+
+                r = parse_group(x, CFG_SCOPE_HOOK, s, key, h);
+                if (r < 0)
+                        return r;
+                if (!h->details)
+                        return 0;
+                /* The details are fetched by UID: a hook with them has the UIDs anyway. */
+                u = config_setting_get_member(s, "uids");
+                if (u && !h->uids) {
+                        key_path(ukey, key, "uids");
+                        return cfg_fail(x, u, ukey, "cannot be false with details = true, which fetches the "
+                                        "new messages by their UIDs");
+                }
+                h->uids = true;
+                return 0;
+        }
         return parse_hook_command_into(x, s, key, h, "a list of strings (program and arguments), a string "
                                        "with shell = true or a group { command = ...; details = ...; }");
 }
 
-/* The plain form while details is false (what every older file has), the group form otherwise. */
+/* The plain form while details and uids are false (what every older file has), the group form
+ * otherwise. */
 static void dump_hook(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
         const CfgHook *h = CFIELD(obj, k, CfgHook);
         char sub[CFG_PATH_MAX];
 
         if (!cfg_hook_is_set(h))
                 return;
-        if (!h->details) {
+        if (!h->details && !h->uids) {
                 dump_hook_value(f, k->name, h, indent);
                 return;
         }
@@ -952,22 +1118,31 @@ static int parse_group(CfgCtx *x, CfgScope scope, const config_setting_t *g, con
                         const char *hint = cfg_key_suggest(scope, name);
 
                         /* libconfig restricts setting names to [A-Za-z*][-A-Za-z0-9_*]*: safe to echo. */
+                        /* A key of the other scope, written exactly, is more likely misplaced than
+                         * misspelt (max_connections and max_connecting are two edits apart). */
                         if (!path) {
-                                if (hint)
-                                        return cfg_fail(x, s, name, "unknown key, did you mean '%s'?", hint);
                                 if (cfg_key_lookup(CFG_SCOPE_ACCOUNT, name))
                                         return cfg_fail(x, s, name, "unknown key at the top level; it belongs "
-                                                        "inside an account: accounts = ( { %s = ...; } );", name);
+                                                        "inside an account: accounts = ( { %s = ...; } );%s%s%s",
+                                                        name, hint ? " or did you mean '" : "", hint ?: "",
+                                                        hint ? "'?" : "");
+                                if (hint)
+                                        return cfg_fail(x, s, name, "unknown key, did you mean '%s'?", hint);
                                 return cfg_fail(x, s, name, "unknown key");
                         }
+                        if (scope == CFG_SCOPE_ACCOUNT && cfg_key_lookup(CFG_SCOPE_GLOBAL, name))
+                                return cfg_fail(x, s, path, "unknown key '%s': it is set at the top level, "
+                                                "for all accounts together%s%s%s", name,
+                                                hint ? "; or did you mean '" : "", hint ?: "",
+                                                hint ? "'?" : "");
                         if (hint)
                                 return cfg_fail(x, s, path, "unknown key '%s', did you mean '%s'?", name, hint);
                         if (scope == CFG_SCOPE_MAILBOX)
                                 return cfg_fail(x, s, path, "unknown key '%s' (a mailbox has only name, "
                                                 "on_new, on_expunge and on_flags)", name);
                         if (scope == CFG_SCOPE_HOOK)
-                                return cfg_fail(x, s, path, "unknown key '%s' (a hook group has only command "
-                                                "and details)", name);
+                                return cfg_fail(x, s, path, "unknown key '%s' (a hook group has only command, "
+                                                "details and uids)", name);
                         return cfg_fail(x, s, path, "unknown key '%s'", name);
                 }
 
@@ -983,6 +1158,9 @@ static int parse_group(CfgCtx *x, CfgScope scope, const config_setting_t *g, con
 
                 if (k->scope != scope || !(k->flags & CFG_KEY_REQUIRED) || config_setting_get_member(g, k->name))
                         continue;
+                /* Accounts may come from the files the patterns include (checked after those). */
+                if (k->type == CFG_TYPE_ACCOUNTS && (x->included || x->n_patterns > 0))
+                        continue;
                 key_path(key, path, k->name);
                 return cfg_fail(x, g, key, "required, but not set");
         }
@@ -990,14 +1168,8 @@ static int parse_group(CfgCtx *x, CfgScope scope, const config_setting_t *g, con
 }
 
 /* MAILBOXES */
-static bool mailbox_name_equal(const char *a, const char *b) {
-        /* RFC 3501 §5.1: INBOX is case-insensitive, every other name is not. */
-        if (ascii_strcaseeq(a, "INBOX") && ascii_strcaseeq(b, "INBOX"))
-                return true;
-        return strcmp(a, b) == 0;
-}
-
 static int parse_mailboxes(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+        _cleanup_(name_set_done) NameSet names = {};
         CfgAccount *a = obj;
         int n;
 
@@ -1017,6 +1189,7 @@ static int parse_mailboxes(CfgCtx *x, const CfgKey *k, const config_setting_t *s
                 const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
                 CfgMailbox *m = &a->mailboxes[i];
                 char mkey[CFG_PATH_MAX];
+                size_t j;
                 int r;
 
                 a->n_mailboxes++;
@@ -1031,10 +1204,14 @@ static int parse_mailboxes(CfgCtx *x, const CfgKey *k, const config_setting_t *s
                 if (r < 0)
                         return r;
 
-                for (int j = 0; j < i; j++)
-                        if (mailbox_name_equal(a->mailboxes[j].name, m->name))
-                                return cfg_fail(x, e, mkey, "the mailbox is listed twice (also at line %u)",
-                                                a->mailboxes[j].line);
+                /* RFC 3501 §5.1: INBOX is case-insensitive, every other name is not. */
+                r = name_set_add(&names, ascii_strcaseeq(m->name, "INBOX") ? "INBOX" : m->name, (size_t) i,
+                                 &j);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        return cfg_fail(x, e, mkey, "the mailbox is listed twice (also at line %u)",
+                                        a->mailboxes[j].line);
         }
         return 0;
 }
@@ -1348,6 +1525,47 @@ static int check_account(CfgCtx *x, const config_setting_t *g, const char *path,
         return 0;
 }
 
+/* Add f, which becomes the Cfg's, to cfg->files; the array grows by doubling, since a pattern may
+ * add a hundred thousand.  Returns the name in the Cfg, or NULL if out of memory (f is freed). */
+static const char *files_add(CfgCtx *x, char *f) {
+        Cfg *c = x->cfg;
+
+        if (!f)
+                return NULL;
+        if (c->n_files == x->files_cap) {
+                size_t cap = x->files_cap > 0 ? x->files_cap * 2 : 8;
+                char **l = reallocarray(c->files, cap, sizeof(char *));
+
+                if (!l) {
+                        free(f);
+                        return NULL;
+                }
+                c->files = l;
+                x->files_cap = cap;
+        }
+        c->files[c->n_files++] = f;
+        return f;
+}
+
+/* The name of the file setting s is in, as one of cfg->files: the document's own, or a file a plain
+ * @include of the document brought in, added when first seen.  NULL if out of memory. */
+static const char *setting_file_in_cfg(CfgCtx *x, const config_setting_t *s) {
+        _cleanup_free_ char *f = NULL;
+        Cfg *c = x->cfg;
+
+        if (!config_setting_source_file(s))
+                return x->file;
+        f = setting_file(x, s);
+        if (!f)
+                return NULL;
+        /* Few: the document's plain includes that hold accounts.  The last one is the likeliest. */
+        for (size_t i = c->n_files; i > x->first_file; i--)
+                if (strcmp(c->files[i - 1], f) == 0)
+                        return c->files[i - 1];
+        return files_add(x, TAKE_PTR(f));
+}
+
+/* The document's list of accounts, appended to those read before. */
 static int parse_accounts(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
         Cfg *c = obj;
         int n;
@@ -1364,19 +1582,30 @@ static int parse_accounts(CfgCtx *x, const CfgKey *k, const config_setting_t *s,
         if (n <= 0)
                 return cfg_fail(x, s, key, "must not be an empty list");
 
-        c->accounts = calloc((size_t) n, sizeof(CfgAccount));
-        if (!c->accounts)
-                return -ENOMEM;
+        /* Doubling: a file per account would otherwise copy the array once per file. */
+        if (c->n_accounts + (size_t) n > x->accounts_cap) {
+                size_t cap = MAX(x->accounts_cap * 2, c->n_accounts + (size_t) n);
+                CfgAccount *l = reallocarray(c->accounts, cap, sizeof(CfgAccount));
+
+                if (!l)
+                        return -ENOMEM;
+                c->accounts = l;
+                x->accounts_cap = cap;
+        }
 
         for (int i = 0; i < n; i++) {
                 const config_setting_t *g = config_setting_get_elem(s, (unsigned) i);
-                CfgAccount *a = &c->accounts[i];
+                CfgAccount *a = &c->accounts[c->n_accounts];
                 char akey[CFG_PATH_MAX];
+                size_t j;
                 int r;
 
                 /* Counted before it is filled, so that cfg_free() releases a half-read account. */
+                *a = (CfgAccount) { .line = setting_line(g) };
                 c->n_accounts++;
-                a->line = setting_line(g);
+                a->file = setting_file_in_cfg(x, g);
+                if (!a->file)
+                        return -ENOMEM;
                 index_path(akey, key, (size_t) i);
                 if (config_setting_type(g) != CONFIG_TYPE_GROUP)
                         return cfg_fail_type(x, g, akey, "a group { name = ...; ... }");
@@ -1388,14 +1617,20 @@ static int parse_accounts(CfgCtx *x, const CfgKey *k, const config_setting_t *s,
                 if (r < 0)
                         return r;
 
-                for (int j = 0; j < i; j++)
-                        if (strcmp(c->accounts[j].name, a->name) == 0) {
-                                char nkey[CFG_PATH_MAX];
+                r = name_set_add(&x->account_names, a->name, c->n_accounts - 1, &j);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        const CfgAccount *other = &c->accounts[j];
+                        char nkey[CFG_PATH_MAX];
 
-                                key_path(nkey, akey, "name");
-                                return cfg_fail(x, member(g, "name"), nkey,
-                                                "another account has this name (line %u)", c->accounts[j].line);
-                        }
+                        key_path(nkey, akey, "name");
+                        if (other->file == a->file)
+                                return cfg_fail(x, member(g, "name"), nkey, "another account has this name "
+                                                "(line %u)", other->line);
+                        return cfg_fail(x, member(g, "name"), nkey, "another account has this name (%s:%u)",
+                                        other->file, other->line);
+                }
         }
         return 0;
 }
@@ -1475,12 +1710,14 @@ static const CfgTypeOps type_ops[_CFG_TYPE_MAX] = {
 /* ---- loading ---------------------------------------------------------------------------------- */
 
 /* A password in a file that group or others can read or change: say so, do not refuse (the
- * admin may have reasons, e.g. an ACL-free group of trusted operators). */
-static int check_password_modes(CfgCtx *x, const config_setting_t *root) {
-        const config_setting_t *accounts = member(root, "accounts");
-
-        for (size_t i = 0; i < x->cfg->n_accounts; i++) {
-                const config_setting_t *s = member(config_setting_get_elem(accounts, (unsigned) i), "password");
+ * admin may have reasons, e.g. an ACL-free group of trusted operators).  For the accounts
+ * cfg->accounts[first] on, which the document's list 'accounts' holds. */
+static int check_password_modes(CfgCtx *x, const config_setting_t *accounts, size_t first) {
+        if (!x->have_mode)
+                return 0;
+        for (size_t i = first; i < x->cfg->n_accounts; i++) {
+                const config_setting_t *s = member(config_setting_get_elem(accounts, (unsigned) (i - first)),
+                                                   "password");
                 _cleanup_free_ char *file = NULL;
                 char key[CFG_PATH_MAX], pkey[CFG_PATH_MAX];
                 mode_t mode;
@@ -1498,10 +1735,10 @@ static int check_password_modes(CfgCtx *x, const config_setting_t *root) {
                                 continue;
                         mode = st.st_mode;
                 } else
-                        mode = x->main_mode;
+                        mode = x->mode;
                 if ((mode & 077) == 0)
                         continue;
-                index_path(key, "accounts", i);
+                index_path(key, "accounts", i - first);
                 key_path(pkey, key, "password");
                 r = cfg_warn(x, s, pkey, "%s holds a password but its mode is %04o, so group or others can "
                              "read it; chmod 600 it, or use password_file or password_command",
@@ -1512,8 +1749,33 @@ static int check_password_modes(CfgCtx *x, const config_setting_t *root) {
         return 0;
 }
 
+/* Once the top level is known (it may come after the accounts in the main file): the accounts
+ * cfg->accounts[first] on, from the document's list 'accounts', take the top-level values they do
+ * not set, and their timings are checked against each other. */
+static int accounts_finish(CfgCtx *x, const config_setting_t *main_root, const config_setting_t *accounts,
+                           size_t first) {
+        Cfg *c = x->cfg;
+        int r;
+
+        for (size_t i = first; i < c->n_accounts; i++) {
+                const config_setting_t *g = config_setting_get_elem(accounts, (unsigned) (i - first));
+                CfgAccount *a = &c->accounts[i];
+                char akey[CFG_PATH_MAX];
+
+                account_inherit(c, a);
+                index_path(akey, "accounts", i - first);
+                r = check_delays(x, g, akey, a->debounce_usec, a->max_delay_usec);
+                if (r < 0)
+                        return r;
+                r = check_liveness(x, main_root, g, akey, &a->live.liveness_interval_usec,
+                                   a->idle_interval_usec);
+                if (r < 0)
+                        return r;
+        }
+        return check_password_modes(x, accounts, first);
+}
+
 static int parse_root(CfgCtx *x, const config_setting_t *root) {
-        const config_setting_t *accounts;
         Cfg *c = x->cfg;
         int r;
 
@@ -1528,25 +1790,25 @@ static int parse_root(CfgCtx *x, const config_setting_t *root) {
         r = check_liveness(x, root, root, NULL, &c->live.liveness_interval_usec, c->idle_interval_usec);
         if (r < 0)
                 return r;
-        accounts = member(root, "accounts");
-        for (size_t i = 0; i < c->n_accounts; i++) {
-                const config_setting_t *g = config_setting_get_elem(accounts, (unsigned) i);
-                CfgAccount *a = &c->accounts[i];
-                char akey[CFG_PATH_MAX];
+        return accounts_finish(x, root, member(root, "accounts"), 0);
+}
 
-                account_inherit(c, a);
-                index_path(akey, "accounts", i);
-                r = check_delays(x, g, akey, a->debounce_usec, a->max_delay_usec);
-                if (r < 0)
-                        return r;
-                r = check_liveness(x, root, g, akey, &a->live.liveness_interval_usec, a->idle_interval_usec);
-                if (r < 0)
-                        return r;
+/* A file an @include pattern matched holds accounts and nothing else: the settings for all of them
+ * stay in the main file, where a reader looks for them, and no two included files can disagree
+ * about them. */
+static int parse_included_root(CfgCtx *x, const config_setting_t *root) {
+        int n = config_setting_length(root);
+
+        for (int i = 0; i < n; i++) {
+                const config_setting_t *s = config_setting_get_elem(root, (unsigned) i);
+                const CfgKey *k = cfg_key_lookup(CFG_SCOPE_GLOBAL, config_setting_name(s));
+
+                if (k && k->type != CFG_TYPE_ACCOUNTS)
+                        return cfg_fail(x, s, k->name, "only 'accounts' may be set in a file included by a "
+                                        "pattern; top-level settings belong in %s", x->cfg->files[0]);
         }
-
-        if (x->have_mode)
-                return check_password_modes(x, root);
-        return 0;
+        /* Unknown keys get parse_group()'s messages; a missing 'accounts' is no error here. */
+        return parse_group(x, CFG_SCOPE_GLOBAL, root, NULL, x->cfg);
 }
 
 /* libconfig keeps its own copies of the strings it read: overwrite the passwords before
@@ -1592,7 +1854,380 @@ static int conf_dir_of(const char *name, char **ret) {
         return asprintf(ret, "%s/%s", cwd, d) < 0 ? -ENOMEM : 0;
 }
 
-static int cfg_parse(const char *text, const char *name, bool have_mode, mode_t mode,
+/* Wipe and free a buffer that may hold a password. */
+static void text_free(char *text, size_t len) {
+        explicit_bzero_safe(text, len);
+        free(text);
+}
+
+/* Read fd to its end into a NUL-terminated buffer of at most 'max' bytes.  The buffer starts at
+ * the size fstat() reported and doubles when that was wrong (a pipe, a file still being written);
+ * it is copied rather than realloc()ed, so that no stale copy of a password stays in freed
+ * memory.  Returns 0 with *ret (free with text_free()) and *ret_len, -EMSGSIZE when there is more
+ * than 'max', or -errno. */
+static int read_text(int fd, size_t size_hint, size_t max, char **ret, size_t *ret_len) {
+        /* Room for one byte past the limit, to tell "exactly at the limit" from "over", and the NUL. */
+        size_t len = 0, cap = MIN(MAX(size_hint, (size_t) 4096), max) + 2;
+        char *text = malloc(cap);
+
+        if (!text)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t n;
+
+                if (len + 1 == cap) {
+                        size_t ncap = cap > max / 2 ? max + 2 : cap * 2;
+                        char *t = malloc(ncap);
+
+                        if (!t) {
+                                text_free(text, len);
+                                return -ENOMEM;
+                        }
+                        memcpy(t, text, len);
+                        text_free(text, len);
+                        text = t;
+                        cap = ncap;
+                }
+                n = read(fd, text + len, cap - 1 - len);
+                if (n < 0) {
+                        int r = -errno;
+
+                        if (r == -EINTR)
+                                continue;
+                        text_free(text, len);
+                        return r;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+                if (len > max) {
+                        text_free(text, len);
+                        return -EMSGSIZE;
+                }
+        }
+        text[len] = 0;
+        *ret = text;
+        *ret_len = len;
+        return 0;
+}
+
+/* libconfig's syntax error, "FILE:LINE: text". */
+static int syntax_error(CfgCtx *x, const config_t *lc) {
+        _cleanup_free_ char *file = config_error_file(lc) ? path_join(x->conf_dir, config_error_file(lc))
+                                                          : strdup(x->file);
+
+        if (!file || asprintf(&x->error, "%s:%d: %s", file, config_error_line(lc),
+                              config_error_text(lc) ?: "syntax error") < 0) {
+                x->error = NULL;
+                return -ENOMEM;
+        }
+        return -EBADMSG;
+}
+
+/* ---- @include patterns ------------------------------------------------------------------------ */
+
+static bool has_glob_chars(const char *s) {
+        return strpbrk(s, "*?[") != NULL;
+}
+
+/* A string that starts at *pp, which points at its opening quote, with the escapes \" and \\ undone
+ * (a glob escape such as \* reaches glob() as it is).  On success *pp points at the closing quote.
+ * NULL when the string does not end on its line (libconfig will say what is wrong), or is out of
+ * memory (then *oom is set). */
+static char *include_name(char **pp, bool *oom) {
+        char *p = *pp + 1, *name, *o;
+
+        name = o = malloc(strcspn(p, "\n") + 1);
+        if (!name) {
+                *oom = true;
+                return NULL;
+        }
+        for (; *p && *p != '\n' && *p != '"'; p++) {
+                if (p[0] == '\\' && (p[1] == '"' || p[1] == '\\'))
+                        p++;
+                *o++ = *p;
+        }
+        if (*p != '"')
+                return mfree(name);
+        *o = 0;
+        *pp = p;
+        return name;
+}
+
+/* An @include at *pp, at the start of line 'line' at nesting 'depth' of the document being read.  A
+ * plain file is left to libconfig.  A pattern or a directory at the top level of the main file is
+ * recorded and blanked out with spaces, so that every line keeps its number; anywhere else it is an
+ * error.  *pp is left at the last character looked at. */
+static int include_line(CfgCtx *x, char **pp, unsigned line, unsigned depth) {
+        _cleanup_free_ char *name = NULL, *path = NULL;
+        char *start = *pp, *q = start + strlen("@include");
+        CfgPattern *l;
+        struct stat st;
+        bool oom = false;
+
+        q += strspn(q, " \t");
+        if (*q != '"')
+                return 0;
+        name = include_name(&q, &oom);
+        if (!name)
+                return oom ? -ENOMEM : 0;
+        *pp = q;
+        if (!has_glob_chars(name)) {
+                path = path_join(x->conf_dir, name);
+                if (!path)
+                        return -ENOMEM;
+                if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+                        return 0;
+        }
+
+        if (x->included)
+                return cfg_fail_at(x, x->file, line, "@include", "a file included by a pattern cannot "
+                                   "include files by a pattern or a directory itself");
+        if (depth > 0)
+                return cfg_fail_at(x, x->file, line, "@include", "a pattern or a directory can be included "
+                                   "only at the top level, not inside a group or a list");
+
+        l = reallocarray(x->patterns, x->n_patterns + 1, sizeof(CfgPattern));
+        if (!l)
+                return -ENOMEM;
+        x->patterns = l;
+        x->patterns[x->n_patterns++] = (CfgPattern) { .pattern = TAKE_PTR(name), .line = line };
+        memset(start, ' ', (size_t) (q - start + 1));
+        return 0;
+}
+
+/* Find the document's @include lines whose name is a pattern or a directory (include_line()), with a
+ * small scanner of libconfig's lexical structure: strings, the three kinds of comments, and the
+ * nesting of groups and lists.  libconfig 1.5 takes "@include" only at the start of a line, after
+ * blanks, and only for plain files, which it reads in place. */
+static int scan_includes(CfgCtx *x, char *text) {
+        enum { NORMAL, STRING, LINE_COMMENT, BLOCK_COMMENT } state = NORMAL;
+        unsigned line = 1, depth = 0;
+        bool line_start = true;
+        int r;
+
+        for (char *p = text; *p; p++) {
+                if (*p == '\n') {
+                        line++;
+                        line_start = true;
+                        if (state == LINE_COMMENT)
+                                state = NORMAL;
+                        continue;
+                }
+                if (state == STRING) {
+                        if (*p == '\\' && p[1] != 0 && p[1] != '\n')
+                                p++;
+                        else if (*p == '"')
+                                state = NORMAL;
+                        continue;
+                }
+                if (state == LINE_COMMENT)
+                        continue;
+                if (state == BLOCK_COMMENT) {
+                        if (p[0] == '*' && p[1] == '/') {
+                                p++;
+                                state = NORMAL;
+                        }
+                        continue;
+                }
+
+                if (IN_SET(*p, ' ', '\t', '\r'))
+                        continue;
+                if (line_start && strncmp(p, "@include", strlen("@include")) == 0 &&
+                    IN_SET(p[strlen("@include")], ' ', '\t')) {
+                        r = include_line(x, &p, line, depth);
+                        if (r < 0)
+                                return r;
+                } else if (*p == '"')
+                        state = STRING;
+                else if (*p == '#' || (p[0] == '/' && p[1] == '/'))
+                        state = LINE_COMMENT;
+                else if (p[0] == '/' && p[1] == '*') {
+                        p++;
+                        state = BLOCK_COMMENT;
+                } else if (IN_SET(*p, '{', '(', '['))
+                        depth++;
+                else if (IN_SET(*p, '}', ')', ']') && depth > 0)
+                        depth--;
+                line_start = false;
+        }
+        return 0;
+}
+
+static _Thread_local int glob_errno;
+
+static int on_glob_error(const char *path, int e) {
+        (void) path;
+        /* A directory of the pattern that does not exist is a pattern that matches nothing. */
+        if (IN_SET(e, ENOENT, ENOTDIR))
+                return 0;
+        glob_errno = e;
+        return 1;
+}
+
+static int path_compare(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Read the file at 'path', matched by pattern 'pat', as a document of its own: its accounts are
+ * appended.  A file that is not a regular one (or is gone since it was listed) is passed over. */
+static int include_file(CfgCtx *x, const CfgPattern *pat, const char *path,
+                        const config_setting_t *main_root) {
+        _cleanup_close_ int fd = -EBADF;
+        const char *main_file = x->cfg->files[0];
+        size_t len = 0, left, max;
+        char *text = NULL;
+        struct stat st;
+        config_t lc;
+        int r;
+
+        /* O_NONBLOCK: a FIFO that matched must not hang the load before fstat() shows what it is. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0 && errno == ENOENT)
+                return 0;
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                r = -errno;
+                if (asprintf(&x->error, "%s: %s", path, strerror(-r)) < 0)
+                        x->error = NULL;
+                return r;
+        }
+        if (!S_ISREG(st.st_mode))
+                return 0;
+        /* "*.conf" next to the main file matches the main file too. */
+        if (x->main_st && st.st_dev == x->main_st->st_dev && st.st_ino == x->main_st->st_ino)
+                return 0;
+
+        if (x->n_included >= x->limits.files_max) {
+                (void) cfg_fail_at(x, main_file, pat->line, "@include", "the patterns include more than %zu "
+                                   "files", x->limits.files_max);
+                return -EMSGSIZE;
+        }
+        x->n_included++;
+
+        left = x->limits.total_max - MIN(x->total_bytes, x->limits.total_max);
+        max = MIN(x->limits.file_max, left);
+        r = read_text(fd, (size_t) MIN(st.st_size, (off_t) max), max, &text, &len);
+        if (r == -EMSGSIZE) {
+                int k;
+
+                if (max == x->limits.file_max)
+                        k = asprintf(&x->error, "%s: larger than %zu bytes", path, x->limits.file_max);
+                else
+                        k = asprintf(&x->error, "%s: with it, the configuration files are larger than %zu "
+                                     "bytes together", path, x->limits.total_max);
+                if (k < 0)
+                        x->error = NULL;
+                return r;
+        }
+        if (r < 0) {
+                if (r != -ENOMEM && asprintf(&x->error, "%s: %s", path, strerror(-r)) < 0)
+                        x->error = NULL;
+                return r;
+        }
+        x->total_bytes += len;
+        if (strlen(text) != len) {
+                if (asprintf(&x->error, "%s: contains a NUL byte", path) < 0)
+                        x->error = NULL;
+                text_free(text, len);
+                return -EBADMSG;
+        }
+
+        /* The document is this file from here on. */
+        x->file = files_add(x, strdup(path));
+        if (!x->file) {
+                text_free(text, len);
+                return -ENOMEM;
+        }
+        x->first_file = x->cfg->n_files - 1;
+        x->text = text;
+        x->line_start = mfree(x->line_start);
+        x->have_mode = true;
+        x->mode = st.st_mode;
+        x->included = true;
+
+        r = scan_includes(x, text);
+        if (r >= 0) {
+                config_init(&lc);
+                config_set_include_dir(&lc, x->conf_dir);
+                if (config_read_string(&lc, text) != CONFIG_TRUE)
+                        r = syntax_error(x, &lc);
+                else {
+                        const config_setting_t *root = config_root_setting(&lc);
+                        size_t first = x->cfg->n_accounts;
+
+                        r = parse_included_root(x, root);
+                        if (r >= 0)
+                                r = accounts_finish(x, main_root, member(root, "accounts"), first);
+                }
+                wipe_passwords(config_root_setting(&lc));
+                config_destroy(&lc);
+        }
+        x->text = NULL;
+        x->line_start = mfree(x->line_start);
+        text_free(text, len);
+        return r;
+}
+
+/* Every regular file 'pat' matches, in byte order of the names.  A directory stands for its *.conf
+ * files; a relative pattern is relative to the main file's directory, like a plain @include. */
+static int include_pattern(CfgCtx *x, const CfgPattern *pat, const config_setting_t *main_root) {
+        _cleanup_free_ char *full = NULL;
+        const char *main_file = x->cfg->files[0];
+        bool show = printable(pat->pattern);
+        glob_t g = {};
+        int r;
+
+        full = path_join(x->conf_dir, pat->pattern);
+        if (!full)
+                return -ENOMEM;
+        if (!has_glob_chars(pat->pattern)) {
+                char *d;
+                size_t n = strlen(full);
+
+                while (n > 1 && full[n - 1] == '/')
+                        full[--n] = 0;
+                if (asprintf(&d, "%s/*.conf", full) < 0)
+                        return -ENOMEM;
+                free(full);
+                full = d;
+        }
+
+        glob_errno = 0;
+        r = glob(full, GLOB_NOSORT, on_glob_error, &g);
+        if (r == GLOB_NOSPACE) {
+                globfree(&g);
+                return -ENOMEM;
+        }
+        if (r == GLOB_ABORTED) {
+                globfree(&g);
+                return cfg_fail_at(x, main_file, pat->line, "@include", "cannot list the files %s%s%s: %s",
+                                   show ? "of '" : "it names", show ? pat->pattern : "", show ? "'" : "",
+                                   strerror(glob_errno ?: EIO));
+        }
+        if (r == GLOB_NOMATCH || g.gl_pathc == 0) {
+                globfree(&g);
+                return cfg_warn_at(x, main_file, pat->line, "@include", "%s%s%s matches no files",
+                                   show ? "'" : "", show ? pat->pattern : "the pattern", show ? "'" : "");
+        }
+        if (r != 0) {
+                globfree(&g);
+                return -EIO;
+        }
+
+        /* glob() sorts by the locale; byte order is the same everywhere. */
+        qsort(g.gl_pathv, g.gl_pathc, sizeof(char *), path_compare);
+        r = 0;
+        for (size_t i = 0; r >= 0 && i < g.gl_pathc; i++)
+                r = include_file(x, pat, g.gl_pathv[i], main_root);
+        globfree(&g);
+        return r;
+}
+
+/* ---- the whole load --------------------------------------------------------------------------- */
+
+/* text, the main file's, is changed: the pattern includes are blanked out.  st is the main file's,
+ * or NULL for text that is not a file. */
+static int cfg_parse(char *text, size_t len, const char *name, const struct stat *st, const CfgLimits *limits,
                      Cfg **ret, char **ret_error) {
         _cleanup_(cfg_freep) Cfg *c = NULL;
         _cleanup_free_ char *conf_dir = NULL;
@@ -1613,33 +2248,50 @@ static int cfg_parse(const char *text, const char *name, bool have_mode, mode_t 
 
         cred_dir = getenv("CREDENTIALS_DIRECTORY");
         x = (CfgCtx) {
-                .file = name,
                 .text = text,
+                .have_mode = st && S_ISREG(st->st_mode),
+                .mode = st ? st->st_mode : 0,
                 .conf_dir = conf_dir,
                 .cred_dir = cred_dir && *cred_dir ? cred_dir : NULL,
-                .have_mode = have_mode,
-                .main_mode = mode,
+                .limits = *limits,
+                .total_bytes = len,
+                .main_st = st,
                 .cfg = c,
         };
+        x.file = files_add(&x, strdup(name));
+        if (!x.file)
+                return -ENOMEM;
 
-        config_init(&lc);
-        /* @include "x" is read relative to the configuration file, not the daemon's cwd. */
-        config_set_include_dir(&lc, conf_dir);
-        if (config_read_string(&lc, text) != CONFIG_TRUE) {
-                _cleanup_free_ char *file = config_error_file(&lc) ? path_join(conf_dir, config_error_file(&lc))
-                                                                    : strdup(name);
+        r = scan_includes(&x, text);
+        if (r >= 0) {
+                config_init(&lc);
+                /* @include "x" is read relative to the configuration file, not the daemon's cwd. */
+                config_set_include_dir(&lc, conf_dir);
+                if (config_read_string(&lc, text) != CONFIG_TRUE)
+                        r = syntax_error(&x, &lc);
+                else {
+                        const config_setting_t *root = config_root_setting(&lc);
 
-                if (!file || asprintf(&x.error, "%s:%d: %s", file, config_error_line(&lc),
-                                      config_error_text(&lc) ?: "syntax error") < 0) {
-                        x.error = NULL;
-                        r = -ENOMEM;
-                } else
-                        r = -EBADMSG;
-        } else
-                r = parse_root(&x, config_root_setting(&lc));
-        wipe_passwords(config_root_setting(&lc));
-        config_destroy(&lc);
+                        r = parse_root(&x, root);
+                        x.line_start = mfree(x.line_start);
+                        for (size_t i = 0; r >= 0 && i < x.n_patterns; i++)
+                                r = include_pattern(&x, &x.patterns[i], root);
+                        /* parse_group() let a main file with patterns leave 'accounts' out. */
+                        if (r >= 0 && c->n_accounts == 0) {
+                                x.file = c->files[0];
+                                r = cfg_fail(&x, root, "accounts", "required, but not set, neither here nor "
+                                             "in a file the @include at line %u matched", x.patterns[0].line);
+                        }
+                }
+                wipe_passwords(config_root_setting(&lc));
+                config_destroy(&lc);
+        }
 
+        free(x.line_start);
+        name_set_done(&x.account_names);
+        for (size_t i = 0; i < x.n_patterns; i++)
+                free(x.patterns[i].pattern);
+        free(x.patterns);
         if (r < 0) {
                 if (ret_error)
                         *ret_error = TAKE_PTR(x.error);
@@ -1650,22 +2302,38 @@ static int cfg_parse(const char *text, const char *name, bool have_mode, mode_t 
         return 0;
 }
 
+static const CfgLimits default_limits = {
+        .file_max = CFG_FILE_MAX,
+        .total_max = CFG_TOTAL_MAX,
+        .files_max = CFG_INCLUDE_FILES_MAX,
+};
+
 int cfg_load_string(const char *text, const char *name, Cfg **ret, char **ret_error) {
+        size_t len;
+        char *copy;
+        int r;
+
         assert_return(text && name && ret, -EINVAL);
 
         if (ret_error)
                 *ret_error = NULL;
-        return cfg_parse(text, name, /* have_mode= */ false, 0, ret, ret_error);
+        len = strlen(text);
+        copy = strdup(text);
+        if (!copy)
+                return -ENOMEM;
+        r = cfg_parse(copy, len, name, /* st= */ NULL, &default_limits, ret, ret_error);
+        text_free(copy, len);
+        return r;
 }
 
-int cfg_load(const char *path, Cfg **ret, char **ret_error) {
+int cfg_load_limited(const char *path, const CfgLimits *limits, Cfg **ret, char **ret_error) {
         _cleanup_close_ int fd = -EBADF;
         char *text = NULL;
-        size_t len = 0;
+        size_t len = 0, max;
         struct stat st;
         int r;
 
-        assert_return(path && ret, -EINVAL);
+        assert_return(path && limits && ret, -EINVAL);
 
         if (ret_error)
                 *ret_error = NULL;
@@ -1680,30 +2348,17 @@ int cfg_load(const char *path, Cfg **ret, char **ret_error) {
                 goto fail_errno;
         }
 
-        /* Read up to one byte past the limit, to tell "exactly at the limit" from "over". */
-        text = malloc(CFG_FILE_MAX + 2);
-        if (!text)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t n = read(fd, text + len, CFG_FILE_MAX + 1 - len);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = -errno;
-                        goto fail_errno;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-                if (len > CFG_FILE_MAX) {
-                        r = -EMSGSIZE;
-                        if (ret_error && asprintf(ret_error, "%s: larger than %d bytes", path, CFG_FILE_MAX) < 0)
-                                *ret_error = NULL;
-                        goto finish;
-                }
+        max = MIN(limits->file_max, limits->total_max);
+        r = read_text(fd, S_ISREG(st.st_mode) ? (size_t) MIN(st.st_size, (off_t) max) : 0, max, &text, &len);
+        if (r == -EMSGSIZE) {
+                if (ret_error && asprintf(ret_error, "%s: larger than %zu bytes", path, max) < 0)
+                        *ret_error = NULL;
+                return r;
         }
-        text[len] = 0;
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                goto fail_errno;
         if (strlen(text) != len) {
                 r = -EBADMSG;
                 if (ret_error && asprintf(ret_error, "%s: contains a NUL byte", path) < 0)
@@ -1711,18 +2366,19 @@ int cfg_load(const char *path, Cfg **ret, char **ret_error) {
                 goto finish;
         }
 
-        r = cfg_parse(text, path, S_ISREG(st.st_mode), st.st_mode, ret, ret_error);
+        r = cfg_parse(text, len, path, &st, limits, ret, ret_error);
         goto finish;
 
 fail_errno:
         if (ret_error && asprintf(ret_error, "%s: %s", path, strerror(-r)) < 0)
                 *ret_error = NULL;
 finish:
-        /* The text may hold a password. */
-        if (text)
-                explicit_bzero(text, len);
-        free(text);
+        text_free(text, len);
         return r;
+}
+
+int cfg_load(const char *path, Cfg **ret, char **ret_error) {
+        return cfg_load_limited(path, &default_limits, ret, ret_error);
 }
 
 Cfg *cfg_free(Cfg *c) {
@@ -1734,6 +2390,9 @@ Cfg *cfg_free(Cfg *c) {
         for (size_t i = 0; i < c->n_warnings; i++)
                 free(c->warnings[i]);
         free(c->warnings);
+        for (size_t i = 0; i < c->n_files; i++)
+                free(c->files[i]);
+        free(c->files);
         free(c->path);
         return mfree(c);
 }
@@ -1746,12 +2405,42 @@ int cfg_dump(const Cfg *c, FILE *f) {
         fputs("# The effective configuration of imapidled", f);
         if (c->path && printable(c->path))
                 fprintf(f, ", read from %s", c->path);
+        if (c->n_files > 1)
+                fprintf(f, " and %zu file%s it includes", c->n_files - 1, c->n_files > 2 ? "s" : "");
         fputs(":\n# every default filled in, the password redacted.\n", f);
         for (size_t i = 0; i < cfg_n_keys; i++)
                 if (cfg_keys[i].scope == CFG_SCOPE_GLOBAL)
                         type_ops[cfg_keys[i].type].dump(f, &cfg_keys[i], c, "");
         if (fflush(f) != 0 || ferror(f))
                 return -EIO;
+        return 0;
+}
+
+/* The reserve, CFG_FDS_RESERVE, covers what does not grow with the configuration:
+ *   standard input, output and error                                             3
+ *   sd-event: epoll, signalfd, a timerfd per clock (up to 5), the watchdog's     8
+ *   rtnetlink (netmon.c), the system bus (resume.c)                             2
+ *   sd_notify()'s socket, while it sends                                         1
+ *   a state file being written, and its directory for the fsync (state.c)        2
+ *   the child's ends of a hook's three pipes while it is spawned, or a tunnel's  3
+ *   ca_file, client_cert and client_key while a TLS context is made              3
+ *   a password_file being read                                                   1
+ *   a reload: the main file, a directory being listed, an included file, and
+ *   libconfig's plain @include chain (ten deep at most)                          13
+ * about 36, so 64 leaves room for what a library opens unseen. */
+int cfg_descriptors_needed(const Cfg *c, CfgFdNeed *ret) {
+        CfgFdNeed n = {};
+
+        assert_return(c && ret, -EINVAL);
+
+        for (size_t i = 0; i < c->n_accounts; i++)
+                n.connections += MIN((uint64_t) c->accounts[i].n_mailboxes,
+                                     (uint64_t) c->accounts[i].max_connections);
+        n.hooks = (uint64_t) c->max_concurrent_hooks * CFG_FDS_PER_HOOK;
+        n.connecting = MIN((uint64_t) c->max_connecting, n.connections) * CFG_FDS_PER_CONNECTING;
+        n.reserve = CFG_FDS_RESERVE;
+        n.total = n.connections + n.hooks + n.connecting + n.reserve;
+        *ret = n;
         return 0;
 }
 

@@ -21,8 +21,14 @@
 
 #include "macro.h"
 
-/* Largest configuration file cfg_load() reads; bigger is -EMSGSIZE. */
-#define CFG_FILE_MAX (1024 * 1024)
+/* Largest configuration file cfg_load() reads; bigger is -EMSGSIZE.  Ten thousand accounts take
+ * about 3 MB; the cap is only there so that a wrong path (a disk image, /dev/zero) fails at once. */
+#define CFG_FILE_MAX (64 * 1024 * 1024)
+/* The most files the main file's @include patterns may bring in, all together, and the most bytes
+ * of the main file and those together; more is -EMSGSIZE.  A file per account for ten thousand
+ * accounts is well inside both; a pattern that names the wrong directory is not. */
+#define CFG_INCLUDE_FILES_MAX 100000
+#define CFG_TOTAL_MAX (256 * 1024 * 1024)
 
 typedef enum CfgTls {
         CFG_TLS_IMPLICIT,               /* TLS from the first byte, port 993 (RFC 8314) */
@@ -46,6 +52,10 @@ typedef struct CfgHook {
                                  * "sh -c" with no %-substitution; NULL = not set */
         bool details;           /* group form { command = ...; details = true; }: fetch the new
                                  * messages' envelopes and hand them to the hook (docs/EVENTS.md) */
+        bool uids;              /* group form { ...; uids = true; }: the hook needs the exact UIDs of
+                                 * the new messages (IMAPIDLED_UIDS as a set), which costs a round trip
+                                 * before it starts; false: it starts at once and IMAPIDLED_UIDS is
+                                 * "floor:*".  Always true when details is (cfg_load() sets it). */
 } CfgHook;
 
 static inline bool cfg_hook_is_set(const CfgHook *h) {
@@ -60,11 +70,11 @@ typedef struct CfgLiveness {
         uint64_t greeting_timeout_usec; /* the server's greeting; default 30 s, 0.1..3600 */
         uint64_t auth_timeout_usec;     /* LOGIN/AUTHENTICATE to its tagged reply; default 60 s, 0.1..3600 */
         uint64_t select_timeout_usec;   /* EXAMINE to its tagged reply; default 60 s, 0.1..3600 */
-        uint64_t done_timeout_usec;     /* DONE to IDLE's tagged reply; default 15 s, 0.1..3600 */
+        uint64_t done_timeout_usec;     /* DONE to IDLE's tagged reply; default 10 s, 0.1..3600 */
         uint64_t command_timeout_usec;  /* every other command; default 60 s, 0.1..3600 */
         uint64_t liveness_interval_usec;/* nothing received in IDLE for this long: DONE as a probe;
-                                         * default 120 s, 0 = off, else 0.1..1740 and below idle_interval
-                                         * (unset where idle_interval <= 120 s: 0, the renewal probes) */
+                                         * default 125 s, 0 = off, else 0.1..1740 and below idle_interval
+                                         * (unset where idle_interval <= 125 s: 0, the renewal probes) */
         uint64_t keepalive_idle_usec;   /* TCP_KEEPIDLE, whole seconds 1..32767; default 60 s */
         uint64_t keepalive_interval_usec; /* TCP_KEEPINTVL, whole seconds 1..32767; default 15 s */
         unsigned keepalive_count;       /* TCP_KEEPCNT, 1..127; default 4 */
@@ -77,7 +87,7 @@ typedef struct CfgMailbox {
 } CfgMailbox;
 
 typedef struct CfgAccount {
-        char *name;             /* [A-Za-z0-9._-]+, unique in the file */
+        char *name;             /* [A-Za-z0-9._-]+, unique in the file and those it includes */
         char *host, *port;      /* both NULL with a tunnel; otherwise port is always set after load,
                                  * in decimal: "993" for implicit TLS, "143" otherwise */
         CfgTls tls;             /* CFG_TLS_NONE with a tunnel */
@@ -105,38 +115,54 @@ typedef struct CfgAccount {
         uint64_t status_interval_usec;  /* mailboxes beyond max_connections: STATUS poll period;
                                          * default 60 s, 1..86400 */
         unsigned line;          /* the line of the account's '{' */
+        const char *file;       /* the file that line is in: one of the Cfg's files */
 } CfgAccount;
 
 typedef struct Cfg {
         char *path;                     /* as given to cfg_load() (or the name of cfg_load_string()) */
         uint64_t idle_interval_usec;    /* seconds in the file; default 1740 (RFC 2177's 29 min), range 1..1740 */
         uint64_t hook_timeout_usec;     /* default 60 s, range 1..3600 */
-        uint64_t debounce_usec;         /* default 1 s, range 0..3600 s, fractions allowed (ms precision) */
+        uint64_t debounce_usec;         /* default 0, range 0..3600 s, fractions allowed (ms precision) */
         uint64_t max_delay_usec;        /* default 30 s, range 1..86400 s; never below debounce */
         unsigned max_concurrent_hooks;  /* default 4, range 1..1024, all accounts together */
+        unsigned max_connecting;        /* connections in their connect, TLS handshake or login phase
+                                         * at once, all accounts together; default 64, 1..100000.
+                                         * cfg_descriptors_needed() counts the secret command and
+                                         * the name lookup as part of that phase */
         CfgLiveness live;               /* defaults as documented in CfgLiveness */
-        CfgAccount *accounts;           /* at least one */
+        CfgAccount *accounts;           /* at least one: the main file's, then those of each file its
+                                         * @include patterns matched, in the order read */
         size_t n_accounts;
+        char **files;                   /* the files read: the main file (path as given) first, then,
+                                         * as absolute paths, those the patterns matched and those
+                                         * plain @includes brought accounts from */
+        size_t n_files;
         char **warnings;                /* "FILE:LINE: KEY: text", for the caller to log */
         size_t n_warnings;
 } Cfg;
 
-/* Read and check the file at 'path' completely.  On success returns 0 and a new
+/* Read and check the file at 'path' completely, with the files it includes: a plain @include
+ * "file" is libconfig's, read in place; an @include at the top level whose name holds a glob
+ * character (* ? [) or names a directory (then its *.conf files) reads each regular file it matches,
+ * in byte order of the names, as a document of its own that may set only 'accounts', appended to
+ * the main file's (docs/imapidled.conf.5, INCLUDES).  On success returns 0 and a new
  * Cfg in *ret (caller frees with cfg_free()).  On failure *ret is untouched and,
  * if ret_error is not NULL, *ret_error is a malloc'ed message "FILE:LINE: KEY:
  * reason" (for libconfig syntax errors "FILE:LINE: " and libconfig's own text;
  * for a file that cannot be read "FILE: reason"), or NULL if even that could not
  * be allocated.  Returns -EBADMSG for a syntax or validation error, -EMSGSIZE for
- * a file over CFG_FILE_MAX, -ENOMEM, or the -errno of open()/read().
+ * a file over CFG_FILE_MAX or includes over CFG_INCLUDE_FILES_MAX or CFG_TOTAL_MAX, -ENOMEM, or the
+ * -errno of open()/read().
  *
  * Reads $CREDENTIALS_DIRECTORY and, for a relative path, the current directory
  * (relative paths in the file are stored resolved).  A password in a file that
- * group or others may access adds a warning; warnings never fail the load. */
+ * group or others may access adds a warning, as does a pattern that matches no file; warnings
+ * never fail the load. */
 int cfg_load(const char *path, Cfg **ret, char **ret_error);
 
 /* The same for text in memory, for tests; 'name' stands for the file in
- * messages and its directory is the base of relative paths.  No permission
- * check (there is no file). */
+ * messages and its directory is the base of relative paths and patterns.  No
+ * permission check of the text (there is no file); included files get theirs. */
 int cfg_load_string(const char *text, const char *name, Cfg **ret, char **ret_error);
 
 /* NULL-safe, returns NULL.  Wipes the passwords. */
@@ -152,6 +178,33 @@ int cfg_dump(const Cfg *c, FILE *f);
 
 /* The account named 'name', or NULL.  Valid as long as c. */
 const CfgAccount *cfg_find_account(const Cfg *c, const char *name);
+
+/* Open files the daemon needs for a configuration, to compare with RLIMIT_NOFILE (main.c).  The
+ * per-item counts come from the code that opens them: */
+#define CFG_FDS_PER_HOOK 4              /* a running hook (src/daemon/hook.c): our ends of its stdout,
+                                         * stderr and stdin pipes, and the pidfd sd_event_add_child()
+                                         * watches it by */
+#define CFG_FDS_PER_CONNECTING 6        /* a connection starting up: the name lookup's eventfd and, on its
+                                         * thread, the resolver's socket and a file NSS reads
+                                         * (src/net/resolve.c); password_command's or
+                                         * oauth2_token_command's stdout and stderr pipes and pidfd; both
+                                         * at once while a lookup given up on still runs */
+#define CFG_FDS_RESERVE 64              /* the rest, about 40 at most, rounded up: listed at
+                                         * cfg_descriptors_needed() in cfg.c */
+
+typedef struct CfgFdNeed {
+        uint64_t connections;   /* one socket each (a tunnel's: its end of the socketpair); an account
+                                 * with n mailboxes has min(n, max_connections), the mailboxes beyond
+                                 * sharing one poller (manager.c) */
+        uint64_t hooks;         /* max_concurrent_hooks × CFG_FDS_PER_HOOK */
+        uint64_t connecting;    /* min(max_connecting, connections) × CFG_FDS_PER_CONNECTING */
+        uint64_t reserve;       /* CFG_FDS_RESERVE */
+        uint64_t total;         /* the sum of the four */
+} CfgFdNeed;
+
+/* How many file descriptors c needs at most, by kind.  Pure: looks at nothing but c.  Returns 0,
+ * or -EINVAL for a NULL argument. */
+int cfg_descriptors_needed(const Cfg *c, CfgFdNeed *ret);
 
 /* True if the two accounts would behave identically: every setting equal,
  * including the password and the mailboxes with their hooks in order.  Line

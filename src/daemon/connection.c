@@ -1562,24 +1562,6 @@ static int do_connect(Connection *c) {
         return 0;
 }
 
-/* Connect once the ramp has a slot for us (ramp.h). */
-static int connect_gated(Connection *c) {
-        if (!c->ramp || ramp_acquire(c->ramp, &c->ramp_entry) > 0)
-                return do_connect(c);
-        connection_set_state(c, CONNECTION_QUEUED);
-        return 0;
-}
-
-static void on_ramp_go(RampEntry *e) {
-        Connection *c = (Connection *) (void *) ((char *) e - offsetof(Connection, ramp_entry));
-
-        if (c->state != CONNECTION_QUEUED) {
-                ramp_done(c);
-                return;
-        }
-        (void) do_connect(c);
-}
-
 static void on_secret(int r, const char *secret, size_t len, void *userdata) {
         Connection *c = userdata;
 
@@ -1593,17 +1575,15 @@ static void on_secret(int r, const char *secret, size_t len, void *userdata) {
                 (void) fail(c, -ENOMEM, "out of memory");
                 return;
         }
-        (void) connect_gated(c);
+        (void) do_connect(c);
 }
 
-static int attempt(Connection *c) {
+/* With a slot of the ramp: the secret, then the connect. */
+static int begin(Connection *c) {
         const CfgAccount *a = c->account;
         char *const *cmd = a->password_command ? a->password_command : a->oauth2_token_command;
         int r;
 
-        if (c->stopping)
-                return 0;
-        close_transport(c);
         if (cmd) {
                 char log_name[256];
 
@@ -1626,7 +1606,32 @@ static int attempt(Connection *c) {
                 if (!c->secret)
                         return fail(c, -ENOMEM, "out of memory");
         }
-        return connect_gated(c);
+        return do_connect(c);
+}
+
+static void on_ramp_go(RampEntry *e) {
+        Connection *c = (Connection *) (void *) ((char *) e - offsetof(Connection, ramp_entry));
+
+        if (c->state != CONNECTION_QUEUED) {
+                ramp_done(c);
+                return;
+        }
+        (void) begin(c);
+}
+
+/* Everything from the secret command to the login holds a slot of the ramp
+ * (ramp.h): that bounds the processes, threads and handshakes of a restart
+ * with thousands of connections, and the descriptors cfg_descriptors_needed()
+ * counts for them. */
+static int attempt(Connection *c) {
+        if (c->stopping)
+                return 0;
+        close_transport(c);
+        if (c->ramp && ramp_acquire(c->ramp, &c->ramp_entry) == 0) {
+                connection_set_state(c, CONNECTION_QUEUED);
+                return 0;
+        }
+        return begin(c);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------------------ */

@@ -6,10 +6,12 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cfg.h"
@@ -58,6 +60,46 @@ static char *default_config(void) {
         if (!home || !*home)
                 return NULL;
         return asprintf(&p, "%s/.config/imapidled/imapidled.conf", home) < 0 ? NULL : p;
+}
+
+/* systemd starts services with a soft RLIMIT_NOFILE of 1024, for programs that use select(), whose
+ * fd_set cannot hold a descriptor above 1023, and asks those that do not to raise it to the hard
+ * limit themselves (systemd.exec(5), LimitNOFILE=).  imapidled waits through sd-event's epoll, so
+ * with 'raise' it takes all it may; hooks inherit that (docs/HOOKS.md).  Either way, a
+ * configuration that needs more than the hard limit is worth a warning at start, not thousands of
+ * "Too many open files" later: the file is fine, the environment is short. */
+static void nofile_setup(const Cfg *cfg, bool raise) {
+        struct rlimit rl;
+        CfgFdNeed need;
+        const char *which = "the hard limit (LimitNOFILE=)";
+        rlim_t limit;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+                log_warning_errno(-errno, "Cannot read the open files limit: %m");
+                return;
+        }
+        limit = rl.rlim_max;
+        if (raise && rl.rlim_cur < rl.rlim_max) {
+                struct rlimit want = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
+
+                if (setrlimit(RLIMIT_NOFILE, &want) < 0) {
+                        log_warning_errno(-errno, "Open files: cannot raise the soft limit from %ju to %ju: "
+                                          "%m", (uintmax_t) rl.rlim_cur, (uintmax_t) rl.rlim_max);
+                        limit = rl.rlim_cur;
+                        which = "the soft limit";
+                } else
+                        log_debug("Open files: soft limit raised from %ju to %ju", (uintmax_t) rl.rlim_cur,
+                                  (uintmax_t) rl.rlim_max);
+        }
+
+        if (cfg_descriptors_needed(cfg, &need) < 0 || limit == RLIM_INFINITY || need.total <= limit)
+                return;
+        log_warning("The configuration needs about %" PRIu64 " open files (%" PRIu64 " connections, %u hooks "
+                    "× %d, %" PRIu64 " connecting × %d, reserve %" PRIu64 ") but %s is %ju: "
+                    "connections beyond it will fail; raise LimitNOFILE=",
+                    need.total, need.connections, cfg->max_concurrent_hooks, CFG_FDS_PER_HOOK,
+                    need.connecting / CFG_FDS_PER_CONNECTING, CFG_FDS_PER_CONNECTING, need.reserve, which,
+                    (uintmax_t) limit);
 }
 
 static int parse_argv(int argc, char *argv[]) {
@@ -139,6 +181,10 @@ int main(int argc, char *argv[]) {
         }
         for (size_t i = 0; i < cfg->n_warnings; i++)
                 log_warning("%s", cfg->warnings[i]);
+
+        /* Only the daemon raises the limit; --check-config says what the daemon would meet. */
+        if (!arg_list_mailboxes)
+                nofile_setup(cfg, !arg_check_config);
 
         if (arg_check_config) {
                 r = cfg_dump(cfg, stdout);

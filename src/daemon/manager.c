@@ -29,8 +29,6 @@
 /* Accounts written per loop turn: 10,000 dirty accounts after a restart must
  * not stall the loop for the time 10,000 files take. */
 #define SAVE_BATCH 512
-/* TODO(cfg): max_connecting from the configuration. */
-#define MANAGER_MAX_CONNECTING 64
 
 /* What STATUS= and READY=1 are made of, kept as counts (docs/SCALING.md: no
  * walk over every connection per event).  Each account keeps its own, a
@@ -585,6 +583,7 @@ int manager_reload(Manager *m) {
         cfg_free(m->cfg);
         m->cfg = ncfg;
         sched_set_max_running(m->sched, ncfg->max_concurrent_hooks);
+        ramp_set_limit(m->ramp, ncfg->max_connecting);
         /* Compact away accounts that could not start. */
         {
                 size_t k = 0;
@@ -682,7 +681,7 @@ int manager_new(Cfg *cfg, Manager **ret) {
         r = hashmap_new(&m->tls);
         if (r < 0)
                 return r;
-        r = ramp_new(m->event, MANAGER_MAX_CONNECTING, &m->ramp);
+        r = ramp_new(m->event, cfg->max_connecting, &m->ramp);
         if (r < 0)
                 return r;
         r = state_dir_open(NULL, &m->state_dir);

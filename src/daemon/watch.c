@@ -311,7 +311,7 @@ static unsigned details_wanted(const Watch *w) {
 
 /* Whether the hook must know its UIDs before it starts (a round trip). */
 static bool wants_uids(const CfgHook *hk) {
-        return hk->details; /* || hk->uids: the key comes with the configuration change */
+        return hk->details || hk->uids;
 }
 
 /* The connection went away before the run could ask which UIDs it covers.
