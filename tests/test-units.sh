@@ -48,6 +48,21 @@ grep -qx 'ExecStart=.*/imapidled -c /etc/imapidled/imapidled.conf' "$sys_unit" &
 grep -qx 'ExecStart=.*/imapidled -c %E/imapidled/imapidled.conf' "$user_unit" &&
         ok "user unit reads %E/imapidled/imapidled.conf" || bad "user unit's config path"
 
+# The template: one daemon per configuration file and state directory (docs/SCALING.md),
+# otherwise the system unit line for line.
+tmpl_unit="$builddir/systemd/imapidled@.service"
+if ! [ -f "$tmpl_unit" ]; then
+        bad "$tmpl_unit was not generated"
+else
+        grep -qx 'ExecStart=.*/imapidled -c /etc/imapidled/%i.conf' "$tmpl_unit" &&
+                ok "template reads /etc/imapidled/%i.conf" || bad "template's config path"
+        grep -qx 'StateDirectory=imapidled/%i' "$tmpl_unit" &&
+                ok "template keeps state in imapidled/%i" || bad "template's state directory"
+        n=$(diff "$sys_unit" "$tmpl_unit" | grep -c '^>' || true)
+        [ "$n" -eq 4 ] && ok "template differs from the system unit in 4 lines" ||
+                bad "template differs from the system unit in $n lines, not 4"
+fi
+
 # Many mailboxes need many open files: both units set the hard limit, which
 # the daemon raises its soft limit to (tests/test-nofile.sh).
 for u in "$sys_unit" "$user_unit"; do
@@ -61,6 +76,7 @@ done
 retarget() { sed "s|^ExecStart=[^ ]*/imapidled |ExecStart=$daemon |" "$1" >"$2"; }
 retarget "$sys_unit" "$tmp/system/imapidled.service"
 retarget "$user_unit" "$tmp/user/imapidled.service"
+retarget "$tmpl_unit" "$tmp/system/imapidled@shard1.service"
 
 # --- systemd-analyze verify ---------------------------------------------------
 # --man=no: imapidled.conf(5) need not be installed.  Any output (verify
@@ -76,6 +92,7 @@ verify() {
         fi
 }
 verify --system "$tmp/system/imapidled.service"
+verify --system "$tmp/system/imapidled@shard1.service"
 verify --user "$tmp/user/imapidled.service"
 
 # Negative control: this environment's verify does reject a unit whose binary
