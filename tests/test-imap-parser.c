@@ -694,6 +694,14 @@ START_TEST(test_reset_drops_partial) {
 }
 END_TEST
 
+/* What a parser holds with no buffer at all: itself. */
+static size_t parser_base(void) {
+        _cleanup_(imap_parser_freep) ImapParser *p = NULL;
+
+        ck_assert_int_eq(imap_parser_new(NULL, &p), 0);
+        return imap_parser_allocated(p);
+}
+
 START_TEST(test_memory_shrinks_back) {
         /* One large response must not pin its memory for the connection's life. */
         ImapLimits lim = { .max_literal = 2u << 20, .max_response = 4u << 20 };
@@ -710,7 +718,87 @@ START_TEST(test_memory_shrinks_back) {
         ck_assert_uint_ge(imap_parser_allocated(p), n);
         r = imap_parser_feed(p, "* 3 EXISTS\r\n", 12, &used);
         ck_assert_int_eq(r, 1);
-        ck_assert_uint_lt(imap_parser_allocated(p), 32768);
+        ck_assert_uint_le(imap_parser_allocated(p), parser_base() + IMAP_PARSER_KEEP_BYTES);
+}
+END_TEST
+
+/* Feed exactly one whole response. */
+static void feed_whole(ImapParser *p, const char *s) {
+        size_t used = 0;
+
+        ck_assert_int_eq(imap_parser_feed(p, s, strlen(s), &used), 1);
+        ck_assert_uint_eq(used, strlen(s));
+}
+
+START_TEST(test_memory_keep_bytes) {
+        /* The line buffer holds the line and one spare byte: a line of IMAP_PARSER_KEEP_BYTES - 1
+         * bytes fills IMAP_PARSER_KEEP_BYTES, which the next response reuses; one byte more and
+         * the buffer is released when the next response begins. */
+        for (size_t extra = 0; extra <= 1; extra++) {
+                _cleanup_(imap_parser_freep) ImapParser *p = NULL;
+                size_t len = IMAP_PARSER_KEEP_BYTES - 1 + extra, held;
+                char line[IMAP_PARSER_KEEP_BYTES + 1];
+
+                memset(line, 'x', len);
+                memcpy(line, "* OK ", 5);
+                memcpy(line + len - 2, "\r\n", 3);
+                ck_assert_int_eq(imap_parser_new(NULL, &p), 0);
+                feed_whole(p, line);
+                held = imap_parser_allocated(p) - parser_base();
+                ck_assert_uint_ge(held, len + 1);
+                feed_whole(p, "* 2 EXISTS\r\n");
+                if (extra == 0)
+                        ck_assert_uint_eq(imap_parser_allocated(p) - parser_base(), held);
+                else {
+                        ck_assert_uint_gt(held, IMAP_PARSER_KEEP_BYTES);
+                        ck_assert_uint_le(imap_parser_allocated(p) - parser_base(), IMAP_PARSER_KEEP_BYTES);
+                }
+        }
+}
+END_TEST
+
+START_TEST(test_memory_keep_args) {
+        /* Value arrays for IMAP_PARSER_KEEP_ARGS values are kept for the next response with
+         * values; one value more and they are released when the next response begins. */
+        for (size_t extra = 0; extra <= 1; extra++) {
+                _cleanup_(imap_parser_freep) ImapParser *p = NULL;
+                char line[256] = "* SEARCH";
+                size_t held;
+
+                for (size_t i = 1; i <= IMAP_PARSER_KEEP_ARGS + extra; i++)
+                        (void) snprintf(line + strlen(line), sizeof(line) - strlen(line), " %zu", i);
+                strcat(line, "\r\n");
+                ck_assert_int_eq(imap_parser_new(NULL, &p), 0);
+                feed_whole(p, line);
+                ck_assert_uint_eq(imap_parser_response(p)->n_args, IMAP_PARSER_KEEP_ARGS + extra);
+                held = imap_parser_allocated(p);
+                feed_whole(p, "* SEARCH 7\r\n");
+                if (extra == 0)
+                        ck_assert_uint_eq(imap_parser_allocated(p), held);
+                else
+                        ck_assert_uint_lt(imap_parser_allocated(p), held);
+        }
+}
+END_TEST
+
+START_TEST(test_memory_unused_released) {
+        /* A response without values, or without a name to upper-case, gives back the value
+         * arrays and the string buffer at once: the caller may keep it for hours in IDLE. */
+        _cleanup_(imap_parser_freep) ImapParser *p = NULL;
+
+        ck_assert_int_eq(imap_parser_new(NULL, &p), 0);
+        feed_whole(p, "* 1 fetch (FLAGS (\\Seen) X-NAME \"quoted\")\r\n");
+        ck_assert_uint_eq(imap_parser_response(p)->name.len, 5);
+        ck_assert_int_eq(memcmp(imap_parser_response(p)->name.ptr, "FETCH", 5), 0);
+        ck_assert_uint_gt(imap_parser_allocated(p), parser_base() + IMAP_PARSER_KEEP_BYTES);
+        feed_whole(p, "+ idling\r\n");
+        ck_assert_uint_le(imap_parser_allocated(p), parser_base() + IMAP_PARSER_KEEP_BYTES);
+        feed_whole(p, "* 2 FETCH (FLAGS ())\r\n");
+        feed_whole(p, "* 3 EXISTS\r\n");
+        ck_assert_uint_le(imap_parser_allocated(p), parser_base() + IMAP_PARSER_KEEP_BYTES);
+        /* Names as servers send them are not copied: nothing but the line buffer. */
+        feed_whole(p, "* OK Still here\r\n");
+        ck_assert_uint_le(imap_parser_allocated(p), parser_base() + 64);
 }
 END_TEST
 
@@ -816,6 +904,9 @@ static Suite *imap_parser_suite(void) {
         tcase_add_test(tc, test_reset_after_error);
         tcase_add_test(tc, test_reset_drops_partial);
         tcase_add_test(tc, test_memory_shrinks_back);
+        tcase_add_test(tc, test_memory_keep_bytes);
+        tcase_add_test(tc, test_memory_keep_args);
+        tcase_add_test(tc, test_memory_unused_released);
         tcase_add_test(tc, test_many_small_literals);
         tcase_add_test(tc, test_data_offset);
         tcase_add_test(tc, test_type_names);

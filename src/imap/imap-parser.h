@@ -246,11 +246,27 @@ bool imap_parser_in_response(const ImapParser *p);
 /* Why the last error happened: a static string, or NULL if none. */
 const char *imap_parser_error(const ImapParser *p);
 
-/* Bytes the parser holds allocated right now (buffers and value arrays), for
- * per-connection memory accounting. */
+/* Memory between responses.  A connection spends most of its life waiting, and the response
+ * last returned stays valid while it waits, so what that response does not need is given
+ * back at once and what it needs is kept small:
+ *   - value arrays are released when a response without values completes, and when the next
+ *     response begins if they hold more than IMAP_PARSER_KEEP_ARGS values;
+ *   - the line buffer, and the buffer of unescaped strings and names, are released when the
+ *     next response begins if they are larger than IMAP_PARSER_KEEP_BYTES; names that are
+ *     already upper case (as servers send them) are not copied, so the second buffer is
+ *     empty, and released, after most responses;
+ *   - the state of the response being built shares memory with the finished response.
+ * So after "* 3 EXISTS" or "+ idling" a parser holds itself and one line buffer of at most
+ * IMAP_PARSER_KEEP_BYTES, and responses that fit those sizes are parsed without a single
+ * allocation. */
+#define IMAP_PARSER_KEEP_BYTES 128u
+#define IMAP_PARSER_KEEP_ARGS 16u
+
+/* Bytes the parser holds allocated right now (itself, buffers and value arrays; not malloc's
+ * own overhead), for per-connection memory accounting. */
 size_t imap_parser_allocated(const ImapParser *p);
 
-/* Drop any partial response and error; keep the limits.  Large buffers are released. */
+/* Drop any partial response and error; keep the limits.  Every buffer is released. */
 void imap_parser_reset(ImapParser *p);
 
 const char *imap_response_kind_to_string(ImapResponseKind k) __attribute__((const));
