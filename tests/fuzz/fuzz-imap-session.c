@@ -432,8 +432,12 @@ static void check(Fz *f) {
                 CHECK(found);
         }
         n_caps = imap_session_capabilities(f->s, &caps);
+        CHECK(n_caps == imap_session_n_capabilities(f->s));
         for (size_t i = 0; i < n_caps; i++)
-                CHECK(caps[i] && imap_session_has_capability(f->s, caps[i]));
+                CHECK(caps[i] && imap_session_has_capability(f->s, caps[i]) &&
+                      strcmp(caps[i], imap_session_capability(f->s, i)) == 0);
+        CHECK(!imap_session_capability(f->s, n_caps));
+        CHECK(imap_session_allocated(f->s) > 0);
         CHECK(store_bytes(f) <= f->max_stored);
         CHECK(imap_session_response_dropped(f->s) >= f->dropped);      /* a counter */
         f->dropped = imap_session_response_dropped(f->s);
