@@ -730,54 +730,110 @@ static void feed_whole(ImapParser *p, const char *s) {
         ck_assert_uint_eq(used, strlen(s));
 }
 
-START_TEST(test_memory_keep_bytes) {
-        /* The line buffer holds the line and one spare byte: a line of IMAP_PARSER_KEEP_BYTES - 1
-         * bytes fills IMAP_PARSER_KEEP_BYTES, which the next response reuses; one byte more and
-         * the buffer is released when the next response begins. */
-        for (size_t extra = 0; extra <= 1; extra++) {
-                _cleanup_(imap_parser_freep) ImapParser *p = NULL;
-                size_t len = IMAP_PARSER_KEEP_BYTES - 1 + extra, held;
-                char line[IMAP_PARSER_KEEP_BYTES + 1];
+/* "* OK xxx...\r\n", len bytes in all: the line buffer needs len + 1 (a spare byte). */
+static char *ok_line(size_t len) {
+        char *line = malloc(len + 1);
 
-                memset(line, 'x', len);
-                memcpy(line, "* OK ", 5);
-                memcpy(line + len - 2, "\r\n", 3);
+        ck_assert_ptr_nonnull(line);
+        memset(line, 'x', len);
+        memcpy(line, "* OK ", 5);
+        memcpy(line + len - 2, "\r\n", 3);
+        return line;
+}
+
+/* Bytes held after feeding 'first', then 'second' (which is when first's buffer may go). */
+static size_t held_after(size_t first, size_t second) {
+        _cleanup_(imap_parser_freep) ImapParser *p = NULL;
+        _cleanup_free_ char *a = ok_line(first), *b = ok_line(second);
+
+        ck_assert_int_eq(imap_parser_new(NULL, &p), 0);
+        feed_whole(p, a);
+        feed_whole(p, b);
+        return imap_parser_allocated(p) - parser_base();
+}
+
+START_TEST(test_memory_keep_bytes) {
+        const size_t keep = IMAP_PARSER_KEEP_BYTES;
+
+        /* A buffer of IMAP_PARSER_KEEP_BYTES stays (a line of keep - 1 bytes fills it). */
+        ck_assert_uint_eq(held_after(keep - 1, 20), keep);
+        /* A bigger one serves the next response, and goes after a response that fitted in
+         * IMAP_PARSER_KEEP_BYTES: at the boundary, and one byte past it. */
+        ck_assert_uint_eq(held_after(keep, keep), 2 * keep);
+        ck_assert_uint_eq(held_after(keep, 20), 2 * keep);
+        {
+                _cleanup_(imap_parser_freep) ImapParser *p = NULL;
+                _cleanup_free_ char *big = ok_line(keep), *fits = ok_line(keep - 1), *over = ok_line(keep);
+
                 ck_assert_int_eq(imap_parser_new(NULL, &p), 0);
-                feed_whole(p, line);
-                held = imap_parser_allocated(p) - parser_base();
-                ck_assert_uint_ge(held, len + 1);
+                feed_whole(p, big);
+                feed_whole(p, over);
                 feed_whole(p, "* 2 EXISTS\r\n");
-                if (extra == 0)
-                        ck_assert_uint_eq(imap_parser_allocated(p) - parser_base(), held);
-                else {
-                        ck_assert_uint_gt(held, IMAP_PARSER_KEEP_BYTES);
-                        ck_assert_uint_le(imap_parser_allocated(p) - parser_base(), IMAP_PARSER_KEEP_BYTES);
-                }
+                ck_assert_uint_eq(imap_parser_allocated(p) - parser_base(), 2 * keep);
+                feed_whole(p, fits);
+                feed_whole(p, "* 3 EXISTS\r\n");
+                ck_assert_uint_le(imap_parser_allocated(p) - parser_base(), keep);
         }
+        /* Over 16 KiB it goes after any response: 16 KiB is kept, 32 KiB is not. */
+        ck_assert_uint_eq(held_after(16384 - 1, 8192), 16384);
+        ck_assert_uint_le(held_after(16384, 8192), 16384);
 }
 END_TEST
 
-START_TEST(test_memory_keep_args) {
-        /* Value arrays for IMAP_PARSER_KEEP_ARGS values are kept for the next response with
-         * values; one value more and they are released when the next response begins. */
-        for (size_t extra = 0; extra <= 1; extra++) {
-                _cleanup_(imap_parser_freep) ImapParser *p = NULL;
-                char line[256] = "* SEARCH";
-                size_t held;
+/* "* XVALUES 1 2 ... n-1 {17000}\r\n" and 17,000 bytes and CRLF: n values, and a line buffer
+ * over 16 KiB, which goes after every response and so leaves the value arrays to watch. */
+static char *values_response(size_t n, size_t *ret_len) {
+        Buf b = BUF_INIT;
+        char num[24];
 
-                for (size_t i = 1; i <= IMAP_PARSER_KEEP_ARGS + extra; i++)
-                        (void) snprintf(line + strlen(line), sizeof(line) - strlen(line), " %zu", i);
-                strcat(line, "\r\n");
-                ck_assert_int_eq(imap_parser_new(NULL, &p), 0);
-                feed_whole(p, line);
-                ck_assert_uint_eq(imap_parser_response(p)->n_args, IMAP_PARSER_KEEP_ARGS + extra);
-                held = imap_parser_allocated(p);
-                feed_whole(p, "* SEARCH 7\r\n");
-                if (extra == 0)
-                        ck_assert_uint_eq(imap_parser_allocated(p), held);
-                else
-                        ck_assert_uint_lt(imap_parser_allocated(p), held);
+        ck_assert_int_eq(buf_append(&b, "* XVALUES", 9, 0), 0);
+        for (size_t i = 1; i < n; i++) {
+                int k = snprintf(num, sizeof(num), " %zu", i);
+                ck_assert_int_eq(buf_append(&b, num, (size_t) k, 0), 0);
         }
+        ck_assert_int_eq(buf_append(&b, " {17000}\r\n", 10, 0), 0);
+        ck_assert_int_eq(buf_reserve(&b, 17000 + 2, 0), 0);
+        memset(b.data + b.len, 'v', 17000);
+        b.len += 17000;
+        ck_assert_int_eq(buf_append(&b, "\r\n", 2, 0), 0);
+        *ret_len = b.len;
+        return b.data;
+}
+
+static void feed_values(ImapParser *p, size_t n) {
+        size_t len, used = 0;
+        _cleanup_free_ char *r = values_response(n, &len);
+
+        ck_assert_int_eq(imap_parser_feed(p, r, len, &used), 1);
+        ck_assert_uint_eq(used, len);
+        ck_assert_uint_eq(imap_parser_response(p)->n_args, n);
+}
+
+/* Bytes held after responses of ns[0], ns[1], ... values, beyond what the last one alone
+ * leaves: the value arrays that the ones before it left behind. */
+static size_t args_left(const size_t *ns, size_t n) {
+        _cleanup_(imap_parser_freep) ImapParser *p = NULL;
+        size_t alone;
+
+        ck_assert_int_eq(imap_parser_new(NULL, &p), 0);
+        feed_values(p, ns[n - 1]);
+        alone = imap_parser_allocated(p);
+        imap_parser_reset(p);
+        for (size_t i = 0; i < n; i++)
+                feed_values(p, ns[i]);
+        return imap_parser_allocated(p) - alone;
+}
+
+START_TEST(test_memory_keep_args) {
+        const size_t keep = IMAP_PARSER_KEEP_ARGS;
+
+        /* Arrays for more than IMAP_PARSER_KEEP_ARGS values serve the next response, and go
+         * after one that fitted in IMAP_PARSER_KEEP_ARGS: at the boundary and one past it. */
+        ck_assert_uint_eq(args_left((const size_t[]) { keep + 1, keep, 1 }, 3), 0);
+        ck_assert_uint_gt(args_left((const size_t[]) { keep + 1, keep + 1, 1 }, 3), 0);
+        /* Over 512 values they go after any response. */
+        ck_assert_uint_gt(args_left((const size_t[]) { 512, keep + 1 }, 2), 0);
+        ck_assert_uint_eq(args_left((const size_t[]) { 513, keep + 1 }, 2), 0);
 }
 END_TEST
 

@@ -26,10 +26,13 @@
 /* What stays allocated between responses (the contract is in imap-parser.h).  A mailbox in
  * IDLE gets a "* OK Still here", a "* n EXISTS" or a FETCH of flags now and then: a line
  * buffer of IMAP_PARSER_KEEP_BYTES and value arrays of IMAP_PARSER_KEEP_ARGS hold any of
- * them, so they parse without a malloc().  Anything bigger (a greeting listing capabilities,
- * an ENVELOPE, a message) is released when the next response begins, so ten thousand idle
- * connections do not each keep the largest response they ever saw.  docs/PARSER.md has the
- * numbers. */
+ * them, so they parse without a malloc().  Bigger buffers (for a greeting listing
+ * capabilities, ENVELOPEs, a message) serve a run of large responses and are released once a
+ * small one ends the run, so ten thousand idle connections do not each keep the largest
+ * response they ever saw; over PARSER_HUGE_* they are released after any response.
+ * docs/PARSER.md has the numbers. */
+#define PARSER_HUGE_BYTES 16384u
+#define PARSER_HUGE_ARGS 512u
 
 typedef enum Phase {
         PHASE_LINE,             /* collecting a line up to LF */
@@ -1223,11 +1226,27 @@ static int process_line(ImapParser *p) {
 }
 
 /* Start a new response: the previous one, and 'resp' with it, is no longer the caller's. */
+/* Whether a buffer of 'cap' (bytes or values) goes after a response that 'fitted' in 'keep':
+ * never when it is no larger than that; always when it is huge; otherwise when the response
+ * was small, which is what ends a run of large responses (FETCHes of ENVELOPEs, say) and what
+ * comes before a connection goes quiet ("A4 OK Fetch completed", "+ idling").  A run of large
+ * responses reuses one buffer instead of growing and freeing one for each. */
+static bool release_after(size_t cap, bool fitted, size_t keep, size_t huge) {
+        return cap > keep && (cap > huge || fitted);
+}
+
 static void begin_response(ImapParser *p) {
-        buf_shrink(&p->raw, IMAP_PARSER_KEEP_BYTES);
-        buf_shrink(&p->strs, IMAP_PARSER_KEEP_BYTES);
-        if (p->cap_args > IMAP_PARSER_KEEP_ARGS)
+        /* A buffer holds len bytes and one spare: len < keep is what fits in keep. */
+        if (release_after(p->raw.cap, p->raw.len < IMAP_PARSER_KEEP_BYTES, IMAP_PARSER_KEEP_BYTES,
+                          PARSER_HUGE_BYTES))
+                buf_done(&p->raw);
+        if (release_after(p->strs.cap, p->strs.len < IMAP_PARSER_KEEP_BYTES, IMAP_PARSER_KEEP_BYTES,
+                          PARSER_HUGE_BYTES))
+                buf_done(&p->strs);
+        if (release_after(p->cap_args, p->n_args <= IMAP_PARSER_KEEP_ARGS, IMAP_PARSER_KEEP_ARGS,
+                          PARSER_HUGE_ARGS))
                 release_args(p);
+        p->raw.len = p->strs.len = 0;
         p->n_args = 0;
         p->b = (Build) {
                 .phase = PHASE_LINE,

@@ -248,17 +248,17 @@ const char *imap_parser_error(const ImapParser *p);
 
 /* Memory between responses.  A connection spends most of its life waiting, and the response
  * last returned stays valid while it waits, so what that response does not need is given
- * back at once and what it needs is kept small:
- *   - value arrays are released when a response without values completes, and when the next
- *     response begins if they hold more than IMAP_PARSER_KEEP_ARGS values;
- *   - the line buffer, and the buffer of unescaped strings and names, are released when the
- *     next response begins if they are larger than IMAP_PARSER_KEEP_BYTES; names that are
- *     already upper case (as servers send them) are not copied, so the second buffer is
- *     empty, and released, after most responses;
- *   - the state of the response being built shares memory with the finished response.
- * So after "* 3 EXISTS" or "+ idling" a parser holds itself and one line buffer of at most
- * IMAP_PARSER_KEEP_BYTES, and responses that fit those sizes are parsed without a single
- * allocation. */
+ * back and what it needs is kept small.  When a response begins, the buffers of the one
+ * before it (the line buffer, the buffer of unescaped strings and names, the value arrays)
+ * are kept if they are no larger than IMAP_PARSER_KEEP_BYTES (values: IMAP_PARSER_KEEP_ARGS),
+ * and otherwise released if that response fitted in that size, or if they are over 16 KiB
+ * (512 values): a run of large responses reuses one buffer, and the small response that ends
+ * it (a tagged OK, "+ idling") gives it back.  A response without values releases the value
+ * arrays as soon as it is complete; names that are already upper case (as servers send them)
+ * are not copied, so the second buffer stays empty, and released, for most responses; and the
+ * state of the response being built shares memory with the finished response.  So a parser
+ * that has seen two small responses in a row holds itself and one line buffer of at most
+ * IMAP_PARSER_KEEP_BYTES, and responses that fit those sizes parse without an allocation. */
 #define IMAP_PARSER_KEEP_BYTES 128u
 #define IMAP_PARSER_KEEP_ARGS 16u
 
