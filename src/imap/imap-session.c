@@ -619,6 +619,7 @@ static void push_event(ImapSession *s, ImapEventType type, const ImapResponse *r
 }
 
 int imap_session_next_event(ImapSession *s, ImapEvent *ret) {
+        const char *name;
         Event *e;
 
         if (s->ev_len == 0)
@@ -629,9 +630,15 @@ int imap_session_next_event(ImapSession *s, ImapEvent *ret) {
                 .resp = e->resp,
                 .id = e->id,
         };
-        /* By value: the command is freed as soon as it is answered. */
-        (void) snprintf(ret->cmd, sizeof(ret->cmd), "%s",
-                        e->owns_cmd ? imap_cmd_name(e->owned_cmd) : e->cmd ? e->cmd : "");
+        /* By value: the command is freed as soon as it is answered.  Names fit (imap-cmd.h);
+         * no snprintf(), which would cost more than parsing the response did. */
+        name = e->owns_cmd ? imap_cmd_name(e->owned_cmd) : e->cmd;
+        if (name) {
+                size_t n = strnlen(name, sizeof(ret->cmd) - 1);
+
+                memcpy(ret->cmd, name, n);
+                ret->cmd[n] = 0;
+        }
         event_done(e);
         s->ev_head = (uint8_t) ((s->ev_head + 1) % EVENT_QUEUE_MAX);
         s->ev_len--;
