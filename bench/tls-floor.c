@@ -14,6 +14,12 @@
  * It also prints how the bytes divide between making the conn (the SSL object, the Conn, the
  * BIO), the handshake, and what came after it (TLS 1.3 NewSessionTickets, the IMAP part).
  *
+ *   bench/tls-floor -p /tmp/tls-floor
+ *
+ * prints instead what single OpenSSL objects of a conn cost with this library (average of
+ * 100 each): an SSL from the shared context, the server's certificate as decoded from
+ * DIR/cert.pem, a record cipher context (one per direction), a session, a handshake digest.
+ *
  * -o sets what the transport does not (yet) do, to see what it would save, on top of the
  * transport's own settings: notickets (SSL_OP_NO_TICKET), tickets0 (the client asks for none
  * with SSL_CTX_set_num_tickets(0); servers ignore it), cacheoff
@@ -24,7 +30,10 @@
  */
 #include <errno.h>
 #include <malloc.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -173,9 +182,85 @@ static int open_conn(ConnTlsCtx *ctx, const char *port, unsigned user, bool logi
         return 0;
 }
 
+/* What single objects cost, averaged over 100 of each kept alive at once. */
+static int probe(ConnTlsCtx *ctx, const char *cert_file) {
+        enum { K = 100 };
+        static const unsigned char key[32], iv[12];
+        unsigned char *der = NULL;
+        void *keep[K];
+        X509 *x;
+        FILE *f;
+        size_t h;
+        int len;
+
+        f = fopen(cert_file, "re");
+        x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+        if (f)
+                fclose(f);
+        len = x ? i2d_X509(x, &der) : -1;
+        if (len <= 0) {
+                fprintf(stderr, "%s: no certificate\n", cert_file);
+                return EXIT_FAILURE;
+        }
+
+        h = heap();
+        for (int i = 0; i < K; i++)
+                keep[i] = SSL_new(conn_tls_ctx_get_ssl_ctx(ctx));
+        printf("SSL_new() from the shared context: %zu B\n", (heap() - h) / K);
+        for (int i = 0; i < K; i++)
+                SSL_free(keep[i]);
+
+        h = heap();
+        for (int i = 0; i < K; i++) {
+                const unsigned char *p = der;
+                keep[i] = d2i_X509(NULL, &p, len);
+        }
+        printf("server certificate (%d B DER), decoded: %zu B\n", len, (heap() - h) / K);
+        h = heap();
+        for (int i = 0; i < K; i++) {
+                /* What verification computes and caches in it: key, extensions. */
+                (void) X509_get0_pubkey(keep[i]);
+                (void) X509_check_purpose(keep[i], -1, 0);
+        }
+        printf("  and once verified (key, extensions): %zu B more\n", (heap() - h) / K);
+        for (int i = 0; i < K; i++)
+                X509_free(keep[i]);
+
+        h = heap();
+        for (int i = 0; i < K; i++) {
+                EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+                (void) EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, key, iv, 1);
+                keep[i] = c;
+        }
+        printf("AES-256-GCM record cipher context (one per direction): %zu B\n", (heap() - h) / K);
+        for (int i = 0; i < K; i++)
+                EVP_CIPHER_CTX_free(keep[i]);
+
+        h = heap();
+        for (int i = 0; i < K; i++)
+                keep[i] = SSL_SESSION_new();
+        printf("SSL_SESSION_new(): %zu B\n", (heap() - h) / K);
+        for (int i = 0; i < K; i++)
+                SSL_SESSION_free(keep[i]);
+
+        h = heap();
+        for (int i = 0; i < K; i++) {
+                EVP_MD_CTX *c = EVP_MD_CTX_new();
+                (void) EVP_DigestInit_ex(c, EVP_sha384(), NULL);
+                keep[i] = c;
+        }
+        printf("SHA-384 handshake digest context: %zu B\n", (heap() - h) / K);
+        for (int i = 0; i < K; i++)
+                EVP_MD_CTX_free(keep[i]);
+
+        OPENSSL_free(der);
+        X509_free(x);
+        return EXIT_SUCCESS;
+}
+
 int main(int argc, char **argv) {
         unsigned n = 200;
-        bool login = false;
+        bool login = false, probe_only = false;
         ConnTlsCtx *ctx = NULL;
         Conn **v;
         char path[4096], port[16] = "";
@@ -183,8 +268,11 @@ int main(int argc, char **argv) {
         FILE *f;
         int o, r;
 
-        while ((o = getopt(argc, argv, "n:lo:")) >= 0)
+        while ((o = getopt(argc, argv, "n:lo:p")) >= 0)
                 switch (o) {
+                case 'p':
+                        probe_only = true;
+                        break;
                 case 'n':
                         n = (unsigned) strtoul(optarg, NULL, 10);
                         break;
@@ -211,7 +299,7 @@ int main(int argc, char **argv) {
                         return EXIT_FAILURE;
                 }
         if (optind + 1 != argc || n == 0) {
-                fprintf(stderr, "usage: %s [-n N] [-l] [-o OPTION]... DOVECOT_DIR\n", argv[0]);
+                fprintf(stderr, "usage: %s [-n N] [-l] [-o OPTION]... DOVECOT_DIR | -p DOVECOT_DIR\n", argv[0]);
                 return EXIT_FAILURE;
         }
 
@@ -227,6 +315,14 @@ int main(int argc, char **argv) {
         if (r < 0) {
                 fprintf(stderr, "TLS context: %s\n", strerror(-r));
                 return EXIT_FAILURE;
+        }
+        if (probe_only) {
+                /* A warm-up SSL, so that the context's lazy setup is not counted. */
+                SSL_free(SSL_new(conn_tls_ctx_get_ssl_ctx(ctx)));
+                (void) snprintf(path, sizeof(path), "%s/cert.pem", argv[optind]);
+                r = probe(ctx, path);
+                conn_tls_ctx_free(ctx);
+                return r;
         }
         {
                 SSL_CTX *sc = conn_tls_ctx_get_ssl_ctx(ctx);
