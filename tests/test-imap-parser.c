@@ -852,6 +852,12 @@ START_TEST(test_memory_unused_released) {
         feed_whole(p, "* 2 FETCH (FLAGS ())\r\n");
         feed_whole(p, "* 3 EXISTS\r\n");
         ck_assert_uint_le(imap_parser_allocated(p), parser_base() + IMAP_PARSER_KEEP_BYTES);
+        /* An empty quoted string stores no byte, so the string buffer goes; the value still
+         * points at bytes (fuzz finding: it pointed at an offset from NULL). */
+        feed_whole(p, "* ID (\"\" \"\")\r\n");
+        ck_assert_uint_eq(imap_parser_response(p)->id->n, 2);
+        ck_assert_ptr_nonnull(imap_parser_response(p)->id[1].str);
+        ck_assert_uint_eq(imap_parser_response(p)->id[1].len, 0);
         /* Names as servers send them are not copied: nothing but the line buffer. */
         feed_whole(p, "* OK Still here\r\n");
         ck_assert_uint_le(imap_parser_allocated(p), parser_base() + 64);

@@ -1112,7 +1112,8 @@ static int finish_response(ImapParser *p) {
 
                 switch (a->type) {
                 case IMAP_ARG_STRING:
-                        a->str = p->strs.data + p->arg_off[i];
+                        /* "" stores no byte, and strs may then have been released above. */
+                        a->str = a->len > 0 ? p->strs.data + p->arg_off[i] : "";
                         break;
                 case IMAP_ARG_ATOM:
                 case IMAP_ARG_LITERAL:
