@@ -34,6 +34,14 @@
 
 static const usec_t now = 1000 * USEC_PER_SEC;
 
+/* What the daemon fetches per new message: about 400 bytes, 50 values. */
+static const char envelope_fmt[] =
+        "* %u FETCH (UID %u FLAGS (\\Seen) INTERNALDATE \"06-Dec-2024 06:00:00 +0000\" RFC822.SIZE 2345 "
+        "ENVELOPE (\"Fri, 06 Dec 2024 06:00:00 +0000\" \"The subject of message %u\" "
+        "((\"Alice Sender\" NIL \"alice\" \"a.test\")) ((\"Alice Sender\" NIL \"alice\" \"a.test\")) "
+        "((\"Alice Sender\" NIL \"alice\" \"a.test\")) ((\"Bob Receiver\" NIL \"bob\" \"b.test\")) "
+        "NIL NIL NIL \"<message-%u@a.test>\"))\r\n";
+
 static int new_idle_session(ImapSession **ret) {
         ImapSession *s = NULL;
         int r;
@@ -64,8 +72,9 @@ static int bench_mem(unsigned n) {
                 reported += imap_session_allocated(v[i]);
         }
         after = mallinfo2().uordblks;
-        printf("%u sessions in IDLE: heap %zu B per session (mallinfo2), imap_session_allocated() %zu B\n", n,
-               (after - before) / n, reported / n);
+        printf("%u sessions in IDLE: heap %zu B per session (mallinfo2), "
+               "imap_session_allocated() %zu B\n",
+               n, (after - before) / n, reported / n);
         for (unsigned i = 0; i < n; i++)
                 imap_session_free(v[i]);
         free(v);
@@ -91,8 +100,8 @@ static int bench_cpu(unsigned n, const char *kind) {
                                 r = th_transcript_feed(s, line, now);
                         }
                 } else if (strcmp(kind, "big") == 0 && i % 100 == 99) {
-                        (void) snprintf(line, sizeof(line), "* %u FETCH (UID %u BODY[] {%zu}\r\n", i + 1, i + 1,
-                                        sizeof(big));
+                        (void) snprintf(line, sizeof(line), "* %u FETCH (UID %u BODY[] {%zu}\r\n", i + 1,
+                                        i + 1, sizeof(big));
                         r = th_transcript_feed(s, line, now);
                         if (r >= 0) {
                                 size_t used = 0;
@@ -104,20 +113,12 @@ static int bench_cpu(unsigned n, const char *kind) {
                         if (r >= 0)
                                 r = th_transcript_feed(s, ")\r\n", now);
                 } else if (strcmp(kind, "envelope") == 0) {
-                        (void) snprintf(line, sizeof(line),
-                                        "* %u FETCH (UID %u FLAGS (\\Seen) INTERNALDATE \"06-Dec-2024 06:00:00 +0000\" "
-                                        "RFC822.SIZE 2345 ENVELOPE (\"Fri, 06 Dec 2024 06:00:00 +0000\" "
-                                        "\"The subject of message %u\" ((\"Alice Sender\" NIL \"alice\" \"a.test\")) "
-                                        "((\"Alice Sender\" NIL \"alice\" \"a.test\")) "
-                                        "((\"Alice Sender\" NIL \"alice\" \"a.test\")) "
-                                        "((\"Bob Receiver\" NIL \"bob\" \"b.test\")) NIL NIL NIL "
-                                        "\"<message-%u@a.test>\"))\r\n",
-                                        i + 1, i + 1, i + 1, i + 1);
+                        (void) snprintf(line, sizeof(line), envelope_fmt, i + 1, i + 1, i + 1, i + 1);
                         r = th_transcript_feed(s, line, now);
                 } else if (strcmp(kind, "fetch") == 0 || strcmp(kind, "big") == 0) {
                         (void) snprintf(line, sizeof(line),
-                                        "* %u FETCH (UID %u FLAGS (\\Seen \\Answered) MODSEQ (%u))\r\n", i + 1,
-                                        i + 1, i + 10);
+                                        "* %u FETCH (UID %u FLAGS (\\Seen \\Answered) MODSEQ (%u))\r\n",
+                                        i + 1, i + 1, i + 10);
                         r = th_transcript_feed(s, line, now);
                 } else {
                         fprintf(stderr, "unknown kind '%s'\n", kind);

@@ -299,7 +299,8 @@ int main(int argc, char **argv) {
                         return EXIT_FAILURE;
                 }
         if (optind + 1 != argc || n == 0) {
-                fprintf(stderr, "usage: %s [-n N] [-l] [-o OPTION]... DOVECOT_DIR | -p DOVECOT_DIR\n", argv[0]);
+                fprintf(stderr, "usage: %s [-n N] [-l] [-o OPTION]... DOVECOT_DIR | -p DOVECOT_DIR\n",
+                        argv[0]);
                 return EXIT_FAILURE;
         }
 
