@@ -22,7 +22,9 @@
 # Environment: DOVECOT_USERS (number of users, default 4), DOVECOT_MAIL_USER
 # (system account owning the mail when run as root, default "nobody": Dovecot
 # refuses mail access as uid 0), DOVECOT_IDLE_NOTIFY (imap_idle_notify_interval,
-# default "2 mins", Dovecot's own default).
+# default "2 mins", Dovecot's own default), DOVECOT_LOGIN_PROCESSES (imap-login's
+# process_limit, default 100 as Dovecot's: one process per client, which stays to
+# proxy TLS after login, so more than 100 TLS clients need more).
 set -eu
 
 die() {
@@ -218,6 +220,7 @@ imap_idle_notify_interval = $idle_notify
 mailbox_idle_check_interval = 1 secs
 
 service imap-login {
+  process_limit = $login_processes
   inet_listener imap {
     address = 127.0.0.1
     port = $plain
@@ -255,6 +258,10 @@ do_start() {
         '' | *[!0-9]* | 0) die "DOVECOT_USERS must be a positive number" ;;
         esac
         idle_notify=${DOVECOT_IDLE_NOTIFY:-2 mins}
+        login_processes=${DOVECOT_LOGIN_PROCESSES:-100}
+        case $login_processes in
+        '' | *[!0-9]* | 0) die "DOVECOT_LOGIN_PROCESSES must be a positive number" ;;
+        esac
 
         mkdir -p "$dir"
         dir=$(cd "$dir" && pwd -P)

@@ -694,6 +694,14 @@ START_TEST(test_reset_drops_partial) {
 }
 END_TEST
 
+/* What a parser holds with no buffer at all: itself. */
+static size_t parser_base(void) {
+        _cleanup_(imap_parser_freep) ImapParser *p = NULL;
+
+        ck_assert_int_eq(imap_parser_new(NULL, &p), 0);
+        return imap_parser_allocated(p);
+}
+
 START_TEST(test_memory_shrinks_back) {
         /* One large response must not pin its memory for the connection's life. */
         ImapLimits lim = { .max_literal = 2u << 20, .max_response = 4u << 20 };
@@ -710,7 +718,149 @@ START_TEST(test_memory_shrinks_back) {
         ck_assert_uint_ge(imap_parser_allocated(p), n);
         r = imap_parser_feed(p, "* 3 EXISTS\r\n", 12, &used);
         ck_assert_int_eq(r, 1);
-        ck_assert_uint_lt(imap_parser_allocated(p), 32768);
+        ck_assert_uint_le(imap_parser_allocated(p), parser_base() + IMAP_PARSER_KEEP_BYTES);
+}
+END_TEST
+
+/* Feed exactly one whole response. */
+static void feed_whole(ImapParser *p, const char *s) {
+        size_t used = 0;
+
+        ck_assert_int_eq(imap_parser_feed(p, s, strlen(s), &used), 1);
+        ck_assert_uint_eq(used, strlen(s));
+}
+
+/* "* OK xxx...\r\n", len bytes in all: the line buffer needs len + 1 (a spare byte). */
+static char *ok_line(size_t len) {
+        char *line = malloc(len + 1);
+
+        ck_assert_ptr_nonnull(line);
+        memset(line, 'x', len);
+        memcpy(line, "* OK ", 5);
+        memcpy(line + len - 2, "\r\n", 3);
+        return line;
+}
+
+/* Bytes held after feeding 'first', then 'second' (which is when first's buffer may go). */
+static size_t held_after(size_t first, size_t second) {
+        _cleanup_(imap_parser_freep) ImapParser *p = NULL;
+        _cleanup_free_ char *a = ok_line(first), *b = ok_line(second);
+
+        ck_assert_int_eq(imap_parser_new(NULL, &p), 0);
+        feed_whole(p, a);
+        feed_whole(p, b);
+        return imap_parser_allocated(p) - parser_base();
+}
+
+START_TEST(test_memory_keep_bytes) {
+        const size_t keep = IMAP_PARSER_KEEP_BYTES;
+
+        /* A buffer of IMAP_PARSER_KEEP_BYTES stays (a line of keep - 1 bytes fills it). */
+        ck_assert_uint_eq(held_after(keep - 1, 20), keep);
+        /* A bigger one serves the next response, and goes after a response that fitted in
+         * IMAP_PARSER_KEEP_BYTES: at the boundary, and one byte past it. */
+        ck_assert_uint_eq(held_after(keep, keep), 2 * keep);
+        ck_assert_uint_eq(held_after(keep, 20), 2 * keep);
+        {
+                _cleanup_(imap_parser_freep) ImapParser *p = NULL;
+                _cleanup_free_ char *big = ok_line(keep), *fits = ok_line(keep - 1), *over = ok_line(keep);
+
+                ck_assert_int_eq(imap_parser_new(NULL, &p), 0);
+                feed_whole(p, big);
+                feed_whole(p, over);
+                feed_whole(p, "* 2 EXISTS\r\n");
+                ck_assert_uint_eq(imap_parser_allocated(p) - parser_base(), 2 * keep);
+                feed_whole(p, fits);
+                feed_whole(p, "* 3 EXISTS\r\n");
+                ck_assert_uint_le(imap_parser_allocated(p) - parser_base(), keep);
+        }
+        /* Over 16 KiB it goes after any response: 16 KiB is kept, 32 KiB is not. */
+        ck_assert_uint_eq(held_after(16384 - 1, 8192), 16384);
+        ck_assert_uint_le(held_after(16384, 8192), 16384);
+}
+END_TEST
+
+/* "* XVALUES 1 2 ... n-1 {17000}\r\n" and 17,000 bytes and CRLF: n values, and a line buffer
+ * over 16 KiB, which goes after every response and so leaves the value arrays to watch. */
+static char *values_response(size_t n, size_t *ret_len) {
+        Buf b = BUF_INIT;
+        char num[24];
+
+        ck_assert_int_eq(buf_append(&b, "* XVALUES", 9, 0), 0);
+        for (size_t i = 1; i < n; i++) {
+                int k = snprintf(num, sizeof(num), " %zu", i);
+                ck_assert_int_eq(buf_append(&b, num, (size_t) k, 0), 0);
+        }
+        ck_assert_int_eq(buf_append(&b, " {17000}\r\n", 10, 0), 0);
+        ck_assert_int_eq(buf_reserve(&b, 17000 + 2, 0), 0);
+        memset(b.data + b.len, 'v', 17000);
+        b.len += 17000;
+        ck_assert_int_eq(buf_append(&b, "\r\n", 2, 0), 0);
+        *ret_len = b.len;
+        return b.data;
+}
+
+static void feed_values(ImapParser *p, size_t n) {
+        size_t len, used = 0;
+        _cleanup_free_ char *r = values_response(n, &len);
+
+        ck_assert_int_eq(imap_parser_feed(p, r, len, &used), 1);
+        ck_assert_uint_eq(used, len);
+        ck_assert_uint_eq(imap_parser_response(p)->n_args, n);
+}
+
+/* Bytes held after responses of ns[0], ns[1], ... values, beyond what the last one alone
+ * leaves: the value arrays that the ones before it left behind. */
+static size_t args_left(const size_t *ns, size_t n) {
+        _cleanup_(imap_parser_freep) ImapParser *p = NULL;
+        size_t alone;
+
+        ck_assert_int_eq(imap_parser_new(NULL, &p), 0);
+        feed_values(p, ns[n - 1]);
+        alone = imap_parser_allocated(p);
+        imap_parser_reset(p);
+        for (size_t i = 0; i < n; i++)
+                feed_values(p, ns[i]);
+        return imap_parser_allocated(p) - alone;
+}
+
+START_TEST(test_memory_keep_args) {
+        const size_t keep = IMAP_PARSER_KEEP_ARGS;
+
+        /* Arrays for more than IMAP_PARSER_KEEP_ARGS values serve the next response, and go
+         * after one that fitted in IMAP_PARSER_KEEP_ARGS: at the boundary and one past it. */
+        ck_assert_uint_eq(args_left((const size_t[]) { keep + 1, keep, 1 }, 3), 0);
+        ck_assert_uint_gt(args_left((const size_t[]) { keep + 1, keep + 1, 1 }, 3), 0);
+        /* Over 512 values they go after any response. */
+        ck_assert_uint_gt(args_left((const size_t[]) { 512, keep + 1 }, 2), 0);
+        ck_assert_uint_eq(args_left((const size_t[]) { 513, keep + 1 }, 2), 0);
+}
+END_TEST
+
+START_TEST(test_memory_unused_released) {
+        /* A response without values, or without a name to upper-case, gives back the value
+         * arrays and the string buffer at once: the caller may keep it for hours in IDLE. */
+        _cleanup_(imap_parser_freep) ImapParser *p = NULL;
+
+        ck_assert_int_eq(imap_parser_new(NULL, &p), 0);
+        feed_whole(p, "* 1 fetch (FLAGS (\\Seen) X-NAME \"quoted\")\r\n");
+        ck_assert_uint_eq(imap_parser_response(p)->name.len, 5);
+        ck_assert_int_eq(memcmp(imap_parser_response(p)->name.ptr, "FETCH", 5), 0);
+        ck_assert_uint_gt(imap_parser_allocated(p), parser_base() + IMAP_PARSER_KEEP_BYTES);
+        feed_whole(p, "+ idling\r\n");
+        ck_assert_uint_le(imap_parser_allocated(p), parser_base() + IMAP_PARSER_KEEP_BYTES);
+        feed_whole(p, "* 2 FETCH (FLAGS ())\r\n");
+        feed_whole(p, "* 3 EXISTS\r\n");
+        ck_assert_uint_le(imap_parser_allocated(p), parser_base() + IMAP_PARSER_KEEP_BYTES);
+        /* An empty quoted string stores no byte, so the string buffer goes; the value still
+         * points at bytes (fuzz finding: it pointed at an offset from NULL). */
+        feed_whole(p, "* ID (\"\" \"\")\r\n");
+        ck_assert_uint_eq(imap_parser_response(p)->id->n, 2);
+        ck_assert_ptr_nonnull(imap_parser_response(p)->id[1].str);
+        ck_assert_uint_eq(imap_parser_response(p)->id[1].len, 0);
+        /* Names as servers send them are not copied: nothing but the line buffer. */
+        feed_whole(p, "* OK Still here\r\n");
+        ck_assert_uint_le(imap_parser_allocated(p), parser_base() + 64);
 }
 END_TEST
 
@@ -816,6 +966,9 @@ static Suite *imap_parser_suite(void) {
         tcase_add_test(tc, test_reset_after_error);
         tcase_add_test(tc, test_reset_drops_partial);
         tcase_add_test(tc, test_memory_shrinks_back);
+        tcase_add_test(tc, test_memory_keep_bytes);
+        tcase_add_test(tc, test_memory_keep_args);
+        tcase_add_test(tc, test_memory_unused_released);
         tcase_add_test(tc, test_many_small_literals);
         tcase_add_test(tc, test_data_offset);
         tcase_add_test(tc, test_type_names);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "imap-session.h"
+#include "th-transcript.h"
 #include "th.h"
 
 static usec_t now_usec = 1000 * USEC_PER_SEC;
@@ -1045,6 +1046,174 @@ START_TEST(test_continuation_for_unsent_command) {
 }
 END_TEST
 
+/* ---- memory ------------------------------------------------------------------------------- */
+
+/* The most a session in IDLE may hold (imap_session_allocated()) after the Dovecot transcript of
+ * tests/th-transcript.h: itself, its parser with one line buffer, 41 capabilities and the IDLE
+ * command awaiting its reply (docs/ENGINE.md, "Memory"). */
+#define IDLE_MAX_BYTES 1024
+/* malloc()'s own overhead on top (glibc: a size word per chunk, sizes rounded to 16 bytes) for
+ * the five chunks above, and what its caches of freed chunks keep, spread over the sessions. */
+#define IDLE_MALLOC_OVERHEAD (5 * 16 + 32)
+
+static ImapSession *idle_session(void) {
+        ImapSession *s = NULL;
+
+        ck_assert_int_eq(imap_session_new(&(ImapSessionParams) { .now = now_usec }, &s), 0);
+        ck_assert_int_eq(th_transcript_to_idle(s, now_usec), 0);
+        return s;
+}
+
+START_TEST(test_memory_idle) {
+        /* Many sessions, so that what malloc caches of freed memory (glibc's tcache counts as
+         * in use) is spread thin: at most 7 chunks per size, a few KiB in all. */
+        enum { N = 1000 };
+        ImapSession **v = calloc(N, sizeof(ImapSession *));
+        size_t before, heap;
+
+        ck_assert_ptr_nonnull(v);
+        before = th_heap_in_use();
+        for (size_t i = 0; i < N; i++) {
+                v[i] = idle_session();
+                ck_assert_uint_eq(imap_session_n_capabilities(v[i]), 41);
+                ck_assert_uint_le(imap_session_allocated(v[i]), IDLE_MAX_BYTES);
+        }
+        heap = (th_heap_in_use() - before) / N;
+        /* The accessor leaves nothing out, and the heap shows nothing else either. */
+        if (th_heap_counted()) {
+                ck_assert_uint_ge(heap, imap_session_allocated(v[0]));
+                ck_assert_uint_le(heap, IDLE_MAX_BYTES + IDLE_MALLOC_OVERHEAD);
+        } else
+                fprintf(stderr, "malloc is not glibc's: heap in use not checked\n");
+        for (size_t i = 0; i < N; i++)
+                imap_session_free(v[i]);
+        free(v);
+}
+END_TEST
+
+START_TEST(test_memory_shrinks_back) {
+        /* A message fetched while idling, and a long error: memory comes back after them. */
+        _cleanup_(imap_session_freep) ImapSession *s = idle_session();
+        static char big[20000];
+        char line[64];
+        size_t idle, used = 0;
+
+        memset(big, 'x', sizeof(big));
+        (void) snprintf(line, sizeof(line), "* 3 FETCH (BODY[] {%zu}\r\n", sizeof(big));
+        ck_assert_int_eq(th_transcript_feed(s, line, now_usec), 0);
+        ck_assert_int_eq(imap_session_feed(s, big, sizeof(big), now_usec, &used), 0);
+        ck_assert_uint_eq(used, sizeof(big));
+        ck_assert_int_eq(th_transcript_feed(s, ")\r\n", now_usec), 0);
+        ck_assert_uint_gt(imap_session_allocated(s), sizeof(big));
+        ck_assert_int_eq(th_transcript_feed(s, "* 4 EXISTS\r\n", now_usec), 0);
+        idle = imap_session_allocated(s);
+        ck_assert_uint_le(idle, IDLE_MAX_BYTES);
+        /* A refusal leaves its text, which is all it costs. */
+        ck_assert_int_eq(imap_session_submit(s, cmd("NOOP", END), now_usec, NULL), -EPERM);
+        ck_assert_uint_eq(imap_session_allocated(s), idle + strlen(imap_session_error(s)) + 1);
+}
+END_TEST
+
+START_TEST(test_memory_command_released) {
+        /* A command holds its bytes until they are out, and only its state while it waits for
+         * the reply: a command of the table does not keep its arguments (a password here). */
+        _cleanup_(imap_session_freep) ImapSession *s = new_session(false);
+        size_t greeted, queued, waiting;
+
+        feed(s, "* OK hi\r\n");
+        drain_events(s);
+        greeted = imap_session_allocated(s);
+        submit(s, cmd("LOGIN", IMAP_CMD_ARG_ASTRING, "user", IMAP_CMD_ARG_STRING, "a long secret password",
+                      END));
+        queued = imap_session_allocated(s);
+        expect_out(s, "KDMF0 LOGIN user \"a long secret password\"\r\n");
+        waiting = imap_session_allocated(s);
+        ck_assert_uint_lt(waiting, queued);
+        /* The command's state (about 100 bytes), no copy of its text or arguments (more than
+         * 150 more). */
+        ck_assert_uint_le(waiting, greeted + 128);
+        feed(s, "KDMF0 OK Logged in\r\n");
+        drain_events(s);
+        ck_assert_uint_eq(imap_session_allocated(s), greeted);
+}
+END_TEST
+
+START_TEST(test_events_queue_limit) {
+        /* Callers pull events after every feed; one that does not gets the first
+         * EVENT_QUEUE_MAX (4) and the rest are dropped.  An extension command's name comes
+         * with its DONE event, also when the event is dropped (no leak: sanitizers). */
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("", false);
+        ImapEvent e;
+        uint32_t id;
+
+        id = submit(s, cmd("XFOO", END));
+        expect_out(s, "KDMF1 XFOO\r\n");
+        feed(s, "KDMF1 OK done\r\n");
+        e = next_event(s, IMAP_EVENT_DONE);
+        ck_assert_uint_eq(e.id, id);
+        ck_assert_str_eq(e.cmd, "XFOO");
+        expect_no_event(s);
+
+        submit(s, cmd("XBAR", END));
+        expect_out(s, "KDMF2 XBAR\r\n");
+        feed(s, "* 1 EXISTS\r\n* 2 EXISTS\r\n* 3 EXISTS\r\n* 4 EXISTS\r\nKDMF2 OK done\r\n");
+        for (unsigned i = 1; i <= 4; i++) {
+                e = next_event(s, IMAP_EVENT_UNTAGGED);
+                ck_assert_str_eq(e.cmd, "");
+        }
+        expect_no_event(s);
+        ck_assert_uint_eq(imap_session_pending(s), 0);
+
+        /* Pulled in time, the same five all arrive. */
+        submit(s, cmd("XBAZ", END));
+        expect_out(s, "KDMF3 XBAZ\r\n");
+        for (unsigned i = 1; i <= 4; i++) {
+                feed(s, "* 5 EXISTS\r\n");
+                next_event(s, IMAP_EVENT_UNTAGGED);
+        }
+        feed(s, "KDMF3 OK done\r\n");
+        ck_assert_str_eq(next_event(s, IMAP_EVENT_DONE).cmd, "XBAZ");
+}
+END_TEST
+
+START_TEST(test_capabilities_compact) {
+        /* Known names cost a byte, others their length; all come back upper-cased, in the
+         * server's order, and the array form lasts until the next feed. */
+        _cleanup_(imap_session_freep) ImapSession *s = new_session(false);
+        const char *const *v = NULL;
+        size_t with_view, without_view;
+
+        feed(s, "* OK [CAPABILITY IMAP4rev1 idle X-Custom=1 AUTH=PLAIN x-\xc3\xa9t\xc3\xa9] hi\r\n");
+        drain_events(s);
+        ck_assert_uint_eq(imap_session_n_capabilities(s), 5);
+        ck_assert_str_eq(imap_session_capability(s, 0), "IMAP4REV1");
+        ck_assert_str_eq(imap_session_capability(s, 1), "IDLE");
+        ck_assert_str_eq(imap_session_capability(s, 2), "X-CUSTOM=1");
+        ck_assert_str_eq(imap_session_capability(s, 3), "AUTH=PLAIN");
+        ck_assert_str_eq(imap_session_capability(s, 4), "X-\xc3\xa9T\xc3\xa9");
+        ck_assert_ptr_null(imap_session_capability(s, 5));
+        ck_assert(imap_session_has_capability(s, "x-custom=1"));
+        ck_assert(imap_session_has_capability(s, "Idle"));
+        ck_assert(!imap_session_has_capability(s, "X-CUSTOM"));
+        ck_assert(!imap_session_has_capability(s, "STARTTLS"));
+        without_view = imap_session_allocated(s);
+        ck_assert_uint_eq(imap_session_capabilities(s, &v), 5);
+        ck_assert_str_eq(v[2], "X-CUSTOM=1");
+        ck_assert_str_eq(v[3], "AUTH=PLAIN");
+        with_view = imap_session_allocated(s);
+        ck_assert_uint_eq(with_view, without_view + 5 * sizeof(char *));
+        submit(s, cmd("NOOP", END));
+        expect_out(s, "KDMF0 NOOP\r\n");
+        feed(s, "KDMF0 OK done\r\n");
+        drain_events(s);
+        ck_assert_uint_le(imap_session_allocated(s), without_view);
+        /* None announced: nothing held, and the array form is NULL. */
+        feed(s, "* CAPABILITY\r\n");
+        ck_assert_uint_eq(imap_session_capabilities(s, &v), 0);
+        ck_assert_ptr_null(v);
+}
+END_TEST
+
 static Suite *imap_session_suite(void) {
         Suite *s = suite_create("imap-session");
         TCase *tc;
@@ -1106,6 +1275,14 @@ static Suite *imap_session_suite(void) {
         tcase_add_test(tc, test_starttls_done_after_injection);
         tcase_add_test(tc, test_reply_to_unsent_command);
         tcase_add_test(tc, test_continuation_for_unsent_command);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("memory");
+        tcase_add_test(tc, test_memory_idle);
+        tcase_add_test(tc, test_memory_shrinks_back);
+        tcase_add_test(tc, test_memory_command_released);
+        tcase_add_test(tc, test_events_queue_limit);
+        tcase_add_test(tc, test_capabilities_compact);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("lifecycle");

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <check.h>
+#include <malloc.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -29,4 +31,24 @@ static inline uint64_t th_rand(uint64_t *state) {
         x ^= x >> 27;
         *state = x;
         return x * UINT64_C(2685821657736338717);
+}
+
+/* Bytes of heap in use as glibc's malloc counts them (chunk headers and rounding included). */
+static inline size_t th_heap_in_use(void) {
+        return mallinfo2().uordblks;
+}
+
+/* Whether th_heap_in_use() sees this process's allocations: not when another allocator
+ * replaced glibc's (AddressSanitizer, valgrind).  A test then skips its heap checks and says
+ * so. */
+static inline bool th_heap_counted(void) {
+        size_t before = th_heap_in_use();
+        void *p = malloc(4096);
+        bool counted;
+
+        /* Keep the compiler from pairing up malloc() and free() and dropping both. */
+        __asm__ volatile("" : : "r"(p) : "memory");
+        counted = p && th_heap_in_use() >= before + 4096;
+        free(p);
+        return counted;
 }

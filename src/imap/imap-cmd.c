@@ -60,6 +60,17 @@ ImapCmd *imap_cmd_free(ImapCmd *c) {
         return NULL;
 }
 
+size_t imap_cmd_allocated(const ImapCmd *c) {
+        size_t n;
+
+        if (!c)
+                return 0;
+        n = sizeof(*c) + c->n_args * sizeof(CmdArg);
+        for (size_t i = 0; i < c->n_args; i++)
+                n += c->args[i].len + 1;
+        return n;
+}
+
 static bool has_line_breakers(const char *s, size_t len) {
         return memchr(s, 0, len) || memchr(s, '\r', len) || memchr(s, '\n', len);
 }

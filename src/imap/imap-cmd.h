@@ -50,6 +50,8 @@ typedef struct ImapCmdWireOpts {
 int imap_cmd_new(const char *name, ImapCmd **ret);
 ImapCmd *imap_cmd_free(ImapCmd *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ImapCmd *, imap_cmd_free);
+/* Bytes c holds allocated (not malloc's own overhead); 0 for NULL. */
+size_t imap_cmd_allocated(const ImapCmd *c);
 
 /* Append an argument; the bytes are copied.  Returns -EINVAL (with a reason
  * from imap_cmd_error()) when the value cannot be sent as that type: NUL/CR/LF

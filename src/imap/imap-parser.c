@@ -9,7 +9,7 @@
  * quadratic rescan per literal was net-imap CVE-2026-42245).  A line that ends
  * in a literal marker "{n}" switches to counting n bytes into the same buffer;
  * after them the next line continues the same value list.  What survives from
- * one line to the next is only the stack of open lists and whether a value
+ * one line to the next is only the chain of open lists and whether a value
  * has just ended.  While a response is being built, values refer to their
  * bytes by offset, because 'raw' may move when it grows; pointers are filled
  * in once the response is complete, and then the typed views are validated.
@@ -23,9 +23,16 @@
 #include "imap-seqset.h"
 #include "macro.h"
 
-/* Buffers bigger than this are released after the response that needed them. */
-#define PARSER_KEEP_BYTES 16384u
-#define PARSER_KEEP_ARGS 512u
+/* What stays allocated between responses (the contract is in imap-parser.h).  A mailbox in
+ * IDLE gets a "* OK Still here", a "* n EXISTS" or a FETCH of flags now and then: a line
+ * buffer of IMAP_PARSER_KEEP_BYTES and value arrays of IMAP_PARSER_KEEP_ARGS hold any of
+ * them, so they parse without a malloc().  Bigger buffers (for a greeting listing
+ * capabilities, ENVELOPEs, a message) serve a run of large responses and are released once a
+ * small one ends the run, so ten thousand idle connections do not each keep the largest
+ * response they ever saw; over PARSER_HUGE_* they are released after any response.
+ * docs/PARSER.md has the numbers. */
+#define PARSER_HUGE_BYTES 16384u
+#define PARSER_HUGE_ARGS 512u
 
 typedef enum Phase {
         PHASE_LINE,             /* collecting a line up to LF */
@@ -38,7 +45,7 @@ typedef enum Ctx {
 } Ctx;
 
 /* A byte range of the response being built: in 'raw', or in 'strs' (unescaped
- * quoted strings and upper-cased names). */
+ * quoted strings, and names that were not already upper case). */
 typedef struct Span {
         size_t off, len;
         bool in_strs;
@@ -49,19 +56,9 @@ typedef enum CodeArgs {
         CODE_ARGS_VALUES,       /* parsed as values */
 } CodeArgs;
 
-struct ImapParser {
-        ImapLimits lim;
-        int error;
-        const char *reason;
-
-        Buf raw;                /* every byte of the current response */
-        Buf strs;               /* unescaped strings and upper-cased names */
-        ImapArg *args;          /* values, flat (see imap-arg.h) */
-        size_t *arg_off;        /* offset of each value's bytes while building */
-        size_t n_args, cap_args;
-        uint32_t *stack;        /* indexes of the open lists */
-        unsigned depth;
-
+/* The response being built.  Needed only until the response is complete, so it shares its
+ * memory with the finished ImapResponse (see struct ImapParser). */
+typedef struct Build {
         Phase phase;
         Ctx ctx;
         size_t line_start;      /* offset in raw of the current line */
@@ -69,8 +66,12 @@ struct ImapParser {
         bool need_sep;          /* a value just ended: only SP, ')' or the end may follow */
         bool after_literal;     /* the current line follows a literal */
         size_t top_count;       /* top-level values of the segment being parsed */
+        /* Open lists: the innermost one's index + 1 (0: none).  Each open list keeps its
+         * parent's index + 1 in its 'size' field until its ')' sets the real size, so the
+         * nesting needs no stack of its own. */
+        uint32_t open_list;
+        unsigned depth;
 
-        /* The response being built. */
         ImapResponseKind kind;
         ImapStatus status;
         ImapDataType data_type;
@@ -83,9 +84,28 @@ struct ImapParser {
         size_t data_first;
         size_t data_off;
         size_t n_literals;
+} Build;
 
-        ImapResponse resp;
+struct ImapParser {
+        ImapLimits lim;
+        int error;
+        const char *reason;
+
+        Buf raw;                /* every byte of the current response */
+        Buf strs;               /* unescaped strings and upper-cased names */
+        ImapArg *args;          /* values, flat (see imap-arg.h) */
+        size_t *arg_off;        /* offset of each value's bytes while building */
+        size_t n_args, cap_args;
+
+        /* While a response is being built, 'b' describes it; once it is complete,
+         * finish_response() reads 'b' one last time and fills in 'resp', which the caller
+         * may use until the next feed, and the next feed starts a new 'b'.  The two are
+         * never needed at once, so they share memory: a parser in IDLE does not carry both. */
         bool have_resp;
+        union {
+                Build b;
+                ImapResponse resp;
+        };
 };
 
 /* ---- names ----------------------------------------------------------------------------------- */
@@ -273,11 +293,19 @@ static bool span_equal_word(const ImapParser *p, Span s, const char *word) {
         return strlen(word) == s.len && memcmp(d + s.off, word, s.len) == 0;
 }
 
-/* Store an upper-cased copy of raw[off, off+len) in strs. */
+/* The upper-cased name at raw[off, off+len): the bytes themselves when they are upper case
+ * already, as servers nearly always send them, else an upper-cased copy in strs. */
 static int store_upper(ImapParser *p, size_t off, size_t len, Span *ret) {
-        size_t at = p->strs.len;
+        size_t at = p->strs.len, k;
         int r;
 
+        for (k = 0; k < len; k++)
+                if (p->raw.data[off + k] >= 'a' && p->raw.data[off + k] <= 'z')
+                        break;
+        if (k == len) {
+                *ret = (Span) { off, len, false };
+                return 0;
+        }
         r = buf_reserve(&p->strs, len, p->lim.max_response);
         if (r < 0)
                 return fail(p, r, r == -EMSGSIZE ? "response too large" : "out of memory");
@@ -307,7 +335,7 @@ static int add_arg(ImapParser *p, ImapArgType type, size_t off, size_t len, size
         if (p->n_args >= p->lim.max_args)
                 return fail(p, -EMSGSIZE, "too many values in one response");
         if (p->n_args == p->cap_args) {
-                size_t ncap = p->cap_args ? p->cap_args * 2 : 16;
+                size_t ncap = p->cap_args ? p->cap_args * 2 : IMAP_PARSER_KEEP_ARGS;
                 ImapArg *a;
                 size_t *o;
 
@@ -326,10 +354,10 @@ static int add_arg(ImapParser *p, ImapArgType type, size_t off, size_t len, size
         i = p->n_args++;
         p->args[i] = (ImapArg) { .type = type, .len = len };
         p->arg_off[i] = off;
-        if (p->depth > 0)
-                p->args[p->stack[p->depth - 1]].n++;
+        if (p->b.open_list > 0)
+                p->args[p->b.open_list - 1].n++;
         else
-                p->top_count++;
+                p->b.top_count++;
         if (ret_index)
                 *ret_index = i;
         return 0;
@@ -418,8 +446,8 @@ static int parse_literal_marker(ImapParser *p, size_t pos, size_t end) {
         r = add_arg(p, is8 ? IMAP_ARG_LITERAL8 : IMAP_ARG_LITERAL, p->raw.len, (size_t) n, NULL);
         if (r < 0)
                 return r;
-        p->literal_left = n;
-        p->n_literals++;
+        p->b.literal_left = n;
+        p->b.n_literals++;
         return 0;
 }
 
@@ -435,40 +463,45 @@ static int tokenize(ImapParser *p, size_t pos, size_t end, bool code, size_t *re
                 char c = b[pos];
 
                 if (c == ' ') {
-                        p->need_sep = false;
+                        p->b.need_sep = false;
                         pos++;
                         continue;
                 }
                 if (c == ')') {
                         uint32_t l;
 
-                        if (p->depth == 0)
+                        if (p->b.depth == 0)
                                 return fail(p, -EBADMSG, "unbalanced ')'");
-                        l = p->stack[--p->depth];
+                        p->b.depth--;
+                        l = p->b.open_list - 1;
+                        p->b.open_list = p->args[l].size; /* the parent, see Build */
                         p->args[l].size = (uint32_t) (p->n_args - l - 1);
-                        p->need_sep = true;
+                        p->b.need_sep = true;
                         pos++;
                         continue;
                 }
-                if (code && c == ']' && p->depth == 0) {
+                if (code && c == ']' && p->b.depth == 0) {
                         *ret_pos = pos + 1;
                         return TOK_CODE_END;
                 }
                 /* Lists may follow each other without a space: RFC 3501
                  * body-type-mpart is "1*body SP media-subtype". */
-                if (p->need_sep && !(c == '(' && pos > 0 && b[pos - 1] == ')'))
+                if (p->b.need_sep && !(c == '(' && pos > 0 && b[pos - 1] == ')'))
                         return fail(p, -EBADMSG, "values not separated by a space");
 
                 if (c == '(') {
                         size_t i;
 
-                        if (p->depth >= p->lim.max_depth)
+                        if (p->b.depth >= p->lim.max_depth)
                                 return fail(p, -EMSGSIZE, "lists nested too deeply");
                         r = add_arg(p, IMAP_ARG_LIST, 0, 0, &i);
                         if (r < 0)
                                 return r;
-                        p->stack[p->depth++] = (uint32_t) i;
-                        p->need_sep = false;
+                        /* i < max_args <= IMAP_LIMIT_MAX_ARGS, so i + 1 fits. */
+                        p->args[i].size = p->b.open_list;
+                        p->b.open_list = (uint32_t) i + 1;
+                        p->b.depth++;
+                        p->b.need_sep = false;
                         pos++;
                         continue;
                 }
@@ -476,7 +509,7 @@ static int tokenize(ImapParser *p, size_t pos, size_t end, bool code, size_t *re
                         r = parse_quoted(p, pos, end, &pos);
                         if (r < 0)
                                 return r;
-                        p->need_sep = true;
+                        p->b.need_sep = true;
                         continue;
                 }
                 if (c == '{' || (c == '~' && pos + 1 < end && b[pos + 1] == '{')) {
@@ -485,7 +518,7 @@ static int tokenize(ImapParser *p, size_t pos, size_t end, bool code, size_t *re
                         r = parse_literal_marker(p, pos, end);
                         if (r < 0)
                                 return r;
-                        p->need_sep = true;
+                        p->b.need_sep = true;
                         return TOK_LITERAL;
                 }
 
@@ -495,7 +528,7 @@ static int tokenize(ImapParser *p, size_t pos, size_t end, bool code, size_t *re
                  * use.  Not at the top of a response code, where ']' ends the code. */
                 {
                         size_t start = pos;
-                        bool section_ok = !(code && p->depth == 0);
+                        bool section_ok = !(code && p->b.depth == 0);
 
                         while (pos < end) {
                                 c = b[pos];
@@ -506,7 +539,7 @@ static int tokenize(ImapParser *p, size_t pos, size_t end, bool code, size_t *re
                                         pos = (size_t) (close - b) + 1;
                                         continue;
                                 }
-                                if (c == ']' && code && p->depth == 0)
+                                if (c == ']' && code && p->b.depth == 0)
                                         break;
                                 if (!is_atom_char(c))
                                         break;
@@ -520,7 +553,7 @@ static int tokenize(ImapParser *p, size_t pos, size_t end, bool code, size_t *re
                                 r = add_arg(p, IMAP_ARG_ATOM, start, pos - start, NULL);
                         if (r < 0)
                                 return r;
-                        p->need_sep = true;
+                        p->b.need_sep = true;
                 }
         }
         return TOK_EOL;
@@ -548,34 +581,34 @@ static int parse_resp_text(ImapParser *p, size_t pos, size_t end) {
                         pos++;
                 if (pos == n0)
                         return fail(p, -EBADMSG, "empty response code");
-                r = store_upper(p, n0, pos - n0, &p->code_name);
+                r = store_upper(p, n0, pos - n0, &p->b.code_name);
                 if (r < 0)
                         return r;
-                ce = code_lookup(p, p->code_name);
-                p->code_type = ce ? ce->type : IMAP_CODE_OTHER;
+                ce = code_lookup(p, p->b.code_name);
+                p->b.code_type = ce ? ce->type : IMAP_CODE_OTHER;
 
                 if (pos >= end)
                         return fail(p, -EBADMSG, "unterminated response code");
                 if (b[pos] == ']') {
-                        p->code_raw = (Span) { pos, 0, false };
+                        p->b.code_raw = (Span) { pos, 0, false };
                         pos++;
                 } else if (b[pos] == ' ') {
                         args_at = ++pos;
                         if (ce && ce->args == CODE_ARGS_VALUES &&
                             !(ce->type == IMAP_CODE_PERMANENTFLAGS && (pos >= end || b[pos] != '('))) {
-                                p->code_first = p->n_args;
-                                p->top_count = 0;
-                                p->need_sep = false;
+                                p->b.code_first = p->n_args;
+                                p->b.top_count = 0;
+                                p->b.need_sep = false;
                                 r = tokenize(p, pos, end, /* code= */ true, &pos);
                                 if (r < 0)
                                         return r;
                                 if (r != TOK_CODE_END)
                                         return fail(p, -EBADMSG, "unterminated response code");
-                                if (p->depth > 0)
+                                if (p->b.depth > 0)
                                         return fail(p, -EBADMSG, "unbalanced '(' in response code");
-                                p->has_code_args = true;
-                                p->code_count = p->top_count;
-                                p->code_raw = (Span) { args_at, pos - 1 - args_at, false };
+                                p->b.has_code_args = true;
+                                p->b.code_count = p->b.top_count;
+                                p->b.code_raw = (Span) { args_at, pos - 1 - args_at, false };
                         } else {
                                 const char *close;
 
@@ -586,7 +619,7 @@ static int parse_resp_text(ImapParser *p, size_t pos, size_t end) {
                                         close = memchr(b + pos, ']', end - pos);
                                 if (!close)
                                         return fail(p, -EBADMSG, "unterminated response code");
-                                p->code_raw = (Span) { args_at, (size_t) (close - b) - args_at, false };
+                                p->b.code_raw = (Span) { args_at, (size_t) (close - b) - args_at, false };
                                 pos = (size_t) (close - b) + 1;
                         }
                 } else
@@ -597,7 +630,7 @@ static int parse_resp_text(ImapParser *p, size_t pos, size_t end) {
                 if (pos < end && b[pos] == ' ')
                         pos++;
         }
-        p->text = (Span) { pos, end - pos, false };
+        p->b.text = (Span) { pos, end - pos, false };
         return 0;
 }
 
@@ -642,8 +675,8 @@ static int parse_first_line(ImapParser *p, size_t *ppos, size_t end) {
         if (b[pos] == '+') {
                 /* RFC 3501 §7.5: continue-req = "+" SP (resp-text / base64).  A
                  * bare "+" is accepted too (imaplib does). */
-                p->kind = IMAP_RESPONSE_CONTINUATION;
-                r = store_upper(p, pos, 1, &p->name);
+                p->b.kind = IMAP_RESPONSE_CONTINUATION;
+                r = store_upper(p, pos, 1, &p->b.name);
                 if (r < 0)
                         return r;
                 pos++;
@@ -651,15 +684,15 @@ static int parse_first_line(ImapParser *p, size_t *ppos, size_t end) {
                         return fail(p, -EBADMSG, "malformed continuation");
                 if (pos < end)
                         pos++;
-                p->data_off = pos;
-                p->text = (Span) { pos, end - pos, false };
+                p->b.data_off = pos;
+                p->b.text = (Span) { pos, end - pos, false };
                 return 1;
         }
 
         if (b[pos] == '*') {
                 const DataEntry *de;
 
-                p->kind = IMAP_RESPONSE_UNTAGGED;
+                p->b.kind = IMAP_RESPONSE_UNTAGGED;
                 if (pos + 1 >= end || b[pos + 1] != ' ')
                         return fail(p, -EBADMSG, "'*' not followed by a space");
                 pos += 2;
@@ -670,19 +703,19 @@ static int parse_first_line(ImapParser *p, size_t *ppos, size_t end) {
                                 pos++;
                         if (pos >= end || b[pos] != ' ')
                                 return fail(p, -EBADMSG, "malformed message number");
-                        if (imap_parse_u32(b + s, pos - s, &p->number) < 0)
+                        if (imap_parse_u32(b + s, pos - s, &p->b.number) < 0)
                                 return fail(p, -EBADMSG, "message number out of range");
-                        p->has_number = true;
+                        p->b.has_number = true;
                         pos++;
                 }
-                r = parse_name(p, &pos, end, &p->name);
+                r = parse_name(p, &pos, end, &p->b.name);
                 if (r < 0)
                         return r;
-                p->data_off = pos < end ? pos + 1 : pos;
+                p->b.data_off = pos < end ? pos + 1 : pos;
 
-                p->status = status_lookup(p, p->name);
-                if (p->status != IMAP_STATUS_NONE) {
-                        if (p->has_number)
+                p->b.status = status_lookup(p, p->b.name);
+                if (p->b.status != IMAP_STATUS_NONE) {
+                        if (p->b.has_number)
                                 return fail(p, -EBADMSG, "numbered status response");
                         if (pos < end)
                                 pos++; /* the SP */
@@ -690,15 +723,15 @@ static int parse_first_line(ImapParser *p, size_t *ppos, size_t end) {
                         return r < 0 ? r : 1;
                 }
 
-                de = data_lookup(p, p->name);
-                p->data_type = de ? de->type : IMAP_DATA_OTHER;
-                if (de && de->numbered != p->has_number)
+                de = data_lookup(p, p->b.name);
+                p->b.data_type = de ? de->type : IMAP_DATA_OTHER;
+                if (de && de->numbered != p->b.has_number)
                         return fail(p, -EBADMSG, de->numbered ? "message number missing" :
                                                                 "unexpected message number");
-                p->ctx = CTX_DATA;
-                p->data_first = p->n_args;
-                p->top_count = 0;
-                p->need_sep = false;
+                p->b.ctx = CTX_DATA;
+                p->b.data_first = p->n_args;
+                p->b.top_count = 0;
+                p->b.need_sep = false;
                 *ppos = pos;
                 return 0; /* values follow from pos; the caller tokenizes */
         }
@@ -707,22 +740,22 @@ static int parse_first_line(ImapParser *p, size_t *ppos, size_t end) {
         {
                 size_t s = pos;
 
-                p->kind = IMAP_RESPONSE_TAGGED;
+                p->b.kind = IMAP_RESPONSE_TAGGED;
                 while (pos < end && is_tag_char(b[pos]))
                         pos++;
                 if (pos == s || pos >= end || b[pos] != ' ')
                         return fail(p, -EBADMSG, "malformed tag");
-                p->tag = (Span) { s, pos - s, false };
+                p->b.tag = (Span) { s, pos - s, false };
                 pos++;
-                r = parse_name(p, &pos, end, &p->name);
+                r = parse_name(p, &pos, end, &p->b.name);
                 if (r < 0)
                         return r;
-                p->status = status_lookup(p, p->name);
-                if (!IN_SET(p->status, IMAP_STATUS_OK, IMAP_STATUS_NO, IMAP_STATUS_BAD))
+                p->b.status = status_lookup(p, p->b.name);
+                if (!IN_SET(p->b.status, IMAP_STATUS_OK, IMAP_STATUS_NO, IMAP_STATUS_BAD))
                         return fail(p, -EBADMSG, "tagged response without OK, NO or BAD");
                 if (pos < end)
                         pos++;
-                p->data_off = pos;
+                p->b.data_off = pos;
                 r = parse_resp_text(p, pos, end);
                 return r < 0 ? r : 1;
         }
@@ -1054,9 +1087,24 @@ static int code_copyuid(ImapParser *p, ImapCode *c) {
 
 /* ---- completing a response ------------------------------------------------------------------- */
 
+static void release_args(ImapParser *p) {
+        p->args = mfree(p->args);
+        p->arg_off = mfree(p->arg_off);
+        p->cap_args = 0;
+}
+
 static int finish_response(ImapParser *p) {
+        /* 'b' and 'resp' share memory: read what was built before writing the response. */
+        const Build b = p->b;
         ImapResponse *r = &p->resp;
         int k;
+
+        /* What this response does not use is not kept while the caller holds it, which for a
+         * mailbox in IDLE is until the server next says something. */
+        if (p->n_args == 0 && p->args)
+                release_args(p);
+        if (p->strs.len == 0 && p->strs.data)
+                buf_done(&p->strs);
 
         /* Offsets become pointers: raw and strs no longer move. */
         for (size_t i = 0; i < p->n_args; i++) {
@@ -1064,7 +1112,8 @@ static int finish_response(ImapParser *p) {
 
                 switch (a->type) {
                 case IMAP_ARG_STRING:
-                        a->str = p->strs.data + p->arg_off[i];
+                        /* "" stores no byte, and strs may then have been released above. */
+                        a->str = a->len > 0 ? p->strs.data + p->arg_off[i] : "";
                         break;
                 case IMAP_ARG_ATOM:
                 case IMAP_ARG_LITERAL:
@@ -1080,46 +1129,46 @@ static int finish_response(ImapParser *p) {
         }
 
         *r = (ImapResponse) {
-                .kind = p->kind,
-                .tag = span_str(p, p->tag),
-                .status = p->status,
-                .data_type = p->data_type,
-                .name = span_str(p, p->name),
-                .has_number = p->has_number,
-                .number = p->number,
-                .text = span_str(p, p->text),
+                .kind = b.kind,
+                .tag = span_str(p, b.tag),
+                .status = b.status,
+                .data_type = b.data_type,
+                .name = span_str(p, b.name),
+                .has_number = b.has_number,
+                .number = b.number,
+                .text = span_str(p, b.text),
                 .raw = { p->raw.data, p->raw.len },
-                .data_off = p->data_off,
-                .n_literals = p->n_literals,
+                .data_off = b.data_off,
+                .n_literals = b.n_literals,
         };
 
-        if (p->code_type != IMAP_CODE_NONE) {
-                const CodeEntry *ce = code_lookup(p, p->code_name);
+        if (b.code_type != IMAP_CODE_NONE) {
+                const CodeEntry *ce = code_lookup(p, b.code_name);
 
-                r->code.type = p->code_type;
-                r->code.name = span_str(p, p->code_name);
-                r->code.raw = span_str(p, p->code_raw);
-                if (p->has_code_args) {
+                r->code.type = b.code_type;
+                r->code.name = span_str(p, b.code_name);
+                r->code.raw = span_str(p, b.code_raw);
+                if (b.has_code_args) {
                         /* p->args may still be NULL for "[CODE ]" (no values). */
-                        r->code.args = p->args ? p->args + p->code_first : NULL;
-                        r->code.n_args = p->code_count;
+                        r->code.args = p->args ? p->args + b.code_first : NULL;
+                        r->code.n_args = b.code_count;
                 }
                 /* A code that should have parsed values but came in raw form
                  * (PERMANENTFLAGS without parentheses) is left untyped. */
-                if (ce && ce->validate && (p->has_code_args || ce->args == CODE_ARGS_RAW)) {
+                if (ce && ce->validate && (b.has_code_args || ce->args == CODE_ARGS_RAW)) {
                         k = ce->validate(p, &r->code);
                         if (k < 0)
                                 return k;
-                } else if (ce && ce->args == CODE_ARGS_VALUES && !p->has_code_args &&
+                } else if (ce && ce->args == CODE_ARGS_VALUES && !b.has_code_args &&
                            ce->type != IMAP_CODE_PERMANENTFLAGS)
                         return bad(p, "response code without its arguments");
         }
 
-        if (p->ctx == CTX_DATA) {
-                const DataEntry *de = data_lookup(p, p->name);
+        if (b.ctx == CTX_DATA) {
+                const DataEntry *de = data_lookup(p, b.name);
 
-                r->args = p->args ? p->args + p->data_first : NULL;
-                r->n_args = p->top_count;
+                r->args = p->args ? p->args + b.data_first : NULL;
+                r->n_args = b.top_count;
                 if (de) {
                         k = de->validate(p, r);
                         if (k < 0)
@@ -1134,7 +1183,7 @@ static int finish_response(ImapParser *p) {
 /* A complete line is in raw[line_start, raw.len).  Returns 1 when the
  * response is complete, 0 to go on, or an error. */
 static int process_line(ImapParser *p) {
-        size_t start = p->line_start, end = p->raw.len, pos;
+        size_t start = p->b.line_start, end = p->raw.len, pos;
         const char *b = p->raw.data;
         int r;
 
@@ -1149,18 +1198,18 @@ static int process_line(ImapParser *p) {
                 return fail(p, -EBADMSG, "NUL inside a line");
 
         pos = start;
-        if (p->ctx == CTX_START) {
+        if (p->b.ctx == CTX_START) {
                 if (pos == end) {
                         /* Empty line between responses: skip (imaplib G2). */
-                        p->raw.len = p->line_start;
+                        p->raw.len = p->b.line_start;
                         return 0;
                 }
                 r = parse_first_line(p, &pos, end);
                 if (r != 0)
                         return r < 0 ? r : finish_response(p);
-        } else if (pos == end && p->after_literal && p->depth > 0) {
+        } else if (pos == end && p->b.after_literal && p->b.depth > 0) {
                 /* gh-88574: an empty line after a literal inside a list. */
-                p->line_start = p->raw.len;
+                p->b.line_start = p->raw.len;
                 return 0;
         }
 
@@ -1168,43 +1217,46 @@ static int process_line(ImapParser *p) {
         if (r < 0)
                 return r;
         if (r == TOK_LITERAL) {
-                p->phase = PHASE_LITERAL;
-                p->line_start = p->raw.len;
+                p->b.phase = PHASE_LITERAL;
+                p->b.line_start = p->raw.len;
                 return 0;
         }
-        if (p->depth > 0)
+        if (p->b.depth > 0)
                 return fail(p, -EBADMSG, "unterminated list");
         return finish_response(p);
 }
 
+/* Start a new response: the previous one, and 'resp' with it, is no longer the caller's. */
+/* Whether a buffer of 'cap' (bytes or values) goes after a response that 'fitted' in 'keep':
+ * never when it is no larger than that; always when it is huge; otherwise when the response
+ * was small, which is what ends a run of large responses (FETCHes of ENVELOPEs, say) and what
+ * comes before a connection goes quiet ("A4 OK Fetch completed", "+ idling").  A run of large
+ * responses reuses one buffer instead of growing and freeing one for each. */
+static bool release_after(size_t cap, bool fitted, size_t keep, size_t huge) {
+        return cap > keep && (cap > huge || fitted);
+}
+
 static void begin_response(ImapParser *p) {
-        buf_shrink(&p->raw, PARSER_KEEP_BYTES);
-        buf_shrink(&p->strs, PARSER_KEEP_BYTES);
-        if (p->cap_args > PARSER_KEEP_ARGS) {
-                p->args = mfree(p->args);
-                p->arg_off = mfree(p->arg_off);
-                p->cap_args = 0;
-        }
+        /* A buffer holds len bytes and one spare: len < keep is what fits in keep. */
+        if (release_after(p->raw.cap, p->raw.len < IMAP_PARSER_KEEP_BYTES, IMAP_PARSER_KEEP_BYTES,
+                          PARSER_HUGE_BYTES))
+                buf_done(&p->raw);
+        if (release_after(p->strs.cap, p->strs.len < IMAP_PARSER_KEEP_BYTES, IMAP_PARSER_KEEP_BYTES,
+                          PARSER_HUGE_BYTES))
+                buf_done(&p->strs);
+        if (release_after(p->cap_args, p->n_args <= IMAP_PARSER_KEEP_ARGS, IMAP_PARSER_KEEP_ARGS,
+                          PARSER_HUGE_ARGS))
+                release_args(p);
+        p->raw.len = p->strs.len = 0;
         p->n_args = 0;
-        p->depth = 0;
-        p->phase = PHASE_LINE;
-        p->ctx = CTX_START;
-        p->line_start = 0;
-        p->literal_left = 0;
-        p->need_sep = false;
-        p->after_literal = false;
-        p->top_count = 0;
-        p->kind = IMAP_RESPONSE_UNTAGGED;
-        p->status = IMAP_STATUS_NONE;
-        p->data_type = IMAP_DATA_NONE;
-        p->code_type = IMAP_CODE_NONE;
-        p->tag = p->name = p->text = p->code_name = p->code_raw = (Span) {};
-        p->has_number = false;
-        p->number = 0;
-        p->has_code_args = false;
-        p->code_first = p->code_count = p->data_first = 0;
-        p->n_literals = 0;
-        p->data_off = 0;
+        p->b = (Build) {
+                .phase = PHASE_LINE,
+                .ctx = CTX_START,
+                .kind = IMAP_RESPONSE_UNTAGGED,
+                .status = IMAP_STATUS_NONE,
+                .data_type = IMAP_DATA_NONE,
+                .code_type = IMAP_CODE_NONE,
+        };
         p->have_resp = false;
 }
 
@@ -1224,26 +1276,26 @@ int imap_parser_feed(ImapParser *p, const void *buf, size_t n, size_t *ret_consu
                 begin_response(p);
 
         for (;;) {
-                if (p->phase == PHASE_LITERAL) {
+                if (p->b.phase == PHASE_LITERAL) {
                         size_t k;
 
-                        if (p->literal_left == 0) {
+                        if (p->b.literal_left == 0) {
                                 /* A "{0}" needs no bytes (curl CVE-2017-1000257:
                                  * never special-case zero). */
-                                p->phase = PHASE_LINE;
-                                p->after_literal = true;
-                                p->line_start = p->raw.len;
+                                p->b.phase = PHASE_LINE;
+                                p->b.after_literal = true;
+                                p->b.line_start = p->raw.len;
                                 continue;
                         }
                         if (used == n)
                                 break;
-                        k = n - used < p->literal_left ? n - used : (size_t) p->literal_left;
+                        k = n - used < p->b.literal_left ? n - used : (size_t) p->b.literal_left;
                         /* Grows with the bytes that actually arrived (F07). */
                         r = buf_append(&p->raw, in + used, k, p->lim.max_response);
                         if (r < 0)
                                 return fail(p, r, r == -EMSGSIZE ? "response too large" : "out of memory");
                         used += k;
-                        p->literal_left -= k;
+                        p->b.literal_left -= k;
                         continue;
                 }
 
@@ -1253,7 +1305,7 @@ int imap_parser_feed(ImapParser *p, const void *buf, size_t n, size_t *ret_consu
                         const char *lf = memchr(in + used, '\n', n - used);
                         size_t chunk = lf ? (size_t) (lf - (in + used)) + 1 : n - used;
 
-                        if (chunk > p->lim.max_line - (p->raw.len - p->line_start))
+                        if (chunk > p->lim.max_line - (p->raw.len - p->b.line_start))
                                 return fail(p, -EMSGSIZE, "line longer than the limit");
                         r = buf_append(&p->raw, in + used, chunk, p->lim.max_response);
                         if (r < 0)
@@ -1290,8 +1342,7 @@ const char *imap_parser_error(const ImapParser *p) {
 size_t imap_parser_allocated(const ImapParser *p) {
         if (!p)
                 return 0;
-        return sizeof(*p) + p->raw.cap + p->strs.cap + p->cap_args * (sizeof(ImapArg) + sizeof(size_t)) +
-               p->lim.max_depth * sizeof(uint32_t);
+        return sizeof(*p) + p->raw.cap + p->strs.cap + p->cap_args * (sizeof(ImapArg) + sizeof(size_t));
 }
 
 void imap_parser_reset(ImapParser *p) {
@@ -1300,6 +1351,7 @@ void imap_parser_reset(ImapParser *p) {
         begin_response(p);
         buf_done(&p->raw);
         buf_done(&p->strs);
+        release_args(p);
         p->error = 0;
         p->reason = NULL;
 }
@@ -1330,9 +1382,6 @@ int imap_parser_new(const ImapLimits *limits, ImapParser **ret) {
         if (!p)
                 return -ENOMEM;
         p->lim = lim;
-        p->stack = calloc(lim.max_depth, sizeof(uint32_t));
-        if (!p->stack)
-                return -ENOMEM;
         begin_response(p);
         *ret = TAKE_PTR(p);
         return 0;
@@ -1345,7 +1394,6 @@ ImapParser *imap_parser_free(ImapParser *p) {
         buf_done(&p->strs);
         free(p->args);
         free(p->arg_off);
-        free(p->stack);
         free(p);
         return NULL;
 }

@@ -246,11 +246,27 @@ bool imap_parser_in_response(const ImapParser *p);
 /* Why the last error happened: a static string, or NULL if none. */
 const char *imap_parser_error(const ImapParser *p);
 
-/* Bytes the parser holds allocated right now (buffers and value arrays), for
- * per-connection memory accounting. */
+/* Memory between responses.  A connection spends most of its life waiting, and the response
+ * last returned stays valid while it waits, so what that response does not need is given
+ * back and what it needs is kept small.  When a response begins, the buffers of the one
+ * before it (the line buffer, the buffer of unescaped strings and names, the value arrays)
+ * are kept if they are no larger than IMAP_PARSER_KEEP_BYTES (values: IMAP_PARSER_KEEP_ARGS),
+ * and otherwise released if that response fitted in that size, or if they are over 16 KiB
+ * (512 values): a run of large responses reuses one buffer, and the small response that ends
+ * it (a tagged OK, "+ idling") gives it back.  A response without values releases the value
+ * arrays as soon as it is complete; names that are already upper case (as servers send them)
+ * are not copied, so the second buffer stays empty, and released, for most responses; and the
+ * state of the response being built shares memory with the finished response.  So a parser
+ * that has seen two small responses in a row holds itself and one line buffer of at most
+ * IMAP_PARSER_KEEP_BYTES, and responses that fit those sizes parse without an allocation. */
+#define IMAP_PARSER_KEEP_BYTES 128u
+#define IMAP_PARSER_KEEP_ARGS 16u
+
+/* Bytes the parser holds allocated right now (itself, buffers and value arrays; not malloc's
+ * own overhead), for per-connection memory accounting. */
 size_t imap_parser_allocated(const ImapParser *p);
 
-/* Drop any partial response and error; keep the limits.  Large buffers are released. */
+/* Drop any partial response and error; keep the limits.  Every buffer is released. */
 void imap_parser_reset(ImapParser *p);
 
 const char *imap_response_kind_to_string(ImapResponseKind k) __attribute__((const));

@@ -332,6 +332,17 @@ static int set_name(ImapSasl *s, const char *mech) {
         return 0;
 }
 
+static size_t string_allocated(const char *str) {
+        return str ? strlen(str) + 1 : 0;
+}
+
+size_t imap_sasl_allocated(const ImapSasl *s) {
+        if (!s)
+                return 0;
+        return sizeof(*s) + string_allocated(s->authzid) + string_allocated(s->user) +
+               string_allocated(s->secret) + string_allocated(s->host);
+}
+
 ImapSasl *imap_sasl_free(ImapSasl *s) {
         if (!s)
                 return NULL;

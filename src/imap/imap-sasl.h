@@ -108,4 +108,7 @@ const char *imap_sasl_error(const ImapSasl *s);
 
 /* Wipe every copy of a secret and free.  Accepts NULL, returns NULL. */
 ImapSasl *imap_sasl_free(ImapSasl *s);
+
+/* Bytes s holds allocated (not malloc's or OpenSSL's own); 0 for NULL. */
+size_t imap_sasl_allocated(const ImapSasl *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ImapSasl *, imap_sasl_free);

@@ -11,6 +11,7 @@
  * must be unambiguous (isync's one-predicate rule, cmd_sendable()).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -19,11 +20,12 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "imap-caps.h"
 #include "imap-session.h"
 
 #define STORE_DEFAULT_MAX ((size_t) 1 << 20)
-/* The output buffer is released when it grew past this and drained. */
-#define OUT_KEEP_BYTES 16384u
+/* A tag: up to 8 letters of prefix and a 32-bit number. */
+#define PENDING_TAG_MAX 24
 
 /* ---- the command table (engine.md §1.2) --------------------------------------------------- */
 
@@ -126,23 +128,27 @@ static const CmdEntry *cmd_lookup(const char *name) {
 
 /* ---- the session --------------------------------------------------------------------------- */
 
+/* A submitted command until its tagged reply.  While a mailbox idles, its IDLE is one of
+ * these, so what a Pending keeps after it was written is only what the reply needs: the name
+ * is the table's (the ImapCmd, with its arguments, is freed once serialized, except for an
+ * extension command, whose name it holds) and the wire bytes are freed once all of them went
+ * to the output. */
 typedef struct Pending Pending;
 struct Pending {
-        uint32_t id;
-        char tag[24];
-        ImapCmd *cmd;
+        uint32_t id;                    /* the tag is tag_prefix and id (pending_tag()) */
+        ImapState saved_state;          /* IDLE: the state to return to */
+        ImapCmd *cmd;                   /* extension commands (xatom) only, for the name */
         const CmdEntry *entry;          /* NULL for commands outside the table (xatom) */
-        Buf wire;                       /* the serialized command */
-        size_t sent;                    /* bytes of wire moved to the output */
+        Buf wire;                       /* the serialized command, until all of it is sent */
+        size_t sent;                    /* bytes of wire moved to the output; > 0: written */
         size_t *syncs;                  /* offsets in wire where "+" must be awaited */
         size_t n_syncs, next_sync;
-        bool wait_cont;                 /* stopped at a sync point */
         ImapSasl *sasl;                 /* AUTHENTICATE in progress */
+        Pending *next;
+        bool wait_cont;                 /* stopped at a sync point */
         bool utf8_asked;                /* ENABLE UTF8=ACCEPT */
-        ImapState saved_state;          /* IDLE: the state to return to */
         bool idle_active;               /* IDLE: "+" received */
         bool idle_done_sent;
-        Pending *next;
 };
 
 typedef struct DatumNode DatumNode;
@@ -156,44 +162,76 @@ typedef struct DatumList {
         size_t bytes;
 } DatumList;
 
+/* imaplib's response store and IDLE queue, only with keep_untagged: the daemon takes events
+ * instead, and its sessions do without. */
+typedef struct Store {
+        size_t max;                     /* byte cap of data and idle together */
+        DatumList data, idle;
+        uint64_t dropped;
+} Store;
+
+/* One response makes at most two events (DONE and STARTTLS); callers pull them after every
+ * feed, and a few responses' worth is kept for one that does not.  Past this, events are
+ * dropped. */
 #define EVENT_QUEUE_MAX 4
+
+/* An event as queued; imap_session_next_event() makes the ImapEvent.  The command name is the
+ * table's, or for an extension command the ImapCmd that holds it, which the event owns. */
+typedef struct Event {
+        const ImapResponse *resp;
+        union {
+                const char *cmd;        /* !owns_cmd: a static name, or NULL */
+                ImapCmd *owned_cmd;     /* owns_cmd */
+        };
+        uint32_t id;
+        uint8_t type;                   /* ImapEventType */
+        bool owns_cmd;
+} Event;
 
 struct ImapSession {
         ImapParser *parser;
         ImapState state;
-        char tag_prefix[9];
         uint32_t next_id;
+        char tag_prefix[9];
         bool greeted, dead, tls_pending, utf8;
+        bool capturing;                 /* IDLE sent: untagged responses go to store->idle */
+        bool error_oom;                 /* the error text could not be allocated: "out of memory" */
+        uint8_t ev_head, ev_len;
 
-        Buf out;
+        Buf out;                        /* freed (wiped) whenever it is drained */
         Pending *cmds, *cmds_tail;      /* submitted, not yet answered, in order */
         size_t n_cmds;
 
-        char **caps;
-        size_t n_caps;
+        ImapCaps caps;
+        const char **caps_view;         /* imap_session_capabilities()'s array, until the next feed */
 
-        bool keep_untagged;
-        size_t max_stored;
-        DatumList store, idle_queue;
-        bool capturing;                 /* IDLE sent: untagged responses go to idle_queue */
-        uint64_t dropped;
+        Store *store;                   /* NULL without keep_untagged */
 
-        ImapEvent events[EVENT_QUEUE_MAX];
-        unsigned ev_head, ev_len;
+        Event events[EVENT_QUEUE_MAX];
 
         usec_t cmd_timeout, deadline_greeting, last_progress;
 
-        char error[256];
-        char sasl_error[128];
+        /* Allocated when something goes wrong, which a healthy connection never needs. */
+        char *error;
+        const char *sasl_error;         /* imap_sasl_error()'s, static storage */
 };
 
 /* ---- errors ------------------------------------------------------------------------------------ */
+
+/* The text is allocated: a healthy connection has none.  Its length is bounded by the
+ * formats, command names (imap-cmd.h) and quote_for_error(). */
+_printf_(2, 0) static void set_error(ImapSession *s, const char *fmt, va_list ap) {
+        s->error = mfree(s->error);
+        s->error_oom = vasprintf(&s->error, fmt, ap) < 0;
+        if (s->error_oom)
+                s->error = NULL;
+}
 
 _printf_(3, 4) static int fail(ImapSession *s, int r, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        (void) vsnprintf(s->error, sizeof(s->error), fmt, ap);
+        set_error(s, fmt, ap);
         va_end(ap);
         s->dead = true;
         return r;
@@ -203,7 +241,7 @@ _printf_(3, 4) static int refuse(ImapSession *s, int r, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
-        (void) vsnprintf(s->error, sizeof(s->error), fmt, ap);
+        set_error(s, fmt, ap);
         va_end(ap);
         return r;
 }
@@ -369,14 +407,14 @@ static int store_datum(ImapSession *s, DatumList *l, ImapDatum *d) {
         n->d = d;
         list_push(l, n);
         /* The cap bounds what a server can make us hold (security.md H08). */
-        while (s->store.bytes + s->idle_queue.bytes > s->max_stored) {
-                DatumNode *old = list_shift(s->store.head ? &s->store : &s->idle_queue);
+        while (s->store->data.bytes + s->store->idle.bytes > s->store->max) {
+                DatumNode *old = list_shift(s->store->data.head ? &s->store->data : &s->store->idle);
 
                 if (!old)
                         break;
                 free(old->d);
                 free(old);
-                s->dropped++;
+                s->store->dropped++;
         }
         return 0;
 }
@@ -384,12 +422,13 @@ static int store_datum(ImapSession *s, DatumList *l, ImapDatum *d) {
 /* Store an untagged response, imaplib's _append_untagged(): the response
  * under its name, and a response code under the code's name. */
 static int store_response(ImapSession *s, const ImapResponse *r) {
-        DatumList *l = s->capturing ? &s->idle_queue : &s->store;
+        DatumList *l;
         ImapDatum *d;
         int k;
 
-        if (!s->keep_untagged)
+        if (!s->store)
                 return 0;
+        l = s->capturing ? &s->store->idle : &s->store->data;
         if (r->kind == IMAP_RESPONSE_UNTAGGED) {
                 k = datum_from_response(r, &d);
                 if (k < 0)
@@ -412,16 +451,16 @@ static int store_response(ImapSession *s, const ImapResponse *r) {
         return 0;
 }
 
-static void store_remove_type(ImapSession *s, const char *type) {
-        DatumNode **pp = &s->store.head, *prev = NULL;
+static void store_remove_type(Store *st, const char *type) {
+        DatumNode **pp = &st->data.head, *prev = NULL;
 
         while (*pp) {
                 DatumNode *n = *pp;
                 if (strcasecmp(n->d->type, type) == 0) {
                         *pp = n->next;
-                        if (s->store.tail == n)
-                                s->store.tail = prev;
-                        s->store.bytes -= n->d->bytes;
+                        if (st->data.tail == n)
+                                st->data.tail = prev;
+                        st->data.bytes -= n->d->bytes;
                         free(n->d);
                         free(n);
                 } else {
@@ -436,9 +475,9 @@ static int capture_end(ImapSession *s) {
         DatumNode *n;
 
         s->capturing = false;
-        while ((n = list_shift(&s->idle_queue))) {
+        while (s->store && (n = list_shift(&s->store->idle))) {
                 n->next = NULL;
-                list_push(&s->store, n);
+                list_push(&s->store->data, n);
         }
         return 0;
 }
@@ -446,46 +485,37 @@ static int capture_end(ImapSession *s) {
 /* ---- capabilities ------------------------------------------------------------------------------ */
 
 static void caps_clear(ImapSession *s) {
-        for (size_t i = 0; i < s->n_caps; i++)
-                free(s->caps[i]);
-        s->caps = mfree(s->caps);
-        s->n_caps = 0;
+        imap_caps_clear(&s->caps);
+        s->caps_view = mfree(s->caps_view);
 }
 
 static int caps_set(ImapSession *s, const ImapArg *a, size_t n) {
-        char **caps;
-
-        caps = calloc(n ? n : 1, sizeof(char *));
-        if (!caps)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++, a = imap_arg_next(a)) {
-                caps[i] = strndup(a->str, a->len);
-                if (!caps[i]) {
-                        for (size_t j = 0; j < i; j++)
-                                free(caps[j]);
-                        free(caps);
-                        return -ENOMEM;
-                }
-                for (char *c = caps[i]; *c; c++)
-                        if (*c >= 'a' && *c <= 'z')
-                                *c = (char) (*c - 'a' + 'A');
-        }
-        caps_clear(s);
-        s->caps = caps;
-        s->n_caps = n;
-        return 0;
+        s->caps_view = mfree(s->caps_view);
+        return imap_caps_set(&s->caps, a, n);
 }
 
 bool imap_session_has_capability(const ImapSession *s, const char *cap) {
-        for (size_t i = 0; s && i < s->n_caps; i++)
-                if (strcasecmp(s->caps[i], cap) == 0)
-                        return true;
-        return false;
+        return s && cap && imap_caps_has(&s->caps, cap);
 }
 
-size_t imap_session_capabilities(const ImapSession *s, const char *const **ret) {
-        *ret = (const char *const *) s->caps;
-        return s->n_caps;
+size_t imap_session_n_capabilities(const ImapSession *s) {
+        return s ? s->caps.n : 0;
+}
+
+const char *imap_session_capability(const ImapSession *s, size_t i) {
+        return s ? imap_caps_get(&s->caps, i) : NULL;
+}
+
+size_t imap_session_capabilities(ImapSession *s, const char *const **ret) {
+        size_t n = s->caps.n;
+
+        s->caps_view = mfree(s->caps_view);
+        if (n > 0)
+                s->caps_view = calloc(n, sizeof(const char *));
+        for (size_t i = 0; s->caps_view && i < n; i++)
+                s->caps_view[i] = imap_caps_get(&s->caps, i);
+        *ret = s->caps_view;
+        return n;
 }
 
 /* ---- output ------------------------------------------------------------------------------------ */
@@ -517,6 +547,12 @@ static int flush_commands(ImapSession *s) {
                         if (p->next_sync < p->n_syncs) {
                                 p->next_sync++;
                                 p->wait_cont = true;
+                        } else {
+                                /* All of it is in the output: the command waits for its reply
+                                 * holding nothing but its state ('sent' stays > 0). */
+                                buf_done_secure(&p->wire);
+                                p->syncs = mfree(p->syncs);
+                                p->n_syncs = p->next_sync = 0;
                         }
                 }
                 if (cmd_blocks_followers(p))
@@ -532,7 +568,9 @@ void imap_session_output(const ImapSession *s, const void **ret_buf, size_t *ret
 
 void imap_session_consume_output(ImapSession *s, size_t n) {
         if (n >= s->out.len) {
-                buf_shrink(&s->out, OUT_KEEP_BYTES);
+                /* Drained: nothing is kept for an idle connection, and no copy of a LOGIN
+                 * line lingers in freed memory. */
+                buf_done_secure(&s->out);
                 return;
         }
         memmove(s->out.data, s->out.data + n, s->out.len - n);
@@ -541,28 +579,68 @@ void imap_session_consume_output(ImapSession *s, size_t n) {
 
 /* ---- events ------------------------------------------------------------------------------------ */
 
-static void push_event(ImapSession *s, ImapEventType type, const ImapResponse *r, const Pending *p) {
-        ImapEvent *e;
+/* The command's name: the table's, or the extension command's own. */
+static const char *pending_name(const Pending *p) {
+        return p->entry ? p->entry->name : imap_cmd_name(p->cmd);
+}
 
-        /* At most a few events per response (one feed); the queue is sized for it. */
+/* The command's tag, "<prefix><id>". */
+static void pending_tag(const ImapSession *s, const Pending *p, char buf[static PENDING_TAG_MAX]) {
+        (void) snprintf(buf, PENDING_TAG_MAX, "%s%" PRIu32, s->tag_prefix, p->id);
+}
+
+static void event_done(Event *e) {
+        if (e->owns_cmd)
+                imap_cmd_free(e->owned_cmd);
+        *e = (Event) {};
+}
+
+/* Queue an event for response r; for DONE and STARTTLS, of command p, whose name an extension
+ * command's event takes with it when 'take' (p is freed next). */
+static void push_event(ImapSession *s, ImapEventType type, const ImapResponse *r, Pending *p, bool take) {
+        Event *e;
+
         if (s->ev_len == EVENT_QUEUE_MAX)
                 return;
         e = &s->events[(s->ev_head + s->ev_len++) % EVENT_QUEUE_MAX];
-        *e = (ImapEvent) {
-                .type = type,
+        *e = (Event) {
+                .type = (uint8_t) type,
                 .resp = r,
                 .id = p ? p->id : 0,
         };
-        /* By value: the command is freed as soon as it is answered. */
-        if (p)
-                (void) snprintf(e->cmd, sizeof(e->cmd), "%s", imap_cmd_name(p->cmd));
+        if (!p)
+                return;
+        if (p->entry)
+                e->cmd = p->entry->name;
+        else if (take) {
+                e->owned_cmd = TAKE_PTR(p->cmd);
+                e->owns_cmd = true;
+        }
 }
 
 int imap_session_next_event(ImapSession *s, ImapEvent *ret) {
+        const char *name;
+        Event *e;
+
         if (s->ev_len == 0)
                 return 0;
-        *ret = s->events[s->ev_head];
-        s->ev_head = (s->ev_head + 1) % EVENT_QUEUE_MAX;
+        e = &s->events[s->ev_head];
+        *ret = (ImapEvent) {
+                .type = (ImapEventType) e->type,
+                .resp = e->resp,
+                .id = e->id,
+        };
+        /* By value: the command is freed as soon as it is answered.  Names fit (imap-cmd.h);
+         * no snprintf(), which would cost more than parsing the response did. */
+        name = e->owns_cmd ? imap_cmd_name(e->owned_cmd) : e->cmd;
+        if (name) {
+                size_t n = strnlen(name, sizeof(ret->cmd) - 1);
+
+                memcpy(ret->cmd, name, n);
+                ret->cmd[n] = 0;
+        }
+        event_done(e);
+        s->ev_head = (uint8_t) ((s->ev_head + 1) % EVENT_QUEUE_MAX);
         s->ev_len--;
         return 1;
 }
@@ -631,6 +709,7 @@ static int queue_command(ImapSession *s, ImapCmd *cmd, ImapSasl *sasl, usec_t no
         _cleanup_(imap_sasl_freep) ImapSasl *sl = sasl;
         const char *name = imap_cmd_name(c);
         const CmdEntry *e = cmd_lookup(name);
+        char tag[PENDING_TAG_MAX];
         ImapCmdWireOpts wo;
         Pending *p;
         int r;
@@ -686,35 +765,38 @@ static int queue_command(ImapSession *s, ImapCmd *cmd, ImapSasl *sasl, usec_t no
         if (!p)
                 return -ENOMEM;
         p->id = s->next_id++;
-        (void) snprintf(p->tag, sizeof(p->tag), "%s%u", s->tag_prefix, p->id);
+        pending_tag(s, p, tag);
         p->entry = e;
         wo = (ImapCmdWireOpts) {
                 .utf8 = s->utf8,
                 .literal_plus = imap_session_has_capability(s, "LITERAL+"),
                 .literal_minus = imap_session_has_capability(s, "LITERAL-"),
         };
-        r = imap_cmd_serialize(c, p->tag, &wo, &p->wire, &p->syncs, &p->n_syncs);
+        r = imap_cmd_serialize(c, tag, &wo, &p->wire, &p->syncs, &p->n_syncs);
         if (r < 0) {
                 pending_free(p);
                 s->next_id--;
                 return refuse(s, r, r == -EINVAL ? "non-ASCII text outside UTF-8 mode" : "out of memory");
         }
-        p->cmd = TAKE_PTR(c);
         p->sasl = TAKE_PTR(sl);
         if (e && e->effect == EFFECT_ENABLE)
-                for (size_t i = 0; i < imap_cmd_n_args(p->cmd); i++) {
-                        const char *a = imap_cmd_arg(p->cmd, i, NULL);
+                for (size_t i = 0; i < imap_cmd_n_args(c); i++) {
+                        const char *a = imap_cmd_arg(c, i, NULL);
                         if (strcasestr(a, "UTF8=ACCEPT"))
                                 p->utf8_asked = true;
                 }
+        /* The wire bytes are all that is sent; a command of the table is named by the table,
+         * so its arguments (a LOGIN password among them) go now. */
+        if (!e)
+                p->cmd = TAKE_PTR(c);
 
         /* Effects at submit time (engine.md §4.2 step 2, §1.5 select/logout). */
-        if (s->keep_untagged) {
-                store_remove_type(s, "OK");
-                store_remove_type(s, "NO");
-                store_remove_type(s, "BAD");
+        if (s->store) {
+                store_remove_type(s->store, "OK");
+                store_remove_type(s->store, "NO");
+                store_remove_type(s->store, "BAD");
                 if (e && e->effect == EFFECT_SELECT)
-                        list_clear(&s->store);
+                        list_clear(&s->store->data);
         }
         if (e && e->effect == EFFECT_LOGOUT)
                 session_set_state(s, IMAP_STATE_LOGOUT);
@@ -722,7 +804,7 @@ static int queue_command(ImapSession *s, ImapCmd *cmd, ImapSasl *sasl, usec_t no
                 p->saved_state = s->state;
                 /* Capture starts before IDLE goes out: responses that come
                  * before the "+" belong to the idler (engine.md §2.2 enter step 2). */
-                s->capturing = s->keep_untagged;
+                s->capturing = s->store != NULL;
         }
 
         if (s->cmds_tail)
@@ -753,7 +835,7 @@ int imap_session_authenticate(ImapSession *s, ImapSasl *sasl, usec_t now, uint32
         int r;
 
         assert_return(s && sasl, -EINVAL);
-        s->sasl_error[0] = 0;
+        s->sasl_error = NULL;
         r = imap_cmd_new("AUTHENTICATE", &c);
         if (r < 0)
                 return r;
@@ -817,10 +899,14 @@ static Pending *find_tag(ImapSession *s, const ImapResponse *r) {
         if (imap_parse_u32(r->tag.ptr + pl, r->tag.len - pl, &id) < 0)
                 return NULL;
         /* A command still queued was never seen by the server: its tag is
-         * not one the server can know (H01, H03). */
+         * not one the server can know (H01, H03).  "A01" is not "A1". */
         for (Pending *p = s->cmds; p; p = p->next)
-                if (p->id == id && strlen(p->tag) == r->tag.len)
-                        return p->sent > 0 ? p : NULL;
+                if (p->id == id) {
+                        char tag[PENDING_TAG_MAX];
+
+                        pending_tag(s, p, tag);
+                        return strlen(tag) == r->tag.len && p->sent > 0 ? p : NULL;
+                }
         return NULL;
 }
 
@@ -885,9 +971,9 @@ static int handle_tagged(ImapSession *s, const ImapResponse *r) {
                 break;
         }
 
-        push_event(s, IMAP_EVENT_DONE, r, p);
+        push_event(s, IMAP_EVENT_DONE, r, p, /* take= */ true);
         if (eff == EFFECT_STARTTLS && r->status == IMAP_STATUS_OK)
-                push_event(s, IMAP_EVENT_STARTTLS, r, p);
+                push_event(s, IMAP_EVENT_STARTTLS, r, p, /* take= */ true);
         pending_unlink(s, p);
         pending_free(p);
         return flush_commands(s);
@@ -926,9 +1012,7 @@ static int handle_continuation(ImapSession *s, const ImapResponse *r) {
                 if (k < 0) {
                         /* Q8: our side failed (e.g. no HMAC-MD5): cancel the
                          * exchange so the server is not left waiting. */
-                        (void) snprintf(s->sasl_error, sizeof(s->sasl_error), "%s",
-                                        imap_sasl_error(p->sasl) ? imap_sasl_error(p->sasl) :
-                                                                   "SASL mechanism failed");
+                        s->sasl_error = imap_sasl_error(p->sasl) ?: "SASL mechanism failed";
                         buf_done_secure(&resp);
                         k = out_put(s, "*\r\n", 3);
                         return k < 0 ? k : 0;
@@ -946,7 +1030,7 @@ static int handle_continuation(ImapSession *s, const ImapResponse *r) {
         if (!p->idle_active && !p->idle_done_sent) {
                 p->idle_active = true;
                 session_set_state(s, IMAP_STATE_IDLING);
-                push_event(s, IMAP_EVENT_IDLING, r, p);
+                push_event(s, IMAP_EVENT_IDLING, r, p, /* take= */ false);
         }
         return 0;
 }
@@ -967,7 +1051,7 @@ static int handle_greeting(ImapSession *s, const ImapResponse *r) {
                 k = store_response(s, r);
                 if (k < 0)
                         return fail(s, k, "out of memory");
-                push_event(s, IMAP_EVENT_GREETING, r, NULL);
+                push_event(s, IMAP_EVENT_GREETING, r, NULL, false);
                 return 0;
         }
         quote_for_error(r->raw.ptr, r->raw.len, what, sizeof(what));
@@ -990,7 +1074,7 @@ static int handle_untagged(ImapSession *s, const ImapResponse *r) {
         k = store_response(s, r);
         if (k < 0)
                 return fail(s, k, "out of memory");
-        push_event(s, IMAP_EVENT_UNTAGGED, r, NULL);
+        push_event(s, IMAP_EVENT_UNTAGGED, r, NULL, false);
         return 0;
 }
 
@@ -1010,6 +1094,7 @@ int imap_session_feed(ImapSession *s, const void *buf, size_t n, usec_t now, siz
         if (s->tls_pending)
                 return fail(s, -EPROTO, "data after STARTTLS response: possible injection, closing");
 
+        s->caps_view = mfree(s->caps_view);
         k = imap_parser_feed(s->parser, buf, n, &used);
         *ret_consumed = used;
         if (k < 0)
@@ -1048,7 +1133,8 @@ int imap_session_starttls_done(ImapSession *s) {
         s->tls_pending = false;
         /* RFC 3501 §6.2.1: discard what the plaintext phase taught us. */
         caps_clear(s);
-        list_clear(&s->store);
+        if (s->store)
+                list_clear(&s->store->data);
         /* The parser holds nothing: no byte was accepted after the OK.  It is
          * not reset here, so the OK's response stays valid until the next feed. */
         return flush_commands(s);
@@ -1077,7 +1163,7 @@ int imap_session_tick(ImapSession *s, usec_t now) {
                 return 0;
         if (!s->greeted)
                 return fail(s, -ETIMEDOUT, "timed out waiting for the greeting");
-        return fail(s, -ETIMEDOUT, "timed out waiting for the reply to %s", imap_cmd_name(s->cmds->cmd));
+        return fail(s, -ETIMEDOUT, "timed out waiting for the reply to %s", pending_name(s->cmds));
 }
 
 /* ---- accessors and lifecycle ------------------------------------------------------------------- */
@@ -1106,8 +1192,39 @@ size_t imap_session_pending(const ImapSession *s) {
         return s->n_cmds;
 }
 
+static size_t list_allocated(const DatumList *l) {
+        size_t n = 0;
+
+        for (const DatumNode *d = l->head; d; d = d->next)
+                n += sizeof(DatumNode) + d->d->bytes;
+        return n;
+}
+
+size_t imap_session_allocated(const ImapSession *s) {
+        size_t n;
+
+        if (!s)
+                return 0;
+        n = sizeof(*s) + imap_parser_allocated(s->parser) + s->out.cap + imap_caps_allocated(&s->caps) +
+            (s->store ? sizeof(Store) + list_allocated(&s->store->data) + list_allocated(&s->store->idle) : 0);
+        if (s->caps_view)
+                n += s->caps.n * sizeof(const char *);
+        if (s->error)
+                n += strlen(s->error) + 1;
+        for (const Pending *p = s->cmds; p; p = p->next)
+                n += sizeof(*p) + p->wire.cap + p->n_syncs * sizeof(size_t) + imap_cmd_allocated(p->cmd) +
+                     imap_sasl_allocated(p->sasl);
+        for (unsigned i = 0; i < s->ev_len; i++) {
+                const Event *e = &s->events[(s->ev_head + i) % EVENT_QUEUE_MAX];
+
+                if (e->owns_cmd)
+                        n += imap_cmd_allocated(e->owned_cmd);
+        }
+        return n;
+}
+
 const char *imap_session_error(const ImapSession *s) {
-        return s->error[0] ? s->error : NULL;
+        return s->error_oom ? "out of memory" : s->error;
 }
 
 const char *imap_session_tag_prefix(const ImapSession *s) {
@@ -1115,12 +1232,13 @@ const char *imap_session_tag_prefix(const ImapSession *s) {
 }
 
 int imap_session_response_pop(ImapSession *s, const char *type, ImapDatum ***ret, size_t *ret_n) {
-        DatumNode **pp = &s->store.head, *prev = NULL;
+        DatumNode **pp, *prev = NULL;
         ImapDatum **v = NULL;
         size_t n = 0;
 
         assert_return(s && type && ret && ret_n, -EINVAL);
-        while (*pp) {
+        pp = s->store ? &s->store->data.head : NULL;
+        while (pp && *pp) {
                 DatumNode *node = *pp;
 
                 if (strcasecmp(node->d->type, type) != 0) {
@@ -1138,9 +1256,9 @@ int imap_session_response_pop(ImapSession *s, const char *type, ImapDatum ***ret
                 v = nv;
                 v[n++] = node->d;
                 *pp = node->next;
-                if (s->store.tail == node)
-                        s->store.tail = prev;
-                s->store.bytes -= node->d->bytes;
+                if (s->store->data.tail == node)
+                        s->store->data.tail = prev;
+                s->store->data.bytes -= node->d->bytes;
                 free(node);
         }
         *ret = v;
@@ -1149,22 +1267,23 @@ int imap_session_response_pop(ImapSession *s, const char *type, ImapDatum ***ret
 }
 
 bool imap_session_response_has(const ImapSession *s, const char *type) {
-        for (DatumNode *n = s->store.head; n; n = n->next)
+        for (DatumNode *n = s->store ? s->store->data.head : NULL; n; n = n->next)
                 if (strcasecmp(n->d->type, type) == 0)
                         return true;
         return false;
 }
 
 void imap_session_response_clear(ImapSession *s) {
-        list_clear(&s->store);
+        if (s->store)
+                list_clear(&s->store->data);
 }
 
 uint64_t imap_session_response_dropped(const ImapSession *s) {
-        return s->dropped;
+        return s->store ? s->store->dropped : 0;
 }
 
 int imap_session_idle_pop(ImapSession *s, ImapDatum **ret) {
-        DatumNode *n = list_shift(&s->idle_queue);
+        DatumNode *n = s->store ? list_shift(&s->store->idle) : NULL;
 
         if (!n)
                 return 0;
@@ -1174,7 +1293,7 @@ int imap_session_idle_pop(ImapSession *s, ImapDatum **ret) {
 }
 
 const char *imap_session_sasl_error(const ImapSession *s) {
-        return s->sasl_error[0] ? s->sasl_error : NULL;
+        return s->sasl_error;
 }
 
 int imap_datum_new_text(const char *type, const char *text, size_t len, ImapDatum **ret) {
@@ -1205,7 +1324,7 @@ int imap_session_response_peek(const ImapSession *s, const char *type, ImapDatum
         ImapDatum **v = NULL;
         size_t n = 0;
 
-        for (DatumNode *node = s->store.head; node; node = node->next) {
+        for (DatumNode *node = s->store ? s->store->data.head : NULL; node; node = node->next) {
                 ImapDatum **nv;
 
                 if (strcasecmp(node->d->type, type) != 0)
@@ -1254,8 +1373,12 @@ int imap_session_new(const ImapSessionParams *p, ImapSession **ret) {
                 return r;
         memcpy(s->tag_prefix, prefix, strlen(prefix) + 1);
         session_set_state(s, IMAP_STATE_LOGOUT);
-        s->keep_untagged = p->keep_untagged;
-        s->max_stored = p->max_stored ? p->max_stored : STORE_DEFAULT_MAX;
+        if (p->keep_untagged) {
+                s->store = calloc(1, sizeof(Store));
+                if (!s->store)
+                        return -ENOMEM;
+                s->store->max = p->max_stored ? p->max_stored : STORE_DEFAULT_MAX;
+        }
         s->cmd_timeout = p->cmd_timeout;
         s->deadline_greeting = p->greeting_timeout ? usec_add(p->now, p->greeting_timeout) : USEC_INFINITY;
         s->last_progress = p->now;
@@ -1271,11 +1394,20 @@ ImapSession *imap_session_free(ImapSession *s) {
                 s->cmds = p->next;
                 pending_free(p);
         }
-        list_clear(&s->store);
-        list_clear(&s->idle_queue);
+        if (s->store) {
+                list_clear(&s->store->data);
+                list_clear(&s->store->idle);
+                free(s->store);
+        }
         caps_clear(s);
+        while (s->ev_len > 0) {
+                event_done(&s->events[s->ev_head]);
+                s->ev_head = (uint8_t) ((s->ev_head + 1) % EVENT_QUEUE_MAX);
+                s->ev_len--;
+        }
         buf_done_secure(&s->out);
         imap_parser_free(s->parser);
+        free(s->error);
         free(s);
         return NULL;
 }

@@ -157,11 +157,22 @@ bool imap_session_is_dead(const ImapSession *s);
 bool imap_session_in_response(const ImapSession *s);
 bool imap_session_utf8(const ImapSession *s);
 bool imap_session_tls_pending(const ImapSession *s);
-/* Upper-cased capability tokens of the last CAPABILITY seen. */
+/* The capabilities of the last CAPABILITY seen (imap-caps.h): whether one is there (any
+ * case), how many there are, and the i-th, upper-cased, NUL-terminated, valid until they
+ * change (a feed, imap_session_starttls_done()); NULL when i is out of range. */
 bool imap_session_has_capability(const ImapSession *s, const char *cap);
-size_t imap_session_capabilities(const ImapSession *s, const char *const **ret);
+size_t imap_session_n_capabilities(const ImapSession *s);
+const char *imap_session_capability(const ImapSession *s, size_t i);
+/* The same as an array: returns the number of capabilities and sets *ret to an array of them
+ * that the session allocates now and frees at the next call of this, imap_session_feed(),
+ * imap_session_starttls_done() or free (so a connection that idles holds none); *ret is NULL
+ * when there are none, or when the array could not be allocated.  For counting alone, use
+ * imap_session_n_capabilities(), which allocates nothing. */
+size_t imap_session_capabilities(ImapSession *s, const char *const **ret);
 /* Number of commands submitted and not yet answered. */
 size_t imap_session_pending(const ImapSession *s);
+/* Why the session died, or why the last call was refused; NULL if nothing went wrong yet.
+ * Valid until the next call on s. */
 const char *imap_session_error(const ImapSession *s);
 const char *imap_session_tag_prefix(const ImapSession *s);
 
@@ -189,7 +200,14 @@ ImapDatum *imap_datum_dup(const ImapDatum *d);
  * untagged_responses.get()). */
 int imap_session_response_peek(const ImapSession *s, const char *type, ImapDatum ***ret, size_t *ret_n);
 /* Why the last AUTHENTICATE's mechanism failed on our side (the exchange was
- * then cancelled with "*"), or NULL. */
+ * then cancelled with "*"), or NULL.  Static storage. */
 const char *imap_session_sasl_error(const ImapSession *s);
+
+/* Bytes the session holds allocated right now: itself, its parser
+ * (imap_parser_allocated()), output, capabilities, commands awaiting their
+ * reply, stored responses and error text; not malloc's own overhead.  For
+ * per-connection memory accounting.  What a session in IDLE holds, and why,
+ * is in docs/ENGINE.md ("Memory"). */
+size_t imap_session_allocated(const ImapSession *s);
 
 const char *imap_state_to_string(ImapState s) __attribute__((const));

@@ -131,9 +131,13 @@ int conn_process(Conn *c) {
                 c->phase = CONN_PHASE_READY;
                 c->setup_events = 0;
                 /* The address list served its purpose; thousands of idle conns should not
-                 * keep it. */
+                 * keep it.  Nor the reason an earlier address failed: it says nothing about
+                 * this conn, and would be taken for the reason of a later failure that sets
+                 * none of its own. */
                 c->addrs = mfree(c->addrs);
                 c->n_addrs = c->next_addr = 0;
+                c->error = mfree(c->error);
+                c->error_oom = false;
                 return 1;
         }
         return 0;

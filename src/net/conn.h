@@ -181,7 +181,9 @@ ssize_t conn_write(Conn *c, const void *buf, size_t n);
  * or until this is false before polling again (security.md E11). */
 bool conn_has_pending(const Conn *c);
 
-/* The last failure reason, or NULL if none.  Valid until the next call on c. */
+/* The last failure reason, or NULL if none.  Valid until the next call on c.  A conn that
+ * became ready has none at that point, also when addresses before the one that connected
+ * failed (their reasons are dropped: an idle conn keeps no text). */
 const char *conn_error(const Conn *c);
 
 /* "addr:port" ("[addr]:port" for IPv6) being connected or connected to, or "tunnel pid N";

@@ -15,6 +15,12 @@ src_net_libnet_a_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/net $(OPENSSL_CFL
 
 EXTRA_DIST += docs/TRANSPORT.md
 
+# Heap per idle TLS conn; built on demand ("make bench/tls-floor"), usage in its header.
+EXTRA_PROGRAMS += bench/tls-floor
+bench_tls_floor_SOURCES = bench/tls-floor.c
+bench_tls_floor_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/src/net $(OPENSSL_CFLAGS)
+bench_tls_floor_LDADD = src/net/libnet.a src/shared/libshared.a $(OPENSSL_LIBS)
+
 if HAVE_CHECK
 check_PROGRAMS += tests/test-conn
 TESTS += tests/test-conn

@@ -409,7 +409,7 @@ static void check(Fz *f) {
         ImapState st = imap_session_state(f->s);
         bool dead = imap_session_is_dead(f->s);
         const char *const *caps;
-        size_t n_caps;
+        size_t n_caps, stored;
 
         drain_events(f);
         CHECK(!f->dead || dead);        /* once dead, always dead */
@@ -432,9 +432,15 @@ static void check(Fz *f) {
                 CHECK(found);
         }
         n_caps = imap_session_capabilities(f->s, &caps);
+        CHECK(n_caps == imap_session_n_capabilities(f->s));
         for (size_t i = 0; i < n_caps; i++)
-                CHECK(caps[i] && imap_session_has_capability(f->s, caps[i]));
-        CHECK(store_bytes(f) <= f->max_stored);
+                CHECK(caps[i] && imap_session_has_capability(f->s, caps[i]) &&
+                      strcmp(caps[i], imap_session_capability(f->s, i)) == 0);
+        CHECK(!imap_session_capability(f->s, n_caps));
+        stored = store_bytes(f);
+        CHECK(stored <= f->max_stored);
+        /* What the session says it holds includes what it stores. */
+        CHECK(imap_session_allocated(f->s) >= stored);
         CHECK(imap_session_response_dropped(f->s) >= f->dropped);      /* a counter */
         f->dropped = imap_session_response_dropped(f->s);
         if (imap_session_sasl_error(f->s))
