@@ -37,9 +37,6 @@
 /* Read at most this much per wake-up, so one busy connection cannot starve
  * the others (security.md INV-12); the rest is read on the next loop turn. */
 #define READ_BUDGET (64 * 1024)
-/* The connection's timer may fire this much late, so that wake-ups of many
- * connections fall together (sd-event coalesces timers within their accuracy). */
-#define TIMER_ACCURACY_USEC (USEC_PER_SEC / 20)
 #define READ_CHUNK 16384
 
 typedef struct PollRequest {
@@ -62,10 +59,11 @@ struct Connection {
         Conn *conn;
         ImapSession *s;
         sd_event_source *io, *retry, *more;
-        /* One timer for every deadline of the connection (a source costs ~300 bytes, and
-         * 10,000 connections), at the earliest of: */
-        sd_event_source *timer;
-        uint64_t armed_at;              /* what the timer is set to; USEC_INFINITY: off */
+        /* One timer entry for every deadline of the connection, in the daemon's shared
+         * queue (timers.h: an sd-event source costs ~300 bytes, an entry 32), at the
+         * earliest of: */
+        Timers *timers;
+        TimerEntry timer;
         uint64_t phase_at;              /* the current phase's deadline (phase_timeouts[]) */
         uint64_t session_at;            /* the engine's (imap_session_deadline()) */
         uint64_t idle_at;               /* re-IDLE, liveness probe, NOOP or STATUS poll */
@@ -183,7 +181,7 @@ static uint64_t phase_timeout(const Connection *c, ConnectionState st) {
         return t > 0 ? t : USEC_INFINITY;
 }
 
-static int on_timer(sd_event_source *s, uint64_t usec, void *userdata);
+static void on_timer(TimerEntry *e, uint64_t now);
 
 static uint64_t now_mono(const Connection *c) {
         uint64_t t = 0;
@@ -192,31 +190,17 @@ static uint64_t now_mono(const Connection *c) {
         return t;
 }
 
-/* Set the one timer to the earliest deadline; nothing to do if it is there already. */
+/* Set the one timer entry to the earliest deadline; nothing to do if it is there already. */
 static void arm_timer(Connection *c) {
         uint64_t soonest = MIN(c->session_at, c->idle_at);
         uint64_t at = MIN(c->phase_at, soonest);
         int r;
 
-        if (at == c->armed_at)
+        if (at == timers_due(&c->timer))
                 return;
-        c->armed_at = at;
-        if (at == USEC_INFINITY) {
-                if (c->timer)
-                        (void) sd_event_source_set_enabled(c->timer, SD_EVENT_OFF);
-                return;
-        }
-        if (!c->timer)
-                r = sd_event_add_time(c->event, &c->timer, CLOCK_MONOTONIC, at, TIMER_ACCURACY_USEC, on_timer, c);
-        else {
-                r = sd_event_source_set_time(c->timer, at);
-                if (r >= 0)
-                        r = sd_event_source_set_enabled(c->timer, SD_EVENT_ONESHOT);
-        }
-        if (r < 0) {
-                c->armed_at = USEC_INFINITY;
+        r = timers_set(c->timers, &c->timer, at);
+        if (r < 0)
                 log_error_errno(r, "%s: cannot arm a deadline: %m", cname(c));
-        }
 }
 
 static void arm_phase(Connection *c, ConnectionState st) {
@@ -264,8 +248,8 @@ static void ramp_done(Connection *c) {
 /* Drop the transport and the session; keep the watch and the backoff. */
 static void close_transport(Connection *c) {
         ramp_done(c);
-        c->timer = sd_event_source_disable_unref(c->timer);
-        c->armed_at = c->phase_at = c->session_at = c->idle_at = USEC_INFINITY;
+        timers_clear(c->timers, &c->timer);
+        c->phase_at = c->session_at = c->idle_at = USEC_INFINITY;
         /* A lookup still running is abandoned: its thread finishes on its own. */
         c->resolve_io = sd_event_source_disable_unref(c->resolve_io);
         c->resolve = conn_resolve_free(c->resolve);
@@ -1460,29 +1444,28 @@ static int on_phase_timeout(Connection *c) {
         return fail(c, -ETIMEDOUT, why);
 }
 
-static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        Connection *c = userdata;
-        uint64_t now = now_mono(c);
+static void on_timer(TimerEntry *e, uint64_t now) {
+        Connection *c = (Connection *) (void *) ((char *) e - offsetof(Connection, timer));
 
-        (void) s;
-        (void) usec;
-        c->armed_at = USEC_INFINITY;    /* a oneshot timer is off once it fired */
         if (c->phase_at <= now) {
                 c->phase_at = USEC_INFINITY;
-                return on_phase_timeout(c);
+                (void) on_phase_timeout(c);
+                return;
         }
         if (c->session_at <= now) {
                 c->session_at = USEC_INFINITY;
                 if (c->s && imap_session_tick(c->s, now) < 0)
-                        return fail_session(c, -ETIMEDOUT);
-                return update_io(c);
+                        (void) fail_session(c, -ETIMEDOUT);
+                else
+                        (void) update_io(c);
+                return;
         }
         if (c->idle_at <= now) {
                 c->idle_at = USEC_INFINITY;
-                return on_idle_timer(c);
+                (void) on_idle_timer(c);
+                return;
         }
         arm_timer(c);
-        return 0;
 }
 
 /* The transport exists: watch it, and set TCP keepalive. */
@@ -1729,8 +1712,8 @@ const char *connection_name(const Connection *c) {
         return cname(c);
 }
 
-int connection_new(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp *ramp, Watch *watch,
-                   ConnectionStateFn on_state, void *userdata, Connection **ret) {
+int connection_new(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp *ramp, Timers *timers,
+                   Watch *watch, ConnectionStateFn on_state, void *userdata, Connection **ret) {
         Connection *c;
 
         c = calloc(1, sizeof(*c));
@@ -1740,7 +1723,9 @@ int connection_new(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp
         c->account = account;
         c->tls = tls;
         c->ramp = ramp;
-        c->armed_at = c->phase_at = c->session_at = c->idle_at = USEC_INFINITY;
+        c->timers = timers;
+        c->timer = TIMER_ENTRY_INIT(on_timer);
+        c->phase_at = c->session_at = c->idle_at = USEC_INFINITY;
         c->ramp_entry = RAMP_ENTRY_INIT(on_ramp_go);
         c->watch = watch;
         c->on_state = on_state;
@@ -1750,14 +1735,14 @@ int connection_new(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp
         return 0;
 }
 
-int connection_new_poller(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp *ramp,
+int connection_new_poller(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp *ramp, Timers *timers,
                           Watch *const *watches, size_t n, ConnectionStateFn on_state, void *userdata,
                           Connection **ret) {
         _cleanup_(connection_freep) Connection *c = NULL;
         int r;
 
         assert_return(n > 0, -EINVAL);
-        r = connection_new(e, account, tls, ramp, watches[0], on_state, userdata, &c);
+        r = connection_new(e, account, tls, ramp, timers, watches[0], on_state, userdata, &c);
         if (r < 0)
                 return r;
         c->polled = calloc(n, sizeof(Watch *));

@@ -18,6 +18,7 @@
 #include "cfg.h"
 #include "conn.h"
 #include "ramp.h"
+#include "timers.h"
 #include "watch.h"
 
 typedef struct Connection Connection;
@@ -46,15 +47,17 @@ typedef enum ConnectionState {
 typedef void (*ConnectionStateFn)(Connection *c, ConnectionState old, ConnectionState state, void *userdata);
 
 /* ramp: the bound on connections being set up (may be NULL: none); it holds
- * a slot from before the connect until the login succeeded or failed. */
-int connection_new(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp *ramp, Watch *watch,
-                   ConnectionStateFn on_state, void *userdata, Connection **ret);
+ * a slot from its secret command until the login succeeded or failed.
+ * timers: the shared queue every deadline of the connection goes into (not
+ * NULL). */
+int connection_new(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp *ramp, Timers *timers,
+                   Watch *watch, ConnectionStateFn on_state, void *userdata, Connection **ret);
 /* A connection for mailboxes beyond the account's max_connections (issue 6):
  * after login it sends STATUS for each watch every status_interval and
  * compares (watch_selected()); when a watch asks for a fetch it EXAMINEs that
  * mailbox, fetches and CLOSEs it.  No IDLE.  The array is copied; the watches
  * stay the caller's. */
-int connection_new_poller(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp *ramp,
+int connection_new_poller(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp *ramp, Timers *timers,
                           Watch *const *watches, size_t n, ConnectionStateFn on_state, void *userdata,
                           Connection **ret);
 /* How many watches a poller polls; 0 for an IDLE connection. */

@@ -71,6 +71,7 @@ struct Manager {
         size_t n_accounts;
         Hashmap *tls;                   /* TlsShared by key */
         Ramp *ramp;                     /* max_connecting */
+        Timers *timers;                 /* every connection's deadlines */
         Account *dirty;                 /* accounts whose state is to be saved */
         sd_event_source *save_timer;
         Counts counts;                  /* sums over the accounts */
@@ -360,8 +361,8 @@ static int account_new(Manager *m, const CfgAccount *cfg, Account **ret) {
          * connection polls the rest with STATUS. */
         idle = cfg->n_mailboxes <= cfg->max_connections ? cfg->n_mailboxes : cfg->max_connections - 1;
         for (size_t i = 0; i < idle; i++) {
-                r = connection_new(m->event, cfg, a->tls ? a->tls->ctx : NULL, m->ramp, a->watches[i], on_conn_state,
-                                   a, &a->conns[i]);
+                r = connection_new(m->event, cfg, a->tls ? a->tls->ctx : NULL, m->ramp, m->timers, a->watches[i],
+                                   on_conn_state, a, &a->conns[i]);
                 if (r < 0) {
                         account_free(a);
                         return r;
@@ -369,7 +370,7 @@ static int account_new(Manager *m, const CfgAccount *cfg, Account **ret) {
                 a->n_conns = i + 1;
         }
         if (idle < cfg->n_mailboxes) {
-                r = connection_new_poller(m->event, cfg, a->tls ? a->tls->ctx : NULL, m->ramp, a->watches + idle,
+                r = connection_new_poller(m->event, cfg, a->tls ? a->tls->ctx : NULL, m->ramp, m->timers, a->watches + idle,
                                           cfg->n_mailboxes - idle, on_conn_state, a, &a->conns[idle]);
                 if (r < 0) {
                         account_free(a);
@@ -684,6 +685,10 @@ int manager_new(Cfg *cfg, Manager **ret) {
         r = ramp_new(m->event, cfg->max_connecting, &m->ramp);
         if (r < 0)
                 return r;
+        /* Deadlines may be served up to 50 ms late, so that close ones share a wake-up. */
+        r = timers_new(m->event, USEC_PER_SEC / 20, &m->timers);
+        if (r < 0)
+                return r;
         r = state_dir_open(NULL, &m->state_dir);
         if (r < 0)
                 log_warning_errno(r, "No state directory ($STATE_DIRECTORY, $XDG_STATE_HOME, $HOME): "
@@ -742,6 +747,7 @@ Manager *manager_free(Manager *m) {
         free(m->accounts);
         hashmap_free(m->tls);
         ramp_free(m->ramp);
+        timers_free(m->timers);
         sched_free(m->sched);
         resume_monitor_free(m->resume);
         netmon_free(m->netmon);
