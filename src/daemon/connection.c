@@ -183,6 +183,14 @@ static uint64_t phase_timeout(const Connection *c, ConnectionState st) {
 
 static void on_timer(TimerEntry *e, uint64_t now);
 
+/* The clock itself, not the loop's time of this turn: for the hot path's measurement. */
+static uint64_t clock_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
 static uint64_t now_mono(const Connection *c) {
         uint64_t t = 0;
 
@@ -1313,6 +1321,7 @@ static int begin_tls(Connection *c, size_t unfed) {
 /* Read what is there (within the budget) and run it through the session. */
 static int read_and_feed(Connection *c) {
         size_t budget = READ_BUDGET, used;
+        bool ok;
 
         /* Bytes left from before go first. */
         if (c->in.len > 0) {
@@ -1343,11 +1352,15 @@ static int read_and_feed(Connection *c) {
                 }
                 budget = (size_t) n >= budget ? 0 : budget - (size_t) n;
                 c->last_rx = now_mono(c);
+                if (log_get_max_level() >= LOG_DEBUG)
+                        hook_note_input(clock_usec());
                 /* Anything from the server proves it alive: the probe moves back
                  * (docs/LIVENESS.md), with no wake-up of its own. */
                 if (c->state == CONNECTION_IDLING)
                         c->idle_at = idle_next(c);
-                if (!feed(c, read_buf, (size_t) n, &used))
+                ok = feed(c, read_buf, (size_t) n, &used);
+                hook_note_input(0);
+                if (!ok)
                         return 0;
                 if (c->starttls_ready)
                         return begin_tls(c, (size_t) n - used);

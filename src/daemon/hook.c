@@ -13,16 +13,28 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hook.h"
 #include "spawn-util.h"
 #include "log.h"
+
+/* hook_note_input(): when the bytes being handled were read, 0 if none. */
+static uint64_t input_read_at;
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
 
 /* Accuracy of the timeout timers: sd-event's default (250 ms) would blur short timeouts. */
 #define HOOK_TIMER_ACCURACY_USEC USEC_PER_MSEC
@@ -748,6 +760,7 @@ static int check_signals(bool with_stdin) {
 /* Start argv in h with envp.  Failures before the spawn are returned; a failed spawn is logged
  * and reported through the callback, from a defer source. */
 static int hook_start(Hook *h, char *const *argv, char *const *envp, bool with_stdin) {
+        uint64_t exec_at;
         _cleanup_close_ int in_child = -EBADF, out_child = -EBADF, err_child = -EBADF;
         int fds[2], r;
 
@@ -779,6 +792,8 @@ static int hook_start(Hook *h, char *const *argv, char *const *envp, bool with_s
         err_child = fds[1];
 
         r = spawn_clean(argv, envp, (const int[3]) { in_child, out_child, err_child }, true, &h->pid);
+        /* posix_spawn() returns once the child exec'd (CLONE_VFORK): the end of the hot path. */
+        exec_at = input_read_at > 0 ? now_usec() : 0;
         if (r < 0) {
                 char esc[256];
 
@@ -822,10 +837,19 @@ static int hook_start(Hook *h, char *const *argv, char *const *envp, bool with_s
         if (log_get_max_level() >= LOG_DEBUG) {
                 char esc[256];
 
-                log_debug("%s[%d]: started '%s'", h->name, (int) h->pid,
-                          log_escape(argv[0], strlen(argv[0]), esc, sizeof(esc)));
+                if (exec_at > 0)
+                        log_debug("%s[%d]: started '%s', exec'd %" PRIu64 " us after its input was read", h->name,
+                                  (int) h->pid, log_escape(argv[0], strlen(argv[0]), esc, sizeof(esc)),
+                                  exec_at - input_read_at);
+                else
+                        log_debug("%s[%d]: started '%s'", h->name, (int) h->pid,
+                                  log_escape(argv[0], strlen(argv[0]), esc, sizeof(esc)));
         }
         return 0;
+}
+
+void hook_note_input(uint64_t read_at) {
+        input_read_at = read_at;
 }
 
 int hook_run(sd_event *e, const HookSpec *spec, HookDoneFn done, void *userdata, Hook **ret) {

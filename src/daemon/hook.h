@@ -69,6 +69,12 @@ typedef void (*HookDoneFn)(Hook *h, int status, bool timed_out, void *userdata);
  * -ENOMEM, or a failure to create pipes or event sources. */
 int hook_run(sd_event *e, const HookSpec *spec, HookDoneFn done, void *userdata, Hook **ret);
 
+/* The hot path's measurement (docs/SCALING.md): the caller says when the bytes it is handling
+ * were read (CLOCK_MONOTONIC µs, as clock_gettime() gives it), 0 when it is done with them; a
+ * hook started meanwhile logs at debug level how long after that it was exec'd
+ * ("exec'd N us after its input was read"; bench/hotpath.sh collects them). */
+void hook_note_input(uint64_t read_at);
+
 /* If the child is still running: SIGKILL to its process group and reap it (blocking only for the
  * moment the kernel needs to kill it; never leaves a zombie).  Never calls the callback.  Erases a
  * captured secret.  Accepts NULL, returns NULL. */
