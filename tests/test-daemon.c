@@ -1319,6 +1319,59 @@ START_TEST(test_fresh_secret) {
 }
 END_TEST
 
+START_TEST(test_max_connecting) {
+        /* max_connecting = 1: four accounts start together, but at most one is between its
+         * connect and its login at any moment; the others say "queued" and follow.  Read off
+         * the order of the state changes in the log (-v). */
+        _cleanup_free_ char *conf = NULL, *log = NULL;
+        char *blocks[4] = {};
+        const char *names[4] = { "r1", "r2", "r3", "r4" };
+        bool busy[4] = {};
+        unsigned in_setup = 0, peak = 0, queued = 0;
+        Daemon d;
+
+        daemon_init(&d);
+        for (unsigned i = 0; i < 4; i++)
+                blocks[i] = account_block(&d, names[i], i + 1, NULL);
+        write_config(&d, "max_connecting = 1;\naccounts = ( %s, %s, %s, %s );\n", blocks[0], blocks[1], blocks[2],
+                     blocks[3]);
+        daemon_start(&d);
+        ck_assert_msg(wait_notify(&d, &d.notes, "READY=1", 20000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_notify(&d, &d.notes, "STATUS=4/4 mailboxes idling", 10000), "log:\n%s", tail_of(d.log));
+        daemon_stop(&d);
+        log = read_file(d.log);
+        for (const char *p = log; p && *p;) {
+                const char *eol = strchr(p, '\n');
+                size_t n = eol ? (size_t) (eol - p) : strlen(p);
+
+                for (unsigned i = 0; i < 4; i++) {
+                        char prefix[32];
+                        const char *arrow;
+
+                        snprintf(prefix, sizeof(prefix), "<7>%s/INBOX: ", names[i]);
+                        if (strncmp(p, prefix, strlen(prefix)) != 0 || !(arrow = strstr(p, " -> ")) || arrow > p + n)
+                                continue;
+                        /* Setting up: from connecting until the login ends (selecting) or fails. */
+                        if (strncmp(arrow, " -> connecting", 14) == 0 && !busy[i]) {
+                                busy[i] = true;
+                                peak = MAX(peak, ++in_setup);
+                        } else if ((strncmp(arrow, " -> selecting", 13) == 0 || strncmp(arrow, " -> waiting", 11) == 0 ||
+                                    strncmp(arrow, " -> stopped", 11) == 0) && busy[i]) {
+                                busy[i] = false;
+                                in_setup--;
+                        }
+                        queued += strncmp(arrow, " -> queued", 10) == 0;
+                }
+                p = eol ? eol + 1 : NULL;
+        }
+        ck_assert_msg(peak == 1, "%u connections set up at once; log:\n%s", peak, tail_of(d.log));
+        ck_assert_msg(queued >= 3, "%u queued; log:\n%s", queued, tail_of(d.log));
+        for (unsigned i = 0; i < 4; i++)
+                free(blocks[i]);
+        daemon_done(&d);
+}
+END_TEST
+
 START_TEST(test_connection_budget) {
         /* Four mailboxes, max_connections = 2: one IDLE connection, one that
          * polls the other three with STATUS; every delivery is reported,
@@ -1775,6 +1828,7 @@ static Suite *daemon_suite(void) {
         tcase_add_test(tc, test_resume_reconnects);
         tcase_add_test(tc, test_fresh_secret);
         tcase_add_test(tc, test_connection_budget);
+        tcase_add_test(tc, test_max_connecting);
         tcase_add_test(tc, test_poller_transcript);
         tcase_add_test(tc, test_no_network_at_start);
         tcase_add_test(tc, test_token_expired_bye);

@@ -35,7 +35,7 @@
  * state change recounts that account's few connections (max_connections at
  * most) and moves the difference into the manager's totals. */
 typedef struct Counts {
-        size_t conns, mailboxes, idling, polled, settled, waiting, stopped;
+        uint32_t conns, mailboxes, idling, polled, settled, waiting, stopped;
 } Counts;
 
 /* One TLS context per distinct set of TLS settings, not per account: the CA
@@ -273,8 +273,8 @@ static void account_recount(Account *a) {
                 ConnectionState st = connection_state(k);
 
                 c.conns++;
-                c.mailboxes += np > 0 ? np : 1;
-                c.polled += np;
+                c.mailboxes += np > 0 ? (uint32_t) np : 1;
+                c.polled += (uint32_t) np;
                 c.idling += np == 0 && st == CONNECTION_IDLING;
                 c.settled += connection_settled(k);
                 c.waiting += st == CONNECTION_WAITING;
@@ -413,17 +413,17 @@ static int update_status(Manager *m) {
                 const char *name = connection_name(m->last_waiting);
 
                 if (c->waiting > 1)
-                        (void) snprintf(detail, sizeof(detail), "; %zu waiting to retry, latest %s: retry in %" PRIu64 "s",
+                        (void) snprintf(detail, sizeof(detail), "; %" PRIu32 " waiting to retry, latest %s: retry in %" PRIu64 "s",
                                         c->waiting, name, in);
                 else
                         (void) snprintf(detail, sizeof(detail), "; %s: retry in %" PRIu64 "s", name, in);
         } else if (c->waiting > 0)
-                (void) snprintf(detail, sizeof(detail), "; %zu waiting to retry", c->waiting);
+                (void) snprintf(detail, sizeof(detail), "; %" PRIu32 " waiting to retry", c->waiting);
         /* Mailboxes beyond max_connections say so (issue 6). */
         if (c->polled > 0)
-                (void) snprintf(polling, sizeof(polling), ", %zu polled (max_connections)", c->polled);
-        (void) snprintf(m->status, sizeof(m->status), "%zu/%zu mailboxes idling%s%s", c->idling, c->mailboxes, polling,
-                        detail);
+                (void) snprintf(polling, sizeof(polling), ", %" PRIu32 " polled (max_connections)", c->polled);
+        (void) snprintf(m->status, sizeof(m->status), "%" PRIu32 "/%" PRIu32 " mailboxes idling%s%s", c->idling,
+                        c->mailboxes, polling, detail);
         if (m->stopping)
                 return 0;
         /* READY=1 once every mailbox reached IDLE or failed its first attempt. */
