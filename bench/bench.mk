@@ -2,9 +2,9 @@
 # Included by Makefile.am; paths relative to the top of the tree.
 
 # --- bench/: programs the benchmarks need, built on demand only ("make bench/stamp
-# bench/sd-listen"; the scripts run that themselves), never by "all"
+# bench/hotpath bench/sd-listen"; the scripts run that themselves), never by "all"
 # or "check". ---------------------------------------------------------------------
-EXTRA_PROGRAMS = bench/stamp bench/stamp-dynamic bench/sd-listen
+EXTRA_PROGRAMS = bench/stamp bench/stamp-dynamic bench/hotpath bench/sd-listen
 CLEANFILES += $(EXTRA_PROGRAMS)
 
 # The hook of the benchmarks.  Linked statically: no dynamic loader at exec
@@ -13,7 +13,11 @@ bench_stamp_SOURCES = bench/stamp.c
 bench_stamp_LDFLAGS = -static
 bench_stamp_dynamic_SOURCES = bench/stamp.c
 
+# The scripted server for the EXISTS -> hook figure; uses spawn_clean() like the daemon.
+bench_hotpath_SOURCES = bench/hotpath.c
+bench_hotpath_LDADD = src/shared/libshared.a
+
 # Receives sd_notify() messages (NOTIFY_SOCKET) and prints them with the time.
 bench_sd_listen_SOURCES = bench/sd-listen.c
 
-EXTRA_DIST += bench/bench.mk bench/idle-rss.sh
+EXTRA_DIST += bench/bench.mk bench/idle-rss.sh bench/hotpath.sh
