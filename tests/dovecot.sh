@@ -314,16 +314,19 @@ run_dovecot() {
         fi
 }
 
-# Every imap process with an IDLE session watches its maildirs with inotify;
-# all mail processes run as the same user, and fs.inotify.max_user_instances
-# (often 128) caps the inotify instances per user.  Past that Dovecot polls
-# every mailbox_idle_check_interval (1 s here) instead.  As root, raise the
-# limit (never lower it; it is not put back) and say so.
+# Every imap process with IDLE sessions watches their maildirs with one
+# inotify instance (one for all its sessions: 100 instances for 10,000
+# sessions, counted here); all mail processes of all instances on the machine
+# run as the same user, and fs.inotify.max_user_instances (often 128) caps
+# the instances per user.  Past that Dovecot polls every
+# mailbox_idle_check_interval (1 s here) instead.  As root, raise the limit to
+# this instance's imap processes plus 256 for everyone else (never lower it;
+# it is not put back) and say so.
 raise_inotify() {
         f=/proc/sys/fs/inotify/max_user_instances
         [ -r $f ] || return 0
         have=$(cat $f)
-        want=$((nusers + 1024))
+        want=$((imap_procs + 256))
         [ "$have" -lt "$want" ] || return 0
         if [ "$(id -u)" -eq 0 ] && [ -w $f ] && echo "$want" >$f 2>/dev/null; then
                 echo "dovecot.sh: raised fs.inotify.max_user_instances from $have to $want (sysctl, system-wide; not put back)" >&2
