@@ -401,3 +401,32 @@ ratio() {
         echo "$1 $2" | awk '$1 ~ /^[0-9.]+$/ && $2 ~ /^[0-9.]+$/ && $2 > 0 { printf "%.1fx", $1 / $2; exit } { print "-" }'
 }
 
+# imapflow 2.x for the peer, installed with npm into a cache outside the source
+# tree (IMAPFLOW_DIR, default ${XDG_CACHE_HOME:-$HOME/.cache}/imapidled-bench/imapflow-2)
+# the first time; only the benchmark uses it.  Sets imapflow_dir and imapflow_version.
+bench_imapflow() {
+        command -v node >/dev/null && command -v npm >/dev/null || bench_die "node and npm are needed for the peer"
+        imapflow_dir=${IMAPFLOW_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/imapidled-bench/imapflow-2}
+        if [ ! -f "$imapflow_dir/node_modules/imapflow/package.json" ]; then
+                mkdir -p "$imapflow_dir"
+                [ -f "$imapflow_dir/package.json" ] || echo '{ "private": true }' >"$imapflow_dir/package.json"
+                echo "${0##*/}: installing imapflow 2.x into $imapflow_dir (npm)" >&2
+                (cd "$imapflow_dir" && npm install --no-audit --no-fund --silent imapflow@2 >&2) ||
+                        bench_die "npm install imapflow@2 failed"
+        fi
+        imapflow_version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$imapflow_dir/node_modules/imapflow/package.json" | head -n1)
+        node_version=$(node --version)
+}
+
+# bench_start_imapflow LABEL COUNT: the imapflow watcher on users 1..COUNT.
+bench_start_imapflow() {
+        : >"$dir/$1.status"
+        t_start=$(now_ns)
+        (
+                ulimit -Sn "$BENCH_NOFILE"
+                exec node "$top/bench/imapflow-watch.mjs" "$imapflow_dir" "$port" "$MODE" "$dir/$dv/ca.pem" 1 "$2" \
+                        "$stamp" "$dir/stamps-imapflow"
+        ) >"$dir/$1.status" 2>"$dir/$1.log" &
+        pid=$!
+        bench_pids="$bench_pids $pid"
+}
