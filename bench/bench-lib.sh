@@ -22,7 +22,8 @@
 #                      mailbox); per connection = (X(N) - X(1)) / (N - 1), X(1) from a
 #                      1-mailbox run of the same program in the same run
 #   new message->hook  DELIVERIES (default 40) messages, one at a time, to users
-#                      drawn at random (the same users for every watcher of a run):
+#                      drawn at random (the same users and pauses for every watcher
+#                      of a run; after each hook a pause of 0.2-0.7 s at random):
 #                      doveadm save, T0 = the moment doveadm returned (date +%s%N
 #                      right after it), T1 = the hook's CLOCK_REALTIME at its main()
 #                      (bench/stamp); p50 and p99 (nearest rank) of T1 - T0, and how
@@ -123,8 +124,11 @@ bench_dovecot() {
         if [ "$MODE" = tls ]; then port=$TLS; else port=$PLAIN; fi
         # The users to deliver to, drawn once, so that every watcher of the run gets the same.
         seed=${BENCH_SEED:-$(date +%s)}
+        # Each with a pause before the next, 0.2 to 0.7 s drawn at random, so that
+        # deliveries do not keep one phase against the watcher's own timers.
         awk -v n="$N" -v k="$DELIVERIES" -v seed="$seed" \
-                'BEGIN { srand(seed); for (i = 0; i < k; i++) print 1 + int(rand() * n) }' >"$dir/targets"
+                'BEGIN { srand(seed); for (i = 0; i < k; i++) printf "%d %.3f\n", 1 + int(rand() * n), 0.2 + rand() / 2 }' \
+                >"$dir/targets"
         printf 'From: bench <bench@localhost>\r\nTo: user <user@localhost>\r\nSubject: bench\r\n\r\nbody\r\n' >"$dir/msg.eml"
 }
 
@@ -311,7 +315,7 @@ bench_deliver() {
         out=$1
         : >"$out.lat"
         touch "$out"
-        while read -r u; do
+        while read -r u gap; do
                 before=$(wc -l <"$out")
                 doveadm -c "$dir/$dv/dovecot.conf" save -u "user$u" -m INBOX <"$dir/msg.eml" ||
                         echo "${0##*/}: doveadm save for user$u failed" >&2
@@ -327,7 +331,7 @@ bench_deliver() {
                         sleep 0.02
                 done
                 # Let the hook end and the watcher settle before the next one.
-                sleep 0.2
+                sleep "$gap"
         done <"$dir/targets"
         lat_n=$(wc -l <"$out.lat")
         if [ "$lat_n" -gt 0 ]; then
