@@ -21,4 +21,4 @@ bench_hotpath_LDADD = src/shared/libshared.a
 bench_sd_listen_SOURCES = bench/sd-listen.c
 
 EXTRA_DIST += bench/bench.mk bench/idle-rss.sh bench/hotpath.sh bench/scale.sh bench/bench-lib.sh \
-	bench/peer.sh bench/imapflow-watch.mjs
+	bench/peer.sh bench/imapflow-watch.mjs bench/RESULTS-draft.md
