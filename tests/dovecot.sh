@@ -23,8 +23,10 @@
 # (system account owning the mail when run as root, default "nobody": Dovecot
 # refuses mail access as uid 0), DOVECOT_IDLE_NOTIFY (imap_idle_notify_interval,
 # default "2 mins", Dovecot's own default), DOVECOT_LOGIN_PROCESSES (imap-login's
-# process_limit, default 100 as Dovecot's: one process per client, which stays to
-# proxy TLS after login, so more than 100 TLS clients need more).
+# process_limit without DOVECOT_SCALE, default 100 as Dovecot's: one process per
+# client, which stays to proxy TLS after login, so more than 100 TLS clients need
+# more), DOVECOT_SCALE (1: size the server for DOVECOT_USERS clients at once, see
+# scale_conf; 0: the small configuration; default 1 above 500 users, else 0).
 set -eu
 
 die() {
@@ -151,6 +153,59 @@ EOF
         chmod 600 "$dir/ca.key" "$dir/key.pem"
 }
 
+# Scale mode (DOVECOT_SCALE=1, the benchmarks in bench/): one IDLE session per
+# user for thousands of users at once.  The small configuration runs one
+# imap-login process per connection (which stays as the TLS proxy of the
+# session) and one imap process per session, capped at 1024; here:
+# - imap-login in high-performance mode: service_count = 0, at least one
+#   process per core, each serving up to $login_clients clients.  A TLS client
+#   costs its login process two descriptors (the client's socket and the
+#   proxied one to imap), so no login process needs more than about 8,300 of
+#   the 20,000 a process may open here; process_limit lets the master start
+#   more processes as those fill up;
+# - imap with client_limit $imap_clients: sessions share processes (all users
+#   have the same uid, so one process may serve several users), an imap
+#   process per session would cost more memory than the machine has at 10,000;
+# - auth, anvil and stats get a client per login and imap process;
+# - vsz_limit 1G for the processes that hold many sessions.
+# Dovecot itself is started with the hard open-file limit as its soft one.
+scale_conf() {
+        [ "$scale" = 1 ] || return 0
+        cat <<EOF
+
+# --- Sized for $nusers clients at once (DOVECOT_SCALE=1; tests/dovecot.sh, scale_conf).
+default_vsz_limit = 1G
+service imap {
+  service_count = 0
+  client_limit = $imap_clients
+  process_limit = $imap_procs
+}
+service auth {
+  client_limit = $((login_procs + imap_procs + 100))
+}
+service anvil {
+  client_limit = $((2 * (login_procs + imap_procs) + 100))
+}
+service stats {
+  client_limit = $((2 * (login_procs + imap_procs) + 100))
+}
+EOF
+}
+
+# Lines inside "service imap-login" in scale mode.
+scale_login_conf() {
+        if [ "$scale" != 1 ]; then
+                echo "  process_limit = $login_processes"
+                return 0
+        fi
+        cat <<EOF
+  service_count = 0
+  process_min_avail = $cores
+  client_limit = $login_clients
+  process_limit = $login_procs
+EOF
+}
+
 write_conf() {
         plain=$1
         tls=$2
@@ -220,7 +275,7 @@ imap_idle_notify_interval = $idle_notify
 mailbox_idle_check_interval = 1 secs
 
 service imap-login {
-  process_limit = $login_processes
+$(scale_login_conf)
   inet_listener imap {
     address = 127.0.0.1
     port = $plain
@@ -231,6 +286,7 @@ service imap-login {
     ssl = yes
   }
 }
+$(scale_conf)
 EOF
 }
 
@@ -252,6 +308,39 @@ EOF
         chmod 755 "$dir/tunnel"
 }
 
+# Start the master.  In scale mode with the hard open-file limit as the soft
+# one: the processes inherit it, and a login process with thousands of TLS
+# clients needs two descriptors for each.
+run_dovecot() {
+        if [ "$scale" = 1 ]; then
+                (ulimit -Sn "$(ulimit -Hn)" && exec dovecot -c "$dir/dovecot.conf") 2>"$dir/log/start.err"
+        else
+                dovecot -c "$dir/dovecot.conf" 2>"$dir/log/start.err"
+        fi
+}
+
+# Every imap process with IDLE sessions watches their maildirs with one
+# inotify instance (one for all its sessions: 100 instances for 10,000
+# sessions, counted here); all mail processes of all instances on the machine
+# run as the same user, and fs.inotify.max_user_instances (often 128) caps
+# the instances per user.  Past that Dovecot polls every
+# mailbox_idle_check_interval (1 s here) instead.  As root, raise the limit to
+# this instance's imap processes plus 256 for everyone else (never lower it;
+# it is not put back) and say so.
+raise_inotify() {
+        f=/proc/sys/fs/inotify/max_user_instances
+        [ -r $f ] || return 0
+        have=$(cat $f)
+        want=$((imap_procs + 256))
+        [ "$have" -lt "$want" ] || return 0
+        if [ "$(id -u)" -eq 0 ] && [ -w $f ] && echo "$want" >$f 2>/dev/null; then
+                echo "dovecot.sh: raised fs.inotify.max_user_instances from $have to $want (sysctl, system-wide; not put back)" >&2
+        else
+                echo "dovecot.sh: fs.inotify.max_user_instances is $have (< $want) and cannot be raised here:" \
+                        "IDLE sessions beyond it are polled every mailbox_idle_check_interval (1 s)" >&2
+        fi
+}
+
 do_start() {
         nusers=${DOVECOT_USERS:-4}
         case $nusers in
@@ -262,6 +351,19 @@ do_start() {
         case $login_processes in
         '' | *[!0-9]* | 0) die "DOVECOT_LOGIN_PROCESSES must be a positive number" ;;
         esac
+        scale=${DOVECOT_SCALE:-}
+        case $scale in
+        '') scale=0; [ "$nusers" -le 500 ] || scale=1 ;;
+        0 | 1) ;;
+        *) die "DOVECOT_SCALE must be 0 or 1" ;;
+        esac
+        if [ "$scale" = 1 ]; then
+                cores=$(nproc 2>/dev/null || echo 2)
+                login_clients=4096
+                login_procs=$(( (nusers + login_clients - 1) / login_clients + cores ))
+                imap_clients=100
+                imap_procs=$(( (nusers + imap_clients - 1) / imap_clients + 10 ))
+        fi
 
         mkdir -p "$dir"
         dir=$(cd "$dir" && pwd -P)
@@ -292,16 +394,26 @@ do_start() {
 
         make_certs
 
-        : >"$dir/users"
-        i=1
-        while [ $i -le "$nusers" ]; do
-                echo "user$i:pass$i:$uid:$gid::$dir/home/user$i::" >>"$dir/users"
-                mkdir -p "$dir/home/user$i"
-                i=$((i + 1))
-        done
+        # One awk and one xargs, not a process per user: 10,000 users take a
+        # fraction of a second.  In scale mode the maildirs are made here too,
+        # so that the first client of the run does not pay for creating them.
+        awk -v n="$nusers" -v uid="$uid" -v gid="$gid" -v home="$dir/home" \
+                'BEGIN { for (i = 1; i <= n; i++) printf "user%d:pass%d:%s:%s::%s/user%d::\n", i, i, uid, gid, home, i }' \
+                >"$dir/users"
+        if [ "$scale" = 1 ]; then
+                awk -v n="$nusers" -v home="$dir/home" 'BEGIN { for (i = 1; i <= n; i++)
+                        printf "%s/user%d/Maildir/cur\n%s/user%d/Maildir/new\n%s/user%d/Maildir/tmp\n", home, i, home, i, home, i }' |
+                        xargs mkdir -p
+        else
+                awk -v n="$nusers" -v home="$dir/home" 'BEGIN { for (i = 1; i <= n; i++) printf "%s/user%d\n", home, i }' |
+                        xargs mkdir -p
+        fi
         chmod 644 "$dir/users"
         if [ "$(id -u)" -eq 0 ]; then
                 chown -R "$uid:$gid" "$dir/home"
+        fi
+        if [ "$scale" = 1 ]; then
+                raise_inotify
         fi
 
         write_tunnel
@@ -317,7 +429,7 @@ do_start() {
                 write_conf "$plain" "$tls"
                 # The master binds its listeners before it daemonizes, so a
                 # port taken since the check above shows up here.
-                if dovecot -c "$dir/dovecot.conf" 2>"$dir/log/start.err"; then
+                if run_dovecot; then
                         break
                 fi
                 if grep -q "Address already in use" "$dir/log/start.err" && [ $attempt -lt 20 ]; then
@@ -352,7 +464,9 @@ do_start() {
 do_restart() {
         [ -f "$dir/dovecot.conf" ] || die "no instance in $dir"
         do_stop
-        if ! dovecot -c "$dir/dovecot.conf" 2>"$dir/log/start.err"; then
+        scale=0
+        grep -q '^# --- Sized for' "$dir/dovecot.conf" && scale=1
+        if ! run_dovecot; then
                 cat "$dir/log/start.err" >&2
                 die "dovecot did not restart; see $dir/log/"
         fi
