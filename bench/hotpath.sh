@@ -18,7 +18,10 @@
 # the daemon sent in between, and for reference the exec alone (the daemon's
 # posix_spawn wrapper to main(), no daemon involved) of the static bench/stamp
 # and of the same program linked dynamically, bench/stamp-dynamic: the floor
-# under the first figure.
+# under the first figure.  On x86-64 it runs once more first with
+# bench/stamp-raw, the same hook without the C library, and the daemon's own
+# figure (read() of the EXISTS to the hook's exec, logged with -v) is printed
+# for both.
 #
 # Environment: IMAPIDLED=/path/to/imapidled, BUILD (build directory with
 # bench/hotpath and the stamps, made there if missing; default ./build),
@@ -32,4 +35,12 @@ ROUNDS=${1:-200}
 [ -x "$bin" ] || { echo "no $bin: build imapidled first (see docs/HACKING.md) or set IMAPIDLED" >&2; exit 1; }
 make -C "$BUILD" -s bench/hotpath bench/stamp bench/stamp-dynamic >/dev/null
 echo "bench/hotpath.sh $ROUNDS   $(date '+%Y-%m-%d %H:%M'), $("$bin" --version | head -n1), $(nproc) cores"
+# First with the hook that has no C library (x86-64): the figure is the daemon and the exec.
+# Then with the static glibc hook, whose own start-up (about 1 ms here) runs on the daemon's
+# CPU and delays the daemon's return from posix_spawn() (bench/stamp-raw.c).
+if [ "$(uname -m)" = x86_64 ] && make -C "$BUILD" -s bench/stamp-raw >/dev/null 2>&1; then
+        echo "== hook: bench/stamp-raw (no C library)"
+        "$BUILD/bench/hotpath" -r "$ROUNDS" "$bin" "$BUILD/bench/stamp-raw" "$BUILD/bench/stamp"
+        echo "== hook: bench/stamp (static, glibc)"
+fi
 exec "$BUILD/bench/hotpath" -r "$ROUNDS" "$bin" "$BUILD/bench/stamp" "$BUILD/bench/stamp-dynamic"
