@@ -8,7 +8,7 @@ EXTRA_PROGRAMS += bench/stamp bench/stamp-dynamic bench/stamp-raw bench/hotpath 
 # (clean-local in Makefile.am removes them)
 
 # The hook of the benchmarks.  Linked statically: no dynamic loader at exec
-# (bench/hotpath.sh prints both, bench/RESULTS-draft.md has the figures).
+# (bench/hotpath.sh prints both; docs/PERFORMANCE.md has the figures).
 bench_stamp_SOURCES = bench/stamp.c
 bench_stamp_LDFLAGS = -static
 bench_stamp_dynamic_SOURCES = bench/stamp.c
@@ -25,4 +25,4 @@ bench_hotpath_LDADD = src/shared/libshared.a
 bench_sd_listen_SOURCES = bench/sd-listen.c
 
 EXTRA_DIST += bench/bench.mk bench/idle-rss.sh bench/hotpath.sh bench/scale.sh bench/bench-lib.sh \
-	bench/peer.sh bench/imapflow-watch.mjs bench/RESULTS-draft.md
+	bench/peer.sh bench/imapflow-watch.mjs bench/stamp-raw.c

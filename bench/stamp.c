@@ -15,7 +15,7 @@
  *
  * Built on demand (make bench/stamp), statically linked: exec'ing a static
  * binary skips the dynamic loader, which bench/hotpath.sh measured as the
- * larger part of the exec cost (see bench/RESULTS-draft.md).
+ * larger part of the exec cost (see docs/PERFORMANCE.md).
  */
 #include <fcntl.h>
 #include <stdio.h>
