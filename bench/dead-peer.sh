@@ -101,5 +101,5 @@ while [ -z "$r1" ] || [ -z "$r2" ]; do
 done
 echo "dead IDLE connection (silent blackhole) -> new connection, default settings, same run:"
 fv=$(fetchmail --version 2>/dev/null | head -n1 | sed 's/^[^0-9]*\([0-9.]*\).*/\1/')
-printf '  %-40s %s s\n' "imapidled (liveness 120 s + done 15 s)" "$r1" "fetchmail $fv --idle" "$r2"
+printf '  %-40s %s s\n' "imapidled (liveness 125 s + done 10 s)" "$r1" "fetchmail $fv --idle" "$r2"
 grep -m1 "no progress in state" "$dir/imapidled.log" | sed 's/^<[0-7]>/  imapidled log: /' || true
