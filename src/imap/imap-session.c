@@ -83,6 +83,7 @@ static const CmdEntry cmd_table[] = {
         { "MOVE",          S_SELECTED,            EFFECT_NONE,     NULL },
         { "NAMESPACE",     S_AS,                  EFFECT_NONE,     NULL },
         { "NOOP",          S_ANY,                 EFFECT_NONE,     NULL },
+        { "NOTIFY",        S_AS,                  EFFECT_NONE,     "NOTIFY" },    /* RFC 5465 §3 */
         { "PARTIAL",       S_SELECTED,            EFFECT_NONE,     NULL },
         { "PROXYAUTH",     S_AUTH,                EFFECT_NONE,     NULL },
         { "RENAME",        S_AS,                  EFFECT_NONE,     NULL },
