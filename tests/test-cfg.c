@@ -128,7 +128,8 @@ static const char full_conf[] =
         " connect_timeout = 7; tls_timeout = 8; greeting_timeout = 9; auth_timeout = 10.25;\n"
         "    hook_timeout = 5; debounce = 0; select_timeout = 11; done_timeout = 0.5; command_timeout = 13;\n"
         "    idle_interval = 120; max_delay = 86400; liveness_interval = 0; keepalive_idle = 1;"
-        " keepalive_interval = 32767; keepalive_count = 1; max_connections = 1000; status_interval = 86400;\n"
+        " keepalive_interval = 32767; keepalive_count = 1; max_connections = 1000; status_interval = 86400;"
+        " imap_notify = \"off\";\n"
         "  },\n"                                                                /* 25 */
         "  {\n"
         "    name = \"tun.1\";\n"
@@ -2450,6 +2451,10 @@ static const struct {
         { "max_connections",      NULL, "max_connections = 10;", "", true },
         { "status_interval",      NULL, "status_interval = 60", "status_interval = 60.5", false },
         { "status_interval",      NULL, "status_interval = 60;", "", true },
+        { "imap_notify",          NULL, "status_interval = 60;", "status_interval = 60; imap_notify = \"off\";",
+          false },
+        { "imap_notify",          NULL, "status_interval = 60;", "status_interval = 60; imap_notify = \"auto\";",
+          true },
         /* Lines move, nothing else does. */
         { "name",                 NULL, "accounts = ( {\n", "# comment\n\naccounts = (\n\n {\n", true },
 };

@@ -42,6 +42,7 @@ typedef enum CfgType {
         CFG_TYPE_BOOL,          /* bool */
         CFG_TYPE_PORT,          /* char *, an integer or a decimal string in [min, max], kept in decimal */
         CFG_TYPE_TLS,           /* CfgTls, from its name */
+        CFG_TYPE_NOTIFY,        /* bool, true for "off", false for "auto" */
         CFG_TYPE_ARGV,          /* char **, a non-empty list of non-empty strings */
         CFG_TYPE_HOOK,          /* CfgHook: an argv with %a/%m/%%, a string for sh -c, or a group of
                                  * the CFG_SCOPE_HOOK keys */

@@ -156,6 +156,9 @@ const CfgKey cfg_keys[] = {
           "IDLE connections at most; further mailboxes are polled with STATUS" },
         { CFG_SCOPE_ACCOUNT, "status_interval", CFG_TYPE_DURATION, A(status_interval_usec), MS(1), MS(86400),
           MS(60), 0, "seconds between STATUS polls of the mailboxes beyond max_connections" },
+        /* RFC 5465: where the server offers NOTIFY, one connection watches every mailbox. */
+        { CFG_SCOPE_ACCOUNT, "imap_notify", CFG_TYPE_NOTIFY, A(notify_off), 0, 0, 0, 0,
+          "\"auto\": one NOTIFY connection for all mailboxes where offered; \"off\": IDLE per mailbox" },
 
         { CFG_SCOPE_MAILBOX, "name", CFG_TYPE_MAILBOX_NAME, M(name), 0, 0, 0, CFG_KEY_REQUIRED,
           "the mailbox name in UTF-8" },

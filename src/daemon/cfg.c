@@ -888,6 +888,27 @@ static bool equal_tls(const CfgKey *k, const void *a, const void *b) {
         return *CFIELD(a, k, CfgTls) == *CFIELD(b, k, CfgTls);
 }
 
+/* NOTIFY */
+static int parse_notify(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+        const char *v;
+        int r;
+
+        r = get_string(x, s, key, &v);
+        if (r < 0)
+                return r;
+        if (strcmp(v, "auto") == 0)
+                *FIELD(obj, k, bool) = false;
+        else if (strcmp(v, "off") == 0)
+                *FIELD(obj, k, bool) = true;
+        else
+                return cfg_fail(x, s, key, "must be \"auto\" or \"off\"");
+        return 0;
+}
+
+static void dump_notify(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
+        fprintf(f, "%s%s = \"%s\";\n", indent, k->name, *CFIELD(obj, k, bool) ? "off" : "auto");
+}
+
 /* ARGV */
 static int parse_argv(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
         char **l = NULL;
@@ -1697,6 +1718,7 @@ static const CfgTypeOps type_ops[_CFG_TYPE_MAX] = {
         [CFG_TYPE_BOOL]         = { parse_bool,         dump_bool,      equal_bool,      done_nothing   },
         [CFG_TYPE_PORT]         = { parse_port,         dump_port,      equal_str,       done_str       },
         [CFG_TYPE_TLS]          = { parse_tls,          dump_tls,       equal_tls,       done_nothing   },
+        [CFG_TYPE_NOTIFY]       = { parse_notify,       dump_notify,    equal_bool,      done_nothing   },
         [CFG_TYPE_ARGV]         = { parse_argv,         dump_argv,      equal_strv,      done_strv      },
         [CFG_TYPE_HOOK]         = { parse_hook,         dump_hook,      equal_hook,      done_hook      },
         [CFG_TYPE_HOOK_COMMAND] = { parse_hook_command, dump_hook_command,

@@ -114,6 +114,8 @@ typedef struct CfgAccount {
         unsigned max_connections;       /* IDLE connections at most; default 10, 1..1000 */
         uint64_t status_interval_usec;  /* mailboxes beyond max_connections: STATUS poll period;
                                          * default 60 s, 1..86400 */
+        bool notify_off;                /* imap_notify = "off": never one NOTIFY connection (RFC 5465)
+                                         * for the account's mailboxes; "auto" (false) by default */
         unsigned line;          /* the line of the account's '{' */
         const char *file;       /* the file that line is in: one of the Cfg's files */
 } CfgAccount;
