@@ -66,6 +66,11 @@ struct Watch {
          * reconnect or restart counts as expunged only messages below the floor,
          * whatever happened to the others (never a phantom expunge). */
         uint32_t above;
+        /* Of the 'exists' messages, how many the catch-up scan of this selection has still to
+         * sort out (those beyond the old count below the floor): until its answer they are not
+         * persisted as below the floor either, or a reconnect in between, or a failed scan,
+         * would report them as new and as expunged.  0 once the scan answered. */
+        uint32_t unscanned;
         uint64_t highestmodseq;
         WatchChangedFn on_changed;
         void *userdata;
@@ -115,6 +120,11 @@ void watch_fetch_result_done(WatchFetchResult *r) {
                 message_details_done(&r->details[i]);
         free(r->details);
         *r = (WatchFetchResult) {};
+}
+
+/* The messages known to be below the floor: what is persisted as EXISTS. */
+static uint32_t below_floor(const Watch *w) {
+        return w->exists - (uint32_t) MIN((uint64_t) w->above + w->unscanned, (uint64_t) w->exists);
 }
 
 static void changed(Watch *w) {
@@ -396,7 +406,9 @@ static int on_job_start(SchedJob *sj, void *userdata) {
                 format_uids(uids, sizeof(uids), 1, 0);
                 return start_hook(j, uids, NULL);
         }
-        if (!wants_uids(hk))
+        /* uids without details: a scan (catch-up, poll, NOTIFY) that named every
+         * UID of the run already is the answer; ask only for what EXISTS brought. */
+        if (!wants_uids(hk) || (!hk->details && !uids_unknown && scan_max > 0))
                 return start_new(j, scan_min, scan_max, uids_unknown);
         j->resolving = true;
         r = resolve(j);
@@ -458,6 +470,7 @@ static void scanned(Watch *w, int r, const WatchFetchResult *res) {
                   w->name, res->count, res->min_uid, res->max_uid, w->scan_old_exists, w->exists);
         /* Every message at or above the floor is one of these (or came since: EXISTS counted it). */
         w->above = (uint32_t) MIN((uint64_t) w->above + res->count, (uint64_t) w->exists);
+        w->unscanned = 0;
         if (res->count > 0 && w->jobs[WATCH_EVENT_NEW]) {
                 Job *j = w->jobs[WATCH_EVENT_NEW];
 
@@ -540,15 +553,35 @@ void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t ui
         w->covered_seq = 0;     /* a new selection: old sequence numbers are void */
         if (w->known && uidvalidity == w->uidvalidity) {
                 /* Messages below the floor before; the scan finds those at or above it. */
-                uint32_t old_below = w->exists - MIN(w->above, w->exists);
+                uint32_t old_below = below_floor(w);
+                bool none_above = w->above == 0 && w->unscanned == 0 && w->fetch_kind == FETCH_NONE;
 
                 w->exists = exists;
                 w->above = 0;
+                w->unscanned = 0;
                 if (uidnext > w->floor && watch_hook(w, WATCH_EVENT_NEW)) {
                         /* UIDs were handed out (RFC 3501 §2.3.1.1); which of them are still
                          * there, and so how many messages are new, the scan tells. */
                         w->scan_old_exists = old_below;
                         w->scan_reason = reason;
+                        if (none_above && exists >= old_below && exists - old_below == uidnext - w->floor) {
+                                /* No scan needed: with a arrivals and e expunges, exists - old_below
+                                 * = a - e, and the a arrivals took a of the uidnext - floor UIDs
+                                 * handed out (RFC 3501 §2.3.1.1: UIDs only grow).  Equal means
+                                 * e = 0 and every UID in [floor, uidnext) is a message that is
+                                 * there: the answer the scan would give.  It saves the round trip
+                                 * (and, for a poll or NOTIFY, EXAMINE and CLOSE) between a
+                                 * STATUS that shows new mail and the hook. */
+                                scanned(w, 0, &(WatchFetchResult) {
+                                        .count = uidnext - w->floor,
+                                        .min_uid = w->floor,
+                                        .max_uid = uidnext - 1,
+                                });
+                                had_new = true;
+                                goto done;
+                        }
+                        /* Not below the floor until the scan says so (it may never answer). */
+                        w->unscanned = exists - MIN(old_below, exists);
                         if (request_fetch(w, FETCH_SCAN, &(WatchFetchRequest) { .floor = w->floor }) < 0)
                                 log_debug("%s: cannot scan for new mail now", w->name);
                         had_new = true;
@@ -566,6 +599,7 @@ void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t ui
                 w->known = true;
                 w->exists = exists;
                 w->above = 0;
+                w->unscanned = 0;
                 w->uidvalidity = uidvalidity;
                 w->floor = uidnext;
                 if (resync) {
@@ -576,6 +610,7 @@ void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t ui
                         had_new = true;
                 }
         }
+done:
         w->highestmodseq = highestmodseq;
         if (first_this_run && w->account->startup_sync && !had_new)
                 trigger(w, WATCH_EVENT_NEW, 0, REASON_STARTUP, true);
@@ -606,6 +641,11 @@ void watch_on_exists(Watch *w, uint32_t exists) {
  * count as below it, so the floor can lag (a message reported twice after a
  * reconnect) but never skip one. */
 static void expunged(Watch *w, uint32_t count, uint32_t seq) {
+        /* During a catch-up scan, a message that was there before (the first
+         * scan_old_exists sequence numbers; unknown positions count as such) is
+         * reported now, live: the scan's arithmetic must not count it again. */
+        if (w->fetch_kind == FETCH_SCAN && (seq == 0 || seq <= w->scan_old_exists))
+                w->scan_old_exists -= MIN(count, w->scan_old_exists);
         /* The last 'above' sequence numbers are the messages at or above the floor. */
         if (seq > 0 && w->above > 0 && seq > w->exists - MIN(w->above, w->exists))
                 w->above--;
@@ -632,6 +672,7 @@ void watch_on_flags(Watch *w, uint32_t count) {
 void watch_restore(Watch *w, uint32_t uidvalidity, uint32_t uidnext, uint32_t exists, uint64_t highestmodseq) {
         w->known = true;
         w->above = 0;
+        w->unscanned = 0;
         w->uidvalidity = uidvalidity;
         w->floor = uidnext;
         w->exists = exists;
@@ -644,8 +685,8 @@ bool watch_known(const Watch *w, uint32_t *ret_uidvalidity, uint32_t *ret_uidnex
                 return false;
         *ret_uidvalidity = w->uidvalidity;
         *ret_uidnext = w->floor;
-        /* Below the floor only: see 'above'. */
-        *ret_exists = w->exists - MIN(w->above, w->exists);
+        /* Below the floor only: see 'above' and 'unscanned'. */
+        *ret_exists = below_floor(w);
         *ret_highestmodseq = w->highestmodseq;
         return true;
 }
@@ -767,4 +808,8 @@ Watch *watch_free(Watch *w) {
         free(w->name);
         free(w);
         return NULL;
+}
+
+bool watch_wants_flags(const Watch *w) {
+        return w->jobs[WATCH_EVENT_FLAGS] != NULL;
 }

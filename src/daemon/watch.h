@@ -127,6 +127,8 @@ void watch_on_expunge(Watch *w, uint32_t seq);
 void watch_on_vanished(Watch *w, uint32_t count);
 void watch_on_flags(Watch *w, uint32_t count);
 
+/* True if flag changes matter (an on_flags hook): NOTIFY asks for FlagChange only then. */
+bool watch_wants_flags(const Watch *w);
 /* Hooks running or about to run (resolving) (for shutdown). */
 unsigned watch_hooks_running(const Watch *w);
 /* Runs started since creation, per event (for tests and status). */
