@@ -244,6 +244,8 @@ userdb {
 
 mail_location = maildir:~/Maildir
 mail_max_userip_connections = 200
+# NOTIFY (RFC 5465) reports non-selected mailboxes only with the list index (docs/NOTIFY.md).
+mailbox_list_index = yes
 namespace inbox {
   inbox = yes
   separator = /

@@ -5,8 +5,13 @@
  *   hook-helper fds     the open fds, e.g. "0 1 2" (its own directory fd left out)
  *   hook-helper stdin   "<bytes read until EOF> <FNV-1a 64 of them, hex> <what fd 0 is>"
  *   hook-helper sig     "blk=<SigBlk> ign=<SigIgn> leader=<1 if its own process group leader>"
+ *   hook-helper env FILE [TAG]
+ *                       appends one line to FILE (one write, O_APPEND): its IMAPIDLED_*
+ *                       variables sorted, without the prefix, as KEY=value separated by tabs,
+ *                       then "STDIN=<bytes>/<lines>" of what it read until EOF (test-watch)
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -80,13 +85,59 @@ static int signals(void) {
         return EXIT_SUCCESS;
 }
 
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static int env_to_file(const char *path) {
+        char *vars[128], line[16384], buf[8192];
+        size_t n = 0, len = 0;
+        uint64_t bytes = 0, lines = 0;
+        ssize_t k;
+        int fd;
+
+        for (char **e = environ; *e && n < 128; e++)
+                if (strncmp(*e, "IMAPIDLED_", 10) == 0)
+                        vars[n++] = *e + 10;
+        qsort(vars, n, sizeof(vars[0]), cmp_str);
+        while ((k = read(STDIN_FILENO, buf, sizeof(buf))) != 0) {
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return EXIT_FAILURE;
+                }
+                bytes += (uint64_t) k;
+                for (ssize_t i = 0; i < k; i++)
+                        lines += buf[i] == '\n';
+        }
+        for (size_t i = 0; i < n; i++) {
+                int m = snprintf(line + len, sizeof(line) - len, "%s\t", vars[i]);
+
+                if (m < 0 || (size_t) m >= sizeof(line) - len)
+                        return EXIT_FAILURE;
+                len += (size_t) m;
+        }
+        k = snprintf(line + len, sizeof(line) - len, "STDIN=%" PRIu64 "/%" PRIu64 "\n", bytes, lines);
+        if (k < 0 || (size_t) k >= sizeof(line) - len)
+                return EXIT_FAILURE;
+        len += (size_t) k;
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return EXIT_FAILURE;
+        k = write(fd, line, len);
+        (void) close(fd);
+        return k == (ssize_t) len ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 int main(int argc, char *argv[]) {
+        if (argc >= 3 && argc <= 4 && strcmp(argv[1], "env") == 0)
+                return env_to_file(argv[2]);
         if (argc == 2 && strcmp(argv[1], "fds") == 0)
                 return list_fds();
         if (argc == 2 && strcmp(argv[1], "stdin") == 0)
                 return read_stdin();
         if (argc == 2 && strcmp(argv[1], "sig") == 0)
                 return signals();
-        fprintf(stderr, "usage: %s fds|stdin|sig\n", argv[0]);
+        fprintf(stderr, "usage: %s fds|stdin|sig|env FILE [TAG]\n", argv[0]);
         return EXIT_FAILURE;
 }

@@ -331,6 +331,13 @@ static void deliver(unsigned user, const char *subject) {
         ck_assert_int_eq(th_dovecot_deliver(&dovecot, user, "INBOX", msg), 0);
 }
 
+static void deliver_to(unsigned user, const char *mailbox, const char *subject) {
+        char msg[256];
+
+        snprintf(msg, sizeof(msg), "From: a@example.org\nSubject: %s\n\nhello\n", subject);
+        ck_assert_int_eq(th_dovecot_deliver(&dovecot, user, mailbox, msg), 0);
+}
+
 /* Put a message straight into user N's Maildir/new, as a local MTA would
  * while the IMAP server is down (Maildir: cr.yp.to/proto/maildir.html). */
 static void maildir_drop(unsigned user, const char *subject) {
@@ -1395,7 +1402,7 @@ START_TEST(test_connection_budget) {
         snprintf(port, sizeof(port), "%u", (unsigned) th_proxy_port(p));
         acc = account_block_full(&d, "bud", 3,
                                  "mailboxes = [\"INBOX\", \"Budget1\", \"Budget2\", \"Budget3\"];\n"
-                                 "  max_connections = 2; status_interval = 1;", port, true, false);
+                                 "  max_connections = 2; status_interval = 1; imap_notify = \"off\";", port, true, false);
         write_config(&d, "debounce = 0;\naccounts = ( %s );\n", acc);
         daemon_start(&d);
         ck_assert_msg(wait_notify(&d, &d.notes, "READY=1", 15000), "log:\n%s", tail_of(d.log));
@@ -1792,7 +1799,7 @@ START_TEST(test_poller_transcript) {
                      "debounce = 0;\n"
                      "accounts = ( { name = \"poll\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
                      "  allow_plaintext = true; username = \"u\"; password = \"p\"; max_connections = 1;\n"
-                     "  status_interval = 60; mailboxes = [\"INBOX\", \"Gone\"];\n"
+                     "  status_interval = 60; imap_notify = \"off\"; mailboxes = [\"INBOX\", \"Gone\"];\n"
                      "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-$$\"]; } );\n",
                      fake_imapd_port(f), d.dir);
         daemon_start(&d);
@@ -1808,7 +1815,350 @@ START_TEST(test_poller_transcript) {
 }
 END_TEST
 
-static Suite *daemon_suite(void) {
+
+/* ---- NOTIFY (RFC 5465): one connection per account (tests/test-notify) ---- */
+
+#define NF_FOLDERS 40
+
+START_TEST(test_notify_dovecot) {
+        /* 41 mailboxes on one connection: deliveries into folders and INBOX
+         * reported with their mailbox, an expunge in a folder, and the
+         * catch-up of a folder across a restart. */
+        _cleanup_(th_proxy_stopp) ThProxy *p = NULL;
+        _cleanup_free_ char *acc = NULL, *boxes = NULL, *all = NULL, *env = NULL;
+        const char *create[NF_FOLDERS / 2 + 6] = { "mailbox", "create", "-u", "user4" };
+        char names[NF_FOLDERS][8], port[8];
+        unsigned n, accepted;
+        Buf b = {};
+        Daemon d;
+
+        daemon_init(&d);
+        /* Twenty at a time (th_dovecot_doveadm() takes up to 28 arguments); it
+         * fails harmlessly for those that exist from an earlier run. */
+        for (unsigned i = 0; i < NF_FOLDERS; i++) {
+                snprintf(names[i], sizeof(names[i]), "Nf%02u", i + 1);
+                create[4 + i % (NF_FOLDERS / 2)] = names[i];
+                if ((i + 1) % (NF_FOLDERS / 2) == 0)
+                        (void) th_dovecot_doveadm(&dovecot, create);
+        }
+        ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 4, "INBOX"), 0);
+        for (unsigned i = 0; i < 3; i++)
+                ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 4, names[i]), 0);
+        ck_assert_int_eq(buf_append(&b, "mailboxes = [\"INBOX\"", 20, 0), 0);
+        for (unsigned i = 0; i < NF_FOLDERS; i++) {
+                char t[16];
+                int k = snprintf(t, sizeof(t), ", \"%s\"", names[i]);
+                ck_assert_int_eq(buf_append(&b, t, (size_t) k, 0), 0);
+        }
+        ck_assert_int_eq(buf_append(&b, "];", 3, 0), 0);
+        ck_assert_int_eq(th_proxy_start(dovecot.plain_port_num, &p), 0);
+        snprintf(port, sizeof(port), "%u", (unsigned) th_proxy_port(p));
+        acc = account_block_full(&d, "nfy", 4, b.data, port, true, false);
+        buf_done(&b);
+        write_config(&d, "debounce = 0;\naccounts = ( %s );\n", acc);
+        daemon_start(&d);
+        ck_assert_msg(wait_notify(&d, &d.notes, "READY=1", 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_notify(&d, &d.notes, "STATUS=41/41 mailboxes idling, 41 with NOTIFY", 10000), "%s\nlog:\n%s",
+                      d.notes.data, tail_of(d.log));
+        ck_assert_uint_eq(log_count(&d, "new-nfy"), 0);
+
+        /* Two folders and INBOX. */
+        deliver_to(4, names[0], "to Nf01");
+        deliver_to(4, names[1], "to Nf02");
+        deliver_to(4, "INBOX", "to INBOX");
+        ck_assert_msg(wait_hook(&d, "new-nfy-", 3, 15000, NULL), "log:\n%s", tail_of(d.log));
+        all = hook_outputs(&d, "new-nfy-", &n);
+        ck_assert_msg(n == 3, "%u runs:\n%s", n, all);
+        ck_assert_msg(strstr(all, "IMAPIDLED_MAILBOX=Nf01\n") && strstr(all, "IMAPIDLED_MAILBOX=Nf02\n") &&
+                      strstr(all, "IMAPIDLED_MAILBOX=INBOX\n"), "%s", all);
+        ck_assert_msg(!strstr(all, "IMAPIDLED_COUNT=0\n") && !strstr(all, "IMAPIDLED_COUNT=2\n") &&
+                      !strstr(all, "IMAPIDLED_REASON=catchup\n"), "%s", all);
+
+        /* An expunge in a folder that is not selected. */
+        ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 4, names[1]), 0);
+        ck_assert_msg(wait_hook(&d, "expunge-nfy-", 1, 15000, &env), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(strstr(env, "IMAPIDLED_MAILBOX=Nf02\n") && strstr(env, "IMAPIDLED_COUNT=1\n"), "%s", env);
+        daemon_stop(&d);
+
+        /* Catch-up of a folder across a restart. */
+        deliver_to(4, names[2], "while away");
+        daemon_start(&d);
+        ck_assert_msg(wait_hook(&d, "new-nfy-", 4, 15000, NULL), "log:\n%s", tail_of(d.log));
+        free(all);
+        all = hook_outputs(&d, "new-nfy-", &n);
+        ck_assert_msg(n == 4 && strstr(all, "IMAPIDLED_MAILBOX=Nf03\n") && strstr(all, "IMAPIDLED_REASON=catchup\n"),
+                      "%u runs:\n%s", n, all);
+        ck_assert_msg(wait_notify(&d, &d.notes, "STATUS=41/41 mailboxes idling", 10000), "log:\n%s", tail_of(d.log));
+        daemon_stop(&d);
+        /* One connection per run of the daemon, whatever the number of mailboxes. */
+        ck_assert_int_eq(th_proxy_count(p, &accepted), 0);
+        ck_assert_uint_eq(accepted, 2);
+        daemon_done(&d);
+}
+END_TEST
+
+/* A scripted server for the fallback cases: after the login, 'then'. */
+static void notify_fallback_conf(const FakeStep *script, const char *top, const char *want_log) {
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL;
+        Daemon d;
+
+        daemon_init(&d);
+        ck_assert_int_eq(fake_imapd_start(script, &f), 0);
+        write_config(&d,
+                     "debounce = 0;\n%s\n"
+                     "accounts = ( { name = \"fb\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
+                     "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
+                     "  mailboxes = [\"INBOX\", \"Other\"];\n"
+                     "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-$$\"]; } );\n",
+                     top, fake_imapd_port(f), d.dir);
+        daemon_start(&d);
+        ck_assert_msg(wait_log(&d, want_log, 1, 10000), "log:\n%s", tail_of(d.log));
+        /* The account goes on with IDLE per mailbox: the script's end is the first of them. */
+        ck_assert_msg(wait_notify(&d, &d.notes, "account without NOTIFY", 10000), "%s\nlog:\n%s", d.notes.data,
+                      tail_of(d.log));
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+
+static void notify_fallback(const FakeStep *script, const char *want_log) {
+        notify_fallback_conf(script, "", want_log);
+}
+
+#define NF_LOGIN(caps)                                                          \
+        FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE" caps "] fake ready\r\n"),   \
+        FAKE_EXPECT("<tag> LOGIN u \"p\""),                                     \
+        FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE" caps "] in\r\n")
+#define NF_SET "<tag> NOTIFY SET STATUS (mailboxes INBOX (MessageNew MessageExpunge)) " \
+        "(mailboxes Other (MessageNew MessageExpunge))"
+
+START_TEST(test_notify_absent) {
+        /* No NOTIFY: the connection goes, IDLE per mailbox comes (its first
+         * connection is the script's next one: the fake serves one). */
+        static const FakeStep script[] = {
+                NF_LOGIN(""),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        notify_fallback(script, "server has no NOTIFY: falling back to IDLE per mailbox");
+}
+END_TEST
+
+START_TEST(test_notify_refused) {
+        static const FakeStep script[] = {
+                NF_LOGIN(" NOTIFY"),
+                FAKE_EXPECT(NF_SET),
+                FAKE_SEND("<tag> NO [BADEVENT (MessageNew MessageExpunge FlagChange)] no\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        notify_fallback(script, "NOTIFY refused: falling back to IDLE per mailbox");
+}
+END_TEST
+
+START_TEST(test_notify_overflow) {
+        /* NOTIFY set, a STATUS for a mailbox nobody asked for (ignored), then
+         * the server gives up notifying: fall back. */
+        static const FakeStep script[] = {
+                NF_LOGIN(" NOTIFY"),
+                FAKE_EXPECT(NF_SET),
+                FAKE_SEND("* STATUS INBOX (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 7)\r\n"
+                          "* STATUS Other (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 7)\r\n"
+                          "<tag> OK set\r\n"),
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n"
+                          "* STATUS Unasked (MESSAGES 5 UIDNEXT 9 UIDVALIDITY 7)\r\n"
+                          "* OK [NOTIFICATIONOVERFLOW] too much\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        notify_fallback(script, "NOTIFICATIONOVERFLOW: falling back to IDLE per mailbox");
+}
+END_TEST
+
+
+START_TEST(test_notify_dovecot_verified) {
+        /* The STATUS round of every idle_interval against Dovecot, which does
+         * notify: rounds go on, and the account keeps its NOTIFY connection. */
+        const char *create[] = { "mailbox", "create", "-u", "user1", "Vf1", NULL };
+        _cleanup_free_ char *acc = NULL, *env = NULL;
+        unsigned rounds;
+        Daemon d;
+
+        daemon_init(&d);
+        (void) th_dovecot_doveadm(&dovecot, create);    /* fails harmlessly when it exists */
+        ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 1, "Vf1"), 0);
+        acc = account_block(&d, "vf", 1, "mailboxes = [\"INBOX\", \"Vf1\"];");
+        write_config(&d, "debounce = 0; idle_interval = 2;\naccounts = ( %s );\n", acc);
+        daemon_start(&d);
+        ck_assert_msg(wait_notify(&d, &d.notes, "STATUS=2/2 mailboxes idling, 2 with NOTIFY", 15000), "%s\nlog:\n%s",
+                      d.notes.data, tail_of(d.log));
+        deliver_to(1, "Vf1", "verified");
+        ck_assert_msg(wait_hook(&d, "new-vf-", 1, 15000, &env), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(strstr(env, "IMAPIDLED_MAILBOX=Vf1\n"), "%s", env);
+        /* Three rounds after the delivery: enough for the rule (two) to have fallen back. */
+        rounds = log_count(&d, "-> polling");
+        ck_assert_msg(wait_log(&d, "-> polling", rounds + 3, 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_uint_eq(log_count(&d, "falling back"), 0);
+        ck_assert_uint_eq(log_count(&d, "-> unsuited"), 0);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
+START_TEST(test_notify_silent) {
+        /* A server that accepts NOTIFY SET and then never says anything: the
+         * STATUS round at idle_interval finds a change no STATUS was pushed
+         * for; the change is reported, and the account falls back. */
+#define ITEMS " (MESSAGES UIDNEXT UIDVALIDITY)"
+        static const FakeStep script[] = {
+                NF_LOGIN(" NOTIFY"),
+                FAKE_EXPECT(NF_SET),
+                FAKE_SEND("* STATUS INBOX (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 7)\r\n"
+                          "* STATUS Other (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 7)\r\n"
+                          "<tag> OK set\r\n"),
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n"),
+                FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK done\r\n"),
+                FAKE_EXPECT("<tag> STATUS INBOX" ITEMS),
+                FAKE_SEND("* STATUS INBOX (MESSAGES 1 UIDNEXT 2 UIDVALIDITY 7)\r\n<tag> OK s\r\n"),
+                FAKE_EXPECT("<tag> STATUS Other" ITEMS),
+                FAKE_SEND("* STATUS Other (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 7)\r\n<tag> OK s\r\n"),
+                /* One round is not enough (a push may be on its way): a second one. */
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n"),
+                FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK done\r\n"),
+                FAKE_EXPECT("<tag> STATUS INBOX" ITEMS),
+                FAKE_SEND("* STATUS INBOX (MESSAGES 1 UIDNEXT 2 UIDVALIDITY 7)\r\n<tag> OK s\r\n"),
+                FAKE_EXPECT("<tag> STATUS Other" ITEMS),
+                FAKE_SEND("* STATUS Other (MESSAGES 1 UIDNEXT 2 UIDVALIDITY 7)\r\n<tag> OK s\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+#undef ITEMS
+        notify_fallback_conf(script, "idle_interval = 1;",
+                             "NOTIFY reported nothing of changes STATUS rounds found: falling back to IDLE per mailbox");
+}
+END_TEST
+
+START_TEST(test_notify_reload_adds_mailbox) {
+        /* SIGHUP with one more mailbox: the account's NOTIFY connection is
+         * replaced by one that watches it too, and mail there is reported. */
+        const char *create[] = { "mailbox", "create", "-u", "user2", "Rl1", "Rl2", NULL };
+        _cleanup_free_ char *a = NULL, *b = NULL, *env = NULL;
+        Daemon d;
+
+        daemon_init(&d);
+        (void) th_dovecot_doveadm(&dovecot, create);    /* fails harmlessly when they exist */
+        ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 2, "Rl1"), 0);
+        ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 2, "Rl2"), 0);
+        a = account_block(&d, "rl", 2, "mailboxes = [\"INBOX\", \"Rl1\"];");
+        b = account_block(&d, "rl", 2, "mailboxes = [\"INBOX\", \"Rl1\", \"Rl2\"];");
+        write_config(&d, "debounce = 0;\naccounts = ( %s );\n", a);
+        daemon_start(&d);
+        ck_assert_msg(wait_notify(&d, &d.notes, "STATUS=2/2 mailboxes idling, 2 with NOTIFY", 15000), "%s\nlog:\n%s",
+                      d.notes.data, tail_of(d.log));
+        write_config(&d, "debounce = 0;\naccounts = ( %s );\n", b);
+        ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+        ck_assert_msg(wait_notify(&d, &d.notes, "STATUS=3/3 mailboxes idling, 3 with NOTIFY", 15000), "%s\nlog:\n%s",
+                      d.notes.data, tail_of(d.log));
+        deliver_to(2, "Rl2", "after the reload");
+        ck_assert_msg(wait_hook(&d, "new-rl-", 1, 15000, &env), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(strstr(env, "IMAPIDLED_MAILBOX=Rl2\n") && strstr(env, "IMAPIDLED_COUNT=1\n") &&
+                      strstr(env, "IMAPIDLED_REASON=live\n"), "%s", env);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
+START_TEST(test_notify_status_flood) {
+        /* A hostile server floods STATUS responses in IDLE: for a mailbox
+         * nobody asked for, and for one of ours with nothing changed.  Nothing
+         * is reported, nothing is logged per response, and the connection
+         * stays (the read budget keeps the loop turning: the DONE of the stop
+         * is answered). */
+        static char flood[64 * 1024];
+        static FakeStep script[] = {
+                NF_LOGIN(" NOTIFY"),
+                FAKE_EXPECT(NF_SET),
+                FAKE_SEND("* STATUS INBOX (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 7)\r\n"
+                          "* STATUS Other (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 7)\r\n"
+                          "<tag> OK set\r\n"),
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n"),
+                FAKE_SEND(flood),
+                FAKE_SEND(flood),
+                FAKE_SEND(flood),
+                FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK done\r\n"),
+                FAKE_EXPECT("<tag> LOGOUT"),
+                FAKE_SEND("* BYE bye\r\n<tag> OK out\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL;
+        unsigned runs;
+        size_t n = 0;
+        Daemon d;
+
+        while (n + 120 < sizeof(flood)) {
+                n += (size_t) snprintf(flood + n, sizeof(flood) - n,
+                                       "* STATUS Unasked%zu (MESSAGES 5 UIDNEXT 9 UIDVALIDITY 7)\r\n"
+                                       "* STATUS Other (MESSAGES 0 UIDNEXT 1)\r\n", n);
+        }
+        daemon_init(&d);
+        ck_assert_int_eq(fake_imapd_start(script, &f), 0);
+        write_config(&d,
+                     "debounce = 0;\n"
+                     "accounts = ( { name = \"fl\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
+                     "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
+                     "  mailboxes = [\"INBOX\", \"Other\"];\n"
+                     "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-$$\"];\n"
+                     "  on_expunge = [\"/bin/sh\", \"-c\", \"env > %s/expunge-$$\"]; } );\n",
+                     fake_imapd_port(f), d.dir, d.dir);
+        daemon_start(&d);
+        ck_assert_msg(wait_notify(&d, &d.notes, "STATUS=2/2 mailboxes idling, 2 with NOTIFY", 10000), "%s\nlog:\n%s",
+                      d.notes.data, tail_of(d.log));
+        /* The stop's DONE is answered only after the whole flood (the script sends it
+         * first): the daemon read through all of it. */
+        daemon_stop(&d);
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
+        ck_assert_uint_eq(log_count(&d, "Unasked"), 0);
+        ck_assert_uint_eq(log_count(&d, "STATUS"), 0);
+        free(hook_outputs(&d, "new-", &runs));
+        ck_assert_uint_eq(runs, 0);
+        free(hook_outputs(&d, "expunge-", &runs));
+        ck_assert_uint_eq(runs, 0);
+        daemon_done(&d);
+}
+END_TEST
+
+/* Not static: each of the two programs runs one of the suites (main()). */
+Suite *notify_suite(void);
+Suite *notify_suite(void) {
+        Suite *s = suite_create("notify");
+        TCase *tc = tcase_create("notify");
+
+        tcase_set_timeout(tc, 120);
+        tcase_add_unchecked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_notify_dovecot);
+        tcase_add_test(tc, test_notify_absent);
+        tcase_add_test(tc, test_notify_refused);
+        tcase_add_test(tc, test_notify_overflow);
+        tcase_add_test(tc, test_notify_reload_adds_mailbox);
+        tcase_add_test(tc, test_notify_silent);
+        tcase_add_test(tc, test_notify_dovecot_verified);
+        tcase_add_test(tc, test_notify_status_flood);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+Suite *daemon_suite(void);
+Suite *daemon_suite(void) {
         Suite *s = suite_create("daemon");
         TCase *tc = tcase_create("daemon");
 
@@ -1848,5 +2198,9 @@ static Suite *daemon_suite(void) {
 }
 
 int main(void) {
+#ifdef TEST_NOTIFY
+        return th_run_suite(notify_suite());
+#else
         return th_run_suite(daemon_suite());
+#endif
 }

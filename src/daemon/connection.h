@@ -7,8 +7,23 @@
  * another connection.
  *
  * The bytes go through the sans-I/O session (imap-session.h) and the
- * transport (conn.h); this file only moves them and decides what to send
- * next.  It serves one Watch today; the watch list is the seam for NOTIFY.
+ * transport (conn.h); the connection only moves them and decides what to
+ * send next.
+ *
+ * Each state below means one thing: a command in flight, a phase of setting
+ * up, or RESTING (nothing in flight).  Every state but WAITING, SECRET,
+ * QUEUED, RESTING, IDLING and STOPPED has a deadline from the account's
+ * liveness settings (one table in connection.c); IDLING has the re-IDLE and
+ * liveness timer instead (docs/LIVENESS.md).
+ *
+ * What a logged-in connection does is its mode (connection-private.h):
+ *   idle  one mailbox: EXAMINE, then IDLE, DONE for a fetch or a probe, IDLE
+ *         again; NOOP every minute where the server has no IDLE
+ *         (connection_new(), mode-idle.c);
+ *   poll  the mailboxes beyond max_connections: a STATUS round every
+ *         status_interval, EXAMINE + UID FETCH + CLOSE when one asks
+ *         (connection_new_poller(), mode-poll.c).
+ * The UID FETCH step both use is fetch.c.  docs/HACKING.md has the picture.
  */
 #pragma once
 
@@ -24,22 +39,32 @@
 typedef struct Connection Connection;
 
 typedef enum ConnectionState {
+        /* Setting up (the core, connection.c). */
         CONNECTION_WAITING,             /* backoff before the next attempt */
         CONNECTION_SECRET,              /* running password_command / oauth2_token_command */
         CONNECTION_QUEUED,              /* waiting for a slot of max_connecting (ramp.h) */
-        CONNECTION_CONNECTING,          /* TCP connect and implicit TLS handshake */
+        CONNECTION_CONNECTING,          /* name lookup, TCP connect, implicit TLS handshake */
         CONNECTION_GREETING,
-        CONNECTION_CAPABILITY,
-        CONNECTION_STARTTLS,            /* STARTTLS sent, or handshake in progress */
-        CONNECTION_AUTHENTICATING,
-        CONNECTION_SELECTING,
+        CONNECTION_CAPABILITY,          /* CAPABILITY sent */
+        CONNECTION_STARTTLS,            /* STARTTLS sent, or its handshake in progress */
+        CONNECTION_AUTHENTICATING,      /* LOGIN or AUTHENTICATE sent */
+        /* Logged in: the mode's work. */
+        CONNECTION_SELECTING,           /* EXAMINE sent */
+        CONNECTION_RESTING,             /* nothing in flight; the mode wakes by time or by a watch */
         CONNECTION_IDLE_STARTING,       /* IDLE sent, "+" not yet seen */
         CONNECTION_IDLING,
         CONNECTION_IDLE_ENDING,         /* DONE sent */
-        CONNECTION_FETCHING,            /* UID FETCH for the watch (catch-up scan, hook details) */
-        CONNECTION_POLLING,             /* poll mode: STATUS round, CLOSE, or waiting for the next round */
-        CONNECTION_LOGGING_OUT,
+        CONNECTION_FETCHING,            /* UID FETCH sent (fetch.c) */
+        CONNECTION_NOOPING,             /* NOOP sent (a server without IDLE) */
+        CONNECTION_POLLING,             /* STATUS sent (the poll mode) */
+        CONNECTION_CLOSING,             /* CLOSE sent (the poll mode, after a fetch) */
+        CONNECTION_NOTIFY_SETTING,      /* NOTIFY SET sent (the notify mode) */
+        /* Ending. */
+        CONNECTION_LOGGING_OUT,         /* LOGOUT sent */
         CONNECTION_STOPPED,
+        /* The mode cannot work with this server (no NOTIFY, NOTIFY refused or
+         * overflowed): closed, not retried; the owner replaces the connection. */
+        CONNECTION_UNSUITED,
         _CONNECTION_STATE_MAX,
 } ConnectionState;
 
@@ -60,7 +85,21 @@ int connection_new(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp
 int connection_new_poller(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp *ramp, Timers *timers,
                           Watch *const *watches, size_t n, ConnectionStateFn on_state, void *userdata,
                           Connection **ret);
-/* How many watches a poller polls; 0 for an IDLE connection. */
+/* One connection for all of an account's watches, where the server offers
+ * NOTIFY (RFC 5465): NOTIFY SET STATUS for every mailbox, then IDLE; a STATUS
+ * the server pushes goes to watch_selected() as a poll's would; a fetch
+ * EXAMINEs the mailbox, fetches and CLOSEs it, then IDLE again.  Where the
+ * server has no NOTIFY or refuses it, or reports NOTIFICATIONOVERFLOW, the
+ * connection goes to UNSUITED and the caller falls back to IDLE per mailbox
+ * (docs/EVENTS.md). */
+int connection_new_notifier(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp *ramp, Timers *timers,
+                            Watch *const *watches, size_t n, ConnectionStateFn on_state, void *userdata,
+                            Connection **ret);
+/* Why a connection became UNSUITED (for logs and STATUS=), or NULL. */
+const char *connection_unsuited_why(const Connection *c);
+/* How many mailboxes the connection watches: 1 in the idle mode. */
+size_t connection_mailboxes(const Connection *c);
+/* How many watches a poller polls; 0 for an IDLE or NOTIFY connection. */
 size_t connection_polled(const Connection *c);
 
 /* Close at once (no LOGOUT); the watch is not freed (it is the caller's). */
@@ -86,7 +125,6 @@ ConnectionState connection_state(const Connection *c);
 bool connection_settled(const Connection *c);
 /* When the next attempt is due (CLOCK_BOOTTIME), if waiting. */
 uint64_t connection_retry_at(const Connection *c);
-Watch *connection_watch(const Connection *c);
 /* "account/mailbox", or "account (n mailboxes polled)" for a poller: for logs and STATUS=. */
 const char *connection_name(const Connection *c);
 const char *connection_state_to_string(ConnectionState s) __attribute__((const));

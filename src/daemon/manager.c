@@ -36,6 +36,8 @@
  * most) and moves the difference into the manager's totals. */
 typedef struct Counts {
         uint32_t conns, mailboxes, idling, polled, settled, waiting, stopped;
+        uint32_t notify;                /* mailboxes on a NOTIFY connection */
+        uint32_t no_notify;             /* accounts whose NOTIFY connection fell back */
 } Counts;
 
 /* One TLS context per distinct set of TLS settings, not per account: the CA
@@ -52,8 +54,11 @@ typedef struct Account {
         TlsShared *tls;
         Watch **watches;
         size_t n;                       /* watches, one per configured mailbox */
-        Connection **conns;             /* IDLE connections, then at most one poller */
+        Connection **conns;             /* one NOTIFY connection; or IDLE connections, then at most
+                                         * one poller */
         size_t n_conns;
+        bool notify_failed;             /* the server cannot do NOTIFY: IDLE per mailbox from now on */
+        sd_event_source *rebuild;       /* replacing the NOTIFY connection (a defer source) */
         StateSet *state;                /* what was known, saved when it changes */
         struct Account *dirty_next;     /* in the manager's list of accounts to save */
         bool dirty;
@@ -250,6 +255,8 @@ static void counts_add(Counts *to, const Counts *c) {
         to->settled += c->settled;
         to->waiting += c->waiting;
         to->stopped += c->stopped;
+        to->notify += c->notify;
+        to->no_notify += c->no_notify;
 }
 
 static void counts_sub(Counts *to, const Counts *c) {
@@ -260,6 +267,8 @@ static void counts_sub(Counts *to, const Counts *c) {
         to->settled -= c->settled;
         to->waiting -= c->waiting;
         to->stopped -= c->stopped;
+        to->notify -= c->notify;
+        to->no_notify -= c->no_notify;
 }
 
 /* Recount this account's connections (at most max_connections of them) and
@@ -272,17 +281,32 @@ static void account_recount(Account *a) {
                 size_t np = connection_polled(k);
                 ConnectionState st = connection_state(k);
 
+                size_t nm = connection_mailboxes(k);
+
                 c.conns++;
-                c.mailboxes += np > 0 ? (uint32_t) np : 1;
+                c.mailboxes += (uint32_t) nm;
                 c.polled += (uint32_t) np;
-                c.idling += np == 0 && st == CONNECTION_IDLING;
+                c.notify += np == 0 && nm > 1 ? (uint32_t) nm : 0;
+                c.idling += np == 0 && st == CONNECTION_IDLING ? (uint32_t) nm : 0;
                 c.settled += connection_settled(k);
                 c.waiting += st == CONNECTION_WAITING;
                 c.stopped += st == CONNECTION_STOPPED;
         }
+        c.no_notify = a->notify_failed;
         counts_sub(&a->manager->counts, &a->counts);
         a->counts = c;
         counts_add(&a->manager->counts, &a->counts);
+}
+
+static void account_free_conns(Account *a) {
+        Manager *m = a->manager;
+
+        for (size_t i = 0; i < a->n_conns; i++) {
+                if (m->last_waiting == a->conns[i])
+                        m->last_waiting = NULL;
+                a->conns[i] = connection_free(a->conns[i]);
+        }
+        a->n_conns = 0;
 }
 
 static Account *account_free(Account *a) {
@@ -302,11 +326,8 @@ static Account *account_free(Account *a) {
                 }
         }
         counts_sub(&m->counts, &a->counts);
-        for (size_t i = 0; i < a->n_conns; i++) {
-                if (m->last_waiting == a->conns[i])
-                        m->last_waiting = NULL;
-                connection_free(a->conns[i]);
-        }
+        a->rebuild = sd_event_source_disable_unref(a->rebuild);
+        account_free_conns(a);
         for (size_t i = 0; i < a->n; i++)
                 watch_free(a->watches[i]);
         state_set_free(a->state);
@@ -317,8 +338,48 @@ static Account *account_free(Account *a) {
         return NULL;
 }
 
-static int account_new(Manager *m, const CfgAccount *cfg, Account **ret) {
+/* The account's connections: one NOTIFY connection for all its mailboxes
+ * where that may work (RFC 5465, docs/EVENTS.md), else the budget below. */
+static int account_build_conns(Account *a) {
+        Manager *m = a->manager;
+        const CfgAccount *cfg = a->cfg;
         size_t idle;
+        int r;
+
+        if (cfg->n_mailboxes > 1 && !cfg->notify_off && !a->notify_failed) {
+                r = connection_new_notifier(m->event, cfg, a->tls ? a->tls->ctx : NULL, m->ramp, m->timers, a->watches,
+                                            cfg->n_mailboxes, on_conn_state, a, &a->conns[0]);
+                if (r < 0)
+                        return r;
+                a->n_conns = 1;
+                return 0;
+        }
+        /* The connection budget (anchors.md §3 row 7: Dovecot allows 10 per user and
+         * address, Gmail 15): the first mailboxes (in the order written) get an IDLE
+         * connection each; when there are more than max_connections, the last
+         * connection polls the rest with STATUS. */
+        idle = cfg->n_mailboxes <= cfg->max_connections ? cfg->n_mailboxes : cfg->max_connections - 1;
+        for (size_t i = 0; i < idle; i++) {
+                r = connection_new(m->event, cfg, a->tls ? a->tls->ctx : NULL, m->ramp, m->timers, a->watches[i],
+                                   on_conn_state, a, &a->conns[i]);
+                if (r < 0)
+                        return r;
+                a->n_conns = i + 1;
+        }
+        if (idle < cfg->n_mailboxes) {
+                r = connection_new_poller(m->event, cfg, a->tls ? a->tls->ctx : NULL, m->ramp, m->timers, a->watches + idle,
+                                          cfg->n_mailboxes - idle, on_conn_state, a, &a->conns[idle]);
+                if (r < 0)
+                        return r;
+                a->n_conns = idle + 1;
+                log_notice("Account '%s': %zu mailboxes, max_connections = %u: %zu idle, %zu polled with STATUS "
+                           "every %.0f s", cfg->name, cfg->n_mailboxes, cfg->max_connections, idle,
+                           cfg->n_mailboxes - idle, (double) cfg->status_interval_usec / USEC_PER_SEC);
+        }
+        return 0;
+}
+
+static int account_new(Manager *m, const CfgAccount *cfg, Account **ret) {
         Account *a;
         int r;
 
@@ -355,31 +416,10 @@ static int account_new(Manager *m, const CfgAccount *cfg, Account **ret) {
                 if (a->state && state_get(a->state, cfg->mailboxes[i].name, &st))
                         watch_restore(a->watches[i], st.uidvalidity, st.uidnext, st.exists, st.highestmodseq);
         }
-        /* The connection budget (anchors.md §3 row 7: Dovecot allows 10 per user and
-         * address, Gmail 15): the first mailboxes (in the order written) get an IDLE
-         * connection each; when there are more than max_connections, the last
-         * connection polls the rest with STATUS. */
-        idle = cfg->n_mailboxes <= cfg->max_connections ? cfg->n_mailboxes : cfg->max_connections - 1;
-        for (size_t i = 0; i < idle; i++) {
-                r = connection_new(m->event, cfg, a->tls ? a->tls->ctx : NULL, m->ramp, m->timers, a->watches[i],
-                                   on_conn_state, a, &a->conns[i]);
-                if (r < 0) {
-                        account_free(a);
-                        return r;
-                }
-                a->n_conns = i + 1;
-        }
-        if (idle < cfg->n_mailboxes) {
-                r = connection_new_poller(m->event, cfg, a->tls ? a->tls->ctx : NULL, m->ramp, m->timers, a->watches + idle,
-                                          cfg->n_mailboxes - idle, on_conn_state, a, &a->conns[idle]);
-                if (r < 0) {
-                        account_free(a);
-                        return r;
-                }
-                a->n_conns = idle + 1;
-                log_notice("Account '%s': %zu mailboxes, max_connections = %u: %zu idle, %zu polled with STATUS "
-                           "every %.0f s", cfg->name, cfg->n_mailboxes, cfg->max_connections, idle,
-                           cfg->n_mailboxes - idle, (double) cfg->status_interval_usec / USEC_PER_SEC);
+        r = account_build_conns(a);
+        if (r < 0) {
+                account_free(a);
+                return r;
         }
         account_recount(a);
         *ret = a;
@@ -403,7 +443,7 @@ static void account_set_config(Account *a, const CfgAccount *cfg) {
 
 static int update_status(Manager *m) {
         const Counts *c = &m->counts;
-        char detail[256] = "", polling[64] = "";
+        char detail[256] = "", polling[64] = "", notify[96] = "";
         uint64_t now = 0;
 
         (void) sd_event_now(m->event, CLOCK_BOOTTIME, &now);
@@ -422,8 +462,17 @@ static int update_status(Manager *m) {
         /* Mailboxes beyond max_connections say so (issue 6). */
         if (c->polled > 0)
                 (void) snprintf(polling, sizeof(polling), ", %" PRIu32 " polled (max_connections)", c->polled);
-        (void) snprintf(m->status, sizeof(m->status), "%" PRIu32 "/%" PRIu32 " mailboxes idling%s%s", c->idling,
-                        c->mailboxes, polling, detail);
+        /* How many ride on NOTIFY, and accounts whose server could not (issue 11). */
+        if (c->notify > 0 && c->no_notify > 0)
+                (void) snprintf(notify, sizeof(notify), ", %" PRIu32 " with NOTIFY, %" PRIu32 " account%s without",
+                                c->notify, c->no_notify, c->no_notify == 1 ? "" : "s");
+        else if (c->notify > 0)
+                (void) snprintf(notify, sizeof(notify), ", %" PRIu32 " with NOTIFY", c->notify);
+        else if (c->no_notify > 0)
+                (void) snprintf(notify, sizeof(notify), ", %" PRIu32 " account%s without NOTIFY", c->no_notify,
+                                c->no_notify == 1 ? "" : "s");
+        (void) snprintf(m->status, sizeof(m->status), "%" PRIu32 "/%" PRIu32 " mailboxes idling%s%s%s", c->idling,
+                        c->mailboxes, notify, polling, detail);
         if (m->stopping)
                 return 0;
         /* READY=1 once every mailbox reached IDLE or failed its first attempt. */
@@ -454,11 +503,33 @@ static bool all_stopped(const Manager *m) {
         return m->counts.stopped == m->counts.conns;
 }
 
+/* The NOTIFY connection is unsuited (connection.h): IDLE per mailbox instead. */
+static int on_account_rebuild(sd_event_source *s, void *userdata) {
+        Account *a = userdata;
+        int r;
+
+        (void) s;
+        a->rebuild = sd_event_source_disable_unref(a->rebuild);
+        account_free_conns(a);
+        r = account_build_conns(a);
+        if (r < 0)
+                log_error_errno(r, "Account '%s': cannot set up its connections: %m", a->cfg->name);
+        account_recount(a);
+        account_start(a);
+        return 0;
+}
+
 static void on_conn_state(Connection *c, ConnectionState old, ConnectionState st, void *userdata) {
         Account *a = userdata;
         Manager *m = a->manager;
 
         (void) old;
+        if (st == CONNECTION_UNSUITED && !a->rebuild && !m->stopping) {
+                /* Not from inside the connection's own call: on the next loop turn. */
+                a->notify_failed = true;
+                if (sd_event_add_defer(m->event, &a->rebuild, on_account_rebuild, a) < 0)
+                        log_error("Account '%s': cannot replace its NOTIFY connection", a->cfg->name);
+        }
         account_recount(a);
         if (st == CONNECTION_WAITING)
                 m->last_waiting = c;

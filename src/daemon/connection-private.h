@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * connection-private.h: what the connection's core (connection.c) shares
+ * with its modes (mode-idle.c, mode-poll.c) and its fetch step (fetch.c).
+ * Nothing outside those files includes it.
+ *
+ * The core owns everything up to a logged-in session: the secret, the ramp
+ * slot, the name lookup, connect, TLS or STARTTLS, the greeting, CAPABILITY,
+ * the login, the backoff, reading and writing, the deadlines, IDLE itself
+ * (RFC 2177) and LOGOUT.  Once logged in it hands over to the connection's
+ * mode (ConnectionMode below), which decides what the connection watches and
+ * sends.  Commands are sent with connection_send(): the reply goes to the function
+ * given with the command (a table of commands in flight, no id/pending
+ * pairs).  docs/HACKING.md describes the modes and states for maintainers.
+ */
+#pragma once
+
+#include "buf.h"
+#include "connection.h"
+#include "hashmap.h"
+#include "hook.h"
+#include "imap-session.h"
+#include "resolve.h"
+
+/* The completion of a command sent with connection_send(): r is the tagged reply,
+ * ok whether it said OK, text its text (escaped for logs).  Returns what an
+ * sd-event handler returns (0: handled, the connection may be gone). */
+typedef int (*ConnectionDoneFn)(Connection *c, const ImapResponse *r, bool ok, const char *text);
+
+/* What a connection does once logged in.  Every function is called with a
+ * live session (c->s != NULL). */
+typedef struct ConnectionMode {
+        const char *kind;               /* "idle", "poll" */
+        /* Logged in, capabilities known: begin. */
+        int (*start)(Connection *c);
+        /* Nothing of the mode's is in flight any more (a fetch ended, IDLE
+         * ended on its own or for a fetch): decide what comes next. */
+        int (*resume)(Connection *c);
+        /* The mode's timer (c->wake_at) is due while RESTING. */
+        int (*wake)(Connection *c);
+        /* An untagged STATUS response (RFC 3501 §7.2.4). */
+        void (*status)(Connection *c, const ImapResponse *r);
+        /* An untagged OK, NO or BAD (RFC 3501 §7.1) other than BYE. */
+        void (*status_response)(Connection *c, const ImapResponse *r);
+        /* A watch asks for a fetch (WatchFetchFn's contract, watch.h). */
+        int (*fetch)(Connection *c, Watch *w, const WatchFetchRequest *req);
+        /* A fetch was asked for and not sent yet: IDLE must end (the core asks
+         * when IDLE starts or ends). */
+        bool (*has_work)(const Connection *c);
+        /* The server refused IDLE with NO (security.md H06). */
+        int (*idle_refused)(Connection *c, const char *text);
+        /* The transport is gone: forget what was in flight.  Detach the
+         * watches (watch_set_fetcher(w, NULL, NULL)). */
+        void (*reset)(Connection *c);
+        /* "account/mailbox", or a poller's name. */
+        const char *(*name)(const Connection *c);
+        void (*free)(Connection *c);
+} ConnectionMode;
+
+extern const ConnectionMode connection_mode_idle;
+extern const ConnectionMode connection_mode_poll;
+extern const ConnectionMode connection_mode_notify;
+
+/* The UID FETCH step (fetch.c): UID FETCH floor:* (UID), then the details of
+ * the newest, for the watch that asked (watch.h, WatchFetchFn). */
+typedef enum FetchStep {
+        FETCH_STEP_NONE,
+        FETCH_STEP_WANTED,              /* asked for, not sent yet */
+        FETCH_STEP_SCAN,                /* UID FETCH floor:* (UID) in flight */
+        FETCH_STEP_DETAILS,             /* UID FETCH <newest> (... ENVELOPE) in flight */
+} FetchStep;
+
+typedef struct Fetch {
+        FetchStep step;
+        bool stale;                     /* an expunge moved sequence numbers while it was sent */
+        Watch *watch;
+        uint32_t floor, max_seq;
+        unsigned details_max;
+        uint32_t *ring;                 /* the newest UIDs seen, details_max of them */
+        WatchFetchResult res;
+} Fetch;
+
+/* Record a fetch to send (the step must be NONE). */
+void fetch_want(Fetch *f, Watch *w, const WatchFetchRequest *req);
+/* Send what fetch_want() recorded; on completion the watch gets
+ * watch_fetch_done() and the mode's resume() runs. */
+int fetch_send(Connection *c);
+/* A FETCH response while selected: true if it belongs to the fetch in flight. */
+bool fetch_on_fetch(Connection *c, uint32_t seq, const ImapArg *list);
+/* Messages left (seq 0: positions unknown), RFC 3501 §7.4.1. */
+void fetch_expunged(Fetch *f, uint32_t count, uint32_t seq);
+/* Forget it (the watch is told by watch_set_fetcher(w, NULL, NULL)). */
+void fetch_reset(Fetch *f);
+static inline bool fetch_busy(const Fetch *f) {
+        return f->step != FETCH_STEP_NONE;
+}
+
+/* At most this many commands in flight: one of the mode's, IDLE's DONE
+ * answered by the IDLE command's tag, and LOGOUT sent behind them. */
+#define CONNECTION_MAX_IN_FLIGHT 4
+
+typedef struct PendingCmd {
+        uint32_t id;
+        ConnectionDoneFn done;
+} PendingCmd;
+
+typedef struct PollRequest {
+        bool wanted;
+        uint32_t floor;
+        unsigned details_max;
+} PollRequest;
+
+struct Connection {
+        sd_event *event;
+        const CfgAccount *account;
+        ConnTlsCtx *tls;
+        Ramp *ramp;
+        RampEntry ramp_entry;           /* a slot while connecting and logging in */
+        const ConnectionMode *mode;
+        ConnectionStateFn on_state;
+        void *userdata;
+
+        ConnectionState state;
+        Conn *conn;
+        ImapSession *s;
+        sd_event_source *io, *retry, *more;
+        /* One timer entry for every deadline of the connection, in the daemon's shared
+         * queue (timers.h: an sd-event source costs ~300 bytes, an entry 32), at the
+         * earliest of: */
+        Timers *timers;
+        TimerEntry timer;
+        uint64_t phase_at;              /* the current state's deadline (phase_timeouts[]) */
+        uint64_t session_at;            /* the engine's (imap_session_deadline()) */
+        uint64_t wake_at;               /* IDLING: re-IDLE or liveness probe; RESTING: the mode's wake() */
+        ConnResolve *resolve;           /* the host name lookup, on a thread (security.md J09) */
+        sd_event_source *resolve_io;
+        Buf in;
+        Hook *secret_cmd;
+        char *secret;
+
+        PendingCmd pending[CONNECTION_MAX_IN_FLIGHT];
+        unsigned n_pending;
+
+        bool settled, stopping, auth_failed, starttls_done, starttls_ready;
+        const char *unsuited_why;       /* a static string (connection_unsuited()) */
+        /* A fresh secret is fetched at once, a single time, after a refused login or a BYE
+         * that says the token expired; then the long backoff (issue 6: Credentials). */
+        bool refetch_now, refetched;
+        uint64_t backoff_usec, retry_at;
+        uint64_t idle_started;
+        uint64_t last_rx;               /* CLOCK_MONOTONIC of the last byte read */
+        unsigned quick_idle_ends;
+
+        /* The selected mailbox's watch: untagged EXISTS, EXPUNGE, FETCH and VANISHED
+         * go to it (NULL: none selected).  While SELECTING, what EXAMINE reports is
+         * collected in sel_* instead (RFC 3501 §6.3.1). */
+        Watch *selected;
+        ConnectionDoneFn select_done;
+        uint32_t sel_exists, sel_uidvalidity, sel_uidnext;
+        uint64_t sel_highestmodseq;
+
+        Fetch fetch;
+
+        /* The mode's own data. */
+        union {
+                struct {
+                        Watch *watch;
+                        bool noop_only;         /* no IDLE (absent or refused): NOOP polling */
+                } idle;
+                struct {
+                        Watch **watches;
+                        PollRequest *req;       /* per watch: a fetch it asked for */
+                        size_t n, next;
+                        bool polled_once;       /* a whole STATUS round done on this connection */
+                        bool notify;            /* the notify mode: NOTIFY SET STATUS, then IDLE */
+                        /* The notify mode's check that the server notifies at all: a
+                         * STATUS round every idle_interval (mode-poll.c). */
+                        bool pushed;            /* a STATUS came unasked since NOTIFY SET */
+                        bool verifying, missed, suspect;
+                        uint64_t verified_at;
+                        Hashmap *by_name;       /* wire name ("INBOX" upper-cased) -> index + 1 */
+                        char *name;
+                } poll;
+        } m;
+};
+
+/* ---- the core's services to the modes (connection.c) ---- */
+
+void connection_set_state(Connection *c, ConnectionState st);
+/* Close this connection and try again later (backoff).  Returns 0. */
+int connection_fail(Connection *c, int r, const char *what);
+/* connection_fail() with the session's own error text. */
+int connection_fail_session(Connection *c, int r);
+/* Submit cmd (taken over, also on failure); its reply goes to done. */
+int connection_send(Connection *c, ImapCmd *cmd, ConnectionDoneFn done);
+int connection_send_simple(Connection *c, const char *name, ConnectionDoneFn done);
+/* EXAMINE w's mailbox (RFC 3501 §6.3.2: we only watch); state SELECTING.  On
+ * the reply done runs with c->sel_* filled; on OK c->selected = w. */
+int connection_examine(Connection *c, Watch *w, ConnectionDoneFn done);
+/* IDLE (RFC 2177), or the mode's idle_refused() when the server has none. */
+int connection_idle(Connection *c);
+/* End IDLE now (DONE); the mode's resume() follows the tagged OK. */
+int connection_idle_done(Connection *c, const char *why);
+/* RESTING: nothing in flight; the mode's wake() in usec (USEC_INFINITY: not by time). */
+void connection_rest(Connection *c, uint64_t usec);
+/* The connection is set up and doing its work (READY=1 counts it); resets the backoff. */
+void connection_settle(Connection *c);
+/* After an event handler of a mode changed things outside an I/O callback:
+ * write what the session has to send and update the poll events. */
+void connection_flush(Connection *c);
+/* The mode cannot work with this server: close, state UNSUITED, no retry
+ * (connection.h).  why: a static string.  Returns 0. */
+int connection_unsuited(Connection *c, const char *why);
+/* Make w ask this connection for its fetches (watch_set_fetcher()). */
+void connection_attach(Connection *c, Watch *w);
+/* The attribute 'name' of a FETCH response's list (RFC 3501 §7.4.2), or NULL. */
+const ImapArg *fetch_attr(const ImapArg *list, const char *name);
+
+uint64_t connection_now(const Connection *c);
