@@ -24,5 +24,5 @@ bench_hotpath_LDADD = src/shared/libshared.a
 # Receives sd_notify() messages (NOTIFY_SOCKET) and prints them with the time.
 bench_sd_listen_SOURCES = bench/sd-listen.c
 
-EXTRA_DIST += bench/bench.mk bench/idle-rss.sh bench/hotpath.sh bench/scale.sh bench/bench-lib.sh \
+EXTRA_DIST += bench/bench.mk bench/idle-rss.sh bench/hotpath.sh bench/scale.sh bench/notify.sh bench/bench-lib.sh \
 	bench/peer.sh bench/imapflow-watch.mjs bench/stamp-raw.c
