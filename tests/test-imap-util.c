@@ -163,6 +163,65 @@ START_TEST(test_map_crlf_too_long) {
 }
 END_TEST
 
+/* LIST patterns (RFC 3501 §6.3.8). */
+static const struct {
+        const char *pattern, *name;
+        char delim;
+        bool match;
+} list_cases[] = {
+        { "*", "INBOX", '/', true },
+        { "*", "Lists/rust/announce", '/', true },
+        { "%", "Lists/rust", '/', false },
+        { "%", "Lists", '/', true },
+        { "Lists/*", "Lists/rust/announce", '/', true },
+        { "Lists/*", "Lists", '/', false },
+        { "Lists/%", "Lists/rust", '/', true },
+        { "Lists/%", "Lists/rust/announce", '/', false },
+        { "Lists/%/announce", "Lists/rust/announce", '/', true },
+        { "Lists.%", "Lists.rust", '.', true },
+        { "Lists.%", "Lists.rust.x", '.', false },
+        { "%", "a/b", 0, true },                /* no hierarchy: % is * */
+        { "inbox", "INBOX", '/', true },        /* RFC 3501 §5.1 */
+        { "INBOX", "inbox", '/', true },
+        { "inbox/*", "INBOX/sub", '/', true },
+        { "Inbox*", "INBOXES", '/', false },    /* not the INBOX component: as is */
+        { "INBOX*", "INBOXES", '/', true },
+        { "lists", "Lists", '/', false },       /* every other name is case-sensitive */
+        { "*a*b*c*", "xxaxxbxxcxx", '/', true },
+        { "*a*b*c*d", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaabbbbbbbbbbbbbbbbbbccccccccc", '/', false },
+        { "", "", '/', true },
+        { "", "a", '/', false },
+        { "a", "", '/', false },
+        { "%%", "", '/', true },
+        { "&AOk-t&AOk-", "&AOk-t&AOk-", '/', true },
+};
+
+START_TEST(test_list_match) {
+        ck_assert_msg(imap_list_match(list_cases[_i].pattern, list_cases[_i].name, list_cases[_i].delim) ==
+                      list_cases[_i].match, "'%s' against '%s'", list_cases[_i].pattern, list_cases[_i].name);
+}
+END_TEST
+
+START_TEST(test_list_is_pattern) {
+        ck_assert(imap_list_is_pattern("*"));
+        ck_assert(imap_list_is_pattern("Lists/%"));
+        ck_assert(!imap_list_is_pattern("INBOX"));
+        ck_assert(!imap_list_is_pattern(NULL));
+}
+END_TEST
+
+START_TEST(test_list_match_long) {
+        /* A long name and a pattern full of wildcards: quadratic at worst, never exponential. */
+        static char name[8193], pattern[65];
+
+        memset(name, 'a', sizeof(name) - 1);
+        for (size_t i = 0; i + 1 < sizeof(pattern); i += 2)
+                memcpy(pattern + i, "*a", 2);
+        pattern[sizeof(pattern) - 2] = 'b';
+        ck_assert(!imap_list_match(pattern, name, '/'));
+}
+END_TEST
+
 static Suite *imap_util_suite(void) {
         Suite *s = suite_create("imap-util");
         TCase *tc;
@@ -181,6 +240,12 @@ static Suite *imap_util_suite(void) {
         tcase_add_loop_test(tc, test_map_crlf, 0, (int) ELEMENTSOF(crlf_cases));
         tcase_add_test(tc, test_map_crlf_appends_binary);
         tcase_add_test(tc, test_map_crlf_too_long);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("list");
+        tcase_add_loop_test(tc, test_list_match, 0, (int) ELEMENTSOF(list_cases));
+        tcase_add_test(tc, test_list_is_pattern);
+        tcase_add_test(tc, test_list_match_long);
         suite_add_tcase(s, tc);
         return s;
 }

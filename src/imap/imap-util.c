@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "imap-util.h"
 #include "macro.h"
@@ -128,4 +130,59 @@ int imap_map_crlf(const char *in, size_t len, Buf *out) {
         out->len = (size_t) (w - out->data);
         out->data[out->len] = 0;
         return 0;
+}
+
+bool imap_list_is_pattern(const char *name) {
+        return name && strpbrk(name, "*%") != NULL;
+}
+
+/* Length of a leading "INBOX" component (in any case), or 0. */
+static size_t inbox_prefix(const char *s, char delim) {
+        if (strncasecmp(s, "INBOX", 5) != 0 || (s[5] != 0 && (delim == 0 || s[5] != delim)))
+                return 0;
+        return 5;
+}
+
+bool imap_list_match(const char *pattern, const char *name, char delim) {
+        size_t m, ip, in;
+        bool *cur, *next, ok;
+
+        if (!pattern || !name)
+                return false;
+        /* RFC 3501 §5.1: INBOX is case-insensitive; the rest is compared as is. */
+        ip = inbox_prefix(pattern, delim);
+        in = inbox_prefix(name, delim);
+        if (ip > 0 && in > 0) {
+                pattern += ip;
+                name += in;
+        }
+        /* A set of positions in the pattern (an NFA run): O(len(pattern) * len(name)),
+         * no backtracking a hostile name could make exponential. */
+        m = strlen(pattern);
+        cur = calloc(2 * (m + 1), sizeof(bool));
+        if (!cur)
+                return false;
+        next = cur + m + 1;
+        cur[0] = true;
+        for (const char *n = name;; n++) {
+                /* Wildcards match the empty string: close over them. */
+                for (size_t i = 0; i < m; i++)
+                        if (cur[i] && (pattern[i] == '*' || pattern[i] == '%'))
+                                cur[i + 1] = true;
+                if (!*n)
+                        break;
+                memset(next, 0, (m + 1) * sizeof(bool));
+                for (size_t i = 0; i < m; i++) {
+                        if (!cur[i])
+                                continue;
+                        if (pattern[i] == '*' || (pattern[i] == '%' && (delim == 0 || *n != delim)))
+                                next[i] = true;
+                        else if (pattern[i] == *n)
+                                next[i + 1] = true;
+                }
+                memcpy(cur, next, (m + 1) * sizeof(bool));
+        }
+        ok = cur[m];
+        free(cur);
+        return ok;
 }

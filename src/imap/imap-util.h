@@ -2,10 +2,12 @@
 /*
  * imap-util.h: small pure helpers the engine shares with imaplib: tag
  * letters (Int2AP), the FLAGS matcher (ParseFlags) and line-ending
- * normalisation for APPEND (imaplib's MapCRLF).  No I/O, no global state.
+ * normalisation for APPEND (imaplib's MapCRLF), and the LIST pattern
+ * matcher.  No I/O, no global state.
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "buf.h"
@@ -33,3 +35,15 @@ int imap_parse_flags(const char *resp, size_t len, char ***ret_flags, size_t *re
  * -EMSGSIZE (output length would overflow size_t); 'out' is unchanged on
  * error. */
 int imap_map_crlf(const char *in, size_t len, Buf *out);
+
+/* True if 'name' contains a LIST wildcard, '*' or '%' (RFC 3501 §6.3.8). */
+bool imap_list_is_pattern(const char *name);
+
+/* Whether the mailbox 'name' matches the LIST pattern 'pattern' (RFC 3501
+ * §6.3.8): '*' matches any run of characters, '%' any run without the
+ * hierarchy delimiter 'delim' (0: the server has no hierarchy, '%' is '*').
+ * Everything else matches itself, byte for byte (both are UTF-8 or both
+ * mUTF-7), except a leading "INBOX" component, which matches in any case
+ * (RFC 3501 §5.1).  Linear in the lengths' product, whatever the pattern:
+ * the names come from the server. */
+bool imap_list_match(const char *pattern, const char *name, char delim);
