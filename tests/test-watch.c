@@ -290,6 +290,65 @@ START_TEST(test_startup_sync) {
 }
 END_TEST
 
+/* A mailbox created while the account was watched (a pattern found it):
+ * what it holds at its first selection is new mail, all of it. */
+START_TEST(test_fresh_mailbox) {
+        T t;
+
+        setup(&t, "", "");
+        watch_set_fresh(t.w);
+        ck_assert(!watch_known(t.w, &(uint32_t) { 0 }, &(uint32_t) { 0 }, &(uint32_t) { 0 }, &(uint64_t) { 0 }));
+        /* Two delivered, UIDs 1 and 2: exact, no scan. */
+        watch_selected(t.w, 2, 77, 3, 0, false);
+        ck_assert_uint_eq(t.n_reqs, 0);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_NEW), 1);
+        ck_known(&t, 77, 3, 2);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 1);
+        ck_run(&t, 0, "REASON", "catchup");
+        ck_run(&t, 0, "COUNT", "2");
+        ck_run(&t, 0, "UIDS", "1:2");
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_EXPUNGE), 0);
+        /* Only the first selection: later ones compare as usual. */
+        watch_selected(t.w, 2, 77, 3, 0, true);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 1);
+        teardown(&t);
+}
+END_TEST
+
+/* Fresh, but one of three UIDs already gone: the scan says which are there. */
+START_TEST(test_fresh_mailbox_scan) {
+        T t;
+
+        setup(&t, "", "");
+        watch_set_fresh(t.w);
+        watch_selected(t.w, 2, 77, 4, 0, false);
+        ck_assert_uint_eq(t.n_reqs, 1);
+        ck_req(&t, 0, 1, 0, 0);
+        answer(&t, 0, 2, 2, 3);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 1);
+        ck_run(&t, 0, "COUNT", "2");
+        ck_run(&t, 0, "UIDS", "2:3");
+        teardown(&t);
+}
+END_TEST
+
+/* Fresh has no effect on a watch that knows its numbers (a restored one). */
+START_TEST(test_fresh_ignored_when_known) {
+        T t;
+
+        setup(&t, "", "");
+        watch_restore(t.w, 100, 51, 10, 0);
+        watch_set_fresh(t.w);
+        watch_selected(t.w, 10, 100, 51, 0, false);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 0);
+        teardown(&t);
+}
+END_TEST
+
 START_TEST(test_catchup_new) {
         T t;
 
@@ -982,6 +1041,9 @@ static Suite *watch_suite(void) {
         tcase_add_test(tc, test_first_select_records);
         tcase_add_test(tc, test_startup_sync);
         tcase_add_test(tc, test_catchup_new);
+        tcase_add_test(tc, test_fresh_mailbox);
+        tcase_add_test(tc, test_fresh_mailbox_scan);
+        tcase_add_test(tc, test_fresh_ignored_when_known);
         tcase_add_test(tc, test_catchup_exact);
         tcase_add_test(tc, test_catchup_new_and_expunge);
         tcase_add_test(tc, test_catchup_expunge_only);

@@ -26,6 +26,7 @@
 #include "cfg-internal.h"
 #include "cfg.h"
 #include "imap-utf7.h"
+#include "imap-util.h"
 #include "macro.h"
 #include "time-util.h"
 
@@ -1224,6 +1225,10 @@ static int parse_mailboxes(CfgCtx *x, const CfgKey *k, const config_setting_t *s
                         r = cfg_fail_type(x, e, mkey, "a mailbox name or a { name = ...; } group");
                 if (r < 0)
                         return r;
+                if (imap_list_is_pattern(m->name)) {
+                        m->pattern = true;
+                        a->n_patterns++;
+                }
 
                 /* RFC 3501 §5.1: INBOX is case-insensitive, every other name is not. */
                 r = name_set_add(&names, ascii_strcaseeq(m->name, "INBOX") ? "INBOX" : m->name, (size_t) i,
@@ -2455,8 +2460,10 @@ int cfg_descriptors_needed(const Cfg *c, CfgFdNeed *ret) {
 
         assert_return(c && ret, -EINVAL);
 
+        /* A pattern may match any number of mailboxes: count max_connections. */
         for (size_t i = 0; i < c->n_accounts; i++)
-                n.connections += MIN((uint64_t) c->accounts[i].n_mailboxes,
+                n.connections += MIN(c->accounts[i].n_patterns > 0 ? UINT64_MAX :
+                                     (uint64_t) c->accounts[i].n_mailboxes,
                                      (uint64_t) c->accounts[i].max_connections);
         n.hooks = (uint64_t) c->max_concurrent_hooks * CFG_FDS_PER_HOOK;
         n.connecting = MIN((uint64_t) c->max_connecting, n.connections) * CFG_FDS_PER_CONNECTING;

@@ -82,6 +82,8 @@ typedef struct CfgLiveness {
 
 typedef struct CfgMailbox {
         char *name;             /* UTF-8 as written (valid UTF-8, no control characters) */
+        bool pattern;           /* name has a LIST wildcard, '*' or '%' (RFC 3501 §6.3.8): it stands
+                                 * for the mailboxes LIST finds, each watched with this entry's hooks */
         CfgHook on_new, on_expunge, on_flags;   /* per-mailbox override; unset = the account's */
         unsigned line;          /* where it was written; the account's line for the default INBOX */
 } CfgMailbox;
@@ -101,8 +103,9 @@ typedef struct CfgAccount {
                                  * this is the resolved path.  The file is not read here. */
         char **password_command, **oauth2_token_command, **tunnel;   /* argv or NULL; no %-expansion */
         char **auth;            /* SASL mechanism preference, upper-cased, NULL = automatic */
-        CfgMailbox *mailboxes;  /* default: one, "INBOX" */
+        CfgMailbox *mailboxes;  /* default: one, "INBOX"; in the order written */
         size_t n_mailboxes;
+        size_t n_patterns;      /* how many of them are patterns */
         CfgHook on_new, on_expunge, on_flags;
         bool shell;
         bool startup_sync;      /* run the hooks once after the first SELECT, whatever changed */

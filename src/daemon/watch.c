@@ -57,6 +57,7 @@ struct Watch {
         char *name;             /* account/mailbox */
 
         bool known;             /* selected once, or restored from the state file */
+        bool fresh;             /* created while we watched (watch_set_fresh()): all its mail is new */
         bool selected_this_run; /* selected since the daemon started (startup_sync) */
         uint32_t exists, uidvalidity, floor;
         /* Of the 'exists' messages, how many have UIDs at or above the floor (not
@@ -551,6 +552,14 @@ void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t ui
 
         w->selected_this_run = true;
         w->covered_seq = 0;     /* a new selection: old sequence numbers are void */
+        if (!w->known && w->fresh) {
+                /* Born empty while we watched: every UID it handed out is new mail. */
+                w->known = true;
+                w->uidvalidity = uidvalidity;
+                w->floor = 1;
+                w->exists = 0;
+        }
+        w->fresh = false;
         if (w->known && uidvalidity == w->uidvalidity) {
                 /* Messages below the floor before; the scan finds those at or above it. */
                 uint32_t old_below = below_floor(w);
@@ -677,6 +686,11 @@ void watch_restore(Watch *w, uint32_t uidvalidity, uint32_t uidnext, uint32_t ex
         w->floor = uidnext;
         w->exists = exists;
         w->highestmodseq = highestmodseq;
+}
+
+void watch_set_fresh(Watch *w) {
+        if (!w->known)
+                w->fresh = true;
 }
 
 bool watch_known(const Watch *w, uint32_t *ret_uidvalidity, uint32_t *ret_uidnext, uint32_t *ret_exists,

@@ -89,6 +89,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Watch *, watch_free);
  * with it, so mail that came while the daemon was stopped is reported once,
  * with IMAPIDLED_REASON=catchup, and nothing when nothing changed. */
 void watch_restore(Watch *w, uint32_t uidvalidity, uint32_t uidnext, uint32_t exists, uint64_t highestmodseq);
+/* The mailbox was created while the account was watched (a mailbox pattern,
+ * cfg.h, found it): at its first selection every message in it is new mail,
+ * reported as catch-up, rather than the baseline of a mailbox seen for the
+ * first time.  No effect once the watch knows numbers. */
+void watch_set_fresh(Watch *w);
 /* The numbers to persist (uidnext is the floor); false until the first
  * SELECT or restore. */
 bool watch_known(const Watch *w, uint32_t *ret_uidvalidity, uint32_t *ret_uidnext, uint32_t *ret_exists,
