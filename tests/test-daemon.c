@@ -2137,6 +2137,180 @@ START_TEST(test_notify_status_flood) {
 }
 END_TEST
 
+
+/* ---- mailbox patterns (docs/EVENTS.md: Mailbox patterns) ---- */
+
+/* user3's folders for the pattern tests: Pt1 and Pt2, and none of those
+ * an earlier run created while running. */
+static void pattern_folders(void) {
+        const char *del[] = { "mailbox", "delete", "-u", "user3", "PtNew", "PtFast", "Pt1", "Pt2", "PtGone",
+                              "PtBox/Child", "PtBox", NULL };
+        const char *create[] = { "mailbox", "create", "-u", "user3", "Pt1", "Pt2", "PtGone", "PtBox", NULL };
+        const char *noselect[] = { "mailbox", "create", "-u", "user3", "PtBox/Child", NULL };
+
+        /* One by one: doveadm stops at the first that is not there. */
+        for (size_t i = 4; del[i]; i++)
+                (void) th_dovecot_doveadm(&dovecot, (const char *[]) { "mailbox", "delete", "-u", "user3", del[i], NULL });
+        ck_assert_int_eq(th_dovecot_doveadm(&dovecot, create), 0);
+        (void) th_dovecot_doveadm(&dovecot, noselect);
+        ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 3, "INBOX"), 0);
+}
+
+static void pattern_create(const char *name) {
+        const char *create[] = { "mailbox", "create", "-u", "user3", name, NULL };
+
+        ck_assert_int_eq(th_dovecot_doveadm(&dovecot, create), 0);
+}
+
+static void pattern_delete(const char *name) {
+        const char *del[] = { "mailbox", "delete", "-u", "user3", name, NULL };
+
+        ck_assert_int_eq(th_dovecot_doveadm(&dovecot, del), 0);
+}
+
+/* ["INBOX", "Pt*"] against Dovecot: what the pattern matches is watched from
+ * the start; a folder created while running is watched, and mail delivered
+ * into it at once (before the daemon had set up anew) is reported; a deleted
+ * one is dropped.  'extra' picks NOTIFY or polling. */
+static void patterns_dovecot(const char *extra, bool notify) {
+        _cleanup_free_ char *acc = NULL, *boxes = NULL, *env = NULL, *all = NULL;
+        char want[128];
+        unsigned n;
+        Daemon d;
+
+        daemon_init(&d);
+        pattern_folders();
+        ck_assert_int_ge(asprintf(&boxes, "mailboxes = [\"INBOX\", \"Pt*\"]; %s", extra), 0);
+        acc = account_block(&d, "pt", 3, boxes);
+        write_config(&d, "debounce = 0;\naccounts = ( %s );\n", acc);
+        daemon_start(&d);
+        /* INBOX, Pt1, Pt2, PtGone, PtBox (PtBox/Child too: "*" crosses the hierarchy). */
+        snprintf(want, sizeof(want), "STATUS=6/6 mailboxes idling%s", notify ? ", 6 with NOTIFY" : "\n");
+        ck_assert_msg(wait_notify(&d, &d.notes, want, 20000), "%s\nlog:\n%s", d.notes.data, tail_of(d.log));
+
+        deliver_to(3, "Pt2", "to Pt2");
+        ck_assert_msg(wait_hook(&d, "new-pt-", 1, 15000, &env), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(strstr(env, "IMAPIDLED_MAILBOX=Pt2\n") && strstr(env, "IMAPIDLED_COUNT=1\n"), "%s", env);
+
+        /* Created while running, then delivered into once it is watched. */
+        pattern_create("PtNew");
+        snprintf(want, sizeof(want), "STATUS=7/7 mailboxes idling%s", notify ? ", 7 with NOTIFY" : "\n");
+        ck_assert_msg(wait_notify(&d, &d.notes, want, 20000), "%s\nlog:\n%s", d.notes.data, tail_of(d.log));
+        deliver_to(3, "PtNew", "to PtNew");
+        ck_assert_msg(wait_hook(&d, "new-pt-", 2, 15000, NULL), "log:\n%s", tail_of(d.log));
+
+        /* Created and delivered into at once: the mail is there before the
+         * daemon watches the folder, and still reported (all of a folder
+         * created while we watched is new). */
+        pattern_create("PtFast");
+        deliver_to(3, "PtFast", "to PtFast");
+        ck_assert_msg(wait_hook(&d, "new-pt-", 3, 30000, NULL), "log:\n%s", tail_of(d.log));
+        all = hook_outputs(&d, "new-pt-", &n);
+        ck_assert_msg(n == 3 && strstr(all, "IMAPIDLED_MAILBOX=PtNew\n") && strstr(all, "IMAPIDLED_MAILBOX=PtFast\n") &&
+                      !strstr(all, "IMAPIDLED_COUNT=0\n") && !strstr(all, "IMAPIDLED_COUNT=2\n"), "%u runs:\n%s", n, all);
+
+        /* Deleted while running: no longer watched. */
+        pattern_delete("PtGone");
+        snprintf(want, sizeof(want), "STATUS=7/7 mailboxes idling%s", notify ? ", 7 with NOTIFY" : "\n");
+        ck_assert_msg(wait_log(&d, "(0 new, 1 gone)", 1, 30000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_notify(&d, &d.notes, want, 20000), "%s\nlog:\n%s", d.notes.data, tail_of(d.log));
+        daemon_stop(&d);
+
+        /* Across a restart: the matched folders come back from the state file,
+         * their mail that came meanwhile is caught up, no rebuild needed. */
+        deliver_to(3, "PtNew", "while away");
+        daemon_start(&d);
+        ck_assert_msg(wait_hook(&d, "new-pt-", 4, 20000, NULL), "log:\n%s", tail_of(d.log));
+        free(all);
+        all = hook_outputs(&d, "new-pt-", &n);
+        ck_assert_msg(n == 4 && strstr(all, "IMAPIDLED_REASON=catchup\n"), "%u runs:\n%s", n, all);
+        ck_assert_msg(wait_notify(&d, &d.notes, want, 20000), "%s\nlog:\n%s", d.notes.data, tail_of(d.log));
+        ck_assert_uint_eq(log_count(&d, "the mailbox patterns match"), 4);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+
+START_TEST(test_patterns_notify_dovecot) {
+        patterns_dovecot("", true);
+}
+END_TEST
+
+START_TEST(test_patterns_poll_dovecot) {
+        /* Without NOTIFY: the poller lists the patterns every status_interval. */
+        patterns_dovecot("imap_notify = \"off\"; status_interval = 1;", false);
+}
+END_TEST
+
+
+START_TEST(test_patterns_list_script) {
+        /* The lister against a scripted server: what is not selectable or does
+         * not match is skipped; the same mailboxes as the state file named need
+         * no new connection; a MailboxName push (a LIST in IDLE) ends IDLE and
+         * lists again; a listing of more than 1000 is cut there, once logged. */
+#define PT_BOXES "(mailboxes INBOX (MessageNew MessageExpunge MailboxName)) " \
+        "(mailboxes PtC (MessageNew MessageExpunge MailboxName)) (personal (MailboxName))"
+        static char flood[1500 * 40];
+        static FakeStep script[] = {
+                NF_LOGIN(" NOTIFY"),
+                FAKE_EXPECT("<tag> LIST \"\" Pt*"),
+                FAKE_SEND("* LIST (\\Noselect) \"/\" PtA\r\n"
+                          "* LIST (\\NonExistent) \"/\" PtB\r\n"
+                          "* LIST (\\HasNoChildren) \"/\" PtC\r\n"
+                          "* LIST () \"/\" Other\r\n"
+                          "* LIST () \"/\" \"Pt&Jjo\"\r\n"    /* not canonical mUTF-7 */
+                          "<tag> OK listed\r\n"),
+                FAKE_EXPECT("<tag> NOTIFY SET STATUS " PT_BOXES),
+                FAKE_SEND("* STATUS INBOX (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 7)\r\n"
+                          "* STATUS PtC (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 7)\r\n"
+                          "<tag> OK set\r\n"),
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n* LIST () \"/\" PtD\r\n* LIST () \"/\" PtE\r\n"),
+                FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK done\r\n"),
+                FAKE_EXPECT("<tag> LIST \"\" Pt*"),
+                FAKE_SEND(flood),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL;
+        char path[160];
+        size_t n = 0;
+        FILE *sf;
+        Daemon d;
+
+        for (unsigned i = 0; i < 1500; i++)
+                n += (size_t) snprintf(flood + n, sizeof(flood) - n, "* LIST () \"/\" Pt%04u\r\n", i);
+        snprintf(flood + n, sizeof(flood) - n, "<tag> OK listed\r\n");
+        daemon_init(&d);
+        snprintf(path, sizeof(path), "%s/state", d.dir);
+        ck_assert_int_eq(mkdir(path, 0700), 0);
+        snprintf(path, sizeof(path), "%s/state/pl.state", d.dir);
+        sf = fopen(path, "we");
+        ck_assert_ptr_nonnull(sf);
+        fputs("imapidled-state 1\nINBOX 7 1 0 0 0\nPtC 7 1 0 0 0\n", sf);
+        ck_assert_int_eq(fclose(sf), 0);
+        ck_assert_int_eq(fake_imapd_start(script, &f), 0);
+        write_config(&d,
+                     "debounce = 0;\n"
+                     "accounts = ( { name = \"pl\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
+                     "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
+                     "  mailboxes = [\"INBOX\", \"Pt*\"];\n"
+                     "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-$$\"]; } );\n",
+                     fake_imapd_port(f), d.dir);
+        daemon_start(&d);
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "the mailbox patterns match 1000 mailboxes (1000 new, 1 gone)", 1, 10000),
+                      "log:\n%s", tail_of(d.log));
+        ck_assert_uint_eq(log_count(&d, "listed more than 1000 mailboxes"), 1);
+        ck_assert_uint_eq(log_count(&d, "the mailbox patterns match"), 1);
+        ck_assert_uint_eq(log_count(&d, "PtA"), 0);
+        daemon_stop(&d);
+        daemon_done(&d);
+#undef PT_BOXES
+}
+END_TEST
+
 /* Not static: each of the two programs runs one of the suites (main()). */
 Suite *notify_suite(void);
 Suite *notify_suite(void) {
@@ -2153,6 +2327,9 @@ Suite *notify_suite(void) {
         tcase_add_test(tc, test_notify_silent);
         tcase_add_test(tc, test_notify_dovecot_verified);
         tcase_add_test(tc, test_notify_status_flood);
+        tcase_add_test(tc, test_patterns_notify_dovecot);
+        tcase_add_test(tc, test_patterns_poll_dovecot);
+        tcase_add_test(tc, test_patterns_list_script);
         suite_add_tcase(s, tc);
         return s;
 }

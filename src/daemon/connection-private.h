@@ -160,6 +160,7 @@ struct Connection {
         uint64_t sel_highestmodseq;
 
         Fetch fetch;
+        struct ConnectionLister *lister;        /* the account's lister (lister.c), or NULL */
 
         /* The mode's own data. */
         union {
@@ -217,3 +218,20 @@ void connection_attach(Connection *c, Watch *w);
 const ImapArg *fetch_attr(const ImapArg *list, const char *name);
 
 uint64_t connection_now(const Connection *c);
+
+/* ---- the LIST step (lister.c) ---- */
+
+typedef struct ConnectionLister ConnectionLister;
+/* LIST each of the account's patterns (state LISTING), hand what they found to
+ * the owner (ConnectionListFn), then 'then' (r NULL, ok true); at once if
+ * the connection is not a lister.  If the owner replaces the connection,
+ * 'then' is not called: RESTING until freed. */
+int connection_list(Connection *c, ConnectionDoneFn then);
+/* An untagged LIST (the core passes every one). */
+void connection_on_list(Connection *c, const ImapResponse *resp);
+/* The server said the list changed since the last listing (or the mode asked). */
+bool connection_relist_wanted(const Connection *c);
+void connection_want_relist(Connection *c);
+/* The transport is gone: forget a listing in flight (the next login lists anew). */
+void connection_lister_reset(Connection *c);
+void connection_lister_free(Connection *c);

@@ -57,6 +57,7 @@ static const char *const state_table[_CONNECTION_STATE_MAX] = {
         [CONNECTION_POLLING] = "polling",
         [CONNECTION_CLOSING] = "closing",
         [CONNECTION_NOTIFY_SETTING] = "notify-setting",
+        [CONNECTION_LISTING] = "listing",
         [CONNECTION_LOGGING_OUT] = "logging-out",
         [CONNECTION_STOPPED] = "stopped",
         [CONNECTION_UNSUITED] = "unsuited",
@@ -92,6 +93,7 @@ static const size_t phase_timeouts[_CONNECTION_STATE_MAX] = {
         [CONNECTION_POLLING] = LIVE(command_timeout_usec),
         [CONNECTION_CLOSING] = LIVE(command_timeout_usec),
         [CONNECTION_NOTIFY_SETTING] = LIVE(command_timeout_usec),
+        [CONNECTION_LISTING] = LIVE(command_timeout_usec),
         [CONNECTION_LOGGING_OUT] = LIVE(command_timeout_usec),
         [CONNECTION_STOPPED] = NO_DEADLINE,
         [CONNECTION_UNSUITED] = NO_DEADLINE,
@@ -201,6 +203,7 @@ static void close_transport(Connection *c) {
          * when the mode's reset() detaches it. */
         fetch_reset(&c->fetch);
         c->mode->reset(c);
+        connection_lister_reset(c);
         c->selected = NULL;
         c->select_done = NULL;
         c->n_pending = 0;
@@ -754,6 +757,10 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
                  * at once instead of backing off (goimapnotify #25). */
                 if (strcasestr(t, "expired") && secret_is_fetched(c->account) && !c->refetched)
                         c->refetched = c->refetch_now = true;
+                return;
+        }
+        if (resp->data_type == IMAP_DATA_LIST) {
+                connection_on_list(c, resp);
                 return;
         }
         if (c->state == CONNECTION_SELECTING) {
@@ -1344,6 +1351,7 @@ Connection *connection_free(Connection *c) {
                 return NULL;
         close_transport(c);
         c->mode->free(c);
+        connection_lister_free(c);
         sd_event_source_disable_unref(c->retry);
         sd_event_unref(c->event);
         free(c);

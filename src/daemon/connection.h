@@ -22,7 +22,11 @@
  *         (connection_new(), mode-idle.c);
  *   poll  the mailboxes beyond max_connections: a STATUS round every
  *         status_interval, EXAMINE + UID FETCH + CLOSE when one asks
- *         (connection_new_poller(), mode-poll.c).
+ *         (connection_new_poller(), mode-poll.c);
+ *   notify every mailbox of the account: NOTIFY SET, then IDLE, the server
+ *         pushing a STATUS per change (connection_new_notifier(), mode-poll.c).
+ * A notify or poll connection may also be the account's lister (LIST for the
+ * mailbox patterns, lister.c).
  * The UID FETCH step both use is fetch.c.  docs/HACKING.md has the picture.
  */
 #pragma once
@@ -59,6 +63,7 @@ typedef enum ConnectionState {
         CONNECTION_POLLING,             /* STATUS sent (the poll mode) */
         CONNECTION_CLOSING,             /* CLOSE sent (the poll mode, after a fetch) */
         CONNECTION_NOTIFY_SETTING,      /* NOTIFY SET sent (the notify mode) */
+        CONNECTION_LISTING,             /* LIST sent for the account's mailbox patterns (lister.c) */
         /* Ending. */
         CONNECTION_LOGGING_OUT,         /* LOGOUT sent */
         CONNECTION_STOPPED,
@@ -95,10 +100,29 @@ int connection_new_poller(sd_event *e, const CfgAccount *account, ConnTlsCtx *tl
 int connection_new_notifier(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp *ramp, Timers *timers,
                             Watch *const *watches, size_t n, ConnectionStateFn on_state, void *userdata,
                             Connection **ret);
+/* A mailbox a LIST found (RFC 3501 §7.2.2): selectable (neither \Noselect nor
+ * \NonExistent), its name decoded from modified UTF-7. */
+typedef struct ConnectionListed {
+        char *name;
+        char delimiter;                 /* the hierarchy delimiter; 0: none */
+} ConnectionListed;
+/* What the account's mailbox patterns (cfg.h) match now, every time the
+ * connection listed them.  Returns > 0 when the owner will replace the
+ * connection (the mailboxes it watches changed): it then waits and sends
+ * nothing more.  0: go on. */
+typedef int (*ConnectionListFn)(Connection *c, const ConnectionListed *l, size_t n, void *userdata);
+/* Make a NOTIFY or poll connection (not an IDLE one) the account's lister:
+ * it lists the patterns after each login, then again when the server says
+ * the list changed (NOTIFY: the MailboxName event, RFC 5465 §5.4, asked for
+ * with NOTIFY SET) or, polling, at each STATUS round.  fn gets the result
+ * (userdata is the connection's). */
+int connection_set_lister(Connection *c, ConnectionListFn fn);
 /* Why a connection became UNSUITED (for logs and STATUS=), or NULL. */
 const char *connection_unsuited_why(const Connection *c);
 /* How many mailboxes the connection watches: 1 in the idle mode. */
 size_t connection_mailboxes(const Connection *c);
+/* True for a NOTIFY connection (connection_new_notifier()). */
+bool connection_notifies(const Connection *c);
 /* How many watches a poller polls; 0 for an IDLE or NOTIFY connection. */
 size_t connection_polled(const Connection *c);
 

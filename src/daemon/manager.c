@@ -12,6 +12,7 @@
 
 #include "connection.h"
 #include "hashmap.h"
+#include "imap-util.h"
 #include "log.h"
 #include "manager.h"
 #include "netmon.h"
@@ -29,6 +30,9 @@
 /* Accounts written per loop turn: 10,000 dirty accounts after a restart must
  * not stall the loop for the time 10,000 files take. */
 #define SAVE_BATCH 512
+/* An account whose patterns keep matching other mailboxes is set up again
+ * at most this often. */
+#define REBUILD_MIN_USEC (10 * USEC_PER_SEC)
 
 /* What STATUS= and READY=1 are made of, kept as counts (docs/SCALING.md: no
  * walk over every connection per event).  Each account keeps its own, a
@@ -48,18 +52,38 @@ typedef struct TlsShared {
         unsigned refs;
 } TlsShared;
 
+/* A mailbox a pattern matched, as the next rebuild is to watch it. */
+typedef struct Wanted {
+        char *name;
+        size_t src;                     /* the pattern's entry in cfg->mailboxes */
+} Wanted;
+
 typedef struct Account {
         struct Manager *manager;
         const CfgAccount *cfg;
         TlsShared *tls;
+        /* The watches: the named mailboxes (in the order written), then those the
+         * patterns matched (cfg.h, docs/EVENTS.md: Mailbox patterns). */
         Watch **watches;
-        size_t n;                       /* watches, one per configured mailbox */
+        size_t n;
+        size_t *src;                    /* per watch: its entry in cfg->mailboxes (a name, or the
+                                         * pattern it matched) */
+        CfgMailbox **matched;           /* per watch: for a pattern's match, a copy of the pattern's
+                                         * entry with the name it matched (owned); NULL for a named one */
         Connection **conns;             /* one NOTIFY connection; or IDLE connections, then at most
                                          * one poller */
         size_t n_conns;
         bool notify_failed;             /* the server cannot do NOTIFY: IDLE per mailbox from now on */
-        sd_event_source *rebuild;       /* replacing the NOTIFY connection (a defer source) */
+        bool listed;                    /* the patterns were listed this run: a mailbox that appears from
+                                         * now on was created while we watched (watch_set_fresh()) */
+        Wanted *want;                   /* what the patterns match now, for the pending rebuild */
+        size_t n_want;
+        bool have_want;
+        sd_event_source *rebuild;       /* replacing the account's connections (NOTIFY fell back, or
+                                         * the patterns match other mailboxes) */
+        uint64_t rebuilt_at;            /* CLOCK_MONOTONIC of the last rebuild for a changed list */
         StateSet *state;                /* what was known, saved when it changes */
+        bool state_dropped;             /* a mailbox left the set: save even if no watch changed */
         struct Account *dirty_next;     /* in the manager's list of accounts to save */
         bool dirty;
         Counts counts;                  /* this account's share of the manager's */
@@ -88,13 +112,22 @@ struct Manager {
 
 /* ---- accounts ---------------------------------------------------------------------------------- */
 
+static uint64_t now_monotonic(Manager *m) {
+        uint64_t t = 0;
+
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
 static void on_conn_state(Connection *c, ConnectionState old, ConnectionState st, void *userdata);
 
 /* Record the watches' numbers in the account's set; false if nothing changed
  * since the last save (then no file is written: a restart that finds every
  * mailbox as it was writes nothing). */
 static bool account_collect(Account *a) {
-        bool changed = false;
+        bool changed = a->state_dropped;
+
+        a->state_dropped = false;
 
         for (size_t i = 0; i < a->n; i++) {
                 MailboxState st = {}, old;
@@ -286,7 +319,7 @@ static void account_recount(Account *a) {
                 c.conns++;
                 c.mailboxes += (uint32_t) nm;
                 c.polled += (uint32_t) np;
-                c.notify += np == 0 && nm > 1 ? (uint32_t) nm : 0;
+                c.notify += connection_notifies(k) ? (uint32_t) nm : 0;
                 c.idling += np == 0 && st == CONNECTION_IDLING ? (uint32_t) nm : 0;
                 c.settled += connection_settled(k);
                 c.waiting += st == CONNECTION_WAITING;
@@ -309,6 +342,193 @@ static void account_free_conns(Account *a) {
         a->n_conns = 0;
 }
 
+/* ---- mailbox patterns (cfg.h: a name with '*' or '%') ------------------------------------------ */
+
+static CfgMailbox *matched_free(CfgMailbox *mb) {
+        if (mb) {
+                free(mb->name);
+                free(mb);
+        }
+        return NULL;
+}
+
+/* The pattern's hooks, shared with the Cfg (which outlives the copy). */
+static void matched_copy_hooks(CfgMailbox *mb, const CfgMailbox *pattern) {
+        mb->on_new = pattern->on_new;
+        mb->on_expunge = pattern->on_expunge;
+        mb->on_flags = pattern->on_flags;
+        mb->line = pattern->line;
+}
+
+static void want_clear(Account *a) {
+        for (size_t i = 0; i < a->n_want; i++)
+                free(a->want[i].name);
+        a->want = mfree(a->want);
+        a->n_want = 0;
+        a->have_want = false;
+}
+
+/* RFC 3501 §5.1: INBOX in any case is INBOX; every other name as is. */
+static bool mailbox_name_eq(const char *x, const char *y) {
+        return strcasecmp(x, "INBOX") == 0 ? strcasecmp(y, "INBOX") == 0 : strcmp(x, y) == 0;
+}
+
+/* The entry of cfg->mailboxes that watches the mailbox 'name' through a
+ * pattern: none if a name is written for it (that entry wins), else the
+ * first pattern in the order written that matches; SIZE_MAX if none. */
+static size_t pattern_for(const CfgAccount *cfg, const char *name, char delim) {
+        size_t found = SIZE_MAX;
+
+        for (size_t i = 0; i < cfg->n_mailboxes; i++) {
+                const CfgMailbox *mb = &cfg->mailboxes[i];
+
+                if (!mb->pattern) {
+                        if (mailbox_name_eq(mb->name, name))
+                                return SIZE_MAX;
+                } else if (found == SIZE_MAX && imap_list_match(mb->name, name, delim))
+                        found = i;
+        }
+        return found;
+}
+
+/* Room for one more watch. */
+static int account_grow(Account *a) {
+        Watch **w;
+        size_t *sr;
+        CfgMailbox **mt;
+
+        w = reallocarray(a->watches, a->n + 1, sizeof(Watch *));
+        if (!w)
+                return -ENOMEM;
+        a->watches = w;
+        sr = reallocarray(a->src, a->n + 1, sizeof(size_t));
+        if (!sr)
+                return -ENOMEM;
+        a->src = sr;
+        mt = reallocarray(a->matched, a->n + 1, sizeof(CfgMailbox *));
+        if (!mt)
+                return -ENOMEM;
+        a->matched = mt;
+        return 0;
+}
+
+/* One more watch: the entry src of cfg->mailboxes, or with a name, what the
+ * pattern src matched.  Its state is restored from the file when known;
+ * fresh: it was created while we watched (watch_set_fresh()). */
+static int account_add_watch(Account *a, size_t src, const char *name, bool fresh) {
+        Manager *m = a->manager;
+        const CfgAccount *cfg = a->cfg;
+        CfgMailbox *mb = NULL;
+        MailboxState st;
+        int r;
+
+        r = account_grow(a);
+        if (r < 0)
+                return r;
+        if (name) {
+                mb = calloc(1, sizeof(*mb));
+                if (!mb)
+                        return -ENOMEM;
+                mb->name = strdup(name);
+                if (!mb->name) {
+                        free(mb);
+                        return -ENOMEM;
+                }
+                matched_copy_hooks(mb, &cfg->mailboxes[src]);
+        }
+        r = watch_new(m->event, m->sched, cfg, mb ?: &cfg->mailboxes[src], on_watch_changed, a, &a->watches[a->n]);
+        if (r < 0) {
+                matched_free(mb);
+                return r;
+        }
+        a->src[a->n] = src;
+        a->matched[a->n] = mb;
+        if (a->state && state_get(a->state, watch_mailbox(a->watches[a->n]), &st))
+                watch_restore(a->watches[a->n], st.uidvalidity, st.uidnext, st.exists, st.highestmodseq);
+        else if (fresh)
+                watch_set_fresh(a->watches[a->n]);
+        a->n++;
+        return 0;
+}
+
+/* Keep a watch that exists (with what it knows and its hooks in flight). */
+static int account_keep_watch(Account *a, Watch *w, size_t src, CfgMailbox *mb) {
+        int r = account_grow(a);
+
+        if (r < 0)
+                return r;
+        a->watches[a->n] = w;
+        a->src[a->n] = src;
+        a->matched[a->n] = mb;
+        a->n++;
+        return 0;
+}
+
+/* Watch what the patterns match now (a->want): the named mailboxes stay, a
+ * match that was watched keeps its watch, a new one gets a watch, one that
+ * is gone loses its watch and its state.  The connections are gone already
+ * (they point at the watches). */
+static int account_apply_want(Account *a) {
+        _cleanup_(hashmap_freep) Hashmap *old = NULL;
+        Watch **ow = a->watches;
+        size_t *os = a->src, on = a->n, added = 0, removed = 0;
+        CfgMailbox **om = a->matched;
+        int r;
+
+        r = hashmap_new(&old);
+        for (size_t i = 0; r >= 0 && i < on; i++)
+                if (om[i])
+                        r = hashmap_put(old, om[i]->name, (void *) (uintptr_t) (i + 1));
+        if (r < 0)
+                return r;
+        a->watches = NULL;
+        a->src = NULL;
+        a->matched = NULL;
+        a->n = 0;
+        for (size_t i = 0; r >= 0 && i < on; i++)
+                if (!om[i]) {
+                        r = account_keep_watch(a, ow[i], os[i], NULL);
+                        if (r >= 0)
+                                ow[i] = NULL;
+                }
+        for (size_t j = 0; r >= 0 && j < a->n_want; j++) {
+                size_t i = (size_t) (uintptr_t) hashmap_get(old, a->want[j].name);
+
+                if (i > 0 && ow[i - 1] && os[i - 1] == a->want[j].src) {
+                        r = account_keep_watch(a, ow[i - 1], os[i - 1], om[i - 1]);
+                        if (r >= 0)
+                                ow[i - 1] = NULL, om[i - 1] = NULL;
+                } else {
+                        r = account_add_watch(a, a->want[j].src, a->want[j].name, a->listed);
+                        added += r >= 0;
+                }
+        }
+        /* What is left was not kept: gone from the server (or out of memory above). */
+        for (size_t i = 0; i < on; i++) {
+                if (ow[i]) {
+                        if (om[i]) {
+                                removed++;
+                                if (a->state && state_forget(a->state, om[i]->name) > 0) {
+                                        a->state_dropped = true;
+                                        on_watch_changed(ow[i], a);
+                                }
+                        }
+                        watch_free(ow[i]);
+                }
+                matched_free(om[i]);
+        }
+        free(ow);
+        free(os);
+        free(om);
+        want_clear(a);
+        if (r < 0)
+                return r;
+        log_info("Account '%s': the mailbox patterns match %zu mailbox%s (%zu new, %zu gone)", a->cfg->name,
+                 a->n - (a->cfg->n_mailboxes - a->cfg->n_patterns),
+                 a->n - (a->cfg->n_mailboxes - a->cfg->n_patterns) == 1 ? "" : "es", added, removed);
+        return 0;
+}
+
 static Account *account_free(Account *a) {
         Manager *m;
 
@@ -328,37 +548,55 @@ static Account *account_free(Account *a) {
         counts_sub(&m->counts, &a->counts);
         a->rebuild = sd_event_source_disable_unref(a->rebuild);
         account_free_conns(a);
-        for (size_t i = 0; i < a->n; i++)
+        for (size_t i = 0; i < a->n; i++) {
                 watch_free(a->watches[i]);
+                matched_free(a->matched[i]);
+        }
+        want_clear(a);
         state_set_free(a->state);
         free(a->conns);
         free(a->watches);
+        free(a->src);
+        free(a->matched);
         tls_unref(m, a->tls);
         free(a);
         return NULL;
 }
 
+static int on_conn_list(Connection *c, const ConnectionListed *l, size_t n, void *userdata);
+
 /* The account's connections: one NOTIFY connection for all its mailboxes
- * where that may work (RFC 5465, docs/EVENTS.md), else the budget below. */
+ * where that may work (RFC 5465, docs/EVENTS.md), else the budget below.
+ * With patterns, the NOTIFY connection or the poller also lists them
+ * (connection_set_lister()). */
 static int account_build_conns(Account *a) {
         Manager *m = a->manager;
         const CfgAccount *cfg = a->cfg;
+        bool patterns = cfg->n_patterns > 0;
+        Connection **conns;
         size_t idle;
         int r;
 
-        if (cfg->n_mailboxes > 1 && !cfg->notify_off && !a->notify_failed) {
+        conns = reallocarray(a->conns, a->n + 1, sizeof(Connection *));
+        if (!conns)
+                return -ENOMEM;
+        a->conns = conns;
+        if ((a->n > 1 || patterns) && !cfg->notify_off && !a->notify_failed) {
                 r = connection_new_notifier(m->event, cfg, a->tls ? a->tls->ctx : NULL, m->ramp, m->timers, a->watches,
-                                            cfg->n_mailboxes, on_conn_state, a, &a->conns[0]);
+                                            a->n, on_conn_state, a, &a->conns[0]);
                 if (r < 0)
                         return r;
                 a->n_conns = 1;
-                return 0;
+                return patterns ? connection_set_lister(a->conns[0], on_conn_list) : 0;
         }
-        /* The connection budget (anchors.md §3 row 7: Dovecot allows 10 per user and
+        /* The connection budget (docs/SCALING.md: Dovecot allows 10 per user and
          * address, Gmail 15): the first mailboxes (in the order written) get an IDLE
          * connection each; when there are more than max_connections, the last
-         * connection polls the rest with STATUS. */
-        idle = cfg->n_mailboxes <= cfg->max_connections ? cfg->n_mailboxes : cfg->max_connections - 1;
+         * connection polls the rest with STATUS.  With patterns there is always a
+         * poller: it lists them at each round, which is how a new mailbox is found
+         * without NOTIFY. */
+        idle = a->n < cfg->max_connections || (a->n == cfg->max_connections && !patterns) ?
+               a->n : cfg->max_connections - 1;
         for (size_t i = 0; i < idle; i++) {
                 r = connection_new(m->event, cfg, a->tls ? a->tls->ctx : NULL, m->ramp, m->timers, a->watches[i],
                                    on_conn_state, a, &a->conns[i]);
@@ -366,15 +604,21 @@ static int account_build_conns(Account *a) {
                         return r;
                 a->n_conns = i + 1;
         }
-        if (idle < cfg->n_mailboxes) {
+        if (idle < a->n || patterns) {
                 r = connection_new_poller(m->event, cfg, a->tls ? a->tls->ctx : NULL, m->ramp, m->timers, a->watches + idle,
-                                          cfg->n_mailboxes - idle, on_conn_state, a, &a->conns[idle]);
+                                          a->n - idle, on_conn_state, a, &a->conns[idle]);
                 if (r < 0)
                         return r;
                 a->n_conns = idle + 1;
-                log_notice("Account '%s': %zu mailboxes, max_connections = %u: %zu idle, %zu polled with STATUS "
-                           "every %.0f s", cfg->name, cfg->n_mailboxes, cfg->max_connections, idle,
-                           cfg->n_mailboxes - idle, (double) cfg->status_interval_usec / USEC_PER_SEC);
+                if (patterns) {
+                        r = connection_set_lister(a->conns[idle], on_conn_list);
+                        if (r < 0)
+                                return r;
+                }
+                if (idle < a->n)
+                        log_notice("Account '%s': %zu mailboxes, max_connections = %u: %zu idle, %zu polled with STATUS "
+                                   "every %.0f s", cfg->name, a->n, cfg->max_connections, idle, a->n - idle,
+                                   (double) cfg->status_interval_usec / USEC_PER_SEC);
         }
         return 0;
 }
@@ -398,23 +642,33 @@ static int account_new(Manager *m, const CfgAccount *cfg, Account **ret) {
                         return r;
                 }
         }
-        a->watches = calloc(cfg->n_mailboxes, sizeof(Watch *));
-        a->conns = calloc(cfg->n_mailboxes, sizeof(Connection *));
-        if (!a->watches || !a->conns) {
-                account_free(a);
-                return -ENOMEM;
-        }
         for (size_t i = 0; i < cfg->n_mailboxes; i++) {
-                MailboxState st;
-
-                r = watch_new(m->event, m->sched, cfg, &cfg->mailboxes[i], on_watch_changed, a, &a->watches[i]);
+                if (cfg->mailboxes[i].pattern)
+                        continue;
+                r = account_add_watch(a, i, NULL, false);
                 if (r < 0) {
                         account_free(a);
                         return r;
                 }
-                a->n = i + 1;
-                if (a->state && state_get(a->state, cfg->mailboxes[i].name, &st))
-                        watch_restore(a->watches[i], st.uidvalidity, st.uidnext, st.exists, st.highestmodseq);
+        }
+        /* What the patterns matched last time (the state file names them): watched
+         * from the start, with their catch-up; the first listing corrects it.  The
+         * hierarchy delimiter is not known yet: '/' is a guess, and a wrong one
+         * costs one rebuild. */
+        for (size_t i = 0; cfg->n_patterns > 0 && a->state && i < state_set_size(a->state); i++) {
+                const char *name;
+                size_t src;
+
+                if (state_set_entry(a->state, i, &name, NULL) < 0)
+                        continue;
+                src = pattern_for(cfg, name, '/');
+                if (src == SIZE_MAX)
+                        continue;
+                r = account_add_watch(a, src, name, false);
+                if (r < 0) {
+                        account_free(a);
+                        return r;
+                }
         }
         r = account_build_conns(a);
         if (r < 0) {
@@ -433,8 +687,12 @@ static void account_start(Account *a) {
 
 static void account_set_config(Account *a, const CfgAccount *cfg) {
         a->cfg = cfg;
-        for (size_t i = 0; i < a->n; i++)
-                watch_set_config(a->watches[i], cfg, &cfg->mailboxes[i]);
+        /* The same mailbox list (cfg_account_equal()): the same entries, in the new Cfg. */
+        for (size_t i = 0; i < a->n; i++) {
+                if (a->matched[i])
+                        matched_copy_hooks(a->matched[i], &cfg->mailboxes[a->src[i]]);
+                watch_set_config(a->watches[i], cfg, a->matched[i] ?: &cfg->mailboxes[a->src[i]]);
+        }
         for (size_t i = 0; i < a->n_conns; i++)
                 connection_set_config(a->conns[i], cfg);
 }
@@ -503,14 +761,24 @@ static bool all_stopped(const Manager *m) {
         return m->counts.stopped == m->counts.conns;
 }
 
-/* The NOTIFY connection is unsuited (connection.h): IDLE per mailbox instead. */
-static int on_account_rebuild(sd_event_source *s, void *userdata) {
+/* The account's connections are replaced: the NOTIFY connection is unsuited
+ * (connection.h), IDLE per mailbox instead; or the patterns match other
+ * mailboxes than those watched. */
+static int on_account_rebuild(sd_event_source *s, uint64_t usec, void *userdata) {
         Account *a = userdata;
-        int r;
+        int r = 0;
 
         (void) s;
+        (void) usec;
         a->rebuild = sd_event_source_disable_unref(a->rebuild);
         account_free_conns(a);
+        if (a->have_want) {
+                a->rebuilt_at = now_monotonic(a->manager);
+                r = account_apply_want(a);
+                if (r < 0)
+                        log_error_errno(r, "Account '%s': cannot watch what the patterns match: %m", a->cfg->name);
+                a->listed = true;
+        }
         r = account_build_conns(a);
         if (r < 0)
                 log_error_errno(r, "Account '%s': cannot set up its connections: %m", a->cfg->name);
@@ -519,16 +787,84 @@ static int on_account_rebuild(sd_event_source *s, void *userdata) {
         return 0;
 }
 
+/* Rebuild on the next loop turn (never from inside the connection's own
+ * call), and for a changed list not sooner than REBUILD_MIN_USEC after the
+ * last: a server that creates and deletes mailboxes all the time must not
+ * make us log in all the time. */
+static void account_rebuild_later(Account *a, bool for_list) {
+        Manager *m = a->manager;
+        uint64_t now = now_monotonic(m), at = now;
+
+        if (a->rebuild || m->stopping)
+                return;
+        if (for_list && a->rebuilt_at > 0 && now < a->rebuilt_at + REBUILD_MIN_USEC)
+                at = a->rebuilt_at + REBUILD_MIN_USEC;
+        if (sd_event_add_time(m->event, &a->rebuild, CLOCK_MONOTONIC, at, 0, on_account_rebuild, a) < 0)
+                log_error("Account '%s': cannot replace its connections", a->cfg->name);
+}
+
+/* ConnectionListFn: what the patterns match now.  The same mailboxes as
+ * watched: go on.  Others: the connections are replaced (a rebuild), and
+ * this one waits for it. */
+static int on_conn_list(Connection *c, const ConnectionListed *l, size_t n, void *userdata) {
+        _cleanup_(hashmap_freep) Hashmap *seen = NULL, *wanted = NULL;
+        Account *a = userdata;
+        const CfgAccount *cfg = a->cfg;
+        size_t same = 0, had = 0;
+        bool changed;
+        int r;
+
+        (void) c;
+        want_clear(a);
+        r = hashmap_new(&seen);
+        if (r >= 0)
+                r = hashmap_new(&wanted);
+        if (r < 0)
+                return 0;
+        for (size_t i = 0; i < a->n; i++)
+                if (a->matched[i]) {
+                        r = hashmap_put(seen, a->matched[i]->name, a->matched[i]);
+                        if (r < 0)
+                                return 0;
+                        had++;
+                }
+        a->want = calloc(MAX(n, 1u), sizeof(Wanted));
+        if (!a->want)
+                return 0;
+        for (size_t i = 0; i < n; i++) {
+                size_t src = pattern_for(cfg, l[i].name, l[i].delimiter);
+                /* Named, or no pattern of ours matches (not ours); or listed already
+                 * (a server lists a name once per pattern that matches it). */
+                if (src == SIZE_MAX || hashmap_get(wanted, l[i].name))
+                        continue;
+                a->want[a->n_want] = (Wanted) { .name = strdup(l[i].name), .src = src };
+                if (!a->want[a->n_want].name || hashmap_put(wanted, a->want[a->n_want].name, a) < 0) {
+                        free(a->want[a->n_want].name);
+                        want_clear(a);
+                        return 0;
+                }
+                same += hashmap_get(seen, l[i].name) != NULL;
+                a->n_want++;
+        }
+        changed = same != had || a->n_want != had;
+        if (!changed) {
+                want_clear(a);
+                a->listed = true;
+                return 0;
+        }
+        a->have_want = true;
+        account_rebuild_later(a, true);
+        return 1;
+}
+
 static void on_conn_state(Connection *c, ConnectionState old, ConnectionState st, void *userdata) {
         Account *a = userdata;
         Manager *m = a->manager;
 
         (void) old;
-        if (st == CONNECTION_UNSUITED && !a->rebuild && !m->stopping) {
-                /* Not from inside the connection's own call: on the next loop turn. */
+        if (st == CONNECTION_UNSUITED && !m->stopping) {
                 a->notify_failed = true;
-                if (sd_event_add_defer(m->event, &a->rebuild, on_account_rebuild, a) < 0)
-                        log_error("Account '%s': cannot replace its NOTIFY connection", a->cfg->name);
+                account_rebuild_later(a, false);
         }
         account_recount(a);
         if (st == CONNECTION_WAITING)

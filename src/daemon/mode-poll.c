@@ -33,6 +33,7 @@ static int poll_work(Connection *c);
 static int notify_set(Connection *c);
 
 static int on_status_done(Connection *c, const ImapResponse *r, bool ok, const char *text);
+static int on_relisted(Connection *c, const ImapResponse *r, bool ok, const char *text);
 
 /* The next STATUS of the round, or the round is over. */
 static int poll_step(Connection *c) {
@@ -118,6 +119,9 @@ static int poll_work(Connection *c) {
                 });
                 return connection_examine(c, c->m.poll.watches[i], on_examined);
         }
+        if (c->m.poll.notify && connection_relist_wanted(c))
+                /* The server said mailboxes were created, deleted or renamed. */
+                return connection_list(c, on_relisted);
         if (c->m.poll.notify) {
                 /* Some servers accept NOTIFY SET and then say nothing (Dovecot without
                  * mailbox_list_index, for the mailboxes not selected): once per
@@ -156,22 +160,40 @@ static int poll_resume(Connection *c) {
         return 0;
 }
 
-static int poll_start(Connection *c) {
-        for (size_t i = 0; i < c->m.poll.n; i++)
-                connection_attach(c, c->m.poll.watches[i]);
+/* The account's patterns listed (lister.c; at once where there are none):
+ * the STATUS round, or NOTIFY SET. */
+static int on_listed(Connection *c, const ImapResponse *r, bool ok, const char *text) {
+        (void) r;
+        (void) ok;
+        (void) text;
         c->m.poll.next = 0;
         if (c->m.poll.notify)
                 return notify_set(c);
         return poll_step(c);
 }
 
-/* RESTING: the next STATUS round; in the notify mode, IDLE again after IDLE
- * ended too soon (the core's pause, security.md H05). */
+static int poll_start(Connection *c) {
+        if (c->m.poll.notify && !imap_session_has_capability(c->s, "NOTIFY"))
+                return connection_unsuited(c, "server has no NOTIFY: falling back to IDLE per mailbox");
+        for (size_t i = 0; i < c->m.poll.n; i++)
+                connection_attach(c, c->m.poll.watches[i]);
+        return connection_list(c, on_listed);
+}
+
+/* RESTING: the next STATUS round (after listing the patterns again: without
+ * NOTIFY, that is how a new mailbox is found); in the notify mode, IDLE again
+ * after IDLE ended too soon (the core's pause, security.md H05). */
 static int poll_wake(Connection *c) {
         if (c->m.poll.notify)
                 return poll_work(c);
-        c->m.poll.next = 0;
-        return poll_step(c);
+        return connection_list(c, on_listed);
+}
+
+static int on_relisted(Connection *c, const ImapResponse *r, bool ok, const char *text) {
+        (void) r;
+        (void) ok;
+        (void) text;
+        return poll_work(c);
 }
 
 /* The index of the watch of the mailbox a server names, or -1.  A hash: a
@@ -264,8 +286,6 @@ static int notify_set(Connection *c) {
         ImapCmd *cmd = NULL;
         int r;
 
-        if (!imap_session_has_capability(c->s, "NOTIFY"))
-                return connection_unsuited(c, "server has no NOTIFY: falling back to IDLE per mailbox");
         r = imap_cmd_new("NOTIFY", &cmd);
         if (r >= 0)
                 r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_RAW, "SET STATUS");
@@ -277,9 +297,16 @@ static int notify_set(Connection *c) {
                         r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_ASTRING, watch_mailbox_wire(w));
                 if (r >= 0)
                         r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_RAW, watch_wants_flags(w) ?
-                                             "(MessageNew MessageExpunge FlagChange))" :
-                                             "(MessageNew MessageExpunge))");
+                                             (c->lister ? "(MessageNew MessageExpunge FlagChange MailboxName))" :
+                                              "(MessageNew MessageExpunge FlagChange))") :
+                                             (c->lister ? "(MessageNew MessageExpunge MailboxName))" :
+                                              "(MessageNew MessageExpunge))"));
         }
+        /* With patterns: mailboxes created, deleted or renamed anywhere in the
+         * personal namespace come as LIST responses (§5.4; "personal", §6), and
+         * the lister lists the patterns again. */
+        if (r >= 0 && c->lister)
+                r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_RAW, "(personal (MailboxName))");
         if (r < 0) {
                 imap_cmd_free(cmd);
                 return connection_fail(c, r, "cannot build NOTIFY SET");
@@ -398,20 +425,20 @@ static int new_multi(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ra
         _cleanup_(connection_freep) Connection *c = NULL;
         int r;
 
-        assert_return(n > 0, -EINVAL);
-        r = connection_new(e, account, tls, ramp, timers, watches[0], on_state, userdata, &c);
+        r = connection_new(e, account, tls, ramp, timers, NULL, on_state, userdata, &c);
         if (r < 0)
                 return r;
         c->mode = notify ? &connection_mode_notify : &connection_mode_poll;
         c->m.poll = (typeof(c->m.poll)) { .notify = notify };
-        c->m.poll.watches = calloc(n, sizeof(Watch *));
-        c->m.poll.req = calloc(n, sizeof(PollRequest));
+        c->m.poll.watches = calloc(MAX(n, 1u), sizeof(Watch *));
+        c->m.poll.req = calloc(MAX(n, 1u), sizeof(PollRequest));
         if (!c->m.poll.watches || !c->m.poll.req)
                 return -ENOMEM;
         r = hashmap_new(&c->m.poll.by_name);
         if (r < 0)
                 return r;
-        memcpy(c->m.poll.watches, watches, n * sizeof(Watch *));
+        if (n > 0)
+                memcpy(c->m.poll.watches, watches, n * sizeof(Watch *));
         c->m.poll.n = n;
         for (size_t i = 0; i < n; i++) {
                 const char *wire = watch_mailbox_wire(watches[i]);
@@ -449,4 +476,8 @@ size_t connection_polled(const Connection *c) {
 
 size_t connection_mailboxes(const Connection *c) {
         return c->mode == &connection_mode_idle ? 1 : c->m.poll.n;
+}
+
+bool connection_notifies(const Connection *c) {
+        return c->mode == &connection_mode_notify;
 }

@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lister.c: the connection's LIST step, for an account with mailbox
+ * patterns (cfg.h: a name with '*' or '%'); see connection.h
+ * (connection_set_lister()) and connection-private.h (connection_list()).
+ *
+ * One LIST "" <pattern> per pattern, one after the other (RFC 3501 §6.3.8);
+ * the selectable mailboxes they return (not \Noselect, not \NonExistent:
+ * RFC 3501 §7.2.2, RFC 5258 §3) are handed to the owner in one call once
+ * the last one is answered.  A LIST that fails hands nothing over: a partial
+ * answer would look like deleted mailboxes.  A LIST response outside our
+ * own LIST is the server telling us that mailboxes changed (NOTIFY's
+ * MailboxName event, RFC 5465 §5.4): the mode lists again at its next rest.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connection-private.h"
+#include "imap-utf7.h"
+#include "log.h"
+
+/* Mailboxes one listing may return (as many as an account's state file
+ * keeps, state.h): a server that sends more is cut off
+ * there (logged once per listing), so that it cannot make us hold or watch
+ * without bound (docs/EVENTS.md: Mailbox patterns). */
+#define LISTER_MAX_MAILBOXES 1000
+
+struct ConnectionLister {
+        ConnectionListFn fn;
+        ConnectionListed *got;
+        size_t n, cap;
+        size_t next;                    /* the pattern whose LIST is in flight (index in the account's mailboxes) */
+        bool failed, truncated;
+        bool relist;                    /* the server said the list changed */
+        ConnectionDoneFn then;
+};
+
+static void listed_done(ConnectionLister *l) {
+        for (size_t i = 0; i < l->n; i++)
+                free(l->got[i].name);
+        l->got = mfree(l->got);
+        l->n = l->cap = 0;
+        l->failed = l->truncated = false;
+}
+
+void connection_lister_reset(Connection *c) {
+        if (!c->lister)
+                return;
+        listed_done(c->lister);
+        c->lister->then = NULL;
+        c->lister->relist = false;
+}
+
+void connection_lister_free(Connection *c) {
+        if (!c->lister)
+                return;
+        listed_done(c->lister);
+        c->lister = mfree(c->lister);
+}
+
+int connection_set_lister(Connection *c, ConnectionListFn fn) {
+        if (!c->lister) {
+                c->lister = calloc(1, sizeof(*c->lister));
+                if (!c->lister)
+                        return -ENOMEM;
+        }
+        c->lister->fn = fn;
+        return 0;
+}
+
+bool connection_relist_wanted(const Connection *c) {
+        return c->lister && c->lister->relist;
+}
+
+void connection_want_relist(Connection *c) {
+        if (c->lister)
+                c->lister->relist = true;
+}
+
+static int on_list_done(Connection *c, const ImapResponse *r, bool ok, const char *text);
+
+/* The LIST for the next pattern, or hand the result over. */
+static int list_next(Connection *c) {
+        ConnectionLister *l = c->lister;
+        const CfgAccount *a = c->account;
+        _cleanup_free_ char *wire = NULL;
+        ConnectionDoneFn then;
+        ImapCmd *cmd = NULL;
+        int r;
+
+        while (l->next < a->n_mailboxes && !a->mailboxes[l->next].pattern)
+                l->next++;
+        if (l->next < a->n_mailboxes) {
+                r = imap_utf7_encode(a->mailboxes[l->next].name, strlen(a->mailboxes[l->next].name), &wire);
+                if (r >= 0)
+                        r = imap_cmd_new("LIST", &cmd);
+                if (r >= 0)
+                        r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_ASTRING, "");
+                if (r >= 0)
+                        r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_LIST_MAILBOX, wire);
+                if (r < 0) {
+                        imap_cmd_free(cmd);
+                        return connection_fail(c, r, "cannot build LIST");
+                }
+                r = connection_send(c, cmd, on_list_done);
+                if (r < 0)
+                        return connection_fail_session(c, r);
+                connection_set_state(c, CONNECTION_LISTING);
+                return 0;
+        }
+        then = l->then;
+        l->then = NULL;
+        if (l->truncated)
+                log_warning("%s: the server listed more than %u mailboxes for the patterns; watching the first %u",
+                            connection_name(c), LISTER_MAX_MAILBOXES, LISTER_MAX_MAILBOXES);
+        if (!l->failed && l->fn) {
+                r = l->fn(c, l->got, l->n, c->userdata);
+                listed_done(l);
+                if (r > 0) {
+                        /* The owner replaces this connection (its mailboxes changed): nothing more. */
+                        connection_rest(c, USEC_INFINITY);
+                        return 0;
+                }
+        } else
+                listed_done(l);
+        return then(c, NULL, true, "");
+}
+
+static int on_list_done(Connection *c, const ImapResponse *r, bool ok, const char *text) {
+        ConnectionLister *l = c->lister;
+
+        (void) r;
+        if (!ok) {
+                /* The mailboxes watched stay as they are until a listing succeeds. */
+                log_warning("%s: LIST %s refused: %s", connection_name(c), c->account->mailboxes[l->next].name,
+                            text);
+                l->failed = true;
+        }
+        l->next++;
+        return list_next(c);
+}
+
+int connection_list(Connection *c, ConnectionDoneFn then) {
+        if (!c->lister || c->account->n_patterns == 0)
+                return then(c, NULL, true, "");
+        listed_done(c->lister);
+        c->lister->relist = false;
+        c->lister->next = 0;
+        c->lister->then = then;
+        return list_next(c);
+}
+
+/* RFC 3501 §7.2.2 name attributes; RFC 5258 §3 adds \NonExistent. */
+static bool selectable(const ImapArg *flags) {
+        for (const ImapArg *f = flags ? imap_arg_list_first(flags) : NULL; f && f < imap_arg_next(flags);
+             f = imap_arg_next(f))
+                if (imap_arg_atom_equal(f, "\\Noselect") || imap_arg_atom_equal(f, "\\NonExistent"))
+                        return false;
+        return true;
+}
+
+void connection_on_list(Connection *c, const ImapResponse *resp) {
+        ConnectionLister *l = c->lister;
+        const ImapArg *mb = resp->list.mailbox;
+        char *name = NULL;
+
+        if (!l)
+                return;
+        if (c->state != CONNECTION_LISTING) {
+                /* Not an answer to our LIST: the list changed (RFC 5465 §5.4).  In
+                 * IDLE, end it: the mode lists at its next rest (a flood of these
+                 * costs one DONE and one listing, not one per response). */
+                l->relist = true;
+                if (c->state == CONNECTION_IDLING && c->s) {
+                        int r = connection_idle_done(c, "the mailbox list changed");
+
+                        if (r < 0)
+                                (void) connection_fail_session(c, r);
+                }
+                return;
+        }
+        if (!mb || !imap_arg_is_string(mb) || !selectable(resp->list.flags))
+                return;
+        if (l->n >= LISTER_MAX_MAILBOXES) {
+                l->truncated = true;
+                return;
+        }
+        /* A name that is not canonical mUTF-7 (RFC 3501 §5.1.3) could not be
+         * sent back as it came: skipped, at debug level (a server must not make
+         * us log per response). */
+        if (memchr(mb->str, 0, mb->len) || imap_utf7_decode(mb->str, mb->len, &name) < 0) {
+                log_debug("%s: LIST returned a name that is not modified UTF-7, skipped", connection_name(c));
+                return;
+        }
+        if (l->n == l->cap) {
+                size_t cap = l->cap ? l->cap * 2 : 16;
+                ConnectionListed *g = reallocarray(l->got, cap, sizeof(*g));
+
+                if (!g) {
+                        free(name);
+                        l->failed = true;
+                        return;
+                }
+                l->got = g;
+                l->cap = cap;
+        }
+        l->got[l->n++] = (ConnectionListed) { .name = name, .delimiter = resp->list.delimiter };
+}
