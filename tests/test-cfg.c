@@ -644,6 +644,27 @@ END_TEST
 
 /* Descriptors: one per connection, min(mailboxes, max_connections) connections per account; the
  * hooks and the connecting connections by their bounds; the reserve. */
+START_TEST(test_mailbox_patterns) {
+        /* A name with '*' or '%' is a LIST pattern (RFC 3501 §6.3.8); its hooks go to
+         * every mailbox it matches; it may match any number, so the descriptor
+         * budget counts max_connections. */
+        _cleanup_(cfg_freep) Cfg *c = load_ok(
+                "accounts = ( { name = \"a\"; tunnel = [\"t\"]; max_connections = 4;\n"
+                "  mailboxes = ( \"INBOX\", { name = \"Lists/*\"; on_new = [\"/bin/true\"]; }, \"%\" ); } );\n",
+                "t.conf");
+        CfgFdNeed n;
+
+        ck_assert_uint_eq(c->accounts[0].n_mailboxes, 3);
+        ck_assert_uint_eq(c->accounts[0].n_patterns, 2);
+        ck_assert(!c->accounts[0].mailboxes[0].pattern);
+        ck_assert(c->accounts[0].mailboxes[1].pattern);
+        ck_assert(c->accounts[0].mailboxes[2].pattern);
+        ck_assert_ptr_nonnull(c->accounts[0].mailboxes[1].on_new.argv);
+        ck_assert_int_eq(cfg_descriptors_needed(c, &n), 0);
+        ck_assert_uint_eq(n.connections, 4);
+}
+END_TEST
+
 START_TEST(test_descriptors) {
         _cleanup_free_ char *many = many_accounts(-1);
         _cleanup_(cfg_freep) Cfg *c = load_ok(
@@ -2691,6 +2712,7 @@ static Suite *cfg_suite(void) {
         tcase_add_test(tc, test_budget_limits);
         tcase_add_test(tc, test_many);
         tcase_add_test(tc, test_descriptors);
+        tcase_add_test(tc, test_mailbox_patterns);
         tcase_add_test(tc, test_inherit_live);
         tcase_add_loop_test(tc, test_liveness_ok, 0, ELEMENTSOF(liveness_ok));
         tcase_add_test(tc, test_liveness_accounts);

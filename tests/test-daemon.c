@@ -557,7 +557,7 @@ START_TEST(test_list_mailboxes) {
 
         daemon_init(&d);
         ck_assert_int_eq(th_dovecot_doveadm(&dovecot, mkbox), 0);
-        acc = account_block(&d, "lm", 2, NULL);
+        acc = account_block(&d, "lm", 2, "mailboxes = [\"INBOX\", \"Lists/*\", \"Missing\"];");
         write_config(&d, "accounts = ( %s );\n", acc);
         snprintf(outpath, sizeof(outpath), "%s/list.out", d.dir);
         ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
@@ -570,6 +570,10 @@ START_TEST(test_list_mailboxes) {
         ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d; log:\n%s", status, tail_of(d.log));
         ck_assert_msg(strstr(out, "INBOX"), "%s", out);
         ck_assert_msg(strstr(out, "Lists/\xc3\xa9t\xc3\xa9"), "%s", out);
+        /* What the daemon would watch, and why; a name the server does not have. */
+        ck_assert_msg(strstr(out, "\\HasNoChildren  (watched: \"Lists/*\")\n"), "%s", out);
+        ck_assert_msg(strstr(out, "  (watched)\n"), "%s", out);
+        ck_assert_msg(strstr(out, "\nMissing  (configured, but the server did not list it)\n"), "%s", out);
         ck_assert_uint_eq(log_count(&d, "pass2"), 0);
         daemon_done(&d);
 }

@@ -2577,3 +2577,25 @@ int cfg_hook_expand(char *const *argv, const char *account, const char *mailbox,
         *ret = TAKE_PTR(l);
         return 0;
 }
+
+/* RFC 3501 §5.1: INBOX in any case is INBOX; every other name as is. */
+static bool mailbox_name_eq(const char *x, const char *y) {
+        return ascii_strcaseeq(x, "INBOX") ? ascii_strcaseeq(y, "INBOX") : strcmp(x, y) == 0;
+}
+
+size_t cfg_account_mailbox_for(const CfgAccount *a, const char *name, char delim) {
+        size_t found = SIZE_MAX;
+
+        if (!a || !name)
+                return SIZE_MAX;
+        for (size_t i = 0; i < a->n_mailboxes; i++) {
+                const CfgMailbox *mb = &a->mailboxes[i];
+
+                if (!mb->pattern) {
+                        if (mailbox_name_eq(mb->name, name))
+                                return i;
+                } else if (found == SIZE_MAX && imap_list_match(mb->name, name, delim))
+                        found = i;
+        }
+        return found;
+}

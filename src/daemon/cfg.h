@@ -225,6 +225,12 @@ typedef enum CfgEvent {
         _CFG_EVENT_INVALID = -EINVAL,
 } CfgEvent;
 
+/* The entry of a->mailboxes that watches the mailbox 'name' (UTF-8, as LIST
+ * returned it with the hierarchy delimiter delim): the entry with that name
+ * if one is written (INBOX in any case), else the first pattern in the order
+ * written that matches it (imap_list_match()); SIZE_MAX if none. */
+size_t cfg_account_mailbox_for(const CfgAccount *a, const char *name, char delim);
+
 /* The hook for this event in this mailbox: the mailbox's own if set, else the
  * account's.  Returns NULL if neither is set.  Valid as long as a. */
 const CfgHook *cfg_mailbox_hook(const CfgAccount *a, const CfgMailbox *m, CfgEvent event);

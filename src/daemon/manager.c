@@ -368,27 +368,12 @@ static void want_clear(Account *a) {
         a->have_want = false;
 }
 
-/* RFC 3501 §5.1: INBOX in any case is INBOX; every other name as is. */
-static bool mailbox_name_eq(const char *x, const char *y) {
-        return strcasecmp(x, "INBOX") == 0 ? strcasecmp(y, "INBOX") == 0 : strcmp(x, y) == 0;
-}
-
-/* The entry of cfg->mailboxes that watches the mailbox 'name' through a
- * pattern: none if a name is written for it (that entry wins), else the
- * first pattern in the order written that matches; SIZE_MAX if none. */
+/* The pattern that watches the mailbox 'name': SIZE_MAX if a name is
+ * written for it (that entry wins) or no pattern matches. */
 static size_t pattern_for(const CfgAccount *cfg, const char *name, char delim) {
-        size_t found = SIZE_MAX;
+        size_t i = cfg_account_mailbox_for(cfg, name, delim);
 
-        for (size_t i = 0; i < cfg->n_mailboxes; i++) {
-                const CfgMailbox *mb = &cfg->mailboxes[i];
-
-                if (!mb->pattern) {
-                        if (mailbox_name_eq(mb->name, name))
-                                return SIZE_MAX;
-                } else if (found == SIZE_MAX && imap_list_match(mb->name, name, delim))
-                        found = i;
-        }
-        return found;
+        return i != SIZE_MAX && cfg->mailboxes[i].pattern ? i : SIZE_MAX;
 }
 
 /* Room for one more watch. */

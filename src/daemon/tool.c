@@ -66,11 +66,22 @@ static int get_secret(const CfgAccount *a, char **ret) {
         return 0;
 }
 
-static void print_mailbox(const ImapDatum *d) {
+/* RFC 3501 §7.2.2 name attributes; RFC 5258 §3 adds \NonExistent. */
+static bool selectable(const ImapArg *flags) {
+        for (const ImapArg *f = flags ? imap_arg_list_first(flags) : NULL; f && f < imap_arg_next(flags);
+             f = imap_arg_next(f))
+                if (imap_arg_atom_equal(f, "\\Noselect") || imap_arg_atom_equal(f, "\\NonExistent"))
+                        return false;
+        return true;
+}
+
+/* One mailbox, its attributes, and whether the daemon would watch it: named
+ * in the configuration, or matched by a pattern (the first that matches). */
+static void print_mailbox(const CfgAccount *a, const ImapDatum *d, bool *named) {
         _cleanup_(imap_parser_freep) ImapParser *p = NULL;
         _cleanup_free_ char *line = NULL, *name = NULL;
         const ImapResponse *r;
-        size_t used, n = 0;
+        size_t used, n = 0, w;
 
         /* Parse the stored data again as "* LIST <data>" to get the typed view. */
         for (size_t i = 0; i < d->n_frags; i++)
@@ -100,6 +111,13 @@ static void print_mailbox(const ImapDatum *d) {
         for (const ImapArg *f = imap_arg_list_first(r->list.flags); f && f < imap_arg_next(r->list.flags);
              f = imap_arg_next(f))
                 printf(" %.*s", (int) f->len, f->str);
+        w = selectable(r->list.flags) ? cfg_account_mailbox_for(a, name, r->list.delimiter) : SIZE_MAX;
+        if (w != SIZE_MAX && a->mailboxes[w].pattern)
+                printf("  (watched: \"%s\")", a->mailboxes[w].name);
+        else if (w != SIZE_MAX) {
+                printf("  (watched)");
+                named[w] = true;
+        }
         printf("\n");
 }
 
@@ -107,6 +125,7 @@ int tool_list_mailboxes(const Cfg *cfg, const char *name) {
         const CfgAccount *a = cfg_find_account(cfg, name);
         _cleanup_(imap_client_freep) ImapClient *c = NULL;
         _cleanup_free_ char *msg = NULL;
+        _cleanup_free_ bool *named = NULL;
         char *secret = NULL;
         ImapResult res = {};
         ImapClientOpts o;
@@ -154,10 +173,17 @@ int tool_list_mailboxes(const Cfg *cfg, const char *name) {
         r = imap_client_list(c, "", "*", &res);
         if (r < 0)
                 return log_error_errno(r, "Account '%s': LIST failed: %s", name, imap_client_errmsg(c));
+        named = calloc(a->n_mailboxes, sizeof(bool));
+        if (!named)
+                return log_error_errno(-ENOMEM, "Account '%s': %m", name);
         for (size_t i = 0; i < res.n; i++)
                 if (res.data[i])
-                        print_mailbox(res.data[i]);
+                        print_mailbox(a, res.data[i], named);
         imap_result_done(&res);
+        /* A name written in the configuration that the server does not have. */
+        for (size_t i = 0; i < a->n_mailboxes; i++)
+                if (!a->mailboxes[i].pattern && !named[i])
+                        printf("%s  (configured, but the server did not list it)\n", a->mailboxes[i].name);
         (void) imap_client_logout(c, &res);
         imap_result_done(&res);
         return 0;

@@ -7,8 +7,9 @@
  * Open addressing with linear probing, at most 3/4 full; get, put and
  * remove are O(1) on average.  Keys are not copied: a key must stay valid
  * and unchanged while it is in the map (typically it lives in the value).
- * The hash is FNV-1a: the keys come from the configuration, never from a
- * server, so no keyed hash is needed against collision flooding.
+ * The hash is FNV-1a, not keyed: the keys come from the configuration, or
+ * from a server's LIST bounded to a thousand names (src/daemon/lister.c), where
+ * collisions a server might choose cost at worst a thousand probes each.
  */
 #pragma once
 
