@@ -2147,7 +2147,7 @@ END_TEST
 /* user3's folders for the pattern tests: Pt1 and Pt2, and none of those
  * an earlier run created while running. */
 static void pattern_folders(void) {
-        const char *del[] = { "mailbox", "delete", "-u", "user3", "PtNew", "PtFast", "Pt1", "Pt2", "PtGone",
+        const char *del[] = { "mailbox", "delete", "-u", "user3", "PtNew", "PtRenamed", "PtKick", "PtFast", "Pt1", "Pt2", "PtGone",
                               "PtBox/Child", "PtBox", NULL };
         const char *create[] = { "mailbox", "create", "-u", "user3", "Pt1", "Pt2", "PtGone", "PtBox", NULL };
         const char *noselect[] = { "mailbox", "create", "-u", "user3", "PtBox/Child", NULL };
@@ -2166,6 +2166,33 @@ static void pattern_create(const char *name) {
         ck_assert_int_eq(th_dovecot_doveadm(&dovecot, create), 0);
 }
 
+static void pattern_rename(const char *from, const char *to) {
+        const char *rename[] = { "mailbox", "rename", "-u", "user3", from, to, NULL };
+
+        ck_assert_int_eq(th_dovecot_doveadm(&dovecot, rename), 0);
+}
+
+static unsigned count_of(const char *hay, const char *needle) {
+        unsigned n = 0;
+
+        for (const char *p = hay; p && (p = strstr(p, needle)); p++)
+                n++;
+        return n;
+}
+
+/* Until 'needle' was notified 'count' times in all (STATUS= is sent only when it changed). */
+static bool wait_notify_count(Daemon *d, const char *needle, unsigned count, unsigned timeout_ms) {
+        uint64_t end = mono_ms() + timeout_ms;
+
+        while (mono_ms() < end) {
+                read_notify(d, &d->notes);
+                if (count_of(d->notes.data, needle) >= count)
+                        return true;
+                sleep_ms(20);
+        }
+        return false;
+}
+
 static void pattern_delete(const char *name) {
         const char *del[] = { "mailbox", "delete", "-u", "user3", name, NULL };
 
@@ -2179,7 +2206,7 @@ static void pattern_delete(const char *name) {
 static void patterns_dovecot(const char *extra, bool notify) {
         _cleanup_free_ char *acc = NULL, *boxes = NULL, *env = NULL, *all = NULL;
         char want[128];
-        unsigned n;
+        unsigned n, seen, runs, lines;
         Daemon d;
 
         daemon_init(&d);
@@ -2214,22 +2241,45 @@ static void patterns_dovecot(const char *extra, bool notify) {
                       !strstr(all, "IMAPIDLED_COUNT=0\n") && !strstr(all, "IMAPIDLED_COUNT=2\n"), "%u runs:\n%s", n, all);
 
         /* Deleted while running: no longer watched. */
-        pattern_delete("PtGone");
         snprintf(want, sizeof(want), "STATUS=7/7 mailboxes idling%s", notify ? ", 7 with NOTIFY" : "\n");
+        seen = count_of(d.notes.data, want);
+        pattern_delete("PtGone");
         ck_assert_msg(wait_log(&d, "(0 new, 1 gone)", 1, 30000), "log:\n%s", tail_of(d.log));
-        ck_assert_msg(wait_notify(&d, &d.notes, want, 20000), "%s\nlog:\n%s", d.notes.data, tail_of(d.log));
+        ck_assert_msg(wait_notify_count(&d, want, seen + 1, 20000), "%s\nlog:\n%s", d.notes.data, tail_of(d.log));
+
+        /* Renamed while running: with NOTIFY the server says from what (OLDNAME),
+         * and what was known goes with it: its mail is not new.  Without, it is
+         * a delete and a create: its mail is reported once.  Dovecot 2.3 reports
+         * a rename with the next change of the mailbox list: one more folder. */
+        pattern_rename("PtNew", "PtRenamed");
+        if (notify) {
+                pattern_create("PtKick");
+                snprintf(want, sizeof(want), "STATUS=8/8 mailboxes idling, 8 with NOTIFY");
+        }
+        seen = count_of(d.notes.data, want);
+        ck_assert_msg(wait_log(&d, notify ? "pt/PtRenamed: watched, renamed from PtNew" : "pt/PtRenamed: watched, new",
+                               1, 30000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_notify_count(&d, want, seen + 1, 20000), "%s\nlog:\n%s", d.notes.data, tail_of(d.log));
+        if (notify)
+                ck_assert_uint_eq(log_count(&d, "pt/PtRenamed: new"), 0);
+        else
+                ck_assert_msg(wait_log(&d, "pt/PtRenamed: new (catch-up), 1 message", 1, 10000), "log:\n%s",
+                              tail_of(d.log));
         daemon_stop(&d);
+        runs = notify ? 3 : 4;
+        lines = log_count(&d, "the mailbox patterns match");
 
         /* Across a restart: the matched folders come back from the state file,
-         * their mail that came meanwhile is caught up, no rebuild needed. */
-        deliver_to(3, "PtNew", "while away");
+         * their mail that came meanwhile is caught up, no new set-up needed. */
+        deliver_to(3, "PtRenamed", "while away");
         daemon_start(&d);
-        ck_assert_msg(wait_hook(&d, "new-pt-", 4, 20000, NULL), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_hook(&d, "new-pt-", runs + 1, 20000, NULL), "log:\n%s", tail_of(d.log));
         free(all);
         all = hook_outputs(&d, "new-pt-", &n);
-        ck_assert_msg(n == 4 && strstr(all, "IMAPIDLED_REASON=catchup\n"), "%u runs:\n%s", n, all);
+        ck_assert_msg(n == runs + 1 && strstr(all, "IMAPIDLED_REASON=catchup\n") &&
+                      strstr(all, "IMAPIDLED_MAILBOX=PtRenamed\n"), "%u runs:\n%s", n, all);
         ck_assert_msg(wait_notify(&d, &d.notes, want, 20000), "%s\nlog:\n%s", d.notes.data, tail_of(d.log));
-        ck_assert_uint_eq(log_count(&d, "the mailbox patterns match"), 4);
+        ck_assert_uint_eq(log_count(&d, "the mailbox patterns match"), lines);
         daemon_stop(&d);
         daemon_done(&d);
 }

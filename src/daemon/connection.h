@@ -106,11 +106,17 @@ typedef struct ConnectionListed {
         char *name;
         char delimiter;                 /* the hierarchy delimiter; 0: none */
 } ConnectionListed;
+/* A mailbox renamed, as the server said (RFC 5465 §5.4: LIST with OLDNAME). */
+typedef struct ConnectionRenamed {
+        char *from, *to;                /* decoded from modified UTF-7 */
+} ConnectionRenamed;
 /* What the account's mailbox patterns (cfg.h) match now, every time the
- * connection listed them.  Returns > 0 when the owner will replace the
- * connection (the mailboxes it watches changed): it then waits and sends
- * nothing more.  0: go on. */
-typedef int (*ConnectionListFn)(Connection *c, const ConnectionListed *l, size_t n, void *userdata);
+ * connection listed them, and the renames the server reported since the
+ * last listing (so that a renamed mailbox keeps what was known of it).
+ * Returns > 0 when the owner will replace the connection (the mailboxes it
+ * watches changed): it then waits and sends nothing more.  0: go on. */
+typedef int (*ConnectionListFn)(Connection *c, const ConnectionListed *l, size_t n, const ConnectionRenamed *renamed,
+                                size_t n_renamed, void *userdata);
 /* Make a NOTIFY or poll connection (not an IDLE one) the account's lister:
  * it lists the patterns after each login, then again when the server says
  * the list changed (NOTIFY: the MailboxName event, RFC 5465 §5.4, asked for

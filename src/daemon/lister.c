@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "connection-private.h"
 #include "imap-utf7.h"
@@ -25,6 +26,9 @@
  * there (logged once per listing), so that it cannot make us hold or watch
  * without bound (docs/EVENTS.md: Mailbox patterns). */
 #define LISTER_MAX_MAILBOXES 1000
+/* Renames remembered between two listings; beyond, a rename is taken as a
+ * delete and a create (its mail is reported as new once). */
+#define LISTER_MAX_RENAMES 32
 
 struct ConnectionLister {
         ConnectionListFn fn;
@@ -33,8 +37,18 @@ struct ConnectionLister {
         size_t next;                    /* the pattern whose LIST is in flight (index in the account's mailboxes) */
         bool failed, truncated;
         bool relist;                    /* the server said the list changed */
+        ConnectionRenamed renamed[LISTER_MAX_RENAMES];
+        size_t n_renamed;
         ConnectionDoneFn then;
 };
+
+static void renamed_done(ConnectionLister *l) {
+        for (size_t i = 0; i < l->n_renamed; i++) {
+                free(l->renamed[i].from);
+                free(l->renamed[i].to);
+        }
+        l->n_renamed = 0;
+}
 
 static void listed_done(ConnectionLister *l) {
         for (size_t i = 0; i < l->n; i++)
@@ -48,6 +62,7 @@ void connection_lister_reset(Connection *c) {
         if (!c->lister)
                 return;
         listed_done(c->lister);
+        renamed_done(c->lister);
         c->lister->then = NULL;
         c->lister->relist = false;
 }
@@ -56,6 +71,7 @@ void connection_lister_free(Connection *c) {
         if (!c->lister)
                 return;
         listed_done(c->lister);
+        renamed_done(c->lister);
         c->lister = mfree(c->lister);
 }
 
@@ -115,8 +131,9 @@ static int list_next(Connection *c) {
                 log_warning("%s: the server listed more than %u mailboxes for the patterns; watching the first %u",
                             connection_name(c), LISTER_MAX_MAILBOXES, LISTER_MAX_MAILBOXES);
         if (!l->failed && l->fn) {
-                r = l->fn(c, l->got, l->n, c->userdata);
+                r = l->fn(c, l->got, l->n, l->renamed, l->n_renamed, c->userdata);
                 listed_done(l);
+                renamed_done(l);
                 if (r > 0) {
                         /* The owner replaces this connection (its mailboxes changed): nothing more. */
                         connection_rest(c, USEC_INFINITY);
@@ -160,6 +177,46 @@ static bool selectable(const ImapArg *flags) {
         return true;
 }
 
+/* The OLDNAME extended data item of a LIST (RFC 5465 §5.4, in RFC 5258's
+ * mbox-list-extended): the name before a rename, or NULL. */
+static const ImapArg *list_oldname(const ImapResponse *resp) {
+        const ImapArg *ext, *a;
+
+        if (resp->n_args != 4 || !resp->list.mailbox)
+                return NULL;
+        ext = imap_arg_next(resp->list.mailbox);
+        if (!ext || ext->type != IMAP_ARG_LIST)
+                return NULL;
+        a = imap_arg_list_first(ext);
+        for (uint32_t i = 0; a && i + 1 < ext->n; i += 2) {
+                const ImapArg *v = imap_arg_next(a);
+                const ImapArg *o = v && v->type == IMAP_ARG_LIST && v->n == 1 ? imap_arg_list_first(v) : NULL;
+
+                if (!v)
+                        break;
+                if (o && imap_arg_is_string(o) && imap_arg_is_string(a) && a->len == 7 &&
+                    strncasecmp(a->str, "OLDNAME", 7) == 0)
+                        return o;
+                a = imap_arg_next(v);
+        }
+        return NULL;
+}
+
+/* Remember a rename the server pushed, for the next listing's owner call. */
+static void note_rename(ConnectionLister *l, const ImapResponse *resp) {
+        const ImapArg *old = list_oldname(resp), *mb = resp->list.mailbox;
+        char *from = NULL, *to = NULL;
+
+        if (!old || !mb || l->n_renamed >= LISTER_MAX_RENAMES || memchr(old->str, 0, old->len) ||
+            memchr(mb->str, 0, mb->len))
+                return;
+        if (imap_utf7_decode(old->str, old->len, &from) < 0 || imap_utf7_decode(mb->str, mb->len, &to) < 0) {
+                free(from);
+                return;
+        }
+        l->renamed[l->n_renamed++] = (ConnectionRenamed) { from, to };
+}
+
 void connection_on_list(Connection *c, const ImapResponse *resp) {
         ConnectionLister *l = c->lister;
         const ImapArg *mb = resp->list.mailbox;
@@ -172,6 +229,7 @@ void connection_on_list(Connection *c, const ImapResponse *resp) {
                  * IDLE, end it: the mode lists at its next rest (a flood of these
                  * costs one DONE and one listing, not one per response). */
                 l->relist = true;
+                note_rename(l, resp);
                 if (c->state == CONNECTION_IDLING && c->s) {
                         int r = connection_idle_done(c, "the mailbox list changed");
 

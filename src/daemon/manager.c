@@ -56,6 +56,7 @@ typedef struct TlsShared {
 typedef struct Wanted {
         char *name;
         size_t src;                     /* the pattern's entry in cfg->mailboxes */
+        char *from;                     /* renamed from this (RFC 5465 §5.4), or NULL */
 } Wanted;
 
 typedef struct Account {
@@ -361,8 +362,10 @@ static void matched_copy_hooks(CfgMailbox *mb, const CfgMailbox *pattern) {
 }
 
 static void want_clear(Account *a) {
-        for (size_t i = 0; i < a->n_want; i++)
+        for (size_t i = 0; i < a->n_want; i++) {
                 free(a->want[i].name);
+                free(a->want[i].from);
+        }
         a->want = mfree(a->want);
         a->n_want = 0;
         a->have_want = false;
@@ -484,8 +487,24 @@ static int account_apply_want(Account *a) {
                         if (r >= 0)
                                 ow[i - 1] = NULL, om[i - 1] = NULL;
                 } else {
-                        r = account_add_watch(a, a->want[j].src, a->want[j].name, a->listed);
+                        size_t k = a->want[j].from ? (size_t) (uintptr_t) hashmap_get(old, a->want[j].from) : 0;
+
+                        r = account_add_watch(a, a->want[j].src, a->want[j].name, a->listed && k == 0);
                         added += r >= 0;
+                        if (r >= 0)
+                                log_debug("%s: watched, %s%s", watch_name(a->watches[a->n - 1]),
+                                          k > 0 && ow[k - 1] ? "renamed from " : a->listed ? "new" : "first seen",
+                                          k > 0 && ow[k - 1] ? a->want[j].from : "");
+                        if (r >= 0 && k > 0 && ow[k - 1]) {
+                                /* Renamed: what was known of it goes with it (the same
+                                 * UIDVALIDITY means the same messages, RFC 3501 §2.3.1.1;
+                                 * another one is a resync). */
+                                MailboxState st;
+
+                                if (watch_known(ow[k - 1], &st.uidvalidity, &st.uidnext, &st.exists, &st.highestmodseq))
+                                        watch_restore(a->watches[a->n - 1], st.uidvalidity, st.uidnext, st.exists,
+                                                      st.highestmodseq);
+                        }
                 }
         }
         /* What is left was not kept: gone from the server (or out of memory above). */
@@ -548,7 +567,8 @@ static Account *account_free(Account *a) {
         return NULL;
 }
 
-static int on_conn_list(Connection *c, const ConnectionListed *l, size_t n, void *userdata);
+static int on_conn_list(Connection *c, const ConnectionListed *l, size_t n, const ConnectionRenamed *renamed,
+                        size_t n_renamed, void *userdata);
 
 /* The account's connections: one NOTIFY connection for all its mailboxes
  * where that may work (RFC 5465, docs/EVENTS.md), else the budget below.
@@ -791,7 +811,8 @@ static void account_rebuild_later(Account *a, bool for_list) {
 /* ConnectionListFn: what the patterns match now.  The same mailboxes as
  * watched: go on.  Others: the connections are replaced (a rebuild), and
  * this one waits for it. */
-static int on_conn_list(Connection *c, const ConnectionListed *l, size_t n, void *userdata) {
+static int on_conn_list(Connection *c, const ConnectionListed *l, size_t n, const ConnectionRenamed *renamed,
+                        size_t n_renamed, void *userdata) {
         _cleanup_(hashmap_freep) Hashmap *seen = NULL, *wanted = NULL;
         Account *a = userdata;
         const CfgAccount *cfg = a->cfg;
@@ -829,6 +850,12 @@ static int on_conn_list(Connection *c, const ConnectionListed *l, size_t n, void
                         return 0;
                 }
                 same += hashmap_get(seen, l[i].name) != NULL;
+                /* The last rename to this name that the server reported. */
+                for (size_t k = n_renamed; k > 0; k--)
+                        if (strcmp(renamed[k - 1].to, l[i].name) == 0) {
+                                a->want[a->n_want].from = strdup(renamed[k - 1].from);
+                                break;
+                        }
                 a->n_want++;
         }
         changed = same != had || a->n_want != had;
