@@ -2199,11 +2199,11 @@ static void pattern_delete(const char *name) {
         ck_assert_int_eq(th_dovecot_doveadm(&dovecot, del), 0);
 }
 
-/* ["INBOX", "Pt*"] against Dovecot: what the pattern matches is watched from
+/* ["*"] or ["INBOX", "Pt*"] against Dovecot: what the pattern matches is watched from
  * the start; a folder created while running is watched, and mail delivered
  * into it at once (before the daemon had set up anew) is reported; a deleted
  * one is dropped.  'extra' picks NOTIFY or polling. */
-static void patterns_dovecot(const char *extra, bool notify) {
+static void patterns_dovecot(const char *mailboxes, const char *extra, bool notify) {
         _cleanup_free_ char *acc = NULL, *boxes = NULL, *env = NULL, *all = NULL;
         char want[128];
         unsigned n, seen, runs, lines;
@@ -2211,7 +2211,7 @@ static void patterns_dovecot(const char *extra, bool notify) {
 
         daemon_init(&d);
         pattern_folders();
-        ck_assert_int_ge(asprintf(&boxes, "mailboxes = [\"INBOX\", \"Pt*\"]; %s", extra), 0);
+        ck_assert_int_ge(asprintf(&boxes, "mailboxes = %s; %s", mailboxes, extra), 0);
         acc = account_block(&d, "pt", 3, boxes);
         write_config(&d, "debounce = 0;\naccounts = ( %s );\n", acc);
         daemon_start(&d);
@@ -2285,13 +2285,14 @@ static void patterns_dovecot(const char *extra, bool notify) {
 }
 
 START_TEST(test_patterns_notify_dovecot) {
-        patterns_dovecot("", true);
+        /* Every mailbox of the account (user3 has INBOX and the Pt folders only). */
+        patterns_dovecot("[\"*\"]", "", true);
 }
 END_TEST
 
 START_TEST(test_patterns_poll_dovecot) {
         /* Without NOTIFY: the poller lists the patterns every status_interval. */
-        patterns_dovecot("imap_notify = \"off\"; status_interval = 1;", false);
+        patterns_dovecot("[\"INBOX\", \"Pt*\"]", "imap_notify = \"off\"; status_interval = 1;", false);
 }
 END_TEST
 
