@@ -331,6 +331,20 @@ static void deliver(unsigned user, const char *subject) {
         ck_assert_int_eq(th_dovecot_deliver(&dovecot, user, "INBOX", msg), 0);
 }
 
+/* A state file for account 'name', as a previous run would have left it. */
+static void write_state(Daemon *d, const char *name, const char *content) {
+        char path[160];
+        FILE *sf;
+
+        snprintf(path, sizeof(path), "%s/state", d->dir);
+        ck_assert_int_eq(mkdir(path, 0700), 0);
+        snprintf(path, sizeof(path), "%s/state/%s.state", d->dir, name);
+        sf = fopen(path, "we");
+        ck_assert_ptr_nonnull(sf);
+        fputs(content, sf);
+        ck_assert_int_eq(fclose(sf), 0);
+}
+
 static void deliver_to(unsigned user, const char *mailbox, const char *subject) {
         char msg[256];
 
@@ -1785,19 +1799,11 @@ START_TEST(test_poller_transcript) {
 #undef ITEMS
         _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
         _cleanup_free_ char *report = NULL, *env = NULL;
-        char path[160];
-        FILE *sf;
         Daemon d;
 
         daemon_init(&d);
         /* What a previous run knew: INBOX had UIDs below 7, one message. */
-        snprintf(path, sizeof(path), "%s/state", d.dir);
-        ck_assert_int_eq(mkdir(path, 0700), 0);
-        snprintf(path, sizeof(path), "%s/state/poll.state", d.dir);
-        sf = fopen(path, "we");
-        ck_assert_ptr_nonnull(sf);
-        fputs("imapidled-state 1\nINBOX 4 7 1 0 0\n", sf);
-        ck_assert_int_eq(fclose(sf), 0);
+        write_state(&d, "poll", "imapidled-state 1\nINBOX 4 7 1 0 0\n");
         ck_assert_int_eq(fake_imapd_start(script, &f), 0);
         write_config(&d,
                      "debounce = 0;\n"
@@ -2329,22 +2335,14 @@ START_TEST(test_patterns_list_script) {
         };
         _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
         _cleanup_free_ char *report = NULL;
-        char path[160];
         size_t n = 0;
-        FILE *sf;
         Daemon d;
 
         for (unsigned i = 0; i < 1500; i++)
                 n += (size_t) snprintf(flood + n, sizeof(flood) - n, "* LIST () \"/\" Pt%04u\r\n", i);
         snprintf(flood + n, sizeof(flood) - n, "<tag> OK listed\r\n");
         daemon_init(&d);
-        snprintf(path, sizeof(path), "%s/state", d.dir);
-        ck_assert_int_eq(mkdir(path, 0700), 0);
-        snprintf(path, sizeof(path), "%s/state/pl.state", d.dir);
-        sf = fopen(path, "we");
-        ck_assert_ptr_nonnull(sf);
-        fputs("imapidled-state 1\nINBOX 7 1 0 0 0\nPtC 7 1 0 0 0\n", sf);
-        ck_assert_int_eq(fclose(sf), 0);
+        write_state(&d, "pl", "imapidled-state 1\nINBOX 7 1 0 0 0\nPtC 7 1 0 0 0\n");
         ck_assert_int_eq(fake_imapd_start(script, &f), 0);
         write_config(&d,
                      "debounce = 0;\n"

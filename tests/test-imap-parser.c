@@ -932,6 +932,33 @@ START_TEST(test_type_names) {
 }
 END_TEST
 
+START_TEST(test_list_selectable) {
+        static const struct {
+                const char *line;
+                bool selectable;
+        } cases[] = {
+                { "* LIST () \"/\" INBOX\r\n", true },
+                { "* LIST (\\HasNoChildren \\Marked) \"/\" Lists/dev\r\n", true },
+                { "* LIST (\\Noselect) \"/\" Lists\r\n", false },
+                { "* LIST (\\noselect) \"/\" Lists\r\n", false },       /* atoms: any case */
+                { "* LIST (\\NonExistent) NIL Gone\r\n", false },         /* RFC 5258 §3 */
+                { "* LSUB (\\Noselect) \".\" x\r\n", false },
+                { "* LIST () \"/\" New (\"OLDNAME\" (Old))\r\n", true },
+                { "* 3 EXISTS\r\n", false },                              /* not a LIST */
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_(imap_parser_freep) ImapParser *p = NULL;
+
+                ck_assert_int_eq(imap_parser_new(NULL, &p), 0);
+                feed_whole(p, cases[i].line);
+                ck_assert_msg(imap_response_list_selectable(imap_parser_response(p)) == cases[i].selectable, "%s",
+                              cases[i].line);
+        }
+        ck_assert(!imap_response_list_selectable(NULL));
+}
+END_TEST
+
 static Suite *imap_parser_suite(void) {
         Suite *s = suite_create("imap-parser");
         TCase *tc;
@@ -972,6 +999,7 @@ static Suite *imap_parser_suite(void) {
         tcase_add_test(tc, test_many_small_literals);
         tcase_add_test(tc, test_data_offset);
         tcase_add_test(tc, test_type_names);
+        tcase_add_test(tc, test_list_selectable);
         suite_add_tcase(s, tc);
 
         return s;

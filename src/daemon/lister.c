@@ -168,15 +168,6 @@ int connection_list(Connection *c, ConnectionDoneFn then) {
         return list_next(c);
 }
 
-/* RFC 3501 §7.2.2 name attributes; RFC 5258 §3 adds \NonExistent. */
-static bool selectable(const ImapArg *flags) {
-        for (const ImapArg *f = flags ? imap_arg_list_first(flags) : NULL; f && f < imap_arg_next(flags);
-             f = imap_arg_next(f))
-                if (imap_arg_atom_equal(f, "\\Noselect") || imap_arg_atom_equal(f, "\\NonExistent"))
-                        return false;
-        return true;
-}
-
 /* The OLDNAME extended data item of a LIST (RFC 5465 §5.4, in RFC 5258's
  * mbox-list-extended): the name before a rename, or NULL. */
 static const ImapArg *list_oldname(const ImapResponse *resp) {
@@ -238,7 +229,7 @@ void connection_on_list(Connection *c, const ImapResponse *resp) {
                 }
                 return;
         }
-        if (!mb || !imap_arg_is_string(mb) || !selectable(resp->list.flags))
+        if (!mb || !imap_arg_is_string(mb) || !imap_response_list_selectable(resp))
                 return;
         if (l->n >= LISTER_MAX_MAILBOXES) {
                 l->truncated = true;

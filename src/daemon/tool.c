@@ -66,15 +66,6 @@ static int get_secret(const CfgAccount *a, char **ret) {
         return 0;
 }
 
-/* RFC 3501 §7.2.2 name attributes; RFC 5258 §3 adds \NonExistent. */
-static bool selectable(const ImapArg *flags) {
-        for (const ImapArg *f = flags ? imap_arg_list_first(flags) : NULL; f && f < imap_arg_next(flags);
-             f = imap_arg_next(f))
-                if (imap_arg_atom_equal(f, "\\Noselect") || imap_arg_atom_equal(f, "\\NonExistent"))
-                        return false;
-        return true;
-}
-
 /* One mailbox, its attributes, and whether the daemon would watch it: named
  * in the configuration, or matched by a pattern (the first that matches). */
 static void print_mailbox(const CfgAccount *a, const ImapDatum *d, bool *named) {
@@ -111,7 +102,7 @@ static void print_mailbox(const CfgAccount *a, const ImapDatum *d, bool *named) 
         for (const ImapArg *f = imap_arg_list_first(r->list.flags); f && f < imap_arg_next(r->list.flags);
              f = imap_arg_next(f))
                 printf(" %.*s", (int) f->len, f->str);
-        w = selectable(r->list.flags) ? cfg_account_mailbox_for(a, name, r->list.delimiter) : SIZE_MAX;
+        w = imap_response_list_selectable(r) ? cfg_account_mailbox_for(a, name, r->list.delimiter) : SIZE_MAX;
         if (w != SIZE_MAX && a->mailboxes[w].pattern)
                 printf("  (watched: \"%s\")", a->mailboxes[w].name);
         else if (w != SIZE_MAX) {

@@ -1397,3 +1397,15 @@ ImapParser *imap_parser_free(ImapParser *p) {
         free(p);
         return NULL;
 }
+
+bool imap_response_list_selectable(const ImapResponse *r) {
+        const ImapArg *flags;
+
+        if (!r || (r->data_type != IMAP_DATA_LIST && r->data_type != IMAP_DATA_LSUB) || !r->list.flags)
+                return false;
+        flags = r->list.flags;
+        for (const ImapArg *f = imap_arg_list_first(flags); f && f < imap_arg_next(flags); f = imap_arg_next(f))
+                if (imap_arg_atom_equal(f, "\\Noselect") || imap_arg_atom_equal(f, "\\NonExistent"))
+                        return false;
+        return true;
+}

@@ -269,6 +269,11 @@ size_t imap_parser_allocated(const ImapParser *p);
 /* Drop any partial response and error; keep the limits.  Every buffer is released. */
 void imap_parser_reset(ImapParser *p);
 
+/* A LIST or LSUB response names a mailbox that can be selected: neither
+ * \Noselect (RFC 3501 §7.2.2) nor \NonExistent (RFC 5258 §3) among its
+ * attributes.  False for any other response. */
+bool imap_response_list_selectable(const ImapResponse *r);
+
 const char *imap_response_kind_to_string(ImapResponseKind k) __attribute__((const));
 const char *imap_status_to_string(ImapStatus s) __attribute__((const));
 const char *imap_data_type_to_string(ImapDataType t) __attribute__((const));
