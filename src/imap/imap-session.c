@@ -142,7 +142,7 @@ struct Pending {
         const CmdEntry *entry;          /* NULL for commands outside the table (xatom) */
         Buf wire;                       /* the serialized command, until all of it is sent */
         size_t sent;                    /* bytes of wire moved to the output; > 0: queued */
-        /* Positions in the output stream (ImapSession.out_produced): the end of the command's
+        /* Positions in the output stream (out_end()): the end of the command's
          * first line, after which the server may answer it, and the end of what it last put
          * out, after which the server may ask for more with "+".  Until the caller has taken
          * the output up to there, the server cannot have seen it (out_taken). */
@@ -205,8 +205,7 @@ struct ImapSession {
         uint8_t ev_head, ev_len;
 
         Buf out;                        /* freed (wiped) whenever it is drained */
-        uint64_t out_produced;          /* bytes ever put into out */
-        uint64_t out_taken;             /* bytes of them the caller took for writing */
+        uint64_t out_taken;             /* bytes of output the caller took for writing, ever */
         Pending *cmds, *cmds_tail;      /* submitted, not yet answered, in order */
         size_t n_cmds;
 
@@ -530,11 +529,12 @@ size_t imap_session_capabilities(ImapSession *s, const char *const **ret) {
 
 static int out_put(ImapSession *s, const void *p, size_t n) {
         int r = buf_append(&s->out, p, n, 0);
+        return r < 0 ? fail(s, r, "out of memory") : 0;
+}
 
-        if (r < 0)
-                return fail(s, r, "out of memory");
-        s->out_produced += n;
-        return 0;
+/* The position in the output stream after everything put out so far. */
+static uint64_t out_end(const ImapSession *s) {
+        return s->out_taken + s->out.len;
 }
 
 static bool cmd_blocks_followers(const Pending *p) {
@@ -552,7 +552,7 @@ static int flush_commands(ImapSession *s) {
         for (Pending *p = s->cmds; p; p = p->next) {
                 if (p->sent < p->wire.len && !p->wait_cont) {
                         size_t upto = p->next_sync < p->n_syncs ? p->syncs[p->next_sync] : p->wire.len;
-                        uint64_t start = s->out_produced;
+                        uint64_t start = out_end(s);
                         int r = out_put(s, p->wire.data + p->sent, upto - p->sent);
                         if (r < 0)
                                 return r;
@@ -561,10 +561,9 @@ static int flush_commands(ImapSession *s) {
                                  * CR or LF (imap-cmd.h), and a literal's "{n}" ends a line. */
                                 const char *crlf = memmem(p->wire.data, upto, "\r\n", 2);
 
-                                p->line_end = crlf ? start + (uint64_t) (crlf - p->wire.data) + 2 :
-                                                     s->out_produced;
+                                p->line_end = crlf ? start + (uint64_t) (crlf - p->wire.data) + 2 : out_end(s);
                         }
-                        p->cont_end = s->out_produced;
+                        p->cont_end = out_end(s);
                         p->sent = upto;
                         if (p->next_sync < p->n_syncs) {
                                 p->next_sync++;
@@ -1066,7 +1065,7 @@ static int handle_continuation(ImapSession *s, const ImapResponse *r) {
                 buf_done_secure(&resp);
                 if (k >= 0)
                         k = out_put(s, "\r\n", 2);
-                p->cont_end = s->out_produced;
+                p->cont_end = out_end(s);
                 return k;
         }
         /* IDLE.  A second "+" while idling (some servers repeat it) is harmless (Q3). */
