@@ -622,6 +622,38 @@ START_TEST(test_starttls_injection_refused) {
 }
 END_TEST
 
+START_TEST(test_A05_reply_before_starttls) {
+        /* Catalogue case A05 at the daemon level: a STARTTLS reply in the greeting's segment,
+         * with the tag a fixed prefix would give ("A0"), and the next one.  The connection
+         * reads the whole segment before it writes, so the session sees the reply before its
+         * STARTTLS left: not taken for the reply, no TLS, no credentials, not even the
+         * STARTTLS line; then it retries. */
+        static const FakeStep script[] = {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] fake\r\n"
+                          "A0 OK Begin TLS\r\nA1 OK Begin TLS\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL;
+        Daemon d;
+
+        daemon_init(&d);
+        ck_assert_int_eq(fake_imapd_start(script, &f), 0);
+        write_config(&d,
+                     "accounts = ( { name = \"a05\"; host = \"127.0.0.1\"; port = %u; tls = \"starttls\";\n"
+                     "  ca_file = \"%s\"; username = \"u\"; password = \"never-sent\"; } );\n",
+                     fake_imapd_port(f), dovecot.ca_file);
+        daemon_start(&d);
+        ck_assert_msg(wait_log(&d, "retrying in", 1, 10000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(log_count(&d, "unexpected response: 'A0 OK Begin TLS'") == 1, "log:\n%s", tail_of(d.log));
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s", report ? report : "");
+        ck_assert_uint_eq(log_count(&d, "never-sent"), 0);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
 START_TEST(test_catchup_across_restarts) {
         /* Issue 5: stop the daemon, deliver 3, start it: one catch-up event
          * with count 3; start again with nothing delivered: no event; a
@@ -2421,6 +2453,7 @@ Suite *daemon_suite(void) {
         tcase_add_test(tc, test_failing_and_hanging_hooks);
         tcase_add_test(tc, test_list_mailboxes);
         tcase_add_test(tc, test_starttls_injection_refused);
+        tcase_add_test(tc, test_A05_reply_before_starttls);
         tcase_add_test(tc, test_catchup_across_restarts);
         tcase_add_test(tc, test_reconnect_after_server_restart);
         suite_add_tcase(s, tc);

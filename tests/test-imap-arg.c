@@ -16,14 +16,18 @@ typedef struct NumCase {
 static const NumCase nums[] = {
         { "0",                    0,        -EBADMSG, 0,       0 },
         { "1",                    0,        0,        0,       1 },
-        { "00042",                0,        0,        0,       42 },
+        /* number = 1*DIGIT allows leading zeros, nz-number = digit-nz *DIGIT does not (RFC 3501 §9). */
+        { "00042",                0,        -EBADMSG, 0,       42 },
+        { "01",                   0,        -EBADMSG, 0,       1 },
+        { "00",                   0,        -EBADMSG, 0,       0 },
+        { "10",                   0,        0,        0,       10 },
         { "4294967295",           0,        0,        0,       UINT32_MAX },
         { "4294967296",           -ERANGE,  -ERANGE,  0,       UINT64_C(4294967296) },
         { "9223372036854775807",  -ERANGE,  -ERANGE,  0,       INT64_MAX },
         { "9223372036854775808",  -ERANGE,  -ERANGE,  -ERANGE, 0 },
         { "18446744073709551615", -ERANGE,  -ERANGE,  -ERANGE, 0 },
         { "18446744073709551616", -ERANGE,  -ERANGE,  -ERANGE, 0 },
-        { "000000000000000000001", -ERANGE, -ERANGE,  -ERANGE, 0 },  /* 21 digits */
+        { "000000000000000000001", -ERANGE, -EBADMSG, -ERANGE, 0 },  /* 21 digits */
         { "",                     -EBADMSG, -EBADMSG, -EBADMSG, 0 },
         { "-1",                   -EBADMSG, -EBADMSG, -EBADMSG, 0 },
         { "+1",                   -EBADMSG, -EBADMSG, -EBADMSG, 0 },

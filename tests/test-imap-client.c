@@ -324,6 +324,56 @@ START_TEST(test_S11_connect_then_logout) {
 }
 END_TEST
 
+START_TEST(test_A05_random_tag_prefix) {
+        /* Catalogue case A05: tags a server cannot predict, different per connection. */
+        static const FakeStep script[] = { GREET, LOGOUT, FAKE_EXPECT_EOF(), FAKE_END };
+        char seen[2][IMAP_TAG_PREFIX_RANDOM_LEN + 1];
+
+        for (size_t i = 0; i < 2; i++) {
+                FakeImapd *f = serve(script, TRANSPORT_PLAIN);
+                ImapClient *c = connect_ok(f);
+                const char *prefix = imap_session_tag_prefix(imap_client_session(c));
+                ImapResult res = {};
+
+                ck_assert_uint_eq(strlen(prefix), IMAP_TAG_PREFIX_RANDOM_LEN);
+                for (const char *p = prefix; *p; p++)
+                        ck_assert(*p >= 'A' && *p <= 'Z');
+                memcpy(seen[i], prefix, sizeof(seen[i]));
+                expect_ok(c, imap_client_logout(c, &res));
+                imap_result_done(&res);
+                finish(f, c);
+        }
+        /* 26^6 prefixes: two alike would be a one-in-300-million chance. */
+        ck_assert_str_ne(seen[0], seen[1]);
+}
+END_TEST
+
+START_TEST(test_A05_guessed_tag_before_starttls) {
+        /* Replies sent with the greeting, with the tags a fixed prefix would give ("A0", "A1"),
+         * before the client wrote anything: with tags nobody can predict they are foreign
+         * tags, and the connection goes before any TLS or credentials. */
+        static const FakeStep script[] = {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\nA0 OK Begin TLS\r\nA1 OK Begin TLS\r\n"),
+                FAKE_END,
+        };
+        FakeImapd *f = serve(script, TRANSPORT_PLAIN);
+        ImapClient *c = NULL;
+        _cleanup_free_ char *msg = NULL;
+        char port[8];
+        ImapClientOpts o = client_opts(f, port, 10000);
+        int r;
+
+        o.mode = IMAP_CLIENT_STARTTLS;
+        o.host = "localhost";
+        o.ca_file = server_certs.ca_file;
+        r = imap_client_connect(&o, &c, &msg);
+        ck_assert_int_eq(r, -EPROTO);
+        ck_assert_msg(msg && strstr(msg, "unexpected response: 'A0 OK Begin TLS'"), "%s", msg ? msg : "");
+        ck_assert_ptr_null(c);
+        finish(f, NULL);
+}
+END_TEST
+
 START_TEST(test_S12_timeout_parameter) {
         /* imaplib refuses timeout=0; here 0 means none and a negative value is refused. */
         ImapClientOpts o = { .mode = IMAP_CLIENT_PLAIN, .host = "127.0.0.1", .port = "1", .timeout_ms = -5 };
@@ -1611,6 +1661,8 @@ static Suite *imap_client_suite(void) {
         tcase_add_loop_test(tc, test_S09_line_too_long_default, TRANSPORT_PLAIN, _TRANSPORT_MAX);
         tcase_add_loop_test(tc, test_S10_truncated_huge_literal, TRANSPORT_PLAIN, _TRANSPORT_MAX);
         tcase_add_loop_test(tc, test_S11_connect_then_logout, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_test(tc, test_A05_random_tag_prefix);
+        tcase_add_test(tc, test_A05_guessed_tag_before_starttls);
         tcase_add_test(tc, test_S12_timeout_parameter);
         tcase_add_loop_test(tc, test_S13_timeout_during_greeting, TRANSPORT_PLAIN, _TRANSPORT_MAX);
         tcase_add_loop_test(tc, test_S14_login_logout, TRANSPORT_PLAIN, _TRANSPORT_MAX);

@@ -30,6 +30,9 @@ static const SetCase sets[] = {
         { "1,,2",                  false, -EBADMSG, NULL },
         { "0",                     false, -EBADMSG, NULL },
         { "1:0",                   false, -EBADMSG, NULL },
+        { "01",                    false, -EBADMSG, NULL },     /* nz-number: no leading zero (RFC 3501 §9) */
+        { "1:02",                  false, -EBADMSG, NULL },
+        { "10,3",                  false, 2, "10-10,3-3" },
         { "4294967296",            false, -EBADMSG, NULL },
         { "1:",                    false, -EBADMSG, NULL },
         { ":1",                    false, -EBADMSG, NULL },

@@ -77,6 +77,16 @@ static void expect_no_out(ImapSession *s) {
         expect_out(s, "");
 }
 
+/* Take whatever the session wants to send, as a socket loop writes it: the server can answer
+ * only what was taken (imap_session_consume_output()). */
+static void take_out(ImapSession *s) {
+        const void *buf;
+        size_t len;
+
+        imap_session_output(s, &buf, &len);
+        imap_session_consume_output(s, len);
+}
+
 static ImapEvent next_event(ImapSession *s, ImapEventType type) {
         ImapEvent e;
 
@@ -305,8 +315,8 @@ START_TEST(test_uid_subcommands) {
         _cleanup_(imap_session_freep) ImapSession *s = logged_in("", false);
 
         submit(s, cmd("SELECT", IMAP_CMD_ARG_ASTRING, "INBOX", END));
-        feed(s, "KDMF1 OK [READ-WRITE] done\r\n");
         expect_out(s, "KDMF1 SELECT INBOX\r\n");
+        feed(s, "KDMF1 OK [READ-WRITE] done\r\n");
         ck_assert_int_eq(imap_session_state(s), IMAP_STATE_SELECTED);
         ck_assert_int_eq(imap_session_submit(s, cmd("UID", IMAP_CMD_ARG_ATOM, "FROB", IMAP_CMD_ARG_ATOM, "1", END),
                                              now_usec, NULL),
@@ -380,6 +390,7 @@ START_TEST(test_tagged_without_text) {
         ImapEvent e;
 
         submit(s, cmd("NOOP", END));
+        take_out(s);
         feed(s, "KDMF1 OK\r\n");
         e = next_event(s, IMAP_EVENT_DONE);
         ck_assert_int_eq(e.resp->status, IMAP_STATUS_OK);
@@ -392,9 +403,11 @@ START_TEST(test_select_and_close) {
         _cleanup_(imap_session_freep) ImapSession *s = logged_in("", true);
 
         submit(s, cmd("SELECT", IMAP_CMD_ARG_ASTRING, "X", END));
+        take_out(s);
         feed(s, "KDMF1 NO no such mailbox\r\n");
         ck_assert_int_eq(imap_session_state(s), IMAP_STATE_AUTH);
         submit(s, cmd("EXAMINE", IMAP_CMD_ARG_ASTRING, "INBOX", END));
+        take_out(s);
         feed(s, "* 5 EXISTS\r\nKDMF2 OK [READ-ONLY] done\r\n");
         ck_assert_int_eq(imap_session_state(s), IMAP_STATE_SELECTED);
         ck_assert(imap_session_response_has(s, "READ-ONLY"));
@@ -404,9 +417,11 @@ START_TEST(test_select_and_close) {
         submit(s, cmd("SELECT", IMAP_CMD_ARG_ASTRING, "INBOX", END));
         ck_assert(!imap_session_response_has(s, "EXISTS"));
         ck_assert(!imap_session_response_has(s, "READ-ONLY"));
+        take_out(s);
         feed(s, "KDMF3 OK [READ-WRITE] done\r\n");
         /* CLOSE returns to AUTH even when refused. */
         submit(s, cmd("CLOSE", END));
+        take_out(s);
         feed(s, "KDMF4 BAD no\r\n");
         ck_assert_int_eq(imap_session_state(s), IMAP_STATE_AUTH);
 }
@@ -613,8 +628,10 @@ START_TEST(test_store_fragments) {
         _cleanup_(imap_session_freep) ImapSession *s = logged_in("", true);
 
         submit(s, cmd("SELECT", IMAP_CMD_ARG_ASTRING, "INBOX", END));
+        take_out(s);
         feed(s, "KDMF1 OK done\r\n");
         submit(s, cmd("FETCH", IMAP_CMD_ARG_ATOM, "1:2", IMAP_CMD_ARG_RAW, "(BODY[1] BODY[2])", END));
+        take_out(s);
         feed(s, "* 1 FETCH (BODY[1] {3}\r\nabc BODY[2] {2}\r\nde)\r\n* 2 FETCH (FLAGS (\\Seen))\r\nKDMF2 OK done\r\n");
         expect_stored(s, "FETCH", 2, "[('1 (BODY[1] {3}', 'abc'), (' BODY[2] {2}', 'de'), ')']",
                       "['2 (FLAGS (\\Seen))']");
@@ -627,6 +644,7 @@ START_TEST(test_store_codes) {
         _cleanup_(imap_session_freep) ImapSession *s = logged_in("", true);
 
         submit(s, cmd("NOOP", END));
+        take_out(s);
         feed(s, "* OK [UIDNEXT 7] predicted\r\nKDMF1 NO [ALERT] nope\r\n");
         expect_stored(s, "ALERT", 1, "['']");
         expect_stored(s, "NO", 0);
@@ -758,6 +776,7 @@ START_TEST(test_idle_ended_by_server) {
         ImapEvent e;
 
         submit(s, cmd("IDLE", END));
+        expect_out(s, "KDMF1 IDLE\r\n");
         feed(s, "+ idling\r\n+ still here\r\n");
         drain_events(s);
         ck_assert_int_eq(imap_session_state(s), IMAP_STATE_IDLING);
@@ -769,7 +788,7 @@ START_TEST(test_idle_ended_by_server) {
         /* The queue still holds what came; ending IDLE sends no DONE. */
         expect_idle_item(s, "EXISTS", "['4']");
         ck_assert_int_eq(imap_session_idle_done(s, now_usec), 1);
-        expect_out(s, "KDMF1 IDLE\r\n");
+        expect_no_out(s);
         ck_assert_int_eq(imap_session_idle_done(s, now_usec), -ENOENT);
 }
 END_TEST
@@ -779,6 +798,7 @@ START_TEST(test_idle_codes_queued_separately) {
         _cleanup_(imap_session_freep) ImapSession *s = logged_in("IDLE", true);
 
         submit(s, cmd("IDLE", END));
+        take_out(s);
         feed(s, "+ idling\r\n* OK [ALERT] disk full\r\n* 2 FETCH (BODY[1] {3}\r\nabc BODY[2] {2}\r\nde)\r\n");
         expect_idle_item(s, "OK", "['[ALERT] disk full']");
         expect_idle_item(s, "ALERT", "['']");
@@ -791,6 +811,7 @@ START_TEST(test_idle_leftovers_to_store) {
         _cleanup_(imap_session_freep) ImapSession *s = logged_in("IDLE", true);
 
         submit(s, cmd("IDLE", END));
+        take_out(s);
         feed(s, "* 2 FETCH (BODY[1] {3}\r\nabc)\r\n+ idling\r\n");
         ck_assert_int_eq(imap_session_idle_done(s, now_usec), 0);
         feed(s, "KDMF1 OK done\r\n");
@@ -803,6 +824,7 @@ START_TEST(test_idle_bye) {
         _cleanup_(imap_session_freep) ImapSession *s = logged_in("IDLE", true);
 
         submit(s, cmd("IDLE", END));
+        take_out(s);
         feed(s, "+ idling\r\n* BYE autologout\r\n");
         expect_idle_item(s, "BYE", "['autologout']");
         ck_assert_int_eq(imap_session_eof(s), -ECONNRESET);
@@ -919,6 +941,7 @@ START_TEST(test_starttls_forgets_plaintext) {
         feed(s, "* OK [ALERT] plaintext alert\r\n");
         drain_events(s);
         submit(s, cmd("STARTTLS", END));
+        expect_out(s, "KDMF0 STARTTLS\r\n");
         feed(s, "KDMF0 OK go\r\n");
         ck_assert_int_eq(imap_session_submit(s, cmd("NOOP", END), now_usec, NULL), -EPERM);
         ck_assert_int_eq(imap_session_starttls_done(s), 0);
@@ -933,8 +956,8 @@ START_TEST(test_starttls_forgets_plaintext) {
         ck_assert(!imap_session_has_capability(s, "STARTTLS"));
         ck_assert(!imap_session_response_has(s, "ALERT"));
         submit(s, cmd("CAPABILITY", END));
-        /* The NOOP queued before the handshake went nowhere; the new command goes now. */
-        expect_out(s, "KDMF0 STARTTLS\r\nKDMF1 CAPABILITY\r\n");
+        /* The NOOP refused before the handshake went nowhere; the new command goes now. */
+        expect_out(s, "KDMF1 CAPABILITY\r\n");
 }
 END_TEST
 
@@ -992,8 +1015,8 @@ START_TEST(test_nothing_out_after_death) {
         _cleanup_(imap_session_freep) ImapSession *s = logged_in("IDLE", false);
 
         submit(s, cmd("IDLE", END));
-        feed(s, "+ idling\r\n");
         expect_out(s, "KDMF1 IDLE\r\n");
+        feed(s, "+ idling\r\n");
         ck_assert_int_eq(feed_err(s, "* 1 FETCH (\r\n"), -EBADMSG);
         ck_assert_int_eq(imap_session_idle_done(s, now_usec), -ESHUTDOWN);
         expect_no_out(s);
@@ -1043,6 +1066,160 @@ START_TEST(test_continuation_for_unsent_command) {
         expect_out(s, "KDMF0 STARTTLS\r\n");
         ck_assert_int_eq(feed_err(s, "+ \r\n"), -EPROTO);
         expect_no_out(s);
+}
+END_TEST
+
+/* ---- replies to commands not yet sent (catalogue case A05) ------------------------------ */
+
+/* A05: "A0 OK" in the greeting's segment, there before STARTTLS was ever written, must not be
+ * taken as its reply.  The caller does what a socket loop does: it feeds the greeting, submits
+ * STARTTLS on the greeting event, and feeds the rest of the segment before it gets to write. */
+START_TEST(test_reply_in_greeting_segment) {
+        static const char *const forged[] = {
+                "KDMF0 OK Begin TLS now\r\n",   /* the tag we are about to use */
+                "KDMF0 NO no TLS for you\r\n",  /* a downgrade: "STARTTLS refused" */
+                "KDMF0 BAD\r\n",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(forged); i++) {
+                _cleanup_(imap_session_freep) ImapSession *s = new_session(true);
+                char in[256];
+                size_t n, used;
+                ImapEvent e;
+
+                n = (size_t) snprintf(in, sizeof(in), "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n%s",
+                                      forged[i]);
+                ck_assert_int_eq(imap_session_feed(s, in, n, now_usec, &used), 1);
+                ck_assert_uint_lt(used, n);
+                next_event(s, IMAP_EVENT_GREETING);
+                submit(s, cmd("STARTTLS", END));
+                /* Not yet taken from the output: the server cannot have seen it. */
+                ck_assert_int_eq(imap_session_feed(s, in + used, n - used, now_usec, &used), -EPROTO);
+                ck_assert_msg(strstr(imap_session_error(s), "reply to STARTTLS before the command was sent"), "%s",
+                              imap_session_error(s));
+                ck_assert(imap_session_is_dead(s));
+                /* Nothing of it is trusted: no reply, no switch to TLS, no state change. */
+                ck_assert_int_eq(imap_session_next_event(s, &e), 0);
+                ck_assert(!imap_session_tls_pending(s));
+                ck_assert_int_eq(imap_session_starttls_done(s), -ESHUTDOWN);
+                ck_assert_int_eq(imap_session_state(s), IMAP_STATE_NONAUTH);
+                ck_assert_uint_eq(imap_session_pending(s), 1);
+        }
+}
+END_TEST
+
+/* The same reply once the command was taken is the real one; taken in part, it is not. */
+START_TEST(test_reply_after_partial_take) {
+        _cleanup_(imap_session_freep) ImapSession *s = new_session(false);
+        const void *buf;
+        size_t len;
+
+        feed(s, "* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n");
+        drain_events(s);
+        submit(s, cmd("STARTTLS", END));
+        imap_session_output(s, &buf, &len);
+        ck_assert_uint_eq(len, strlen("KDMF0 STARTTLS\r\n"));
+        /* All but the LF: a server that answers now answers a line it has not read. */
+        imap_session_consume_output(s, len - 1);
+        ck_assert_int_eq(feed_err(s, "KDMF0 OK go\r\n"), -EPROTO);
+
+        {
+                _cleanup_(imap_session_freep) ImapSession *t = new_session(false);
+
+                feed(t, "* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n");
+                drain_events(t);
+                submit(t, cmd("STARTTLS", END));
+                imap_session_output(t, &buf, &len);
+                imap_session_consume_output(t, len - 1);
+                imap_session_consume_output(t, 1);
+                feed(t, "KDMF0 OK go\r\n");
+                next_event(t, IMAP_EVENT_DONE);
+                next_event(t, IMAP_EVENT_STARTTLS);
+                ck_assert(imap_session_tls_pending(t));
+        }
+}
+END_TEST
+
+/* A reply to a command behind one that was taken: the first is answered, the second is not. */
+START_TEST(test_reply_to_untaken_pipelined) {
+        _cleanup_(imap_session_freep) ImapSession *s = logged_in("", false);
+
+        submit(s, cmd("NOOP", END));
+        expect_out(s, "KDMF1 NOOP\r\n");
+        submit(s, cmd("LIST", IMAP_CMD_ARG_ASTRING, "", IMAP_CMD_ARG_LIST_MAILBOX, "*", END));
+        feed(s, "KDMF1 OK done\r\n");
+        next_event(s, IMAP_EVENT_DONE);
+        ck_assert_int_eq(feed_err(s, "KDMF2 OK LIST done\r\n"), -EPROTO);
+        ck_assert_msg(strstr(imap_session_error(s), "reply to LIST before the command was sent"), "%s",
+                      imap_session_error(s));
+}
+END_TEST
+
+/* "+" likewise: for IDLE, a literal or AUTHENTICATE, only after what it answers was taken. */
+START_TEST(test_continuation_before_taken) {
+        {
+                _cleanup_(imap_session_freep) ImapSession *s = logged_in("IDLE", false);
+
+                submit(s, cmd("IDLE", END));
+                ck_assert_int_eq(feed_err(s, "+ idling\r\n"), -EPROTO);
+                ck_assert_str_eq(imap_session_error(s), "continuation request for IDLE before the command was sent");
+        }
+        {
+                _cleanup_(imap_session_freep) ImapSession *s = logged_in("", false);
+
+                submit(s, cmd("APPEND", IMAP_CMD_ARG_ASTRING, "INBOX", IMAP_CMD_ARG_LITERAL, "abc", END));
+                ck_assert_int_eq(feed_err(s, "+ go\r\n"), -EPROTO);
+                ck_assert_str_eq(imap_session_error(s), "continuation request for APPEND before the command was sent");
+                /* The literal never left. */
+                expect_out(s, "KDMF1 APPEND INBOX {3}\r\n");
+        }
+        {
+                /* The first "+" was honest; the second comes before the literal was taken. */
+                _cleanup_(imap_session_freep) ImapSession *s = logged_in("", false);
+
+                submit(s, cmd("APPEND", IMAP_CMD_ARG_ASTRING, "INBOX", IMAP_CMD_ARG_LITERAL, "abc", IMAP_CMD_ARG_LITERAL,
+                              "de", END));
+                expect_out(s, "KDMF1 APPEND INBOX {3}\r\n");
+                feed(s, "+ go\r\n");
+                ck_assert_int_eq(feed_err(s, "+ go\r\n"), -EPROTO);
+                ck_assert_str_eq(imap_session_error(s), "continuation request for APPEND before the command was sent");
+        }
+        {
+                _cleanup_(imap_session_freep) ImapSession *s = greeted("AUTH=X");
+                ImapSaslCreds cr = { .user = "tim", .secret = "pw" };
+                ImapSasl *sasl = NULL;
+
+                ck_assert_int_eq(imap_sasl_new("LOGIN", &cr, &sasl), 0);
+                ck_assert_int_eq(imap_session_authenticate(s, sasl, now_usec, NULL), 0);
+                expect_out(s, "KDMF0 AUTHENTICATE LOGIN\r\n");
+                feed(s, "+ VXNlcm5hbWU6\r\n");
+                /* Our answer is in the output, not taken: the next challenge cannot be real. */
+                ck_assert_int_eq(feed_err(s, "+ UGFzc3dvcmQ6\r\n"), -EPROTO);
+                ck_assert_str_eq(imap_session_error(s),
+                                 "continuation request for AUTHENTICATE before the command was sent");
+        }
+}
+END_TEST
+
+/* Tag prefixes from caller-supplied randomness: letters only, the length the session takes. */
+START_TEST(test_tag_prefix_random) {
+        char a[IMAP_TAG_PREFIX_RANDOM_LEN + 1], b[IMAP_TAG_PREFIX_RANDOM_LEN + 1];
+        ImapSessionParams p = { .now = now_usec };
+        ImapSession *s = NULL;
+
+        ck_assert_str_eq(imap_tag_prefix_random(0, a), "AAAAAA");
+        ck_assert_str_eq(imap_tag_prefix_random(25 + 26 * 1, a), "ZBAAAA");
+        ck_assert_str_ne(imap_tag_prefix_random(1, a), imap_tag_prefix_random(2, b));
+        for (uint64_t r = UINT64_MAX; r > UINT64_MAX - 1000; r--) {
+                imap_tag_prefix_random(r * 0x9e3779b97f4a7c15u, a);
+                ck_assert_uint_eq(strlen(a), IMAP_TAG_PREFIX_RANDOM_LEN);
+                for (size_t i = 0; a[i]; i++)
+                        ck_assert(a[i] >= 'A' && a[i] <= 'Z');
+        }
+        p.tag_prefix = imap_tag_prefix_random(0x123456789abcdefu, a);
+        ck_assert_int_eq(imap_session_new(&p, &s), 0);
+        ck_assert_str_eq(imap_session_tag_prefix(s), a);
+        imap_session_free(s);
 }
 END_TEST
 
@@ -1275,6 +1452,14 @@ static Suite *imap_session_suite(void) {
         tcase_add_test(tc, test_starttls_done_after_injection);
         tcase_add_test(tc, test_reply_to_unsent_command);
         tcase_add_test(tc, test_continuation_for_unsent_command);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("unsent");
+        tcase_add_test(tc, test_reply_in_greeting_segment);
+        tcase_add_test(tc, test_reply_after_partial_take);
+        tcase_add_test(tc, test_reply_to_untaken_pipelined);
+        tcase_add_test(tc, test_continuation_before_taken);
+        tcase_add_test(tc, test_tag_prefix_random);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("memory");

@@ -994,8 +994,14 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
                 if (r == 0)
                         return update_io(c);
                 if (c->state == CONNECTION_CONNECTING) {
+                        char prefix[IMAP_TAG_PREFIX_RANDOM_LEN + 1];
+                        uint64_t rnd = 0;
+
+                        /* Tags nobody can predict, per connection (catalogue case A05). */
+                        if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+                                rnd = (uint64_t) connection_now(c) * 2654435761u ^ (uint64_t) (uintptr_t) c;
                         ImapSessionParams p = {
-                                .tag_prefix = "A",
+                                .tag_prefix = imap_tag_prefix_random(rnd, prefix),
                                 .cmd_timeout = c->account->live.command_timeout_usec,
                                 .greeting_timeout = c->account->live.greeting_timeout_usec,
                                 .now = connection_now(c),

@@ -73,6 +73,10 @@ int imap_parse_nz32(const char *s, size_t len, uint32_t *ret) {
         uint32_t v;
         int r;
 
+        /* RFC 3501 §9, RFC 9051 §9: nz-number = digit-nz *DIGIT.  Unlike number, it
+         * has no room for a leading zero: "01" is no message number or UID. */
+        if (len > 1 && s[0] == '0')
+                return -EBADMSG;
         r = imap_parse_u32(s, len, &v);
         if (r < 0)
                 return r;

@@ -66,7 +66,8 @@ bool imap_arg_atom_equal(const ImapArg *a, const char *word);
 
 /* Strict number conversions (INV-7): only ASCII digits, at least one, at most
  * 20, no sign, no blanks; the value must fit.  The _nz variants also refuse 0
- * (RFC 3501 nz-number).  Return 0 and store the value, or -EBADMSG (not a
+ * and a leading zero (RFC 3501 §9 nz-number = digit-nz *DIGIT; "number" allows
+ * "007").  Return 0 and store the value, or -EBADMSG (not a
  * number) or -ERANGE (too large).  number64 is RFC 9051's 63-bit range. */
 int imap_parse_u32(const char *s, size_t len, uint32_t *ret);
 int imap_parse_nz32(const char *s, size_t len, uint32_t *ret);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "buf.h"
@@ -993,8 +994,8 @@ int imap_client_connect(const ImapClientOpts *o, ImapClient **ret, char **reterr
                 .keep_untagged = true,
                 .now = now_usec(),
         };
-        char prefix[5];
-        unsigned rnd;
+        char prefix[IMAP_TAG_PREFIX_RANDOM_LEN + 1];
+        uint64_t rnd = 0;
         int r;
 
         assert_return(o && ret, -EINVAL);
@@ -1017,13 +1018,11 @@ int imap_client_connect(const ImapClientOpts *o, ImapClient **ret, char **reterr
                 if (!c->host)
                         return -ENOMEM;
         }
-        /* imaplib's tag prefix: Int2AP of a random number in [4096, 65535],
-         * four letters A-P, so tags of two connections rarely look alike. */
-        rnd = 4096 + (unsigned) (sp.now % 61440);
-        for (int i = 3; i >= 0; i--, rnd /= 16)
-                prefix[i] = (char) ('A' + rnd % 16);
-        prefix[4] = 0;
-        sp.tag_prefix = prefix;
+        /* imaplib takes Int2AP of a random number: four letters A-P, from the clock here until
+         * now, which a server could guess.  Tags nobody can predict (catalogue case A05). */
+        if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+                rnd = sp.now * 2654435761u ^ (uint64_t) (uintptr_t) c;
+        sp.tag_prefix = imap_tag_prefix_random(rnd, prefix);
         r = imap_session_new(&sp, &c->s);
         if (r < 0)
                 return r;

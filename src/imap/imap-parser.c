@@ -170,25 +170,29 @@ typedef struct DataEntry {
         const char *name;
         ImapDataType type;
         bool numbered;          /* "* n NAME" (RFC 3501 message-data) */
+        bool nz;                /* n is an nz-number: no zero, no leading zero */
         DataValidator validate;
 } DataEntry;
 
+/* RFC 3501 §9 (and RFC 9051 §9): mailbox-data = ... / number SP "EXISTS" / number SP "RECENT",
+ * where number = 1*DIGIT ("* 00 EXISTS" is legal, and means 0); message-data = nz-number SP
+ * ("EXPUNGE" / ("FETCH" SP msg-att)), where nz-number = digit-nz *DIGIT ("* 01 EXPUNGE" is not). */
 static const DataEntry data_table[] = {
-        { "EXISTS",     IMAP_DATA_EXISTS,     true,  validate_count },     /* RFC 3501 §7.3.1 */
-        { "RECENT",     IMAP_DATA_RECENT,     true,  validate_count },     /* §7.3.2 */
-        { "EXPUNGE",    IMAP_DATA_EXPUNGE,    true,  validate_expunge },   /* §7.4.1 */
-        { "FETCH",      IMAP_DATA_FETCH,      true,  validate_fetch },     /* §7.4.2 */
-        { "VANISHED",   IMAP_DATA_VANISHED,   false, validate_vanished },  /* RFC 7162 §3.2.10 */
-        { "STATUS",     IMAP_DATA_STATUS,     false, validate_status },    /* §7.2.4 */
-        { "LIST",       IMAP_DATA_LIST,       false, validate_list },      /* §7.2.2 */
-        { "LSUB",       IMAP_DATA_LSUB,       false, validate_list },      /* §7.2.3 */
-        { "SEARCH",     IMAP_DATA_SEARCH,     false, validate_search },    /* §7.2.5 */
-        { "ESEARCH",    IMAP_DATA_ESEARCH,    false, validate_esearch },   /* RFC 4731 §3.1 */
-        { "FLAGS",      IMAP_DATA_FLAGS,      false, validate_flags },     /* §7.2.6 */
-        { "CAPABILITY", IMAP_DATA_CAPABILITY, false, validate_atoms },     /* §7.2.1 */
-        { "ENABLED",    IMAP_DATA_ENABLED,    false, validate_atoms },     /* RFC 5161 §3.2 */
-        { "NAMESPACE",  IMAP_DATA_NAMESPACE,  false, validate_namespace }, /* RFC 2342 §5 */
-        { "ID",         IMAP_DATA_ID,         false, validate_id },        /* RFC 2971 §3.2 */
+        { "EXISTS",     IMAP_DATA_EXISTS,     true,  false, validate_count },     /* RFC 3501 §7.3.1 */
+        { "RECENT",     IMAP_DATA_RECENT,     true,  false, validate_count },     /* §7.3.2 */
+        { "EXPUNGE",    IMAP_DATA_EXPUNGE,    true,  true,  validate_expunge },   /* §7.4.1 */
+        { "FETCH",      IMAP_DATA_FETCH,      true,  true,  validate_fetch },     /* §7.4.2 */
+        { "VANISHED",   IMAP_DATA_VANISHED,   false, false, validate_vanished },  /* RFC 7162 §3.2.10 */
+        { "STATUS",     IMAP_DATA_STATUS,     false, false, validate_status },    /* §7.2.4 */
+        { "LIST",       IMAP_DATA_LIST,       false, false, validate_list },      /* §7.2.2 */
+        { "LSUB",       IMAP_DATA_LSUB,       false, false, validate_list },      /* §7.2.3 */
+        { "SEARCH",     IMAP_DATA_SEARCH,     false, false, validate_search },    /* §7.2.5 */
+        { "ESEARCH",    IMAP_DATA_ESEARCH,    false, false, validate_esearch },   /* RFC 4731 §3.1 */
+        { "FLAGS",      IMAP_DATA_FLAGS,      false, false, validate_flags },     /* §7.2.6 */
+        { "CAPABILITY", IMAP_DATA_CAPABILITY, false, false, validate_atoms },     /* §7.2.1 */
+        { "ENABLED",    IMAP_DATA_ENABLED,    false, false, validate_atoms },     /* RFC 5161 §3.2 */
+        { "NAMESPACE",  IMAP_DATA_NAMESPACE,  false, false, validate_namespace }, /* RFC 2342 §5 */
+        { "ID",         IMAP_DATA_ID,         false, false, validate_id },        /* RFC 2971 §3.2 */
 };
 
 static const char *const status_names[] = {
@@ -691,6 +695,7 @@ static int parse_first_line(ImapParser *p, size_t *ppos, size_t end) {
 
         if (b[pos] == '*') {
                 const DataEntry *de;
+                bool leading_zero = false;
 
                 p->b.kind = IMAP_RESPONSE_UNTAGGED;
                 if (pos + 1 >= end || b[pos + 1] != ' ')
@@ -706,6 +711,7 @@ static int parse_first_line(ImapParser *p, size_t *ppos, size_t end) {
                         if (imap_parse_u32(b + s, pos - s, &p->b.number) < 0)
                                 return fail(p, -EBADMSG, "message number out of range");
                         p->b.has_number = true;
+                        leading_zero = pos - s > 1 && b[s] == '0';
                         pos++;
                 }
                 r = parse_name(p, &pos, end, &p->b.name);
@@ -728,6 +734,10 @@ static int parse_first_line(ImapParser *p, size_t *ppos, size_t end) {
                 if (de && de->numbered != p->b.has_number)
                         return fail(p, -EBADMSG, de->numbered ? "message number missing" :
                                                                 "unexpected message number");
+                /* Like the literal count "{007}": a padded number is refused where the
+                 * grammar has no room for one (data_table). */
+                if (de && de->nz && leading_zero)
+                        return fail(p, -EBADMSG, "message number with leading zero");
                 p->b.ctx = CTX_DATA;
                 p->b.data_first = p->n_args;
                 p->b.top_count = 0;

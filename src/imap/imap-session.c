@@ -141,7 +141,12 @@ struct Pending {
         ImapCmd *cmd;                   /* extension commands (xatom) only, for the name */
         const CmdEntry *entry;          /* NULL for commands outside the table (xatom) */
         Buf wire;                       /* the serialized command, until all of it is sent */
-        size_t sent;                    /* bytes of wire moved to the output; > 0: written */
+        size_t sent;                    /* bytes of wire moved to the output; > 0: queued */
+        /* Positions in the output stream (out_end()): the end of the command's
+         * first line, after which the server may answer it, and the end of what it last put
+         * out, after which the server may ask for more with "+".  Until the caller has taken
+         * the output up to there, the server cannot have seen it (out_taken). */
+        uint64_t line_end, cont_end;
         size_t *syncs;                  /* offsets in wire where "+" must be awaited */
         size_t n_syncs, next_sync;
         ImapSasl *sasl;                 /* AUTHENTICATE in progress */
@@ -200,6 +205,7 @@ struct ImapSession {
         uint8_t ev_head, ev_len;
 
         Buf out;                        /* freed (wiped) whenever it is drained */
+        uint64_t out_taken;             /* bytes of output the caller took for writing, ever */
         Pending *cmds, *cmds_tail;      /* submitted, not yet answered, in order */
         size_t n_cmds;
 
@@ -526,6 +532,11 @@ static int out_put(ImapSession *s, const void *p, size_t n) {
         return r < 0 ? fail(s, r, "out of memory") : 0;
 }
 
+/* The position in the output stream after everything put out so far. */
+static uint64_t out_end(const ImapSession *s) {
+        return s->out_taken + s->out.len;
+}
+
 static bool cmd_blocks_followers(const Pending *p) {
         /* Until answered, nothing may follow a command that waits or may wait
          * for "+": the continuation would be ambiguous. */
@@ -541,9 +552,18 @@ static int flush_commands(ImapSession *s) {
         for (Pending *p = s->cmds; p; p = p->next) {
                 if (p->sent < p->wire.len && !p->wait_cont) {
                         size_t upto = p->next_sync < p->n_syncs ? p->syncs[p->next_sync] : p->wire.len;
+                        uint64_t start = out_end(s);
                         int r = out_put(s, p->wire.data + p->sent, upto - p->sent);
                         if (r < 0)
                                 return r;
+                        if (p->sent == 0) {
+                                /* The tag line ends at the first CRLF: only literals hold
+                                 * CR or LF (imap-cmd.h), and a literal's "{n}" ends a line. */
+                                const char *crlf = memmem(p->wire.data, upto, "\r\n", 2);
+
+                                p->line_end = crlf ? start + (uint64_t) (crlf - p->wire.data) + 2 : out_end(s);
+                        }
+                        p->cont_end = out_end(s);
                         p->sent = upto;
                         if (p->next_sync < p->n_syncs) {
                                 p->next_sync++;
@@ -568,6 +588,7 @@ void imap_session_output(const ImapSession *s, const void **ret_buf, size_t *ret
 }
 
 void imap_session_consume_output(ImapSession *s, size_t n) {
+        s->out_taken += MIN(n, s->out.len);
         if (n >= s->out.len) {
                 /* Drained: nothing is kept for an idle connection, and no copy of a LOGIN
                  * line lingers in freed memory. */
@@ -899,16 +920,22 @@ static Pending *find_tag(ImapSession *s, const ImapResponse *r) {
                 return NULL;
         if (imap_parse_u32(r->tag.ptr + pl, r->tag.len - pl, &id) < 0)
                 return NULL;
-        /* A command still queued was never seen by the server: its tag is
-         * not one the server can know (H01, H03).  "A01" is not "A1". */
+        /* "A01" is not "A1". */
         for (Pending *p = s->cmds; p; p = p->next)
                 if (p->id == id) {
                         char tag[PENDING_TAG_MAX];
 
                         pending_tag(s, p, tag);
-                        return strlen(tag) == r->tag.len && p->sent > 0 ? p : NULL;
+                        return strlen(tag) == r->tag.len ? p : NULL;
                 }
         return NULL;
+}
+
+/* Whether the server can have read the command's first line: the caller took it from the
+ * output (imap_session_consume_output()).  Bytes still in the output buffer, or still queued
+ * behind a command that holds back its followers, have not left this process. */
+static bool pending_line_taken(const ImapSession *s, const Pending *p) {
+        return p->sent > 0 && s->out_taken >= p->line_end;
 }
 
 static int handle_tagged(ImapSession *s, const ImapResponse *r) {
@@ -925,6 +952,14 @@ static int handle_tagged(ImapSession *s, const ImapResponse *r) {
                 if (r->tag.len > pl && memcmp(r->tag.ptr, s->tag_prefix, pl) == 0)
                         return fail(s, -EPROTO, "unexpected tagged response: '%s'", what);
                 return fail(s, -EPROTO, "unexpected response: '%s'", what);
+        }
+        /* A reply to a command the server cannot have read yet (catalogue case A05): its
+         * bytes are queued or still in our output buffer, so the reply was written before
+         * the command existed, by a guess at the tag, e.g. "A0 OK" in the greeting's segment
+         * taken for the reply to STARTTLS.  No command is completed by it. */
+        if (!pending_line_taken(s, p)) {
+                quote_for_error(r->raw.ptr, r->raw.len, what, sizeof(what));
+                return fail(s, -EPROTO, "reply to %s before the command was sent: '%s'", pending_name(p), what);
         }
 
         if (r->code.type == IMAP_CODE_CAPABILITY && r->status == IMAP_STATUS_OK) {
@@ -999,6 +1034,11 @@ static int handle_continuation(ImapSession *s, const ImapResponse *r) {
         }
         if (!p)
                 return fail(s, -EPROTO, "unexpected continuation request"); /* F13, H02 */
+        /* The same for "+": the server asks for more only after what we sent last, the
+         * literal's "{n}" line, the SASL response or IDLE, has reached it. */
+        if (s->out_taken < p->cont_end)
+                return fail(s, -EPROTO, "continuation request for %s before the command was sent",
+                            pending_name(p));
 
         if (p->wait_cont) {
                 p->wait_cont = false;
@@ -1025,6 +1065,7 @@ static int handle_continuation(ImapSession *s, const ImapResponse *r) {
                 buf_done_secure(&resp);
                 if (k >= 0)
                         k = out_put(s, "\r\n", 2);
+                p->cont_end = out_end(s);
                 return k;
         }
         /* IDLE.  A second "+" while idling (some servers repeat it) is harmless (Q3). */
@@ -1348,6 +1389,14 @@ int imap_session_response_peek(const ImapSession *s, const char *type, ImapDatum
 
 bool imap_session_idle_capturing(const ImapSession *s) {
         return s->capturing;
+}
+
+char *imap_tag_prefix_random(uint64_t random_bits, char ret[static IMAP_TAG_PREFIX_RANDOM_LEN + 1]) {
+        /* 26^6 < 2^29: six base-26 digits of 64 bits; the bias is below 2^-35. */
+        for (size_t i = 0; i < IMAP_TAG_PREFIX_RANDOM_LEN; i++, random_bits /= 26)
+                ret[i] = (char) ('A' + random_bits % 26);
+        ret[IMAP_TAG_PREFIX_RANDOM_LEN] = 0;
+        return ret;
 }
 
 int imap_session_new(const ImapSessionParams *p, ImapSession **ret) {

@@ -57,7 +57,7 @@ typedef enum ImapState {
 
 typedef struct ImapSessionParams {
         ImapLimits limits;              /* zero fields: defaults */
-        const char *tag_prefix;         /* 1..8 letters A-Z; NULL: "A" */
+        const char *tag_prefix;         /* 1..8 letters A-Z; NULL: "A"; imap_tag_prefix_random() */
         bool keep_untagged;             /* keep imaplib's response store and IDLE queue */
         size_t max_stored;              /* byte cap of that store; 0: 1 MiB; oldest dropped first */
         usec_t cmd_timeout;             /* no response to a command for this long: -ETIMEDOUT; 0: none */
@@ -99,6 +99,15 @@ typedef struct ImapEvent {
         char cmd[32];                   /* command name, for DONE and IDLING ("" otherwise) */
 } ImapEvent;
 
+/* Tags are "<prefix><n>" with n counting from 0, so with a fixed prefix the server, or anyone
+ * who can inject into a plaintext stream, knows the next tag before it is sent (catalogue
+ * case A05).  A connection's prefix should be unpredictable: this makes one of
+ * IMAP_TAG_PREFIX_RANDOM_LEN letters A-Z from random bits the caller supplies (the engine
+ * reads no randomness, as it reads no clock; the daemon and the client take getrandom()'s).
+ * 6 letters: 26^6, about 2^28 prefixes.  Returns ret. */
+#define IMAP_TAG_PREFIX_RANDOM_LEN 6
+char *imap_tag_prefix_random(uint64_t random_bits, char ret[static IMAP_TAG_PREFIX_RANDOM_LEN + 1]);
+
 int imap_session_new(const ImapSessionParams *p, ImapSession **ret);
 ImapSession *imap_session_free(ImapSession *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ImapSession *, imap_session_free);
@@ -107,15 +116,24 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(ImapSession *, imap_session_free);
  * that the response an event points to stays valid until the next call.
  * Returns 1 when a response was processed (pull its events), 0 when all n
  * bytes were taken and more are needed, or a fatal error: -EBADMSG / -EMSGSIZE
- * (parser), -EPROTO (protocol violation: unknown tag, unexpected "+", bytes
- * after STARTTLS, bad greeting), -ENOMEM.  After an error the session is dead. */
+ * (parser), -EPROTO (protocol violation: unknown tag, unexpected "+", a reply or
+ * "+" to a command not yet taken from the output, bytes after STARTTLS, bad
+ * greeting), -ENOMEM.  After an error the session is dead. */
 int imap_session_feed(ImapSession *s, const void *buf, size_t n, usec_t now, size_t *ret_consumed);
 
 /* End of stream from the transport.  Returns -ECONNRESET, and says whether a
  * response was cut short in imap_session_error(). */
 int imap_session_eof(ImapSession *s);
 
-/* Bytes waiting to be written, and how many were written. */
+/* Bytes waiting to be written, and how many of them the caller took: wrote, or handed to a
+ * transport that will write them (n larger than what is waiting counts as all of it).
+ *
+ * Taking is what makes a command sent.  A command whose first line is still in the output,
+ * or not even there yet, cannot have been read by the server, so a tagged reply to it, or a
+ * "+" for it, is a forgery or a guessed tag ("A0 OK" in the greeting's segment taken as the
+ * reply to STARTTLS: catalogue case A05) and ends the session with -EPROTO.  So take the
+ * output before feeding what the server sent after it: write, then read, as a socket loop
+ * does anyway; a transcript test calls this for what it "sends" before feeding the reply. */
 void imap_session_output(const ImapSession *s, const void **ret_buf, size_t *ret_len);
 void imap_session_consume_output(ImapSession *s, size_t n);
 

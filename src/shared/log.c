@@ -2,6 +2,7 @@
 /* log.c: stderr logging with sd-daemon prefixes; see log.h. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,40 +86,116 @@ int log_full_errno(int level, int error, const char *fmt, ...) {
         return error < 0 ? error : -error;
 }
 
+/* RFC 3629 §4: the length of the well-formed UTF-8 sequence at s, and its code point, or 0.
+ * The grammar's second-byte ranges are what exclude overlong forms (C0, C1, E0 80..9F,
+ * F0 80..8F), UTF-16 surrogates (ED A0..BF) and code points above U+10FFFF (F4 90..BF,
+ * F5..FF): each of those is no sequence at all, and its bytes get escaped one by one. */
+static size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *ret) {
+        unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+        uint32_t cp;
+        size_t n;
+
+        if (c >= 0xc2 && c <= 0xdf) {
+                n = 2;
+                cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+                n = 3;
+                cp = c & 0x0f;
+                if (c == 0xe0)
+                        lo = 0xa0;
+                else if (c == 0xed)
+                        hi = 0x9f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+                n = 4;
+                cp = c & 0x07;
+                if (c == 0xf0)
+                        lo = 0x90;
+                else if (c == 0xf4)
+                        hi = 0x8f;
+        } else
+                return 0;
+        if (len < n || s[1] < lo || s[1] > hi)
+                return 0;
+        for (size_t k = 1; k < n; k++) {
+                if ((s[k] & 0xc0) != 0x80)
+                        return 0;
+                cp = cp << 6 | (s[k] & 0x3f);
+        }
+        *ret = cp;
+        return n;
+}
+
+/* Code points that are valid but must not reach a log reader's terminal as they are: they
+ * move the cursor, break the line, reorder or hide text (Unicode general categories Cc, Zl,
+ * Zp and Cf, and noncharacters).  Kept: U+200C/U+200D, the joiners that Persian text and
+ * emoji sequences need, and printable text in any script ("é", "日本"). */
+static const struct {
+        uint32_t lo, hi;
+} unprintable[] = {
+        { 0x0000, 0x001f },     /* C0 controls */
+        { 0x007f, 0x009f },     /* DEL and C1 controls: U+0085 NEL, U+009B CSI */
+        { 0x00ad, 0x00ad },     /* soft hyphen */
+        { 0x0600, 0x0605 },     /* Arabic prepended marks */
+        { 0x061c, 0x061c },     /* ARABIC LETTER MARK, a bidi control */
+        { 0x06dd, 0x06dd },
+        { 0x070f, 0x070f },
+        { 0x0890, 0x0891 },
+        { 0x08e2, 0x08e2 },
+        { 0x180e, 0x180e },     /* MONGOLIAN VOWEL SEPARATOR */
+        { 0x200b, 0x200b },     /* ZERO WIDTH SPACE */
+        { 0x200e, 0x200f },     /* LRM, RLM */
+        { 0x2028, 0x202e },     /* LINE and PARAGRAPH SEPARATOR; LRE, RLE, PDF, LRO, RLO */
+        { 0x2060, 0x206f },     /* WORD JOINER, invisible operators, LRI, RLI, FSI, PDI, deprecated */
+        { 0xfdd0, 0xfdef },     /* noncharacters */
+        { 0xfeff, 0xfeff },     /* ZERO WIDTH NO-BREAK SPACE (BOM) */
+        { 0xfff9, 0xfffb },     /* interlinear annotation */
+        { 0x110bd, 0x110bd },
+        { 0x110cd, 0x110cd },
+        { 0x13430, 0x1343f },
+        { 0x1bca0, 0x1bca3 },
+        { 0x1d173, 0x1d17a },
+        { 0xe0000, 0xe007f },   /* tag characters: invisible text */
+};
+
+static bool codepoint_printable(uint32_t cp) {
+        /* U+xxFFFE and U+xxFFFF are noncharacters in every plane. */
+        if ((cp & 0xfffe) == 0xfffe)
+                return false;
+        for (size_t i = 0; i < ELEMENTSOF(unprintable); i++)
+                if (cp >= unprintable[i].lo && cp <= unprintable[i].hi)
+                        return false;
+        return true;
+}
+
 char *log_escape(const char *s, size_t len, char *buf, size_t size) {
+        const unsigned char *u = (const unsigned char *) s;
         size_t j = 0;
 
         if (size == 0)
                 return buf;
         for (size_t i = 0; i < len; ) {
-                unsigned char c = (unsigned char) s[i];
+                uint32_t cp = u[i];
                 size_t n = 1;
 
-                if (c >= 0x80) {
-                        /* Keep a well-formed UTF-8 sequence whole. */
-                        n = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-                        for (size_t k = 1; n && k < n; k++)
-                                if (i + k >= len || ((unsigned char) s[i + k] & 0xc0) != 0x80)
-                                        n = 0;
-                }
-                if (c >= 0x20 && c < 0x7f && c != '\\') {
-                        if (j + 2 > size)
-                                break;
-                        buf[j++] = (char) c;
-                } else if (c >= 0x80 && n > 0) {
+                if (u[i] >= 0x80)
+                        n = utf8_decode(u + i, len - i, &cp);
+                if (n > 0 && cp != '\\' && codepoint_printable(cp)) {
+                        /* Printable ASCII, or a printable character kept whole. */
                         if (j + n + 1 > size)
                                 break;
                         memcpy(buf + j, s + i, n);
                         j += n;
                         i += n;
                         continue;
-                } else {
-                        if (j + 5 > size)
-                                break;
-                        (void) snprintf(buf + j, 5, "\\x%02x", c);
-                        j += 4;
                 }
-                i++;
+                /* Not printable: every byte of the character as \xHH (one byte when it is no
+                 * well-formed sequence, so the next byte is looked at afresh). */
+                n = MAX(n, (size_t) 1);
+                if (j + 4 * n + 1 > size)
+                        break;
+                for (size_t k = 0; k < n; k++, j += 4)
+                        (void) snprintf(buf + j, 5, "\\x%02x", u[i + k]);
+                i += n;
         }
         buf[j] = 0;
         return buf;

@@ -39,8 +39,14 @@ _printf_(3, 4) int log_full_errno(int level, int error, const char *fmt, ...);
 #define log_warning_errno(e, ...) log_full_errno(LOG_WARNING, e, __VA_ARGS__)
 #define log_error_errno(e, ...) log_full_errno(LOG_ERR, e, __VA_ARGS__)
 
-/* Copy untrusted text (server responses, hook output) for a log line:
- * printable ASCII and valid UTF-8 stay, control bytes become \xHH, at most
- * size-1 bytes (cut at a character boundary), always NUL-terminated
- * (security.md INV-11). Returns buf. */
+/* Copy untrusted text (server responses, hook output) for a log line: printable
+ * ASCII and printable characters in well-formed UTF-8 (RFC 3629 §4) stay as they
+ * are; everything else becomes \xHH, one escape per byte: ASCII controls, the
+ * backslash, C1 controls (U+0085 NEL, U+009B CSI), U+2028/U+2029, bidi controls
+ * (U+061C, U+200E/F, U+202A..E, U+2066..9) and the other invisible format
+ * characters (log.c lists them), noncharacters, and every byte that is not part
+ * of a well-formed sequence (overlong forms, surrogates, above U+10FFFF, F5..FF,
+ * truncated sequences).  At most size-1 bytes are written, cut at a character
+ * or escape boundary, always NUL-terminated; the output is at most 4 bytes per
+ * input byte (catalogue case G13).  Returns buf. */
 char *log_escape(const char *s, size_t len, char *buf, size_t size);

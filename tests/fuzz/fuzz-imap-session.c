@@ -38,7 +38,8 @@
  *   - command lines in the output carry strictly increasing tags of
  *     submitted commands, with the submitted command's name;
  *   - a command completes (DONE event) or gets "+" (IDLING event) only after
- *     its command line was output;
+ *     its command line was output and taken up to its CRLF by a CONSUME
+ *     (catalogue case A05: the server cannot answer what it has not read);
  *   - after a STARTTLS command line nothing is output until its tagged reply,
  *     and after a tagged OK nothing until starttls_done() (security.md B01);
  *   - "DONE" goes out only after an IDLE line, once; the first idle_done()
@@ -145,6 +146,7 @@ enum {
 typedef struct IdInfo {
         unsigned flags;
         unsigned cmd;           /* index in cmd_table */
+        uint64_t line_end;      /* ID_OUTPUT: output stream position after its line's LF; 0 unknown */
 } IdInfo;
 
 typedef struct Fz {
@@ -164,6 +166,7 @@ typedef struct Fz {
         char line[40];
         size_t line_len;
         int64_t last_tag;
+        int64_t line_id;                /* id of the tag line being scanned, until its LF; -1 */
         int64_t last_idle_line;         /* id of the IDLE on the last command line, -1 */
         bool done_line_seen;
         bool tls_block;                 /* a STARTTLS line is out, not cleared */
@@ -217,6 +220,7 @@ static void scan_line(Fz *f) {
                 c = &cmd_table[f->ids[id].cmd];
                 CHECK(strlen(c->name) == name_len && memcmp(c->name, name, name_len) == 0);
                 f->ids[id].flags |= ID_OUTPUT;
+                f->line_id = id;
                 f->last_tag = id;
                 f->last_idle_line = strcmp(c->name, "IDLE") == 0 ? (int64_t) id : -1;
                 f->done_line_seen = false;
@@ -231,7 +235,8 @@ static void scan_line(Fz *f) {
         }
 }
 
-static void scan_output(Fz *f, const char *p, size_t n) {
+/* p[0] is at position 'pos' of the output stream (bytes produced since the start). */
+static void scan_output(Fz *f, const char *p, size_t n, uint64_t pos) {
         for (size_t i = 0; i < n; i++) {
                 /* After a STARTTLS line, not one byte more until allowed. */
                 CHECK(!f->tls_block);
@@ -241,8 +246,12 @@ static void scan_output(Fz *f, const char *p, size_t n) {
                         if (p[i] == '\n' || f->line_len + 1 == sizeof(f->line))
                                 scan_line(f);
                 }
-                if (p[i] == '\n')
+                if (p[i] == '\n') {
                         f->line_len = 0;
+                        if (f->line_id >= 0)
+                                f->ids[f->line_id].line_end = pos + i + 1;
+                        f->line_id = -1;
+                }
         }
 }
 
@@ -257,7 +266,7 @@ static void check_output(Fz *f) {
         if (len == f->shadow.len)
                 return;
         CHECK(!f->dead);        /* a dead session writes nothing */
-        scan_output(f, (const char *) b + f->shadow.len, len - f->shadow.len);
+        scan_output(f, (const char *) b + f->shadow.len, len - f->shadow.len, f->consumed + f->shadow.len);
         CHECK(buf_append(&f->shadow, (const char *) b + f->shadow.len, len - f->shadow.len, 0) >= 0);
 }
 
@@ -359,8 +368,10 @@ static void drain_events(Fz *f) {
                         CHECK(r->kind == IMAP_RESPONSE_TAGGED);
                         CHECK(e.id < f->n_ids && (f->ids[e.id].flags & ID_SUBMITTED));
                         CHECK(!(f->ids[e.id].flags & ID_DONE));
-                        /* Only a command that went out can be answered (H01, H03). */
+                        /* Only a command that went out can be answered (H01, H03), and only
+                         * once its line was taken (A05). */
                         CHECK(f->ids[e.id].flags & ID_OUTPUT);
+                        CHECK(f->ids[e.id].line_end > 0 && f->consumed >= f->ids[e.id].line_end);
                         CHECK(strcmp(e.cmd, cmd_table[f->ids[e.id].cmd].name) == 0);
                         f->ids[e.id].flags |= ID_DONE;
                         f->n_done++;
@@ -371,6 +382,7 @@ static void drain_events(Fz *f) {
                         CHECK(r->kind == IMAP_RESPONSE_CONTINUATION);
                         CHECK(e.id < f->n_ids && strcmp(cmd_table[f->ids[e.id].cmd].name, "IDLE") == 0);
                         CHECK((f->ids[e.id].flags & (ID_OUTPUT | ID_DONE | ID_IDLING)) == ID_OUTPUT);
+                        CHECK(f->ids[e.id].line_end > 0 && f->consumed >= f->ids[e.id].line_end);
                         f->ids[e.id].flags |= ID_IDLING;
                         break;
                 case IMAP_EVENT_STARTTLS:
@@ -634,7 +646,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         ImapLimits small = { .max_line = 512, .max_literal = 256, .max_response = 2048, .max_depth = 4,
                              .max_args = 64 };
         ImapSessionParams p = {};
-        Fz f = { .last_tag = -1, .last_idle_line = -1, .starttls_id = -1, .now = 1000 * USEC_PER_SEC };
+        Fz f = { .last_tag = -1, .line_id = -1, .last_idle_line = -1, .starttls_id = -1,
+                 .now = 1000 * USEC_PER_SEC };
         size_t pos = 1;
 
         if (size < 1)

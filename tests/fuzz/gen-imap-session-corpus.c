@@ -36,9 +36,12 @@ static void hdr(unsigned h) {
         put((unsigned char) h);
 }
 
+static void consume(unsigned n);
+
 /* Server bytes; a NUL is doubled, and the 0x00 that ends them is followed
- * by the next op. */
-static void feed_bin(unsigned chunk, const char *s, size_t n) {
+ * by the next op.  Not taken: the output is left as it is, so the bytes come
+ * before the server can have read it (catalogue case A05). */
+static void feed_untaken(unsigned chunk, const char *s, size_t n) {
         put((unsigned char) (0x01 | chunk << 4));
         for (size_t i = 0; i < n; i++) {
                 put((unsigned char) s[i]);
@@ -46,6 +49,11 @@ static void feed_bin(unsigned chunk, const char *s, size_t n) {
                         put(0);
         }
         put(0);
+}
+/* As a socket loop does: what the session wants to send is written first. */
+static void feed_bin(unsigned chunk, const char *s, size_t n) {
+        consume(0);
+        feed_untaken(chunk, s, n);
 }
 static void feed_in(unsigned chunk, const char *s) {
         feed_bin(chunk, s, strlen(s));
@@ -389,6 +397,32 @@ static void gen(void) {
         sub(NOOP);
         feed("FZ7 OK\r\n");
         save("unsent-tag");
+
+        /* A05: replies and "+" that come before the command was taken from the output. */
+        hdr(CAP512);
+        feed("* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n");
+        sub(STARTTLS);
+        feed_untaken(WHOLE, "FZ0 OK Begin TLS negotiation now\r\n", 34);
+        tls_done();
+        sub(NOOP);
+        save("reply-before-taken");
+
+        hdr(CAP512);
+        feed("* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n");
+        sub(STARTTLS);
+        consume(5);
+        feed_untaken(BYTEWISE, "FZ0 OK Begin TLS negotiation now\r\n", 34);
+        consume(0);
+        feed_untaken(WHOLE, "FZ0 OK Begin TLS negotiation now\r\n", 34);
+        save("reply-before-partly-taken");
+
+        hdr(CAP512);
+        feed(GREETING);
+        sub(LOGIN);
+        feed("FZ0 OK Logged in\r\n");
+        sub(IDLE);
+        feed_untaken(WHOLE, "+ idling\r\n", 10);
+        save("continuation-before-taken");
 
         hdr(CAP512);
         feed(GREETING);
