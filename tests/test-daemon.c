@@ -2396,7 +2396,313 @@ START_TEST(test_patterns_list_script) {
 }
 END_TEST
 
-/* Not static: each of the two programs runs one of the suites (main()). */
+
+/* ---- the security catalogue at the daemon (docs/SECURITY.md): TLS required ---- */
+
+/* An account that requires TLS ('tls' is "starttls" or "implicit") against a
+ * scripted server that must see the daemon close without credentials or a
+ * mailbox command (the script ends with FAKE_EXPECT_EOF()); the log says why. */
+static void tls_required(const FakeStep *script, const char *tls, const char *want_log) {
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL, *cert = NULL, *key = NULL;
+        FakeImapdOptions o = {};
+        Daemon d;
+
+        daemon_init(&d);
+        if (strcmp(tls, "implicit") == 0) {
+                /* tests/dovecot.sh's server certificate: for 127.0.0.1, from the CA the account trusts. */
+                ck_assert_int_ge(asprintf(&cert, "%s/cert.pem", dovecot.dir), 0);
+                ck_assert_int_ge(asprintf(&key, "%s/key.pem", dovecot.dir), 0);
+                o.tls_cert_file = cert;
+                o.tls_key_file = key;
+        }
+        ck_assert_int_eq(fake_imapd_start_full(script, &o, NULL, &f), 0);
+        write_config(&d,
+                     "accounts = ( { name = \"sec\"; host = \"127.0.0.1\"; port = %u; tls = \"%s\";\n"
+                     "  ca_file = \"%s\"; username = \"u\"; password = \"never-sent\";\n"
+                     "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-$$\"]; } );\n",
+                     fake_imapd_port(f), tls, dovecot.ca_file, d.dir);
+        daemon_start(&d);
+        ck_assert_msg(wait_log(&d, want_log, 1, 10000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
+        daemon_stop(&d);
+        ck_assert_uint_eq(log_count(&d, "never-sent"), 0);
+        daemon_done(&d);
+}
+
+#define MANY_AUTH "AUTH=PLAIN AUTH=LOGIN AUTH=CRAM-MD5 AUTH=DIGEST-MD5 AUTH=SCRAM-SHA-1 AUTH=SCRAM-SHA-256 " \
+        "AUTH=EXTERNAL AUTH=GSSAPI AUTH=NTLM AUTH=OTP AUTH=XOAUTH2 AUTH=OAUTHBEARER AUTH=ANONYMOUS AUTH=APOP"
+
+/* STARTTLS not offered: in the greeting's code, after a CAPABILITY, with only IMAP4, with many mechanisms. */
+static const FakeStep a01_scripts[][5] = {
+        { FAKE_SEND("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=LOGIN] IMAP server ready.\r\n"), FAKE_EXPECT_EOF(),
+          FAKE_END },
+        { FAKE_SEND("* OK IMAP server ready.\r\n"), FAKE_EXPECT("<tag> CAPABILITY"),
+          FAKE_SEND("* CAPABILITY IMAP4rev1 AUTH=PLAIN AUTH=LOGIN\r\n<tag> OK done\r\n"), FAKE_EXPECT_EOF(), FAKE_END },
+        { FAKE_SEND("* OK [CAPABILITY IMAP4] ready\r\n"), FAKE_EXPECT_EOF(), FAKE_END },
+        { FAKE_SEND("* OK [CAPABILITY IMAP4rev1 " MANY_AUTH "] ready\r\n"), FAKE_EXPECT_EOF(), FAKE_END },
+};
+
+START_TEST(test_A01_starttls_stripped) {
+        tls_required(a01_scripts[_i], "starttls", "server does not offer STARTTLS; refusing to go on in plaintext");
+}
+END_TEST
+
+START_TEST(test_A03_capability_bad) {
+        static const FakeStep script[] = {
+                FAKE_SEND("* OK ready\r\n"),
+                FAKE_EXPECT("<tag> CAPABILITY"),
+                FAKE_SEND("<tag> BAD Not implemented\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        tls_required(script, "starttls", "CAPABILITY refused");
+}
+END_TEST
+
+/* PREAUTH on a STARTTLS account: with and without capabilities, offering STARTTLS or not. */
+static const FakeStep a04_scripts[][3] = {
+        { FAKE_SEND("* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] IMAP server ready.\r\n"),
+          FAKE_EXPECT_EOF(), FAKE_END },
+        { FAKE_SEND("* PREAUTH IMAP server ready.\r\n"), FAKE_EXPECT_EOF(), FAKE_END },
+        { FAKE_SEND("* PREAUTH [CAPABILITY IMAP4rev1 STARTTLS AUTH=PLAIN IDLE] hi\r\n"), FAKE_EXPECT_EOF(),
+          FAKE_END },
+};
+
+START_TEST(test_A04_preauth_on_starttls) {
+        tls_required(a04_scripts[_i], "starttls", "PREAUTH greeting where STARTTLS was required");
+}
+END_TEST
+
+START_TEST(test_A08_referral_not_followed) {
+        /* A login referral is a refused login: no other host, the same server later. */
+        static const FakeStep script[] = {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1] ready\r\n"),
+                FAKE_EXPECT("<tag> LOGIN u \"never-sent\""),
+                FAKE_SEND("<tag> NO [REFERRAL IMAP://;AUTH=*@attacker.example.org:243/] try another server.\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL, *cert = NULL, *key = NULL;
+        FakeImapdOptions o = {};
+        Daemon d;
+
+        daemon_init(&d);
+        ck_assert_int_ge(asprintf(&cert, "%s/cert.pem", dovecot.dir), 0);
+        ck_assert_int_ge(asprintf(&key, "%s/key.pem", dovecot.dir), 0);
+        o.tls_cert_file = cert;
+        o.tls_key_file = key;
+        ck_assert_int_eq(fake_imapd_start_full(script, &o, NULL, &f), 0);
+        write_config(&d,
+                     "accounts = ( { name = \"ref\"; host = \"127.0.0.1\"; port = %u; tls = \"implicit\";\n"
+                     "  ca_file = \"%s\"; username = \"u\"; password = \"never-sent\"; } );\n",
+                     fake_imapd_port(f), dovecot.ca_file);
+        daemon_start(&d);
+        ck_assert_msg(wait_log(&d, "login refused", 1, 10000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
+        /* The next attempt is the same server after the long (refused login) backoff. */
+        ck_assert_msg(wait_log(&d, "ref/INBOX: retry in", 1, 5000), "log:\n%s", tail_of(d.log));
+        ck_assert_uint_eq(log_count(&d, "connected to 127.0.0.1"), 1);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
+/* LOGINDISABLED after TLS: no LOGIN; without another mechanism, fail cleanly; with AUTH=PLAIN, use it. */
+START_TEST(test_A09_logindisabled) {
+        static const FakeStep script[] = {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 LOGINDISABLED] ready\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        tls_required(script, "implicit", "no usable authentication mechanism offered by the server");
+}
+END_TEST
+
+START_TEST(test_A09_logindisabled_auth_plain) {
+        /* The positive control: AUTH=PLAIN after TLS is used, LOGIN never. */
+        static const FakeStep script[] = {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 LOGINDISABLED AUTH=PLAIN] ready\r\n"),
+                FAKE_EXPECT("<tag> AUTHENTICATE PLAIN"),
+                FAKE_SEND("+ \r\n"),
+                FAKE_EXPECT("AHUAbmV2ZXItc2VudA=="),       /* "\0u\0never-sent" (RFC 4616) */
+                FAKE_SEND("<tag> NO [AUTHENTICATIONFAILED] no\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        tls_required(script, "implicit", "login refused");
+}
+END_TEST
+
+/* A peer that is not the TLS server it should be: it sends 'greeting' in
+ * clear text, keeps everything it receives in 'out' until the client
+ * closes, then exits.  Forked; returns its pid and the port. */
+static pid_t plain_peer(const char *greeting, size_t greeting_len, const char *out, uint16_t *ret_port) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof(sa);
+        int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        pid_t pid;
+
+        ck_assert_int_ge(l, 0);
+        ck_assert_int_eq(bind(l, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        ck_assert_int_eq(listen(l, 1), 0);
+        ck_assert_int_eq(getsockname(l, (struct sockaddr *) &sa, &len), 0);
+        *ret_port = ntohs(sa.sin_port);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                struct timeval tv = { .tv_sec = 10 };
+                int c = accept(l, NULL, NULL), o = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                char buf[4096];
+                ssize_t n;
+
+                if (c < 0 || o < 0)
+                        _exit(1);
+                (void) setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+                if (write(c, greeting, greeting_len) < 0)
+                        _exit(1);
+                while ((n = read(c, buf, sizeof(buf))) > 0)
+                        if (write(o, buf, (size_t) n) != n)
+                                _exit(1);
+                /* The client closed: EOF, or a reset when it closed with our bytes unread. */
+                _exit(n == 0 || errno == ECONNRESET ? 0 : 2);
+        }
+        close(l);
+        return pid;
+}
+
+START_TEST(test_A12_plaintext_on_tls_port) {
+        /* The implicit-TLS port answers in clear text: the handshake fails, the
+         * connection closes, nothing falls back to plaintext or STARTTLS. */
+        static const struct {
+                const char *bytes;
+                size_t len;
+        } greetings[] = {
+#define G(s) { s, sizeof(s) - 1 }
+                G("* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN STARTTLS] plaintext here\r\n"),
+                G("\x15\x03\x03\x00\x02\x02\x28"),     /* a TLS alert record: handshake failure */
+                G("garbage garbage garbage\r\n"),
+#undef G
+        };
+        _cleanup_free_ char *sent = NULL;
+        char out[160];
+        uint16_t port;
+        int status;
+        pid_t pid;
+        Daemon d;
+
+        daemon_init(&d);
+        snprintf(out, sizeof(out), "%s/received", d.dir);
+        pid = plain_peer(greetings[_i].bytes, greetings[_i].len, out, &port);
+        write_config(&d,
+                     "accounts = ( { name = \"ptls\"; host = \"127.0.0.1\"; port = %u; tls = \"implicit\";\n"
+                     "  ca_file = \"%s\"; username = \"u\"; password = \"never-sent\"; } );\n",
+                     port, dovecot.ca_file);
+        daemon_start(&d);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the daemon did not close: %d", status);
+        ck_assert_msg(wait_log(&d, "ptls/INBOX: retry in", 1, 10000), "log:\n%s", tail_of(d.log));
+        daemon_stop(&d);
+        sent = read_file(out);
+        ck_assert_ptr_nonnull(sent);
+        /* Only a ClientHello went out: a TLS handshake record (RFC 8446 §5.1), no IMAP. */
+        ck_assert_msg(sent[0] == 0x16, "first byte %#x", (unsigned) (unsigned char) sent[0]);
+        ck_assert_ptr_null(strstr(sent, "LOGIN"));
+        ck_assert_ptr_null(strstr(sent, "STARTTLS"));
+        ck_assert_ptr_null(strstr(sent, "CAPABILITY"));
+        ck_assert_ptr_null(strstr(sent, "never-sent"));
+        daemon_done(&d);
+}
+END_TEST
+
+/* Mailbox data before login (C01) and EXISTS before any EXAMINE (H10): none
+ * of it is taken; what the daemon knows afterwards is what EXAMINE said. */
+START_TEST(test_C01_H10_untrusted_mailbox_data) {
+        static const FakeStep script[] = {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] ready\r\n"
+                          "* LIST () \"/\" 7XiYhgS7\r\n"
+                          "* STATUS INBOX (MESSAGES 718001 RECENT 718002 UIDNEXT 718003 UNSEEN 718004 UIDVALIDITY 718005)\r\n"
+                          "* SEARCH 1 2 3 4 5 6 7 8 9 10\r\n"
+                          "* FLAGS (\\Flagged)\r\n"
+                          "* 54321 EXISTS\r\n"
+                          "* 12345 RECENT\r\n"
+                          "* 1 EXPUNGE\r\n* 1 EXPUNGE\r\n* 1 EXPUNGE\r\n"
+                          "* 1 FETCH (BODY[] {28}\r\nFrom: Injected\r\n\r\nInjected\r\n)\r\n"
+                          "* CAPABILITY IDLE\r\n"),
+                FAKE_EXPECT("<tag> LOGIN u \"never-sent\""),
+                FAKE_SEND("* 3 EXISTS\r\n* 2 EXPUNGE\r\n<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
+                FAKE_EXPECT("<tag> EXAMINE INBOX"),
+                FAKE_SEND("* 2 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 5] n\r\n"
+                          "<tag> OK [READ-ONLY] done\r\n"),
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n"),
+                FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK done\r\n"),
+                FAKE_EXPECT("<tag> LOGOUT"),
+                FAKE_SEND("* BYE bye\r\n<tag> OK out\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL, *state = NULL, *cert = NULL, *key = NULL;
+        FakeImapdOptions o = {};
+        char path[160];
+        unsigned runs;
+        Daemon d;
+
+        daemon_init(&d);
+        ck_assert_int_ge(asprintf(&cert, "%s/cert.pem", dovecot.dir), 0);
+        ck_assert_int_ge(asprintf(&key, "%s/key.pem", dovecot.dir), 0);
+        o.tls_cert_file = cert;
+        o.tls_key_file = key;
+        ck_assert_int_eq(fake_imapd_start_full(script, &o, NULL, &f), 0);
+        write_config(&d,
+                     "debounce = 0;\n"
+                     "accounts = ( { name = \"inj\"; host = \"127.0.0.1\"; port = %u; tls = \"implicit\";\n"
+                     "  ca_file = \"%s\"; username = \"u\"; password = \"never-sent\"; startup_sync = false;\n"
+                     "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-$$\"];\n"
+                     "  on_expunge = [\"/bin/sh\", \"-c\", \"env > %s/expunge-$$\"]; } );\n",
+                     fake_imapd_port(f), dovecot.ca_file, d.dir, d.dir);
+        daemon_start(&d);
+        ck_assert_msg(wait_notify(&d, &d.notes, "STATUS=1/1 mailboxes idling", 10000), "%s\nlog:\n%s",
+                      d.notes.data, tail_of(d.log));
+        daemon_stop(&d);
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
+        /* What is known is what EXAMINE said: 2 messages, UIDVALIDITY 7, UIDNEXT 5. */
+        snprintf(path, sizeof(path), "%s/state/inj.state", d.dir);
+        state = read_file(path);
+        ck_assert_msg(state && strstr(state, "\nINBOX 7 5 2 0 "), "%s", state ? state : "(no state)");
+        free(hook_outputs(&d, "new-", &runs));
+        ck_assert_uint_eq(runs, 0);
+        free(hook_outputs(&d, "expunge-", &runs));
+        ck_assert_uint_eq(runs, 0);
+        ck_assert_uint_eq(log_count(&d, "7XiYhgS7"), 0);
+        daemon_done(&d);
+}
+END_TEST
+
+/* Not static: tests/test-security runs it (main()). */
+Suite *security_suite(void);
+Suite *security_suite(void) {
+        Suite *s = suite_create("security");
+        TCase *tc = tcase_create("tls-required");
+
+        tcase_set_timeout(tc, 120);
+        tcase_add_unchecked_fixture(tc, setup, teardown);
+        tcase_add_loop_test(tc, test_A01_starttls_stripped, 0, (int) ELEMENTSOF(a01_scripts));
+        tcase_add_test(tc, test_A03_capability_bad);
+        tcase_add_loop_test(tc, test_A04_preauth_on_starttls, 0, (int) ELEMENTSOF(a04_scripts));
+        tcase_add_test(tc, test_A08_referral_not_followed);
+        tcase_add_test(tc, test_A09_logindisabled);
+        tcase_add_test(tc, test_A09_logindisabled_auth_plain);
+        tcase_add_loop_test(tc, test_A12_plaintext_on_tls_port, 0, 3);
+        tcase_add_test(tc, test_C01_H10_untrusted_mailbox_data);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+/* Not static: each of the programs runs one of the suites (main()). */
 Suite *notify_suite(void);
 Suite *notify_suite(void) {
         Suite *s = suite_create("notify");
@@ -2461,8 +2767,10 @@ Suite *daemon_suite(void) {
 }
 
 int main(void) {
-#ifdef TEST_NOTIFY
+#if defined(TEST_NOTIFY)
         return th_run_suite(notify_suite());
+#elif defined(TEST_SECURITY)
+        return th_run_suite(security_suite());
 #else
         return th_run_suite(daemon_suite());
 #endif

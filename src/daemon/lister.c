@@ -213,7 +213,9 @@ void connection_on_list(Connection *c, const ImapResponse *resp) {
         const ImapArg *mb = resp->list.mailbox;
         char *name = NULL;
 
-        if (!l)
+        /* Mailbox data before login is a protocol violation (docs/SECURITY.md C01):
+         * not even a reason to list again. */
+        if (!l || !c->s || !IN_SET(imap_session_state(c->s), IMAP_STATE_AUTH, IMAP_STATE_SELECTED, IMAP_STATE_IDLING))
                 return;
         if (c->state != CONNECTION_LISTING) {
                 /* Not an answer to our LIST: the list changed (RFC 5465 §5.4).  In
