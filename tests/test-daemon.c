@@ -1505,11 +1505,13 @@ START_TEST(test_max_connecting) {
                         snprintf(prefix, sizeof(prefix), "<7>%s/INBOX: ", names[i]);
                         if (strncmp(p, prefix, strlen(prefix)) != 0 || !(arrow = strstr(p, " -> ")) || arrow > p + n)
                                 continue;
-                        /* Setting up: from connecting until the login ends (selecting) or fails. */
+                        /* Setting up: from connecting until the login ends (enabling where the
+                         * server has QRESYNC, else selecting) or fails. */
                         if (strncmp(arrow, " -> connecting", 14) == 0 && !busy[i]) {
                                 busy[i] = true;
                                 peak = MAX(peak, ++in_setup);
-                        } else if ((strncmp(arrow, " -> selecting", 13) == 0 || strncmp(arrow, " -> waiting", 11) == 0 ||
+                        } else if ((strncmp(arrow, " -> enabling", 12) == 0 ||
+                                    strncmp(arrow, " -> selecting", 13) == 0 || strncmp(arrow, " -> waiting", 11) == 0 ||
                                     strncmp(arrow, " -> stopped", 11) == 0) && busy[i]) {
                                 busy[i] = false;
                                 in_setup--;
@@ -1771,6 +1773,11 @@ static const PhaseCase phase_cases[] = {
         { "authenticating", "auth_timeout", "timed out waiting for the reply to LOGIN", false, {
                 FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] hi\r\n"),
                 FAKE_EXPECT("<tag> LOGIN u \"p\""), FAKE_EXPECT_EOF(), FAKE_END } },
+        { "enabling", "command_timeout", "timed out waiting for the reply to ENABLE", false, {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE ENABLE QRESYNC] hi\r\n"),
+                FAKE_EXPECT("<tag> LOGIN u \"p\""),
+                FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE ENABLE QRESYNC] in\r\n"),
+                FAKE_EXPECT("<tag> ENABLE QRESYNC"), FAKE_EXPECT_EOF(), FAKE_END } },
         { "selecting", "select_timeout", "timed out waiting for the reply to EXAMINE", false, {
                 FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] hi\r\n"),
                 FAKE_EXPECT("<tag> LOGIN u \"p\""), FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
