@@ -944,6 +944,32 @@ START_TEST(test_qresync_stale_modseq) {
 }
 END_TEST
 
+/* A live VANISHED with QRESYNC enabled: the run is told the UIDs, counted at most EXISTS; a run
+ * that also covers an EXPUNGE (no UID) is told none. */
+START_TEST(test_qresync_live_uids) {
+        static const uint32_t r1[][2] = { { 4, 4 }, { 6, 6 } }, r2[][2] = { { 8, 8 } };
+        WatchUidSet a = uid_set(r1, ELEMENTSOF(r1)), b = uid_set(r2, ELEMENTSOF(r2));
+        T t;
+
+        setup(&t, "", "");
+        selected_10(&t);
+        watch_on_vanished_uids(t.w, &a);
+        watch_on_vanished_uids(t.w, &b);       /* pending behind the first run */
+        watch_on_expunge(t.w, 2);
+        settle(&t, 0);
+        ck_assert_uint_eq(dispatch(&t), 1);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 2);
+        ck_run(&t, 0, "COUNT", "2");
+        ck_run(&t, 0, "UIDS", "4,6");
+        ck_run(&t, 0, "REASON", "live");
+        ck_run(&t, 1, "COUNT", "2");
+        ck_run(&t, 1, "UIDS", "(unset)");
+        ck_known(&t, 100, 51, 6);
+        teardown(&t);
+}
+END_TEST
+
 /* ---- expunge and flags ---------------------------------------------------------------------------- */
 
 START_TEST(test_expunge_vanished) {
@@ -1253,6 +1279,7 @@ static Suite *watch_suite(void) {
         tcase_add_test(tc, test_qresync_server_omits);
         tcase_add_test(tc, test_qresync_hostile);
         tcase_add_test(tc, test_qresync_stale_modseq);
+        tcase_add_test(tc, test_qresync_live_uids);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("live");

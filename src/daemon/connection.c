@@ -894,14 +894,16 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
                 break;
         case IMAP_DATA_VANISHED:
                 if (!resp->vanished.earlier) {
+                        /* RFC 7162 §3.2.10: instead of EXPUNGE once QRESYNC is enabled.  Counted
+                         * range by range into a bounded set (watch.h), never per UID. */
                         ImapSeqsetIter it = imap_seqset_iter(resp->vanished.uids.ptr, resp->vanished.uids.len);
+                        WatchUidSet uids = {};
                         uint32_t lo, hi;
-                        uint64_t n = 0;
 
                         while (imap_seqset_next(&it, &lo, &hi) > 0)
-                                n += (uint64_t) hi - lo + 1;
-                        fetch_expunged(&c->fetch, (uint32_t) MIN(n, (uint64_t) UINT32_MAX), 0);
-                        watch_on_vanished(w, (uint32_t) MIN(n, (uint64_t) UINT32_MAX));
+                                watch_uid_set_add(&uids, lo, hi);
+                        fetch_expunged(&c->fetch, (uint32_t) MIN(uids.count, (uint64_t) UINT32_MAX), 0);
+                        watch_on_vanished_uids(w, &uids);
                 }
                 break;
         default:

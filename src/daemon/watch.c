@@ -809,7 +809,7 @@ void watch_on_exists(Watch *w, uint32_t exists) {
  * covered_seq pointing at the last message a run covered.  Unknown positions
  * count as below it, so the floor can lag (a message reported twice after a
  * reconnect) but never skip one. */
-static void expunged(Watch *w, uint32_t count, uint32_t seq) {
+static void expunged(Watch *w, uint32_t count, uint32_t seq, const WatchUidSet *uids) {
         /* During a catch-up scan, a message that was there before (the first
          * scan_old_exists sequence numbers; unknown positions count as such) is
          * reported now, live: the scan's arithmetic must not count it again. */
@@ -824,19 +824,24 @@ static void expunged(Watch *w, uint32_t count, uint32_t seq) {
                 w->covered_seq -= MIN(count, w->covered_seq);
         /* Its mod-sequence is unknown: HIGHESTMODSEQ no longer covers what we reported. */
         w->modseq_exact = false;
-        trigger_gone(w, NULL, count, REASON_LIVE);
+        trigger_gone(w, uids, count, REASON_LIVE);
         changed(w);
 }
 
 void watch_on_expunge(Watch *w, uint32_t seq) {
-        expunged(w, 1, seq);
+        expunged(w, 1, seq, NULL);
 }
 
 void watch_on_vanished(Watch *w, uint32_t count) {
         /* RFC 7162 §3.2.10: a VANISHED without (EARLIER) names messages that were
          * there, so never more than EXISTS (a hostile 1:4294967295 is not 2^32
          * expunges). */
-        expunged(w, MIN(count, w->exists), 0);
+        expunged(w, MIN(count, w->exists), 0, NULL);
+}
+
+void watch_on_vanished_uids(Watch *w, const WatchUidSet *uids) {
+        /* As watch_on_vanished(); the run is told the UIDs (QRESYNC enabled, RFC 7162 §3.2.10). */
+        expunged(w, (uint32_t) MIN(uids->count, (uint64_t) w->exists), 0, uids);
 }
 
 void watch_on_flags(Watch *w, uint32_t count) {
