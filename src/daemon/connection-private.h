@@ -148,6 +148,8 @@ struct Connection {
         bool settled, stopping, auth_failed, starttls_done, starttls_ready;
         /* ENABLE QRESYNC was sent on this session / the server said ENABLED QRESYNC. */
         bool qresync_asked, qresync;
+        /* An EXAMINE with the QRESYNC parameter was refused: never again on this connection. */
+        bool qresync_off;
         const char *unsuited_why;       /* a static string (connection_unsuited()) */
         /* A fresh secret is fetched at once, a single time, after a refused login or a BYE
          * that says the token expired; then the long backoff (issue 6: Credentials). */

@@ -542,8 +542,8 @@ static int enable_qresync(Connection *c) {
         ImapCmd *cmd = NULL;
         int r;
 
-        if (!c->mode->qresync || c->qresync_asked || !imap_session_has_capability(c->s, "QRESYNC") ||
-            !imap_session_has_capability(c->s, "ENABLE"))
+        if (!c->mode->qresync || c->qresync_off || c->qresync_asked ||
+            !imap_session_has_capability(c->s, "QRESYNC") || !imap_session_has_capability(c->s, "ENABLE"))
                 return 0;
         c->qresync_asked = true;
         r = imap_cmd_new("ENABLE", &cmd);
@@ -612,6 +612,12 @@ static int on_examine_done(Connection *c, const ImapResponse *r, bool ok, const 
         c->select_done = NULL;
         if (!ok)
                 c->selected = NULL;
+        if (!ok && c->sel_qresync && !c->qresync_off) {
+                /* A server that cannot take the parameter must not keep us out for good: the
+                 * next sessions go without QRESYNC (the count rule). */
+                log_notice("%s: EXAMINE with QRESYNC refused; not using QRESYNC from now on", connection_name(c));
+                c->qresync_off = true;
+        }
         return done(c, r, ok, text);
 }
 

@@ -680,6 +680,7 @@ static void selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t u
 
         w->selected_this_run = true;
         w->covered_seq = 0;     /* a new selection: old sequence numbers are void */
+        w->catchup_gone = 0;
         if (!w->known && w->fresh) {
                 /* Born empty while we watched: every UID it handed out is new mail. */
                 w->known = true;
