@@ -1135,6 +1135,147 @@ START_TEST(test_counts_interleaved) {
 }
 END_TEST
 
+/* ---- QRESYNC (RFC 7162): expunges while away by UID ------------------------------------------- */
+
+/* The scripted server offers QRESYNC; the saved state has UIDVALIDITY 7, UIDNEXT 9, 5 messages
+ * and HIGHESTMODSEQ 12.  The daemon must ENABLE QRESYNC once after login and EXAMINE with the
+ * QRESYNC parameter (the known UIDs 1:8); 'vanished' is the server's VANISHED (EARLIER) line,
+ * then, in IDLE, 'live' (a VANISHED without EARLIER, RFC 7162 §3.2.10).  Returns the on_expunge
+ * runs' environments (hook_outputs()) and the state file after the stop. */
+static void qresync_transcript(const char *exists, const char *vanished, const char *live, unsigned want_runs,
+                               char **ret_runs, char **ret_state) {
+        char examined[256];
+        const FakeStep script[] = {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE ENABLE CONDSTORE QRESYNC] fake ready\r\n"),
+                FAKE_EXPECT("<tag> LOGIN u \"p\""),
+                FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE ENABLE CONDSTORE QRESYNC] in\r\n"),
+                FAKE_EXPECT("<tag> ENABLE QRESYNC"),
+                FAKE_SEND("* ENABLED QRESYNC\r\n<tag> OK enabled\r\n"),
+                FAKE_EXPECT("<tag> EXAMINE INBOX (QRESYNC (7 12 1:8))"),
+                FAKE_SEND(examined),
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n"),
+                FAKE_SEND(live),
+                FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK idle done\r\n"),
+                FAKE_EXPECT("<tag> LOGOUT"),
+                FAKE_SEND("* BYE bye\r\n<tag> OK out\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL;
+        unsigned n = 0;
+        char path[160];
+        FILE *sf;
+        Daemon d;
+
+        snprintf(examined, sizeof(examined),
+                 "* %s EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 9] n\r\n* OK [HIGHESTMODSEQ 20] m\r\n"
+                 "%s<tag> OK [READ-ONLY] examined\r\n", exists, vanished);
+        daemon_init(&d);
+        snprintf(path, sizeof(path), "%s/state", d.dir);
+        ck_assert_int_eq(mkdir(path, 0700), 0);
+        snprintf(path, sizeof(path), "%s/state/qr.state", d.dir);
+        sf = fopen(path, "we");
+        ck_assert_ptr_nonnull(sf);
+        fputs("imapidled-state 1\nINBOX 7 9 5 12 0\n", sf);
+        ck_assert_int_eq(fclose(sf), 0);
+        ck_assert_int_eq(fake_imapd_start(script, &f), 0);
+        write_config(&d,
+                     "debounce = 0;\n"
+                     "accounts = ( { name = \"qr\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
+                     "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
+                     "  on_expunge = [\"/bin/sh\", \"-c\", \"env > %s/expunge-$$\"]; } );\n",
+                     fake_imapd_port(f), d.dir);
+        daemon_start(&d);
+        ck_assert_msg(wait_hook(&d, "expunge-", want_runs, 10000, NULL), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "-> idling", 1, 10000), "log:\n%s", tail_of(d.log));
+        sleep_ms(300);
+        daemon_stop(&d);
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
+        *ret_runs = hook_outputs(&d, "expunge-", &n);
+        ck_assert_msg(n == want_runs, "%u on_expunge runs:\n%s", n, *ret_runs);
+        *ret_state = read_file(path);
+        daemon_done(&d);
+}
+
+START_TEST(test_qresync_transcript) {
+        /* VANISHED (EARLIER) 3,5: the catch-up run names them; the live VANISHED 1 in IDLE is
+         * one more expunge, counted once, with its UID, and makes the saved HIGHESTMODSEQ 0
+         * (stale). */
+        _cleanup_free_ char *runs = NULL, *state = NULL;
+
+        qresync_transcript("3", "* VANISHED (EARLIER) 3,5\r\n", "* VANISHED 1\r\n", 2, &runs, &state);
+        ck_assert_msg(strstr(runs, "IMAPIDLED_REASON=catchup\n") && strstr(runs, "IMAPIDLED_COUNT=2\n") &&
+                      strstr(runs, "IMAPIDLED_UIDS=3,5\n") && strstr(runs, "IMAPIDLED_EXISTS=3\n"), "%s", runs);
+        ck_assert_msg(strstr(runs, "IMAPIDLED_REASON=live\n") && strstr(runs, "IMAPIDLED_COUNT=1\n") &&
+                      strstr(runs, "IMAPIDLED_UIDS=1\n") && strstr(runs, "IMAPIDLED_EXISTS=2\n"), "%s", runs);
+        ck_assert_msg(strstr(state, "\nINBOX 7 9 2 0 "), "%s", state);
+}
+END_TEST
+
+START_TEST(test_qresync_hostile) {
+        /* A hostile VANISHED (EARLIER) 1:4294967295 and VANISHED 1:4294967295: nothing per UID
+         * (the daemon goes on at once), the catch-up counts the 5 messages known and lists the
+         * known UIDs 1:8, the live one counts at most what EXISTS said. */
+        _cleanup_free_ char *runs = NULL, *state = NULL;
+
+        qresync_transcript("5", "* VANISHED (EARLIER) 1:4294967295\r\n", "* VANISHED 1:4294967295\r\n", 2, &runs,
+                           &state);
+        ck_assert_msg(strstr(runs, "IMAPIDLED_REASON=catchup\n") && strstr(runs, "IMAPIDLED_COUNT=5\n") &&
+                      strstr(runs, "IMAPIDLED_UIDS=1:8\n"), "%s", runs);
+        ck_assert_msg(strstr(runs, "IMAPIDLED_REASON=live\n") && strstr(runs, "IMAPIDLED_EXISTS=0\n") &&
+                      strstr(runs, "IMAPIDLED_UIDS=1:4294967295\n"), "%s", runs);
+        ck_assert_msg(!strstr(runs, "IMAPIDLED_COUNT=4294967295"), "%s", runs);
+        ck_assert_msg(strstr(state, "\nINBOX 7 9 0 0 "), "%s", state);
+}
+END_TEST
+
+START_TEST(test_qresync_dovecot) {
+        /* Dovecot offers QRESYNC: stop the daemon, expunge two of four messages, start it:
+         * one catch-up on_expunge run with exactly their UIDs. */
+        Daemon d;
+        _cleanup_free_ char *acc = NULL, *env = NULL, *st = NULL;
+        char path[160], uids[64], want[96];
+        unsigned long uv = 0, next = 0;
+
+        daemon_init(&d);
+        ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 1, "INBOX"), 0);
+        deliver(1, "q1");
+        deliver(1, "q2");
+        deliver(1, "q3");
+        deliver(1, "q4");
+        acc = account_block(&d, "qd", 1, NULL);
+        write_config(&d, "accounts = ( %s );\n", acc);
+        daemon_start(&d);
+        ck_assert(wait_notify(&d, &d.notes, "READY=1", 15000));
+        ck_assert_msg(wait_log(&d, "-> idling", 1, 10000), "log:\n%s", tail_of(d.log));
+        daemon_stop(&d);
+        ck_assert_msg(log_count(&d, "-> enabling") >= 1, "no ENABLE QRESYNC; log:\n%s", tail_of(d.log));
+        snprintf(path, sizeof(path), "%s/state/qd.state", d.dir);
+        st = read_file(path);
+        ck_assert_msg(sscanf(strstr(st, "\nINBOX ") + 7, "%lu %lu", &uv, &next) == 2 && next >= 5, "%s", st);
+        /* The four messages are UIDs next-4 .. next-1: expunge the first and the third. */
+        snprintf(uids, sizeof(uids), "%lu,%lu", next - 4, next - 2);
+        ck_assert_int_eq(th_dovecot_doveadm(&dovecot, (const char *const[]) { "expunge", "-u",
+                                                th_dovecot_user(&dovecot, 1), "mailbox", "INBOX", "uid", uids,
+                                                NULL }),
+                         0);
+        daemon_start(&d);
+        ck_assert_msg(wait_hook(&d, "expunge-qd-", 1, 15000, &env), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(strstr(env, "IMAPIDLED_REASON=catchup\n") && strstr(env, "IMAPIDLED_COUNT=2\n") &&
+                      strstr(env, "IMAPIDLED_EXISTS=2\n"), "%s", env);
+        snprintf(want, sizeof(want), "IMAPIDLED_UIDS=%s\n", uids);
+        ck_assert_msg(strstr(env, want), "want %s in\n%s", want, env);
+        sleep_ms(1000);
+        ck_assert_uint_eq(hook_files(&d, "expunge-qd-", NULL), 1);
+        ck_assert_uint_eq(hook_files(&d, "new-qd-", NULL), 0);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
 /* ---- issue 6: never silently dead ------------------------------------------------------------- */
 
 typedef struct Fault {
@@ -1408,11 +1549,13 @@ START_TEST(test_max_connecting) {
                         snprintf(prefix, sizeof(prefix), "<7>%s/INBOX: ", names[i]);
                         if (strncmp(p, prefix, strlen(prefix)) != 0 || !(arrow = strstr(p, " -> ")) || arrow > p + n)
                                 continue;
-                        /* Setting up: from connecting until the login ends (selecting) or fails. */
+                        /* Setting up: from connecting until the login ends (enabling where the
+                         * server has QRESYNC, else selecting) or fails. */
                         if (strncmp(arrow, " -> connecting", 14) == 0 && !busy[i]) {
                                 busy[i] = true;
                                 peak = MAX(peak, ++in_setup);
-                        } else if ((strncmp(arrow, " -> selecting", 13) == 0 || strncmp(arrow, " -> waiting", 11) == 0 ||
+                        } else if ((strncmp(arrow, " -> enabling", 12) == 0 ||
+                                    strncmp(arrow, " -> selecting", 13) == 0 || strncmp(arrow, " -> waiting", 11) == 0 ||
                                     strncmp(arrow, " -> stopped", 11) == 0) && busy[i]) {
                                 busy[i] = false;
                                 in_setup--;
@@ -1674,6 +1817,11 @@ static const PhaseCase phase_cases[] = {
         { "authenticating", "auth_timeout", "timed out waiting for the reply to LOGIN", false, {
                 FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] hi\r\n"),
                 FAKE_EXPECT("<tag> LOGIN u \"p\""), FAKE_EXPECT_EOF(), FAKE_END } },
+        { "enabling", "command_timeout", "timed out waiting for the reply to ENABLE", false, {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE ENABLE QRESYNC] hi\r\n"),
+                FAKE_EXPECT("<tag> LOGIN u \"p\""),
+                FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE ENABLE QRESYNC] in\r\n"),
+                FAKE_EXPECT("<tag> ENABLE QRESYNC"), FAKE_EXPECT_EOF(), FAKE_END } },
         { "selecting", "select_timeout", "timed out waiting for the reply to EXAMINE", false, {
                 FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] hi\r\n"),
                 FAKE_EXPECT("<tag> LOGIN u \"p\""), FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
@@ -2762,6 +2910,15 @@ Suite *daemon_suite(void) {
         tcase_add_test(tc, test_A05_reply_before_starttls);
         tcase_add_test(tc, test_catchup_across_restarts);
         tcase_add_test(tc, test_reconnect_after_server_restart);
+        suite_add_tcase(s, tc);
+
+        /* Its own case, to run alone (CK_RUN_CASE=qresync). */
+        tc = tcase_create("qresync");
+        tcase_set_timeout(tc, 120);
+        tcase_add_unchecked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_qresync_transcript);
+        tcase_add_test(tc, test_qresync_hostile);
+        tcase_add_test(tc, test_qresync_dovecot);
         suite_add_tcase(s, tc);
         return s;
 }

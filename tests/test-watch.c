@@ -751,6 +751,225 @@ START_TEST(test_debounce) {
 }
 END_TEST
 
+/* ---- QRESYNC: expunges while away by UID (RFC 7162 §3.2.5) ------------------------------------- */
+
+/* The state a previous run saved: 10 messages below UID 51, HIGHESTMODSEQ 500. */
+static void restored_qresync(T *t) {
+        uint32_t v = 0, f = 0;
+        uint64_t m = 0;
+
+        watch_restore(t->w, 100, 51, 10, 500);
+        ck_assert(watch_qresync(t->w, &v, &m, &f));
+        ck_assert_uint_eq(v, 100);
+        ck_assert_uint_eq(m, 500);
+        ck_assert_uint_eq(f, 51);
+}
+
+static WatchUidSet uid_set(const uint32_t (*ranges)[2], size_t n) {
+        WatchUidSet s = {};
+
+        for (size_t i = 0; i < n; i++)
+                watch_uid_set_add(&s, ranges[i][0], ranges[i][1]);
+        return s;
+}
+
+/* VANISHED (EARLIER) 3,5 and nothing new: one catch-up expunge run with those UIDs, no fetch,
+ * and the count rule adds nothing (it agrees). */
+START_TEST(test_qresync_vanished) {
+        static const uint32_t r[][2] = { { 3, 3 }, { 5, 5 } };
+        WatchUidSet gone = uid_set(r, ELEMENTSOF(r));
+        uint64_t m = 0;
+        T t;
+
+        setup(&t, "", "");
+        restored_qresync(&t);
+        watch_selected_qresync(t.w, 8, 100, 51, 510, &gone);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_EXPUNGE), 1);
+        settle(&t, 0);
+        ck_assert_uint_eq(dispatch(&t), 0);
+        ck_assert_uint_eq(t.n_runs, 1);
+        ck_run(&t, 0, "EVENT", "expunge");
+        ck_run(&t, 0, "REASON", "catchup");
+        ck_run(&t, 0, "COUNT", "2");
+        ck_run(&t, 0, "UIDS", "3,5");
+        ck_run(&t, 0, "EXISTS", "8");
+        ck_assert_uint_eq(t.n_reqs, 0);
+        ck_known(&t, 100, 51, 8);
+        ck_assert(watch_known(t.w, &(uint32_t) { 0 }, &(uint32_t) { 0 }, &(uint32_t) { 0 }, &m));
+        ck_assert_uint_eq(m, 510);
+        teardown(&t);
+}
+END_TEST
+
+/* No VANISHED at all (an empty set): nothing was expunged, no run. */
+START_TEST(test_qresync_nothing) {
+        WatchUidSet none = {};
+        T t;
+
+        setup(&t, "", "");
+        restored_qresync(&t);
+        watch_selected_qresync(t.w, 10, 100, 51, 500, &none);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 0);
+        ck_assert_uint_eq(t.n_reqs, 0);
+        teardown(&t);
+}
+END_TEST
+
+/* New mail and VANISHED together: the expunge run comes at once with its UIDs; the scan's count
+ * rule finds the same two and adds nothing (never counted twice). */
+START_TEST(test_qresync_with_new) {
+        static const uint32_t r[][2] = { { 7, 8 } };
+        WatchUidSet gone = uid_set(r, ELEMENTSOF(r));
+        T t;
+
+        setup(&t, "", "");
+        restored_qresync(&t);
+        /* 10 - 2 expunged + 1 arrival (UID 52; 51 came and went): 9. */
+        watch_selected_qresync(t.w, 9, 100, 53, 520, &gone);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_EXPUNGE), 1);
+        ck_assert_uint_eq(t.n_reqs, 1);
+        ck_req(&t, 0, 51, 0, 0);
+        answer(&t, 0, 1, 52, 52);
+        settle(&t, 0);
+        ck_assert_uint_eq(dispatch(&t), 0);
+        settle(&t, 0);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_EXPUNGE), 1);
+        ck_assert_uint_eq(t.n_runs, 2);
+        ck_run(&t, run_of(&t, "expunge"), "COUNT", "2");
+        ck_run(&t, run_of(&t, "expunge"), "UIDS", "7:8");
+        ck_run(&t, run_of(&t, "new"), "COUNT", "1");
+        ck_run(&t, run_of(&t, "new"), "UIDS", "52");
+        ck_known(&t, 100, 53, 9);
+        teardown(&t);
+}
+END_TEST
+
+/* The server named fewer than the counts show: the rest is reported without UIDs, so the
+ * total is right and no run claims UIDs it does not know. */
+START_TEST(test_qresync_server_omits) {
+        static const uint32_t r[][2] = { { 3, 3 } };
+        WatchUidSet gone = uid_set(r, ELEMENTSOF(r));
+        T t;
+
+        setup(&t, "", "");
+        restored_qresync(&t);
+        watch_selected_qresync(t.w, 8, 100, 51, 510, &gone);
+        settle(&t, 0);
+        ck_assert_uint_eq(dispatch(&t), 1);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 2);
+        ck_run(&t, 0, "COUNT", "1");
+        ck_run(&t, 0, "UIDS", "3");
+        ck_run(&t, 1, "COUNT", "1");
+        ck_run(&t, 1, "UIDS", "(unset)");
+        teardown(&t);
+}
+END_TEST
+
+/* A hostile VANISHED (EARLIER) 1:4294967295 (clipped by the connection to the known 1:50):
+ * counted as the 10 messages known, listed as the one range; a set of more ranges than
+ * WATCH_UIDS_MAX_RANGES is listed as min:max.  Nothing is per UID. */
+START_TEST(test_qresync_hostile) {
+        WatchUidSet all = {}, big = {};
+        char env[WATCH_UIDS_ENV_MAX];
+        T t;
+
+        watch_uid_set_add(&all, 1, UINT32_MAX);
+        ck_assert_uint_eq(all.count, UINT32_MAX);
+        ck_assert_uint_eq(all.n, 1);
+        watch_uid_set_env(&all, env, sizeof(env));
+        ck_assert_str_eq(env, "IMAPIDLED_UIDS=1:4294967295");
+        for (uint32_t u = 1; u <= 2 * WATCH_UIDS_MAX_RANGES + 1; u += 2)
+                watch_uid_set_add(&big, u, u);
+        ck_assert(big.overflow);
+        ck_assert_uint_eq(big.n, WATCH_UIDS_MAX_RANGES);
+        ck_assert_uint_eq(big.count, WATCH_UIDS_MAX_RANGES + 1);
+        watch_uid_set_env(&big, env, sizeof(env));
+        ck_assert_str_eq(env, "IMAPIDLED_UIDS=1:129");
+        /* Adjacent ranges merge: 3,4,5 is 3:5. */
+        big = (WatchUidSet) {};
+        watch_uid_set_add(&big, 3, 3);
+        watch_uid_set_add(&big, 4, 4);
+        watch_uid_set_add(&big, 5, 9);
+        watch_uid_set_add(&big, 20, 20);
+        watch_uid_set_env(&big, env, sizeof(env));
+        ck_assert_str_eq(env, "IMAPIDLED_UIDS=3:9,20");
+
+        setup(&t, "", "");
+        restored_qresync(&t);
+        all = (WatchUidSet) {};
+        watch_uid_set_add(&all, 1, 50);
+        watch_selected_qresync(t.w, 10, 100, 51, 510, &all);
+        settle(&t, 0);
+        ck_assert_uint_eq(dispatch(&t), 0);
+        ck_assert_uint_eq(t.n_runs, 1);
+        ck_run(&t, 0, "COUNT", "10");
+        ck_run(&t, 0, "UIDS", "1:50");
+        teardown(&t);
+}
+END_TEST
+
+/* A live expunge makes the saved HIGHESTMODSEQ stale (a QRESYNC EXAMINE with it would report
+ * that expunge again): 0 is persisted and QRESYNC is not offered, until an untagged
+ * HIGHESTMODSEQ covers it again.  A live VANISHED counts at most EXISTS. */
+START_TEST(test_qresync_stale_modseq) {
+        uint32_t v = 0, f = 0;
+        uint64_t m = 0;
+        T t;
+
+        setup(&t, "", "");
+        restored_qresync(&t);
+        watch_selected_qresync(t.w, 10, 100, 51, 500, &(WatchUidSet) {});
+        ck_assert(watch_qresync(t.w, &v, &m, &f));
+        watch_on_expunge(t.w, 4);
+        ck_assert(!watch_qresync(t.w, &v, &m, &f));
+        ck_assert(watch_known(t.w, &v, &f, &(uint32_t) { 0 }, &m));
+        ck_assert_uint_eq(m, 0);
+        watch_on_highestmodseq(t.w, 530);
+        ck_assert(watch_qresync(t.w, &v, &m, &f));
+        ck_assert_uint_eq(m, 530);
+        settle(&t, 0);
+        watch_on_vanished(t.w, UINT32_MAX);
+        ck_assert(!watch_qresync(t.w, &v, &m, &f));
+        settle(&t, 0);
+        ck_assert_uint_eq(dispatch(&t), 0);
+        ck_assert_uint_eq(t.n_runs, 2);
+        ck_run(&t, 0, "COUNT", "1");
+        ck_run(&t, 0, "REASON", "live");
+        ck_run(&t, 1, "COUNT", "9");
+        ck_run(&t, 1, "EXISTS", "0");
+        ck_known(&t, 100, 51, 0);
+        teardown(&t);
+}
+END_TEST
+
+/* A live VANISHED with QRESYNC enabled: the run is told the UIDs, counted at most EXISTS; a run
+ * that also covers an EXPUNGE (no UID) is told none. */
+START_TEST(test_qresync_live_uids) {
+        static const uint32_t r1[][2] = { { 4, 4 }, { 6, 6 } }, r2[][2] = { { 8, 8 } };
+        WatchUidSet a = uid_set(r1, ELEMENTSOF(r1)), b = uid_set(r2, ELEMENTSOF(r2));
+        T t;
+
+        setup(&t, "", "");
+        selected_10(&t);
+        watch_on_vanished_uids(t.w, &a);
+        watch_on_vanished_uids(t.w, &b);       /* pending behind the first run */
+        watch_on_expunge(t.w, 2);
+        settle(&t, 0);
+        ck_assert_uint_eq(dispatch(&t), 1);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 2);
+        ck_run(&t, 0, "COUNT", "2");
+        ck_run(&t, 0, "UIDS", "4,6");
+        ck_run(&t, 0, "REASON", "live");
+        ck_run(&t, 1, "COUNT", "2");
+        ck_run(&t, 1, "UIDS", "(unset)");
+        ck_known(&t, 100, 51, 6);
+        teardown(&t);
+}
+END_TEST
+
 /* ---- expunge and flags ---------------------------------------------------------------------------- */
 
 START_TEST(test_expunge_vanished) {
@@ -1050,6 +1269,17 @@ static Suite *watch_suite(void) {
         tcase_add_test(tc, test_catchup_live_expunge_during_scan);
         tcase_add_test(tc, test_catchup_nothing);
         tcase_add_test(tc, test_resync);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("qresync");
+        tcase_set_timeout(tc, 60);
+        tcase_add_test(tc, test_qresync_vanished);
+        tcase_add_test(tc, test_qresync_nothing);
+        tcase_add_test(tc, test_qresync_with_new);
+        tcase_add_test(tc, test_qresync_server_omits);
+        tcase_add_test(tc, test_qresync_hostile);
+        tcase_add_test(tc, test_qresync_stale_modseq);
+        tcase_add_test(tc, test_qresync_live_uids);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("live");

@@ -31,6 +31,10 @@ typedef int (*ConnectionDoneFn)(Connection *c, const ImapResponse *r, bool ok, c
  * live session (c->s != NULL). */
 typedef struct ConnectionMode {
         const char *kind;               /* "idle", "poll" */
+        /* ENABLE QRESYNC after login where offered (RFC 7162 §3.2.3), so that the
+         * EXAMINE of a mailbox with a saved state gets the expunges while away by
+         * UID (VANISHED (EARLIER)), and expunges come as VANISHED from then on. */
+        bool qresync;
         /* Logged in, capabilities known: begin. */
         int (*start)(Connection *c);
         /* Nothing of the mode's is in flight any more (a fetch ended, IDLE
@@ -142,6 +146,10 @@ struct Connection {
         unsigned n_pending;
 
         bool settled, stopping, auth_failed, starttls_done, starttls_ready;
+        /* ENABLE QRESYNC was sent on this session / the server said ENABLED QRESYNC. */
+        bool qresync_asked, qresync;
+        /* An EXAMINE with the QRESYNC parameter was refused: never again on this connection. */
+        bool qresync_off;
         const char *unsuited_why;       /* a static string (connection_unsuited()) */
         /* A fresh secret is fetched at once, a single time, after a refused login or a BYE
          * that says the token expired; then the long backoff (issue 6: Credentials). */
@@ -158,6 +166,12 @@ struct Connection {
         ConnectionDoneFn select_done;
         uint32_t sel_exists, sel_uidvalidity, sel_uidnext;
         uint64_t sel_highestmodseq;
+        /* The EXAMINE had the QRESYNC parameter (RFC 7162 §3.2.5) with known UIDs
+         * 1:sel_known_max: the UIDs of its VANISHED (EARLIER), clipped to those, are
+         * collected in sel_vanished (allocated at the first one; NULL: none came). */
+        bool sel_qresync;
+        uint32_t sel_known_max;
+        WatchUidSet *sel_vanished;
 
         Fetch fetch;
         struct ConnectionLister *lister;        /* the account's lister (lister.c), or NULL */

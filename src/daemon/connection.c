@@ -47,6 +47,7 @@ static const char *const state_table[_CONNECTION_STATE_MAX] = {
         [CONNECTION_CAPABILITY] = "capability",
         [CONNECTION_STARTTLS] = "starttls",
         [CONNECTION_AUTHENTICATING] = "authenticating",
+        [CONNECTION_ENABLING] = "enabling",
         [CONNECTION_SELECTING] = "selecting",
         [CONNECTION_RESTING] = "resting",
         [CONNECTION_IDLE_STARTING] = "idle-starting",
@@ -83,6 +84,7 @@ static const size_t phase_timeouts[_CONNECTION_STATE_MAX] = {
         [CONNECTION_CAPABILITY] = LIVE(command_timeout_usec),
         [CONNECTION_STARTTLS] = LIVE(tls_timeout_usec),
         [CONNECTION_AUTHENTICATING] = LIVE(auth_timeout_usec),
+        [CONNECTION_ENABLING] = LIVE(command_timeout_usec),
         [CONNECTION_SELECTING] = LIVE(select_timeout_usec),
         [CONNECTION_RESTING] = NO_DEADLINE,             /* nothing asked of the server */
         [CONNECTION_IDLE_STARTING] = LIVE(command_timeout_usec),
@@ -215,6 +217,10 @@ static void close_transport(Connection *c) {
         buf_done_secure(&c->in);
         erase_secret(c);
         c->starttls_done = c->starttls_ready = false;
+        /* QRESYNC is enabled per session (RFC 5161 §3.1). */
+        c->qresync_asked = c->qresync = false;
+        c->sel_qresync = false;
+        c->sel_vanished = mfree(c->sel_vanished);
 }
 
 static void stopped(Connection *c) {
@@ -522,6 +528,41 @@ static int ask_capability(Connection *c) {
         return 0;
 }
 
+static int on_enable_done(Connection *c, const ImapResponse *r, bool ok, const char *text) {
+        (void) r;
+        /* Refused: the count rule does (docs/EVENTS.md); c->qresync stays false. */
+        if (!ok)
+                log_info("%s: ENABLE QRESYNC refused: %s", connection_name(c), text);
+        else if (!c->qresync)
+                log_debug("%s: ENABLE QRESYNC: not enabled", connection_name(c));
+        return next_step(c);
+}
+
+/* RFC 7162 §3.2.3: QRESYNC must be enabled before it is used, once per
+ * session; ENABLE itself needs its capability (RFC 5161 §3).  Returns 1 if
+ * sent (the mode starts after the reply), 0 if not wanted. */
+static int enable_qresync(Connection *c) {
+        ImapCmd *cmd = NULL;
+        int r;
+
+        if (!c->mode->qresync || c->qresync_off || c->qresync_asked ||
+            !imap_session_has_capability(c->s, "QRESYNC") || !imap_session_has_capability(c->s, "ENABLE"))
+                return 0;
+        c->qresync_asked = true;
+        r = imap_cmd_new("ENABLE", &cmd);
+        if (r >= 0)
+                r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_ATOM, "QRESYNC");
+        if (r < 0) {
+                imap_cmd_free(cmd);
+                return connection_fail(c, r, "cannot build ENABLE");
+        }
+        r = connection_send(c, cmd, on_enable_done);
+        if (r < 0)
+                return connection_fail_session(c, r);
+        connection_set_state(c, CONNECTION_ENABLING);
+        return 1;
+}
+
 static int on_starttls_done(Connection *c, const ImapResponse *r, bool ok, const char *text) {
         (void) r;
         (void) text;
@@ -554,8 +595,13 @@ static int next_step(Connection *c) {
                 return do_auth(c);
         }
         if (imap_session_state(c->s) == IMAP_STATE_AUTH) {
+                int r;
+
                 if (n == 0)
                         return ask_capability(c);
+                r = enable_qresync(c);
+                if (r != 0 || !c->s)
+                        return r < 0 ? r : 0;
                 return c->mode->start(c);
         }
         return connection_fail(c, -EPROTO, "unexpected state");
@@ -569,19 +615,41 @@ static int on_examine_done(Connection *c, const ImapResponse *r, bool ok, const 
         c->select_done = NULL;
         if (!ok)
                 c->selected = NULL;
+        if (!ok && c->sel_qresync && !c->qresync_off) {
+                /* A server that cannot take the parameter must not keep us out for good: the
+                 * next sessions go without QRESYNC (the count rule). */
+                log_notice("%s: EXAMINE with QRESYNC refused; not using QRESYNC from now on", connection_name(c));
+                c->qresync_off = true;
+        }
         return done(c, r, ok, text);
 }
 
 int connection_examine(Connection *c, Watch *w, ConnectionDoneFn done) {
         ImapCmd *cmd = NULL;
+        uint32_t uidvalidity = 0, floor = 0;
+        uint64_t modseq = 0;
+        bool qresync;
+        char param[96];
         int r;
 
+        /* RFC 7162 §3.2.5: with QRESYNC enabled and a saved state, the reply names
+         * the UIDs expunged since (VANISHED (EARLIER)), among the known UIDs
+         * 1:floor-1 only (the messages a catch-up can have lost). */
+        qresync = c->qresync && watch_qresync(w, &uidvalidity, &modseq, &floor);
         /* EXAMINE: we only watch, and must not change \Recent or flags (RFC 3501 §6.3.2). */
         r = imap_cmd_new("EXAMINE", &cmd);
         if (r >= 0)
                 r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_ASTRING, watch_mailbox_wire(w));
-        /* RFC 7162 §3.1.8: ask for HIGHESTMODSEQ, kept in the state file. */
-        if (r >= 0 && imap_session_has_capability(c->s, "CONDSTORE"))
+        if (r >= 0 && qresync) {
+                if (floor > 2)
+                        (void) snprintf(param, sizeof(param), "(QRESYNC (%" PRIu32 " %" PRIu64 " 1:%" PRIu32 "))",
+                                        uidvalidity, modseq, floor - 1);
+                else
+                        (void) snprintf(param, sizeof(param), "(QRESYNC (%" PRIu32 " %" PRIu64 " 1))", uidvalidity,
+                                        modseq);
+                r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_RAW, param);
+        } else if (r >= 0 && imap_session_has_capability(c->s, "CONDSTORE"))
+                /* RFC 7162 §3.1.8: ask for HIGHESTMODSEQ, kept in the state file. */
                 r = imap_cmd_add_str(cmd, IMAP_CMD_ARG_RAW, "(CONDSTORE)");
         if (r < 0) {
                 imap_cmd_free(cmd);
@@ -589,6 +657,9 @@ int connection_examine(Connection *c, Watch *w, ConnectionDoneFn done) {
         }
         c->sel_exists = c->sel_uidvalidity = c->sel_uidnext = 0;
         c->sel_highestmodseq = 0;
+        c->sel_qresync = qresync;
+        c->sel_known_max = qresync ? floor - 1 : 0;
+        c->sel_vanished = mfree(c->sel_vanished);
         r = connection_send(c, cmd, on_examine_done);
         if (r < 0)
                 return connection_fail_session(c, r);
@@ -745,6 +816,27 @@ const ImapArg *fetch_attr(const ImapArg *list, const char *name) {
         return NULL;
 }
 
+/* A VANISHED (EARLIER) in the reply to a QRESYNC EXAMINE (RFC 7162 §3.2.5):
+ * its UIDs among the known ones (1:sel_known_max; the server may name others,
+ * and a hostile one 1:4294967295), range by range, never per UID. */
+static void sel_vanished(Connection *c, const ImapResponse *resp) {
+        ImapSeqsetIter it = imap_seqset_iter(resp->vanished.uids.ptr, resp->vanished.uids.len);
+        uint32_t lo, hi;
+
+        if (!c->sel_vanished) {
+                c->sel_vanished = calloc(1, sizeof(WatchUidSet));
+                if (!c->sel_vanished) {
+                        /* Without the UIDs the count rule must do: as if QRESYNC was not used. */
+                        log_warning("%s: out of memory for VANISHED (EARLIER)", connection_name(c));
+                        c->sel_qresync = false;
+                        return;
+                }
+        }
+        while (imap_seqset_next(&it, &lo, &hi) > 0)
+                if (lo <= c->sel_known_max)
+                        watch_uid_set_add(c->sel_vanished, lo, MIN(hi, c->sel_known_max));
+}
+
 static void on_untagged(Connection *c, const ImapResponse *resp) {
         bool selected = imap_session_state(c->s) == IMAP_STATE_SELECTED ||
                         imap_session_state(c->s) == IMAP_STATE_IDLING;
@@ -773,8 +865,23 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
                         c->sel_uidnext = resp->code.number;
                 else if (resp->code.type == IMAP_CODE_HIGHESTMODSEQ)
                         c->sel_highestmodseq = resp->code.modseq;       /* RFC 7162 §3.1.2.1 */
+                else if (resp->data_type == IMAP_DATA_VANISHED && resp->vanished.earlier && c->sel_qresync)
+                        sel_vanished(c, resp);
                 return;
         }
+        if (resp->data_type == IMAP_DATA_ENABLED) {
+                /* RFC 5161 §3.2: what the server did enable. */
+                const ImapArg *a = resp->args;
+
+                for (size_t i = 0; a && i < resp->n_args; i++, a = imap_arg_next(a))
+                        if (imap_arg_atom_equal(a, "QRESYNC"))
+                                c->qresync = c->qresync_asked;
+                return;
+        }
+        if (resp->kind == IMAP_RESPONSE_UNTAGGED && resp->status == IMAP_STATUS_OK &&
+            resp->code.type == IMAP_CODE_HIGHESTMODSEQ && selected && w)
+                /* RFC 7162 §3.2: every change up to it was sent: the saved value is exact again. */
+                watch_on_highestmodseq(w, resp->code.modseq);
         if (resp->data_type == IMAP_DATA_STATUS) {
                 c->mode->status(c, resp);
                 return;
@@ -800,14 +907,16 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
                 break;
         case IMAP_DATA_VANISHED:
                 if (!resp->vanished.earlier) {
+                        /* RFC 7162 §3.2.10: instead of EXPUNGE once QRESYNC is enabled.  Counted
+                         * range by range into a bounded set (watch.h), never per UID. */
                         ImapSeqsetIter it = imap_seqset_iter(resp->vanished.uids.ptr, resp->vanished.uids.len);
+                        WatchUidSet uids = {};
                         uint32_t lo, hi;
-                        uint64_t n = 0;
 
                         while (imap_seqset_next(&it, &lo, &hi) > 0)
-                                n += (uint64_t) hi - lo + 1;
-                        fetch_expunged(&c->fetch, (uint32_t) MIN(n, (uint64_t) UINT32_MAX), 0);
-                        watch_on_vanished(w, (uint32_t) MIN(n, (uint64_t) UINT32_MAX));
+                                watch_uid_set_add(&uids, lo, hi);
+                        fetch_expunged(&c->fetch, (uint32_t) MIN(uids.count, (uint64_t) UINT32_MAX), 0);
+                        watch_on_vanished_uids(w, &uids);
                 }
                 break;
         default:

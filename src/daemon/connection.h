@@ -52,6 +52,7 @@ typedef enum ConnectionState {
         CONNECTION_CAPABILITY,          /* CAPABILITY sent */
         CONNECTION_STARTTLS,            /* STARTTLS sent, or its handshake in progress */
         CONNECTION_AUTHENTICATING,      /* LOGIN or AUTHENTICATE sent */
+        CONNECTION_ENABLING,            /* ENABLE QRESYNC sent (RFC 7162 §3.2.3; the idle mode) */
         /* Logged in: the mode's work. */
         CONNECTION_SELECTING,           /* EXAMINE sent */
         CONNECTION_RESTING,             /* nothing in flight; the mode wakes by time or by a watch */

@@ -3,7 +3,9 @@
  * mode-idle.c: the idle mode, one mailbox per connection (connection.h,
  * connection-private.h):
  *
- *   start:  EXAMINE (SELECTING) -> watch_selected() -> resume
+ *   start:  [ENABLE QRESYNC, the core] EXAMINE (SELECTING), with the QRESYNC
+ *           parameter where the watch has a saved state (RFC 7162 §3.2.5)
+ *           -> watch_selected() or watch_selected_qresync() -> resume
  *   resume: a fetch asked for -> UID FETCH (FETCHING) -> resume
  *           else IDLE (IDLE_STARTING -> IDLING); the core ends it with DONE
  *           (IDLE_ENDING) for a fetch, a probe or idle_interval, and calls
@@ -39,7 +41,16 @@ static int on_examined(Connection *c, const ImapResponse *r, bool ok, const char
                 return connection_fail(c, -ENOENT, "EXAMINE refused");
         }
         connection_attach(c, w);
-        watch_selected(w, c->sel_exists, c->sel_uidvalidity, c->sel_uidnext, c->sel_highestmodseq, false);
+        if (c->sel_qresync) {
+                /* No VANISHED (EARLIER) at all: nothing was expunged since (RFC 7162 §3.2.5). */
+                static const WatchUidSet none = {};
+                _cleanup_free_ WatchUidSet *gone = TAKE_PTR(c->sel_vanished);
+
+                watch_selected_qresync(w, c->sel_exists, c->sel_uidvalidity, c->sel_uidnext,
+                                       c->sel_highestmodseq, gone ?: &none);
+        } else
+                watch_selected(w, c->sel_exists, c->sel_uidvalidity, c->sel_uidnext, c->sel_highestmodseq,
+                               false);
         if (!c->s)
                 return 0;
         return idle_resume(c);
@@ -142,6 +153,7 @@ static void idle_free(Connection *c) {
 
 const ConnectionMode connection_mode_idle = {
         .kind = "idle",
+        .qresync = true,
         .name = idle_name,
         .start = idle_start,
         .resume = idle_resume,

@@ -40,6 +40,11 @@ typedef struct Job {
          * names them; an EXISTS does not. */
         uint32_t scan_min, scan_max;    /* UIDs found by scans; 0: none */
         bool uids_unknown;              /* arrivals seen only as EXISTS */
+        /* expunge: the UIDs of those events where the server named them (VANISHED
+         * (EARLIER) at a QRESYNC EXAMINE), allocated on demand; gone_unknown if any
+         * of them came without UIDs (EXPUNGE, the count rule). */
+        WatchUidSet *gone;
+        bool gone_unknown;
 
         /* The run: resolving (waiting for the fetch), then the hook. */
         bool resolving;
@@ -73,6 +78,15 @@ struct Watch {
          * would report them as new and as expunged.  0 once the scan answered. */
         uint32_t unscanned;
         uint64_t highestmodseq;
+        /* highestmodseq covers every expunge we reported: taken at EXAMINE, restored, or
+         * an untagged HIGHESTMODSEQ since.  A live expunge after it makes it stale (its
+         * mod-sequence is unknown, RFC 7162 §3.2), and a QRESYNC EXAMINE with the stale
+         * value would report that expunge again in VANISHED (EARLIER): then 0 is
+         * persisted and the next catch-up uses the count rule. */
+        bool modseq_exact;
+        /* Of this selection's catch-up expunges, how many VANISHED (EARLIER) named:
+         * the count rule (the scan's arithmetic) only adds what is beyond them. */
+        uint32_t catchup_gone;
         WatchChangedFn on_changed;
         void *userdata;
 
@@ -123,6 +137,70 @@ void watch_fetch_result_done(WatchFetchResult *r) {
         *r = (WatchFetchResult) {};
 }
 
+void watch_uid_set_add(WatchUidSet *s, uint32_t lo, uint32_t hi) {
+        if (lo == 0 || hi < lo)
+                return;
+        s->count += (uint64_t) hi - lo + 1;
+        s->min = s->min == 0 ? lo : MIN(s->min, lo);
+        s->max = MAX(s->max, hi);
+        if (s->overflow)
+                return;
+        if (s->n > 0 && s->r[s->n - 1].hi < UINT32_MAX && s->r[s->n - 1].hi + 1 == lo) {
+                s->r[s->n - 1].hi = hi;         /* "3,4,5" is listed as "3:5" */
+                return;
+        }
+        if (s->n >= ELEMENTSOF(s->r)) {
+                s->overflow = true;
+                return;
+        }
+        s->r[s->n++] = (WatchUidRange) { lo, hi };
+}
+
+/* Everything of src into dst (src's ranges beyond its cap are only in its
+ * count and bounds: dst then lists min:max too). */
+static void uid_set_merge(WatchUidSet *dst, const WatchUidSet *src) {
+        uint64_t kept = 0;
+
+        for (unsigned i = 0; i < src->n; i++) {
+                watch_uid_set_add(dst, src->r[i].lo, src->r[i].hi);
+                kept += (uint64_t) src->r[i].hi - src->r[i].lo + 1;
+        }
+        if (src->overflow) {
+                dst->overflow = true;
+                dst->count += src->count - MIN(kept, src->count);
+                dst->min = dst->min == 0 ? src->min : MIN(dst->min, src->min);
+                dst->max = MAX(dst->max, src->max);
+        }
+}
+
+void watch_uid_set_env(const WatchUidSet *s, char *buf, size_t size) {
+        size_t off;
+        int k;
+
+        k = snprintf(buf, size, "IMAPIDLED_UIDS=");
+        off = k > 0 ? (size_t) k : 0;
+        if (s->count == 0)
+                return;
+        if (s->overflow) {
+                /* More ranges than WATCH_UIDS_MAX_RANGES: the range that holds them all. */
+                if (s->min == s->max)
+                        (void) snprintf(buf + off, size - MIN(off, size), "%" PRIu32, s->min);
+                else
+                        (void) snprintf(buf + off, size - MIN(off, size), "%" PRIu32 ":%" PRIu32, s->min, s->max);
+                return;
+        }
+        for (unsigned i = 0; i < s->n && off < size; i++) {
+                if (s->r[i].lo == s->r[i].hi)
+                        k = snprintf(buf + off, size - off, "%s%" PRIu32, i ? "," : "", s->r[i].lo);
+                else
+                        k = snprintf(buf + off, size - off, "%s%" PRIu32 ":%" PRIu32, i ? "," : "", s->r[i].lo,
+                                     s->r[i].hi);
+                if (k < 0)
+                        break;
+                off += (size_t) k;
+        }
+}
+
 /* The messages known to be below the floor: what is persisted as EXISTS. */
 static uint32_t below_floor(const Watch *w) {
         return w->exists - (uint32_t) MIN((uint64_t) w->above + w->unscanned, (uint64_t) w->exists);
@@ -153,6 +231,22 @@ static void trigger(Watch *w, WatchEvent ev, uint64_t count, unsigned reason, bo
                  reason & REASON_RESYNC ? "resync" : event_names[ev],
                  reason & REASON_CATCHUP ? " (catch-up)" : reason & REASON_STARTUP ? " (startup)" : "",
                  count, count == 1 ? "" : "s");
+}
+
+/* An expunge event: with the UIDs the server named (uids), or without
+ * (NULL: EXPUNGE, the count rule; then the run is told no UIDs). */
+static void trigger_gone(Watch *w, const WatchUidSet *uids, uint64_t count, unsigned reason) {
+        Job *j = w->jobs[WATCH_EVENT_EXPUNGE];
+
+        if (j && count > 0) {
+                if (uids && !j->gone)
+                        j->gone = calloc(1, sizeof(WatchUidSet));
+                if (uids && j->gone)
+                        uid_set_merge(j->gone, uids);
+                else
+                        j->gone_unknown = true;
+        }
+        trigger(w, WATCH_EVENT_EXPUNGE, count, reason, false);
 }
 
 /* ---- runs ------------------------------------------------------------------------------------- */
@@ -189,13 +283,13 @@ static void format_uids(char *buf, size_t size, uint32_t lo, uint32_t hi) {
 }
 
 /* Start the hook of a job whose run began.  uids: IMAPIDLED_UIDS for new
- * (format_uids()); res: the details fetched, or NULL.  Returns < 0 if
- * nothing runs. */
+ * (format_uids()) or expunge (watch_uid_set_env()), or NULL; res: the
+ * details fetched, or NULL.  Returns < 0 if nothing runs. */
 static int start_hook(Job *j, const char *uids, const WatchFetchResult *res) {
         Watch *w = j->watch;
         const CfgHook *hk = watch_hook(w, j->ev);
-        char count[40], exists[40], uidvalidity[40], uidnext[40], reason[40], uidset[64], ndet[40],
-                log_name[256];
+        char count[40], exists[40], uidvalidity[40], uidnext[40], reason[40], uidset[WATCH_UIDS_ENV_MAX],
+                ndet[40], log_name[256];
         _cleanup_(details_strv_freep) char **denv = NULL;
         char *env[16];
         size_t n = 0;
@@ -216,7 +310,7 @@ static int start_hook(Job *j, const char *uids, const WatchFetchResult *res) {
         env[n++] = uidvalidity;
         env[n++] = uidnext;
         env[n++] = reason;
-        if (j->ev == WATCH_EVENT_NEW && uids) {
+        if (uids) {
                 (void) snprintf(uidset, sizeof(uidset), "%s", uids);
                 env[n++] = uidset;
         }
@@ -396,6 +490,20 @@ static int on_job_start(SchedJob *sj, void *userdata) {
         j->reasons = 0;
         j->scan_min = j->scan_max = 0;
         j->uids_unknown = false;
+        if (j->ev == WATCH_EVENT_EXPUNGE) {
+                _cleanup_free_ WatchUidSet *gone = TAKE_PTR(j->gone);
+                bool unknown = j->gone_unknown;
+                char uids[WATCH_UIDS_ENV_MAX];
+
+                j->gone_unknown = false;
+                if (!hk)
+                        return -ENOENT;
+                /* IMAPIDLED_UIDS only when the server named every message of the run. */
+                if (!gone || unknown || gone->count == 0)
+                        return start_hook(j, NULL, NULL);
+                watch_uid_set_env(gone, uids, sizeof(uids));
+                return start_hook(j, uids, NULL);
+        }
         if (!hk)
                 return -ENOENT;
         if (j->ev != WATCH_EVENT_NEW)
@@ -481,8 +589,10 @@ static void scanned(Watch *w, int r, const WatchFetchResult *res) {
         trigger(w, WATCH_EVENT_NEW, res->count, w->scan_reason, false);
         /* Everything else that was there before and is missing now went away. */
         expected = (uint64_t) w->scan_old_exists + res->count;
-        if (expected > w->exists)
-                trigger(w, WATCH_EVENT_EXPUNGE, expected - w->exists, w->scan_reason, false);
+        /* Those VANISHED (EARLIER) named were reported at the selection: only what
+         * the server did not name is added (never counted twice). */
+        if (expected > (uint64_t) w->exists + w->catchup_gone)
+                trigger_gone(w, NULL, expected - w->exists - w->catchup_gone, w->scan_reason);
 }
 
 void watch_fetch_done(Watch *w, int r, WatchFetchResult *res) {
@@ -544,14 +654,33 @@ void watch_set_fetcher(Watch *w, WatchFetchFn fn, void *userdata) {
 
 /* ---- what the server says --------------------------------------------------------------------- */
 
-void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t uidnext, uint64_t highestmodseq,
-                    bool live) {
+/* VANISHED (EARLIER) at a QRESYNC EXAMINE (RFC 7162 §3.2.5): the UIDs below
+ * the floor that were expunged while we were away.  The server may name UIDs
+ * we never knew (RFC 7162 §3.2.5: expunged before our mod-sequence, where it does
+ * not track exactly), or a hostile one all 2^32: what counts is at most the
+ * old_below messages we knew of.  Returns the count reported. */
+static uint32_t vanished_earlier(Watch *w, const WatchUidSet *vanished, uint32_t old_below, unsigned reason) {
+        uint32_t n;
+
+        if (vanished->count == 0 || vanished->max >= w->floor)
+                return 0;       /* nothing, or not what we asked for (the connection clips) */
+        n = (uint32_t) MIN(vanished->count, (uint64_t) old_below);
+        if (vanished->count > old_below)
+                log_notice("%s: the server names %" PRIu64 " expunged UIDs, %" PRIu32 " message%s known; counting %" PRIu32,
+                           w->name, vanished->count, old_below, old_below == 1 ? " was" : "s were", n);
+        trigger_gone(w, vanished, n, reason);
+        return n;
+}
+
+static void selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t uidnext, uint64_t highestmodseq,
+                     bool live, const WatchUidSet *vanished) {
         bool first_this_run = !w->selected_this_run;
         unsigned reason = live ? REASON_LIVE : REASON_CATCHUP;
         bool had_new = false;
 
         w->selected_this_run = true;
         w->covered_seq = 0;     /* a new selection: old sequence numbers are void */
+        w->catchup_gone = 0;
         if (!w->known && w->fresh) {
                 /* Born empty while we watched: every UID it handed out is new mail. */
                 w->known = true;
@@ -568,6 +697,8 @@ void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t ui
                 w->exists = exists;
                 w->above = 0;
                 w->unscanned = 0;
+                /* The numbers above first: a run may start inside. */
+                w->catchup_gone = vanished ? vanished_earlier(w, vanished, old_below, reason) : 0;
                 if (uidnext > w->floor && watch_hook(w, WATCH_EVENT_NEW)) {
                         /* UIDs were handed out (RFC 3501 §2.3.1.1); which of them are still
                          * there, and so how many messages are new, the scan tells. */
@@ -597,8 +728,9 @@ void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t ui
                 } else {
                         if (uidnext > w->floor)
                                 w->floor = uidnext;     /* nobody to tell */
-                        if (old_below > exists)
-                                trigger(w, WATCH_EVENT_EXPUNGE, old_below - exists, reason, false);
+                        /* The count rule; what VANISHED (EARLIER) named is reported already. */
+                        if (old_below > exists && old_below - exists > w->catchup_gone)
+                                trigger_gone(w, NULL, old_below - exists - w->catchup_gone, reason);
                 }
         } else {
                 bool resync = w->known;
@@ -621,8 +753,37 @@ void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t ui
         }
 done:
         w->highestmodseq = highestmodseq;
+        w->modseq_exact = true;
         if (first_this_run && w->account->startup_sync && !had_new)
                 trigger(w, WATCH_EVENT_NEW, 0, REASON_STARTUP, true);
+        changed(w);
+}
+
+void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t uidnext, uint64_t highestmodseq,
+                    bool live) {
+        selected(w, exists, uidvalidity, uidnext, highestmodseq, live, NULL);
+}
+
+void watch_selected_qresync(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t uidnext,
+                            uint64_t highestmodseq, const WatchUidSet *vanished) {
+        selected(w, exists, uidvalidity, uidnext, highestmodseq, false, vanished);
+}
+
+bool watch_qresync(const Watch *w, uint32_t *ret_uidvalidity, uint64_t *ret_highestmodseq, uint32_t *ret_floor) {
+        /* RFC 7162 §3.2.5: the parameter needs both; with a floor of 1 no UID is known. */
+        if (!w->known || w->uidvalidity == 0 || !w->modseq_exact || w->highestmodseq == 0 || w->floor <= 1)
+                return false;
+        *ret_uidvalidity = w->uidvalidity;
+        *ret_highestmodseq = w->highestmodseq;
+        *ret_floor = w->floor;
+        return true;
+}
+
+void watch_on_highestmodseq(Watch *w, uint64_t highestmodseq) {
+        if (!w->known || highestmodseq == 0 || highestmodseq > INT64_MAX)
+                return;         /* RFC 7162 §7: at most 2^63-1, as the state file says */
+        w->highestmodseq = highestmodseq;
+        w->modseq_exact = true;
         changed(w);
 }
 
@@ -649,7 +810,7 @@ void watch_on_exists(Watch *w, uint32_t exists) {
  * covered_seq pointing at the last message a run covered.  Unknown positions
  * count as below it, so the floor can lag (a message reported twice after a
  * reconnect) but never skip one. */
-static void expunged(Watch *w, uint32_t count, uint32_t seq) {
+static void expunged(Watch *w, uint32_t count, uint32_t seq, const WatchUidSet *uids) {
         /* During a catch-up scan, a message that was there before (the first
          * scan_old_exists sequence numbers; unknown positions count as such) is
          * reported now, live: the scan's arithmetic must not count it again. */
@@ -662,16 +823,26 @@ static void expunged(Watch *w, uint32_t count, uint32_t seq) {
         w->above = MIN(w->above, w->exists);
         if (w->covered_seq > 0 && (seq == 0 || seq <= w->covered_seq))
                 w->covered_seq -= MIN(count, w->covered_seq);
-        trigger(w, WATCH_EVENT_EXPUNGE, count, REASON_LIVE, false);
+        /* Its mod-sequence is unknown: HIGHESTMODSEQ no longer covers what we reported. */
+        w->modseq_exact = false;
+        trigger_gone(w, uids, count, REASON_LIVE);
         changed(w);
 }
 
 void watch_on_expunge(Watch *w, uint32_t seq) {
-        expunged(w, 1, seq);
+        expunged(w, 1, seq, NULL);
 }
 
 void watch_on_vanished(Watch *w, uint32_t count) {
-        expunged(w, count, 0);
+        /* RFC 7162 §3.2.10: a VANISHED without (EARLIER) names messages that were
+         * there, so never more than EXISTS (a hostile 1:4294967295 is not 2^32
+         * expunges). */
+        expunged(w, MIN(count, w->exists), 0, NULL);
+}
+
+void watch_on_vanished_uids(Watch *w, const WatchUidSet *uids) {
+        /* As watch_on_vanished(); the run is told the UIDs (QRESYNC enabled, RFC 7162 §3.2.10). */
+        expunged(w, (uint32_t) MIN(uids->count, (uint64_t) w->exists), 0, uids);
 }
 
 void watch_on_flags(Watch *w, uint32_t count) {
@@ -686,6 +857,7 @@ void watch_restore(Watch *w, uint32_t uidvalidity, uint32_t uidnext, uint32_t ex
         w->floor = uidnext;
         w->exists = exists;
         w->highestmodseq = highestmodseq;
+        w->modseq_exact = true;
 }
 
 void watch_set_fresh(Watch *w) {
@@ -701,7 +873,8 @@ bool watch_known(const Watch *w, uint32_t *ret_uidvalidity, uint32_t *ret_uidnex
         *ret_uidnext = w->floor;
         /* Below the floor only: see 'above' and 'unscanned'. */
         *ret_exists = below_floor(w);
-        *ret_highestmodseq = w->highestmodseq;
+        /* A stale one would make the next QRESYNC EXAMINE report expunges twice. */
+        *ret_highestmodseq = w->modseq_exact ? w->highestmodseq : 0;
         return true;
 }
 
@@ -814,6 +987,7 @@ Watch *watch_free(Watch *w) {
         for (unsigned i = 0; i < _WATCH_EVENT_MAX; i++)
                 if (w->jobs[i]) {
                         hook_free(w->jobs[i]->hook);
+                        free(w->jobs[i]->gone);
                         sched_job_free(w->jobs[i]->sj);
                         free(w->jobs[i]);
                 }

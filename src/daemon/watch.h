@@ -71,6 +71,33 @@ typedef struct WatchFetchRequest {
         unsigned details_max;           /* > 0: also the details of the newest this many */
 } WatchFetchRequest;
 
+/* A set of UIDs as the server named them (a VANISHED uid-set, RFC 7162
+ * §3.2.10), kept bounded whatever the server sends (security.md G08: a
+ * hostile "1:4294967295" is one range): the count and the bounds cover every
+ * UID added; at most WATCH_UIDS_MAX_RANGES ranges are kept to be listed
+ * (IMAPIDLED_UIDS), and a set with more is listed as the range min:max that
+ * holds them all (docs/EVENTS.md).  Adding is O(1) per range, never per UID. */
+#define WATCH_UIDS_MAX_RANGES 64U
+/* IMAPIDLED_UIDS= and WATCH_UIDS_MAX_RANGES ranges "4294967295:4294967295,", and the NUL. */
+#define WATCH_UIDS_ENV_MAX (sizeof("IMAPIDLED_UIDS=") + WATCH_UIDS_MAX_RANGES * 22U)
+
+typedef struct WatchUidRange {
+        uint32_t lo, hi;
+} WatchUidRange;
+
+typedef struct WatchUidSet {
+        uint64_t count;                 /* UIDs added (a UID added twice counts twice) */
+        uint32_t min, max;              /* 0 when empty */
+        bool overflow;                  /* more ranges than kept: listed as min:max */
+        unsigned n;                     /* ranges kept */
+        WatchUidRange r[WATCH_UIDS_MAX_RANGES];
+} WatchUidSet;
+
+/* Add lo..hi (lo <= hi, both > 0); a range that continues the last one is merged into it. */
+void watch_uid_set_add(WatchUidSet *s, uint32_t lo, uint32_t hi);
+/* "IMAPIDLED_UIDS=<set>" into buf (at least WATCH_UIDS_ENV_MAX bytes). */
+void watch_uid_set_env(const WatchUidSet *s, char *buf, size_t size);
+
 /* The connection's service to its watch.  Returns 0 if the answer will come
  * through watch_fetch_done() (exactly once, also on failure), < 0 if the
  * connection cannot do it now (not selected; -EOPNOTSUPP for a max_seq bound
@@ -124,12 +151,33 @@ void watch_fetch_done(Watch *w, int r, WatchFetchResult *res);
  * polled before, so changes are reported as live, not as catch-up. */
 void watch_selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t uidnext, uint64_t highestmodseq,
                     bool live);
+/* The same for an EXAMINE with the QRESYNC parameter (RFC 7162 §3.2.5) built
+ * from watch_qresync(): vanished holds the UIDs of every "VANISHED (EARLIER)"
+ * of its reply (empty if none came: nothing was expunged since), or is NULL
+ * when the parameter was not sent.  The expunges while away are then those
+ * UIDs below the saved floor, reported as one catch-up expunge event with
+ * their UIDs, counted at most as the messages known below the floor; the
+ * count rule above only adds what the server failed to name. */
+void watch_selected_qresync(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t uidnext,
+                            uint64_t highestmodseq, const WatchUidSet *vanished);
+/* What the QRESYNC parameter of the next EXAMINE may say (RFC 7162 §3.2.5):
+ * true with the saved UIDVALIDITY, a HIGHESTMODSEQ known to be exact (taken
+ * at the last EXAMINE or restored, with no expunge seen since that it does
+ * not cover) and the floor (the known UIDs are 1:floor-1); false when any is
+ * missing, so the count rule must do. */
+bool watch_qresync(const Watch *w, uint32_t *ret_uidvalidity, uint64_t *ret_highestmodseq, uint32_t *ret_floor);
 /* Untagged responses while selected (RFC 3501 §7.3.1, §7.4.1, §7.4.2; RFC 7162 §3.2.10).
  * watch_on_expunge(): one message, at sequence number seq (0: unknown);
  * watch_on_vanished(): count messages by UID, positions unknown. */
 void watch_on_exists(Watch *w, uint32_t exists);
 void watch_on_expunge(Watch *w, uint32_t seq);
 void watch_on_vanished(Watch *w, uint32_t count);
+/* The same with the VANISHED's UIDs, which the run is told (IMAPIDLED_UIDS). */
+void watch_on_vanished_uids(Watch *w, const WatchUidSet *uids);
+/* An untagged "OK [HIGHESTMODSEQ n]" while selected (RFC 7162 §3.2: the server
+ * sends it only once every change up to n was sent): the saved HIGHESTMODSEQ
+ * is exact again. */
+void watch_on_highestmodseq(Watch *w, uint64_t highestmodseq);
 void watch_on_flags(Watch *w, uint32_t count);
 
 /* True if flag changes matter (an on_flags hook): NOTIFY asks for FlagChange only then. */
