@@ -2234,6 +2234,109 @@ START_TEST(test_notify_silent) {
 }
 END_TEST
 
+START_TEST(test_notify_qresync_transcript) {
+        /* NOTIFY with QRESYNC: the catch-up STATUS shows two of the five known
+         * messages of INBOX gone; before reporting, EXAMINE with QRESYNC asks
+         * which (RFC 7162 §3.2.5), then CLOSE and IDLE.  Other, unchanged, costs
+         * nothing. */
+        static const FakeStep script[] = {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE NOTIFY ENABLE CONDSTORE QRESYNC] fake ready\r\n"),
+                FAKE_EXPECT("<tag> LOGIN u \"p\""),
+                FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE NOTIFY ENABLE CONDSTORE QRESYNC] in\r\n"),
+                FAKE_EXPECT("<tag> ENABLE QRESYNC"),
+                FAKE_SEND("* ENABLED QRESYNC\r\n<tag> OK enabled\r\n"),
+                FAKE_EXPECT(NF_SET),
+                FAKE_SEND("* STATUS INBOX (MESSAGES 3 UIDNEXT 9 UIDVALIDITY 7 HIGHESTMODSEQ 20)\r\n"
+                          "* STATUS Other (MESSAGES 0 UIDNEXT 1 UIDVALIDITY 8 HIGHESTMODSEQ 1)\r\n"
+                          "<tag> OK set\r\n"),
+                FAKE_EXPECT("<tag> EXAMINE INBOX (QRESYNC (7 12 1:8))"),
+                FAKE_SEND("* 3 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 9] n\r\n* OK [HIGHESTMODSEQ 20] m\r\n"
+                          "* VANISHED (EARLIER) 3,5\r\n<tag> OK [READ-ONLY] examined\r\n"),
+                FAKE_EXPECT("<tag> CLOSE"),
+                FAKE_SEND("<tag> OK closed\r\n"),
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n"),
+                FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK done\r\n"),
+                FAKE_EXPECT("<tag> LOGOUT"),
+                FAKE_SEND("* BYE bye\r\n<tag> OK out\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL, *env = NULL;
+        unsigned runs;
+        Daemon d;
+
+        daemon_init(&d);
+        write_state(&d, "fb", "imapidled-state 1\nINBOX 7 9 5 12 0\nOther 8 1 0 1 0\n");
+        ck_assert_int_eq(fake_imapd_start(script, &f), 0);
+        write_config(&d,
+                     "debounce = 0;\n"
+                     "accounts = ( { name = \"fb\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
+                     "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
+                     "  mailboxes = [\"INBOX\", \"Other\"];\n"
+                     "  on_expunge = [\"/bin/sh\", \"-c\", \"env > %s/expunge-$$\"]; } );\n",
+                     fake_imapd_port(f), d.dir);
+        daemon_start(&d);
+        ck_assert_msg(wait_hook(&d, "expunge-", 1, 10000, &env), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(strstr(env, "IMAPIDLED_MAILBOX=INBOX\n") && strstr(env, "IMAPIDLED_REASON=catchup\n") &&
+                      strstr(env, "IMAPIDLED_COUNT=2\n") && strstr(env, "IMAPIDLED_UIDS=3,5\n"), "%s", env);
+        ck_assert_msg(wait_notify(&d, &d.notes, "STATUS=2/2 mailboxes idling, 2 with NOTIFY", 10000), "%s\nlog:\n%s",
+                      d.notes.data, tail_of(d.log));
+        daemon_stop(&d);
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
+        free(hook_outputs(&d, "expunge-", &runs));
+        ck_assert_uint_eq(runs, 1);
+        daemon_done(&d);
+}
+END_TEST
+
+START_TEST(test_notify_qresync_dovecot) {
+        /* NOTIFY against Dovecot, which offers QRESYNC: two of four messages of a
+         * folder expunged while the daemon was stopped are reported with their UIDs. */
+        const char *create[] = { "mailbox", "create", "-u", "user1", "Qn1", NULL };
+        _cleanup_free_ char *acc = NULL, *env = NULL, *st = NULL;
+        char path[160], uids[64], want[96];
+        unsigned long uv = 0, next = 0;
+        const char *p;
+        Daemon d;
+
+        daemon_init(&d);
+        (void) th_dovecot_doveadm(&dovecot, create);    /* fails harmlessly when it exists */
+        ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 1, "Qn1"), 0);
+        for (unsigned i = 0; i < 4; i++)
+                deliver_to(1, "Qn1", "qn");
+        acc = account_block(&d, "qn", 1, "mailboxes = [\"INBOX\", \"Qn1\"];");
+        /* Dovecot's STATUS of NOTIFY SET has no HIGHESTMODSEQ (its pushes do): the
+         * STATUS round of every idle_interval brings it (docs/EVENTS.md). */
+        write_config(&d, "debounce = 0; idle_interval = 2;\naccounts = ( %s );\n", acc);
+        daemon_start(&d);
+        ck_assert_msg(wait_notify(&d, &d.notes, "STATUS=2/2 mailboxes idling, 2 with NOTIFY", 15000), "%s\nlog:\n%s",
+                      d.notes.data, tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "polling -> idle-starting", 1, 15000), "log:\n%s", tail_of(d.log));
+        daemon_stop(&d);
+        snprintf(path, sizeof(path), "%s/state/qn.state", d.dir);
+        st = read_file(path);
+        p = st ? strstr(st, "\nQn1 ") : NULL;
+        ck_assert_msg(p && sscanf(p + 5, "%lu %lu", &uv, &next) == 2 && next >= 5, "%s", st ? st : "(none)");
+        snprintf(uids, sizeof(uids), "%lu,%lu", next - 4, next - 2);
+        ck_assert_int_eq(th_dovecot_doveadm(&dovecot, (const char *const[]) { "expunge", "-u",
+                                                th_dovecot_user(&dovecot, 1), "mailbox", "Qn1", "uid", uids,
+                                                NULL }),
+                         0);
+        daemon_start(&d);
+        ck_assert_msg(wait_hook(&d, "expunge-qn-", 1, 15000, &env), "log:\n%s", tail_of(d.log));
+        snprintf(want, sizeof(want), "IMAPIDLED_UIDS=%s\n", uids);
+        ck_assert_msg(strstr(env, "IMAPIDLED_MAILBOX=Qn1\n") && strstr(env, "IMAPIDLED_REASON=catchup\n") &&
+                      strstr(env, "IMAPIDLED_COUNT=2\n") && strstr(env, want), "want %s in\n%s", want, env);
+        ck_assert_msg(wait_notify(&d, &d.notes, "STATUS=2/2 mailboxes idling, 2 with NOTIFY", 15000), "%s\nlog:\n%s",
+                      d.notes.data, tail_of(d.log));
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
 START_TEST(test_notify_reload_adds_mailbox) {
         /* SIGHUP with one more mailbox: the account's NOTIFY connection is
          * replaced by one that watches it too, and mail there is reported. */
@@ -2866,6 +2969,8 @@ Suite *notify_suite(void) {
         tcase_add_test(tc, test_notify_silent);
         tcase_add_test(tc, test_notify_dovecot_verified);
         tcase_add_test(tc, test_notify_status_flood);
+        tcase_add_test(tc, test_notify_qresync_transcript);
+        tcase_add_test(tc, test_notify_qresync_dovecot);
         tcase_add_test(tc, test_patterns_notify_dovecot);
         tcase_add_test(tc, test_patterns_poll_dovecot);
         tcase_add_test(tc, test_patterns_list_script);

@@ -112,6 +112,12 @@ typedef struct PollRequest {
         bool wanted;
         uint32_t floor;
         unsigned details_max;
+        /* The catch-up STATUS showed messages gone and QRESYNC is on: EXAMINE with
+         * the QRESYNC parameter to learn which (RFC 7162 §3.2.5); the STATUS
+         * numbers are kept for when that EXAMINE fails (the count rule then). */
+        bool qresync;
+        uint32_t st_exists, st_uidvalidity, st_uidnext;
+        uint64_t st_modseq;
 } PollRequest;
 
 struct Connection {
@@ -186,6 +192,7 @@ struct Connection {
                         Watch **watches;
                         PollRequest *req;       /* per watch: a fetch it asked for */
                         size_t n, next;
+                        size_t qresync_at;      /* the watch whose EXAMINE with QRESYNC is in flight */
                         bool polled_once;       /* a whole STATUS round done on this connection */
                         bool notify;            /* the notify mode: NOTIFY SET STATUS, then IDLE */
                         /* The notify mode's check that the server notifies at all: a
@@ -211,7 +218,7 @@ int connection_send(Connection *c, ImapCmd *cmd, ConnectionDoneFn done);
 int connection_send_simple(Connection *c, const char *name, ConnectionDoneFn done);
 /* EXAMINE w's mailbox (RFC 3501 §6.3.2: we only watch); state SELECTING.  On
  * the reply done runs with c->sel_* filled; on OK c->selected = w. */
-int connection_examine(Connection *c, Watch *w, ConnectionDoneFn done);
+int connection_examine(Connection *c, Watch *w, bool qresync, ConnectionDoneFn done);
 /* IDLE (RFC 2177), or the mode's idle_refused() when the server has none. */
 int connection_idle(Connection *c);
 /* End IDLE now (DONE); the mode's resume() follows the tagged OK. */

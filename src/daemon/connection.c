@@ -624,7 +624,7 @@ static int on_examine_done(Connection *c, const ImapResponse *r, bool ok, const 
         return done(c, r, ok, text);
 }
 
-int connection_examine(Connection *c, Watch *w, ConnectionDoneFn done) {
+int connection_examine(Connection *c, Watch *w, bool qresync_wanted, ConnectionDoneFn done) {
         ImapCmd *cmd = NULL;
         uint32_t uidvalidity = 0, floor = 0;
         uint64_t modseq = 0;
@@ -635,7 +635,7 @@ int connection_examine(Connection *c, Watch *w, ConnectionDoneFn done) {
         /* RFC 7162 §3.2.5: with QRESYNC enabled and a saved state, the reply names
          * the UIDs expunged since (VANISHED (EARLIER)), among the known UIDs
          * 1:floor-1 only (the messages a catch-up can have lost). */
-        qresync = c->qresync && watch_qresync(w, &uidvalidity, &modseq, &floor);
+        qresync = qresync_wanted && c->qresync && watch_qresync(w, &uidvalidity, &modseq, &floor);
         /* EXAMINE: we only watch, and must not change \Recent or flags (RFC 3501 §6.3.2). */
         r = imap_cmd_new("EXAMINE", &cmd);
         if (r >= 0)

@@ -57,7 +57,7 @@ static int on_examined(Connection *c, const ImapResponse *r, bool ok, const char
 }
 
 static int idle_start(Connection *c) {
-        return connection_examine(c, c->m.idle.watch, on_examined);
+        return connection_examine(c, c->m.idle.watch, true, on_examined);
 }
 
 static int on_noop_done(Connection *c, const ImapResponse *r, bool ok, const char *text) {

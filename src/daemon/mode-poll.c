@@ -30,6 +30,7 @@
 #include "log.h"
 
 static int poll_work(Connection *c);
+static int poll_resume(Connection *c);
 static int notify_set(Connection *c);
 
 static int on_status_done(Connection *c, const ImapResponse *r, bool ok, const char *text);
@@ -104,9 +105,48 @@ static int on_examined(Connection *c, const ImapResponse *r, bool ok, const char
         return fetch_send(c);
 }
 
+/* The EXAMINE with QRESYNC of a catch-up is answered: the expunges while away
+ * by UID (watch_selected_qresync()), or, refused, the count rule with the
+ * STATUS numbers. */
+static int on_qresync_examined(Connection *c, const ImapResponse *r, bool ok, const char *text) {
+        size_t i = c->m.poll.qresync_at;
+        Watch *w;
+
+        (void) r;
+        if (i >= c->m.poll.n)
+                return poll_work(c);
+        w = c->m.poll.watches[i];
+        if (ok && c->sel_qresync) {
+                static const WatchUidSet none = {};
+                _cleanup_free_ WatchUidSet *gone = TAKE_PTR(c->sel_vanished);
+
+                watch_selected_qresync(w, c->sel_exists, c->sel_uidvalidity, c->sel_uidnext, c->sel_highestmodseq,
+                                       gone ?: &none);
+        } else {
+                const PollRequest *q = &c->m.poll.req[i];
+
+                if (!ok)
+                        log_warning("%s: cannot open %s: %s", connection_name(c), watch_name(w), text);
+                watch_selected(w, q->st_exists, q->st_uidvalidity, q->st_uidnext, q->st_modseq, false);
+        }
+        if (!c->s)
+                return 0;
+        return poll_resume(c);
+}
+
 /* A fetch some polled mailbox asked for: EXAMINE it (each fetch EXAMINEs
- * afresh), UID FETCH, CLOSE; else wait for the next round. */
+ * afresh), UID FETCH, CLOSE; else wait for the next round.  First the
+ * catch-ups that want QRESYNC. */
 static int poll_work(Connection *c) {
+        for (size_t i = 0; i < c->m.poll.n; i++) {
+                PollRequest *q = &c->m.poll.req[i];
+
+                if (!q->qresync)
+                        continue;
+                q->qresync = false;
+                c->m.poll.qresync_at = i;
+                return connection_examine(c, c->m.poll.watches[i], true, on_qresync_examined);
+        }
         for (size_t i = 0; i < c->m.poll.n; i++) {
                 PollRequest *q = &c->m.poll.req[i];
 
@@ -117,7 +157,7 @@ static int poll_work(Connection *c) {
                         .floor = q->floor,
                         .details_max = q->details_max,
                 });
-                return connection_examine(c, c->m.poll.watches[i], on_examined);
+                return connection_examine(c, c->m.poll.watches[i], false, on_examined);
         }
         if (c->m.poll.notify && connection_relist_wanted(c))
                 /* The server said mailboxes were created, deleted or renamed. */
@@ -215,6 +255,21 @@ static ssize_t poll_lookup(const Connection *c, const ImapArg *name) {
         return v ? (ssize_t) ((uintptr_t) v - 1) : -1;
 }
 
+/* A catch-up STATUS shows fewer messages than the known ones and the UIDs
+ * handed out since could explain (RFC 3501 §2.3.1.1), the UIDVALIDITY is the
+ * saved one, and the watch can say what a QRESYNC parameter needs. */
+static bool catchup_lost(const Watch *w, const ImapResponse *resp, uint32_t uidvalidity) {
+        uint32_t v, floor, known, messages, uidnext;
+        uint64_t modseq;
+
+        if (!watch_qresync(w, &v, &modseq, &floor) || v != uidvalidity ||
+            !watch_known(w, &v, &floor, &known, &modseq))
+                return false;
+        messages = (uint32_t) resp->mbstatus.value[IMAP_STATUS_ITEM_MESSAGES];
+        uidnext = (uint32_t) resp->mbstatus.value[IMAP_STATUS_ITEM_UIDNEXT];
+        return (uint64_t) messages < (uint64_t) known + (uidnext > floor ? uidnext - floor : 0);
+}
+
 static void poll_status(Connection *c, const ImapResponse *resp) {
         const uint32_t need = 1u << IMAP_STATUS_ITEM_MESSAGES | 1u << IMAP_STATUS_ITEM_UIDNEXT;
         ssize_t i = poll_lookup(c, resp->mbstatus.mailbox);
@@ -249,6 +304,19 @@ static void poll_status(Connection *c, const ImapResponse *resp) {
                              resp->mbstatus.value[IMAP_STATUS_ITEM_UIDNEXT] > next))
                                 c->m.poll.missed = true;
                 }
+        }
+        /* Messages gone while away, and the server can say which (RFC 7162 §3.2.5):
+         * EXAMINE with QRESYNC before the catch-up is reported (poll_work()).  Only
+         * at the catch-up: a live expunge is reported from the count, without a
+         * round trip. */
+        if (!c->m.poll.polled_once && c->qresync && catchup_lost(w, resp, uidvalidity)) {
+                c->m.poll.req[i].qresync = true;
+                c->m.poll.req[i].st_exists = (uint32_t) resp->mbstatus.value[IMAP_STATUS_ITEM_MESSAGES];
+                c->m.poll.req[i].st_uidvalidity = uidvalidity;
+                c->m.poll.req[i].st_uidnext = (uint32_t) resp->mbstatus.value[IMAP_STATUS_ITEM_UIDNEXT];
+                c->m.poll.req[i].st_modseq = resp->mbstatus.present & 1u << IMAP_STATUS_ITEM_HIGHESTMODSEQ ?
+                                             resp->mbstatus.value[IMAP_STATUS_ITEM_HIGHESTMODSEQ] : 0;
+                return;
         }
         /* The first round of a connection compares with what we knew
          * (catch-up); later rounds see what happened since the last. */
@@ -338,7 +406,9 @@ static int poll_fetch(Connection *c, Watch *w, const WatchFetchRequest *req) {
                 return -EINVAL;
         if (c->m.poll.req[i].wanted)
                 return -EBUSY;
-        c->m.poll.req[i] = (PollRequest) { true, req->floor, MIN(req->details_max, 1000u) };
+        c->m.poll.req[i].wanted = true;
+        c->m.poll.req[i].floor = req->floor;
+        c->m.poll.req[i].details_max = MIN(req->details_max, 1000u);
         if (c->state == CONNECTION_RESTING) {
                 /* Waiting for the next round: now. */
                 (void) poll_work(c);
@@ -365,14 +435,14 @@ static int poll_idle_refused(Connection *c, const char *text) {
 
 static bool poll_has_work(const Connection *c) {
         for (size_t i = 0; i < c->m.poll.n; i++)
-                if (c->m.poll.req[i].wanted)
+                if (c->m.poll.req[i].wanted || c->m.poll.req[i].qresync)
                         return true;
         return false;
 }
 
 static void poll_reset(Connection *c) {
         for (size_t i = 0; i < c->m.poll.n; i++) {
-                c->m.poll.req[i].wanted = false;
+                c->m.poll.req[i].wanted = c->m.poll.req[i].qresync = false;
                 watch_set_fetcher(c->m.poll.watches[i], NULL, NULL);
         }
 }
@@ -390,6 +460,7 @@ static void poll_free(Connection *c) {
 
 const ConnectionMode connection_mode_poll = {
         .kind = "poll",
+        .qresync = true,
         .name = poll_name,
         .start = poll_start,
         .resume = poll_resume,
@@ -406,6 +477,7 @@ const ConnectionMode connection_mode_poll = {
 /* The same functions: c->m.poll.notify decides. */
 const ConnectionMode connection_mode_notify = {
         .kind = "notify",
+        .qresync = true,
         .name = poll_name,
         .start = poll_start,
         .resume = poll_resume,
