@@ -245,6 +245,7 @@ static int start_hook(Job *j, const char *uids, const WatchFetchResult *res) {
                 .mailbox = w->mailbox->name,
                 .event = j->run_reasons & REASON_RESYNC ? "resync" : event_names[j->ev],
                 .extra_env = env,
+                .pass_env = w->account->pass_env,
                 .stdin_data = hk->details ? (json.data ? (const void *) json.data : "") : NULL,
                 .stdin_len = hk->details ? json.len : 0,
                 .timeout_usec = w->account->hook_timeout_usec,
