@@ -80,7 +80,7 @@ static void tmpdir_setup(void) {
 
 static void tmpdir_teardown(void) {
         /* Only names this test created, in a directory it created. */
-        static const char *const names[] = { "a.conf", "inc.conf", "big.conf" };
+        static const char *const names[] = { "a.conf", "inc.conf", "big.conf", "pw" };
 
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 char path[128];
@@ -1522,6 +1522,63 @@ START_TEST(test_mode_warning) {
 }
 END_TEST
 
+/* A password_file that group or others may read: a warning naming the file (the inline password
+ * gets one, above).  Writable but not readable gives nothing away; a missing file is no warning. */
+static void check_pwfile_mode(mode_t mode, bool warn) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        _cleanup_free_ char *err = NULL, *path = NULL, *pw = NULL, *want = NULL, *text = NULL;
+
+        ck_assert_int_ge(asprintf(&path, "%s/a.conf", tmpdir), 0);
+        ck_assert_int_ge(asprintf(&pw, "%s/pw", tmpdir), 0);
+        ck_assert_int_ge(asprintf(&text, "accounts = ( {\n  name = \"w\"; host = \"h\"; username = \"u\";\n"
+                                  "  password_file = \"pw\";\n} );\n"), 0);
+        write_file(path, text, strlen(text), 0600);
+        write_file(pw, "hunter2\n", 8, mode);
+        ck_assert_int_eq(cfg_load(path, &c, &err), 0);
+        ck_assert_ptr_null(err);
+        if (!warn) {
+                ck_assert_uint_eq(c->n_warnings, 0);
+                return;
+        }
+        ck_assert_uint_eq(c->n_warnings, 1);
+        ck_assert_int_ge(asprintf(&want, "%s:3: accounts[0].password_file: %s holds a password but its mode is %04o, "
+                                  "so %s can read it; chmod 600 it", path, pw, (unsigned) mode,
+                                  (mode & S_IROTH) ? "everyone" : "its group"), 0);
+        ck_assert_str_eq(c->warnings[0], want);
+        c = cfg_free(c);
+
+        /* Also from cfg_load_string(), which has no file of its own to check but names this one. */
+        ck_assert_int_eq(cfg_load_string(text, path, &c, &err), 0);
+        ck_assert_uint_eq(c->n_warnings, 1);
+        ck_assert_str_eq(c->warnings[0], want);
+}
+
+START_TEST(test_pwfile_mode_warning) {
+        _cleanup_free_ char *pw = NULL;
+
+        check_pwfile_mode(0600, false);
+        check_pwfile_mode(0400, false);
+        check_pwfile_mode(0620, false);
+        check_pwfile_mode(0602, false);
+        check_pwfile_mode(0640, true);
+        check_pwfile_mode(0604, true);
+        check_pwfile_mode(0644, true);
+        check_pwfile_mode(0444, true);
+        /* Not there (yet): the connect reports it, the load does not. */
+        ck_assert_int_ge(asprintf(&pw, "%s/pw", tmpdir), 0);
+        ck_assert_int_eq(unlink(pw), 0);
+        {
+                _cleanup_(cfg_freep) Cfg *c = NULL;
+                _cleanup_free_ char *path = NULL;
+
+                ck_assert_int_ge(asprintf(&path, "%s/a.conf", tmpdir), 0);
+                c = load_ok("accounts = ( { name = \"w\"; host = \"h\"; username = \"u\"; password_file = \"pw\"; } );\n",
+                            path);
+                ck_assert_uint_eq(c->n_warnings, 0);
+        }
+}
+END_TEST
+
 START_TEST(test_load_file) {
         _cleanup_(cfg_freep) Cfg *c = NULL;
         _cleanup_free_ char *err = NULL, *path = NULL, *want = NULL;
@@ -2811,6 +2868,7 @@ static Suite *cfg_suite(void) {
         tc = tcase_create("files");
         tcase_add_checked_fixture(tc, tmpdir_setup, tmpdir_teardown);
         tcase_add_test(tc, test_mode_warning);
+        tcase_add_test(tc, test_pwfile_mode_warning);
         tcase_add_test(tc, test_load_file);
         tcase_add_test(tc, test_size_limit);
         tcase_add_test(tc, test_include);

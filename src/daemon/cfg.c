@@ -1810,6 +1810,31 @@ static const CfgTypeOps type_ops[_CFG_TYPE_MAX] = {
  * admin may have reasons, e.g. an ACL-free group of trusted operators).  For the accounts
  * cfg->accounts[first] on, which the document's list 'accounts' holds. */
 static int check_password_modes(CfgCtx *x, const config_setting_t *accounts, size_t first) {
+        int r;
+
+        /* password_file: the same warning about the file it names, which is read on every connect
+         * (hook.h, secret_file_read()).  Only reading matters here: one that others may change but
+         * not read gives nothing away.  A file that is not there (yet) or cannot be looked at is no
+         * warning: the connect says what is wrong with it. */
+        for (size_t i = first; i < x->cfg->n_accounts; i++) {
+                const CfgAccount *a = &x->cfg->accounts[i];
+                const config_setting_t *s;
+                char key[CFG_PATH_MAX], pkey[CFG_PATH_MAX];
+                struct stat st;
+
+                if (!a->password_file || stat(a->password_file, &st) < 0 || !S_ISREG(st.st_mode) ||
+                    (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
+                        continue;
+                s = member(config_setting_get_elem(accounts, (unsigned) (i - first)), "password_file");
+                index_path(key, "accounts", i - first);
+                key_path(pkey, key, "password_file");
+                r = cfg_warn(x, s, pkey, "%s holds a password but its mode is %04o, so %s can read it; "
+                             "chmod 600 it", a->password_file, (unsigned) (st.st_mode & 07777),
+                             (st.st_mode & S_IROTH) ? "everyone" : "its group");
+                if (r < 0)
+                        return r;
+        }
+
         if (!x->have_mode)
                 return 0;
         for (size_t i = first; i < x->cfg->n_accounts; i++) {
@@ -1818,7 +1843,6 @@ static int check_password_modes(CfgCtx *x, const config_setting_t *accounts, siz
                 _cleanup_free_ char *file = NULL;
                 char key[CFG_PATH_MAX], pkey[CFG_PATH_MAX];
                 mode_t mode;
-                int r;
 
                 if (!s)
                         continue;

@@ -168,8 +168,8 @@ typedef struct Cfg {
  *
  * Reads $CREDENTIALS_DIRECTORY and, for a relative path, the current directory
  * (relative paths in the file are stored resolved).  A password in a file that
- * group or others may access adds a warning, as does a pattern that matches no file; warnings
- * never fail the load. */
+ * group or others may access adds a warning, as does a password_file that group or others may
+ * read and a pattern that matches no file; warnings never fail the load. */
 int cfg_load(const char *path, Cfg **ret, char **ret_error);
 
 /* The same for text in memory, for tests; 'name' stands for the file in
