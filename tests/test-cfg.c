@@ -80,7 +80,7 @@ static void tmpdir_setup(void) {
 
 static void tmpdir_teardown(void) {
         /* Only names this test created, in a directory it created. */
-        static const char *const names[] = { "a.conf", "inc.conf", "big.conf" };
+        static const char *const names[] = { "a.conf", "inc.conf", "big.conf", "pw" };
 
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 char path[128];
@@ -103,7 +103,7 @@ static const char full_conf[] =
         "hook_timeout = 30; debounce = 0.25; max_delay = 10; max_concurrent_hooks = 8; max_connecting = 100000;"  /*  3 */
         " connect_timeout = 0.1; tls_timeout = 3600; greeting_timeout = 10; auth_timeout = 20.5;"
         " select_timeout = 45; done_timeout = 5; command_timeout = 90; liveness_interval = 300;"
-        " keepalive_idle = 32767; keepalive_interval = 1; keepalive_count = 127;\n"
+        " keepalive_idle = 32767; keepalive_interval = 1; keepalive_count = 127; pass_env = [\"PASSWORD_STORE_DIR\"];\n"
         "accounts = (\n"                                                        /*  4 */
         "  {\n"                                                                 /*  5 */
         "    name = \"work\";\n"
@@ -129,7 +129,7 @@ static const char full_conf[] =
         "    hook_timeout = 5; debounce = 0; select_timeout = 11; done_timeout = 0.5; command_timeout = 13;\n"
         "    idle_interval = 120; max_delay = 86400; liveness_interval = 0; keepalive_idle = 1;"
         " keepalive_interval = 32767; keepalive_count = 1; max_connections = 1000; status_interval = 86400;"
-        " imap_notify = \"off\";\n"
+        " imap_notify = \"off\"; pass_env = [\"GNUPGHOME\", \"PASSWORD_STORE_DIR\"];\n"
         "  },\n"                                                                /* 25 */
         "  {\n"
         "    name = \"tun.1\";\n"
@@ -188,6 +188,7 @@ START_TEST(test_full) {
         ck_assert_uint_eq(c->live.keepalive_count, 127);
         ck_assert_uint_eq(c->n_accounts, 4);
         ck_assert_uint_eq(c->n_warnings, 0);
+        assert_strv(c->pass_env, STRV("PASSWORD_STORE_DIR"));
 
         a = &c->accounts[0];
         ck_assert_ptr_eq(cfg_find_account(c, "work"), a);
@@ -259,6 +260,8 @@ START_TEST(test_full) {
         ck_assert_uint_eq(a->live.keepalive_count, 1);
         ck_assert_uint_eq(a->max_connections, 1000);
         ck_assert_uint_eq(a->status_interval_usec, 86400 * USEC_PER_SEC);
+        /* The top level's first, then the account's own it does not name. */
+        assert_strv(a->pass_env, STRV("PASSWORD_STORE_DIR", "GNUPGHOME"));
 
         /* The per-mailbox override wins; otherwise the account's hook. */
         ck_assert_ptr_eq(cfg_mailbox_hook(a, &a->mailboxes[1], CFG_EVENT_NEW), &a->mailboxes[1].on_new);
@@ -314,6 +317,7 @@ START_TEST(test_full) {
         /* Account-only keys: their defaults. */
         ck_assert_uint_eq(a->max_connections, 10);
         ck_assert_uint_eq(a->status_interval_usec, 60 * USEC_PER_SEC);
+        assert_strv(a->pass_env, STRV("PASSWORD_STORE_DIR"));
 
         a = cfg_find_account(c, "oauth");
         ck_assert_ptr_eq(a, &c->accounts[2]);
@@ -844,6 +848,31 @@ START_TEST(test_inherit) {
 }
 END_TEST
 
+/* pass_env: an account adds to the top level's list; neither set is no list at all. */
+START_TEST(test_pass_env) {
+        _cleanup_(cfg_freep) Cfg *c = load_ok(
+                "accounts = (\n"
+                "  { name = \"a\"; tunnel = [\"t\"]; pass_env = [\"SSH_AUTH_SOCK\", \"GNUPGHOME\"]; },\n"
+                "  { name = \"b\"; tunnel = [\"t\"]; },\n"
+                "  { name = \"c\"; tunnel = [\"t\"]; pass_env = [\"http_proxy\", \"_X1\"]; }\n"
+                ");\n"
+                "pass_env = [\"GNUPGHOME\", \"PASSWORD_STORE_DIR\", \"PATH\"];\n", "t.conf");
+        _cleanup_(cfg_freep) Cfg *d = load_ok(
+                "accounts = ( { name = \"a\"; tunnel = [\"t\"]; pass_env = [\"X\"]; },\n"
+                "  { name = \"b\"; tunnel = [\"t\"]; } );\n", "t.conf");
+
+        /* The top level's, as written (after the accounts: it still counts for them). */
+        assert_strv(c->pass_env, STRV("GNUPGHOME", "PASSWORD_STORE_DIR", "PATH"));
+        /* Named at both levels: once. */
+        assert_strv(c->accounts[0].pass_env, STRV("GNUPGHOME", "PASSWORD_STORE_DIR", "PATH", "SSH_AUTH_SOCK"));
+        assert_strv(c->accounts[1].pass_env, STRV("GNUPGHOME", "PASSWORD_STORE_DIR", "PATH"));
+        assert_strv(c->accounts[2].pass_env, STRV("GNUPGHOME", "PASSWORD_STORE_DIR", "PATH", "http_proxy", "_X1"));
+        ck_assert_ptr_null(d->pass_env);
+        assert_strv(d->accounts[0].pass_env, STRV("X"));
+        ck_assert_ptr_null(d->accounts[1].pass_env);
+}
+END_TEST
+
 /* Every key that inherits has a top-level twin of the same type, whose value it takes. */
 START_TEST(test_inherit_schema) {
         size_t n = 0;
@@ -906,6 +935,42 @@ static const struct {
           "t.conf:6: accounts[0]: unknown key 'frobnicate'" },
         { ACCOUNT("  mailboxes = ( { name = \"x\";\n shell = true; } );\n"),
           "t.conf:7: accounts[0].mailboxes[0]: unknown key 'shell' (a mailbox has only name, on_new, on_expunge and on_flags)" },
+        /* pass_env: shell variable names, never the loader's, the daemon's own or systemd's */
+        { ACCOUNT("  pass_env = [\"LD_PRELOAD\"];\n"),
+          "t.conf:6: accounts[0].pass_env[0]: 'LD_PRELOAD' names a variable of the dynamic loader (LD_*), which would "
+          "load code into every hook" },
+        { ACCOUNT("  pass_env = [\"HOME\",\n    \"LD_LIBRARY_PATH\"];\n"),
+          "t.conf:7: accounts[0].pass_env[1]: 'LD_LIBRARY_PATH' names a variable of the dynamic loader (LD_*), which "
+          "would load code into every hook" },
+        { "pass_env = [\"LD_PRELOAD\"];\n" ACCOUNT(),
+          "t.conf:1: pass_env[0]: 'LD_PRELOAD' names a variable of the dynamic loader (LD_*), which would load code "
+          "into every hook" },
+        { "pass_env = [\"PATH\", \"IMAPIDLED_MAILBOX\"];\n" ACCOUNT(),
+          "t.conf:1: pass_env[1]: 'IMAPIDLED_MAILBOX' names an IMAPIDLED_* variable, which only the daemon sets "
+          "(docs/HOOKS.md)" },
+        { ACCOUNT("  pass_env = [\"NOTIFY_SOCKET\"];\n"),
+          "t.conf:6: accounts[0].pass_env[0]: 'NOTIFY_SOCKET' names a variable that ties the daemon to systemd; a hook "
+          "must not act on it" },
+        { ACCOUNT("  pass_env = [\"CREDENTIALS_DIRECTORY\"];\n"),
+          "t.conf:6: accounts[0].pass_env[0]: 'CREDENTIALS_DIRECTORY' names a variable that ties the daemon to "
+          "systemd; a hook must not act on it" },
+        { ACCOUNT("  pass_env = [\"GNUPG-HOME\"];\n"),
+          "t.conf:6: accounts[0].pass_env[0]: 'GNUPG-HOME' is not a variable name: it may contain only A-Z, a-z, 0-9 "
+          "and '_'" },
+        { ACCOUNT("  pass_env = [\"A=B\"];\n"),
+          "t.conf:6: accounts[0].pass_env[0]: 'A=B' is not a variable name: it may contain only A-Z, a-z, 0-9 and '_'" },
+        { ACCOUNT("  pass_env = [\"1X\"];\n"),
+          "t.conf:6: accounts[0].pass_env[0]: '1X' is not a variable name: it must start with a letter or '_'" },
+        { ACCOUNT("  pass_env = [\"\\tX\"];\n"),
+          "t.conf:6: accounts[0].pass_env[0]: this is not a variable name: it must start with a letter or '_'" },
+        { ACCOUNT("  pass_env = [\"\"];\n"),
+          "t.conf:6: accounts[0].pass_env[0]: must not be empty" },
+        { ACCOUNT("  pass_env = [\"X\", \"Y\", \"X\"];\n"),
+          "t.conf:6: accounts[0].pass_env[2]: X is listed twice" },
+        { ACCOUNT("  pass_env = \"X\";\n"),
+          "t.conf:6: accounts[0].pass_env: must be a list of environment variable names, not a string" },
+        { ACCOUNT("  pass_env = [];\n"),
+          "t.conf:6: accounts[0].pass_env: must not be an empty list" },
         /* numbers */
         { "idle_interval = \"10\";\n" ACCOUNT(),
           "t.conf:1: idle_interval: must be an integer, not a string" },
@@ -1454,6 +1519,63 @@ START_TEST(test_mode_warning) {
         /* No password, no warning, whatever the mode. */
         check_mode(0644, "accounts = ( { name = \"w\"; host = \"h\"; username = \"u\"; password_file = \"p\"; } );\n",
                    false);
+}
+END_TEST
+
+/* A password_file that group or others may read: a warning naming the file (the inline password
+ * gets one, above).  Writable but not readable gives nothing away; a missing file is no warning. */
+static void check_pwfile_mode(mode_t mode, bool warn) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        _cleanup_free_ char *err = NULL, *path = NULL, *pw = NULL, *want = NULL, *text = NULL;
+
+        ck_assert_int_ge(asprintf(&path, "%s/a.conf", tmpdir), 0);
+        ck_assert_int_ge(asprintf(&pw, "%s/pw", tmpdir), 0);
+        ck_assert_int_ge(asprintf(&text, "accounts = ( {\n  name = \"w\"; host = \"h\"; username = \"u\";\n"
+                                  "  password_file = \"pw\";\n} );\n"), 0);
+        write_file(path, text, strlen(text), 0600);
+        write_file(pw, "hunter2\n", 8, mode);
+        ck_assert_int_eq(cfg_load(path, &c, &err), 0);
+        ck_assert_ptr_null(err);
+        if (!warn) {
+                ck_assert_uint_eq(c->n_warnings, 0);
+                return;
+        }
+        ck_assert_uint_eq(c->n_warnings, 1);
+        ck_assert_int_ge(asprintf(&want, "%s:3: accounts[0].password_file: %s holds a password but its mode is %04o, "
+                                  "so %s can read it; chmod 600 it", path, pw, (unsigned) mode,
+                                  (mode & S_IROTH) ? "everyone" : "its group"), 0);
+        ck_assert_str_eq(c->warnings[0], want);
+        c = cfg_free(c);
+
+        /* Also from cfg_load_string(), which has no file of its own to check but names this one. */
+        ck_assert_int_eq(cfg_load_string(text, path, &c, &err), 0);
+        ck_assert_uint_eq(c->n_warnings, 1);
+        ck_assert_str_eq(c->warnings[0], want);
+}
+
+START_TEST(test_pwfile_mode_warning) {
+        _cleanup_free_ char *pw = NULL;
+
+        check_pwfile_mode(0600, false);
+        check_pwfile_mode(0400, false);
+        check_pwfile_mode(0620, false);
+        check_pwfile_mode(0602, false);
+        check_pwfile_mode(0640, true);
+        check_pwfile_mode(0604, true);
+        check_pwfile_mode(0644, true);
+        check_pwfile_mode(0444, true);
+        /* Not there (yet): the connect reports it, the load does not. */
+        ck_assert_int_ge(asprintf(&pw, "%s/pw", tmpdir), 0);
+        ck_assert_int_eq(unlink(pw), 0);
+        {
+                _cleanup_(cfg_freep) Cfg *c = NULL;
+                _cleanup_free_ char *path = NULL;
+
+                ck_assert_int_ge(asprintf(&path, "%s/a.conf", tmpdir), 0);
+                c = load_ok("accounts = ( { name = \"w\"; host = \"h\"; username = \"u\"; password_file = \"pw\"; } );\n",
+                            path);
+                ck_assert_uint_eq(c->n_warnings, 0);
+        }
 }
 END_TEST
 
@@ -2215,6 +2337,9 @@ START_TEST(test_dump_roundtrip) {
         ck_assert_ptr_nonnull(strstr(text, "    command_timeout = 90;\n    liveness_interval = 300;\n"
                                            "    max_connections = 10;\n    status_interval = 60;\n"));
         ck_assert_ptr_nonnull(strstr(text, "    liveness_interval = 599.999;\n    keepalive_idle = 60;\n"));
+        /* pass_env: the top level's as written, an account's merged with it. */
+        ck_assert_ptr_nonnull(strstr(text, "\npass_env = [ \"PASSWORD_STORE_DIR\" ];\n"));
+        ck_assert_ptr_nonnull(strstr(text, "    pass_env = [ \"PASSWORD_STORE_DIR\", \"GNUPGHOME\" ];\n"));
         /* A hook with details or uids is a group; one without is in the plain form. */
         ck_assert_ptr_nonnull(strstr(text, "    on_expunge = [ \"mbsync\", \"-a\" ];\n"));
         ck_assert_ptr_nonnull(strstr(text, "    on_flags = {\n      command = [ \"flags\", \"%m\" ];\n"
@@ -2364,6 +2489,9 @@ static const char eq_tunnel[] =
 static const char eq_shell[] =
         "accounts = ( { name = \"w\"; tunnel = [\"ssh\", \"a\"]; shell = true; on_new = \"echo a\"; } );\n";
 
+static const char eq_pass_env[] =
+        "accounts = ( { name = \"w\"; tunnel = [\"ssh\", \"a\"]; pass_env = [\"A\"]; } );\n";
+
 static const char eq_details[] =
         "accounts = ( { name = \"w\"; tunnel = [\"ssh\", \"a\"]; on_new = { command = [\"n\"]; details = true; }; } );\n";
 
@@ -2476,6 +2604,18 @@ static const struct {
           false },
         { "imap_notify",          NULL, "status_interval = 60;", "status_interval = 60; imap_notify = \"auto\";",
           true },
+        { "pass_env",             NULL, "status_interval = 60;", "status_interval = 60; pass_env = [\"A\"];", false },
+        { "pass_env",             eq_pass_env, "[\"A\"]", "[\"A\", \"B\"]", false },
+        { "pass_env",             eq_pass_env, "pass_env = [\"A\"];", "", false },
+        /* The top level's list reaches every account: a change there restarts them. */
+        { "pass_env",             NULL, "accounts = ( {\n", "pass_env = [\"A\"];\naccounts = ( {\n", false },
+        { "pass_env",             eq_pass_env, "accounts = ( { name = \"w\"; tunnel = [\"ssh\", \"a\"]; pass_env = [\"A\"];",
+                                  "pass_env = [\"B\"];\naccounts = ( { name = \"w\"; tunnel = [\"ssh\", \"a\"]; pass_env = [\"A\"];",
+                                  false },
+        /* Where a name is written does not matter, only what an account gets. */
+        { "pass_env",             eq_pass_env, "accounts = ( { name = \"w\"; tunnel = [\"ssh\", \"a\"]; pass_env = [\"A\"];",
+                                  "pass_env = [\"A\"];\naccounts = ( { name = \"w\"; tunnel = [\"ssh\", \"a\"];", true },
+        { "pass_env",             eq_pass_env, "accounts = ( {",  "pass_env = [\"A\"];\naccounts = ( {", true },
         /* Lines move, nothing else does. */
         { "name",                 NULL, "accounts = ( {\n", "# comment\n\naccounts = (\n\n {\n", true },
 };
@@ -2702,6 +2842,7 @@ static Suite *cfg_suite(void) {
         tc = tcase_create("valid");
         tcase_add_checked_fixture(tc, env_setup, NULL);
         tcase_add_test(tc, test_full);
+        tcase_add_test(tc, test_pass_env);
         tcase_add_test(tc, test_full_uses_every_key);
         tcase_add_test(tc, test_defaults);
         tcase_add_test(tc, test_defaults_follow);
@@ -2727,6 +2868,7 @@ static Suite *cfg_suite(void) {
         tc = tcase_create("files");
         tcase_add_checked_fixture(tc, tmpdir_setup, tmpdir_teardown);
         tcase_add_test(tc, test_mode_warning);
+        tcase_add_test(tc, test_pwfile_mode_warning);
         tcase_add_test(tc, test_load_file);
         tcase_add_test(tc, test_size_limit);
         tcase_add_test(tc, test_include);

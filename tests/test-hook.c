@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "env-util.h"
 #include "hook.h"
 #include "log.h"
 #include "th.h"
@@ -214,16 +215,25 @@ START_TEST(test_build_env) {
                 S("WATCHDOG_USEC=5"), S("LISTEN_PID=1"), S("LISTEN_FDS=1"),
                 S("LISTEN_FDNAMES=x"), S("CREDENTIALS_DIRECTORY=/run/c"), S("IMAPIDLED_EVENT=spoof"),
                 S("IMAPIDLED_X=y"), S("NOEQUALS"), S("=novalue"), S("HOME=/h"),
-                S("NOTIFY_SOCKETX=kept"), NULL,
+                S("NOTIFY_SOCKETX=dropped"), S("LD_PRELOAD=/x.so"), S("STATE_DIRECTORY=/var/lib/i"),
+                S("LC_ALL=C"), S("LC_=dropped"), S("PATHX=dropped"), S("LANGUAGE=dropped"),
+                S("PASSED=1"), S("PASSED_NOT=1"), S("TZ=UTC"), S("XDG_RUNTIME_DIR=/run/user/1"),
+                S("DBUS_SESSION_BUS_ADDRESS=unix:path=/b"), S("DISPLAY=:0"), S("WAYLAND_DISPLAY=w"),
+                S("USER=u"), S("LOGNAME=u"), S("LANG=C.UTF-8"), NULL,
         };
         char *const extra[] = { S("IMAPIDLED_COUNT=3"), S("HOME=/other"), NULL };
+        char *const pass[] = { S("PASSED"), S("NOT_IN_ENV"), NULL };
         char *const bad1[] = { S("NOEQ"), NULL };
         char *const bad2[] = { S("=v"), NULL };
         const char *const want[] = {
-                "PATH=/usr/bin", "HOME=/other", "NOTIFY_SOCKETX=kept", "IMAPIDLED_ACCOUNT=work",
-                "IMAPIDLED_MAILBOX=INBOX", "IMAPIDLED_EVENT=new", "IMAPIDLED_COUNT=3",
+                "PATH=/usr/bin", "HOME=/other", "LC_ALL=C", "PASSED=1", "TZ=UTC", "XDG_RUNTIME_DIR=/run/user/1",
+                "DBUS_SESSION_BUS_ADDRESS=unix:path=/b", "DISPLAY=:0", "WAYLAND_DISPLAY=w", "USER=u",
+                "LOGNAME=u", "LANG=C.UTF-8", "IMAPIDLED_ACCOUNT=work", "IMAPIDLED_MAILBOX=INBOX",
+                "IMAPIDLED_EVENT=new", "IMAPIDLED_COUNT=3",
         };
-        HookSpec spec = { .account = "work", .mailbox = "INBOX", .event = "new", .extra_env = extra };
+        HookSpec spec = {
+                .account = "work", .mailbox = "INBOX", .event = "new", .extra_env = extra, .pass_env = pass,
+        };
         char **l = NULL;
         size_t n = 0;
 
@@ -241,15 +251,80 @@ START_TEST(test_build_env) {
                 ck_assert_msg(strncmp(l[i], "IMAPIDLED_", 10) != 0, "%s", l[i]);
         l = hook_strv_free(l);
 
+        /* Without pass_env: the allowlist alone. */
+        ck_assert_int_eq(hook_build_env(in, &(HookSpec) {}, &l), 0);
+        for (size_t i = 0; l[i]; i++)
+                ck_assert_msg(strncmp(l[i], "PASSED=", 7) != 0, "%s", l[i]);
+        l = hook_strv_free(l);
+
         spec.extra_env = bad1;
         ck_assert_int_eq(hook_build_env(in, &spec, &l), -EINVAL);
         spec.extra_env = bad2;
+        ck_assert_int_eq(hook_build_env(in, &spec, &l), -EINVAL);
+        spec.extra_env = extra;
+        /* pass_env names that cfg.c refuses are refused here too. */
+        spec.pass_env = (char *const[]) { S("LD_PRELOAD"), NULL };
+        ck_assert_int_eq(hook_build_env(in, &spec, &l), -EINVAL);
+        spec.pass_env = (char *const[]) { S("PASSED"), S("IMAPIDLED_EVENT"), NULL };
+        ck_assert_int_eq(hook_build_env(in, &spec, &l), -EINVAL);
+        spec.pass_env = (char *const[]) { S("NOTIFY_SOCKET"), NULL };
+        ck_assert_int_eq(hook_build_env(in, &spec, &l), -EINVAL);
+        spec.pass_env = (char *const[]) { S("A-B"), NULL };
         ck_assert_int_eq(hook_build_env(in, &spec, &l), -EINVAL);
         ck_assert_ptr_null(l);
 }
 END_TEST
 
+/* The allowlist and the names pass_env may hold (src/shared/env-util.h). */
+START_TEST(test_env_names) {
+        static const char *const passed[] = {
+                "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ",
+                "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS", "DISPLAY", "WAYLAND_DISPLAY",
+        };
+        static const char *const not_passed[] = {
+                "LC_", "PATHX", "PAT", "LANGUAGE", "LD_PRELOAD", "LD_LIBRARY_PATH", "STATE_DIRECTORY",
+                "CREDENTIALS_DIRECTORY", "SHELL", "SSH_AUTH_SOCK", "path", "",
+        };
+        static const char *const valid[] = { "A", "_", "a1", "PASSWORD_STORE_DIR", "http_proxy", "LDX", "L_D" };
+        static const char *const invalid[] = {
+                "", "1A", "A-B", "A B", "A=B", "\xc3\xa9", "LD_PRELOAD", "LD_", "LD_LIBRARY_PATH",
+                "IMAPIDLED_", "IMAPIDLED_EVENT", "NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC",
+                "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "CREDENTIALS_DIRECTORY",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(passed); i++)
+                ck_assert_msg(env_name_passed_by_default(passed[i], strlen(passed[i])), "%s", passed[i]);
+        for (size_t i = 0; i < ELEMENTSOF(not_passed); i++)
+                ck_assert_msg(!env_name_passed_by_default(not_passed[i], strlen(not_passed[i])), "%s",
+                              not_passed[i]);
+        /* Only the first len bytes count: an entry "PATH=..." is looked at up to its '='. */
+        ck_assert(env_name_passed_by_default("PATH=/bin", 4));
+        ck_assert(!env_name_passed_by_default("PATHX=/bin", 5));
+        for (size_t i = 0; i < ELEMENTSOF(valid); i++)
+                ck_assert_msg(!env_name_check(valid[i]), "%s", valid[i]);
+        for (size_t i = 0; i < ELEMENTSOF(invalid); i++)
+                ck_assert_msg(env_name_check(invalid[i]), "%s", invalid[i]);
+        ck_assert_ptr_nonnull(env_name_check(NULL));
+}
+END_TEST
+
+/* A random value for SECRET_X, so that finding it in a child's output cannot be a coincidence. */
+static char secret_value[40];
+
 static void set_hostile_env(void) {
+        uint64_t rnd[2];
+
+        ck_assert_int_eq(getentropy(rnd, sizeof(rnd)), 0);
+        (void) snprintf(secret_value, sizeof(secret_value), "%016" PRIx64 "%016" PRIx64, rnd[0], rnd[1]);
+        ck_assert_int_eq(setenv("SECRET_X", secret_value, 1), 0);
+        /* The dynamic loader's: a leak would load this into every hook (ld.so ignores a missing one). */
+        ck_assert_int_eq(setenv("LD_PRELOAD", "/nonexistent/imapidled-test-preload.so", 1), 0);
+        ck_assert_int_eq(setenv("LD_LIBRARY_PATH", "/nonexistent/imapidled-test-lib", 1), 0);
+        ck_assert_int_eq(setenv("STATE_DIRECTORY", "/var/lib/imapidled-test", 1), 0);
+        ck_assert_int_eq(setenv("HOME", "/home/imapidled-test", 1), 0);
+        ck_assert_int_eq(setenv("LANG", "C.UTF-8", 1), 0);
+        ck_assert_int_eq(setenv("LC_TIME", "C", 1), 0);
+        ck_assert_int_eq(setenv("HOOKTEST_PASS", "passed", 1), 0);
         ck_assert_int_eq(setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1), 0);
         ck_assert_int_eq(setenv("WATCHDOG_PID", "1", 1), 0);
         ck_assert_int_eq(setenv("WATCHDOG_USEC", "1000000", 1), 0);
@@ -263,6 +338,12 @@ static void set_hostile_env(void) {
 }
 
 static void assert_env_clean(const char *text) {
+        ck_assert_ptr_null(strstr(text, "LD_PRELOAD"));
+        ck_assert_ptr_null(strstr(text, "LD_LIBRARY_PATH"));
+        ck_assert_ptr_null(strstr(text, "STATE_DIRECTORY"));
+        ck_assert_ptr_null(strstr(text, "SECRET_X"));
+        ck_assert_ptr_null(strstr(text, secret_value));
+        ck_assert_ptr_null(strstr(text, "HOOKTEST_KEEP"));
         ck_assert_ptr_null(strstr(text, "NOTIFY_SOCKET="));
         ck_assert_ptr_null(strstr(text, "WATCHDOG_"));
         ck_assert_ptr_null(strstr(text, "LISTEN_"));
@@ -271,12 +352,14 @@ static void assert_env_clean(const char *text) {
         ck_assert_ptr_null(strstr(text, "IMAPIDLED_UIDNEXT"));
 }
 
+/* M05: only the allowlist and pass_env of the daemon's environment reach the hook. */
 START_TEST(test_env_reaches_child) {
         char *const extra[] = { S("IMAPIDLED_COUNT=3"), NULL };
         char *const argv[] = { S("env"), NULL };  /* found through PATH */
+        char *const pass[] = { S("HOOKTEST_PASS"), NULL };
         HookSpec spec = {
                 .argv = argv, .account = "work", .mailbox = "INBOX", .event = "new", .extra_env = extra,
-                .log_name = "env",
+                .pass_env = pass, .log_name = "env",
         };
         char *log = NULL;
         Run run;
@@ -288,7 +371,11 @@ START_TEST(test_env_reaches_child) {
         ck_assert(log_has(log, "env[%d]: IMAPIDLED_MAILBOX=INBOX\n", run.pid));
         ck_assert(log_has(log, "env[%d]: IMAPIDLED_EVENT=new\n", run.pid));
         ck_assert(log_has(log, "env[%d]: IMAPIDLED_COUNT=3\n", run.pid));
-        ck_assert(log_has(log, "env[%d]: HOOKTEST_KEEP=kept\n", run.pid));
+        ck_assert(log_has(log, "env[%d]: PATH=%s\n", run.pid, getenv("PATH")));
+        ck_assert(log_has(log, "env[%d]: HOME=/home/imapidled-test\n", run.pid));
+        ck_assert(log_has(log, "env[%d]: LANG=C.UTF-8\n", run.pid));
+        ck_assert(log_has(log, "env[%d]: LC_TIME=C\n", run.pid));
+        ck_assert(log_has(log, "env[%d]: HOOKTEST_PASS=passed\n", run.pid));
         assert_env_clean(log);
         free(log);
 }
@@ -729,8 +816,8 @@ START_TEST(test_run_errors) {
         ck_assert_int_eq(hook_run(e, &(HookSpec) { .argv = echo, .extra_env = bad_env }, on_done, &run, &h),
                          -EINVAL);
         ck_assert_int_eq(hook_run(e, &(HookSpec) { .argv = echo }, NULL, &run, &h), -EINVAL);
-        ck_assert_int_eq(secret_command_run(e, empty, 0, 0, "s", on_secret_unused, NULL, &h), -EINVAL);
-        ck_assert_int_eq(secret_command_run(e, echo, 0, 0, "s", NULL, NULL, &h), -EINVAL);
+        ck_assert_int_eq(secret_command_run(e, empty, NULL, 0, 0, "s", on_secret_unused, NULL, &h), -EINVAL);
+        ck_assert_int_eq(secret_command_run(e, echo, NULL, 0, 0, "s", NULL, NULL, &h), -EINVAL);
 
         /* stdin data while SIGPIPE would kill the daemon. */
         ck_assert_int_eq(sigaction(SIGPIPE, &dfl, NULL), 0);
@@ -743,7 +830,7 @@ START_TEST(test_run_errors) {
         (void) sigaddset(&chld, SIGCHLD);
         ck_assert_int_eq(sigprocmask(SIG_UNBLOCK, &chld, NULL), 0);
         ck_assert_int_eq(hook_run(e, &(HookSpec) { .argv = echo }, on_done, &run, &h), -EBUSY);
-        ck_assert_int_eq(secret_command_run(e, echo, 0, 0, "s", on_secret_unused, NULL, &h), -EBUSY);
+        ck_assert_int_eq(secret_command_run(e, echo, NULL, 0, 0, "s", on_secret_unused, NULL, &h), -EBUSY);
         ck_assert_int_eq(sigprocmask(SIG_BLOCK, &chld, NULL), 0);
 
         ck_assert_ptr_null(h);
@@ -775,19 +862,26 @@ static void on_secret(int r, const char *secret, size_t len, void *userdata) {
                 ck_assert_ptr_null(secret);
 }
 
-static void run_secret(char *const *argv, uint64_t timeout, size_t max, SecretRun *s, char **ret_log) {
+static void run_secret_env(char *const *argv, char *const *pass_env, uint64_t timeout, size_t max, SecretRun *s,
+                           char **ret_log) {
         sd_event *e = NULL;
         Hook *h = NULL;
 
         *s = (SecretRun) {};
         ck_assert_int_eq(sd_event_new(&e), 0);
         capture_begin();
-        ck_assert_int_eq(secret_command_run(e, argv, timeout, max, "work password_command", on_secret, s, &h), 0);
+        ck_assert_int_eq(secret_command_run(e, argv, pass_env, timeout, max, "work password_command", on_secret, s,
+                                            &h),
+                         0);
         ck_assert(!s->done);
         loop_until(e, &s->done);
         *ret_log = capture_end();
         hook_free(h);
         sd_event_unref(e);
+}
+
+static void run_secret(char *const *argv, uint64_t timeout, size_t max, SecretRun *s, char **ret_log) {
+        run_secret_env(argv, NULL, timeout, max, s, ret_log);
 }
 
 static void secret_done(SecretRun *s, char *log) {
@@ -822,20 +916,40 @@ START_TEST(test_secret_ok) {
 }
 END_TEST
 
+/* M05 for password_command and oauth2_token_command: the same allowlist, the same pass_env. */
 START_TEST(test_secret_env) {
         char *const argv[] = { S("env"), NULL };
+        char *const pass[] = { S("HOOKTEST_PASS"), NULL };
+        char *const bad[] = { S("LD_PRELOAD"), NULL };
+        sd_event *e = NULL;
+        Hook *h = NULL;
         SecretRun s;
         char *log;
 
         set_hostile_env();
-        run_secret(argv, 0, 0, &s, &log);
+        run_secret_env(argv, pass, 0, 0, &s, &log);
         ck_assert_int_eq(s.r, 0);
-        ck_assert_ptr_nonnull(strstr(s.secret, "HOOKTEST_KEEP=kept"));
+        ck_assert_ptr_nonnull(strstr(s.secret, "HOOKTEST_PASS=passed"));
+        ck_assert_ptr_nonnull(strstr(s.secret, "HOME=/home/imapidled-test\n"));
+        ck_assert_ptr_nonnull(strstr(s.secret, "LANG=C.UTF-8\n"));
+        ck_assert_ptr_nonnull(strstr(s.secret, "PATH="));
         ck_assert_ptr_null(strstr(s.secret, "IMAPIDLED_"));
         assert_env_clean(s.secret);
         /* stdout is never logged. */
-        ck_assert_ptr_null(strstr(log, "HOOKTEST_KEEP"));
+        ck_assert_ptr_null(strstr(log, "HOOKTEST_PASS"));
         secret_done(&s, log);
+
+        /* Without pass_env, not even that. */
+        run_secret(argv, 0, 0, &s, &log);
+        ck_assert_int_eq(s.r, 0);
+        ck_assert_ptr_null(strstr(s.secret, "HOOKTEST_PASS"));
+        assert_env_clean(s.secret);
+        secret_done(&s, log);
+
+        ck_assert_int_eq(sd_event_new(&e), 0);
+        ck_assert_int_eq(secret_command_run(e, argv, bad, 0, 0, "s", on_secret, &s, &h), -EINVAL);
+        ck_assert_ptr_null(h);
+        sd_event_unref(e);
 }
 END_TEST
 
@@ -920,6 +1034,7 @@ static Suite *hook_suite(void) {
         tcase_add_test(tc, test_expand_argv);
         tcase_add_test(tc, test_argv_reaches_child);
         tcase_add_test(tc, test_build_env);
+        tcase_add_test(tc, test_env_names);
         tcase_add_test(tc, test_env_reaches_child);
         tcase_add_test(tc, test_shell);
         tcase_set_timeout(tc, 30);

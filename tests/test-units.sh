@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # The systemd units and the man page: both generated units pass
-# systemd-analyze verify and set a hard LimitNOFILE=, the system unit's
+# systemd-analyze verify and set a hard LimitNOFILE=, TasksMax=, MemoryMax=
+# and allow AF_NETLINK, the system unit's
 # exposure from systemd-analyze security is at most 2.0, its system call
 # filter still lets the daemon spawn hooks, the user unit leaves $HOME
 # alone, and imapidled(8) renders without
@@ -71,6 +72,20 @@ for u in "$sys_unit" "$user_unit"; do
                 bad "$u: no LimitNOFILE=SOFT:HARD with a hard limit of at least 65536"
 done
 
+# Both units bound the tasks and the memory of the service with its hooks
+# (sized for 10,000 connections, docs/SCALING.md), and let netmon.c open its
+# rtnetlink socket.
+for u in "$sys_unit" "$user_unit"; do
+        tasks=$(sed -n 's/^TasksMax=\([0-9][0-9]*\)$/\1/p' "$u")
+        mem=$(sed -n 's/^MemoryMax=\([0-9][0-9]*\)G$/\1/p' "$u")
+        [ -n "$tasks" ] && [ "$tasks" -ge 1024 ] && ok "$u: TasksMax=$tasks" ||
+                bad "$u: no TasksMax= of at least 1024"
+        # 10,000 TLS connections take about 236 MiB: leave room for the hooks.
+        [ -n "$mem" ] && [ "$mem" -ge 1 ] && ok "$u: MemoryMax=${mem}G" || bad "$u: no MemoryMax= of at least 1G"
+        grep -qx 'RestrictAddressFamilies=.*AF_NETLINK.*' "$u" && ok "$u: AF_NETLINK allowed" ||
+                bad "$u: RestrictAddressFamilies= lacks AF_NETLINK (src/daemon/netmon.c)"
+done
+
 # verify needs ExecStart's binary to exist: point copies at the built daemon.
 # The copies keep the name, which verify takes as the unit name.
 retarget() { sed "s|^ExecStart=[^ ]*/imapidled |ExecStart=$daemon |" "$1" >"$2"; }
@@ -123,8 +138,10 @@ else
         grep '✗' "$tmp/security.out" || true
 fi
 # The sandbox must still allow what the daemon needs: Internet and local
-# sockets (a ✗ on these lines means "allowed"), and the host's network.
-for need in 'RestrictAddressFamilies=~AF_(INET|INET6)' 'RestrictAddressFamilies=~AF_UNIX' 'PrivateNetwork='; do
+# sockets, netlink for the network-change monitor (src/daemon/netmon.c; a ✗
+# on these lines means "allowed"), and the host's network.
+for need in 'RestrictAddressFamilies=~AF_(INET|INET6)' 'RestrictAddressFamilies=~AF_UNIX' \
+        'RestrictAddressFamilies=~AF_NETLINK' 'PrivateNetwork='; do
         if grep -F "$need " "$tmp/security.out" | grep -q '✗'; then
                 ok "system unit allows $need"
         else

@@ -523,6 +523,70 @@ START_TEST(test_resync) {
 }
 END_TEST
 
+/* H11: a server whose EXAMINE gives no UIDVALIDITY or no UIDNEXT (both nz-numbers, RFC 3501 §9, so
+ * the connection passes 0).  A variable whose value is not known is not set (docs/HOOKS.md): no
+ * IMAPIDLED_UIDVALIDITY=0, no IMAPIDLED_UIDNEXT=0, no IMAPIDLED_UIDS=0:* or empty set. */
+START_TEST(test_unknown_uid_numbers) {
+        T t;
+
+        /* Neither: the startup run, then a live arrival on the hot path. */
+        setup(&t, "", "startup_sync = true;");
+        watch_selected(t.w, 10, 0, 0, 0, false);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 1);
+        ck_run(&t, 0, "REASON", "startup");
+        ck_run(&t, 0, "EXISTS", "10");
+        ck_run(&t, 0, "UIDVALIDITY", "(unset)");
+        ck_run(&t, 0, "UIDNEXT", "(unset)");
+        ck_run(&t, 0, "UIDS", "(unset)");
+        watch_on_exists(t.w, 11);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_NEW), 2);
+        if (t.owed)
+                answer(&t, -EIO, 0, 0, 0);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 2);
+        ck_run(&t, 1, "REASON", "live");
+        ck_run(&t, 1, "COUNT", "1");
+        ck_run(&t, 1, "EXISTS", "11");
+        ck_run(&t, 1, "UIDVALIDITY", "(unset)");
+        ck_run(&t, 1, "UIDNEXT", "(unset)");
+        ck_run(&t, 1, "UIDS", "(unset)");
+        teardown(&t);
+
+        /* UIDVALIDITY without UIDNEXT: the one that is known is set. */
+        setup(&t, "", "startup_sync = true;");
+        watch_selected(t.w, 3, 100, 0, 0, false);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 1);
+        ck_run(&t, 0, "UIDVALIDITY", "100");
+        ck_run(&t, 0, "UIDNEXT", "(unset)");
+        ck_run(&t, 0, "UIDS", "(unset)");
+        teardown(&t);
+
+        /* UIDNEXT without UIDVALIDITY. */
+        setup(&t, "", "startup_sync = true;");
+        watch_selected(t.w, 3, 0, 51, 0, false);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 1);
+        ck_run(&t, 0, "UIDVALIDITY", "(unset)");
+        ck_run(&t, 0, "UIDNEXT", "51");
+        ck_run(&t, 0, "UIDS", "51:*");
+        teardown(&t);
+
+        /* An expunge run has no UIDS anyway; the numbers follow the same rule. */
+        setup(&t, "", "");
+        watch_selected(t.w, 3, 0, 0, 0, false);
+        watch_on_expunge(t.w, 1);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 1);
+        ck_run(&t, 0, "EVENT", "expunge");
+        ck_run(&t, 0, "EXISTS", "2");
+        ck_run(&t, 0, "UIDVALIDITY", "(unset)");
+        ck_run(&t, 0, "UIDNEXT", "(unset)");
+        teardown(&t);
+}
+END_TEST
+
 /* ---- live: the hot path and hooks that want UIDs -------------------------------------------------- */
 
 START_TEST(test_hot_path) {
@@ -1269,6 +1333,7 @@ static Suite *watch_suite(void) {
         tcase_add_test(tc, test_catchup_live_expunge_during_scan);
         tcase_add_test(tc, test_catchup_nothing);
         tcase_add_test(tc, test_resync);
+        tcase_add_test(tc, test_unknown_uid_numbers);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("qresync");

@@ -48,6 +48,8 @@ typedef enum CfgType {
                                  * the CFG_SCOPE_HOOK keys */
         CFG_TYPE_HOOK_COMMAND,  /* CfgHook's argv or shell: the plain form, and 'command' in a group */
         CFG_TYPE_MECHS,         /* char **, SASL mechanism names from cfg_mechs[], upper-cased */
+        CFG_TYPE_ENV_NAMES,     /* char **, environment variable names that env_name_check() allows,
+                                 * each once */
         CFG_TYPE_MAILBOXES,     /* CfgMailbox[] with n_mailboxes right after it */
         CFG_TYPE_MAILBOX_NAME,  /* char *, UTF-8 without control characters */
         CFG_TYPE_ACCOUNTS,      /* CfgAccount[] with n_accounts right after it */

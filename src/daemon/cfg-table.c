@@ -72,6 +72,10 @@ const CfgKey cfg_keys[] = {
           15, 0, "seconds between TCP keepalive probes" },
         { CFG_SCOPE_GLOBAL, "keepalive_count", CFG_TYPE_COUNT, G(live.keepalive_count), 1, 127, 4, 0,
           "unanswered TCP keepalive probes that end the connection" },
+        /* Hooks and secret commands get an allowlist of the daemon's environment (docs/HOOKS.md);
+         * this names more.  An account's pass_env adds to this one. */
+        { CFG_SCOPE_GLOBAL, "pass_env", CFG_TYPE_ENV_NAMES, G(pass_env), 0, 0, 0, 0,
+          "more of the daemon's environment variables that hooks and secret commands get" },
         { CFG_SCOPE_GLOBAL, "accounts", CFG_TYPE_ACCOUNTS, G(accounts), 0, 0, 0, CFG_KEY_REQUIRED,
           "the accounts to watch, a list of groups" },
 
@@ -159,6 +163,8 @@ const CfgKey cfg_keys[] = {
         /* RFC 5465: where the server offers NOTIFY, one connection watches every mailbox. */
         { CFG_SCOPE_ACCOUNT, "imap_notify", CFG_TYPE_NOTIFY, A(notify_off), 0, 0, 0, 0,
           "\"auto\": one NOTIFY connection for all mailboxes where offered; \"off\": IDLE per mailbox" },
+        { CFG_SCOPE_ACCOUNT, "pass_env", CFG_TYPE_ENV_NAMES, A(pass_env), 0, 0, 0, 0,
+          "more environment variables for this account's hooks and secret commands, besides the top level's" },
 
         { CFG_SCOPE_MAILBOX, "name", CFG_TYPE_MAILBOX_NAME, M(name), 0, 0, 0, CFG_KEY_REQUIRED,
           "the mailbox name in UTF-8" },

@@ -25,6 +25,7 @@
 
 #include "cfg-internal.h"
 #include "cfg.h"
+#include "env-util.h"
 #include "imap-utf7.h"
 #include "imap-util.h"
 #include "macro.h"
@@ -112,6 +113,13 @@ static bool streq_ptr(const char *a, const char *b) {
         if (!a || !b)
                 return a == b;
         return strcmp(a, b) == 0;
+}
+
+static bool strv_contains(char *const *l, const char *s) {
+        for (; l && *l; l++)
+                if (strcmp(*l, s) == 0)
+                        return true;
+        return false;
 }
 
 static bool strv_equal(char *const *a, char *const *b) {
@@ -1125,6 +1133,67 @@ static int parse_mechs(CfgCtx *x, const CfgKey *k, const config_setting_t *s, co
         return 0;
 }
 
+/* ENV_NAMES: pass_env.  The names are checked here, where a mistake can name its line, rather than
+ * when a hook starts (hook_build_env() refuses the same names, env-util.h). */
+static int parse_env_names(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+        _cleanup_(cfg_strv_freep) char **l = NULL;
+        int r;
+
+        r = get_strv(x, s, key, "a list of environment variable names", &l);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; l[i]; i++) {
+                const config_setting_t *e = config_setting_get_elem(s, (unsigned) i);
+                const char *why = env_name_check(l[i]);
+                char ekey[CFG_PATH_MAX];
+
+                index_path(ekey, key, i);
+                if (why) {
+                        if (printable(l[i]))
+                                return cfg_fail(x, e, ekey, "'%s' %s", l[i], why);
+                        return cfg_fail(x, e, ekey, "this %s", why);
+                }
+                for (size_t j = 0; j < i; j++)
+                        if (strcmp(l[j], l[i]) == 0)
+                                return cfg_fail(x, e, ekey, "%s is listed twice", l[i]);
+        }
+        cfg_strv_free(*FIELD(obj, k, char **));
+        *FIELD(obj, k, char **) = TAKE_PTR(l);
+        return 0;
+}
+
+/* After the whole file: an account's pass_env is the top level's followed by the account's own
+ * names that the top level does not list (docs/imapidled.conf.5: an account adds to the top
+ * level, it cannot take a name away).  Kept merged in the account, so that a change of the top
+ * level's list restarts the accounts it reaches (cfg_account_equal()) and the dump reads back the
+ * same. */
+static int account_merge_pass_env(const Cfg *c, CfgAccount *a) {
+        _cleanup_(cfg_strv_freep) char **l = NULL;
+        size_t n_g = 0, n_a = 0, n = 0;
+
+        if (!c->pass_env)
+                return 0;
+        while (c->pass_env[n_g])
+                n_g++;
+        while (a->pass_env && a->pass_env[n_a])
+                n_a++;
+        l = calloc(n_g + n_a + 1, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < n_g; i++)
+                if (!(l[n++] = strdup(c->pass_env[i])))
+                        return -ENOMEM;
+        for (size_t i = 0; i < n_a; i++) {
+                if (strv_contains(c->pass_env, a->pass_env[i]))
+                        continue;
+                if (!(l[n++] = strdup(a->pass_env[i])))
+                        return -ENOMEM;
+        }
+        cfg_strv_free(a->pass_env);
+        a->pass_env = TAKE_PTR(l);
+        return 0;
+}
+
 /* Groups: every member must be a key of the scope, then the required ones must be there. */
 static int parse_group(CfgCtx *x, CfgScope scope, const config_setting_t *g, const char *path, void *obj) {
         int n = config_setting_length(g);
@@ -1729,6 +1798,7 @@ static const CfgTypeOps type_ops[_CFG_TYPE_MAX] = {
         [CFG_TYPE_HOOK_COMMAND] = { parse_hook_command, dump_hook_command,
                                     equal_hook_command, done_hook_command },
         [CFG_TYPE_MECHS]        = { parse_mechs,        dump_argv,      equal_strv,      done_strv      },
+        [CFG_TYPE_ENV_NAMES]    = { parse_env_names,    dump_argv,      equal_strv,      done_strv      },
         [CFG_TYPE_MAILBOXES]    = { parse_mailboxes,    dump_mailboxes, equal_mailboxes, done_mailboxes },
         [CFG_TYPE_MAILBOX_NAME] = { parse_mailbox_name, dump_str,       equal_str,       done_str       },
         [CFG_TYPE_ACCOUNTS]     = { parse_accounts,     dump_accounts,  equal_never,     done_accounts  },
@@ -1740,6 +1810,31 @@ static const CfgTypeOps type_ops[_CFG_TYPE_MAX] = {
  * admin may have reasons, e.g. an ACL-free group of trusted operators).  For the accounts
  * cfg->accounts[first] on, which the document's list 'accounts' holds. */
 static int check_password_modes(CfgCtx *x, const config_setting_t *accounts, size_t first) {
+        int r;
+
+        /* password_file: the same warning about the file it names, which is read on every connect
+         * (hook.h, secret_file_read()).  Only reading matters here: one that others may change but
+         * not read gives nothing away.  A file that is not there (yet) or cannot be looked at is no
+         * warning: the connect says what is wrong with it. */
+        for (size_t i = first; i < x->cfg->n_accounts; i++) {
+                const CfgAccount *a = &x->cfg->accounts[i];
+                const config_setting_t *s;
+                char key[CFG_PATH_MAX], pkey[CFG_PATH_MAX];
+                struct stat st;
+
+                if (!a->password_file || stat(a->password_file, &st) < 0 || !S_ISREG(st.st_mode) ||
+                    (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
+                        continue;
+                s = member(config_setting_get_elem(accounts, (unsigned) (i - first)), "password_file");
+                index_path(key, "accounts", i - first);
+                key_path(pkey, key, "password_file");
+                r = cfg_warn(x, s, pkey, "%s holds a password but its mode is %04o, so %s can read it; "
+                             "chmod 600 it", a->password_file, (unsigned) (st.st_mode & 07777),
+                             (st.st_mode & S_IROTH) ? "everyone" : "its group");
+                if (r < 0)
+                        return r;
+        }
+
         if (!x->have_mode)
                 return 0;
         for (size_t i = first; i < x->cfg->n_accounts; i++) {
@@ -1748,7 +1843,6 @@ static int check_password_modes(CfgCtx *x, const config_setting_t *accounts, siz
                 _cleanup_free_ char *file = NULL;
                 char key[CFG_PATH_MAX], pkey[CFG_PATH_MAX];
                 mode_t mode;
-                int r;
 
                 if (!s)
                         continue;
@@ -1790,6 +1884,9 @@ static int accounts_finish(CfgCtx *x, const config_setting_t *main_root, const c
                 char akey[CFG_PATH_MAX];
 
                 account_inherit(c, a);
+                r = account_merge_pass_env(c, a);
+                if (r < 0)
+                        return r;
                 index_path(akey, "accounts", i - first);
                 r = check_delays(x, g, akey, a->debounce_usec, a->max_delay_usec);
                 if (r < 0)

@@ -119,6 +119,11 @@ typedef struct CfgAccount {
                                          * default 60 s, 1..86400 */
         bool notify_off;                /* imap_notify = "off": never one NOTIFY connection (RFC 5465)
                                          * for the account's mailboxes; "auto" (false) by default */
+        char **pass_env;                /* the names of the daemon's environment variables its hooks and
+                                         * secret commands get besides the default ones
+                                         * (src/shared/env-util.h): the top-level pass_env, then the
+                                         * account's own that the top level does not name; NULL = none.
+                                         * Each passes env_name_check(). */
         unsigned line;          /* the line of the account's '{' */
         const char *file;       /* the file that line is in: one of the Cfg's files */
 } CfgAccount;
@@ -135,6 +140,8 @@ typedef struct Cfg {
                                          * cfg_descriptors_needed() counts the secret command and
                                          * the name lookup as part of that phase */
         CfgLiveness live;               /* defaults as documented in CfgLiveness */
+        char **pass_env;                /* top-level pass_env as written, NULL = none; every account's
+                                         * pass_env starts with it */
         CfgAccount *accounts;           /* at least one: the main file's, then those of each file its
                                          * @include patterns matched, in the order read */
         size_t n_accounts;
@@ -161,8 +168,8 @@ typedef struct Cfg {
  *
  * Reads $CREDENTIALS_DIRECTORY and, for a relative path, the current directory
  * (relative paths in the file are stored resolved).  A password in a file that
- * group or others may access adds a warning, as does a pattern that matches no file; warnings
- * never fail the load. */
+ * group or others may access adds a warning, as does a password_file that group or others may
+ * read and a pattern that matches no file; warnings never fail the load. */
 int cfg_load(const char *path, Cfg **ret, char **ret_error);
 
 /* The same for text in memory, for tests; 'name' stands for the file in

@@ -1308,8 +1308,8 @@ static int begin(Connection *c) {
                 (void) snprintf(log_name, sizeof(log_name), "%s %s", a->name,
                                 a->password_command ? "password_command" : "oauth2_token_command");
                 connection_set_state(c, CONNECTION_SECRET);
-                r = secret_command_run(c->event, cmd, SECRET_TIMEOUT_USEC, SECRET_MAX_BYTES, log_name, on_secret, c,
-                                       &c->secret_cmd);
+                r = secret_command_run(c->event, cmd, a->pass_env, SECRET_TIMEOUT_USEC, SECRET_MAX_BYTES, log_name,
+                                       on_secret, c, &c->secret_cmd);
                 if (r < 0)
                         return connection_fail(c, r, "cannot run the password or token command");
                 return 0;

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "env-util.h"
 #include "hook.h"
 #include "spawn-util.h"
 #include "log.h"
@@ -93,12 +94,6 @@ struct Hook {
         bool secret_overflow;
 };
 
-/* Variables that describe the daemon's own relation to systemd (sd_notify(3),
- * sd_listen_fds(3), systemd.exec(5) credentials): a hook must not act on them. */
-static const char *const env_drop[] = {
-        "NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
-        "CREDENTIALS_DIRECTORY",
-};
 #define ENV_PREFIX "IMAPIDLED_"
 
 char **hook_strv_free(char **l) {
@@ -227,11 +222,14 @@ static size_t env_name_len(const char *entry) {
         return eq ? (size_t) (eq - entry) : 0;
 }
 
-static bool env_dropped(const char *entry, size_t name_len) {
-        if (strncmp(entry, ENV_PREFIX, strlen(ENV_PREFIX)) == 0)
+/* An allowlist, not a denylist: whatever else the daemon was started with (LD_PRELOAD,
+ * STATE_DIRECTORY, a secret a wrapper exported) stays with the daemon (docs/HOOKS.md).  pass_env
+ * was checked by hook_build_env() already. */
+static bool env_passed(const char *entry, size_t name_len, char *const *pass_env) {
+        if (env_name_passed_by_default(entry, name_len))
                 return true;
-        for (size_t i = 0; i < ELEMENTSOF(env_drop); i++)
-                if (strlen(env_drop[i]) == name_len && strncmp(entry, env_drop[i], name_len) == 0)
+        for (char *const *p = pass_env; p && *p; p++)
+                if (strlen(*p) == name_len && strncmp(entry, *p, name_len) == 0)
                         return true;
         return false;
 }
@@ -270,6 +268,10 @@ int hook_build_env(char *const *environ_in, const HookSpec *spec, char ***ret) {
 
         while (environ_in && environ_in[n_in])
                 n_in++;
+        /* cfg.c refuses these names already; a caller that did not ask cfg gets the same rule. */
+        for (char *const *p = spec->pass_env; p && *p; p++)
+                if (env_name_check(*p))
+                        return -EINVAL;
         while (spec->extra_env && spec->extra_env[n_extra]) {
                 if (env_name_len(spec->extra_env[n_extra]) == 0)
                         return -EINVAL;
@@ -284,7 +286,7 @@ int hook_build_env(char *const *environ_in, const HookSpec *spec, char ***ret) {
                 size_t k = env_name_len(environ_in[i]);
                 char *copy;
 
-                if (k == 0 || env_dropped(environ_in[i], k))
+                if (k == 0 || !env_passed(environ_in[i], k, spec->pass_env))
                         continue;
                 copy = strdup(environ_in[i]);
                 if (!copy)
@@ -909,8 +911,8 @@ int hook_run(sd_event *e, const HookSpec *spec, HookDoneFn done, void *userdata,
         return 0;
 }
 
-int secret_command_run(sd_event *e, char *const *argv, uint64_t timeout_usec, size_t max_bytes,
-                       const char *log_name, SecretDoneFn done, void *userdata, Hook **ret) {
+int secret_command_run(sd_event *e, char *const *argv, char *const *pass_env, uint64_t timeout_usec,
+                       size_t max_bytes, const char *log_name, SecretDoneFn done, void *userdata, Hook **ret) {
         _cleanup_(hook_strv_freep) char **envp = NULL;
         _cleanup_(hook_freep) Hook *h = NULL;
         int r;
@@ -924,7 +926,7 @@ int secret_command_run(sd_event *e, char *const *argv, uint64_t timeout_usec, si
         if (r < 0)
                 return r;
 
-        r = hook_build_env(environ, &(const HookSpec) {}, &envp);
+        r = hook_build_env(environ, &(const HookSpec) { .pass_env = pass_env }, &envp);
         if (r < 0)
                 return r;
 

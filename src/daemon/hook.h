@@ -5,7 +5,8 @@
  * blocking it.  A child is started with posix_spawn(): no shell unless the
  * configuration asked for one, every fd above stderr closed, an empty signal
  * mask and default signal dispositions, its own process group, an environment
- * with the daemon's control variables removed.  Its stdout and stderr are read
+ * of only the allowed variables of the daemon's (src/shared/env-util.h) and its
+ * own IMAPIDLED_* ones.  Its stdout and stderr are read
  * through sd-event and logged line by line (escaped); a secret command's
  * stdout is captured instead and never logged.  A timeout sends SIGTERM to the
  * whole process group, then SIGKILL after a grace period (security.md M07).
@@ -45,6 +46,8 @@ typedef struct HookSpec {
         const char *mailbox;      /* for %m in argv and IMAPIDLED_MAILBOX; NULL: neither */
         const char *event;        /* IMAPIDLED_EVENT, e.g. "new", "expunge"; NULL: not set */
         char *const *extra_env;   /* more "KEY=value" entries (IMAPIDLED_COUNT=3 ...), may be NULL */
+        char *const *pass_env;    /* names of the daemon's variables to pass besides the default ones
+                                   * (the configuration's pass_env), may be NULL */
         const void *stdin_data;   /* NULL: stdin is /dev/null; else these bytes (copied) go to a pipe, then EOF */
         size_t stdin_len;
         uint64_t timeout_usec;    /* then SIGTERM to the group; 0: HOOK_TIMEOUT_DEFAULT_USEC; USEC_INFINITY: none */
@@ -64,7 +67,8 @@ typedef void (*HookDoneFn)(Hook *h, int status, bool timed_out, void *userdata);
  * the caller, who must hook_free() it (possibly from the callback).  A hook holds a reference on e
  * until it is freed; a floating hook is freed only by its own completion, so the loop must keep
  * running until its callback has run.  Returns < 0 and calls nothing
- * on bad arguments (-EINVAL: no argv[0] and no shell, a bad %-sequence, a bad extra_env entry),
+ * on bad arguments (-EINVAL: no argv[0] and no shell, a bad %-sequence, a bad extra_env entry, a
+ * pass_env name that env_name_check() refuses),
  * -EBUSY (SIGCHLD not blocked), -EINVAL (stdin_data with SIGPIPE neither ignored nor blocked),
  * -ENOMEM, or a failure to create pipes or event sources. */
 int hook_run(sd_event *e, const HookSpec *spec, HookDoneFn done, void *userdata, Hook **ret);
@@ -90,12 +94,13 @@ pid_t hook_pid(const Hook *h);
  * vector (free with hook_strv_free()). */
 int hook_expand_argv(char *const *argv, const char *account, const char *mailbox, char ***ret);
 
-/* The environment a hook gets: environ_in minus NOTIFY_SOCKET, WATCHDOG_PID, WATCHDOG_USEC,
- * LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES, CREDENTIALS_DIRECTORY, any IMAPIDLED_* and any entry
- * without '=', then IMAPIDLED_ACCOUNT, IMAPIDLED_MAILBOX and IMAPIDLED_EVENT for those of
+/* The environment a hook gets: the entries of environ_in whose name env_name_passed_by_default()
+ * allows or spec->pass_env lists (an allowlist: nothing else, no IMAPIDLED_*, no entry without
+ * '='), then IMAPIDLED_ACCOUNT, IMAPIDLED_MAILBOX and IMAPIDLED_EVENT for those of
  * spec->account/mailbox/event that are set, then spec->extra_env.  A later entry replaces an
- * earlier one of the same name.  Returns -EINVAL on an extra_env entry without "NAME=". *ret is
- * a new NULL-terminated vector (free with hook_strv_free()). */
+ * earlier one of the same name.  Returns -EINVAL on an extra_env entry without "NAME=" and on a
+ * pass_env name that env_name_check() refuses.  *ret is a new NULL-terminated vector (free with
+ * hook_strv_free()). */
 int hook_build_env(char *const *environ_in, const HookSpec *spec, char ***ret);
 
 /* Free a NULL-terminated string vector and its strings; accepts NULL, returns NULL. */
@@ -103,7 +108,8 @@ char **hook_strv_free(char **l);
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, hook_strv_free);
 
 /* Secret commands: run argv (no expansion, no shell, stdin /dev/null, the environment of
- * hook_build_env() without any IMAPIDLED_* variable), capture stdout up to max_bytes (0:
+ * hook_build_env() with pass_env, which may be NULL, and without any IMAPIDLED_* variable),
+ * capture stdout up to max_bytes (0:
  * HOOK_SECRET_MAX_DEFAULT).  stderr is logged like a hook's; stdout is NEVER logged.  The
  * callback gets, after the child is reaped:
  *   0 and the secret with one trailing "\n" stripped (valid only during the callback, erased
@@ -115,8 +121,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(char **, hook_strv_free);
  *   -errno: it could not be started (-ENOENT ...).
  * Ownership of *ret and the callback rules are those of hook_run(); the HookDoneFn rules apply. */
 typedef void (*SecretDoneFn)(int r, const char *secret, size_t len, void *userdata);
-int secret_command_run(sd_event *e, char *const *argv, uint64_t timeout_usec, size_t max_bytes,
-                       const char *log_name, SecretDoneFn done, void *userdata, Hook **ret);
+int secret_command_run(sd_event *e, char *const *argv, char *const *pass_env, uint64_t timeout_usec,
+                       size_t max_bytes, const char *log_name, SecretDoneFn done, void *userdata, Hook **ret);
 
 /* Read a password file (password_file): the first 4 KiB, trailing CR/LF
  * stripped.  Read on every connect, so a rotated file is picked up.

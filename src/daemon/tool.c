@@ -46,7 +46,8 @@ static int get_secret(const CfgAccount *a, char **ret) {
                 r = sd_event_new(&e);
                 if (r < 0)
                         return r;
-                r = secret_command_run(e, cmd, 30 * USEC_PER_SEC, 16384, "secret command", on_secret, &w, &h);
+                r = secret_command_run(e, cmd, a->pass_env, 30 * USEC_PER_SEC, 16384, "secret command", on_secret,
+                                       &w, &h);
                 if (r < 0)
                         return r;
                 while (!w.done && (r = sd_event_run(e, UINT64_MAX)) >= 0)

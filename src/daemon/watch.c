@@ -282,8 +282,17 @@ static void format_uids(char *buf, size_t size, uint32_t lo, uint32_t hi) {
                 (void) snprintf(buf, size, "IMAPIDLED_UIDS=%" PRIu32 ":%" PRIu32, lo, hi);
 }
 
+/* IMAPIDLED_UIDS=floor:*, or NULL (not set) when the floor is not known: a server that gave no
+ * UIDNEXT (an nz-number, RFC 3501 §9) leaves it 0, and "0:*" or an empty set would be made up. */
+static const char *floor_uids(char *buf, size_t size, uint32_t floor) {
+        if (floor == 0)
+                return NULL;
+        format_uids(buf, size, floor, 0);
+        return buf;
+}
+
 /* Start the hook of a job whose run began.  uids: IMAPIDLED_UIDS for new
- * (format_uids()) or expunge (watch_uid_set_env()), or NULL; res: the
+ * (format_uids()) or expunge (watch_uid_set_env()), NULL: not set; res: the
  * details fetched, or NULL.  Returns < 0 if nothing runs. */
 static int start_hook(Job *j, const char *uids, const WatchFetchResult *res) {
         Watch *w = j->watch;
@@ -307,8 +316,12 @@ static int start_hook(Job *j, const char *uids, const WatchFetchResult *res) {
         (void) snprintf(log_name, sizeof(log_name), "%s %s", w->name, hook_keys[j->ev]);
         env[n++] = count;
         env[n++] = exists;
-        env[n++] = uidvalidity;
-        env[n++] = uidnext;
+        /* UIDVALIDITY and UIDNEXT are nz-numbers (RFC 3501 §9): 0 means the server gave none, and a
+         * variable whose value is not known is not set (docs/HOOKS.md), never set to 0. */
+        if (w->uidvalidity > 0)
+                env[n++] = uidvalidity;
+        if (w->floor > 0)
+                env[n++] = uidnext;
         env[n++] = reason;
         if (uids) {
                 (void) snprintf(uidset, sizeof(uidset), "%s", uids);
@@ -339,6 +352,7 @@ static int start_hook(Job *j, const char *uids, const WatchFetchResult *res) {
                 .mailbox = w->mailbox->name,
                 .event = j->run_reasons & REASON_RESYNC ? "resync" : event_names[j->ev],
                 .extra_env = env,
+                .pass_env = w->account->pass_env,
                 .stdin_data = hk->details ? (json.data ? (const void *) json.data : "") : NULL,
                 .stdin_len = hk->details ? json.len : 0,
                 .timeout_usec = w->account->hook_timeout_usec,
@@ -447,8 +461,7 @@ static int resolve(Job *j) {
                 log_info("%s: not connected; the catch-up after reconnecting reports the new mail", w->name);
                 return r;       /* nothing runs */
         }
-        format_uids(uids, sizeof(uids), w->floor, 0);
-        return start_hook(j, uids, NULL);
+        return start_hook(j, floor_uids(uids, sizeof(uids), w->floor), NULL);
 }
 
 /* The hot path: start the hook now, with what is known of its UIDs; then
@@ -459,8 +472,7 @@ static int start_new(Job *j, uint32_t scan_min, uint32_t scan_max, bool uids_unk
         int r;
 
         if (uids_unknown || scan_max == 0) {
-                format_uids(uids, sizeof(uids), w->floor, 0);
-                r = start_hook(j, uids, NULL);
+                r = start_hook(j, floor_uids(uids, sizeof(uids), w->floor), NULL);
                 if (r < 0 || j->run_count == 0)
                         return r;       /* a startup run covers nothing new */
                 /* Every message there now is this run's or older. */
@@ -560,9 +572,8 @@ static void resolved(Watch *w, int r, const WatchFetchResult *res) {
 
                 if (r >= 0)
                         format_uids(uids, sizeof(uids), res->count ? res->min_uid : 0, res->max_uid);
-                else
-                        format_uids(uids, sizeof(uids), w->floor, 0);
-                if (start_hook(j, uids, r >= 0 ? res : NULL) < 0)
+                if (start_hook(j, r >= 0 ? uids : floor_uids(uids, sizeof(uids), w->floor),
+                               r >= 0 ? res : NULL) < 0)
                         sched_job_done(j->sj);
         }
 }
