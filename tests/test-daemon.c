@@ -2933,6 +2933,149 @@ START_TEST(test_C01_H10_untrusted_mailbox_data) {
 }
 END_TEST
 
+/* --list-mailboxes against a scripted server (implicit TLS): log in, LIST "" *, send
+ * 'listing' as one write, then the tagged OK, then LOGOUT.  The tool's stdout goes to
+ * *ret_out, its stderr to d->log; returns its wait status. */
+static int list_mailboxes_script(Daemon *d, const char *listing, char **ret_out) {
+        const FakeStep script[] = {
+                FAKE_SEND("* OK ready\r\n"),
+                FAKE_EXPECT("<tag> CAPABILITY"),
+                FAKE_SEND("* CAPABILITY IMAP4rev1\r\n<tag> OK done\r\n"),
+                FAKE_EXPECT("<tag> LOGIN u \"pw\""),
+                FAKE_SEND("<tag> OK in\r\n"),
+                FAKE_EXPECT("<tag> LIST \"\" *"),
+                FAKE_SEND(listing),
+                FAKE_SEND("<tag> OK done\r\n"),
+                FAKE_EXPECT("<tag> LOGOUT"),
+                FAKE_SEND("* BYE bye\r\n<tag> OK out\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL, *cert = NULL, *key = NULL;
+        char *argv[] = { (char[]) { DAEMON_PATH }, (char[]) { "-c" }, d->conf, (char[]) { "--list-mailboxes" },
+                         (char[]) { "lm" }, NULL };
+        FakeImapdOptions o = { .timeout_ms = 60000 };
+        posix_spawn_file_actions_t fa;
+        char outpath[160];
+        pid_t pid;
+        int status;
+
+        ck_assert_int_ge(asprintf(&cert, "%s/cert.pem", dovecot.dir), 0);
+        ck_assert_int_ge(asprintf(&key, "%s/key.pem", dovecot.dir), 0);
+        o.tls_cert_file = cert;
+        o.tls_key_file = key;
+        ck_assert_int_eq(fake_imapd_start_full(script, &o, NULL, &f), 0);
+        write_config(d,
+                     "accounts = ( { name = \"lm\"; host = \"127.0.0.1\"; port = %u; tls = \"implicit\";\n"
+                     "  ca_file = \"%s\"; username = \"u\"; password = \"pw\"; mailboxes = [\"INBOX\"]; } );\n",
+                     fake_imapd_port(f), dovecot.ca_file);
+        snprintf(outpath, sizeof(outpath), "%s/list.out", d->dir);
+        ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
+        ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, outpath, O_WRONLY | O_CREAT | O_TRUNC,
+                                                          0600), 0);
+        ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, d->log, O_WRONLY | O_CREAT, 0600), 0);
+        ck_assert_int_eq(posix_spawn(&pid, DAEMON_PATH, &fa, NULL, argv, environ), 0);
+        posix_spawn_file_actions_destroy(&fa);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d->log));
+        *ret_out = read_file(outpath);
+        return status;
+}
+
+/* I09: a decoded name (mUTF-7 "&AJs-" is U+009B CSI, "&IC4-" U+202E RIGHT-TO-LEFT
+ * OVERRIDE) and a flag carrying a UTF-8 CSI reach the terminal escaped, by log_escape()'s
+ * rule; printable UTF-8 stays as it is. */
+START_TEST(test_I09_list_mailboxes_escaped) {
+        _cleanup_free_ char *out = NULL;
+        Daemon d;
+        int status;
+
+        daemon_init(&d);
+        status = list_mailboxes_script(&d,
+                                       "* LIST (\\HasNoChildren) \"/\" INBOX\r\n"
+                                       "* LIST (\\HasNoChildren) \"/\" \"a&AJs-[31mb\"\r\n"
+                                       "* LIST (\\HasNoChildren) \"/\" \"&IC4-evil&AOk-\"\r\n"
+                                       "* LIST (\\HasNoChildren \\X\xc2\x9b" "2J) \"/\" flagged\r\n",
+                                       &out);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d; log:\n%s", status, tail_of(d.log));
+        ck_assert_msg(strstr(out, "\na\\xc2\\x9b[31mb \\HasNoChildren\n"), "%s", out);
+        ck_assert_msg(strstr(out, "\n\\xe2\\x80\\xaeevil\xc3\xa9 \\HasNoChildren\n"), "%s", out);
+        ck_assert_msg(strstr(out, "\nflagged \\HasNoChildren \\X\\xc2\\x9b2J\n"), "%s", out);
+        /* No C1 or bidi control anywhere, in either encoding. */
+        ck_assert_ptr_null(strstr(out, "\xc2\x9b"));
+        ck_assert_ptr_null(strstr(out, "\xe2\x80\xae"));
+        ck_assert_ptr_null(strchr(out, '\x1b'));
+        daemon_done(&d);
+}
+END_TEST
+
+/* I08: 1,000,000 LIST entries are all printed (the client's response store keeps 1 MiB and
+ * drops the oldest; the tool takes each entry as it comes), or the tool fails loudly. */
+START_TEST(test_I08_list_mailboxes_million) {
+        _cleanup_free_ char *out = NULL;
+        const unsigned n = 1000000;
+        Buf listing = BUF_INIT;
+        size_t lines = 0;
+        Daemon d;
+        int status;
+
+        daemon_init(&d);
+        ck_assert_int_eq(buf_reserve(&listing, (size_t) n * 32, 0), 0);
+        for (unsigned i = 0; i < n; i++) {
+                char line[64];
+                int k = snprintf(line, sizeof(line), "* LIST (\\HasNoChildren) \"/\" m%07u\r\n", i);
+
+                ck_assert_int_eq(buf_append(&listing, line, (size_t) k, 0), 0);
+        }
+        ck_assert_int_eq(buf_append(&listing, "", 1, 0), 0);
+        status = list_mailboxes_script(&d, listing.data, &out);
+        buf_done(&listing);
+        ck_assert_msg(WIFEXITED(status), "status %d", status);
+        for (const char *p = out; (p = strchr(p, '\n')); p++)
+                lines++;
+        if (WEXITSTATUS(status) != 0) {
+                /* The other honest outcome: a clear error, not a short list with exit 0. */
+                ck_assert_msg(log_count(&d, "LIST") > 0, "log:\n%s", tail_of(d.log));
+                ck_abort_msg("exit %d after %zu lines; log:\n%s", WEXITSTATUS(status), lines, tail_of(d.log));
+        }
+        /* Every entry, plus the configured INBOX the server did not list. */
+        ck_assert_uint_eq(lines, (size_t) n + 1);
+        ck_assert_msg(strncmp(out, "m0000000 \\HasNoChildren\n", 24) == 0, "%.80s", out);
+        ck_assert_ptr_nonnull(strstr(out, "\nm0999999 \\HasNoChildren\n"));
+        ck_assert_ptr_nonnull(strstr(out, "\nm0500000 \\HasNoChildren\n"));
+        daemon_done(&d);
+}
+END_TEST
+
+/* I08: an entry the parser rejects (a flag that is not an atom, RFC 3501 §7.2.2) is skipped
+ * with a warning that names it, escaped; the entries around it are printed. */
+START_TEST(test_I08_list_mailboxes_bad_entry) {
+        _cleanup_free_ char *out = NULL, *log = NULL;
+        Daemon d;
+        int status;
+
+        daemon_init(&d);
+        status = list_mailboxes_script(&d,
+                                       "* LIST (\\HasNoChildren) \"/\" INBOX\r\n"
+                                       "* LIST (\"Bad\" \\HasNoChildren) \"/\" \"Evil\xc2\x9b\"\r\n"
+                                       "* LIST (\\HasNoChildren) \"//\" Delim\r\n"
+                                       "* LIST (\\HasNoChildren) \"/\" After\r\n",
+                                       &out);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d; log:\n%s", status, tail_of(d.log));
+        ck_assert_msg(strstr(out, "INBOX \\HasNoChildren  (watched)\n"), "%s", out);
+        ck_assert_msg(strstr(out, "\nAfter \\HasNoChildren\n"), "%s", out);
+        ck_assert_ptr_null(strstr(out, "Evil"));
+        ck_assert_ptr_null(strstr(out, "Delim"));
+        ck_assert_uint_eq(log_count(&d, "skipping a LIST entry"), 2);
+        ck_assert_msg(log_count(&d, "Evil\\xc2\\x9b") == 1, "log:\n%s", tail_of(d.log));
+        ck_assert_msg(log_count(&d, "Delim") == 1, "log:\n%s", tail_of(d.log));
+        log = read_file(d.log);
+        ck_assert_ptr_null(strstr(log, "\xc2\x9b"));
+        daemon_done(&d);
+}
+END_TEST
+
 /* Not static: tests/test-security runs it (main()). */
 Suite *security_suite(void);
 Suite *security_suite(void) {
@@ -2949,6 +3092,9 @@ Suite *security_suite(void) {
         tcase_add_test(tc, test_A09_logindisabled_auth_plain);
         tcase_add_loop_test(tc, test_A12_plaintext_on_tls_port, 0, 3);
         tcase_add_test(tc, test_C01_H10_untrusted_mailbox_data);
+        tcase_add_test(tc, test_I09_list_mailboxes_escaped);
+        tcase_add_test(tc, test_I08_list_mailboxes_million);
+        tcase_add_test(tc, test_I08_list_mailboxes_bad_entry);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -52,12 +52,21 @@ static ImapClient *connect_mode(ImapClientMode mode, const char *host) {
         return c;
 }
 
-static void ok(ImapClient *c, int r) {
+/* A call that returns no tagged status (IDLE begin and burst, imap_client_response()). */
+static void ok_call(ImapClient *c, int r) {
         ck_assert_msg(r == 0, "failed: %d %s", r, imap_client_errmsg(c) ? imap_client_errmsg(c) : "");
 }
 
-static void typ_is(const ImapResult *res, const char *typ) {
-        ck_assert_str_eq(res->typ, typ);
+/* A command that succeeded and whose tagged status is 'typ': a NO is returned as data, not
+ * as an error (imaplib; docs/ENGINE.md), so r == 0 alone would let a refused command pass. */
+static void ok_typ(ImapClient *c, int r, ImapResult *res, const char *typ) {
+        ok_call(c, r);
+        ck_assert_msg(strcmp(res->typ, typ) == 0, "tagged %s, expected %s: %s", res->typ, typ,
+                      imap_result_text(res, 0) ? imap_result_text(res, 0) : "");
+}
+
+static void ok(ImapClient *c, int r, ImapResult *res) {
+        ok_typ(c, r, res, "OK");
 }
 
 /* Some item of the result contains 'needle'. */
@@ -77,7 +86,7 @@ static ImapClient *logged_in(unsigned user) {
         ImapClient *c = connect_mode(IMAP_CLIENT_PLAIN, "127.0.0.1");
         ImapResult res = {};
 
-        ok(c, imap_client_login(c, th_dovecot_user(&dovecot, user), th_dovecot_pass(&dovecot, user), &res));
+        ok(c, imap_client_login(c, th_dovecot_user(&dovecot, user), th_dovecot_pass(&dovecot, user), &res), &res);
         imap_result_done(&res);
         return c;
 }
@@ -99,13 +108,11 @@ START_TEST(test_plain_login) {
 
         ck_assert(imap_client_has_capability(c, "STARTTLS"));
         ck_assert_int_eq(imap_client_state(c), IMAP_STATE_NONAUTH);
-        ok(c, imap_client_login(c, "user1", "pass1", &res));
-        typ_is(&res, "OK");
+        ok(c, imap_client_login(c, "user1", "pass1", &res), &res);
         /* Dovecot announces its full list in the tagged OK's CAPABILITY code. */
         ck_assert(imap_client_has_capability(c, "IDLE"));
         ck_assert_int_eq(imap_client_login(c, "user1", "pass1", &res), -EPERM);
-        ok(c, imap_client_logout(c, &res));
-        typ_is(&res, "BYE");
+        ok_typ(c, imap_client_logout(c, &res), &res, "BYE");
         imap_result_done(&res);
 }
 END_TEST
@@ -118,7 +125,7 @@ START_TEST(test_login_refused) {
         ck_assert_msg(strstr(imap_client_errmsg(c), "AUTHENTICATIONFAILED"), "%s", imap_client_errmsg(c));
         ck_assert_int_eq(imap_client_state(c), IMAP_STATE_NONAUTH);
         /* The connection is still good. */
-        ok(c, imap_client_login(c, "user1", "pass1", &res));
+        ok(c, imap_client_login(c, "user1", "pass1", &res), &res);
         imap_result_done(&res);
 }
 END_TEST
@@ -130,8 +137,8 @@ START_TEST(test_starttls) {
         /* Capabilities were asked again over TLS: STARTTLS is gone from them. */
         ck_assert(!imap_client_has_capability(c, "STARTTLS"));
         ck_assert(imap_client_has_capability(c, "AUTH=PLAIN"));
-        ok(c, imap_client_login(c, "user2", "pass2", &res));
-        ok(c, imap_client_noop(c, &res));
+        ok(c, imap_client_login(c, "user2", "pass2", &res), &res);
+        ok(c, imap_client_noop(c, &res), &res);
         ck_assert_int_eq(imap_client_starttls(c, &res), -EPROTO);
         ck_assert_str_eq(imap_client_errmsg(c), "TLS session already established");
         imap_result_done(&res);
@@ -147,7 +154,7 @@ START_TEST(test_S44_S45_implicit_tls) {
                 ImapResult res = {};
 
                 ck_assert(!imap_client_has_capability(c, "STARTTLS"));
-                ok(c, imap_client_login(c, "user1", "pass1", &res));
+                ok(c, imap_client_login(c, "user1", "pass1", &res), &res);
                 imap_result_done(&res);
         }
 }
@@ -198,21 +205,20 @@ START_TEST(test_X33_tunnel) {
         r = imap_client_connect(&o, &c, &msg);
         ck_assert_msg(r == 0, "tunnel: %d %s", r, msg ? msg : "");
         ck_assert_int_eq(imap_client_state(c), IMAP_STATE_AUTH);
-        ok(c, imap_client_select(c, "INBOX", false, &res));
+        ok(c, imap_client_select(c, "INBOX", false, &res), &res);
         /* imaplib refuses a duration on a stream; here poll() works on the
          * socketpair, so duration and burst work (docs/ENGINE.md). */
-        ok(c, imap_client_idle_begin(c, 5000));
+        ok_call(c, imap_client_idle_begin(c, 5000));
         deliver(3, "INBOX", 1);
         ck_assert_int_eq(imap_client_idle_next(c, &d), 1);
         ck_assert_str_eq(d->type, "EXISTS");
         free(d);
-        ok(c, imap_client_idle_burst(c, 300, &v, &n));
+        ok_call(c, imap_client_idle_burst(c, 300, &v, &n));
         for (size_t i = 0; i < n; i++)
                 free(v[i]);
         free(v);
-        ok(c, imap_client_idle_end(c, &res));
-        typ_is(&res, "OK");
-        ok(c, imap_client_logout(c, &res));
+        ok(c, imap_client_idle_end(c, &res), &res);
+        ok_typ(c, imap_client_logout(c, &res), &res, "BYE");
         imap_result_done(&res);
 }
 END_TEST
@@ -236,13 +242,13 @@ START_TEST(test_authenticate_mechanisms) {
         /* PLAIN through a generic step function (no SASL-IR: imaplib's way). */
         {
                 _cleanup_(imap_client_freep) ImapClient *c = connect_mode(IMAP_CLIENT_PLAIN, "127.0.0.1");
-                ok(c, imap_client_authenticate(c, "PLAIN", step_plain, NULL, &res));
+                ok(c, imap_client_authenticate(c, "PLAIN", step_plain, NULL, &res), &res);
                 ck_assert_int_eq(imap_client_state(c), IMAP_STATE_AUTH);
         }
         /* CRAM-MD5 (RFC 2195). */
         {
                 _cleanup_(imap_client_freep) ImapClient *c = connect_mode(IMAP_CLIENT_PLAIN, "127.0.0.1");
-                ok(c, imap_client_login_cram_md5(c, "user4", "pass4", &res));
+                ok(c, imap_client_login_cram_md5(c, "user4", "pass4", &res), &res);
                 ck_assert_int_eq(imap_client_state(c), IMAP_STATE_AUTH);
         }
         /* Built-in PLAIN and LOGIN mechanisms; PLAIN uses SASL-IR (Dovecot has it). */
@@ -253,7 +259,7 @@ START_TEST(test_authenticate_mechanisms) {
                 ImapSasl *sasl = NULL;
 
                 ck_assert_int_eq(imap_sasl_new(mechs[i], &cr, &sasl), 0);
-                ok(c, imap_client_authenticate_sasl(c, sasl, &res));
+                ok(c, imap_client_authenticate_sasl(c, sasl, &res), &res);
                 ck_assert_int_eq(imap_client_state(c), IMAP_STATE_AUTH);
         }
         /* A wrong password through SASL is an ordinary error. */
@@ -272,110 +278,110 @@ START_TEST(test_every_command) {
         ImapResult res = {}, res2 = {};
 
         /* Authenticated state. */
-        ok(c, imap_client_capability(c, &res));
+        ok(c, imap_client_capability(c, &res), &res);
         ck_assert(result_has(&res, "IMAP4rev1"));
-        ok(c, imap_client_namespace(c, &res));
+        ok(c, imap_client_namespace(c, &res), &res);
         ck_assert(result_has(&res, "\"/\""));
-        ok(c, imap_client_id(c, "(\"name\" \"imapidled-test\")", &res));
+        ok(c, imap_client_id(c, "(\"name\" \"imapidled-test\")", &res), &res);
         ck_assert(result_has(&res, "Dovecot"));
-        ok(c, imap_client_enable(c, "CONDSTORE", &res));
-        typ_is(&res, "OK");
-        ok(c, imap_client_create(c, "Work", &res));
-        typ_is(&res, "OK");
-        ok(c, imap_client_create(c, "my box", &res));
-        typ_is(&res, "OK");
-        ok(c, imap_client_rename(c, "my box", "Archive", &res));
-        typ_is(&res, "OK");
-        ok(c, imap_client_subscribe(c, "Work", &res));
-        ok(c, imap_client_lsub(c, NULL, NULL, &res));
+        ok(c, imap_client_enable(c, "CONDSTORE", &res), &res);
+        ok(c, imap_client_create(c, "Work", &res), &res);
+        ok(c, imap_client_create(c, "my box", &res), &res);
+        ok(c, imap_client_rename(c, "my box", "Archive", &res), &res);
+        ok(c, imap_client_subscribe(c, "Work", &res), &res);
+        ok(c, imap_client_lsub(c, NULL, NULL, &res), &res);
         ck_assert(result_has(&res, "Work"));
-        ok(c, imap_client_unsubscribe(c, "Work", &res));
-        ok(c, imap_client_list(c, NULL, "*", &res));
+        ok(c, imap_client_unsubscribe(c, "Work", &res), &res);
+        ok(c, imap_client_list(c, NULL, "*", &res), &res);
         ck_assert(result_has(&res, "Archive"));
         ck_assert(result_has(&res, "INBOX"));
-        ok(c, imap_client_status(c, "INBOX", "(MESSAGES UIDNEXT UNSEEN)", &res));
+        ok(c, imap_client_status(c, "INBOX", "(MESSAGES UIDNEXT UNSEEN)", &res), &res);
         ck_assert(result_has(&res, "MESSAGES 0"));
-        ok(c, imap_client_append(c, "INBOX", "(\\Flagged)", "\"01-Jan-2024 10:00:00 +0000\"", msg, strlen(msg), &res));
-        typ_is(&res, "OK");
-        ok(c, imap_client_append(c, NULL, NULL, NULL, msg, strlen(msg), &res));
+        ok(c, imap_client_append(c, "INBOX", "(\\Flagged)", "\"01-Jan-2024 10:00:00 +0000\"", msg, strlen(msg), &res), &res);
+        ok(c, imap_client_append(c, NULL, NULL, NULL, msg, strlen(msg), &res), &res);
         /* Both APPENDs left their APPENDUID (RFC 4315), oldest first. */
-        ok(c, imap_client_response(c, "APPENDUID", &res));
+        ok_call(c, imap_client_response(c, "APPENDUID", &res));
         ck_assert(res.n == 2 && res.data[0] && res.data[1]);
-        ok(c, imap_client_getacl(c, "INBOX", &res));
+        ok(c, imap_client_getacl(c, "INBOX", &res), &res);
         ck_assert(result_has(&res, "user2"));
-        ok(c, imap_client_setacl(c, "Work", "user3", "lr", &res));
-        typ_is(&res, "OK");
-        ok(c, imap_client_deleteacl(c, "Work", "user3", &res));
-        typ_is(&res, "OK");
-        ok(c, imap_client_myrights(c, "INBOX", &res));
-        ck_assert(res.data[0]);
-        ok(c, imap_client_getquotaroot(c, "INBOX", &res, &res2));
+        /* An ACL set is read back (RFC 4314 §3.3), and so is its removal. */
+        ok(c, imap_client_setacl(c, "Work", "user3", "lr", &res), &res);
+        ok(c, imap_client_getacl(c, "Work", &res), &res);
+        ck_assert_msg(result_has(&res, "user3 lr"), "%s", imap_result_text(&res, 0));
+        ok(c, imap_client_deleteacl(c, "Work", "user3", &res), &res);
+        ok(c, imap_client_getacl(c, "Work", &res), &res);
+        ck_assert_msg(!result_has(&res, "user3"), "%s", imap_result_text(&res, 0));
+        /* The owner holds every right of RFC 4314 §2.1 on its INBOX, administer among them. */
+        ok(c, imap_client_myrights(c, "INBOX", &res), &res);
+        ck_assert_msg(result_has(&res, "INBOX lr") && result_has(&res, "a"), "%s", imap_result_text(&res, 0));
+        ok(c, imap_client_getquotaroot(c, "INBOX", &res, &res2), &res2);
         ck_assert(result_has(&res, "INBOX"));
-        ok(c, imap_client_getquota(c, "User quota", &res));
+        ok(c, imap_client_getquota(c, "User quota", &res), &res);
         ck_assert(result_has(&res, "STORAGE"));
         /* Dovecot answers SETQUOTA with NO (only an admin may), and does not
          * implement ANNOTATE or PROXYAUTH: each is sent and its refusal read. */
-        ok(c, imap_client_setquota(c, "User quota", "(STORAGE 1000)", &res));
-        typ_is(&res, "NO");
+        ok_typ(c, imap_client_setquota(c, "User quota", "(STORAGE 1000)", &res), &res, "NO");
         ck_assert_int_eq(imap_client_getannotation(c, "INBOX", "/comment", "value.priv", &res), -EREMOTEIO);
         ck_assert_int_eq(imap_client_setannotation(c, "INBOX /comment (value.priv \"x\")", &res), -EREMOTEIO);
         ck_assert_int_eq(imap_client_proxyauth(c, "user3", &res), -EREMOTEIO);
-        ok(c, imap_client_xatom(c, "GETMETADATA", "\"\" /private/comment", &res));
-        typ_is(&res, "OK");
+        ok(c, imap_client_xatom(c, "GETMETADATA", "\"\" /private/comment", &res), &res);
 
         /* Selected state. */
-        ok(c, imap_client_select(c, "INBOX", true, &res));
+        ok(c, imap_client_select(c, "INBOX", true, &res), &res);
         ck_assert_str_eq(imap_result_text(&res, 0), "2");
-        ok(c, imap_client_close(c, &res));
-        ok(c, imap_client_select(c, "INBOX", false, &res));
+        /* EXAMINE: the server said READ-ONLY (RFC 3501 §6.3.2), and the client knows it. */
+        ck_assert(imap_client_readonly(c));
+        ok_call(c, imap_client_response(c, "READ-ONLY", &res));
+        ck_assert_msg(res.n == 1 && res.data[0], "no READ-ONLY code");
+        ok(c, imap_client_close(c, &res), &res);
+        ok(c, imap_client_select(c, "INBOX", false, &res), &res);
         ck_assert_str_eq(imap_result_text(&res, 0), "2");
-        ok(c, imap_client_check(c, &res));
-        ok(c, imap_client_noop(c, &res));
-        ok(c, imap_client_recent(c, &res));
-        ok(c, imap_client_fetch(c, "1:2", "(UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])", &res));
+        ck_assert(!imap_client_readonly(c));
+        ok_call(c, imap_client_response(c, "READ-WRITE", &res));
+        ck_assert_msg(res.n == 1 && res.data[0], "no READ-WRITE code");
+        ok(c, imap_client_check(c, &res), &res);
+        ok(c, imap_client_noop(c, &res), &res);
+        ok_call(c, imap_client_recent(c, &res));
+        ok(c, imap_client_fetch(c, "1:2", "(UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])", &res), &res);
         ck_assert_uint_eq(res.n, 2);
         ck_assert(result_has(&res, "Subject: hello"));
         ck_assert(result_has(&res, "\\Flagged"));
-        ok(c, imap_client_search(c, NULL, "FLAGGED", &res));
+        ok(c, imap_client_search(c, NULL, "FLAGGED", &res), &res);
         ck_assert_str_eq(imap_result_text(&res, 0), "1");
-        ok(c, imap_client_search(c, "UTF-8", "SUBJECT hello", &res));
+        ok(c, imap_client_search(c, "UTF-8", "SUBJECT hello", &res), &res);
         ck_assert_str_eq(imap_result_text(&res, 0), "1 2");
-        ok(c, imap_client_sort(c, "(REVERSE ARRIVAL)", "UTF-8", "ALL", &res));
+        ok(c, imap_client_sort(c, "(REVERSE ARRIVAL)", "UTF-8", "ALL", &res), &res);
         ck_assert_str_eq(imap_result_text(&res, 0), "2 1");
-        ok(c, imap_client_thread(c, "REFERENCES", "UTF-8", "ALL", &res));
+        ok(c, imap_client_thread(c, "REFERENCES", "UTF-8", "ALL", &res), &res);
         ck_assert(res.data[0]);
-        ok(c, imap_client_store(c, "2", "+FLAGS", "(\\Seen)", &res));
+        ok(c, imap_client_store(c, "2", "+FLAGS", "(\\Seen)", &res), &res);
         ck_assert(result_has(&res, "\\Seen"));
-        ok(c, imap_client_copy(c, "1", "Work", &res));
-        typ_is(&res, "OK");
-        ok(c, imap_client_response(c, "COPYUID", &res));
+        ok(c, imap_client_copy(c, "1", "Work", &res), &res);
+        ok_call(c, imap_client_response(c, "COPYUID", &res));
         ck_assert(res.data[0]);
         ck_assert_int_eq(imap_client_partial(c, "1", "BODY[]", "0", "5", &res), -EREMOTEIO);
-        ok(c, imap_client_uid(c, "FETCH", "1:* (FLAGS)", &res));
+        ok(c, imap_client_uid(c, "FETCH", "1:* (FLAGS)", &res), &res);
         ck_assert_uint_eq(res.n, 2);
-        ok(c, imap_client_uid(c, "SEARCH", "ALL", &res));
+        ok(c, imap_client_uid(c, "SEARCH", "ALL", &res), &res);
         ck_assert_str_eq(imap_result_text(&res, 0), "1 2");
-        ok(c, imap_client_uid(c, "SORT", "(ARRIVAL) UTF-8 ALL", &res));
+        ok(c, imap_client_uid(c, "SORT", "(ARRIVAL) UTF-8 ALL", &res), &res);
         ck_assert_str_eq(imap_result_text(&res, 0), "1 2");
-        ok(c, imap_client_uid(c, "THREAD", "ORDEREDSUBJECT UTF-8 ALL", &res));
+        ok(c, imap_client_uid(c, "THREAD", "ORDEREDSUBJECT UTF-8 ALL", &res), &res);
         ck_assert(res.data[0]);
-        ok(c, imap_client_uid(c, "STORE", "1 +FLAGS.SILENT (\\Answered)", &res));
-        ok(c, imap_client_uid(c, "COPY", "2 Work", &res));
-        ok(c, imap_client_uid(c, "MOVE", "2 Archive", &res));
-        ok(c, imap_client_move(c, "1", "Archive", &res));
-        typ_is(&res, "OK");
-        ok(c, imap_client_select(c, "Work", false, &res));
+        ok(c, imap_client_uid(c, "STORE", "1 +FLAGS.SILENT (\\Answered)", &res), &res);
+        ok(c, imap_client_uid(c, "COPY", "2 Work", &res), &res);
+        ok(c, imap_client_uid(c, "MOVE", "2 Archive", &res), &res);
+        ok(c, imap_client_move(c, "1", "Archive", &res), &res);
+        ok(c, imap_client_select(c, "Work", false, &res), &res);
         ck_assert_str_eq(imap_result_text(&res, 0), "2");
-        ok(c, imap_client_uid(c, "STORE", "1:* +FLAGS.SILENT (\\Deleted)", &res));
-        ok(c, imap_client_uid(c, "EXPUNGE", "1", &res));
-        ok(c, imap_client_expunge(c, &res));
+        ok(c, imap_client_uid(c, "STORE", "1:* +FLAGS.SILENT (\\Deleted)", &res), &res);
+        ok(c, imap_client_uid(c, "EXPUNGE", "1", &res), &res);
+        ok(c, imap_client_expunge(c, &res), &res);
         ck_assert(res.data[0]);
-        ok(c, imap_client_unselect(c, &res));
+        ok(c, imap_client_unselect(c, &res), &res);
         ck_assert_int_eq(imap_client_state(c), IMAP_STATE_AUTH);
-        ok(c, imap_client_delete(c, "Work", &res));
-        typ_is(&res, "OK");
-        ok(c, imap_client_logout(c, &res));
-        typ_is(&res, "BYE");
+        ok(c, imap_client_delete(c, "Work", &res), &res);
+        ok_typ(c, imap_client_logout(c, &res), &res, "BYE");
         imap_result_done(&res);
         imap_result_done(&res2);
 }
@@ -390,13 +396,12 @@ START_TEST(test_mutf7_mailbox) {
 
         ck_assert_int_eq(imap_utf7_encode(name, strlen(name), &wire), 0);
         ck_assert_str_eq(wire, "&ZeVnLIqe-");
-        ok(c, imap_client_create(c, wire, &res));
-        typ_is(&res, "OK");
-        ok(c, imap_client_list(c, NULL, "*", &res));
+        ok(c, imap_client_create(c, wire, &res), &res);
+        ok(c, imap_client_list(c, NULL, "*", &res), &res);
         ck_assert(result_has(&res, "&ZeVnLIqe-"));
         ck_assert_int_eq(imap_utf7_decode(wire, strlen(wire), &back), 0);
         ck_assert_str_eq(back, name);
-        ok(c, imap_client_delete(c, wire, &res));
+        ok(c, imap_client_delete(c, wire, &res), &res);
         imap_result_done(&res);
 }
 END_TEST
@@ -419,24 +424,23 @@ START_TEST(test_idle_exists_and_expunge) {
         ImapDatum *d = NULL;
         bool got_exists = false, got_expunge = false;
 
-        ok(idler, imap_client_select(idler, "INBOX", false, &res));
-        ok(idler, imap_client_idle_begin(idler, 20000));
-        ok(other, imap_client_append(other, "INBOX", NULL, NULL, msg, strlen(msg), &res));
+        ok(idler, imap_client_select(idler, "INBOX", false, &res), &res);
+        ok_call(idler, imap_client_idle_begin(idler, 20000));
+        ok(other, imap_client_append(other, "INBOX", NULL, NULL, msg, strlen(msg), &res), &res);
         while (!got_exists && imap_client_idle_next(idler, &d) > 0) {
                 got_exists = strcmp(d->type, "EXISTS") == 0;
                 free(d);
         }
         ck_assert(got_exists);
-        ok(other, imap_client_select(other, "INBOX", false, &res));
-        ok(other, imap_client_store(other, "1:*", "+FLAGS.SILENT", "(\\Deleted)", &res));
-        ok(other, imap_client_expunge(other, &res));
+        ok(other, imap_client_select(other, "INBOX", false, &res), &res);
+        ok(other, imap_client_store(other, "1:*", "+FLAGS.SILENT", "(\\Deleted)", &res), &res);
+        ok(other, imap_client_expunge(other, &res), &res);
         while (!got_expunge && imap_client_idle_next(idler, &d) > 0) {
                 got_expunge = strcmp(d->type, "EXPUNGE") == 0;
                 free(d);
         }
         ck_assert(got_expunge);
-        ok(idler, imap_client_idle_end(idler, &res));
-        typ_is(&res, "OK");
+        ok(idler, imap_client_idle_end(idler, &res), &res);
         imap_result_done(&res);
 }
 END_TEST
@@ -450,16 +454,16 @@ START_TEST(test_idle_burst_bulk_delete) {
 
         ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 3, "INBOX"), 0);
         deliver(3, "INBOX", 10);
-        ok(idler, imap_client_select(idler, "INBOX", false, &res));
+        ok(idler, imap_client_select(idler, "INBOX", false, &res), &res);
         ck_assert_str_eq(imap_result_text(&res, 0), "10");
-        ok(idler, imap_client_idle_begin(idler, 20000));
-        ok(other, imap_client_select(other, "INBOX", false, &res));
-        ok(other, imap_client_store(other, "1:*", "+FLAGS.SILENT", "(\\Deleted)", &res));
-        ok(other, imap_client_expunge(other, &res));
+        ok_call(idler, imap_client_idle_begin(idler, 20000));
+        ok(other, imap_client_select(other, "INBOX", false, &res), &res);
+        ok(other, imap_client_store(other, "1:*", "+FLAGS.SILENT", "(\\Deleted)", &res), &res);
+        ok(other, imap_client_expunge(other, &res), &res);
         /* The bulk delete arrives as one burst of ten EXPUNGEs (possibly with
          * flag updates first). */
         while (expunges < 10) {
-                ok(idler, imap_client_idle_burst(idler, 2000, &v, &n));
+                ok_call(idler, imap_client_idle_burst(idler, 2000, &v, &n));
                 ck_assert_uint_gt(n, 0);
                 for (size_t i = 0; i < n; i++) {
                         if (strcmp(v[i]->type, "EXPUNGE") == 0)
@@ -469,7 +473,7 @@ START_TEST(test_idle_burst_bulk_delete) {
                 free(v);
         }
         ck_assert_uint_eq(expunges, 10);
-        ok(idler, imap_client_idle_end(idler, &res));
+        ok(idler, imap_client_idle_end(idler, &res), &res);
         imap_result_done(&res);
 }
 END_TEST
@@ -480,19 +484,18 @@ START_TEST(test_idle_duration_expires) {
         ImapDatum *d = NULL;
         usec_t t0;
 
-        ok(c, imap_client_select(c, "INBOX", false, &res));
-        ok(c, imap_client_idle_begin(c, 700));
+        ok(c, imap_client_select(c, "INBOX", false, &res), &res);
+        ok_call(c, imap_client_idle_begin(c, 700));
         t0 = mono_usec();
         while (imap_client_idle_next(c, &d) > 0)
                 free(d);
         /* Lower bound only: the deadline was honoured, not skipped. */
         ck_assert_uint_ge(mono_usec() - t0, 600 * USEC_PER_MSEC);
-        ok(c, imap_client_idle_end(c, &res));
-        typ_is(&res, "OK");
+        ok(c, imap_client_idle_end(c, &res), &res);
         /* IDLE again, as the 29-minute rule wants (RFC 2177). */
-        ok(c, imap_client_idle_begin(c, 100));
+        ok_call(c, imap_client_idle_begin(c, 100));
         ck_assert_int_eq(imap_client_idle_next(c, &d), 0);
-        ok(c, imap_client_idle_end(c, &res));
+        ok(c, imap_client_idle_end(c, &res), &res);
         imap_result_done(&res);
 }
 END_TEST

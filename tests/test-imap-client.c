@@ -1648,6 +1648,77 @@ START_TEST(test_E01_E05_control) {
 }
 END_TEST
 
+/* imap_client_list_each(): every entry handed on as it comes and none kept in the store; with
+ * soft_list a malformed entry is handed on untyped and the rest still come (SECURITY.md I08);
+ * an error from the callback ends nothing early: the tagged reply is read, then it is returned. */
+typedef struct ListSeen {
+        unsigned n, bad, stop_at;
+        char names[4][16];
+} ListSeen;
+
+static int on_list(const ImapResponse *r, void *userdata) {
+        ListSeen *seen = userdata;
+
+        if (r->data_type == IMAP_DATA_LIST) {
+                if (seen->n < ELEMENTSOF(seen->names))
+                        (void) snprintf(seen->names[seen->n], sizeof(seen->names[0]), "%.*s",
+                                        (int) r->list.mailbox->len, r->list.mailbox->str);
+                seen->n++;
+        } else {
+                ck_assert_int_eq(r->data_type, IMAP_DATA_OTHER);
+                ck_assert_ptr_nonnull(r->invalid);
+                seen->bad++;
+        }
+        return seen->stop_at > 0 && seen->n + seen->bad >= seen->stop_at ? -ECANCELED : 0;
+}
+
+START_TEST(test_list_each) {
+        static const FakeStep script[] = {
+                GREET, LOGIN,
+                FAKE_EXPECT("<tag> LIST \"\" *"),
+                FAKE_SEND("* LIST () \"/\" A\r\n* LIST (\"x\") \"/\" Bad\r\n* LIST () \"/\" B\r\n"
+                          "<tag> OK LIST completed\r\n"),
+                FAKE_EXPECT("<tag> LIST \"\" %"),
+                FAKE_SEND("* LIST () \"/\" C\r\n* LIST () \"/\" D\r\n<tag> OK LIST completed\r\n"),
+                FAKE_EXPECT("<tag> LIST \"\" Nope"),
+                FAKE_SEND("<tag> NO no such pattern\r\n"),
+                LOGOUT, FAKE_EXPECT_EOF(), FAKE_END,
+        };
+        FakeImapd *f = serve(script, _i);
+        _cleanup_free_ char *msg = NULL;
+        ImapClient *c = NULL;
+        ImapResult res = {};
+        ListSeen seen = {};
+        char port[8];
+        ImapClientOpts o = client_opts(f, port, 10000);
+
+        o.soft_list = true;
+        ck_assert_msg(imap_client_connect(&o, &c, &msg) == 0, "%s", msg ? msg : "");
+        expect_ok(c, imap_client_login(c, "user", "pass", &res));
+        expect_ok(c, imap_client_list_each(c, "", "*", on_list, &seen, &res));
+        ck_assert_str_eq(res.typ, "OK");
+        ck_assert_uint_eq(seen.n, 2);
+        ck_assert_uint_eq(seen.bad, 1);
+        ck_assert_str_eq(seen.names[0], "A");
+        ck_assert_str_eq(seen.names[1], "B");
+        /* Nothing was stored. */
+        expect_ok(c, imap_client_response(c, "LIST", &res));
+        ck_assert(res.n == 1 && !res.data[0]);
+        /* The callback's error, after the tagged reply: the connection is still in step. */
+        seen = (ListSeen) { .stop_at = 1 };
+        ck_assert_int_eq(imap_client_list_each(c, "", "%", on_list, &seen, &res), -ECANCELED);
+        ck_assert_uint_eq(seen.n, 1);
+        /* A refusal is the tagged NO, as data. */
+        seen = (ListSeen) {};
+        expect_ok(c, imap_client_list_each(c, "", "Nope", on_list, &seen, &res));
+        ck_assert_str_eq(res.typ, "NO");
+        ck_assert_uint_eq(seen.n, 0);
+        expect_ok(c, imap_client_logout(c, &res));
+        imap_result_done(&res);
+        finish(f, c);
+}
+END_TEST
+
 static Suite *imap_client_suite(void) {
         Suite *s = suite_create("imap-client");
         TCase *tc;
@@ -1747,6 +1818,7 @@ static Suite *imap_client_suite(void) {
         tcase_add_loop_test(tc, test_X38_queued_survive_deadline, TRANSPORT_PLAIN, _TRANSPORT_MAX);
         tcase_add_loop_test(tc, test_X39_codes_in_idle, TRANSPORT_PLAIN, _TRANSPORT_MAX);
         tcase_add_loop_test(tc, test_X41_tagged_without_text, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_loop_test(tc, test_list_each, TRANSPORT_PLAIN, _TRANSPORT_MAX);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("tls-verify");

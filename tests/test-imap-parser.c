@@ -986,6 +986,45 @@ START_TEST(test_list_selectable) {
 }
 END_TEST
 
+/* imap_parser_set_soft_list(): a well-framed LIST that breaks its grammar comes back untyped
+ * with the reason, the stream stays in step, and framing errors stay fatal (SECURITY.md I08). */
+START_TEST(test_soft_list) {
+        _cleanup_(imap_parser_freep) ImapParser *p = NULL;
+        const char *in = "* LIST (\"Bad\" \\X) \"/\" Evil\r\n"
+                         "* LIST () \"//\" Two\r\n"
+                         "* LIST () \"/\" Good\r\n"
+                         "* STATUS x (MESSAGES abc)\r\n";
+        const ImapResponse *r;
+        size_t used, off = 0, n = strlen(in);
+
+        ck_assert_int_eq(imap_parser_new(NULL, &p), 0);
+        imap_parser_set_soft_list(p, true);
+        for (unsigned i = 0; i < 3; i++) {
+                ck_assert_int_eq(imap_parser_feed(p, in + off, n - off, &used), 1);
+                off += used;
+                r = imap_parser_response(p);
+                ck_assert_ptr_null(imap_parser_error(p));
+                if (i < 2) {
+                        ck_assert_int_eq(r->data_type, IMAP_DATA_OTHER);
+                        ck_assert_ptr_nonnull(r->invalid);
+                        ck_assert_ptr_null(r->list.mailbox);
+                        ck_assert(!imap_response_list_selectable(r));
+                } else {
+                        ck_assert_int_eq(r->data_type, IMAP_DATA_LIST);
+                        ck_assert_ptr_null(r->invalid);
+                        ck_assert_int_eq(r->list.mailbox->len, 4);
+                }
+        }
+        /* Only LIST and LSUB: any other malformed typed response is as fatal as ever. */
+        ck_assert_int_eq(imap_parser_feed(p, in + off, n - off, &used), -EBADMSG);
+
+        /* Off by default. */
+        imap_parser_reset(p);
+        imap_parser_set_soft_list(p, false);
+        ck_assert_int_eq(imap_parser_feed(p, in, n, &used), -EBADMSG);
+}
+END_TEST
+
 static Suite *imap_parser_suite(void) {
         Suite *s = suite_create("imap-parser");
         TCase *tc;
@@ -1027,6 +1066,7 @@ static Suite *imap_parser_suite(void) {
         tcase_add_test(tc, test_data_offset);
         tcase_add_test(tc, test_type_names);
         tcase_add_test(tc, test_list_selectable);
+        tcase_add_test(tc, test_soft_list);
         suite_add_tcase(s, tc);
 
         return s;

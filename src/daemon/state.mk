@@ -15,6 +15,13 @@ TESTS += tests/test-state
 tests_test_state_SOURCES = tests/test-state.c tests/th.h
 tests_test_state_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/src/daemon
 tests_test_state_LDADD = $(STATE_LIBS) $(CHECK_LIBS)
+# The read-only directory case alone, so that it can say SKIP (exit 77) where mode bits do
+# not stop this user (root); tests/test-state.c says why.
+check_PROGRAMS += tests/test-state-rodir
+TESTS += tests/test-state-rodir
+tests_test_state_rodir_SOURCES = $(tests_test_state_SOURCES)
+tests_test_state_rodir_CPPFLAGS = $(tests_test_state_CPPFLAGS) -DTEST_STATE_RODIR
+tests_test_state_rodir_LDADD = $(tests_test_state_LDADD)
 endif
 
 # The parser as a fuzz target, replayed over its corpus by 'make check' (the

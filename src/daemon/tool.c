@@ -67,50 +67,102 @@ static int get_secret(const CfgAccount *a, char **ret) {
         return 0;
 }
 
-/* One mailbox, its attributes, and whether the daemon would watch it: named
- * in the configuration, or matched by a pattern (the first that matches). */
-static void print_mailbox(const CfgAccount *a, const ImapDatum *d, bool *named) {
-        _cleanup_(imap_parser_freep) ImapParser *p = NULL;
-        _cleanup_free_ char *line = NULL, *name = NULL;
-        const ImapResponse *r;
-        size_t used, n = 0, w;
+/* Server text for the terminal: decoded names can hold C1 controls (U+009B CSI) and bidi
+ * overrides that a terminal acts on, so everything that is not printable, valid UTF-8 is
+ * escaped, by the rule of the logs (log_escape(), docs/SECURITY.md I09).  Only the backslash,
+ * which log_escape() escapes so that its escapes read back, is printed as it is: flags are
+ * "\Noselect", and this output is for reading.  Splitting at it changes nothing else, as it is
+ * never part of a multi-byte UTF-8 sequence (RFC 3629 §3). */
+static char *escape(const char *s, size_t len) {
+        size_t size, j = 0;
+        char *buf;
 
-        /* Parse the stored data again as "* LIST <data>" to get the typed view. */
-        for (size_t i = 0; i < d->n_frags; i++)
-                n += d->frags[i].text_len + 32 + d->frags[i].literal_len;
-        line = malloc(n + 16);
-        if (!line || imap_parser_new(NULL, &p) < 0)
-                return;
-        memcpy(line, "* LIST ", 7);
-        n = 7;
-        for (size_t i = 0; i < d->n_frags; i++) {
-                memcpy(line + n, d->frags[i].text, d->frags[i].text_len);
-                n += d->frags[i].text_len;
-                if (d->frags[i].literal) {
-                        n += (size_t) snprintf(line + n, 32, "\r\n");
-                        memcpy(line + n, d->frags[i].literal, d->frags[i].literal_len);
-                        n += d->frags[i].literal_len;
-                }
+        if (len > (SIZE_MAX - 1) / 4)
+                return NULL;
+        size = len * 4 + 1;
+        buf = malloc(size);
+        if (!buf)
+                return NULL;
+        for (size_t i = 0; i <= len;) {
+                const char *bs = memchr(s + i, '\\', len - i);
+                size_t n = bs ? (size_t) (bs - (s + i)) : len - i;
+
+                (void) log_escape(s + i, n, buf + j, size - j);
+                j += strlen(buf + j);
+                if (!bs)
+                        break;
+                buf[j++] = '\\';
+                buf[j] = 0;
+                i += n + 1;
         }
-        memcpy(line + n, "\r\n", 2);
-        n += 2;
-        if (imap_parser_feed(p, line, n, &used) != 1)
-                return;
-        r = imap_parser_response(p);
-        if (imap_utf7_decode(r->list.mailbox->str, r->list.mailbox->len, &name) < 0)
-                return;
-        printf("%s", name);
+        return buf;
+}
+
+typedef struct ListCtx {
+        const CfgAccount *a;
+        const char *account;
+        bool *named;
+        size_t n_printed, n_skipped;
+} ListCtx;
+
+/* One mailbox, its attributes, and whether the daemon would watch it: named in the
+ * configuration, or matched by a pattern (the first that matches).  Called for each LIST
+ * entry as it arrives, so a listing of any length is printed whole (docs/SECURITY.md I08);
+ * an entry that breaks the grammar or is not modified UTF-7 is skipped with a warning. */
+static int print_mailbox(const ImapResponse *r, void *userdata) {
+        _cleanup_free_ char *name = NULL, *shown = NULL;
+        ListCtx *ctx = userdata;
+        const CfgAccount *a = ctx->a;
+        size_t w;
+        int k;
+
+        if (r->data_type != IMAP_DATA_LIST) {
+                _cleanup_free_ char *raw = NULL;
+                size_t len = r->raw.len >= 2 ? r->raw.len - 2 : r->raw.len;
+
+                ctx->n_skipped++;
+                raw = escape(r->raw.ptr, MIN(len, (size_t) 1024));
+                if (!raw)
+                        return -ENOMEM;
+                log_warning("Account '%s': skipping a LIST entry the server got wrong (%s): %s%s", ctx->account,
+                            r->invalid ? r->invalid : "malformed", raw, len > 1024 ? "..." : "");
+                return 0;
+        }
+        k = imap_utf7_decode(r->list.mailbox->str, r->list.mailbox->len, &name);
+        if (k == -ENOMEM)
+                return k;
+        if (k < 0) {
+                _cleanup_free_ char *raw = escape(r->list.mailbox->str, MIN(r->list.mailbox->len, (size_t) 1024));
+
+                if (!raw)
+                        return -ENOMEM;
+                ctx->n_skipped++;
+                log_warning("Account '%s': skipping a mailbox name that is not modified UTF-7 (RFC 3501 §5.1.3): %s",
+                            ctx->account, raw);
+                return 0;
+        }
+        shown = escape(name, strlen(name));
+        if (!shown)
+                return -ENOMEM;
+        fputs(shown, stdout);
         for (const ImapArg *f = imap_arg_list_first(r->list.flags); f && f < imap_arg_next(r->list.flags);
-             f = imap_arg_next(f))
-                printf(" %.*s", (int) f->len, f->str);
+             f = imap_arg_next(f)) {
+                _cleanup_free_ char *flag = escape(f->str, f->len);
+
+                if (!flag)
+                        return -ENOMEM;
+                printf(" %s", flag);
+        }
         w = imap_response_list_selectable(r) ? cfg_account_mailbox_for(a, name, r->list.delimiter) : SIZE_MAX;
         if (w != SIZE_MAX && a->mailboxes[w].pattern)
                 printf("  (watched: \"%s\")", a->mailboxes[w].name);
         else if (w != SIZE_MAX) {
                 printf("  (watched)");
-                named[w] = true;
+                ctx->named[w] = true;
         }
         printf("\n");
+        ctx->n_printed++;
+        return 0;
 }
 
 int tool_list_mailboxes(const Cfg *cfg, const char *name) {
@@ -121,6 +173,7 @@ int tool_list_mailboxes(const Cfg *cfg, const char *name) {
         char *secret = NULL;
         ImapResult res = {};
         ImapClientOpts o;
+        ListCtx ctx;
         int r;
 
         if (!a) {
@@ -138,6 +191,7 @@ int tool_list_mailboxes(const Cfg *cfg, const char *name) {
                 .cert_file = a->client_cert,
                 .key_file = a->client_key,
                 .timeout_ms = 30000,
+                .soft_list = true,
         };
         r = imap_client_connect(&o, &c, &msg);
         if (r < 0)
@@ -162,15 +216,24 @@ int tool_list_mailboxes(const Cfg *cfg, const char *name) {
                 if (r < 0)
                         return log_error_errno(r, "Account '%s': login failed: %s", name, imap_client_errmsg(c));
         }
-        r = imap_client_list(c, "", "*", &res);
-        if (r < 0)
-                return log_error_errno(r, "Account '%s': LIST failed: %s", name, imap_client_errmsg(c));
         named = calloc(a->n_mailboxes, sizeof(bool));
         if (!named)
                 return log_error_errno(-ENOMEM, "Account '%s': %m", name);
-        for (size_t i = 0; i < res.n; i++)
-                if (res.data[i])
-                        print_mailbox(a, res.data[i], named);
+        ctx = (ListCtx) { .a = a, .account = name, .named = named };
+        r = imap_client_list_each(c, "", "*", print_mailbox, &ctx, &res);
+        if (r == -ENOMEM)
+                return log_error_errno(r, "Account '%s': %m", name);
+        if (r < 0)
+                return log_error_errno(r, "Account '%s': LIST failed after %zu mailboxes: %s", name, ctx.n_printed,
+                                       imap_client_errmsg(c));
+        if (strcmp(res.typ, "OK") != 0) {
+                const char *t = imap_result_text(&res, 0);
+                _cleanup_free_ char *why = escape(t ? t : "", t ? strlen(t) : 0);
+
+                log_error("Account '%s': LIST refused: %s %s", name, res.typ, why ? why : "");
+                imap_result_done(&res);
+                return -EREMOTEIO;
+        }
         imap_result_done(&res);
         /* A name written in the configuration that the server does not have. */
         for (size_t i = 0; i < a->n_mailboxes; i++)
@@ -178,5 +241,8 @@ int tool_list_mailboxes(const Cfg *cfg, const char *name) {
                         printf("%s  (configured, but the server did not list it)\n", a->mailboxes[i].name);
         (void) imap_client_logout(c, &res);
         imap_result_done(&res);
+        /* A listing cut short by a full disk or a closed pipe is a failure, not a short list. */
+        if (fflush(stdout) != 0 || ferror(stdout))
+                return log_error_errno(-EIO, "Account '%s': cannot write the list: %m", name);
         return 0;
 }

@@ -49,6 +49,11 @@ struct ImapClient {
         uint32_t waiting_id;
         bool bye;                       /* an untagged BYE arrived */
 
+        /* imap_client_list_each() */
+        ImapClientListFn list_fn;
+        void *list_userdata;
+        int list_r;
+
         /* IDLE */
         bool idling;
         uint32_t idle_id;
@@ -161,6 +166,27 @@ static int tagged_text(const ImapResponse *resp, ImapDatum **ret) {
                                    end - resp->data_off, ret);
 }
 
+/* One entry for imap_client_list_each(): hand it on, and take it out of the store again,
+ * so a listing of any length holds one entry at a time. */
+static int list_entry(ImapClient *c, const ImapResponse *resp) {
+        ImapDatum **v = NULL;
+        size_t n = 0;
+        int r;
+
+        if (c->list_r >= 0) {
+                r = c->list_fn(resp, c->list_userdata);
+                if (r < 0)
+                        c->list_r = r;
+        }
+        r = imap_session_response_pop(c->s, "LIST", &v, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++)
+                free(v[i]);
+        free(v);
+        return 0;
+}
+
 /* Look at the events of the response just fed. */
 static int handle_events(ImapClient *c) {
         ImapEvent e;
@@ -175,6 +201,11 @@ static int handle_events(ImapClient *c) {
                                 return -ENOMEM;
                         break;
                 case IMAP_EVENT_UNTAGGED:
+                        if (c->list_fn && e.resp->name.len == 4 && memcmp(e.resp->name.ptr, "LIST", 4) == 0) {
+                                r = list_entry(c, e.resp);
+                                if (r < 0)
+                                        return r;
+                        }
                         if (e.resp->status == IMAP_STATUS_BYE) {
                                 c->bye = true;
                                 if (c->idling)
@@ -572,6 +603,20 @@ int imap_client_id(ImapClient *c, const char *params, ImapResult *ret) {
 int imap_client_list(ImapClient *c, const char *directory, const char *pattern, ImapResult *ret) {
         return SIMPLE(c, "LIST", ret, "LIST", A_ASTR, directory ? directory : "", A_LIST, pattern ? pattern : "*",
                       END);
+}
+
+int imap_client_list_each(ImapClient *c, const char *directory, const char *pattern, ImapClientListFn fn,
+                          void *userdata, ImapResult *ret) {
+        int r;
+
+        assert_return(c && fn && ret, -EINVAL);
+        c->list_fn = fn;
+        c->list_userdata = userdata;
+        c->list_r = 0;
+        r = SIMPLE(c, NULL, ret, "LIST", A_ASTR, directory ? directory : "", A_LIST, pattern ? pattern : "*", END);
+        c->list_fn = NULL;
+        c->list_userdata = NULL;
+        return r < 0 ? r : c->list_r;
 }
 
 int imap_client_login(ImapClient *c, const char *user, const char *password, ImapResult *ret) {
@@ -993,6 +1038,7 @@ int imap_client_connect(const ImapClientOpts *o, ImapClient **ret, char **reterr
                 .limits = o->limits,
                 .keep_untagged = true,
                 .now = now_usec(),
+                .soft_list = o->soft_list,
         };
         char prefix[IMAP_TAG_PREFIX_RANDOM_LEN + 1];
         uint64_t rnd = 0;

@@ -53,6 +53,8 @@ typedef struct ImapClientOpts {
         const char *cert_file, *key_file; /* optional client certificate */
         int timeout_ms;                 /* per blocking wait; 0: none (imaplib's timeout=None) */
         ImapLimits limits;              /* zero fields: defaults */
+        bool soft_list;                 /* a malformed LIST entry is handed on, not fatal
+                                         * (imap_parser_set_soft_list()) */
 } ImapClientOpts;
 
 typedef struct ImapResult {
@@ -112,6 +114,17 @@ int imap_client_getquotaroot(ImapClient *c, const char *mailbox, ImapResult *ret
                              ImapResult *ret_quota);
 int imap_client_id(ImapClient *c, const char *params, ImapResult *ret);
 int imap_client_list(ImapClient *c, const char *directory, const char *pattern, ImapResult *ret);
+/* LIST with every entry handed to fn as it arrives, none stored: the store keeps at most
+ * 1 MiB and drops the oldest (imap-session.h), so imap_client_list() silently loses the
+ * head of a long listing; this one costs the memory of one entry however many there are
+ * (docs/SECURITY.md I08).  fn gets untagged LIST responses: IMAP_DATA_LIST, or with
+ * opts.soft_list IMAP_DATA_OTHER with r->invalid set for an entry that broke the grammar.
+ * A negative return from fn is remembered, fn is not called again, the command still runs
+ * to its tagged reply (so the connection stays usable) and then that error is returned.
+ * *ret is the tagged reply, as for a command without untagged data ("OK"/"NO", [text]). */
+typedef int (*ImapClientListFn)(const ImapResponse *r, void *userdata);
+int imap_client_list_each(ImapClient *c, const char *directory, const char *pattern, ImapClientListFn fn,
+                          void *userdata, ImapResult *ret);
 int imap_client_login(ImapClient *c, const char *user, const char *password, ImapResult *ret);
 int imap_client_login_cram_md5(ImapClient *c, const char *user, const char *password, ImapResult *ret);
 int imap_client_logout(ImapClient *c, ImapResult *ret);

@@ -90,6 +90,7 @@ struct ImapParser {
         ImapLimits lim;
         int error;
         const char *reason;
+        bool soft_list;         /* imap_parser_set_soft_list() */
 
         Buf raw;                /* every byte of the current response */
         Buf strs;               /* unescaped strings and upper-cased names */
@@ -1181,7 +1182,15 @@ static int finish_response(ImapParser *p) {
                 r->n_args = b.top_count;
                 if (de) {
                         k = de->validate(p, r);
-                        if (k < 0)
+                        if (k == -EBADMSG && p->soft_list && IN_SET(de->type, IMAP_DATA_LIST, IMAP_DATA_LSUB)) {
+                                /* The response was framed completely, so the stream is still in
+                                 * step: hand it on untyped (imap_parser_set_soft_list()). */
+                                r->invalid = p->reason;
+                                r->data_type = IMAP_DATA_OTHER;
+                                r->list = (typeof(r->list)) {};
+                                p->error = 0;
+                                p->reason = NULL;
+                        } else if (k < 0)
                                 return k;
                 }
         }
@@ -1353,6 +1362,11 @@ size_t imap_parser_allocated(const ImapParser *p) {
         if (!p)
                 return 0;
         return sizeof(*p) + p->raw.cap + p->strs.cap + p->cap_args * (sizeof(ImapArg) + sizeof(size_t));
+}
+
+void imap_parser_set_soft_list(ImapParser *p, bool b) {
+        if (p)
+                p->soft_list = b;
 }
 
 void imap_parser_reset(ImapParser *p) {

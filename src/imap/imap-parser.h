@@ -163,6 +163,11 @@ typedef struct ImapResponse {
         const ImapArg *args;
         size_t n_args;
 
+        /* Only with imap_parser_set_soft_list(): why a LIST or LSUB response that is well
+         * framed failed its validation; the response then has IMAP_DATA_OTHER and no typed
+         * view.  NULL otherwise.  A static string. */
+        const char *invalid;
+
         /* Typed views of data responses (set for the matching data_type). */
         union {
                 struct {                /* STATUS */
@@ -268,6 +273,14 @@ size_t imap_parser_allocated(const ImapParser *p);
 
 /* Drop any partial response and error; keep the limits.  Every buffer is released. */
 void imap_parser_reset(ImapParser *p);
+
+/* A LIST or LSUB response that is complete but does not follow its grammar (RFC 3501 §7.2.2:
+ * a flag that is not an atom, a delimiter of two characters) is returned as IMAP_DATA_OTHER
+ * with 'invalid' saying why, instead of failing with -EBADMSG.  Such a response was framed
+ * like any other, so the stream stays in step; a tool listing mailboxes can skip one bad
+ * entry instead of losing the whole listing (docs/SECURITY.md I08).  Off by default: the
+ * daemon's lister keeps the strict rule.  Framing errors and limits stay fatal. */
+void imap_parser_set_soft_list(ImapParser *p, bool b);
 
 /* A LIST or LSUB response names a mailbox that can be selected: neither
  * \Noselect (RFC 3501 §7.2.2) nor \NonExistent (RFC 5258 §3) among its

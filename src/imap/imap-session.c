@@ -1421,6 +1421,7 @@ int imap_session_new(const ImapSessionParams *p, ImapSession **ret) {
         r = imap_parser_new(&p->limits, &s->parser);
         if (r < 0)
                 return r;
+        imap_parser_set_soft_list(s->parser, p->soft_list);
         memcpy(s->tag_prefix, prefix, strlen(prefix) + 1);
         session_set_state(s, IMAP_STATE_LOGOUT);
         if (p->keep_untagged) {

@@ -63,6 +63,8 @@ typedef struct ImapSessionParams {
         usec_t cmd_timeout;             /* no response to a command for this long: -ETIMEDOUT; 0: none */
         usec_t greeting_timeout;        /* from imap_session_new(): 0 none */
         usec_t now;                     /* the time at creation */
+        bool soft_list;                 /* a malformed LIST/LSUB is handed on untyped, not fatal
+                                         * (imap_parser_set_soft_list()); tools only */
 } ImapSessionParams;
 
 /* One stored untagged response in imaplib's shape: its type, then fragments,
