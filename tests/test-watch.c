@@ -833,6 +833,22 @@ START_TEST(test_log_rate_limit) {
 }
 END_TEST
 
+/* H07: UIDNEXT going back at a selection with the same UIDVALIDITY (RFC 3501 §2.3.1.1: it only
+ * grows): nothing runs and the floor stays, so no UID is reported twice. */
+START_TEST(test_uidnext_goes_back) {
+        T t;
+
+        setup(&t, "", "");
+        watch_restore(t.w, 100, 51, 10, 0);
+        watch_selected(t.w, 10, 100, 40, 0, false);
+        ck_assert_uint_eq(t.n_reqs, 0);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 0);
+        ck_known(&t, 100, 51, 10);
+        teardown(&t);
+}
+END_TEST
+
 /* "* 50 EXPUNGE" with 3 messages, and an EXPUNGE of an empty mailbox: no on_expunge. */
 START_TEST(test_expunge_beyond_exists) {
         T t;
@@ -1658,6 +1674,7 @@ static Suite *watch_suite(void) {
         tcase_add_test(tc, test_flags_beyond_exists);
         tcase_add_test(tc, test_desync_floor_kept);
         tcase_add_test(tc, test_resync_backoff);
+        tcase_add_test(tc, test_uidnext_goes_back);
         tcase_add_test(tc, test_log_rate_limit);
         suite_add_tcase(s, tc);
         return s;
