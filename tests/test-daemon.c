@@ -3106,7 +3106,17 @@ START_TEST(test_H08_fetch_flood) {
         daemon_init(&d);
         ck_assert_int_eq(fake_imapd_start_full(script, &(FakeImapdOptions) { .timeout_ms = 30000 }, NULL, &f), 0);
         buf_done(&flood);
-        write_config_hooks(&d, "h8", fake_imapd_port(f));
+        /* The first on_flags run lasts until the daemon idles again after the flood (the new
+         * mail behind it was fetched), so the count of runs does not depend on the machine's
+         * speed: every flag change after the first folds into exactly one more run. */
+        write_config(&d,
+                     "debounce = 0;\n"
+                     "accounts = ( { name = \"h8\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
+                     "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
+                     "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-$$\"];\n"
+                     "  on_flags = [\"/bin/sh\", \"-c\", \"env > %s/flags-$$; \"\n"
+                     "              \"while [ $(grep -c -- '-> idling' %s) -lt 2 ]; do sleep 0.05; done\"]; } );\n",
+                     (unsigned) fake_imapd_port(f), d.dir, d.dir, d.log);
         daemon_start(&d);
         ck_assert_msg(wait_hook(&d, "new-", 1, 30000, NULL), "log:\n%s", tail_of(d.log));
         ck_assert_msg(wait_log(&d, "-> idling", 2, 10000), "log:\n%s", tail_of(d.log));
@@ -3114,7 +3124,7 @@ START_TEST(test_H08_fetch_flood) {
         daemon_stop(&d);
         ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
         free(hook_outputs(&d, "flags-", &runs));
-        ck_assert_msg(runs >= 1 && runs <= 3, "%u on_flags runs", runs);
+        ck_assert_msg(runs == 2, "%u on_flags runs", runs);
         /* The lines about the mailbox (not counting -v's debug lines of the connection's states). */
         log = read_file(d.log);
         for (char *p = log, *nl; *p; p = nl + 1) {
