@@ -3076,6 +3076,213 @@ START_TEST(test_I08_list_mailboxes_bad_entry) {
 }
 END_TEST
 
+/* A config for the scripted server on 'port': plaintext, every hook writing its environment to
+ * "<event>-<pid>" in the test's directory. */
+static void write_config_hooks(Daemon *d, const char *name, uint16_t port) {
+        write_config(d,
+                     "debounce = 0;\n"
+                     "accounts = ( { name = \"%s\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
+                     "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
+                     "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-$$\"];\n"
+                     "  on_expunge = [\"/bin/sh\", \"-c\", \"env > %s/expunge-$$\"];\n"
+                     "  on_flags = [\"/bin/sh\", \"-c\", \"env > %s/flags-$$\"]; } );\n",
+                     name, (unsigned) port, d->dir, d->dir, d->dir);
+}
+
+/* H07, M08: responses that cannot be true of the mailbox (an EXPUNGE and a FETCH beyond
+ * EXISTS, an EXISTS that shrinks without EXPUNGE) run no hook; each makes the daemon end IDLE
+ * and EXAMINE the mailbox again, whose numbers (unchanged) are compared as on a reconnect:
+ * nothing to report.  The daemon says so once per connection. */
+START_TEST(test_H07_M08_impossible_state) {
+#define H07_EXAMINED "* 3 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 4] n\r\n<tag> OK [READ-ONLY] done\r\n"
+        static const FakeStep script[] = {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] ready\r\n"),
+                FAKE_EXPECT("<tag> LOGIN u \"p\""),
+                FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
+                FAKE_EXPECT("<tag> EXAMINE INBOX"),
+                FAKE_SEND(H07_EXAMINED),
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n"),
+                /* Three messages, and the fiftieth is expunged. */
+                FAKE_SEND("* 50 EXPUNGE\r\n* 1 EXPUNGE\r\n"),
+                FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK done\r\n"),
+                FAKE_EXPECT("<tag> EXAMINE INBOX"),
+                FAKE_SEND(H07_EXAMINED),
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n"),
+                FAKE_SEND("* 99 FETCH (FLAGS (\\Seen))\r\n* 1 FETCH (FLAGS (\\Seen))\r\n"),
+                FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK done\r\n"),
+                FAKE_EXPECT("<tag> EXAMINE INBOX"),
+                FAKE_SEND(H07_EXAMINED),
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n"),
+                /* Fewer without EXPUNGE, then "growth" back to three. */
+                FAKE_SEND("* 1 EXISTS\r\n* 3 EXISTS\r\n"),
+                FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK done\r\n"),
+                FAKE_EXPECT("<tag> EXAMINE INBOX"),
+                FAKE_SEND(H07_EXAMINED),
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n"),
+                FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK done\r\n"),
+                FAKE_EXPECT("<tag> LOGOUT"),
+                FAKE_SEND("* BYE bye\r\n<tag> OK out\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+#undef H07_EXAMINED
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL;
+        unsigned runs;
+        Daemon d;
+
+        daemon_init(&d);
+        ck_assert_int_eq(fake_imapd_start(script, &f), 0);
+        write_config_hooks(&d, "h7", fake_imapd_port(f));
+        daemon_start(&d);
+        ck_assert_msg(wait_log(&d, "-> idling", 4, 15000), "log:\n%s", tail_of(d.log));
+        sleep_ms(300);          /* a hook started by mistake would have written its file */
+        daemon_stop(&d);
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
+        free(hook_outputs(&d, "new-", &runs));
+        ck_assert_uint_eq(runs, 0);
+        free(hook_outputs(&d, "expunge-", &runs));
+        ck_assert_uint_eq(runs, 0);
+        free(hook_outputs(&d, "flags-", &runs));
+        ck_assert_uint_eq(runs, 0);
+        /* One notice for the connection; the debug lines of -v say the rest. */
+        ck_assert_msg(log_count(&d, "<5>h7/INBOX: out of sync: EXPUNGE of message 50 with 3 messages known") +
+                      log_count(&d, "h7/INBOX: out of sync: EXPUNGE of message 50 with 3 messages known") >= 1,
+                      "log:\n%s", tail_of(d.log));
+        ck_assert_uint_eq(log_count(&d, "out of sync, EXAMINE again"), 3);
+        daemon_done(&d);
+}
+END_TEST
+
+/* H07: a server that contradicts itself again after every EXAMINE does not keep the daemon in a
+ * loop: after the third EXAMINE on one session the connection is closed (and tried again after
+ * the backoff), still without a hook. */
+START_TEST(test_H07_impossible_state_loop) {
+#define H07_EXAMINED "* 3 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 4] n\r\n<tag> OK [READ-ONLY] done\r\n"
+#define H07_ROUND FAKE_EXPECT("<tag> EXAMINE INBOX"), FAKE_SEND(H07_EXAMINED), FAKE_EXPECT("<tag> IDLE"), \
+                FAKE_SEND("+ idling\r\n* 9 EXPUNGE\r\n"), FAKE_EXPECT("DONE"), FAKE_SEND("<tag> OK done\r\n")
+        static const FakeStep script[] = {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] ready\r\n"),
+                FAKE_EXPECT("<tag> LOGIN u \"p\""),
+                FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
+                H07_ROUND, H07_ROUND, H07_ROUND, H07_ROUND,
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+#undef H07_ROUND
+#undef H07_EXAMINED
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL;
+        unsigned runs;
+        Daemon d;
+
+        daemon_init(&d);
+        ck_assert_int_eq(fake_imapd_start(script, &f), 0);
+        write_config_hooks(&d, "h7l", fake_imapd_port(f));
+        daemon_start(&d);
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "keep contradicting each other", 1, 5000), "log:\n%s", tail_of(d.log));
+        daemon_stop(&d);
+        free(hook_outputs(&d, "expunge-", &runs));
+        ck_assert_uint_eq(runs, 0);
+        free(hook_outputs(&d, "new-", &runs));
+        ck_assert_uint_eq(runs, 0);
+        daemon_done(&d);
+}
+END_TEST
+
+/* H08: 100,000 flag changes in IDLE (each of a message that is there) make a few on_flags runs
+ * (single flight: one, then exactly one more) and a few log lines (docs/EVENTS.md "The log":
+ * ten event lines a minute per mailbox), and the daemon stays responsive: the new mail behind
+ * the flood starts its hook and the DONE for its fetch comes. */
+START_TEST(test_H08_fetch_flood) {
+        enum { N = 100000 };
+        Buf flood = BUF_INIT;
+        FakeStep script[] = {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] ready\r\n"),
+                FAKE_EXPECT("<tag> LOGIN u \"p\""),
+                FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
+                FAKE_EXPECT("<tag> EXAMINE INBOX"),
+                FAKE_SEND("* 10 EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 11] n\r\n"
+                          "<tag> OK [READ-ONLY] done\r\n"),
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n"),
+                FAKE_SEND_RAW(NULL, 0),         /* the flood, below */
+                FAKE_SEND("* 11 EXISTS\r\n"),
+                FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK done\r\n"),
+                FAKE_EXPECT("<tag> UID FETCH 11:* (UID)"),
+                FAKE_SEND("* 11 FETCH (UID 11)\r\n<tag> OK fetched\r\n"),
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n"),
+                FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK done\r\n"),
+                FAKE_EXPECT("<tag> LOGOUT"),
+                FAKE_SEND("* BYE bye\r\n<tag> OK out\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL, *log = NULL;
+        unsigned runs, lines = 0;
+        Daemon d;
+
+        for (unsigned i = 0; i < N; i++) {
+                char line[64];
+                int k = snprintf(line, sizeof(line), "* %u FETCH (FLAGS (\\Seen))\r\n", 1 + i % 10);
+
+                ck_assert_int_eq(buf_append(&flood, line, (size_t) k, 0), 0);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(script); i++)
+                if (script[i].type == FAKE_STEP_SEND_RAW) {
+                        script[i].data = flood.data;
+                        script[i].len = flood.len;
+                }
+        daemon_init(&d);
+        ck_assert_int_eq(fake_imapd_start_full(script, &(FakeImapdOptions) { .timeout_ms = 30000 }, NULL, &f), 0);
+        buf_done(&flood);
+        /* The first on_flags run lasts until the daemon idles again after the flood (the new
+         * mail behind it was fetched), so the count of runs does not depend on the machine's
+         * speed: every flag change after the first folds into exactly one more run. */
+        write_config(&d,
+                     "debounce = 0;\n"
+                     "accounts = ( { name = \"h8\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
+                     "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
+                     "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-$$\"];\n"
+                     "  on_flags = [\"/bin/sh\", \"-c\", \"env > %s/flags-$$; \"\n"
+                     "              \"while [ $(grep -c -- '-> idling' %s) -lt 2 ]; do sleep 0.05; done\"]; } );\n",
+                     (unsigned) fake_imapd_port(f), d.dir, d.dir, d.log);
+        daemon_start(&d);
+        ck_assert_msg(wait_hook(&d, "new-", 1, 30000, NULL), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "-> idling", 2, 10000), "log:\n%s", tail_of(d.log));
+        sleep_ms(300);          /* the last on_flags run, if any, writes its file */
+        daemon_stop(&d);
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
+        free(hook_outputs(&d, "flags-", &runs));
+        ck_assert_msg(runs == 2, "%u on_flags runs", runs);
+        /* The lines about the mailbox (not counting -v's debug lines of the connection's states). */
+        log = read_file(d.log);
+        for (char *p = log, *nl; *p; p = nl + 1) {
+                nl = strchrnul(p, '\n');
+                if (memmem(p, (size_t) (nl - p), "h8/INBOX", 8) && !memmem(p, (size_t) (nl - p), " -> ", 4))
+                        lines++;
+                if (!*nl)
+                        break;
+        }
+        ck_assert_msg(lines < 50, "%u lines:\n%s", lines, tail_of(d.log));
+        ck_assert_msg(log_count(&d, "h8/INBOX: flags, 1 message") <= 10, "log:\n%s", tail_of(d.log));
+        daemon_done(&d);
+}
+END_TEST
+
 /* Not static: tests/test-security runs it (main()). */
 Suite *security_suite(void);
 Suite *security_suite(void) {
@@ -3095,6 +3302,14 @@ Suite *security_suite(void) {
         tcase_add_test(tc, test_I09_list_mailboxes_escaped);
         tcase_add_test(tc, test_I08_list_mailboxes_million);
         tcase_add_test(tc, test_I08_list_mailboxes_bad_entry);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("untrusted-state");
+        tcase_set_timeout(tc, 120);
+        tcase_add_unchecked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_H07_M08_impossible_state);
+        tcase_add_test(tc, test_H07_impossible_state_loop);
+        tcase_add_test(tc, test_H08_fetch_flood);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -14,6 +14,7 @@
  * hook.h requires.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -621,18 +622,309 @@ START_TEST(test_hot_path) {
 }
 END_TEST
 
-/* A smaller EXISTS without EXPUNGE (a server bug): taken, nothing fires. */
+/* A smaller EXISTS without EXPUNGE (RFC 3501 §7.3.1 forbids it; docs/SECURITY.md H07): out of
+ * sync, nothing fires, the numbers stay, and nothing the server says counts until the mailbox is
+ * counted again; that count goes by the catch-up rules. */
 START_TEST(test_exists_shrinks) {
         T t;
 
         setup(&t, "", "");
         selected_10(&t);
-        watch_on_exists(t.w, 8);
-        watch_on_exists(t.w, 8);
+        ck_assert_int_eq(watch_on_exists(t.w, 10), 0);         /* the same again: allowed */
+        ck_assert_int_eq(watch_on_exists(t.w, 8), -ESTALE);
+        ck_assert_int_eq(watch_on_exists(t.w, 8), -ESTALE);
+        /* Growth from the shrunk number would be two made-up arrivals. */
+        ck_assert_int_eq(watch_on_exists(t.w, 10), -ESTALE);
+        ck_assert_int_eq(watch_on_expunge(t.w, 1), -ESTALE);
+        ck_assert_int_eq(watch_on_flags(t.w, 1), -ESTALE);
         ck_assert_uint_eq(t.n_reqs, 0);
         settle(&t, 0);
         ck_assert_uint_eq(t.n_runs, 0);
+        ck_known(&t, 100, 51, 10);
+        /* The EXAMINE again: nothing changed, nothing runs; live events count again. */
+        watch_selected(t.w, 10, 100, 51, 0, false);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 0);
+        ck_assert_uint_eq(t.n_reqs, 0);
+        ck_assert_int_eq(watch_on_exists(t.w, 11), 0);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_NEW), 1);
+        settle(&t, 0);
+        ck_run(&t, 0, "COUNT", "1");
+        teardown(&t);
+}
+END_TEST
+
+/* The EXAMINE after an impossible EXISTS finds fewer messages: the catch-up rule reports what is
+ * missing, with the server's own counts (never the shrunk EXISTS's arithmetic). */
+START_TEST(test_desync_recount) {
+        T t;
+
+        setup(&t, "", "");
+        selected_10(&t);
+        ck_assert_int_eq(watch_on_exists(t.w, 4), -ESTALE);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 0);
+        watch_selected(t.w, 8, 100, 51, 0, false);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 1);
+        ck_run(&t, 0, "EVENT", "expunge");
+        ck_run(&t, 0, "REASON", "catchup");
+        ck_run(&t, 0, "COUNT", "2");
         ck_known(&t, 100, 51, 8);
+        teardown(&t);
+}
+END_TEST
+
+/* The fake clock of the tests that need time to pass (watch_set_clock()). */
+static uint64_t fake_now;
+
+static uint64_t fake_clock(void *userdata) {
+        (void) userdata;
+        return fake_now;
+}
+
+/* A UIDVALIDITY that changes at every connect: one resync run, then the changes within the hour
+ * are the new baseline and not reported; the first selection after the hour makes one resync run
+ * for all of them, and the window starts again. */
+START_TEST(test_resync_backoff) {
+        T t;
+
+        setup(&t, "", "");
+        fake_now = now(&t);
+        watch_set_clock(t.w, fake_clock, NULL);
+        selected_10(&t);
+        watch_selected(t.w, 10, 200, 60, 0, false);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_NEW), 1);
+        settle(&t, 0);
+        ck_run(&t, 0, "EVENT", "resync");
+        ck_run(&t, 0, "COUNT", "10");
+        /* 10 min later, and 59 min: not reported, the numbers taken. */
+        fake_now += 10 * 60 * USEC_PER_SEC;
+        watch_selected(t.w, 11, 300, 70, 0, false);
+        ck_known(&t, 300, 70, 11);
+        fake_now += 49 * 60 * USEC_PER_SEC;
+        watch_selected(t.w, 12, 400, 80, 0, false);
+        ck_known(&t, 400, 80, 12);
+        settle(&t, 0);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_NEW), 1);
+        ck_assert_uint_eq(t.n_reqs, 0);
+        /* Live events are reported as usual meanwhile. */
+        ck_assert_int_eq(watch_on_exists(t.w, 13), 0);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_NEW), 2);
+        answer(&t, 0, 1, 80, 80);
+        settle(&t, 0);
+        /* After the hour: one resync for what was left out, even with the same UIDVALIDITY. */
+        fake_now += 2 * 60 * USEC_PER_SEC;
+        watch_selected(t.w, 13, 400, 81, 0, false);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_NEW), 3);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 3);
+        ck_run(&t, 2, "EVENT", "resync");
+        ck_run(&t, 2, "COUNT", "13");
+        ck_run(&t, 2, "UIDS", "1:*");
+        ck_known(&t, 400, 81, 13);
+        /* Nothing owed any more: the next selection compares as usual. */
+        fake_now += 61 * 60 * USEC_PER_SEC;
+        watch_selected(t.w, 13, 400, 81, 0, false);
+        settle(&t, 0);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_NEW), 3);
+        /* A change after the window is a resync again at once. */
+        watch_selected(t.w, 13, 500, 81, 0, false);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_NEW), 4);
+        settle(&t, 0);
+        teardown(&t);
+}
+END_TEST
+
+/* Everything the watch logs while fn runs: stderr to a file. */
+static char *capture_log(void (*fn)(T *t), T *t) {
+        char path[160];
+        int fd, saved;
+        char *out = NULL;
+        size_t n = 0;
+        FILE *f;
+
+        (void) snprintf(path, sizeof(path), "%s/log", t->dir);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ck_assert_int_ge(fd, 0);
+        (void) fflush(stderr);
+        saved = dup(STDERR_FILENO);
+        ck_assert_int_ge(saved, 0);
+        ck_assert_int_ge(dup2(fd, STDERR_FILENO), 0);
+        (void) close(fd);
+        fn(t);
+        (void) fflush(stderr);
+        ck_assert_int_ge(dup2(saved, STDERR_FILENO), 0);
+        (void) close(saved);
+        f = fopen(path, "re");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_ge(getdelim(&out, &n, 0, f), 0);
+        (void) fclose(f);
+        (void) unlink(path);
+        return out;
+}
+
+static unsigned count_of(const char *s, const char *needle) {
+        unsigned n = 0;
+
+        for (const char *p = s; (p = strstr(p, needle)); p++)
+                n++;
+        return n;
+}
+
+static void flags_flood(T *t) {
+        for (unsigned i = 0; i < 100000; i++)
+                ck_assert_int_eq(watch_on_flags(t->w, 1 + i % 10), 0);
+        settle(t, 0);
+        ck_assert_uint_eq(dispatch(t), 1);
+        settle(t, 0);
+}
+
+static void flags_after_interval(T *t) {
+        fake_now += WATCH_LOG_INTERVAL_USEC;
+        ck_assert_int_eq(watch_on_flags(t->w, 2), 0);
+        ck_assert_uint_eq(watch_runs(t->w, WATCH_EVENT_FLAGS), 3);     /* at once: debounce 0 */
+        settle(t, 0);
+}
+
+static void desync_twice(T *t) {
+        ck_assert_int_eq(watch_on_expunge(t->w, 50), -ESTALE);
+        watch_selected(t->w, 10, 100, 51, 0, false);
+        ck_assert_int_eq(watch_on_flags(t->w, 99), -ESTALE);
+        watch_selected(t->w, 10, 100, 51, 0, false);
+        /* A new connection: noticed again. */
+        watch_set_fetcher(t->w, NULL, NULL);
+        watch_set_fetcher(t->w, fake_fetch, t);
+        watch_selected(t->w, 10, 100, 51, 0, false);
+        ck_assert_int_eq(watch_on_exists(t->w, 3), -ESTALE);
+}
+
+/* docs/SECURITY.md H08: 100,000 flag changes make two runs (single flight) and at most
+ * WATCH_LOG_BURST event lines a minute; what was left out is summed up in one line at the next
+ * line after the interval. */
+START_TEST(test_log_rate_limit) {
+        _cleanup_free_ char *log = NULL, *log2 = NULL, *log3 = NULL;
+        char want[160];
+        T t;
+
+        setup(&t, "", "");
+        log_set_max_level(LOG_INFO);
+        fake_now = now(&t);
+        watch_set_clock(t.w, fake_clock, NULL);
+        selected_10(&t);
+        log = capture_log(flags_flood, &t);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_FLAGS), 2);
+        ck_assert_uint_eq(t.n_runs, 2);
+        ck_run(&t, 1, "COUNT", "99999");
+        ck_assert_msg(count_of(log, "acct/INBOX: flags, 1 message") == WATCH_LOG_BURST, "%s", log);
+        ck_assert_msg(count_of(log, "\n") <= WATCH_LOG_BURST + 4, "%s", log);
+        ck_assert_msg(count_of(log, "not logged") == 0, "%s", log);
+        log2 = capture_log(flags_after_interval, &t);
+        (void) snprintf(want, sizeof(want), "acct/INBOX: %u more event lines not logged (new 0, expunge 0, flags %u messages)",
+                        100000 - WATCH_LOG_BURST, 100000 - WATCH_LOG_BURST);
+        ck_assert_msg(count_of(log2, want) == 1, "%s", log2);
+        ck_assert_msg(count_of(log2, "acct/INBOX: flags, 1 message") == 1, "%s", log2);
+        /* Out of sync: one notice per connection, the rest at debug level. */
+        log3 = capture_log(desync_twice, &t);
+        ck_assert_msg(count_of(log3, "out of sync") == 2, "%s", log3);
+        ck_assert_msg(strstr(log3, "EXPUNGE of message 50 with 10 messages known"), "%s", log3);
+        ck_assert_msg(strstr(log3, "EXISTS 3 without EXPUNGE"), "%s", log3);
+        teardown(&t);
+}
+END_TEST
+
+/* H07: UIDNEXT going back at a selection with the same UIDVALIDITY (RFC 3501 §2.3.1.1: it only
+ * grows): nothing runs and the floor stays, so no UID is reported twice. */
+START_TEST(test_uidnext_goes_back) {
+        T t;
+
+        setup(&t, "", "");
+        watch_restore(t.w, 100, 51, 10, 0);
+        watch_selected(t.w, 10, 100, 40, 0, false);
+        ck_assert_uint_eq(t.n_reqs, 0);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 0);
+        ck_known(&t, 100, 51, 10);
+        teardown(&t);
+}
+END_TEST
+
+/* "* 50 EXPUNGE" with 3 messages, and an EXPUNGE of an empty mailbox: no on_expunge. */
+START_TEST(test_expunge_beyond_exists) {
+        T t;
+
+        setup(&t, "", "");
+        watch_selected(t.w, 3, 100, 4, 0, false);
+        ck_assert_int_eq(watch_on_expunge(t.w, 50), -ESTALE);
+        ck_assert_int_eq(watch_on_expunge(t.w, 3), -ESTALE);   /* ignored until counted again */
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 0);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_EXPUNGE), 0);
+        ck_known(&t, 100, 4, 3);
+        watch_selected(t.w, 3, 100, 4, 0, false);
+        ck_assert_int_eq(watch_on_expunge(t.w, 4), -ESTALE);
+        watch_selected(t.w, 0, 100, 4, 0, false);      /* now they are gone: the catch-up says so */
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 1);
+        ck_run(&t, 0, "EVENT", "expunge");
+        ck_run(&t, 0, "COUNT", "3");
+        ck_assert_int_eq(watch_on_expunge(t.w, 0), -ESTALE);   /* none left to expunge */
+        ck_assert_int_eq(watch_on_expunge(t.w, 1), -ESTALE);
+        settle(&t, 0);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_EXPUNGE), 1);
+        teardown(&t);
+}
+END_TEST
+
+/* "* 99 FETCH (FLAGS ...)" beyond EXISTS: no on_flags; within it, one. */
+START_TEST(test_flags_beyond_exists) {
+        T t;
+
+        setup(&t, "", "");
+        selected_10(&t);
+        ck_assert_int_eq(watch_on_flags(t.w, 99), -ESTALE);
+        ck_assert_int_eq(watch_on_flags(t.w, 10), -ESTALE);
+        settle(&t, 0);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_FLAGS), 0);
+        watch_selected(t.w, 10, 100, 51, 0, false);
+        ck_assert_int_eq(watch_on_flags(t.w, 11), -ESTALE);
+        watch_selected(t.w, 10, 100, 51, 0, false);
+        ck_assert_int_eq(watch_on_flags(t.w, 0), -ESTALE);    /* an nz-number, RFC 3501 §9 */
+        watch_selected(t.w, 10, 100, 51, 0, false);
+        ck_assert_int_eq(watch_on_flags(t.w, 10), 0);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_FLAGS), 1);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 1);
+        ck_run(&t, 0, "COUNT", "1");
+        teardown(&t);
+}
+END_TEST
+
+/* Out of sync while the hot-path run's floor fetch is on the wire: its sequence-number bound
+ * may be wrong, so its answer does not move the floor (never past a message no run covered). */
+START_TEST(test_desync_floor_kept) {
+        T t;
+
+        setup(&t, "", "");
+        selected_10(&t);
+        ck_assert_int_eq(watch_on_exists(t.w, 12), 0);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_NEW), 1);
+        ck_req(&t, 0, 51, 12, 0);
+        ck_assert_int_eq(watch_on_expunge(t.w, 50), -ESTALE);
+        answer(&t, 0, 2, 51, 52);
+        ck_assert_uint_eq(t.n_reqs, 1);
+        ck_known(&t, 100, 51, 10);
+        settle(&t, 0);
+        /* Counted again: the scan finds both still there and the floor moves past them; they
+         * are reported a second time (docs/EVENTS.md "The hot path": twice, never lost). */
+        watch_selected(t.w, 12, 100, 53, 0, false);
+        ck_assert_uint_eq(t.n_reqs, 2);
+        ck_req(&t, 1, 51, 0, 0);
+        answer(&t, 0, 2, 51, 52);
+        ck_known(&t, 100, 53, 12);
+        settle(&t, 0);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_NEW), 2);
+        ck_run(&t, 1, "UIDS", "51:52");
         teardown(&t);
 }
 END_TEST
@@ -1068,15 +1360,20 @@ START_TEST(test_flags) {
 
         setup(&t, "", "");
         selected_10(&t);
-        watch_on_flags(t.w, 0);
-        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_FLAGS), 0);
-        watch_on_flags(t.w, 4);
+        ck_assert_int_eq(watch_on_flags(t.w, 4), 0);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_FLAGS), 1);
+        /* While it runs: folded into exactly one more run. */
+        for (uint32_t seq = 1; seq <= 3; seq++)
+                ck_assert_int_eq(watch_on_flags(t.w, seq), 0);
         ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_FLAGS), 1);
         settle(&t, 0);
-        ck_assert_uint_eq(t.n_runs, 1);
+        ck_assert_uint_eq(dispatch(&t), 1);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 2);
         ck_run(&t, 0, "EVENT", "flags");
-        ck_run(&t, 0, "COUNT", "4");
+        ck_run(&t, 0, "COUNT", "1");
         ck_run(&t, 0, "REASON", "live");
+        ck_run(&t, 1, "COUNT", "3");
         ck_assert_uint_eq(t.n_reqs, 0);
         ck_known(&t, 100, 51, 10);
         teardown(&t);
@@ -1372,6 +1669,13 @@ static Suite *watch_suite(void) {
         tcase_add_test(tc, test_gone_pending);
         tcase_add_test(tc, test_gone_scan_no_phantom);
         tcase_add_test(tc, test_scan_refused_no_phantom);
+        tcase_add_test(tc, test_desync_recount);
+        tcase_add_test(tc, test_expunge_beyond_exists);
+        tcase_add_test(tc, test_flags_beyond_exists);
+        tcase_add_test(tc, test_desync_floor_kept);
+        tcase_add_test(tc, test_resync_backoff);
+        tcase_add_test(tc, test_uidnext_goes_back);
+        tcase_add_test(tc, test_log_rate_limit);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -51,6 +51,10 @@ typedef struct ConnectionMode {
         /* A fetch was asked for and not sent yet: IDLE must end (the core asks
          * when IDLE starts or ends). */
         bool (*has_work)(const Connection *c);
+        /* The selected mailbox's watch is out of sync (watch.h, docs/SECURITY.md H07): a
+         * response contradicted what it knows.  NULL: nothing to do (the selection ends as
+         * planned, and the next one counts afresh). */
+        void (*out_of_sync)(Connection *c);
         /* The server refused IDLE with NO (security.md H06). */
         int (*idle_refused)(Connection *c, const char *text);
         /* The transport is gone: forget what was in flight.  Detach the
@@ -187,6 +191,10 @@ struct Connection {
                 struct {
                         Watch *watch;
                         bool noop_only;         /* no IDLE (absent or refused): NOOP polling */
+                        /* The watch is out of sync: EXAMINE again once nothing is in flight;
+                         * how many times on this session (mode-idle.c). */
+                        bool reexamine;
+                        unsigned reexamined;
                 } idle;
                 struct {
                         Watch **watches;

@@ -841,6 +841,7 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
         bool selected = imap_session_state(c->s) == IMAP_STATE_SELECTED ||
                         imap_session_state(c->s) == IMAP_STATE_IDLING;
         Watch *w = c->selected;
+        int r = 0;
 
         if (resp->status == IMAP_STATUS_BYE) {
                 char t[200];
@@ -894,16 +895,16 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
                 return; /* security.md H10: EXISTS before SELECT means nothing */
         switch (resp->data_type) {
         case IMAP_DATA_EXISTS:
-                watch_on_exists(w, resp->number);
+                r = watch_on_exists(w, resp->number);
                 break;
         case IMAP_DATA_EXPUNGE:
                 fetch_expunged(&c->fetch, 1, resp->number);
-                watch_on_expunge(w, resp->number);
+                r = watch_on_expunge(w, resp->number);
                 break;
         case IMAP_DATA_FETCH:
                 if (!fetch_on_fetch(c, resp->number, resp->fetch) && fetch_attr(resp->fetch, "FLAGS"))
                         /* RFC 3501 §7.4.2: a flag change made elsewhere. */
-                        watch_on_flags(w, 1);
+                        r = watch_on_flags(w, resp->number);
                 break;
         case IMAP_DATA_VANISHED:
                 if (!resp->vanished.earlier) {
@@ -922,6 +923,9 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
         default:
                 break;
         }
+        if (r == -ESTALE && c->mode->out_of_sync)
+                /* docs/SECURITY.md H07: the watch trusts nothing more until it is counted again. */
+                c->mode->out_of_sync(c);
 }
 
 static int on_logout_done(Connection *c, const ImapResponse *r, bool ok, const char *text) {

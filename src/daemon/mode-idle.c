@@ -12,19 +12,41 @@
  *           resume again after the OK
  *   no IDLE (not offered, or refused with NO, security.md H06):
  *           RESTING, NOOP every minute (NOOPING) -> resume
+ *   out of sync (a response contradicted the watch's numbers, watch.h,
+ *           docs/SECURITY.md H07): end IDLE as for a fetch, then EXAMINE
+ *           again (SELECTING) -> watch_selected(), the catch-up rules ->
+ *           resume; more than REEXAMINE_MAX times on one session: the
+ *           connection fails and is tried again after the backoff
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "connection-private.h"
 #include "log.h"
 
 #define NOOP_POLL_USEC (60 * USEC_PER_SEC)
+/* EXAMINEs for being out of sync per session.  Each costs the server a round trip it chose
+ * to cause, but one that contradicts itself after every EXAMINE would keep us in a loop. */
+#define REEXAMINE_MAX 3U
+
+static int on_examined(Connection *c, const ImapResponse *r, bool ok, const char *text);
+
+/* Count the mailbox afresh: its numbers go through watch_selected() as on a reconnect. */
+static int reexamine(Connection *c) {
+        c->m.idle.reexamine = false;
+        if (++c->m.idle.reexamined > REEXAMINE_MAX)
+                return connection_fail(c, -EPROTO, "the server's responses keep contradicting each other");
+        log_debug("%s: out of sync, EXAMINE again", connection_name(c));
+        return connection_examine(c, c->m.idle.watch, true, on_examined);
+}
 
 static int idle_resume(Connection *c) {
         if (c->fetch.step == FETCH_STEP_WANTED)
                 return fetch_send(c);
+        if (c->m.idle.reexamine)
+                return reexamine(c);
         if (c->m.idle.noop_only) {
                 connection_rest(c, NOOP_POLL_USEC);
                 return 0;
@@ -131,7 +153,31 @@ static int idle_fetch(Connection *c, Watch *w, const WatchFetchRequest *req) {
 }
 
 static bool idle_has_work(const Connection *c) {
-        return c->fetch.step == FETCH_STEP_WANTED;
+        return c->fetch.step == FETCH_STEP_WANTED || c->m.idle.reexamine;
+}
+
+static void idle_out_of_sync(Connection *c) {
+        int r;
+
+        c->m.idle.reexamine = true;
+        switch (c->state) {
+        case CONNECTION_IDLING:
+                /* RFC 2177: DONE; resume() EXAMINEs after the OK. */
+                r = connection_idle_done(c, "out of sync");
+                if (r < 0)
+                        log_debug("%s: cannot end IDLE: %s", connection_name(c), strerror(-r));
+                connection_flush(c);
+                break;
+        case CONNECTION_RESTING:
+                /* Waiting to poll (no IDLE) or to IDLE again (H05): now. */
+                (void) idle_resume(c);
+                connection_flush(c);
+                break;
+        default:
+                /* IDLE_STARTING: DONE once "+" came (the core's on_idling() asks has_work());
+                 * IDLE_ENDING, FETCHING, NOOPING: resume() follows the reply. */
+                break;
+        }
 }
 
 static void idle_status_response(Connection *c, const ImapResponse *r) {
@@ -140,6 +186,8 @@ static void idle_status_response(Connection *c, const ImapResponse *r) {
 }
 
 static void idle_reset(Connection *c) {
+        c->m.idle.reexamine = false;
+        c->m.idle.reexamined = 0;
         watch_set_fetcher(c->m.idle.watch, NULL, NULL);
 }
 
@@ -162,6 +210,7 @@ const ConnectionMode connection_mode_idle = {
         .status_response = idle_status_response,
         .fetch = idle_fetch,
         .has_work = idle_has_work,
+        .out_of_sync = idle_out_of_sync,
         .idle_refused = idle_refused,
         .reset = idle_reset,
         .free = idle_free,

@@ -2,6 +2,7 @@
 /* watch.c: a watched mailbox, its events and hook runs; see watch.h and docs/EVENTS.md. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,25 @@ struct Watch {
         unsigned scan_reason;   /* REASON_CATCHUP, or REASON_LIVE for a poll */
 
         Job *jobs[_WATCH_EVENT_MAX];    /* NULL for an event without a hook: it costs nothing */
+
+        /* Out of sync (watch.h, docs/SECURITY.md H07): a response contradicted the known
+         * numbers; they stay as they were, and nothing the server says about the mailbox is
+         * taken until the next selection. */
+        bool desync;
+        bool desync_logged;     /* at notice level once per connection (reset when the fetcher goes) */
+        /* Repeated resyncs (watch.h): when the last one was reported (0: never), and a
+         * UIDVALIDITY change since that was not. */
+        uint64_t resync_at;
+        bool resync_owed;
+        /* The event lines' rate limit (watch.h): the current interval, the lines written
+         * in it, and what was left out (lines, and messages per event). */
+        uint64_t log_since;
+        unsigned log_lines;
+        uint64_t log_dropped;
+        uint64_t log_dropped_count[_WATCH_EVENT_MAX];
+
+        WatchClockFn clock;
+        void *clock_userdata;
 };
 
 static const char *const event_names[_WATCH_EVENT_MAX] = {
@@ -214,23 +234,81 @@ static void changed(Watch *w) {
 static uint64_t now_mono(const Watch *w) {
         uint64_t t = 0;
 
+        if (w->clock)
+                return w->clock(w->clock_userdata);
         (void) sd_event_now(w->event, CLOCK_MONOTONIC, &t);
         return t;
 }
 
+void watch_set_clock(Watch *w, WatchClockFn fn, void *userdata) {
+        w->clock = fn;
+        w->clock_userdata = userdata;
+}
+
+/* The event lines left out so far, in one line (docs/EVENTS.md "The log"). */
+static void log_flush_dropped(Watch *w) {
+        if (w->log_dropped == 0)
+                return;
+        log_info("%s: %" PRIu64 " more event line%s not logged (new %" PRIu64 ", expunge %" PRIu64
+                 ", flags %" PRIu64 " messages)",
+                 w->name, w->log_dropped, w->log_dropped == 1 ? "" : "s", w->log_dropped_count[WATCH_EVENT_NEW],
+                 w->log_dropped_count[WATCH_EVENT_EXPUNGE], w->log_dropped_count[WATCH_EVENT_FLAGS]);
+        w->log_dropped = 0;
+        memset(w->log_dropped_count, 0, sizeof(w->log_dropped_count));
+}
+
+/* Start a new interval of the rate limit if the current one is over (docs/SECURITY.md H08:
+ * the server decides how many events there are, not how many lines we write).  Uses the
+ * loop's time: no timer of its own (docs/SCALING.md), so the summary of an interval waits
+ * for the next line, or the end of a run (on_hook_done()). */
+static void log_tick(Watch *w, uint64_t now) {
+        if (w->log_since != 0 && now < usec_add(w->log_since, WATCH_LOG_INTERVAL_USEC))
+                return;
+        log_flush_dropped(w);
+        w->log_since = now;
+        w->log_lines = 0;
+}
+
 static void trigger(Watch *w, WatchEvent ev, uint64_t count, unsigned reason, bool force) {
         Job *j = w->jobs[ev];
+        uint64_t now;
 
         if ((count == 0 && !force) || !j)
                 return;         /* an event nobody asked for is counted and forgotten */
         j->count += count;
         j->reasons |= reason;
+        now = now_mono(w);
         /* With debounce 0 this starts the hook before it returns: log after. */
-        sched_job_trigger(j->sj, now_mono(w), w->account->debounce_usec, w->account->max_delay_usec);
+        sched_job_trigger(j->sj, now, w->account->debounce_usec, w->account->max_delay_usec);
+        log_tick(w, now);
+        if (w->log_lines >= WATCH_LOG_BURST) {
+                w->log_dropped++;
+                w->log_dropped_count[ev] += count;
+                return;
+        }
+        w->log_lines++;
         log_info("%s: %s%s, %" PRIu64 " message%s", w->name,
                  reason & REASON_RESYNC ? "resync" : event_names[ev],
                  reason & REASON_CATCHUP ? " (catch-up)" : reason & REASON_STARTUP ? " (startup)" : "",
                  count, count == 1 ? "" : "s");
+}
+
+/* A response that cannot be true of the mailbox as known (watch.h): out of sync until the
+ * next selection.  Returns -ESTALE. */
+_printf_(2, 3) static int out_of_sync(Watch *w, const char *fmt, ...) {
+        char what[160];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(what, sizeof(what), fmt, ap);
+        va_end(ap);
+        w->desync = true;
+        /* A server can send this at any rate: one notice per connection (docs/SECURITY.md H08). */
+        log_full(w->desync_logged ? LOG_DEBUG : LOG_NOTICE,
+                 "%s: out of sync: %s with %" PRIu32 " message%s known; no event, the mailbox is counted again",
+                 w->name, what, w->exists, w->exists == 1 ? "" : "s");
+        w->desync_logged = true;
+        return -ESTALE;
 }
 
 /* An expunge event: with the UIDs the server named (uids), or without
@@ -258,6 +336,9 @@ static void on_hook_done(Hook *h, int status, bool timed_out, void *userdata) {
         (void) timed_out;
         (void) h;
         j->hook = hook_free(j->hook);
+        /* The summary of a past interval of the log's rate limit, if any (log_tick()). */
+        if (j->watch->log_dropped > 0)
+                log_tick(j->watch, now_mono(j->watch));
         sched_job_done(j->sj);
 }
 
@@ -613,6 +694,12 @@ void watch_fetch_done(Watch *w, int r, WatchFetchResult *res) {
         if (!res)
                 res = &empty;
         w->fetch_kind = FETCH_NONE;
+        /* Out of sync: the sequence numbers of a bounded fetch (max_seq) may not be the
+         * server's, and moving the floor past a message no run covered would lose it.  The
+         * floor stays: at worst a message is reported twice (docs/EVENTS.md "The hot path").
+         * A scan and a resolve ask by UID only, and stay. */
+        if (w->desync && kind == FETCH_FLOOR && r != -ECONNRESET)
+                r = -EPROTO;
         if (kind == FETCH_SCAN)
                 scanned(w, r, res);
         else if (kind == FETCH_RESOLVE)
@@ -657,6 +744,7 @@ void watch_set_fetcher(Watch *w, WatchFetchFn fn, void *userdata) {
                 return;
         /* Sequence numbers mean nothing on the next connection. */
         w->covered_seq = 0;
+        w->desync_logged = false;
         w->floor_wanted = false;
         if (w->fetch_kind != FETCH_NONE)
                 watch_fetch_done(w, -ECONNRESET, NULL);
@@ -687,11 +775,16 @@ static void selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t u
                      bool live, const WatchUidSet *vanished) {
         bool first_this_run = !w->selected_this_run;
         unsigned reason = live ? REASON_LIVE : REASON_CATCHUP;
-        bool had_new = false;
+        bool had_new = false, resync_due;
+        uint64_t now = now_mono(w);
 
         w->selected_this_run = true;
         w->covered_seq = 0;     /* a new selection: old sequence numbers are void */
         w->catchup_gone = 0;
+        /* Counted afresh: what the server says is taken again (docs/SECURITY.md H07). */
+        w->desync = false;
+        /* A resync left out within the window (watch.h) is reported now that it passed. */
+        resync_due = w->resync_owed && now >= usec_add(w->resync_at, WATCH_RESYNC_WINDOW_USEC);
         if (!w->known && w->fresh) {
                 /* Born empty while we watched: every UID it handed out is new mail. */
                 w->known = true;
@@ -700,7 +793,7 @@ static void selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t u
                 w->exists = 0;
         }
         w->fresh = false;
-        if (w->known && uidvalidity == w->uidvalidity) {
+        if (w->known && uidvalidity == w->uidvalidity && !resync_due) {
                 /* Messages below the floor before; the scan finds those at or above it. */
                 uint32_t old_below = below_floor(w);
                 bool none_above = w->above == 0 && w->unscanned == 0 && w->fetch_kind == FETCH_NONE;
@@ -754,10 +847,26 @@ static void selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t u
                 w->unscanned = 0;
                 w->uidvalidity = uidvalidity;
                 w->floor = uidnext;
-                if (resync) {
+                if (resync && !resync_due && w->resync_at != 0 &&
+                    now < usec_add(w->resync_at, WATCH_RESYNC_WINDOW_USEC)) {
+                        /* Again within the window (watch.h): a server whose UIDVALIDITY changes at
+                         * every connect must not make every reconnect a full sync.  The numbers
+                         * above are the new baseline; one resync run follows after the window. */
+                        log_notice("%s: UIDVALIDITY changed again (%" PRIu32 " -> %" PRIu32 ") within %u min of "
+                                   "the last resync: not reported until then",
+                                   w->name, old_uidvalidity, uidvalidity,
+                                   (unsigned) (WATCH_RESYNC_WINDOW_USEC / (60 * USEC_PER_SEC)));
+                        w->resync_owed = true;
+                } else if (resync) {
                         /* RFC 3501 §2.3.1.1: old UIDs mean nothing now. */
-                        log_notice("%s: UIDVALIDITY changed (%" PRIu32 " -> %" PRIu32 "), resync", w->name,
-                                   old_uidvalidity, uidvalidity);
+                        if (old_uidvalidity != uidvalidity)
+                                log_notice("%s: UIDVALIDITY changed (%" PRIu32 " -> %" PRIu32 "), resync", w->name,
+                                           old_uidvalidity, uidvalidity);
+                        else
+                                log_notice("%s: resync for the UIDVALIDITY changes not reported in the last %u min",
+                                           w->name, (unsigned) (WATCH_RESYNC_WINDOW_USEC / (60 * USEC_PER_SEC)));
+                        w->resync_at = now;
+                        w->resync_owed = false;
                         trigger(w, WATCH_EVENT_NEW, exists, REASON_RESYNC | REASON_CATCHUP, true);
                         had_new = true;
                 }
@@ -798,10 +907,10 @@ void watch_on_highestmodseq(Watch *w, uint64_t highestmodseq) {
         changed(w);
 }
 
-void watch_on_exists(Watch *w, uint32_t exists) {
-        /* RFC 3501 §7.3.1: EXISTS is the new size; growth is new mail.  A
-         * smaller number without EXPUNGE is a server bug (security.md H07):
-         * take the number, fire nothing. */
+int watch_on_exists(Watch *w, uint32_t exists) {
+        /* RFC 3501 §7.3.1: EXISTS is the new size; growth is new mail. */
+        if (w->desync)
+                return -ESTALE;
         if (exists > w->exists) {
                 uint32_t added = exists - w->exists;
 
@@ -810,11 +919,15 @@ void watch_on_exists(Watch *w, uint32_t exists) {
                 if (w->jobs[WATCH_EVENT_NEW])
                         w->jobs[WATCH_EVENT_NEW]->uids_unknown = true;
                 trigger(w, WATCH_EVENT_NEW, added, REASON_LIVE, false);
-        } else {
-                w->exists = exists;
-                w->above = MIN(w->above, exists);
+                changed(w);
+                return 0;
         }
-        changed(w);
+        /* RFC 3501 §7.3.1: "it is NOT permitted to send an EXISTS response that would
+         * reduce the number of messages in the mailbox; only the EXPUNGE response can do
+         * this" (docs/SECURITY.md H07).  The same number again is allowed and says nothing. */
+        if (exists < w->exists)
+                return out_of_sync(w, "EXISTS %" PRIu32 " without EXPUNGE", exists);
+        return 0;
 }
 
 /* 'count' messages left at unknown positions (seq 0) or one at 'seq': keep
@@ -840,24 +953,40 @@ static void expunged(Watch *w, uint32_t count, uint32_t seq, const WatchUidSet *
         changed(w);
 }
 
-void watch_on_expunge(Watch *w, uint32_t seq) {
+int watch_on_expunge(Watch *w, uint32_t seq) {
+        if (w->desync)
+                return -ESTALE;
+        /* RFC 3501 §7.4.1: the sequence number of a message that is there (0 here: at a
+         * position not known, still one that is there).  Beyond EXISTS it is not
+         * (docs/SECURITY.md H07): an expunge counted from it would be made up. */
+        if (seq > w->exists || w->exists == 0)
+                return out_of_sync(w, "EXPUNGE of message %" PRIu32, seq);
         expunged(w, 1, seq, NULL);
+        return 0;
 }
 
 void watch_on_vanished(Watch *w, uint32_t count) {
         /* RFC 7162 §3.2.10: a VANISHED without (EARLIER) names messages that were
          * there, so never more than EXISTS (a hostile 1:4294967295 is not 2^32
          * expunges). */
-        expunged(w, MIN(count, w->exists), 0, NULL);
+        if (!w->desync)
+                expunged(w, MIN(count, w->exists), 0, NULL);
 }
 
 void watch_on_vanished_uids(Watch *w, const WatchUidSet *uids) {
         /* As watch_on_vanished(); the run is told the UIDs (QRESYNC enabled, RFC 7162 §3.2.10). */
-        expunged(w, (uint32_t) MIN(uids->count, (uint64_t) w->exists), 0, uids);
+        if (!w->desync)
+                expunged(w, (uint32_t) MIN(uids->count, (uint64_t) w->exists), 0, uids);
 }
 
-void watch_on_flags(Watch *w, uint32_t count) {
-        trigger(w, WATCH_EVENT_FLAGS, count, REASON_LIVE, false);
+int watch_on_flags(Watch *w, uint32_t seq) {
+        if (w->desync)
+                return -ESTALE;
+        /* RFC 3501 §7.4.2: FETCH names a message that is there, 1..EXISTS (docs/SECURITY.md H07). */
+        if (seq == 0 || seq > w->exists)
+                return out_of_sync(w, "FETCH of message %" PRIu32, seq);
+        trigger(w, WATCH_EVENT_FLAGS, 1, REASON_LIVE, false);
+        return 0;
 }
 
 void watch_restore(Watch *w, uint32_t uidvalidity, uint32_t uidnext, uint32_t exists, uint64_t highestmodseq) {
@@ -995,6 +1124,7 @@ int watch_new(sd_event *e, Sched *sched, const CfgAccount *account, const CfgMai
 Watch *watch_free(Watch *w) {
         if (!w)
                 return NULL;
+        log_flush_dropped(w);
         for (unsigned i = 0; i < _WATCH_EVENT_MAX; i++)
                 if (w->jobs[i]) {
                         hook_free(w->jobs[i]->hook);

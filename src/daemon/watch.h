@@ -38,6 +38,7 @@
 #include "cfg.h"
 #include "details.h"
 #include "scheduler.h"
+#include "time-util.h"
 
 typedef struct Watch Watch;
 
@@ -168,9 +169,22 @@ void watch_selected_qresync(Watch *w, uint32_t exists, uint32_t uidvalidity, uin
 bool watch_qresync(const Watch *w, uint32_t *ret_uidvalidity, uint64_t *ret_highestmodseq, uint32_t *ret_floor);
 /* Untagged responses while selected (RFC 3501 §7.3.1, §7.4.1, §7.4.2; RFC 7162 §3.2.10).
  * watch_on_expunge(): one message, at sequence number seq (0: unknown);
- * watch_on_vanished(): count messages by UID, positions unknown. */
-void watch_on_exists(Watch *w, uint32_t exists);
-void watch_on_expunge(Watch *w, uint32_t seq);
+ * watch_on_vanished(): count messages by UID, positions unknown.
+ *
+ * watch_on_exists(), watch_on_expunge() and watch_on_flags() return -ESTALE
+ * when the response cannot be true of the mailbox as the watch knows it
+ * (docs/SECURITY.md H07): an EXISTS smaller than the known count (only
+ * EXPUNGE may shrink it, RFC 3501 §7.3.1), an EXPUNGE or a FETCH of a
+ * sequence number beyond it.  The watch is then out of sync: it fires nothing
+ * for that response and ignores the mailbox's untagged responses (returning
+ * -ESTALE for each) until the next watch_selected(), whose numbers are
+ * compared with what it knew before, by the catch-up rules.  A connection
+ * that watches the mailbox in IDLE examines it again (mode-idle.c); one that
+ * selected it only for a fetch (poll, NOTIFY) lets that selection end.  The
+ * watch logs the first such response after its fetcher was set (once per
+ * connection) at notice level, later ones at debug level. */
+int watch_on_exists(Watch *w, uint32_t exists);
+int watch_on_expunge(Watch *w, uint32_t seq);
 void watch_on_vanished(Watch *w, uint32_t count);
 /* The same with the VANISHED's UIDs, which the run is told (IMAPIDLED_UIDS). */
 void watch_on_vanished_uids(Watch *w, const WatchUidSet *uids);
@@ -178,7 +192,8 @@ void watch_on_vanished_uids(Watch *w, const WatchUidSet *uids);
  * sends it only once every change up to n was sent): the saved HIGHESTMODSEQ
  * is exact again. */
 void watch_on_highestmodseq(Watch *w, uint64_t highestmodseq);
-void watch_on_flags(Watch *w, uint32_t count);
+/* An unsolicited FETCH with FLAGS of the message at sequence number seq (RFC 3501 §7.4.2). */
+int watch_on_flags(Watch *w, uint32_t seq);
 
 /* True if flag changes matter (an on_flags hook): NOTIFY asks for FlagChange only then. */
 bool watch_wants_flags(const Watch *w);
@@ -186,3 +201,19 @@ bool watch_wants_flags(const Watch *w);
 unsigned watch_hooks_running(const Watch *w);
 /* Runs started since creation, per event (for tests and status). */
 uint64_t watch_runs(const Watch *w, WatchEvent ev);
+
+/* Repeated resyncs (docs/EVENTS.md "Resync"): after a resync was reported, a
+ * UIDVALIDITY that changes again within WATCH_RESYNC_WINDOW_USEC is taken as
+ * the new baseline, logged, and not reported; one resync run covers all of
+ * them at the first selection after the window. */
+#define WATCH_RESYNC_WINDOW_USEC (3600 * USEC_PER_SEC)
+/* The event lines a watch logs (docs/EVENTS.md "The log"): at most
+ * WATCH_LOG_BURST per WATCH_LOG_INTERVAL_USEC per mailbox; what is left out
+ * is counted and summed up in one line at the next line allowed, or when a
+ * run ends after the interval. */
+#define WATCH_LOG_BURST 10U
+#define WATCH_LOG_INTERVAL_USEC (60 * USEC_PER_SEC)
+
+/* For tests: read CLOCK_MONOTONIC (usec) from fn instead of sd_event_now(). */
+typedef uint64_t (*WatchClockFn)(void *userdata);
+void watch_set_clock(Watch *w, WatchClockFn fn, void *userdata);
