@@ -3283,6 +3283,54 @@ START_TEST(test_H08_fetch_flood) {
 }
 END_TEST
 
+START_TEST(test_H11_no_uidnext) {
+        /* EXAMINE without UIDVALIDITY or UIDNEXT: new mail is still reported, the
+         * hook is told nothing made up (no IMAPIDLED_UIDVALIDITY=0, no UIDNEXT, no
+         * "0:*"), and the UIDs are asked for from 1 (RFC 3501 §2.3.1.1). */
+        static const FakeStep script[] = {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] ready\r\n"),
+                FAKE_EXPECT("<tag> LOGIN u \"p\""),
+                FAKE_SEND("<tag> OK in\r\n"),
+                FAKE_EXPECT("<tag> EXAMINE INBOX"),
+                FAKE_SEND("* 0 EXISTS\r\n<tag> OK [READ-ONLY] done\r\n"),
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n* 1 EXISTS\r\n"),
+                FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK done\r\n"),
+                FAKE_EXPECT("<tag> UID FETCH 1:* (UID)"),
+                FAKE_SEND("* 1 FETCH (UID 4)\r\n<tag> OK fetched\r\n"),
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n"),
+                FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK done\r\n"),
+                FAKE_EXPECT("<tag> LOGOUT"),
+                FAKE_SEND("* BYE bye\r\n<tag> OK out\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL, *env = NULL;
+        Daemon d;
+
+        daemon_init(&d);
+        ck_assert_int_eq(fake_imapd_start(script, &f), 0);
+        write_config(&d,
+                     "debounce = 0;\n"
+                     "accounts = ( { name = \"h11\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
+                     "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
+                     "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/.new-$$ && mv %s/.new-$$ %s/new-$$\"]; } );\n",
+                     fake_imapd_port(f), d.dir, d.dir, d.dir);
+        daemon_start(&d);
+        ck_assert_msg(wait_hook(&d, "new-", 1, 10000, &env), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(strstr(env, "IMAPIDLED_COUNT=1\n") && !strstr(env, "IMAPIDLED_UIDVALIDITY=") &&
+                      !strstr(env, "IMAPIDLED_UIDNEXT=") && !strstr(env, "IMAPIDLED_UIDS=0"), "%s", env);
+        ck_assert_msg(wait_log(&d, "-> idling", 2, 10000), "log:\n%s", tail_of(d.log));
+        daemon_stop(&d);
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
+        daemon_done(&d);
+}
+END_TEST
+
 /* Not static: tests/test-security runs it (main()). */
 Suite *security_suite(void);
 Suite *security_suite(void) {
@@ -3310,6 +3358,7 @@ Suite *security_suite(void) {
         tcase_add_test(tc, test_H07_M08_impossible_state);
         tcase_add_test(tc, test_H07_impossible_state_loop);
         tcase_add_test(tc, test_H08_fetch_flood);
+        tcase_add_test(tc, test_H11_no_uidnext);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -447,12 +447,17 @@ static int start_hook(Job *j, const char *uids, const WatchFetchResult *res) {
 }
 
 static int request_fetch(Watch *w, FetchKind kind, const WatchFetchRequest *req) {
+        WatchFetchRequest q = *req;
         int r;
 
         if (!w->fetch)
                 return -ENOTCONN;
+        /* UIDs start at 1 (RFC 3501 §2.3.1.1): a floor not known (the server gave no
+         * UIDNEXT, docs/SECURITY.md H11) asks for them all, never "0:*". */
+        if (q.floor == 0)
+                q.floor = 1;
         w->fetch_kind = kind;
-        r = w->fetch(w->fetch_userdata, w, req);
+        r = w->fetch(w->fetch_userdata, w, &q);
         if (r < 0)
                 w->fetch_kind = FETCH_NONE;
         return r;
