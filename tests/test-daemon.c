@@ -112,8 +112,8 @@ static char *account_block_full(Daemon *d, const char *name, unsigned user, cons
         ck_assert_int_ge(asprintf(&s,
                 "{ name = \"%s\"; host = \"127.0.0.1\"; port = %s; %s\n"
                 "  username = \"%s\"; password = \"%s\"; %s\n"
-                "  on_new = { command = [\"/bin/sh\", \"-c\", \"env > %s/new-$IMAPIDLED_ACCOUNT-$$\"]; uids = %s; };\n"
-                "  on_expunge = [\"/bin/sh\", \"-c\", \"env > %s/expunge-$IMAPIDLED_ACCOUNT-$$\"];\n"
+                "  on_new = { command = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-$IMAPIDLED_ACCOUNT-$$\"]; uids = %s; };\n"
+                "  on_expunge = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/expunge-$IMAPIDLED_ACCOUNT-$$\"];\n"
                 "}",
                 name, port, tls, th_dovecot_user(&dovecot, user), th_dovecot_pass(&dovecot, user),
                 extra ? extra : "", d->dir, uids ? "true" : "false", d->dir), 0);
@@ -226,10 +226,11 @@ static bool wait_hook(Daemon *d, const char *prefix, unsigned count, unsigned ti
 
         while (mono_ms() < end) {
                 read_notify(d, &d->notes);
+                /* Hooks write to a temporary name and rename (atomic, rename(2)): a
+                 * file that is there is complete. */
                 if (hook_files(d, prefix, NULL) >= count) {
-                        /* Let the hook finish writing. */
-                        sleep_ms(100);
-                        hook_files(d, prefix, ret_first);
+                        if (ret_first)
+                                hook_files(d, prefix, ret_first);
                         return true;
                 }
                 sleep_ms(20);
@@ -840,7 +841,7 @@ START_TEST(test_burst_of_100) {
         write_config(&d,
                      "accounts = ( { name = \"burst\"; host = \"127.0.0.1\"; port = %s;\n"
                      "  tls = \"starttls\"; ca_file = \"%s\"; username = \"%s\"; password = \"%s\";\n"
-                     "  on_new = { command = [\"/bin/sh\", \"-c\", \"env > %s/new-burst-$$\"]; uids = %s; }; } );\n",
+                     "  on_new = { command = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-burst-$$\"]; uids = %s; }; } );\n",
                      dovecot.plain_port, dovecot.ca_file, th_dovecot_user(&dovecot, 3), th_dovecot_pass(&dovecot, 3),
                      d.dir, exact ? "true" : "false");
         daemon_start(&d);
@@ -1030,7 +1031,7 @@ START_TEST(test_flags_and_startup_sync) {
         ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 4, "INBOX"), 0);
         deliver(4, "to be flagged");
         snprintf(extra, sizeof(extra), "startup_sync = true;\n"
-                 "  on_flags = [\"/bin/sh\", \"-c\", \"env > %s/flags-$IMAPIDLED_ACCOUNT-$$\"];", d.dir);
+                 "  on_flags = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/flags-$IMAPIDLED_ACCOUNT-$$\"];", d.dir);
         acc = account_block(&d, "fl", 4, extra);
         write_config(&d, "accounts = ( %s );\n", acc);
         daemon_start(&d);
@@ -1107,9 +1108,9 @@ START_TEST(test_counts_interleaved) {
                      "debounce = 0;\n"
                      "accounts = ( { name = \"il\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
                      "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
-                     "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-$$; \"\n"
+                     "  on_new = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-$$; \"\n"
                      "            \"while [ $(grep -c -- '-> idling' %s) -lt 2 ]; do sleep 0.05; done\"];\n"
-                     "  on_expunge = [\"/bin/sh\", \"-c\", \"env > %s/expunge-$$\"]; } );\n",
+                     "  on_expunge = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/expunge-$$\"]; } );\n",
                      fake_imapd_port(f), d.dir, d.log, d.dir);
         daemon_start(&d);
         ck_assert_msg(wait_hook(&d, "new-", 2, 10000, NULL), "log:\n%s", tail_of(d.log));
@@ -1186,7 +1187,7 @@ static void qresync_transcript(const char *exists, const char *vanished, const c
                      "debounce = 0;\n"
                      "accounts = ( { name = \"qr\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
                      "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
-                     "  on_expunge = [\"/bin/sh\", \"-c\", \"env > %s/expunge-$$\"]; } );\n",
+                     "  on_expunge = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/expunge-$$\"]; } );\n",
                      fake_imapd_port(f), d.dir);
         daemon_start(&d);
         ck_assert_msg(wait_hook(&d, "expunge-", want_runs, 10000, NULL), "log:\n%s", tail_of(d.log));
@@ -1726,7 +1727,7 @@ START_TEST(test_credentials_directory) {
                      "debounce = 0;\n"
                      "accounts = ( { name = \"cred\"; host = \"127.0.0.1\"; port = %s; tls = \"starttls\";\n"
                      "  ca_file = \"%s\"; username = \"user2\"; password_file = \"imap-password\";\n"
-                     "  startup_sync = true; on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-cred-$$\"]; } );\n",
+                     "  startup_sync = true; on_new = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-cred-$$\"]; } );\n",
                      dovecot.plain_port, dovecot.ca_file, d.dir);
         ck_assert_int_eq(setenv("CREDENTIALS_DIRECTORY", creds, 1), 0);
         daemon_start(&d);
@@ -1990,7 +1991,7 @@ START_TEST(test_poller_transcript) {
                      "accounts = ( { name = \"poll\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
                      "  allow_plaintext = true; username = \"u\"; password = \"p\"; max_connections = 1;\n"
                      "  status_interval = 60; imap_notify = \"off\"; mailboxes = [\"INBOX\", \"Gone\"];\n"
-                     "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-$$\"]; } );\n",
+                     "  on_new = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-$$\"]; } );\n",
                      fake_imapd_port(f), d.dir);
         daemon_start(&d);
         ck_assert_msg(wait_hook(&d, "new-", 1, 10000, &env), "log:\n%s", tail_of(d.log));
@@ -2100,7 +2101,7 @@ static void notify_fallback_conf(const FakeStep *script, const char *top, const 
                      "accounts = ( { name = \"fb\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
                      "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
                      "  mailboxes = [\"INBOX\", \"Other\"];\n"
-                     "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-$$\"]; } );\n",
+                     "  on_new = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-$$\"]; } );\n",
                      top, fake_imapd_port(f), d.dir);
         daemon_start(&d);
         ck_assert_msg(wait_log(&d, want_log, 1, 10000), "log:\n%s", tail_of(d.log));
@@ -2276,7 +2277,7 @@ START_TEST(test_notify_qresync_transcript) {
                      "accounts = ( { name = \"fb\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
                      "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
                      "  mailboxes = [\"INBOX\", \"Other\"];\n"
-                     "  on_expunge = [\"/bin/sh\", \"-c\", \"env > %s/expunge-$$\"]; } );\n",
+                     "  on_expunge = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/expunge-$$\"]; } );\n",
                      fake_imapd_port(f), d.dir);
         daemon_start(&d);
         ck_assert_msg(wait_hook(&d, "expunge-", 1, 10000, &env), "log:\n%s", tail_of(d.log));
@@ -2410,8 +2411,8 @@ START_TEST(test_notify_status_flood) {
                      "accounts = ( { name = \"fl\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
                      "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
                      "  mailboxes = [\"INBOX\", \"Other\"];\n"
-                     "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-$$\"];\n"
-                     "  on_expunge = [\"/bin/sh\", \"-c\", \"env > %s/expunge-$$\"]; } );\n",
+                     "  on_new = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-$$\"];\n"
+                     "  on_expunge = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/expunge-$$\"]; } );\n",
                      fake_imapd_port(f), d.dir, d.dir);
         daemon_start(&d);
         ck_assert_msg(wait_notify(&d, &d.notes, "STATUS=2/2 mailboxes idling, 2 with NOTIFY", 10000), "%s\nlog:\n%s",
@@ -2632,7 +2633,7 @@ START_TEST(test_patterns_list_script) {
                      "accounts = ( { name = \"pl\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
                      "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
                      "  mailboxes = [\"INBOX\", \"Pt*\"];\n"
-                     "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-$$\"]; } );\n",
+                     "  on_new = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-$$\"]; } );\n",
                      fake_imapd_port(f), d.dir);
         daemon_start(&d);
         ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
@@ -2671,7 +2672,7 @@ static void tls_required(const FakeStep *script, const char *tls, const char *wa
         write_config(&d,
                      "accounts = ( { name = \"sec\"; host = \"127.0.0.1\"; port = %u; tls = \"%s\";\n"
                      "  ca_file = \"%s\"; username = \"u\"; password = \"never-sent\";\n"
-                     "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-$$\"]; } );\n",
+                     "  on_new = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-$$\"]; } );\n",
                      fake_imapd_port(f), tls, dovecot.ca_file, d.dir);
         daemon_start(&d);
         ck_assert_msg(wait_log(&d, want_log, 1, 10000), "log:\n%s", tail_of(d.log));
@@ -2912,8 +2913,8 @@ START_TEST(test_C01_H10_untrusted_mailbox_data) {
                      "debounce = 0;\n"
                      "accounts = ( { name = \"inj\"; host = \"127.0.0.1\"; port = %u; tls = \"implicit\";\n"
                      "  ca_file = \"%s\"; username = \"u\"; password = \"never-sent\"; startup_sync = false;\n"
-                     "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-$$\"];\n"
-                     "  on_expunge = [\"/bin/sh\", \"-c\", \"env > %s/expunge-$$\"]; } );\n",
+                     "  on_new = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-$$\"];\n"
+                     "  on_expunge = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/expunge-$$\"]; } );\n",
                      fake_imapd_port(f), dovecot.ca_file, d.dir, d.dir);
         daemon_start(&d);
         ck_assert_msg(wait_notify(&d, &d.notes, "STATUS=1/1 mailboxes idling", 10000), "%s\nlog:\n%s",
@@ -3083,9 +3084,9 @@ static void write_config_hooks(Daemon *d, const char *name, uint16_t port) {
                      "debounce = 0;\n"
                      "accounts = ( { name = \"%s\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
                      "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
-                     "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-$$\"];\n"
-                     "  on_expunge = [\"/bin/sh\", \"-c\", \"env > %s/expunge-$$\"];\n"
-                     "  on_flags = [\"/bin/sh\", \"-c\", \"env > %s/flags-$$\"]; } );\n",
+                     "  on_new = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-$$\"];\n"
+                     "  on_expunge = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/expunge-$$\"];\n"
+                     "  on_flags = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/flags-$$\"]; } );\n",
                      name, (unsigned) port, d->dir, d->dir, d->dir);
 }
 
@@ -3256,8 +3257,8 @@ START_TEST(test_H08_fetch_flood) {
                      "debounce = 0;\n"
                      "accounts = ( { name = \"h8\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
                      "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
-                     "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/new-$$\"];\n"
-                     "  on_flags = [\"/bin/sh\", \"-c\", \"env > %s/flags-$$; \"\n"
+                     "  on_new = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-$$\"];\n"
+                     "  on_flags = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/flags-$$; \"\n"
                      "              \"while [ $(grep -c -- '-> idling' %s) -lt 2 ]; do sleep 0.05; done\"]; } );\n",
                      (unsigned) fake_imapd_port(f), d.dir, d.dir, d.log);
         daemon_start(&d);
