@@ -33,6 +33,11 @@
 #define BACKOFF_MAX_USEC (300 * USEC_PER_SEC)
 #define AUTH_BACKOFF_MIN_USEC (60 * USEC_PER_SEC)
 #define AUTH_BACKOFF_MAX_USEC (1800 * USEC_PER_SEC)
+/* A connection must have been set up this long before its failure starts the backoff
+ * afresh; a failure sooner counts as one more of the run (catalogue J10).  Longer than a
+ * liveness probe round with the defaults (125 s + 10 s, docs/LIVENESS.md), so a
+ * connection that gets that far has shown more than a login and an IDLE. */
+#define CONNECTION_HEALTHY_USEC (180 * USEC_PER_SEC)
 /* Read at most this much per wake-up, so one busy connection cannot starve
  * the others (security.md INV-12); the rest is read on the next loop turn. */
 #define READ_BUDGET (64 * 1024)
@@ -170,11 +175,21 @@ void connection_rest(Connection *c, uint64_t usec) {
         set_wake(c, usec);
 }
 
+/* Set up: the backoff is put aside, not forgotten, until the connection has lasted
+ * (connection_fail()). */
+static void mark_healthy(Connection *c) {
+        if (c->healthy_since == 0) {
+                c->healthy_since = MAX(connection_now(c), 1u);
+                c->backoff_kept = c->backoff_usec;
+        }
+        c->backoff_usec = 0;
+}
+
 void connection_settle(Connection *c) {
         bool was = c->settled;
 
         c->settled = true;
-        c->backoff_usec = 0;
+        mark_healthy(c);
         /* The state may not change here: tell the manager anyway, READY=1 waits for this. */
         if (!was && c->on_state)
                 c->on_state(c, c->state, c->state, c->userdata);
@@ -221,6 +236,7 @@ static void close_transport(Connection *c) {
         c->qresync_asked = c->qresync = false;
         c->sel_qresync = false;
         c->sel_vanished = mfree(c->sel_vanished);
+        c->healthy_since = 0;
 }
 
 static void stopped(Connection *c) {
@@ -282,6 +298,13 @@ int connection_fail(Connection *c, int r, const char *what) {
         /* 'what' may be conn_error() of the transport closed just below. */
         (void) snprintf(why, sizeof(why), "%s", what);
         what = why;
+        /* J10: a connection that fails soon after it was set up is one more failure of
+         * the run, not the first of a new one. */
+        if (c->healthy_since > 0) {
+                if (connection_now(c) - c->healthy_since < CONNECTION_HEALTHY_USEC)
+                        c->backoff_usec = MAX(c->backoff_usec, c->backoff_kept);
+                c->backoff_kept = 0;
+        }
         close_transport(c);
         if (c->stopping) {
                 connection_set_state(c, CONNECTION_STOPPED);
@@ -772,7 +795,7 @@ static int on_idling(Connection *c) {
                 log_info("%s: idling", connection_name(c));
         /* Before the state change: the manager counts settled connections from it. */
         c->settled = true;
-        c->backoff_usec = 0;
+        mark_healthy(c);
         connection_set_state(c, CONNECTION_IDLING);
         if (c->quick_idle_ends && connection_now(c) - c->idle_started > USEC_PER_SEC)
                 c->quick_idle_ends = 0;
@@ -1408,7 +1431,7 @@ void connection_reconnect(Connection *c, uint64_t delay_usec, const char *why) {
                 connection_set_state(c, CONNECTION_WAITING);
         }
         /* The cause is gone (resume, new network): start the backoff afresh. */
-        c->backoff_usec = 0;
+        c->backoff_usec = c->backoff_kept = 0;
         (void) sd_event_now(c->event, CLOCK_BOOTTIME, &now);
         c->retry_at = now + delay_usec;
         c->retry = sd_event_source_disable_unref(c->retry);
