@@ -141,6 +141,7 @@ struct Connection {
         TimerEntry timer;
         uint64_t phase_at;              /* the current state's deadline (phase_timeouts[]) */
         uint64_t session_at;            /* the engine's (imap_session_deadline()) */
+        uint64_t response_at;           /* a response the server began must be whole by then (K01) */
         uint64_t wake_at;               /* IDLING: re-IDLE or liveness probe; RESTING: the mode's wake() */
         ConnResolve *resolve;           /* the host name lookup, on a thread (security.md J09) */
         sd_event_source *resolve_io;

@@ -137,7 +137,8 @@ uint64_t connection_now(const Connection *c) {
 
 /* Set the one timer entry to the earliest deadline; nothing to do if it is there already. */
 static void arm_timer(Connection *c) {
-        uint64_t soonest = MIN(c->session_at, c->wake_at);
+        uint64_t engine = MIN(c->session_at, c->response_at);
+        uint64_t soonest = MIN(engine, c->wake_at);
         uint64_t at = MIN(c->phase_at, soonest);
         int r;
 
@@ -212,7 +213,7 @@ static void ramp_done(Connection *c) {
 static void close_transport(Connection *c) {
         ramp_done(c);
         timers_clear(c->timers, &c->timer);
-        c->phase_at = c->session_at = c->wake_at = USEC_INFINITY;
+        c->phase_at = c->session_at = c->response_at = c->wake_at = USEC_INFINITY;
         /* A lookup still running is abandoned: its thread finishes on its own. */
         c->resolve_io = sd_event_source_disable_unref(c->resolve_io);
         c->resolve = conn_resolve_free(c->resolve);
@@ -1014,6 +1015,20 @@ static int handle_events(Connection *c) {
  * unfed (after the STARTTLS OK) are copied to c->in. */
 static char read_buf[READ_CHUNK];
 
+/* Catalogue K01: every byte proves the peer alive (the liveness probe moves back), and
+ * IDLE has no deadline, so a server that drips a response a byte at a time would hold the
+ * connection until idle_interval.  A response that has begun must be whole within
+ * command_timeout of its first byte (read granularity), in every state: elsewhere the
+ * phase's deadline is never later.  The deadline goes into the one timer entry. */
+static void response_deadline(Connection *c) {
+        uint64_t t = c->account->live.command_timeout_usec;
+
+        if (!c->s || !imap_session_in_response(c->s) || t == 0)
+                c->response_at = USEC_INFINITY;
+        else if (c->response_at == USEC_INFINITY)
+                c->response_at = usec_add(connection_now(c), t);
+}
+
 /* Feed p[0, n) one response at a time.  *ret_used: bytes the session took.
  * Returns false when the connection was closed on the way. */
 static bool feed(Connection *c, const char *p, size_t n, size_t *ret_used) {
@@ -1031,9 +1046,12 @@ static bool feed(Connection *c, const char *p, size_t n, size_t *ret_used) {
                 }
                 if (r == 0)
                         break;
+                /* A response was whole: the next one has its own deadline. */
+                c->response_at = USEC_INFINITY;
                 if (handle_events(c) < 0)
                         break;
         }
+        response_deadline(c);
         *ret_used = off;
         return c->s != NULL;
 }
@@ -1197,6 +1215,16 @@ static int on_phase_timeout(Connection *c) {
         return connection_fail(c, -ETIMEDOUT, why);
 }
 
+static int on_response_timeout(Connection *c) {
+        char why[160];
+
+        (void) snprintf(why, sizeof(why),
+                        "response not finished within %.1f s of its first byte (command_timeout, state %s): "
+                        "server dripping or stalled?",
+                        (double) c->account->live.command_timeout_usec / USEC_PER_SEC, state_table[c->state]);
+        return connection_fail(c, -ETIMEDOUT, why);
+}
+
 static void on_timer(TimerEntry *e, uint64_t now) {
         Connection *c = (Connection *) (void *) ((char *) e - offsetof(Connection, timer));
 
@@ -1211,6 +1239,11 @@ static void on_timer(TimerEntry *e, uint64_t now) {
                         (void) connection_fail_session(c, -ETIMEDOUT);
                 else
                         (void) update_io(c);
+                return;
+        }
+        if (c->response_at <= now) {
+                c->response_at = USEC_INFINITY;
+                (void) on_response_timeout(c);
                 return;
         }
         if (c->wake_at <= now) {
@@ -1473,7 +1506,7 @@ int connection_new(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp
         c->ramp = ramp;
         c->timers = timers;
         c->timer = TIMER_ENTRY_INIT(on_timer);
-        c->phase_at = c->session_at = c->wake_at = USEC_INFINITY;
+        c->phase_at = c->session_at = c->response_at = c->wake_at = USEC_INFINITY;
         c->ramp_entry = RAMP_ENTRY_INIT(on_ramp_go);
         c->mode = &connection_mode_idle;
         c->m.idle.watch = watch;
