@@ -867,12 +867,24 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
         Watch *w = c->selected;
 
         if (resp->status == IMAP_STATUS_BYE) {
-                char t[200];
-                log_info("%s: server says BYE: %s", connection_name(c), log_escape(resp->text.ptr, resp->text.len, t, sizeof(t)));
+                char t[200], why[240];
+
+                log_escape(resp->text.ptr, resp->text.len, t, sizeof(t));
+                /* LOGOUT's BYE comes before its tagged OK (RFC 3501 §6.1.3). */
+                if (c->state == CONNECTION_LOGGING_OUT) {
+                        log_debug("%s: server says BYE: %s", connection_name(c), t);
+                        return;
+                }
                 /* "BYE ... AccessTokenExpired" (Microsoft), "session expired": get a new token
                  * at once instead of backing off (goimapnotify #25). */
                 if (strcasestr(t, "expired") && secret_is_fetched(c->account) && !c->refetched)
                         c->refetched = c->refetch_now = true;
+                /* Any other BYE: the server is about to close (RFC 3501 §7.1.5) and nothing
+                 * more of this session counts.  Close now and retry with backoff: a server
+                 * that says BYE and leaves the socket open must not keep us cycling IDLE
+                 * on it (catalogue J04).  The caller's loop stops: c->s is gone. */
+                (void) snprintf(why, sizeof(why), "server said BYE (%s)", t);
+                (void) connection_fail(c, 0, why);
                 return;
         }
         if (resp->data_type == IMAP_DATA_LIST) {
