@@ -2,7 +2,8 @@
 /*
  * fake-imapd.c: the scripted fake IMAP server of fake-imapd.h.  The parent
  * sets up the listening socket (or socketpair) and a report pipe, forks, and
- * the child plays the script on one connection; at the end the child writes
+ * the child plays the script on one connection (or on opts.connections, one
+ * after the other, TCP only); at the end the child writes
  * one message on the pipe: a fixed header, the report text and the recorded
  * bytes.  Everything the child does is bounded by a per-step deadline.
  *
@@ -622,7 +623,57 @@ static void report_tls_accept(FakeChild *c, int r) {
                 report_add(c, "TLS handshake failed: %s", error_text(c, r));
 }
 
-/* The child: get the connection, run the script, send the report. */
+/* One connection of the child: accept it (TCP), shake hands (TLS), run the script, close.
+ * The listening socket is closed after the last accept, so that a client connecting
+ * again is refused at once instead of waiting in the backlog. */
+static int child_serve(FakeChild *c, const FakeStep *script, SSL_CTX *tls_ctx, int *listen_fd, bool last) {
+        int r = 0;
+
+        if (*listen_fd >= 0) {
+                c->deadline = now_ms() + c->opts.accept_timeout_ms;
+                r = wait_fd(c, *listen_fd, POLLIN);
+                if (r >= 0) {
+                        c->fd = accept4(*listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                        if (c->fd < 0)
+                                r = -errno;
+                }
+                if (last || r < 0) {
+                        (void) close(*listen_fd);
+                        *listen_fd = -EBADF;
+                }
+                if (r < 0)
+                        report_add(c, "no client connected: %s", strerror(-r));
+                else {
+                        int one = 1;
+                        /* One segment per SEND, so the client sees the script's segmentation. */
+                        (void) setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                }
+        }
+
+        if (r >= 0 && tls_ctx) {
+                r = tls_accept(c, tls_ctx);
+                if (r < 0)
+                        report_tls_accept(c, r);
+        }
+
+        for (size_t i = 0; r >= 0 && script[i].type != FAKE_STEP_END; i++)
+                r = run_step(c, i, &script[i]);
+
+        /* END: a TLS server says close_notify before closing (one try; the
+         * client may be gone). */
+        if (c->ssl && r >= 0) {
+                ERR_clear_error();
+                (void) SSL_shutdown(c->ssl);
+        }
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+        if (c->fd >= 0)
+                (void) close(c->fd);
+        c->fd = -EBADF;
+        return r;
+}
+
+/* The child: get the connection(s), run the script on each, send the report. */
 _noreturn_ static void child_run(const FakeStep *script, const FakeImapdOptions *opts, SSL_CTX *tls_ctx,
                                  int listen_fd, int conn_fd, int report_fd) {
         struct sigaction sa = { .sa_handler = SIG_IGN };
@@ -633,49 +684,27 @@ _noreturn_ static void child_run(const FakeStep *script, const FakeImapdOptions 
                 .record = BUF_INIT,
                 .report = BUF_INIT,
         };
+        unsigned n = listen_fd >= 0 ? MAX(opts->connections, 1U) : 1U;
         FakeReportHeader h = {};
         int r = 0;
 
         (void) sigaction(SIGPIPE, &sa, NULL);
         close_other_fds(listen_fd >= 0 ? listen_fd : conn_fd, report_fd);
 
-        if (listen_fd >= 0) {
-                c.deadline = now_ms() + c.opts.accept_timeout_ms;
-                r = wait_fd(&c, listen_fd, POLLIN);
-                if (r >= 0) {
-                        c.fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-                        if (c.fd < 0)
-                                r = -errno;
-                }
-                (void) close(listen_fd);
-                if (r < 0)
-                        report_add(&c, "no client connected: %s", strerror(-r));
-                else {
-                        int one = 1;
-                        /* One segment per SEND, so the client sees the script's segmentation. */
-                        (void) setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-                }
-        }
+        for (unsigned k = 0; r >= 0 && k < n; k++) {
+                size_t mark = c.report.len;
 
-        if (r >= 0 && tls_ctx) {
-                r = tls_accept(&c, tls_ctx);
-                if (r < 0)
-                        report_tls_accept(&c, r);
+                /* Each connection starts afresh: nothing read, no tag captured. */
+                c.in.len = 0;
+                c.have_tag = false;
+                /* Only a failure writes a report: say which connection it was. */
+                if (n > 1)
+                        report_add(&c, "connection %u of %u: ", k + 1, n);
+                r = child_serve(&c, script, tls_ctx, &listen_fd, k + 1 == n);
+                if (r >= 0)
+                        c.report.len = mark;
         }
-
-        for (size_t i = 0; r >= 0 && script[i].type != FAKE_STEP_END; i++)
-                r = run_step(&c, i, &script[i]);
-
-        /* END: a TLS server says close_notify before closing (one try; the
-         * client may be gone). */
-        if (c.ssl && r >= 0) {
-                ERR_clear_error();
-                (void) SSL_shutdown(c.ssl);
-        }
-        SSL_free(c.ssl);
         SSL_CTX_free(tls_ctx);
-        if (c.fd >= 0)
-                (void) close(c.fd);
 
         h.r = r;
         h.report_len = (uint32_t) c.report.len;

@@ -99,6 +99,11 @@ typedef struct FakeImapdOptions {
          * decrypted bytes are recorded. */
         const char *tls_cert_file;
         const char *tls_key_file;
+        /* TCP only: accept this many connections one after the other on the same port and
+         * play the whole script on each (a client that reconnects; 0: 1).  Each waits up to
+         * accept_timeout_ms for its client; the first that fails ends the run, and the
+         * report says which ("connection 2 of 3: step ..."). */
+        unsigned connections;
 } FakeImapdOptions;
 
 typedef struct FakeImapd FakeImapd;

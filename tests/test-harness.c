@@ -380,6 +380,53 @@ START_TEST(test_fake_no_client) {
 }
 END_TEST
 
+START_TEST(test_fake_connections) {
+        /* .connections: the script again on each new connection, tags captured afresh; a
+         * failure names the connection; after the last accept, connecting is refused. */
+        static const FakeStep script[] = {
+                FAKE_SEND("* OK fake ready\r\n"),
+                FAKE_EXPECT("<tag> NOOP"),
+                FAKE_SEND("<tag> OK n\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        FakeImapdOptions o = { .connections = 3, .accept_timeout_ms = 2000 };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL;
+        char buf[64];
+        int fd;
+
+        ck_assert_int_eq(fake_imapd_start_full(script, &o, NULL, &f), 0);
+        for (unsigned k = 0; k < 3; k++) {
+                char cmd[32], ok[32];
+
+                fd = tcp_connect(fake_imapd_port(f));
+                set_timeouts(fd);
+                expect_line(fd, "* OK fake ready\r\n");
+                snprintf(cmd, sizeof(cmd), "c%u NOOP\r\n", k);
+                snprintf(ok, sizeof(ok), "c%u OK n\r\n", k);
+                send_str(fd, k < 2 ? cmd : "c9 LOGOUT\r\n");
+                if (k < 2)
+                        expect_line(fd, ok);
+                else
+                        ck_assert_int_eq(recv_line(fd, buf, sizeof(buf)), 0);
+                ck_assert_int_eq(close(fd), 0);
+        }
+        ck_assert_int_eq(fake_imapd_wait(f, &report), -EBADMSG);
+        ck_assert_msg(strstr(report, "connection 3 of 3: step 1 (EXPECT): line differs") == report, "%s", report);
+        {
+                struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(fake_imapd_port(f)),
+                                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+                fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                ck_assert_int_ge(fd, 0);
+                ck_assert_int_eq(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), -1);
+                ck_assert_int_eq(errno, ECONNREFUSED);
+                ck_assert_int_eq(close(fd), 0);
+        }
+}
+END_TEST
+
 START_TEST(test_fake_socketpair) {
         FakeImapdOptions o = { .socketpair = true, .record = true };
         _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
@@ -1316,6 +1363,7 @@ static Suite *harness_suite(void) {
         tcase_add_test(tc, test_fake_read_timeout);
         tcase_add_test(tc, test_fake_no_client);
         tcase_add_test(tc, test_fake_socketpair);
+        tcase_add_test(tc, test_fake_connections);
         tcase_add_test(tc, test_fake_child_killed);
         tcase_add_test(tc, test_fake_free_running);
         suite_add_tcase(s, tc);

@@ -145,6 +145,7 @@ struct Connection {
         TimerEntry timer;
         uint64_t phase_at;              /* the current state's deadline (phase_timeouts[]) */
         uint64_t session_at;            /* the engine's (imap_session_deadline()) */
+        uint64_t response_at;           /* a response the server began must be whole by then (K01) */
         uint64_t wake_at;               /* IDLING: re-IDLE or liveness probe; RESTING: the mode's wake() */
         ConnResolve *resolve;           /* the host name lookup, on a thread (security.md J09) */
         sd_event_source *resolve_io;
@@ -164,7 +165,15 @@ struct Connection {
         /* A fresh secret is fetched at once, a single time, after a refused login or a BYE
          * that says the token expired; then the long backoff (issue 6: Credentials). */
         bool refetch_now, refetched;
+        /* The backoff of the current run of failures; 0 once the connection is set up
+         * (the modes log "idling", "polling" again when it is not). */
         uint64_t backoff_usec, retry_at;
+        /* When this transport was set up (connection_settle(), IDLE reached), CLOCK_MONOTONIC,
+         * 0: not yet; and the backoff that setting up put aside.  A failure within
+         * CONNECTION_HEALTHY_USEC of it goes on from that backoff instead of starting
+         * afresh (catalogue J10: a server that fails every connection right after IDLE must
+         * not get a login a second).  Decided at the failure: no timer of its own. */
+        uint64_t healthy_since, backoff_kept;
         uint64_t idle_started;
         uint64_t last_rx;               /* CLOCK_MONOTONIC of the last byte read */
         unsigned quick_idle_ends;

@@ -33,6 +33,11 @@
 #define BACKOFF_MAX_USEC (300 * USEC_PER_SEC)
 #define AUTH_BACKOFF_MIN_USEC (60 * USEC_PER_SEC)
 #define AUTH_BACKOFF_MAX_USEC (1800 * USEC_PER_SEC)
+/* A connection must have been set up this long before its failure starts the backoff
+ * afresh; a failure sooner counts as one more of the run (catalogue J10).  Longer than a
+ * liveness probe round with the defaults (125 s + 10 s, docs/LIVENESS.md), so a
+ * connection that gets that far has shown more than a login and an IDLE. */
+#define CONNECTION_HEALTHY_USEC (180 * USEC_PER_SEC)
 /* Read at most this much per wake-up, so one busy connection cannot starve
  * the others (security.md INV-12); the rest is read on the next loop turn. */
 #define READ_BUDGET (64 * 1024)
@@ -132,7 +137,8 @@ uint64_t connection_now(const Connection *c) {
 
 /* Set the one timer entry to the earliest deadline; nothing to do if it is there already. */
 static void arm_timer(Connection *c) {
-        uint64_t soonest = MIN(c->session_at, c->wake_at);
+        uint64_t engine = MIN(c->session_at, c->response_at);
+        uint64_t soonest = MIN(engine, c->wake_at);
         uint64_t at = MIN(c->phase_at, soonest);
         int r;
 
@@ -170,11 +176,21 @@ void connection_rest(Connection *c, uint64_t usec) {
         set_wake(c, usec);
 }
 
+/* Set up: the backoff is put aside, not forgotten, until the connection has lasted
+ * (connection_fail()). */
+static void mark_healthy(Connection *c) {
+        if (c->healthy_since == 0) {
+                c->healthy_since = MAX(connection_now(c), 1u);
+                c->backoff_kept = c->backoff_usec;
+        }
+        c->backoff_usec = 0;
+}
+
 void connection_settle(Connection *c) {
         bool was = c->settled;
 
         c->settled = true;
-        c->backoff_usec = 0;
+        mark_healthy(c);
         /* The state may not change here: tell the manager anyway, READY=1 waits for this. */
         if (!was && c->on_state)
                 c->on_state(c, c->state, c->state, c->userdata);
@@ -197,7 +213,7 @@ static void ramp_done(Connection *c) {
 static void close_transport(Connection *c) {
         ramp_done(c);
         timers_clear(c->timers, &c->timer);
-        c->phase_at = c->session_at = c->wake_at = USEC_INFINITY;
+        c->phase_at = c->session_at = c->response_at = c->wake_at = USEC_INFINITY;
         /* A lookup still running is abandoned: its thread finishes on its own. */
         c->resolve_io = sd_event_source_disable_unref(c->resolve_io);
         c->resolve = conn_resolve_free(c->resolve);
@@ -221,6 +237,7 @@ static void close_transport(Connection *c) {
         c->qresync_asked = c->qresync = false;
         c->sel_qresync = false;
         c->sel_vanished = mfree(c->sel_vanished);
+        c->healthy_since = 0;
 }
 
 static void stopped(Connection *c) {
@@ -282,6 +299,13 @@ int connection_fail(Connection *c, int r, const char *what) {
         /* 'what' may be conn_error() of the transport closed just below. */
         (void) snprintf(why, sizeof(why), "%s", what);
         what = why;
+        /* J10: a connection that fails soon after it was set up is one more failure of
+         * the run, not the first of a new one. */
+        if (c->healthy_since > 0) {
+                if (connection_now(c) - c->healthy_since < CONNECTION_HEALTHY_USEC)
+                        c->backoff_usec = MAX(c->backoff_usec, c->backoff_kept);
+                c->backoff_kept = 0;
+        }
         close_transport(c);
         if (c->stopping) {
                 connection_set_state(c, CONNECTION_STOPPED);
@@ -772,7 +796,7 @@ static int on_idling(Connection *c) {
                 log_info("%s: idling", connection_name(c));
         /* Before the state change: the manager counts settled connections from it. */
         c->settled = true;
-        c->backoff_usec = 0;
+        mark_healthy(c);
         connection_set_state(c, CONNECTION_IDLING);
         if (c->quick_idle_ends && connection_now(c) - c->idle_started > USEC_PER_SEC)
                 c->quick_idle_ends = 0;
@@ -844,12 +868,24 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
         int r = 0;
 
         if (resp->status == IMAP_STATUS_BYE) {
-                char t[200];
-                log_info("%s: server says BYE: %s", connection_name(c), log_escape(resp->text.ptr, resp->text.len, t, sizeof(t)));
+                char t[200], why[240];
+
+                log_escape(resp->text.ptr, resp->text.len, t, sizeof(t));
+                /* LOGOUT's BYE comes before its tagged OK (RFC 3501 §6.1.3). */
+                if (c->state == CONNECTION_LOGGING_OUT) {
+                        log_debug("%s: server says BYE: %s", connection_name(c), t);
+                        return;
+                }
                 /* "BYE ... AccessTokenExpired" (Microsoft), "session expired": get a new token
                  * at once instead of backing off (goimapnotify #25). */
                 if (strcasestr(t, "expired") && secret_is_fetched(c->account) && !c->refetched)
                         c->refetched = c->refetch_now = true;
+                /* Any other BYE: the server is about to close (RFC 3501 §7.1.5) and nothing
+                 * more of this session counts.  Close now and retry with backoff: a server
+                 * that says BYE and leaves the socket open must not keep us cycling IDLE
+                 * on it (catalogue J04).  The caller's loop stops: c->s is gone. */
+                (void) snprintf(why, sizeof(why), "server said BYE (%s)", t);
+                (void) connection_fail(c, 0, why);
                 return;
         }
         if (resp->data_type == IMAP_DATA_LIST) {
@@ -995,6 +1031,20 @@ static int handle_events(Connection *c) {
  * unfed (after the STARTTLS OK) are copied to c->in. */
 static char read_buf[READ_CHUNK];
 
+/* Catalogue K01: every byte proves the peer alive (the liveness probe moves back), and
+ * IDLE has no deadline, so a server that drips a response a byte at a time would hold the
+ * connection until idle_interval.  A response that has begun must be whole within
+ * command_timeout of its first byte (read granularity), in every state: elsewhere the
+ * phase's deadline is never later.  The deadline goes into the one timer entry. */
+static void response_deadline(Connection *c) {
+        uint64_t t = c->account->live.command_timeout_usec;
+
+        if (!c->s || !imap_session_in_response(c->s) || t == 0)
+                c->response_at = USEC_INFINITY;
+        else if (c->response_at == USEC_INFINITY)
+                c->response_at = usec_add(connection_now(c), t);
+}
+
 /* Feed p[0, n) one response at a time.  *ret_used: bytes the session took.
  * Returns false when the connection was closed on the way. */
 static bool feed(Connection *c, const char *p, size_t n, size_t *ret_used) {
@@ -1012,9 +1062,12 @@ static bool feed(Connection *c, const char *p, size_t n, size_t *ret_used) {
                 }
                 if (r == 0)
                         break;
+                /* A response was whole: the next one has its own deadline. */
+                c->response_at = USEC_INFINITY;
                 if (handle_events(c) < 0)
                         break;
         }
+        response_deadline(c);
         *ret_used = off;
         return c->s != NULL;
 }
@@ -1178,6 +1231,16 @@ static int on_phase_timeout(Connection *c) {
         return connection_fail(c, -ETIMEDOUT, why);
 }
 
+static int on_response_timeout(Connection *c) {
+        char why[160];
+
+        (void) snprintf(why, sizeof(why),
+                        "response not finished within %.1f s of its first byte (command_timeout, state %s): "
+                        "server dripping or stalled?",
+                        (double) c->account->live.command_timeout_usec / USEC_PER_SEC, state_table[c->state]);
+        return connection_fail(c, -ETIMEDOUT, why);
+}
+
 static void on_timer(TimerEntry *e, uint64_t now) {
         Connection *c = (Connection *) (void *) ((char *) e - offsetof(Connection, timer));
 
@@ -1192,6 +1255,11 @@ static void on_timer(TimerEntry *e, uint64_t now) {
                         (void) connection_fail_session(c, -ETIMEDOUT);
                 else
                         (void) update_io(c);
+                return;
+        }
+        if (c->response_at <= now) {
+                c->response_at = USEC_INFINITY;
+                (void) on_response_timeout(c);
                 return;
         }
         if (c->wake_at <= now) {
@@ -1412,7 +1480,7 @@ void connection_reconnect(Connection *c, uint64_t delay_usec, const char *why) {
                 connection_set_state(c, CONNECTION_WAITING);
         }
         /* The cause is gone (resume, new network): start the backoff afresh. */
-        c->backoff_usec = 0;
+        c->backoff_usec = c->backoff_kept = 0;
         (void) sd_event_now(c->event, CLOCK_BOOTTIME, &now);
         c->retry_at = now + delay_usec;
         c->retry = sd_event_source_disable_unref(c->retry);
@@ -1454,7 +1522,7 @@ int connection_new(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp
         c->ramp = ramp;
         c->timers = timers;
         c->timer = TIMER_ENTRY_INIT(on_timer);
-        c->phase_at = c->session_at = c->wake_at = USEC_INFINITY;
+        c->phase_at = c->session_at = c->response_at = c->wake_at = USEC_INFINITY;
         c->ramp_entry = RAMP_ENTRY_INIT(on_ramp_go);
         c->mode = &connection_mode_idle;
         c->m.idle.watch = watch;

@@ -14,7 +14,8 @@
  * up, or RESTING (nothing in flight).  Every state but WAITING, SECRET,
  * QUEUED, RESTING, IDLING and STOPPED has a deadline from the account's
  * liveness settings (one table in connection.c); IDLING has the re-IDLE and
- * liveness timer instead (docs/LIVENESS.md).
+ * liveness timer instead (docs/LIVENESS.md).  In every state a response the
+ * server began must be whole within command_timeout (catalogue case K01).
  *
  * What a logged-in connection does is its mode (connection-private.h):
  *   idle  one mailbox: EXAMINE, then IDLE, DONE for a fetch or a probe, IDLE

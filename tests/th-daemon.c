@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * th-daemon.c: see th-daemon.h.  Taken from tests/test-daemon.c, less its Dovecot.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "th-daemon.h"
+#include "th.h"
+
+uint64_t mono_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000 + (uint64_t) ts.tv_nsec / 1000000;
+}
+
+void sleep_ms(unsigned ms) {
+        nanosleep(&(struct timespec) { .tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000 }, NULL);
+}
+
+void daemon_init(Daemon *d) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+        memset(d, 0, sizeof(*d));
+        snprintf(d->dir, sizeof(d->dir), "/tmp/imapidled-td-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(d->dir));
+        snprintf(d->conf, sizeof(d->conf), "%s/imapidled.conf", d->dir);
+        snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
+        snprintf(d->notify, sizeof(d->notify), "%s/notify", d->dir);
+        d->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        ck_assert_int_ge(d->notify_fd, 0);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->notify);
+        ck_assert_int_eq(bind(d->notify_fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+}
+
+void write_config(Daemon *d, const char *fmt, ...) {
+        FILE *f = fopen(d->conf, "we");
+        va_list ap;
+
+        ck_assert_ptr_nonnull(f);
+        va_start(ap, fmt);
+        vfprintf(f, fmt, ap);
+        va_end(ap);
+        ck_assert_int_eq(fclose(f), 0);
+        ck_assert_int_eq(chmod(d->conf, 0600), 0);
+}
+
+void daemon_start(Daemon *d) {
+        char *argv[] = { (char[]) { DAEMON_PATH }, (char[]) { "-v" }, (char[]) { "-c" }, d->conf, NULL };
+        posix_spawn_file_actions_t fa;
+        char notify_env[160], state_env[160];
+        char **env;
+        size_t n = 0;
+
+        for (char **e = environ; *e; e++)
+                n++;
+        env = calloc(n + 3, sizeof(char *));
+        ck_assert_ptr_nonnull(env);
+        n = 0;
+        for (char **e = environ; *e; e++)
+                if (strncmp(*e, "NOTIFY_SOCKET=", 14) != 0 && strncmp(*e, "STATE_DIRECTORY=", 16) != 0)
+                        env[n++] = *e;
+        snprintf(notify_env, sizeof(notify_env), "NOTIFY_SOCKET=%s", d->notify);
+        snprintf(state_env, sizeof(state_env), "STATE_DIRECTORY=%s/state", d->dir);
+        env[n++] = notify_env;
+        env[n++] = state_env;
+        env[n] = NULL;
+        ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
+        ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, d->log, O_WRONLY | O_CREAT | O_APPEND,
+                                                          0600), 0);
+        ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0), 0);
+        ck_assert_int_eq(posix_spawn(&d->pid, DAEMON_PATH, &fa, NULL, argv, env), 0);
+        posix_spawn_file_actions_destroy(&fa);
+        free(env);
+}
+
+char *read_file(const char *path) {
+        Buf b = BUF_INIT;
+        char tmp[4096];
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n;
+
+        if (fd < 0)
+                return strdup("");
+        while ((n = read(fd, tmp, sizeof(tmp))) > 0)
+                ck_assert_int_eq(buf_append(&b, tmp, (size_t) n, 0), 0);
+        close(fd);
+        ck_assert_int_eq(buf_append(&b, "", 1, 0), 0);
+        return b.data;
+}
+
+/* The end of a file, short enough for a Check message (they are capped). */
+const char *tail_of(const char *path) {
+        static char out[2048];
+        _cleanup_free_ char *s = read_file(path);
+        size_t n = strlen(s);
+
+        snprintf(out, sizeof(out), "%s%s", n > sizeof(out) - 16 ? "...\n" : "",
+                 n > sizeof(out) - 16 ? s + n - (sizeof(out) - 16) : s);
+        return out;
+}
+
+/* Count occurrences of needle in the daemon's log. */
+unsigned log_count(Daemon *d, const char *needle) {
+        _cleanup_free_ char *s = read_file(d->log);
+        unsigned n = 0;
+
+        for (const char *p = s; (p = strstr(p, needle)); p++)
+                n++;
+        return n;
+}
+
+bool wait_log(Daemon *d, const char *needle, unsigned count, unsigned timeout_ms) {
+        uint64_t end = mono_ms() + timeout_ms;
+
+        while (mono_ms() < end) {
+                read_notify(d, &d->notes);
+                if (log_count(d, needle) >= count)
+                        return true;
+                sleep_ms(50);
+        }
+        return false;
+}
+
+/* Every notification received so far, concatenated. */
+void read_notify(Daemon *d, Buf *out) {
+        char msg[4096];
+        ssize_t n;
+
+        while ((n = recv(d->notify_fd, msg, sizeof(msg), 0)) > 0) {
+                ck_assert_int_eq(buf_append(out, msg, (size_t) n, 0), 0);
+                ck_assert_int_eq(buf_append(out, "\n", 1, 0), 0);
+        }
+}
+
+bool wait_notify(Daemon *d, Buf *all, const char *needle, unsigned timeout_ms) {
+        uint64_t end = mono_ms() + timeout_ms;
+
+        while (mono_ms() < end) {
+                read_notify(d, all);
+                if (all->data && strstr(all->data, needle))
+                        return true;
+                sleep_ms(20);
+        }
+        return false;
+}
+
+/* SIGTERM: the daemon must exit 0 within 5 s. */
+void daemon_stop(Daemon *d) {
+        uint64_t t0 = mono_ms();
+        int status = 0;
+        pid_t p;
+
+        ck_assert_int_eq(kill(d->pid, SIGTERM), 0);
+        while ((p = waitpid(d->pid, &status, WNOHANG)) == 0 && mono_ms() - t0 < 6000) {
+                read_notify(d, &d->notes);
+                sleep_ms(20);
+        }
+        if (p == 0) {
+                kill(d->pid, SIGKILL);
+                waitpid(d->pid, &status, 0);
+                ck_abort_msg("daemon did not stop within 6 s after SIGTERM; log:\n%s", tail_of(d->log));
+        }
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "daemon exit status %d", status);
+        ck_assert_uint_lt(mono_ms() - t0, 5000);
+        d->pid = 0;
+}
+
+void daemon_done(Daemon *d) {
+        if (d->pid > 0) {
+                kill(d->pid, SIGKILL);
+                waitpid(d->pid, NULL, 0);
+        }
+        close(d->notify_fd);
+        buf_done(&d->notes);
+        {
+                char sub[128];
+                DIR *dir;
+                struct dirent *de;
+
+                /* The state directory the daemon made. */
+                snprintf(sub, sizeof(sub), "%s/state", d->dir);
+                dir = opendir(sub);
+                while (dir && (de = readdir(dir)))
+                        if (de->d_name[0] != '.' || strlen(de->d_name) > 2) {
+                                char path[512];
+                                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                                        continue;
+                                snprintf(path, sizeof(path), "%s/%s", sub, de->d_name);
+                                unlink(path);
+                        }
+                if (dir)
+                        closedir(dir);
+                rmdir(sub);
+        }
+        {
+                DIR *dir = opendir(d->dir);
+                struct dirent *de;
+
+                while (dir && (de = readdir(dir)))
+                        if (de->d_name[0] != '.') {
+                                char path[512];
+                                snprintf(path, sizeof(path), "%s/%s", d->dir, de->d_name);
+                                unlink(path);
+                        }
+                if (dir)
+                        closedir(dir);
+                rmdir(d->dir);
+        }
+}
