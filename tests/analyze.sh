@@ -26,6 +26,7 @@ find "$srcdir/src" -name '*.c' | sort >"$tmp/files"
 
 # Analyze each file (output to /dev/null: only the diagnostics matter), in parallel.
 export cc tmp
+# shellcheck disable=SC2016  # expanded by the inner shell
 xargs -P "$jobs" -I{} sh -c '
         f=$1; out="$tmp/r-$(echo "$f" | tr / _).log"
         set --; while IFS= read -r a; do set -- "$@" "$a"; done <"$tmp/args"
