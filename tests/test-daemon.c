@@ -1522,7 +1522,7 @@ START_TEST(test_max_connecting) {
         /* max_connecting = 1: four accounts start together, but at most one is between its
          * connect and its login at any moment; the others say "queued" and follow.  Read off
          * the order of the state changes in the log (-v). */
-        _cleanup_free_ char *conf = NULL, *log = NULL;
+        _cleanup_free_ char *log = NULL;
         char *blocks[4] = {};
         const char *names[4] = { "r1", "r2", "r3", "r4" };
         bool busy[4] = {};
@@ -2016,7 +2016,7 @@ START_TEST(test_notify_dovecot) {
          * reported with their mailbox, an expunge in a folder, and the
          * catch-up of a folder across a restart. */
         _cleanup_(th_proxy_stopp) ThProxy *p = NULL;
-        _cleanup_free_ char *acc = NULL, *boxes = NULL, *all = NULL, *env = NULL;
+        _cleanup_free_ char *acc = NULL, *all = NULL, *env = NULL;
         const char *create[NF_FOLDERS / 2 + 6] = { "mailbox", "create", "-u", "user4" };
         char names[NF_FOLDERS][8], port[8];
         unsigned n, accepted;

@@ -11,6 +11,7 @@
  * max_delay versus debounce and liveness_interval versus idle_interval once the
  * whole file has been.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -235,36 +236,41 @@ static char *message_v(const char *file, unsigned line, const char *key, const c
 }
 
 /* Record "FILE:LINE: KEY: reason" for setting s (only the first error is kept).
- * Returns -EBADMSG, or -ENOMEM if the message could not be built. */
-static int cfg_fail(CfgCtx *x, const config_setting_t *s, const char *key, const char *fmt, ...) _printf_(4, 5);
-static int cfg_fail(CfgCtx *x, const config_setting_t *s, const char *key, const char *fmt, ...) {
+ * cfg_fail() evaluates to -EBADMSG, or -ENOMEM if the message could not be built.  It is a
+ * macro around a function that returns whether an error is recorded, so that every caller
+ * visibly returns a negative value: the static analyzer does not inline variadic functions,
+ * and without that it followed "r < 0 was false" paths into uninitialized out-parameters. */
+static bool cfg_record(CfgCtx *x, const config_setting_t *s, const char *key, const char *fmt, ...) _printf_(4, 5);
+static bool cfg_record(CfgCtx *x, const config_setting_t *s, const char *key, const char *fmt, ...) {
         _cleanup_free_ char *file = NULL;
         va_list ap;
 
         if (x->error)
-                return -EBADMSG;
+                return true;
         file = setting_file(x, s);
         if (!file)
-                return -ENOMEM;
+                return false;
         va_start(ap, fmt);
         x->error = message_v(file, setting_line(s), key, fmt, ap);
         va_end(ap);
-        return x->error ? -EBADMSG : -ENOMEM;
+        return x->error != NULL;
 }
+#define cfg_fail(...) (cfg_record(__VA_ARGS__) ? -EBADMSG : -ENOMEM)
 
 /* The same at a line of a file, for what is found outside libconfig's parse. */
-static int cfg_fail_at(CfgCtx *x, const char *file, unsigned line, const char *key, const char *fmt, ...)
+static bool cfg_record_at(CfgCtx *x, const char *file, unsigned line, const char *key, const char *fmt, ...)
         _printf_(5, 6);
-static int cfg_fail_at(CfgCtx *x, const char *file, unsigned line, const char *key, const char *fmt, ...) {
+static bool cfg_record_at(CfgCtx *x, const char *file, unsigned line, const char *key, const char *fmt, ...) {
         va_list ap;
 
         if (x->error)
-                return -EBADMSG;
+                return true;
         va_start(ap, fmt);
         x->error = message_v(file, line, key, fmt, ap);
         va_end(ap);
-        return x->error ? -EBADMSG : -ENOMEM;
+        return x->error != NULL;
 }
+#define cfg_fail_at(...) (cfg_record_at(__VA_ARGS__) ? -EBADMSG : -ENOMEM)
 
 static const char *const libconfig_type_name[] = {
         [CONFIG_TYPE_NONE]   = "nothing",
@@ -1969,8 +1975,11 @@ static int conf_dir_of(const char *name, char **ret) {
         }
 
         cwd = getcwd(NULL, 0);
-        if (!cwd)
-                return -errno;
+        if (!cwd) {
+                int e = errno;
+
+                return e > 0 ? -e : -ENOMEM;   /* never 0 without *ret */
+        }
         if (strcmp(d, ".") == 0) {
                 *ret = TAKE_PTR(cwd);
                 return 0;
@@ -2014,7 +2023,7 @@ static int read_text(int fd, size_t size_hint, size_t max, char **ret, size_t *r
                 }
                 n = read(fd, text + len, cap - 1 - len);
                 if (n < 0) {
-                        int r = -errno;
+                        int e = errno, r = e > 0 ? -e : -EIO;   /* never 0 without *ret */
 
                         if (r == -EINTR)
                                 continue;
@@ -2248,6 +2257,7 @@ static int include_file(CfgCtx *x, const CfgPattern *pat, const char *path,
                         x->error = NULL;
                 return r;
         }
+        assert(text);   /* read_text() returned 0 */
         x->total_bytes += len;
         if (strlen(text) != len) {
                 if (asprintf(&x->error, "%s: contains a NUL byte", path) < 0)
@@ -2369,6 +2379,7 @@ static int cfg_parse(char *text, size_t len, const char *name, const struct stat
         r = conf_dir_of(name, &conf_dir);
         if (r < 0)
                 return r;
+        assert(conf_dir);
 
         cred_dir = getenv("CREDENTIALS_DIRECTORY");
         x = (CfgCtx) {
@@ -2403,8 +2414,13 @@ static int cfg_parse(char *text, size_t len, const char *name, const struct stat
                         /* parse_group() let a main file with patterns leave 'accounts' out. */
                         if (r >= 0 && c->n_accounts == 0) {
                                 x.file = c->files[0];
-                                r = cfg_fail(&x, root, "accounts", "required, but not set, neither here nor "
-                                             "in a file the @include at line %u matched", x.patterns[0].line);
+                                /* parse_group() requires 'accounts' when there is no pattern. */
+                                if (x.n_patterns == 0)
+                                        r = cfg_fail(&x, root, "accounts", "required, but not set");
+                                else
+                                        r = cfg_fail(&x, root, "accounts", "required, but not set, neither "
+                                                     "here nor in a file the @include at line %u matched",
+                                                     x.patterns[0].line);
                         }
                 }
                 wipe_passwords(config_root_setting(&lc));
@@ -2483,6 +2499,7 @@ int cfg_load_limited(const char *path, const CfgLimits *limits, Cfg **ret, char 
                 return r;
         if (r < 0)
                 goto fail_errno;
+        assert(text);   /* read_text() returned 0 */
         if (strlen(text) != len) {
                 r = -EBADMSG;
                 if (ret_error && asprintf(ret_error, "%s: contains a NUL byte", path) < 0)

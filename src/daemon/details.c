@@ -6,6 +6,7 @@
  * output string is written through (Sink), the RFC 2047 scanner that feeds
  * the sink, the ENVELOPE walker, and the JSON and environment writers.
  */
+#include <assert.h>
 #include <errno.h>
 #include <iconv.h>
 #include <inttypes.h>
@@ -834,6 +835,7 @@ static int env_entry(const char *name, const char *value, char **ret) {
 
         if (details_sanitize_text(value ?: "", value ? strlen(value) : 0, SIZE_MAX, &v) < 0)
                 return -ENOMEM;
+        assert(v);   /* set on success (for scan-build, which loses sink_finish()'s sign here) */
         sz = strlen(name) + 1 + strlen(v) + 1;
         *ret = malloc(sz);
         if (!*ret)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* manager.c: the daemon's loop, accounts, reload and systemd notifications; see manager.h. */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -602,6 +603,7 @@ static int account_build_conns(Account *a) {
          * without NOTIFY. */
         idle = a->n < cfg->max_connections || (a->n == cfg->max_connections && !patterns) ?
                a->n : cfg->max_connections - 1;
+        assert(idle <= a->n);   /* max_connections >= 1 (cfg) */
         for (size_t i = 0; i < idle; i++) {
                 r = connection_new(m->event, cfg, a->tls ? a->tls->ctx : NULL, m->ramp, m->timers, a->watches[i],
                                    on_conn_state, a, &a->conns[i]);

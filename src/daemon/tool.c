@@ -50,9 +50,11 @@ static int get_secret(const CfgAccount *a, char **ret) {
                                        &w, &h);
                 if (r < 0)
                         return r;
-                while (!w.done && (r = sd_event_run(e, UINT64_MAX)) >= 0)
-                        ;
+                while (!w.done && r >= 0)
+                        r = sd_event_run(e, UINT64_MAX);
                 hook_free(h);
+                if (r < 0)      /* the loop failed before the command finished */
+                        return r;
                 if (w.r < 0)
                         return w.r;
                 *ret = w.secret;

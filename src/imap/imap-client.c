@@ -69,14 +69,23 @@ static usec_t now_usec(void) {
         return (usec_t) ts.tv_sec * USEC_PER_SEC + (usec_t) ts.tv_nsec / 1000;
 }
 
-_printf_(3, 4) static int err(ImapClient *c, int r, const char *fmt, ...) {
+_printf_(2, 3) static void set_errmsg(ImapClient *c, const char *fmt, ...) {
         va_list ap;
 
         va_start(ap, fmt);
         (void) vsnprintf(c->errmsg, sizeof(c->errmsg), fmt, ap);
         va_end(ap);
-        return r;
 }
+
+/* Set the message, evaluate to r.  A macro, so that callers visibly return r (the static
+ * analyzer does not inline variadic functions), with r read before the message is built (it is
+ * often -errno). */
+#define err(c, r, ...)                         \
+        ({                                      \
+                int _err_r_ = (r);              \
+                set_errmsg((c), __VA_ARGS__);   \
+                _err_r_;                        \
+        })
 
 bool imap_client_error_is_abort(int r) {
         return IN_SET(r, -ECONNRESET, -EPROTO, -EBADMSG, -EMSGSIZE, -ECONNABORTED, -ESHUTDOWN);

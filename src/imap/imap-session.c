@@ -332,7 +332,6 @@ static int datum_build(const char *type, size_t type_len, const char *prefix, co
         d->bytes = bytes;
         d->n_frags = n;
         p = (char *) &d->frags[n];
-        off = 0;
         memcpy(p, type, type_len);
         p[type_len] = 0;
         d->type = p;
