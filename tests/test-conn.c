@@ -348,7 +348,7 @@ static int srv_starttls(int fd, const ServerOpts *o) {
         return tls_echo_on(fd, o);
 }
 
-/* The same, but the server pushes plaintext after the go-ahead (security.md B01). */
+/* The same, but the server pushes plaintext after the go-ahead (docs/SECURITY.md B01). */
 static int srv_starttls_inject(int fd, const ServerOpts *o) {
         char b[4];
 
@@ -852,7 +852,7 @@ START_TEST(test_tls_partial_wildcard) {
         int port;
         pid_t srv;
 
-        /* X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS (security.md E04).  The host does not have to
+        /* X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS (docs/SECURITY.md E04).  The host does not have to
          * resolve to anything but 127.0.0.1: we connect by a literal-free name that the cert
          * would match with partial wildcards, via the address list entry point. */
         make_certs('a', names, NULL, &certs);
@@ -1046,7 +1046,7 @@ START_TEST(test_tls_cut) {
         ctx = client_ctx(certs.ca_file, NULL, NULL);
 
         /* The server sends "bye" and, once released, closes the TCP connection without a
-         * close_notify (security.md E10). */
+         * close_notify (docs/SECURITY.md E10). */
         ck_assert_int_eq(pipe2(pipefd, O_CLOEXEC), 0);
         srv = tls_server(srv_tls_cut, &(ServerOpts) { .certs = &certs, .hold_fd = pipefd[0], .hold_wfd = pipefd[1] },
                          &port);
@@ -1172,7 +1172,7 @@ START_TEST(test_tls_handshake_timeout) {
 
         make_certs('a', names_localhost, ips_loopback, &certs);
         ctx = client_ctx(certs.ca_file, NULL, NULL);
-        /* TCP is accepted but the server never answers the ClientHello (security.md E09). */
+        /* TCP is accepted but the server never answers the ClientHello (docs/SECURITY.md E09). */
         srv = serve(listen_loopback(AF_INET, &port), srv_silent, &(ServerOpts) { .hold_fd = -1 });
         ck_assert_int_eq(conn_tls_new("localhost", port_str(port), ctx, &c), 0);
         ck_assert_int_eq(conn_wait_ready(c, 300), -ETIMEDOUT);
@@ -1252,7 +1252,7 @@ START_TEST(test_starttls_hostname_mismatch) {
         int port;
         pid_t srv;
 
-        /* Same verification on the STARTTLS path (security.md E: "both paths"). */
+        /* Same verification on the STARTTLS path (docs/SECURITY.md E: "both paths"). */
         make_certs('a', names_other, NULL, &certs);
         ctx = client_ctx(certs.ca_file, NULL, NULL);
         srv = serve(listen_loopback(AF_INET, &port), srv_starttls,

@@ -595,7 +595,7 @@ START_TEST(test_list_mailboxes) {
 END_TEST
 
 START_TEST(test_starttls_injection_refused) {
-        /* security.md B01 at the daemon level: bytes after the STARTTLS OK end
+        /* docs/SECURITY.md B01 at the daemon level: bytes after the STARTTLS OK end
          * the connection before any TLS or credentials; then it retries. */
         static const FakeStep script[] = {
                 FAKE_SEND("* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] fake\r\n"),
@@ -788,7 +788,7 @@ static const char *env_value(const char *env, const char *name) {
 
 START_TEST(test_rerun_while_running) {
         /* A hook that takes 3 s; two deliveries while it runs: exactly one
-         * more run, after it, covering both (anchors.md §3 rows 9 and 12). */
+         * more run, after it, covering both (docs/EVENTS.md, Scheduling). */
         Daemon d;
         _cleanup_free_ char *acc = NULL, *all = NULL;
         unsigned n;

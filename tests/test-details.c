@@ -403,7 +403,7 @@ START_TEST(test_sanitize_only) {
 }
 END_TEST
 
-/* security.md M04: a 1 MiB subject, plain and encoded, is capped, on a
+/* docs/SECURITY.md M04: a 1 MiB subject, plain and encoded, is capped, on a
  * character boundary, and it takes one pass. */
 START_TEST(test_decode_huge) {
         const size_t n = 1024 * 1024;
@@ -832,7 +832,7 @@ START_TEST(test_env) {
 }
 END_TEST
 
-/* security.md M01/M02: shell metacharacters and leading dashes come through byte-exact, as
+/* docs/SECURITY.md M01/M02: shell metacharacters and leading dashes come through byte-exact, as
  * a quoted string (with IMAP escapes) and as a literal. */
 #define SHELL_SUBJECT "$(rm -rf ~); `id`; \"quotes\" 'single' \\backslash"
 START_TEST(test_shell_metachars) {

@@ -1085,7 +1085,7 @@ int main(void) {
         struct sigaction ign = { .sa_handler = SIG_IGN };
         sigset_t mask;
 
-        /* What the daemon does (architecture.md B8), and what hook.h requires. */
+        /* What the daemon does (docs/HACKING.md), and what hook.h requires. */
         (void) sigemptyset(&mask);
         (void) sigaddset(&mask, SIGCHLD);
         (void) sigaddset(&mask, SIGTERM);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test-imap-arg.c: strict number conversion (security.md INV-7, G07, G10) and value helpers. */
+/* test-imap-arg.c: strict number conversion (docs/SECURITY.md INV-7, G07, G10) and value helpers. */
 #include <errno.h>
 #include <string.h>
 

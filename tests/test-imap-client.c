@@ -1,19 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test-imap-client.c: engine.md §3's scenarios against the blocking client,
+ * test-imap-client.c: the engine's scenarios (docs/ENGINE.md) against the blocking client,
  * each with a scripted fake server (tests/fake-imapd.h) that checks every
  * line the client sends.  Test names carry the scenario id (S-06 is
  * test_S06_...).  S-01..S-04 and X-40 are in test-imap-date.c and
  * test-imap-util.c; S-44/S-45 and the real-server checks are in
  * test-dovecot.c; S-36..S-38 are Python-only (docs/ENGINE.md).
  *
- * Transport matrix (engine.md §3.0): every scenario with a fake server is a
+ * Transport matrix (docs/ENGINE.md): every scenario with a fake server is a
  * Check loop test run twice, _i = 0 over plain TCP and _i = 1 over implicit
  * TLS (the client verifies the fake's certificate for "localhost" against a
  * throwaway CA made once per run in main()), with the same expected errno
  * and message.  Plain only: S-05 (nothing listens, so there is no TLS to
  * speak) and S-12 (argument checking before any connection).  E01 and E05
- * (security.md §E, certificate verification) are TLS only.
+ * (docs/SECURITY.md group E, certificate verification) are TLS only.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1596,7 +1596,7 @@ START_TEST(test_X41_tagged_without_text) {
 }
 END_TEST
 
-/* ---- TLS only: certificate verification (security.md §E) ------------------------------------ */
+/* ---- TLS only: certificate verification (docs/SECURITY.md group E) ------------------------------------ */
 
 static const FakeStep greet_only[] = { FAKE_SEND("* OK IMAP4rev1\r\n"), FAKE_END };
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test-imap-date.c: INTERNALDATE parsing and formatting (engine.md S-01..S-04,
+ * test-imap-date.c: INTERNALDATE parsing and formatting (docs/ENGINE.md S-01..S-04,
  * X-40, quirk Q7): instants through UTC, TZ with DST, locale independence,
  * and every field bound.
  */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test-imap-parser.c: the response parser against tables of valid and invalid
- * responses (RFC 3501/9051 examples, engine.md scenarios, security.md F and G
+ * responses (RFC 3501/9051 examples, docs/ENGINE.md scenarios, docs/SECURITY.md F and G
  * groups), each fed whole, byte by byte and at pseudo-random split points,
  * which must all agree; plus every limit at and one past its boundary.
  */
@@ -173,7 +173,7 @@ static const Case valid[] = {
         C("* 1 FETCH (UID 1 MODSEQ (12345))\r\n", "U #1 FETCH args:(UID 1 MODSEQ (12345)) items=2"),
         C("* 12 FETCH (INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" RFC822.SIZE 4286)\r\n",
           "U #12 FETCH args:(INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" RFC822.SIZE 4286) items=2"),
-        /* engine.md X-15: two literals in one response. */
+        /* docs/ENGINE.md X-15: two literals in one response. */
         C("* 1 FETCH (BODY[1] {3}\r\nabc BODY[2] {2}\r\nde)\r\n",
           "U #1 FETCH args:(BODY[1] {3}\"abc\" BODY[2] {2}\"de\") items=2 lits:2"),
         C("* 1 FETCH (BODY[HEADER.FIELDS (FROM SUBJECT)] {13}\r\nFrom: a@b\r\n\r\n UID 7)\r\n",
@@ -205,7 +205,7 @@ static const Case valid[] = {
         C("* STATUS \"my box\" (MESSAGES 3 RECENT 0 UIDVALIDITY 1 UNSEEN 0 DELETED 2 SIZE 9007199254740993 HIGHESTMODSEQ 7 X-FOO (a))\r\n",
           "U STATUS args:\"my box\" (MESSAGES 3 RECENT 0 UIDVALIDITY 1 UNSEEN 0 DELETED 2 SIZE 9007199254740993 HIGHESTMODSEQ 7 X-FOO (a)) "
           "mbox:\"my box\" MESSAGES=3 RECENT=0 UIDVALIDITY=1 UNSEEN=0 DELETED=2 SIZE=9007199254740993 HIGHESTMODSEQ=7"),
-        /* security.md G09: libetpan's NULL dereference. */
+        /* docs/SECURITY.md G09: libetpan's NULL dereference. */
         C("* STATUS \"RUU\" ()\r\n", "U STATUS args:\"RUU\" () mbox:\"RUU\""),
         /* F12: a mailbox name as a literal. */
         C("* STATUS {5}\r\nhello (MESSAGES 1)\r\n", "U STATUS args:{5}\"hello\" (MESSAGES 1) mbox:{5}\"hello\" MESSAGES=1 lits:1"),
@@ -643,7 +643,7 @@ END_TEST
 /* ---- the feeding contract ----------------------------------------------------------------------- */
 
 START_TEST(test_consumed_stops_after_response) {
-        /* The STARTTLS boundary (security.md INV-2): after the tagged OK the
+        /* The STARTTLS boundary (docs/SECURITY.md INV-2): after the tagged OK the
          * caller must be able to see that bytes are left over. */
         static const char in[] = "A1 OK Begin TLS negotiation now\r\n* OK [CAPABILITY IMAP4rev1] injected\r\n";
         _cleanup_(imap_parser_freep) ImapParser *p = NULL;

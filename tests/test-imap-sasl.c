@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test-imap-sasl.c: SASL client mechanisms and AUTHENTICATE framing
- * (engine.md §4.5, S-24..S-29, X-20, quirk Q8): exact encodings of every
+ * (docs/ENGINE.md, S-24..S-29, X-20, quirk Q8): exact encodings of every
  * built-in mechanism against the RFCs' examples, strict base64 challenges,
  * cancellation, limits, and CRAM-MD5 with HMAC-MD5 taken away.
  */
@@ -176,7 +176,7 @@ typedef struct NewCase {
 } NewCase;
 
 static const NewCase new_cases[] = {
-        { "DIGEST-MD5",  { .user = "u", .secret = "p" }, -EOPNOTSUPP },  /* security.md K07 */
+        { "DIGEST-MD5",  { .user = "u", .secret = "p" }, -EOPNOTSUPP },  /* docs/SECURITY.md K07 */
         { "SCRAM-SHA-1", { .user = "u", .secret = "p" }, -EOPNOTSUPP },
         { "PLAIN ",      { .user = "u", .secret = "p" }, -EOPNOTSUPP },
         { "",            { .user = "u", .secret = "p" }, -EOPNOTSUPP },
@@ -389,7 +389,7 @@ START_TEST(test_challenge_decoding) {
 END_TEST
 
 START_TEST(test_long_response_one_line) {
-        /* engine.md §1.7: 100 bytes encode to 136 characters, no line breaks. */
+        /* docs/ENGINE.md: 100 bytes encode to 136 characters, no line breaks. */
         _cleanup_(imap_sasl_freep) ImapSasl *s = NULL;
         Recorder rec = { .reply_bytes = 100 };
         Buf out = BUF_INIT;
@@ -420,7 +420,7 @@ START_TEST(test_limits) {
         ck_assert_uint_eq(out.len, (IMAP_SASL_MAX_RESPONSE + 2) / 3 * 4);
         buf_clear(&out);
 
-        /* One group over: refused before decoding (security.md K07). */
+        /* One group over: refused before decoding (docs/SECURITY.md K07). */
         ck_assert_int_eq(imap_sasl_step(s, big, IMAP_SASL_MAX_CHALLENGE + 4, &out), -EMSGSIZE);
         ck_assert_str_eq(imap_sasl_error(s), "server challenge too long");
         ck_assert_uint_eq(rec.calls, 5);

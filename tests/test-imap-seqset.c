@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test-imap-seqset.c: sequence-set validation and iteration (security.md G08). */
+/* test-imap-seqset.c: sequence-set validation and iteration (docs/SECURITY.md G08). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

@@ -2,8 +2,8 @@
 /*
  * test-imap-session.c: transcript tests of the sans-I/O session.  No sockets:
  * the test feeds the server's lines, reads what the session wants to send,
- * and checks the events and state after each step (architecture.md B10).
- * Scenario ids (S-xx, X-xx) refer to engine.md §3.
+ * and checks the events and state after each step (docs/HACKING.md).
+ * Scenario ids (S-xx, X-xx) refer to docs/ENGINE.md
  */
 #include <errno.h>
 #include <openssl/crypto.h>
@@ -354,7 +354,7 @@ START_TEST(test_pipelined_replies) {
 END_TEST
 
 START_TEST(test_unknown_tags) {
-        /* security.md H01/H03: never complete with a foreign tag. */
+        /* docs/SECURITY.md H01/H03: never complete with a foreign tag. */
         static const char *const bad[] = {
                 "ZZZZ1 OK what\r\n",    /* foreign prefix */
                 "KDMF9 OK what\r\n",    /* ours, never sent */
@@ -375,7 +375,7 @@ START_TEST(test_unknown_tags) {
 END_TEST
 
 START_TEST(test_unexpected_continuation) {
-        /* security.md F13, H02 */
+        /* docs/SECURITY.md F13, H02 */
         _cleanup_(imap_session_freep) ImapSession *s = logged_in("", false);
 
         submit(s, cmd("NOOP", END));
@@ -654,7 +654,7 @@ START_TEST(test_store_codes) {
 END_TEST
 
 START_TEST(test_store_cap) {
-        /* security.md H08: a flood cannot grow the store past its cap. */
+        /* docs/SECURITY.md H08: a flood cannot grow the store past its cap. */
         ImapSessionParams p = { .keep_untagged = true, .max_stored = 4096, .now = now_usec };
         _cleanup_(imap_session_freep) ImapSession *s = NULL;
         ImapDatum **v = NULL;
@@ -907,7 +907,7 @@ END_TEST
 /* ---- STARTTLS, timeouts, EOF ---------------------------------------------------------------- */
 
 START_TEST(test_starttls_injection) {
-        /* security.md B01 / INV-2: bytes after the tagged OK, even in the same
+        /* docs/SECURITY.md B01 / INV-2: bytes after the tagged OK, even in the same
          * segment, kill the connection. */
         _cleanup_(imap_session_freep) ImapSession *s = new_session(true);
         static const char in[] = "KDMF0 OK Begin TLS\r\n* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected\r\n";

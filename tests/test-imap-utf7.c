@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test-imap-utf7.c: modified UTF-7 (RFC 3501 §5.1.3): RFC and hand-checked
- * vectors both ways, every rejection rule (security.md I03, I04), and
+ * vectors both ways, every rejection rule (docs/SECURITY.md I03, I04), and
  * round-trip properties over pseudo-random names.
  */
 #include <errno.h>
@@ -219,7 +219,7 @@ END_TEST
 
 START_TEST(test_round_trip_mutf7) {
         /* Random strings over the characters that matter to the decoder: any
-         * that decodes must re-encode to the same bytes (security.md I03). */
+         * that decodes must re-encode to the same bytes (docs/SECURITY.md I03). */
         static const char alphabet[] = "&-&-AAPwgrA2D3e,+/=xyz09 ~";
         uint64_t st = 0xfeedbeef;
         unsigned accepted = 0, with_runs = 0;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* test-imap-util.c: Int2AP, ParseFlags and MapCRLF against imaplib's behaviour (engine.md §1.7, X-40). */
+/* test-imap-util.c: Int2AP, ParseFlags and MapCRLF against imaplib's behaviour (docs/ENGINE.md, X-40). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,7 +56,7 @@ typedef struct FlagsCase {
 } FlagsCase;
 
 static const FlagsCase flag_cases[] = {
-        { "1 (FLAGS (\\Seen \\Deleted))", "\\Seen|\\Deleted" },          /* engine.md §1.7 */
+        { "1 (FLAGS (\\Seen \\Deleted))", "\\Seen|\\Deleted" },          /* docs/ENGINE.md */
         { "nothing", "" },                                              /* */
         { "", "" },
         { "1 (FLAGS ())", "" },

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cfg-table.c: the configuration schema, one row per key (architecture.md B6,
+ * cfg-table.c: the configuration schema, one row per key (docs/HACKING.md,
  * after tmux's options_table), and the small lookups around it: by name, the
  * did-you-mean for unknown keys, and the SASL mechanisms 'auth' may name.  The
  * order of the rows is the order of cfg_dump()'s output.

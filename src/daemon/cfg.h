@@ -3,14 +3,14 @@
  * cfg.h: imapidled's configuration: the file (libconfig syntax) read, checked
  * completely and turned into plain C structs, so that nothing after cfg_load()
  * needs libconfig or can meet a half-valid setting.  The schema is the table in
- * cfg-table.c (architecture.md B6, after tmux's options_table); it drives
+ * cfg-table.c (docs/HACKING.md, after tmux's options_table); it drives
  * parsing, the did-you-mean of unknown keys, cfg_dump() and cfg_account_equal().
  * docs/imapidled.conf.5 documents every key.
  *
  * Nothing here blocks except on reading the file, runs a program, reads a
  * password file or logs: the caller decides what to do with errors and
  * warnings.  Only src/daemon includes this header (it is the only layer that
- * may use libconfig, architecture.md B1); libconfig itself stays inside cfg.c.
+ * may use libconfig, docs/HACKING.md); libconfig itself stays inside cfg.c.
  */
 #pragma once
 

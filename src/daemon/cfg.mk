@@ -3,7 +3,7 @@
 #
 # The daemon's configuration (cfg.[ch], the schema in cfg-table.c): its own
 # library, the only code besides the daemon that sees <libconfig.h>
-# (architecture.md B1).  It uses libimap.a for one thing, the mUTF-7 encoder that
+# (docs/HACKING.md).  It uses libimap.a for one thing, the mUTF-7 encoder that
 # checks mailbox names; a static archive member is linked only when referenced,
 # so no OpenSSL comes with it.
 noinst_LIBRARIES += src/daemon/libcfg.a

@@ -55,7 +55,7 @@ typedef struct ConnectionMode {
          * response contradicted what it knows.  NULL: nothing to do (the selection ends as
          * planned, and the next one counts afresh). */
         void (*out_of_sync)(Connection *c);
-        /* The server refused IDLE with NO (security.md H06). */
+        /* The server refused IDLE with NO (docs/SECURITY.md H06). */
         int (*idle_refused)(Connection *c, const char *text);
         /* The transport is gone: forget what was in flight.  Detach the
          * watches (watch_set_fetcher(w, NULL, NULL)). */
@@ -147,7 +147,7 @@ struct Connection {
         uint64_t session_at;            /* the engine's (imap_session_deadline()) */
         uint64_t response_at;           /* a response the server began must be whole by then (K01) */
         uint64_t wake_at;               /* IDLING: re-IDLE or liveness probe; RESTING: the mode's wake() */
-        ConnResolve *resolve;           /* the host name lookup, on a thread (security.md J09) */
+        ConnResolve *resolve;           /* the host name lookup, on a thread (docs/SECURITY.md J09) */
         sd_event_source *resolve_io;
         Buf in;
         Hook *secret_cmd;

@@ -39,7 +39,7 @@
  * connection that gets that far has shown more than a login and an IDLE. */
 #define CONNECTION_HEALTHY_USEC (180 * USEC_PER_SEC)
 /* Read at most this much per wake-up, so one busy connection cannot starve
- * the others (security.md INV-12); the rest is read on the next loop turn. */
+ * the others (docs/SECURITY.md INV-12); the rest is read on the next loop turn. */
 #define READ_BUDGET (64 * 1024)
 #define READ_CHUNK 16384
 
@@ -78,7 +78,7 @@ const char *connection_state_to_string(ConnectionState s) {
 #define LIVE(field) offsetof(CfgLiveness, field)
 
 /* Every state but those that wait for time or for others has a deadline
- * (issue 6, security.md J-group: a server that stops answering in any phase
+ * (issue 6, docs/SECURITY.md J-group: a server that stops answering in any phase
  * must not hold the connection): the CfgLiveness field that gives it. */
 static const size_t phase_timeouts[_CONNECTION_STATE_MAX] = {
         [CONNECTION_WAITING] = NO_DEADLINE,
@@ -270,7 +270,7 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 /* Exponential backoff with jitter: the delay is drawn from [b/2, b] so that
- * accounts that failed together do not come back together (security.md J10). */
+ * accounts that failed together do not come back together (docs/SECURITY.md J10). */
 static uint64_t next_delay(Connection *c) {
         uint64_t lo = c->auth_failed ? AUTH_BACKOFF_MIN_USEC : BACKOFF_MIN_USEC;
         uint64_t hi = c->auth_failed ? AUTH_BACKOFF_MAX_USEC : BACKOFF_MAX_USEC;
@@ -470,7 +470,7 @@ static int on_auth_done(Connection *c, const ImapResponse *r, bool ok, const cha
         if (!ok) {
                 /* The secret may have changed or expired (tokens last about an hour):
                  * fetch it again and retry at once, a single time; then a long
-                 * backoff, never disabled (anchors.md §3 rows 6 and 19). */
+                 * backoff, never disabled (docs/LIVENESS.md). */
                 log_warning("%s: authentication failed: %s", connection_name(c), text);
                 if (secret_is_fetched(c->account) && !c->refetched) {
                         c->refetched = c->refetch_now = true;
@@ -607,7 +607,7 @@ static int next_step(Connection *c) {
                 if (c->account->tls == CFG_TLS_STARTTLS && c->account->tunnel == NULL && !c->starttls_done) {
                         int r;
 
-                        /* Configured STARTTLS is never optional (security.md INV-1). */
+                        /* Configured STARTTLS is never optional (docs/SECURITY.md INV-1). */
                         if (!imap_session_has_capability(c->s, "STARTTLS"))
                                 return connection_fail(c, -EPROTO, "server does not offer STARTTLS; refusing to go on in plaintext");
                         r = connection_send_simple(c, "STARTTLS", on_starttls_done);
@@ -760,7 +760,7 @@ static int on_idle_end(Connection *c, const ImapResponse *r, bool ok, const char
         if (r->status == IMAP_STATUS_BAD)
                 return connection_fail(c, -EPROTO, "IDLE refused");
         if (c->state == CONNECTION_IDLE_STARTING)
-                /* security.md H06: IDLE refused with NO. */
+                /* docs/SECURITY.md H06: IDLE refused with NO. */
                 return c->mode->idle_refused(c, text);
         if (c->mode->has_work(c))
                 return c->mode->resume(c);
@@ -928,7 +928,7 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
                 return;
         }
         if (!selected || !w)
-                return; /* security.md H10: EXISTS before SELECT means nothing */
+                return; /* docs/SECURITY.md H10: EXISTS before SELECT means nothing */
         switch (resp->data_type) {
         case IMAP_DATA_EXISTS:
                 r = watch_on_exists(w, resp->number);
@@ -1073,7 +1073,7 @@ static bool feed(Connection *c, const char *p, size_t n, size_t *ret_used) {
 }
 
 /* After the STARTTLS OK was processed: start the handshake, unless bytes
- * came after the OK (security.md B01: never trust them). */
+ * came after the OK (docs/SECURITY.md B01: never trust them). */
 static int begin_tls(Connection *c, size_t unfed) {
         int r;
 

@@ -5,7 +5,7 @@
  * those into the JSON line and the environment entries a hook receives.
  *
  * Everything in a FETCH response is attacker-controlled even from an honest
- * server, because any sender writes the Subject and From (security.md §0 and
+ * server, because any sender writes the Subject and From (docs/SECURITY.md, Threat model and
  * §2 item 4).  So every string that leaves this module has been through the
  * same sanitizer, which gives:
  *   - valid UTF-8: every invalid byte sequence becomes U+FFFD (one per maximal
@@ -19,7 +19,7 @@
  *   - a cap in bytes, cut on a character boundary (the longest prefix that
  *     fits; nothing is appended to mark the cut).
  * The result never contains NUL, CR, LF or any other control character, so it
- * can go into an environment variable as it is (security.md M03, M04).
+ * can go into an environment variable as it is (docs/SECURITY.md M03, M04).
  *
  * Pure code: no I/O, no logging, no global state, no sd-event.  Charset
  * conversion uses glibc's iconv(3).  Nothing here blocks.

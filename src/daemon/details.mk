@@ -17,7 +17,7 @@ tests_test_details_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/src/daemon
 tests_test_details_LDADD = $(DETAILS_LIBS) $(CHECK_LIBS)
 endif
 
-# RFC 2047 decoding and the env/JSON builders (security.md 4.7 target 6):
+# RFC 2047 decoding and the env/JSON builders (docs/SECURITY.md, Fuzzing):
 # replayed over tests/fuzz/corpus/rfc2047 by 'make check' (the corpus ships
 # through tests/fuzz/corpus in Makefile.am's EXTRA_DIST).
 check_PROGRAMS += tests/fuzz/replay-rfc2047

@@ -9,7 +9,7 @@
  * own IMAPIDLED_* ones.  Its stdout and stderr are read
  * through sd-event and logged line by line (escaped); a secret command's
  * stdout is captured instead and never logged.  A timeout sends SIGTERM to the
- * whole process group, then SIGKILL after a grace period (security.md M07).
+ * whole process group, then SIGKILL after a grace period (docs/SECURITY.md M07).
  * docs/HOOKS.md says what a hook receives.
  *
  * Requirements on the caller (the daemon's main() does both, the tests too):
@@ -30,7 +30,7 @@
 #include "macro.h"
 #include "time-util.h"
 
-/* Defaults for a zero timeout_usec / kill_grace_usec / max_bytes (security.md §5). */
+/* Defaults for a zero timeout_usec / kill_grace_usec / max_bytes (docs/HOOKS.md). */
 #define HOOK_TIMEOUT_DEFAULT_USEC (60 * USEC_PER_SEC)
 #define HOOK_KILL_GRACE_DEFAULT_USEC (5 * USEC_PER_SEC)
 #define HOOK_SECRET_MAX_DEFAULT ((size_t) 64 * 1024)

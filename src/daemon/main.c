@@ -2,7 +2,7 @@
 /*
  * main.c: imapidled's entry point: the command line, the configuration, then
  * the manager's loop (or a one-shot tool mode: --check-config,
- * --list-mailboxes).  Kept short on purpose (architecture.md B8).
+ * --list-mailboxes).  Kept short on purpose (docs/HACKING.md).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -193,7 +193,7 @@ int main(int argc, char *argv[]) {
         }
 
         /* sd-event's signal and child sources need these blocked, before any
-         * other thread or child exists (architecture.md B8 step 2). */
+         * other thread or child exists (docs/HACKING.md). */
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);

@@ -10,7 +10,7 @@
  *           else IDLE (IDLE_STARTING -> IDLING); the core ends it with DONE
  *           (IDLE_ENDING) for a fetch, a probe or idle_interval, and calls
  *           resume again after the OK
- *   no IDLE (not offered, or refused with NO, security.md H06):
+ *   no IDLE (not offered, or refused with NO, docs/SECURITY.md H06):
  *           RESTING, NOOP every minute (NOOPING) -> resume
  *   out of sync (a response contradicted the watch's numbers, watch.h,
  *           docs/SECURITY.md H07): end IDLE as for a fetch, then EXAMINE

@@ -222,7 +222,7 @@ static int poll_start(Connection *c) {
 
 /* RESTING: the next STATUS round (after listing the patterns again: without
  * NOTIFY, that is how a new mailbox is found); in the notify mode, IDLE again
- * after IDLE ended too soon (the core's pause, security.md H05). */
+ * after IDLE ended too soon (the core's pause, docs/SECURITY.md H05). */
 static int poll_wake(Connection *c) {
         if (c->m.poll.notify)
                 return poll_work(c);
@@ -278,7 +278,7 @@ static void poll_status(Connection *c, const ImapResponse *resp) {
         Watch *w;
 
         if (i < 0)
-                return;         /* not one of ours (security.md: a server may send any STATUS) */
+                return;         /* not one of ours (docs/SECURITY.md: a server may send any STATUS) */
         w = c->m.poll.watches[i];
         if (resp->mbstatus.present & 1u << IMAP_STATUS_ITEM_UIDVALIDITY)
                 uidvalidity = (uint32_t) resp->mbstatus.value[IMAP_STATUS_ITEM_UIDVALIDITY];

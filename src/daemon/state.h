@@ -3,7 +3,7 @@
  * state.h: what the daemon remembers about each watched mailbox between runs
  * (UIDVALIDITY, UIDNEXT, EXISTS, HIGHESTMODSEQ and when they were recorded), so
  * that on every connect it can tell mail that came while it was away from
- * nothing having changed (issue 5, architecture.md B8).
+ * nothing having changed (issue 5, docs/HACKING.md).
  *
  * One text file per account in the state directory, docs/STATE.md describes
  * the format.  Files are replaced atomically (temp file, fsync, rename, fsync

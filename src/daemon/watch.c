@@ -1054,7 +1054,7 @@ void watch_set_config(Watch *w, const CfgAccount *account, const CfgMailbox *mai
 
 /* The single-flight key of a job: the account and the hook's command, so
  * that the same command never runs twice at once for one account, whichever
- * mailbox or event asks (anchors.md §3 row 11: concurrent syncs collide). */
+ * mailbox or event asks (docs/EVENTS.md, Scheduling: concurrent syncs collide). */
 static int lock_key(const Watch *w, WatchEvent ev, char **ret) {
         const CfgHook *hk = watch_hook(w, ev);
         const char *parts[3] = { w->account->name, NULL, NULL };

@@ -73,7 +73,7 @@ typedef struct WatchFetchRequest {
 } WatchFetchRequest;
 
 /* A set of UIDs as the server named them (a VANISHED uid-set, RFC 7162
- * §3.2.10), kept bounded whatever the server sends (security.md G08: a
+ * §3.2.10), kept bounded whatever the server sends (docs/SECURITY.md G08: a
  * hostile "1:4294967295" is one range): the count and the bounds cover every
  * UID added; at most WATCH_UIDS_MAX_RANGES ranges are kept to be listed
  * (IMAPIDLED_UIDS), and a set with more is listed as the range min:max that

@@ -37,7 +37,7 @@ bool imap_arg_atom_equal(const ImapArg *a, const char *word) {
 }
 
 /* RFC 3501 §9: number = 1*DIGIT.  At most 20 digits are looked at, so a
- * 5 000-digit "number" (security.md G10) costs nothing. */
+ * 5 000-digit "number" (docs/SECURITY.md G10) costs nothing. */
 static int parse_digits(const char *s, size_t len, uint64_t max, uint64_t *ret) {
         uint64_t v = 0;
 

@@ -154,7 +154,7 @@ static int do_starttls(ImapClient *c) {
         int r;
 
         /* Bytes that came with the tagged OK were sent in plaintext and may
-         * be an attacker's (security.md B01): refuse, never parse them. */
+         * be an attacker's (docs/SECURITY.md B01): refuse, never parse them. */
         if (c->in.len > 0)
                 return err(c, -EPROTO, "data after STARTTLS response: possible injection, closing");
         r = conn_start_tls(c->conn, c->host, c->tls);
@@ -278,7 +278,7 @@ static int pump(ImapClient *c, usec_t deadline) {
         r = write_out(c);
         if (r < 0)
                 return r;
-        /* TLS may hold decrypted bytes poll() cannot see (security.md §4.6 item 9). */
+        /* TLS may hold decrypted bytes poll() cannot see (docs/TRANSPORT.md item 9). */
         if (!conn_has_pending(c->conn)) {
                 imap_session_output(c->s, &buf, &len);
                 pfd = (struct pollfd) { .fd = conn_fd(c->conn),
@@ -313,7 +313,7 @@ static int pump(ImapClient *c, usec_t deadline) {
                         return err(c, -ECONNRESET, "socket error: %s",
                                    conn_error(c->conn) ? conn_error(c->conn) : strerror((int) -n));
                 if (n == 0) {
-                        /* A reset is end of stream too (engine.md §2.5). */
+                        /* A reset is end of stream too (docs/ENGINE.md). */
                         while ((r = process_one(c)) > 0)
                                 ;
                         if (r < 0)
@@ -870,7 +870,7 @@ int imap_client_idle_begin(ImapClient *c, long duration_ms) {
                         return r == -ETIMEDOUT ? err(c, r, "command: IDLE => timed out") : r;
                 }
         }
-        /* The clock starts once the server accepted (engine.md §2.2 enter step 6). */
+        /* The clock starts once the server accepted (docs/ENGINE.md, IDLE). */
         c->idle_deadline = duration_ms < 0 ? USEC_INFINITY : now_usec() + (usec_t) duration_ms * USEC_PER_MSEC;
         return 0;
 }
@@ -1100,7 +1100,7 @@ int imap_client_connect(const ImapClientOpts *o, ImapClient **ret, char **reterr
         if (r >= 0 && o->mode == IMAP_CLIENT_STARTTLS) {
                 ImapResult res = {};
 
-                /* Configured STARTTLS is never optional (security.md INV-1). */
+                /* Configured STARTTLS is never optional (docs/SECURITY.md INV-1). */
                 r = imap_client_starttls(c, &res);
                 if (r >= 0 && strcmp(res.typ, "OK") != 0)
                         r = err(c, -EPROTO, "Couldn't establish TLS session");

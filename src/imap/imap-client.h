@@ -6,7 +6,7 @@
  * event loop and never calls this.
  *
  * Every call blocks until it is done, the per-operation timeout passes, or
- * the connection fails.  Results have imaplib's shape (engine.md §1.5): a
+ * the connection fails.  Results have imaplib's shape (docs/ENGINE.md): a
  * type ("OK", "NO", "BYE", or a response name for imap_client_response()) and
  * a list of data items, each an ImapDatum (NULL for imaplib's None).
  *
@@ -158,7 +158,7 @@ int imap_client_unselect(ImapClient *c, ImapResult *ret);
 int imap_client_unsubscribe(ImapClient *c, const char *mailbox, ImapResult *ret);
 int imap_client_xatom(ImapClient *c, const char *name, const char *args, ImapResult *ret);
 
-/* IDLE (engine.md §2).  begin sends IDLE and returns once the server
+/* IDLE (docs/ENGINE.md).  begin sends IDLE and returns once the server
  * accepted it ("+"); duration_ms < 0 means no limit.  A refusal is an ordinary
  * error (-EREMOTEIO, "idle denied: ..."), not an abort, and the connection
  * stays usable.  next: 1 and *ret (the caller's, free()) for the next

@@ -4,7 +4,7 @@
  * into wire bytes with RFC 3501 §4 quoting and literals.
  *
  * Arguments are typed so that quoting is decided here, once, the way CPython
- * imaplib does since gh-152703 (engine.md §4.3, "G2"): an astring goes out as
+ * imaplib does since gh-152703 (docs/ENGINE.md, "G2"): an astring goes out as
  * an atom when it can, else as a quoted string, else as a literal; raw
  * arguments (search criteria, fetch items) go out verbatim.  NUL, CR and LF
  * are refused in every argument that is not a literal (S-35, gh-143921): a

@@ -9,7 +9,7 @@
  * Parsing converts the wall time in the value's own zone straight to an
  * absolute instant (time_t, UTC based) with calendar arithmetic: no mktime(),
  * no TZ, no locale, so a local DST change cannot fold two instants into one
- * (engine.md S-02).  Formatting uses a fixed English month table, so the
+ * (docs/ENGINE.md S-02).  Formatting uses a fixed English month table, so the
  * output does not depend on LC_TIME (S-03).  Nothing here allocates or keeps
  * state; only imap_date_format_local() reads the process's time zone.
  */

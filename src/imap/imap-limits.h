@@ -3,7 +3,7 @@
  * imap-limits.h: every bound the engine puts on what a server may send.
  *
  * A server controls lengths, counts and depths; each is checked against these
- * limits before anything is allocated for it (security.md INV-5), so a hostile
+ * limits before anything is allocated for it (docs/SECURITY.md INV-5), so a hostile
  * peer costs at most these many bytes per connection.  The caller may lower or
  * raise any of them; the defaults suit a daemon holding thousands of IDLE
  * connections that fetches headers, not whole messages.

@@ -1207,7 +1207,7 @@ static int process_line(ImapParser *p) {
         int r;
 
         /* RFC 3501 §2.2: lines end in CRLF.  A bare LF, a stray CR or a NUL is
-         * a framing error (security.md G03, F11). */
+         * a framing error (docs/SECURITY.md G03, F11). */
         if (end - start < 2 || b[end - 2] != '\r')
                 return fail(p, -EBADMSG, "line not terminated by CRLF");
         end -= 2;

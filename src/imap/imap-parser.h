@@ -10,7 +10,7 @@
  * (literal8), RFC 4315 (APPENDUID/COPYUID), RFC 4731 (ESEARCH), RFC 5161
  * (ENABLED), RFC 2342 (NAMESPACE), RFC 2971 (ID) and RFC 7162 (HIGHESTMODSEQ,
  * NOMODSEQ, VANISHED, CLOSED).  Literals are framed only by their byte count,
- * never by scanning for a tag or a parenthesis (security.md INV-6), and only
+ * never by scanning for a tag or a parenthesis (docs/SECURITY.md INV-6), and only
  * where a value may stand: a "{5}" inside a quoted string or in response text
  * is text.
  *

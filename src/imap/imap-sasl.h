@@ -12,7 +12,7 @@
  * LOGIN (draft-murchison-sasl-login), CRAM-MD5 (RFC 2195), XOAUTH2 (Google's
  * and Microsoft's bearer-token mechanism) and OAUTHBEARER (RFC 7628); any
  * other mechanism can be supplied as a step function (imaplib's authobject).
- * DIGEST-MD5 and SCRAM are deliberately absent (security.md K07).
+ * DIGEST-MD5 and SCRAM are deliberately absent (docs/SECURITY.md K07).
  *
  * This is the one file of the engine that uses OpenSSL (libcrypto: base64
  * and HMAC-MD5).  Secrets: the object keeps its own copies of the credentials
@@ -29,7 +29,7 @@
 #include "macro.h"
 
 /* Longest base64 challenge accepted, and longest raw response produced
- * (security.md K07: a hostile server's challenge size is bounded). */
+ * (docs/SECURITY.md K07: a hostile server's challenge size is bounded). */
 #define IMAP_SASL_MAX_CHALLENGE ((size_t) 64 * 1024)
 #define IMAP_SASL_MAX_RESPONSE  ((size_t) 64 * 1024)
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * imap-seqset.h: validate and walk RFC 3501 §9 sequence-sets and RFC 4315
- * uid-sets without ever expanding them into arrays (security.md G08: a set
+ * uid-sets without ever expanding them into arrays (docs/SECURITY.md G08: a set
  * like 1:4294967295 is one range, not four billion numbers).
  *
  *   sequence-set = (seq-number / seq-range) *("," sequence-set)

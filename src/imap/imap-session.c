@@ -27,7 +27,7 @@
 /* A tag: up to 8 letters of prefix and a 32-bit number. */
 #define PENDING_TAG_MAX 24
 
-/* ---- the command table (engine.md §1.2) --------------------------------------------------- */
+/* ---- the command table (docs/ENGINE.md) --------------------------------------------------- */
 
 #define S_NONAUTH (1u << IMAP_STATE_NONAUTH)
 #define S_AUTH (1u << IMAP_STATE_AUTH)
@@ -254,7 +254,7 @@ _printf_(3, 4) static int refuse(ImapSession *s, int r, const char *fmt, ...) {
 }
 
 /* The first line of server text for an error message: printable ASCII only
- * (security.md INV-11: logs escape untrusted text), cut to fit. */
+ * (docs/SECURITY.md INV-11: logs escape untrusted text), cut to fit. */
 static void quote_for_error(const char *p, size_t n, char *buf, size_t size) {
         size_t j = 0;
 
@@ -412,7 +412,7 @@ static int store_datum(ImapSession *s, DatumList *l, ImapDatum *d) {
         }
         n->d = d;
         list_push(l, n);
-        /* The cap bounds what a server can make us hold (security.md H08). */
+        /* The cap bounds what a server can make us hold (docs/SECURITY.md H08). */
         while (s->store->data.bytes + s->store->idle.bytes > s->store->max) {
                 DatumNode *old = list_shift(s->store->data.head ? &s->store->data : &s->store->idle);
 
@@ -476,7 +476,7 @@ static void store_remove_type(Store *st, const char *type) {
         }
 }
 
-/* End of capture: leftovers go to the store in arrival order (engine.md §2.2 exit step 3). */
+/* End of capture: leftovers go to the store in arrival order (docs/ENGINE.md). */
 static int capture_end(ImapSession *s) {
         DatumNode *n;
 
@@ -711,7 +711,7 @@ static Pending *idle_pending(ImapSession *s) {
         return NULL;
 }
 
-/* imaplib's state check (engine.md §1.2), before anything is sent. */
+/* imaplib's state check (docs/ENGINE.md), before anything is sent. */
 static int check_allowed(ImapSession *s, const char *name, const CmdEntry *e) {
         char states[64];
 
@@ -811,7 +811,7 @@ static int queue_command(ImapSession *s, ImapCmd *cmd, ImapSasl *sasl, usec_t no
         if (!e)
                 p->cmd = TAKE_PTR(c);
 
-        /* Effects at submit time (engine.md §4.2 step 2, §1.5 select/logout). */
+        /* Effects at submit time (docs/ENGINE.md). */
         if (s->store) {
                 store_remove_type(s->store, "OK");
                 store_remove_type(s->store, "NO");
@@ -824,7 +824,7 @@ static int queue_command(ImapSession *s, ImapCmd *cmd, ImapSasl *sasl, usec_t no
         if (e && e->effect == EFFECT_IDLE) {
                 p->saved_state = s->state;
                 /* Capture starts before IDLE goes out: responses that come
-                 * before the "+" belong to the idler (engine.md §2.2 enter step 2). */
+                 * before the "+" belong to the idler (docs/ENGINE.md, IDLE). */
                 s->capturing = s->store != NULL;
         }
 
@@ -1131,7 +1131,7 @@ int imap_session_feed(ImapSession *s, const void *buf, size_t n, usec_t now, siz
         if (n == 0)
                 return 0;
         /* Nothing may come between the tagged OK to STARTTLS and the TLS
-         * handshake (RFC 3501 §6.2.1; security.md B01, CVE-2021-23993 class). */
+         * handshake (RFC 3501 §6.2.1; docs/SECURITY.md B01, CVE-2021-23993 class). */
         if (s->tls_pending)
                 return fail(s, -EPROTO, "data after STARTTLS response: possible injection, closing");
 

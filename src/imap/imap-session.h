@@ -10,7 +10,7 @@
  * opens nothing and logs nothing; after a fatal error imap_session_error()
  * says why, in words safe to log (no credentials).
  *
- * What it does (engine.md §1, §2, §4):
+ * What it does (docs/ENGINE.md):
  *   - the greeting (OK -> NONAUTH, PREAUTH -> AUTH, anything else fatal);
  *   - the command table of imaplib (43 commands, plus ID and MOVE) with the
  *     allowed states checked before anything is sent, and UID sub-commands;
@@ -20,7 +20,7 @@
  *   - IDLE (RFC 2177): IDLE, "+", untagged responses, DONE, tagged reply;
  *   - STARTTLS: after the tagged OK nothing more may be fed until the caller
  *     has switched the transport to TLS (bytes after the OK are an injection
- *     attempt, security.md B01), then capabilities and stored responses from
+ *     attempt, docs/SECURITY.md B01), then capabilities and stored responses from
  *     the plaintext phase are forgotten (RFC 3501 §6.2.1);
  *   - capabilities from the greeting code, CAPABILITY responses and the
  *     CAPABILITY code of a tagged OK (after LOGIN/AUTHENTICATE);
@@ -207,7 +207,7 @@ uint64_t imap_session_response_dropped(const ImapSession *s);
 
 /* The IDLE queue: untagged responses that arrived after IDLE was sent, in
  * order (a response code in a status line is queued as its own item after it,
- * engine.md §2.3).  1 and *ret (the caller's), or 0 when empty.  After
+ * docs/ENGINE.md).  1 and *ret (the caller's), or 0 when empty.  After
  * imap_session_idle_done() or an IDLE refusal, what is left moves to the store. */
 int imap_session_idle_pop(ImapSession *s, ImapDatum **ret);
 bool imap_session_idle_capturing(const ImapSession *s);

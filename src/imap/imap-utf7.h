@@ -4,7 +4,7 @@
  *
  * Mailbox names travel in mUTF-7 unless UTF8=ACCEPT is enabled.  The wire
  * form is the identifier a daemon keeps; a decoded form is only shown or
- * passed on when it round-trips (security.md I03), so both directions accept
+ * passed on when it round-trips (docs/SECURITY.md I03), so both directions accept
  * exactly the canonical encoding and nothing else: decode(encode(x)) == x and
  * encode(decode(y)) == y whenever either call succeeds.
  *

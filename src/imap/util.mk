@@ -60,7 +60,7 @@ tests_fuzz_fuzz_imap_utf7_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 tests_fuzz_fuzz_imap_utf7_LDADD = src/imap/libimap.a src/shared/libshared.a
 endif
 
-# Connection state-machine fuzz target (security.md 4.7 target 3): the input
+# Connection state-machine fuzz target (docs/SECURITY.md, Fuzzing): the input
 # is a program of server bytes and caller actions.  The session drives SASL,
 # so both binaries link libcrypto.  The corpus generator is run by hand.
 check_PROGRAMS += tests/fuzz/replay-imap-session

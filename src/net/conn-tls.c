@@ -2,7 +2,7 @@
 /*
  * conn-tls.c: TLS over a connected socket with OpenSSL, for implicit TLS and
  * STARTTLS: the shared client context, the per-connection verification policy
- * (security.md §4.6 and group E), the non-blocking handshake, and read/write
+ * (docs/TRANSPORT.md and docs/SECURITY.md group E), the non-blocking handshake, and read/write
  * with WANT_READ/WANT_WRITE mapped into conn_events().
  *
  * SIGPIPE: OpenSSL's socket BIO writes with write(2), which raises SIGPIPE
@@ -193,7 +193,7 @@ int conn_tls_ctx_new_full(const ConnTlsParams *p, ConnTlsCtx **ret, char **reter
                 return ctx_fail(reterr_msg, -ENOMEM, "creating the TLS context", NULL);
 
         SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
-        /* RFC 8996 retired TLS 1.0 and 1.1; security.md E07. */
+        /* RFC 8996 retired TLS 1.0 and 1.1; docs/SECURITY.md E07. */
         if (!SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION))
                 return ctx_fail(reterr_msg, -EINVAL, "setting the minimum TLS version", NULL);
         /* RELEASE_BUFFERS: thousands of idle conns should not each pin 2 record buffers.
@@ -355,7 +355,7 @@ static int tls_handshake(Conn *c) {
         ERR_clear_error();
         k = SSL_connect(c->ssl);
         if (k == 1) {
-                /* Belt and braces (security.md INV-3, §4.6 item 6): SSL_VERIFY_PEER already
+                /* Belt and braces (docs/SECURITY.md INV-3; docs/TRANSPORT.md): SSL_VERIFY_PEER already
                  * aborts on a bad chain or name, but check the result at the point of use. */
                 v = SSL_get_verify_result(c->ssl);
                 if (v != X509_V_OK) {
@@ -530,7 +530,7 @@ int conn_start_tls(Conn *c, const char *host, ConnTlsCtx *ctx) {
         if (c->phase != CONN_PHASE_READY)
                 return -ENOTCONN;
 
-        /* security.md B01: whatever is already queued was sent in plaintext before the
+        /* docs/SECURITY.md B01: whatever is already queued was sent in plaintext before the
          * handshake and would be taken for the start of the TLS stream or, worse, for data
          * under TLS by a careless reader.  Anything arriving after this check is read by
          * OpenSSL as records and fails the handshake, so the check is not racy. */

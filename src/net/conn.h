@@ -95,7 +95,7 @@ int conn_tunnel_new(char *const argv[], Conn **ret);
  * as conn_tls_new(); afterwards drive conn_process() until it returns 1, as for a new conn.
  * Refuses with -EPROTO if the socket already holds unread bytes (ioctl FIONREAD > 0): bytes
  * the server sent before the handshake are unauthenticated and must never be read as if they
- * came through TLS (security.md B01).  The caller must have consumed exactly the tagged OK and
+ * came through TLS (docs/SECURITY.md B01).  The caller must have consumed exactly the tagged OK and
  * nothing more, and must not have buffered anything beyond it.  Other errors: -ENOTCONN (not
  * ready), -EALREADY (already TLS), -EOPNOTSUPP (a tunnel), -ENOMEM; none of them changes the
  * conn, which stays a usable plain TCP conn. */
@@ -178,7 +178,7 @@ ssize_t conn_read(Conn *c, void *buf, size_t n);
 ssize_t conn_write(Conn *c, const void *buf, size_t n);
 
 /* True if TLS holds decrypted application bytes that poll() cannot see: read until -EAGAIN
- * or until this is false before polling again (security.md E11). */
+ * or until this is false before polling again (docs/SECURITY.md E11). */
 bool conn_has_pending(const Conn *c);
 
 /* The last failure reason, or NULL if none.  Valid until the next call on c.  A conn that

@@ -3,7 +3,7 @@
  * resolve.h: name resolution that never blocks the caller.  getaddrinfo() has
  * no timeout of its own and, with the network gone (after a resume, say),
  * waits for the resolver's timeouts times its attempts; on the daemon's single
- * event loop that would stall every account (security.md J09).  So the lookup
+ * event loop that would stall every account (docs/SECURITY.md J09).  So the lookup
  * runs on a detached thread and the caller polls an fd, as it does for a Conn;
  * the deadline is the caller's: it gives up by calling conn_resolve_free().
  * Like the rest of src/net this knows nothing of sd-event, never logs and

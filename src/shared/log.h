@@ -5,7 +5,7 @@
  * (sd-daemon(3)).  Prefixes are written when stderr goes to the journal or is
  * not a terminal; on a terminal the line is plain.
  *
- * Only src/daemon logs (architecture.md B4): the engine and the transport
+ * Only src/daemon logs (docs/HACKING.md): the engine and the transport
  * return errors and reasons, the daemon decides and logs once.  Nothing
  * logged may contain a secret; server text goes through log_escape().
  */

@@ -3,7 +3,7 @@
  * spawn-util.h: start a child program with a clean slate, the one way both
  * tunnels (src/net) and hooks (src/daemon) do it: posix_spawnp() (no shell),
  * the given descriptors as stdin/stdout/stderr and nothing else (closefrom
- * catches descriptors opened without O_CLOEXEC; security.md M06), an empty
+ * catches descriptors opened without O_CLOEXEC; docs/SECURITY.md M06), an empty
  * signal mask and default dispositions (the daemon blocks and ignores
  * signals for sd-event), and optionally a process group of its own so a
  * timeout can reach a shell's children (M07).

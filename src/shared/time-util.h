@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * time-util.h: the time type every layer passes around.  Layers below the
- * daemon never read a clock: time comes in as an argument (architecture.md
+ * daemon never read a clock: time comes in as an argument (docs/HACKING.md
  * B6), so the engine can be tested without waiting.
  */
 #pragma once

@@ -2,7 +2,7 @@
 /*
  * fuzz-imap-parser.c: libFuzzer target for the response parser.
  *
- * The first input byte picks the chunking (security.md 4.7 target 2, after
+ * The first input byte picks the chunking (docs/SECURITY.md, Fuzzing, after
  * Dovecot's incremental parser tests): 0 = whole, 1 = byte by byte, else
  * pieces of that many bytes.  The second picks small limits or the defaults,
  * so the limit paths are reached with short inputs.  Every response is dumped,

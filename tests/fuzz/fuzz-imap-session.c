@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz-imap-session.c: libFuzzer target for the connection state machine
- * (security.md 4.7 target 3): the input is a small program that plays both
+ * (docs/SECURITY.md, Fuzzing): the input is a small program that plays both
  * the server (bytes fed to the session) and the caller (commands, IDLE DONE,
  * the STARTTLS switch, time, writing output, popping stored responses), and
  * after every step the session is checked against its contract.  TLS is
@@ -41,7 +41,7 @@
  *     its command line was output and taken up to its CRLF by a CONSUME
  *     (catalogue case A05: the server cannot answer what it has not read);
  *   - after a STARTTLS command line nothing is output until its tagged reply,
- *     and after a tagged OK nothing until starttls_done() (security.md B01);
+ *     and after a tagged OK nothing until starttls_done() (docs/SECURITY.md B01);
  *   - "DONE" goes out only after an IDLE line, once; the first idle_done()
  *     that returns 0 appends exactly "DONE\r\n", a later one nothing;
  *   - stored data never holds more than max_stored bytes: the store alone at

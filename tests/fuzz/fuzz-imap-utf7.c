@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuzz-imap-utf7.c: libFuzzer target for modified UTF-7 (security.md I03).
+ * fuzz-imap-utf7.c: libFuzzer target for modified UTF-7 (docs/SECURITY.md I03).
  *
  * The input is tried both ways.  As mUTF-7: if it decodes, encoding the
  * result must give back exactly the input bytes (only canonical forms are

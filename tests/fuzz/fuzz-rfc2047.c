@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz-rfc2047.c: libFuzzer target for header decoding for hooks and the
- * hook env/JSON builders (security.md 4.7 target 6).
+ * hook env/JSON builders (docs/SECURITY.md, Fuzzing).
  *
  * The first input byte is the cap (255: none), the rest is header text.  It
  * is decoded with and without the cap, and both results must be valid UTF-8

@@ -222,7 +222,7 @@ static void gen(void) {
         feed("FZ3 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n");
         save("starttls");
 
-        /* STARTTLS with bytes after the OK (security.md B01): fatal. */
+        /* STARTTLS with bytes after the OK (docs/SECURITY.md B01): fatal. */
         hdr(CAP2K);
         feed("* OK [CAPABILITY IMAP4rev1 STARTTLS] ready\r\n");
         sub(STARTTLS);
