@@ -15,7 +15,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -47,7 +49,7 @@ static void tmpdir_setup(void) {
 }
 
 static void tmpdir_teardown(void) {
-        static const char *const names[] = { "ca.pem", "ca-key.pem", "cert.pem", "key.pem" };
+        static const char *const names[] = { "ca.pem", "ca-key.pem", "cert.pem", "key.pem", "chain.pem" };
         char p[PATH_MAX];
 
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
@@ -1185,6 +1187,188 @@ START_TEST(test_tls_handshake_timeout) {
 }
 END_TEST
 
+/* ---- certificates verification must refuse (docs/SECURITY.md E02-E05) ---- */
+
+static void make_certs_spec(char sub, const ThCertSpec *spec, ThCerts *ret) {
+        char d[PATH_MAX];
+
+        (void) snprintf(d, sizeof(d), "%s/%c", tmpdir, sub);
+        ck_assert_int_eq(mkdir(d, 0700), 0);
+        ck_assert_int_eq(th_certs_make_spec(d, spec, ret), 0);
+}
+
+/* Implicit TLS to 127.0.0.1:port, verified and sent as SNI under host, whatever host resolves to. */
+static Conn *tls_connect_as(const char *host, int port, ConnTlsCtx *ctx) {
+        struct sockaddr_storage ss;
+        struct addrinfo ai;
+        Conn *c = NULL;
+
+        set_addr(&ai, &ss, AF_INET, port, NULL);
+        ck_assert_int_eq(conn_tls_new_resolved(host, port_str(port), &ai, ctx, &c), 0);
+        return c;
+}
+
+/* The server presents served->cert_file (with whatever chain that file holds); a client trusting
+ * ca_file connects as host.  The handshake must fail, no byte may be written, and the reason
+ * must be the one X.509 verification error err, the text the daemon logs. */
+static void expect_verify_failure(const ThCerts *served, const char *ca_file, const char *host, long err) {
+        _cleanup_(conn_tls_ctx_freep) ConnTlsCtx *ctx = client_ctx(ca_file, NULL, NULL);
+        _cleanup_(conn_freep) Conn *c = NULL;
+        char why[256];
+        int port;
+        pid_t srv;
+
+        (void) snprintf(why, sizeof(why), "certificate verify failed: %s", X509_verify_cert_error_string(err));
+        srv = tls_server(srv_tls_echo, &(ServerOpts) { .certs = served, .hold_fd = -1 }, &port);
+        c = tls_connect_as(host, port, ctx);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), -EPROTO);
+        ck_assert(!conn_is_ready(c));
+        ck_assert_msg(contains(conn_error(c), why), "expected \"%s\", error: %s", why, conn_error(c));
+        ck_assert_int_eq(conn_write(c, "LOGIN", 5), -ENOTCONN);
+        c = conn_free(c);
+        /* The server's SSL_accept() failed too: the client aborted the handshake. */
+        ck_assert_int_ne(server_wait(srv), 0);
+}
+
+/* The positive control: the same kind of server is accepted when nothing is wrong. */
+static void expect_verified(const ThCerts *served, const char *ca_file, const char *host) {
+        _cleanup_(conn_tls_ctx_freep) ConnTlsCtx *ctx = client_ctx(ca_file, NULL, NULL);
+        _cleanup_(conn_freep) Conn *c = NULL;
+        int port;
+        pid_t srv;
+
+        srv = tls_server(srv_tls_echo, &(ServerOpts) { .certs = served, .hold_fd = -1 }, &port);
+        c = tls_connect_as(host, port, ctx);
+        ck_assert_msg(conn_wait_ready(c, SAFETY_MS) == 0, "error: %s", conn_error(c));
+        echo_roundtrip(c, "verified\r\n");
+        c = conn_free(c);
+        ck_assert_int_eq(server_wait(srv), 0);
+}
+
+static X509 *load_cert(const char *path) {
+        FILE *f = fopen(path, "re");
+        X509 *x;
+
+        ck_assert_ptr_nonnull(f);
+        x = PEM_read_X509(f, NULL, NULL, NULL);
+        (void) fclose(f);
+        ck_assert_ptr_nonnull(x);
+        return x;
+}
+
+/* Whether the certificate in path has a dNSName of exactly these len bytes. */
+static bool cert_has_dns(const char *path, const char *name, size_t len) {
+        X509 *x = load_cert(path);
+        GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+        bool found = false;
+
+        for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+                const GENERAL_NAME *gn = sk_GENERAL_NAME_value(gens, i);
+
+                if (gn->type == GEN_DNS && (size_t) ASN1_STRING_length(gn->d.dNSName) == len &&
+                    memcmp(ASN1_STRING_get0_data(gn->d.dNSName), name, len) == 0)
+                        found = true;
+        }
+        GENERAL_NAMES_free(gens);
+        X509_free(x);
+        return found;
+}
+
+/* docs/SECURITY.md E02: "localhost\0.evil" is a name a CA may sign for the owner of
+ * "localhost\0.evil"'s parent domain; a comparison with C strings would read "localhost". */
+START_TEST(test_tls_san_nul) {
+        static const char nul_name[] = "localhost\0.evil";
+        ThCerts certs;
+
+        make_certs_spec('a',
+                        &(ThCertSpec) { .raw_dns = nul_name, .raw_dns_len = sizeof(nul_name) - 1, .cn = "th-leaf" },
+                        &certs);
+        /* The hostile input really is in the certificate, NUL and all. */
+        ck_assert(cert_has_dns(certs.cert_file, nul_name, sizeof(nul_name) - 1));
+        ck_assert(!cert_has_dns(certs.cert_file, "localhost", strlen("localhost")));
+        /* The chain is good (the reason is the name, not the issuer). */
+        expect_verify_failure(&certs, certs.ca_file, "localhost", X509_V_ERR_HOSTNAME_MISMATCH);
+}
+END_TEST
+
+/* docs/SECURITY.md E03: when a subjectAltName with a DNS name is present the CN is not a name
+ * of the server (RFC 6125 §6.4.4). */
+START_TEST(test_tls_cn_not_san) {
+        ThCerts certs;
+        X509 *x;
+        char cn[64] = "";
+
+        make_certs_spec('a', &(ThCertSpec) { .dns_names = names_other, .cn = "localhost" }, &certs);
+        x = load_cert(certs.cert_file);
+        ck_assert_int_gt(X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn)), 0);
+        X509_free(x);
+        ck_assert_str_eq(cn, "localhost");
+
+        expect_verify_failure(&certs, certs.ca_file, "localhost", X509_V_ERR_HOSTNAME_MISMATCH);
+        /* Control: the certificate is good for the name in its SAN. */
+        expect_verified(&certs, certs.ca_file, "other.example");
+}
+END_TEST
+
+/* docs/SECURITY.md E04: a wildcard stands for exactly one label (RFC 6125 §6.4.3). */
+START_TEST(test_tls_wildcard_one_label) {
+        static const char *const names[] = { "*.example.com", NULL };
+        ThCerts certs;
+
+        make_certs_spec('a', &(ThCertSpec) { .dns_names = names }, &certs);
+        expect_verify_failure(&certs, certs.ca_file, "a.b.example.com", X509_V_ERR_HOSTNAME_MISMATCH);
+        expect_verify_failure(&certs, certs.ca_file, "example.com", X509_V_ERR_HOSTNAME_MISMATCH);
+        /* Control: one label is matched. */
+        expect_verified(&certs, certs.ca_file, "a.example.com");
+}
+END_TEST
+
+/* docs/SECURITY.md E05, each failure with its own reason in conn_error() (what the daemon logs). */
+START_TEST(test_tls_expired) {
+        ThCerts certs;
+
+        make_certs_spec('a',
+                        &(ThCertSpec) { .dns_names = names_localhost, .not_before_secs = -2 * 86400,
+                                        .not_after_secs = -86400 },
+                        &certs);
+        expect_verify_failure(&certs, certs.ca_file, "localhost", X509_V_ERR_CERT_HAS_EXPIRED);
+}
+END_TEST
+
+START_TEST(test_tls_not_yet_valid) {
+        ThCerts certs;
+
+        make_certs_spec('a',
+                        &(ThCertSpec) { .dns_names = names_localhost, .not_before_secs = 86400,
+                                        .not_after_secs = 2 * 86400 },
+                        &certs);
+        expect_verify_failure(&certs, certs.ca_file, "localhost", X509_V_ERR_CERT_NOT_YET_VALID);
+}
+END_TEST
+
+START_TEST(test_tls_self_signed) {
+        ThCerts certs;
+
+        /* The leaf signs itself; the client trusts a CA that has nothing to do with it. */
+        make_certs_spec('a', &(ThCertSpec) { .dns_names = names_localhost, .self_signed = true }, &certs);
+        expect_verify_failure(&certs, certs.ca_file, "localhost", X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT);
+}
+END_TEST
+
+START_TEST(test_tls_missing_intermediate) {
+        ThCerts certs, with_chain;
+
+        /* CA -> intermediate -> leaf, the client trusts the CA, the server sends the leaf alone:
+         * nothing links it to the CA (the client fetches no missing issuers, no AIA). */
+        make_certs_spec('a', &(ThCertSpec) { .dns_names = names_localhost, .intermediate = true }, &certs);
+        expect_verify_failure(&certs, certs.ca_file, "localhost", X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+        /* Control: the same leaf with its intermediate is accepted. */
+        with_chain = certs;
+        memcpy(with_chain.cert_file, certs.chain_file, sizeof(with_chain.cert_file));
+        expect_verified(&with_chain, certs.ca_file, "localhost");
+}
+END_TEST
+
 /* ---- tunnels ------------------------------------------------------------- */
 
 /* conn_tunnel_new() with a NULL-terminated list of string literals (argv is char *const[]). */
@@ -2068,6 +2252,13 @@ static Suite *conn_suite(void) {
         tcase_add_test(tc, test_tls_close_notify);
         tcase_add_test(tc, test_tls_write_after_reset);
         tcase_add_test(tc, test_tls_handshake_timeout);
+        tcase_add_test(tc, test_tls_san_nul);
+        tcase_add_test(tc, test_tls_cn_not_san);
+        tcase_add_test(tc, test_tls_wildcard_one_label);
+        tcase_add_test(tc, test_tls_expired);
+        tcase_add_test(tc, test_tls_not_yet_valid);
+        tcase_add_test(tc, test_tls_self_signed);
+        tcase_add_test(tc, test_tls_missing_intermediate);
         tcase_add_test(tc, test_tls_options);
         tcase_add_test(tc, test_tls_resolved);
         suite_add_tcase(s, tc);
