@@ -140,6 +140,12 @@ static int listen_loopback(int family, int *ret_port) {
 
 /* ---- the server child ---------------------------------------------------- */
 
+typedef enum RelayMode {
+        RELAY_PLAIN,            /* both ways unchanged */
+        RELAY_STRIP_RI,         /* renegotiation_info (RFC 5746 §3.6) taken out of the ServerHello */
+        RELAY_DRIP,             /* the server's bytes one at a time, RELAY_DRIP_MS apart */
+} RelayMode;
+
 typedef struct ServerOpts {
         const ThCerts *certs;           /* TLS server certificate (NULL: plain) */
         int max_version;                /* 0: OpenSSL's default */
@@ -149,6 +155,8 @@ typedef struct ServerOpts {
         int accepts;                    /* connections to serve one after another (0 means 1) */
         int hold_fd;                    /* if >= 0, wait for EOF on it before acting */
         int hold_wfd;                   /* the write end of that pipe, closed in the child */
+        int relay_to;                   /* srv_relay(): the port it forwards to */
+        RelayMode relay_mode;           /* srv_relay(): what it does to the server's bytes */
 } ServerOpts;
 
 typedef int (*ServerFn)(int fd, const ServerOpts *o);
@@ -1369,6 +1377,234 @@ START_TEST(test_tls_missing_intermediate) {
 }
 END_TEST
 
+/* ---- a relay between client and server, to change what the server sends -- */
+
+#define RELAY_DRIP_MS 50
+
+static int64_t mono_ms(void) {
+        struct timespec ts;
+
+        ck_assert_int_eq(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t get16(const uint8_t *p) {
+        return (size_t) p[0] << 8 | p[1];
+}
+
+static void put16(uint8_t *p, size_t v) {
+        p[0] = (uint8_t) (v >> 8);
+        p[1] = (uint8_t) v;
+}
+
+/* b holds exactly one TLS record of n bytes: if it is a ServerHello with the renegotiation_info
+ * extension, remove the extension, fix the three lengths and return the new size; else -1. */
+static ssize_t strip_renegotiation_info(uint8_t *b, size_t n) {
+        size_t hs_end, off, ext_len;
+
+        if (n < 9 || b[0] != 22 /* handshake */ || 5 + get16(b + 3) != n || b[5] != 2 /* ServerHello */)
+                return -1;
+        hs_end = 9 + ((size_t) b[6] << 16 | get16(b + 7));
+        off = 9 + 2 + 32;                       /* legacy_version, random */
+        if (hs_end > n || off >= hs_end)
+                return -1;
+        off += 1 + b[off] + 2 + 1;              /* session id, cipher suite, compression */
+        if (off + 2 > hs_end)
+                return -1;
+        ext_len = get16(b + off);
+        if (off + 2 + ext_len != hs_end)
+                return -1;
+        for (size_t e = off + 2; e + 4 <= hs_end; e += 4 + get16(b + e + 2)) {
+                size_t cut = 4 + get16(b + e + 2);
+
+                if (get16(b + e) != 0xff01 || e + cut > hs_end)
+                        continue;
+                memmove(b + e, b + e + cut, n - e - cut);
+                put16(b + off, ext_len - cut);
+                hs_end -= cut + 9;
+                b[6] = (uint8_t) (hs_end >> 16);
+                put16(b + 7, hs_end);
+                put16(b + 3, n - cut - 5);
+                return (ssize_t) (n - cut);
+        }
+        return -1;
+}
+
+/* The relay child, on an accepted client: connects to 127.0.0.1:o->relay_to and forwards.  Exit
+ * status 0 when the client went away after the relay did its part: in RELAY_STRIP_RI the
+ * extension was found and removed, in RELAY_DRIP at least one byte was dripped. */
+static int srv_relay(int cfd, const ServerOpts *o) {
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t) o->relay_to),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        static uint8_t down[65536];             /* server to client, not yet forwarded */
+        size_t down_len = 0, dripped = 0;
+        bool stripped = false;
+        int64_t next_drip = 0;
+        _cleanup_close_ int sfd = -EBADF;
+
+        sfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (sfd < 0 || connect(sfd, (struct sockaddr *) &a, sizeof(a)) < 0)
+                return 10;
+        for (;;) {
+                struct pollfd p[2] = {
+                        { .fd = cfd, .events = POLLIN },
+                        { .fd = sfd, .events = down_len < sizeof(down) ? POLLIN : 0 },
+                };
+                int timeout = -1;
+                char up[4096];
+                ssize_t k;
+
+                if (o->relay_mode == RELAY_DRIP && down_len > 0)
+                        timeout = (int) MAX(next_drip - mono_ms(), (int64_t) 0);
+                if (poll(p, 2, timeout) < 0)
+                        return 11;
+                if (p[0].revents) {
+                        k = read(cfd, up, sizeof(up));
+                        if (k <= 0)
+                                break;
+                        if (!write_all(sfd, up, (size_t) k))
+                                break;
+                }
+                if (p[1].revents) {
+                        k = read(sfd, down + down_len, sizeof(down) - down_len);
+                        if (k <= 0)
+                                break;
+                        down_len += (size_t) k;
+                }
+
+                if (o->relay_mode == RELAY_STRIP_RI && !stripped) {
+                        size_t rec;
+                        ssize_t m;
+
+                        if (down_len < 5 || down_len < (rec = 5 + get16(down + 3)))
+                                continue;
+                        m = strip_renegotiation_info(down, rec);
+                        if (m < 0)
+                                return 12;
+                        stripped = true;
+                        if (!write_all(cfd, down, (size_t) m) || !write_all(cfd, down + rec, down_len - rec))
+                                break;
+                        down_len = 0;
+                } else if (o->relay_mode == RELAY_DRIP) {
+                        if (down_len > 0 && mono_ms() >= next_drip) {
+                                if (!write_all(cfd, down, 1))
+                                        break;
+                                memmove(down, down + 1, --down_len);
+                                dripped++;
+                                next_drip = mono_ms() + RELAY_DRIP_MS;
+                        }
+                } else if (down_len > 0) {
+                        if (!write_all(cfd, down, down_len))
+                                break;
+                        down_len = 0;
+                }
+        }
+        switch (o->relay_mode) {
+        case RELAY_STRIP_RI:
+                return stripped ? 0 : 13;
+        case RELAY_DRIP:
+                return dripped > 0 ? 0 : 14;
+        default:
+                return 0;
+        }
+}
+
+static pid_t relay_start(int backend_port, RelayMode mode, int *ret_port) {
+        return tls_server(srv_relay, &(ServerOpts) { .relay_to = backend_port, .relay_mode = mode, .hold_fd = -1 },
+                          ret_port);
+}
+
+/* docs/SECURITY.md E07: a TLS 1.2 server without RFC 5746 secure renegotiation.  OpenSSL's server
+ * always sends renegotiation_info, so the relay removes it from the ServerHello; the client
+ * notices before the Finished messages would (RFC 5746 §3.4), with its own reason. */
+START_TEST(test_tls_no_secure_renegotiation) {
+        _cleanup_(conn_tls_ctx_freep) ConnTlsCtx *ctx = NULL;
+        _cleanup_(conn_freep) Conn *c = NULL;
+        const char *why;
+        ThCerts certs;
+        SSL_CTX *sc;
+        int port, rport;
+        pid_t srv, rly;
+
+        make_certs('a', names_localhost, ips_loopback, &certs);
+        ctx = client_ctx(certs.ca_file, NULL, NULL);
+        sc = conn_tls_ctx_get_ssl_ctx(ctx);
+        /* The policy: nothing that would let such a server in is set. */
+        ck_assert_uint_eq(SSL_CTX_get_options(sc) & (SSL_OP_LEGACY_SERVER_CONNECT |
+                                                     SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION),
+                          0);
+        ck_assert_int_eq(SSL_CTX_get_min_proto_version(sc), TLS1_2_VERSION);
+
+        /* Control: a TLS 1.2 server through the unchanged relay is accepted. */
+        srv = tls_server(srv_tls_echo,
+                         &(ServerOpts) { .certs = &certs, .max_version = TLS1_2_VERSION, .hold_fd = -1 }, &port);
+        rly = relay_start(port, RELAY_PLAIN, &rport);
+        c = tls_connect_as("localhost", rport, ctx);
+        ck_assert_msg(conn_wait_ready(c, SAFETY_MS) == 0, "error: %s", conn_error(c));
+        ck_assert_int_eq(SSL_version(c->ssl), TLS1_2_VERSION);
+        echo_roundtrip(c, "TLS 1.2 with RFC 5746\r\n");
+        c = conn_free(c);
+        ck_assert_int_eq(server_wait(rly), 0);
+        ck_assert_int_eq(server_wait(srv), 0);
+
+        /* The same server without the extension: refused. */
+        srv = tls_server(srv_tls_echo,
+                         &(ServerOpts) { .certs = &certs, .max_version = TLS1_2_VERSION, .hold_fd = -1 }, &port);
+        rly = relay_start(port, RELAY_STRIP_RI, &rport);
+        c = tls_connect_as("localhost", rport, ctx);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), -EPROTO);
+        ck_assert(!conn_is_ready(c));
+        why = ERR_reason_error_string(ERR_PACK(ERR_LIB_SSL, 0, SSL_R_UNSAFE_LEGACY_RENEGOTIATION_DISABLED));
+        ck_assert_ptr_nonnull(why);
+        ck_assert_msg(contains(conn_error(c), why), "expected \"%s\", error: %s", why, conn_error(c));
+        c = conn_free(c);
+        /* The relay found the extension and removed it; the server never finished its handshake. */
+        ck_assert_int_eq(server_wait(rly), 0);
+        ck_assert_int_ne(server_wait(srv), 0);
+}
+END_TEST
+
+/* docs/SECURITY.md K02: the server's handshake bytes arrive one every RELAY_DRIP_MS, so the
+ * handshake keeps making progress but would take minutes.  The deadline is a total one, from the
+ * start of the wait: progress must not push it back.  (The daemon's tls_timeout is the same kind:
+ * daemon/connection.c arms a phase's deadline only in connection_set_state(), never on I/O.) */
+START_TEST(test_tls_handshake_drip) {
+        _cleanup_(conn_tls_ctx_freep) ConnTlsCtx *ctx = NULL;
+        _cleanup_(conn_freep) Conn *c = NULL;
+        struct pollfd pfd;
+        ThCerts certs;
+        int port, rport;
+        pid_t srv, rly;
+
+        make_certs('a', names_localhost, ips_loopback, &certs);
+        ctx = client_ctx(certs.ca_file, NULL, NULL);
+        srv = tls_server(srv_tls_echo, &(ServerOpts) { .certs = &certs, .hold_fd = -1 }, &port);
+        rly = relay_start(port, RELAY_DRIP, &rport);
+        c = tls_connect_as("localhost", rport, ctx);
+
+        /* Connect and send the ClientHello, then wait for the first dripped byte: the drip has
+         * begun before the deadline starts. */
+        for (;;) {
+                ck_assert_int_eq(conn_process(c), 0);
+                if (c->phase == CONN_PHASE_HANDSHAKE && conn_events(c) == POLLIN)
+                        break;
+                wait_for(c);
+        }
+        pfd = (struct pollfd) { .fd = conn_fd(c), .events = POLLIN };
+        ck_assert_int_eq(poll(&pfd, 1, SAFETY_MS), 1);
+
+        ck_assert_int_eq(conn_wait_ready(c, 300), -ETIMEDOUT);
+        ck_assert(!conn_is_ready(c));
+        ck_assert_msg(contains(conn_error(c), "timed out after 300 ms while in the TLS handshake"), "error: %s",
+                      conn_error(c));
+        ck_assert_int_eq(conn_write(c, "LOGIN", 5), -ENOTCONN);
+        c = conn_free(c);
+        /* The relay did drip; the server's handshake never completed. */
+        ck_assert_int_eq(server_wait(rly), 0);
+        ck_assert_int_ne(server_wait(srv), 0);
+}
+END_TEST
+
 /* ---- tunnels ------------------------------------------------------------- */
 
 /* conn_tunnel_new() with a NULL-terminated list of string literals (argv is char *const[]). */
@@ -2259,6 +2495,8 @@ static Suite *conn_suite(void) {
         tcase_add_test(tc, test_tls_not_yet_valid);
         tcase_add_test(tc, test_tls_self_signed);
         tcase_add_test(tc, test_tls_missing_intermediate);
+        tcase_add_test(tc, test_tls_no_secure_renegotiation);
+        tcase_add_test(tc, test_tls_handshake_drip);
         tcase_add_test(tc, test_tls_options);
         tcase_add_test(tc, test_tls_resolved);
         suite_add_tcase(s, tc);
