@@ -32,6 +32,7 @@
 
 #include "conn-internal.h"
 #include "conn.h"
+#include "imap-session.h"
 #include "resolve.h"
 #include "th-certs.h"
 #include "th.h"
@@ -1605,6 +1606,101 @@ START_TEST(test_tls_handshake_drip) {
 }
 END_TEST
 
+/* ---- a TLS cut inside an IMAP literal (docs/SECURITY.md E10) ------------- */
+
+/* Greets with PREAUTH, reads one command line, answers with the start of a 100-byte literal and
+ * closes TCP without close_notify. */
+static int srv_tls_literal_cut(int fd, const ServerOpts *o) {
+        static const char partial[] = "* 1 FETCH (BODY[] {100}\r\n0123456789";
+        SSL_CTX *ctx = server_ctx(o);
+        SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+        char line[256];
+        size_t n = 0;
+        int status = 1, k;
+
+        if (!ssl || SSL_set_fd(ssl, fd) != 1 || SSL_accept(ssl) != 1 || SSL_write(ssl, "* PREAUTH hi\r\n", 14) != 14)
+                goto finish;
+        while (n < sizeof(line) - 1 && (n < 2 || memcmp(line + n - 2, "\r\n", 2) != 0)) {
+                k = SSL_read(ssl, line + n, (int) (sizeof(line) - 1 - n));
+                if (k <= 0)
+                        goto finish;
+                n += (size_t) k;
+        }
+        line[n] = 0;
+        if (strcmp(line, "A0 NOOP\r\n") != 0) {
+                status = 2;
+                goto finish;
+        }
+        if (SSL_write(ssl, partial, (int) strlen(partial)) == (int) strlen(partial))
+                status = 0;
+finish:
+        /* SSL_free() sends nothing: the close below is a bare TCP FIN. */
+        SSL_free(ssl);
+        SSL_CTX_free(ctx);
+        return status;
+}
+
+/* Read once and feed everything into s; returns what conn_read() returned. */
+static ssize_t read_into_session(Conn *c, ImapSession *s) {
+        char buf[512];
+        ssize_t k = client_read(c, buf, sizeof(buf));
+
+        for (size_t off = 0; k > 0 && off < (size_t) k;) {
+                ImapEvent ev;
+                size_t used = 0;
+
+                ck_assert_int_ge(imap_session_feed(s, buf + off, (size_t) k - off, 0, &used), 0);
+                off += used;
+                while (imap_session_next_event(s, &ev) > 0)
+                        ;
+        }
+        return k;
+}
+
+START_TEST(test_tls_cut_in_literal) {
+        _cleanup_(conn_tls_ctx_freep) ConnTlsCtx *ctx = NULL;
+        _cleanup_(imap_session_freep) ImapSession *s = NULL;
+        _cleanup_(conn_freep) Conn *c = NULL;
+        ImapCmd *noop = NULL;
+        const void *out;
+        size_t out_len;
+        ThCerts certs;
+        ssize_t k;
+        int port;
+        pid_t srv;
+
+        make_certs('a', names_localhost, ips_loopback, &certs);
+        ctx = client_ctx(certs.ca_file, NULL, NULL);
+        srv = tls_server(srv_tls_literal_cut, &(ServerOpts) { .certs = &certs, .hold_fd = -1 }, &port);
+        ck_assert_int_eq(imap_session_new(&(ImapSessionParams) { .tag_prefix = "A" }, &s), 0);
+        ck_assert_int_eq(conn_tls_new("localhost", port_str(port), ctx, &c), 0);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), 0);
+
+        while (imap_session_state(s) != IMAP_STATE_AUTH)
+                ck_assert_int_gt(read_into_session(c, s), 0);
+        ck_assert_int_eq(imap_cmd_new("NOOP", &noop), 0);
+        ck_assert_int_eq(imap_session_submit(s, noop, 0, NULL), 0);
+        imap_session_output(s, &out, &out_len);
+        client_write_all(c, out, out_len);
+        imap_session_consume_output(s, out_len);
+
+        /* The literal's first 10 bytes arrive, then the stream ends. */
+        while ((k = read_into_session(c, s)) > 0)
+                ;
+        ck_assert_int_eq(k, 0);
+        ck_assert(imap_session_in_response(s));
+        /* Both layers say what happened: the transport a truncation, the engine a response cut
+         * short, and the session is over. */
+        ck_assert_msg(contains(conn_error(c), "without close_notify"), "error: %s", conn_error(c));
+        ck_assert_int_eq(imap_session_eof(s), -ECONNRESET);
+        ck_assert_msg(contains(imap_session_error(s), "EOF in the middle of a response"), "error: %s",
+                      imap_session_error(s));
+        ck_assert(imap_session_is_dead(s));
+        c = conn_free(c);
+        ck_assert_int_eq(server_wait(srv), 0);
+}
+END_TEST
+
 /* ---- tunnels ------------------------------------------------------------- */
 
 /* conn_tunnel_new() with a NULL-terminated list of string literals (argv is char *const[]). */
@@ -2497,6 +2593,7 @@ static Suite *conn_suite(void) {
         tcase_add_test(tc, test_tls_missing_intermediate);
         tcase_add_test(tc, test_tls_no_secure_renegotiation);
         tcase_add_test(tc, test_tls_handshake_drip);
+        tcase_add_test(tc, test_tls_cut_in_literal);
         tcase_add_test(tc, test_tls_options);
         tcase_add_test(tc, test_tls_resolved);
         suite_add_tcase(s, tc);
