@@ -24,6 +24,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -156,6 +157,7 @@ typedef struct ServerOpts {
         int accepts;                    /* connections to serve one after another (0 means 1) */
         int hold_fd;                    /* if >= 0, wait for EOF on it before acting */
         int hold_wfd;                   /* the write end of that pipe, closed in the child */
+        int mark_wfd;                   /* > 0: where a server writes a byte at its marked point */
         int relay_to;                   /* srv_relay(): the port it forwards to */
         RelayMode relay_mode;           /* srv_relay(): what it does to the server's bytes */
 } ServerOpts;
@@ -1701,6 +1703,90 @@ START_TEST(test_tls_cut_in_literal) {
 }
 END_TEST
 
+/* ---- TLS 1.3 post-handshake messages while idle (docs/SECURITY.md E12) ---- */
+
+/* After the handshake: two NewSessionTickets and a KeyUpdate asking for one back (RFC 8446
+ * §4.6.1, §4.6.3), no application data; a byte on o->mark_wfd says they are on the wire.
+ * Once released: "* 1 EXISTS\r\n" under the new key, and expect "DONE\r\n" back. */
+static int srv_tls13_post_handshake(int fd, const ServerOpts *o) {
+        SSL_CTX *ctx = server_ctx(o);
+        SSL *ssl = NULL;
+        char b[8];
+        int status = 1;
+
+        if (!ctx)
+                return 2;
+        /* None with the handshake: the client must get them only while idle. */
+        (void) SSL_CTX_set_num_tickets(ctx, 0);
+        ssl = SSL_new(ctx);
+        if (!ssl || SSL_set_fd(ssl, fd) != 1 || SSL_accept(ssl) != 1 || SSL_version(ssl) != TLS1_3_VERSION)
+                goto finish;
+        if (SSL_new_session_ticket(ssl) != 1 || SSL_new_session_ticket(ssl) != 1 || SSL_do_handshake(ssl) != 1 ||
+            SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED) != 1 || SSL_do_handshake(ssl) != 1)
+                goto finish;
+        if (write(o->mark_wfd, "m", 1) != 1)
+                goto finish;
+        hold(o);
+        if (SSL_write(ssl, "* 1 EXISTS\r\n", 12) != 12 || SSL_read(ssl, b, sizeof(b)) != 6 ||
+            memcmp(b, "DONE\r\n", 6) != 0)
+                goto finish;
+        status = 0;
+        (void) SSL_shutdown(ssl);
+finish:
+        SSL_free(ssl);
+        SSL_CTX_free(ctx);
+        return status;
+}
+
+START_TEST(test_tls13_post_handshake) {
+        _cleanup_(conn_tls_ctx_freep) ConnTlsCtx *ctx = NULL;
+        _cleanup_(conn_freep) Conn *c = NULL;
+        int port, holdfd[2], markfd[2], avail = 0;
+        char buf[32];
+        pid_t srv;
+        ThCerts certs;
+
+        make_certs('a', names_localhost, ips_loopback, &certs);
+        ctx = client_ctx(certs.ca_file, NULL, NULL);
+        ck_assert_int_eq(pipe2(holdfd, O_CLOEXEC), 0);
+        ck_assert_int_eq(pipe2(markfd, O_CLOEXEC), 0);
+        srv = tls_server(srv_tls13_post_handshake,
+                         &(ServerOpts) { .certs = &certs, .hold_fd = holdfd[0], .hold_wfd = holdfd[1],
+                                         .mark_wfd = markfd[1] },
+                         &port);
+        (void) close(holdfd[0]);
+        (void) close(markfd[1]);
+        ck_assert_int_eq(conn_tls_new("localhost", port_str(port), ctx, &c), 0);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), 0);
+        ck_assert_int_eq(SSL_version(c->ssl), TLS1_3_VERSION);
+        ck_assert(!SSL_SESSION_has_ticket(SSL_get0_session(c->ssl)));
+
+        /* The tickets and the KeyUpdate are in the socket; nothing else will come until released. */
+        ck_assert_int_eq(read(markfd[0], buf, 1), 1);
+        (void) close(markfd[0]);
+        ck_assert_int_eq(ioctl(conn_fd(c), FIONREAD, &avail), 0);
+        ck_assert_int_gt(avail, 0);
+        /* Every record is taken in: no data, no EOF, no error; the conn waits to read as before. */
+        for (int i = 0; i < 16 && avail > 0; i++) {
+                ck_assert_int_eq(conn_read(c, buf, sizeof(buf)), -EAGAIN);
+                ck_assert_int_eq(ioctl(conn_fd(c), FIONREAD, &avail), 0);
+        }
+        ck_assert_int_eq(avail, 0);
+        ck_assert_ptr_null(conn_error(c));
+        ck_assert(!conn_has_pending(c));
+        ck_assert_int_eq(conn_events(c), POLLIN);
+        ck_assert(SSL_SESSION_has_ticket(SSL_get0_session(c->ssl)));
+
+        /* The next application bytes, under the server's new key, and the answer under ours. */
+        (void) close(holdfd[1]);
+        client_read_exact(c, buf, 12);
+        ck_assert_mem_eq(buf, "* 1 EXISTS\r\n", 12);
+        client_write_all(c, "DONE\r\n", 6);
+        ck_assert_ptr_null(conn_error(c));
+        ck_assert_int_eq(server_wait(srv), 0);
+}
+END_TEST
+
 /* ---- tunnels ------------------------------------------------------------- */
 
 /* conn_tunnel_new() with a NULL-terminated list of string literals (argv is char *const[]). */
@@ -2594,6 +2680,7 @@ static Suite *conn_suite(void) {
         tcase_add_test(tc, test_tls_no_secure_renegotiation);
         tcase_add_test(tc, test_tls_handshake_drip);
         tcase_add_test(tc, test_tls_cut_in_literal);
+        tcase_add_test(tc, test_tls13_post_handshake);
         tcase_add_test(tc, test_tls_options);
         tcase_add_test(tc, test_tls_resolved);
         suite_add_tcase(s, tc);
