@@ -15,13 +15,16 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -30,6 +33,7 @@
 
 #include "conn-internal.h"
 #include "conn.h"
+#include "imap-session.h"
 #include "resolve.h"
 #include "th-certs.h"
 #include "th.h"
@@ -47,7 +51,7 @@ static void tmpdir_setup(void) {
 }
 
 static void tmpdir_teardown(void) {
-        static const char *const names[] = { "ca.pem", "ca-key.pem", "cert.pem", "key.pem" };
+        static const char *const names[] = { "ca.pem", "ca-key.pem", "cert.pem", "key.pem", "chain.pem" };
         char p[PATH_MAX];
 
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
@@ -138,6 +142,12 @@ static int listen_loopback(int family, int *ret_port) {
 
 /* ---- the server child ---------------------------------------------------- */
 
+typedef enum RelayMode {
+        RELAY_PLAIN,            /* both ways unchanged */
+        RELAY_STRIP_RI,         /* renegotiation_info (RFC 5746 §3.6) taken out of the ServerHello */
+        RELAY_DRIP,             /* the server's bytes one at a time, RELAY_DRIP_MS apart */
+} RelayMode;
+
 typedef struct ServerOpts {
         const ThCerts *certs;           /* TLS server certificate (NULL: plain) */
         int max_version;                /* 0: OpenSSL's default */
@@ -147,6 +157,9 @@ typedef struct ServerOpts {
         int accepts;                    /* connections to serve one after another (0 means 1) */
         int hold_fd;                    /* if >= 0, wait for EOF on it before acting */
         int hold_wfd;                   /* the write end of that pipe, closed in the child */
+        int mark_wfd;                   /* > 0: where a server writes a byte at its marked point */
+        int relay_to;                   /* srv_relay(): the port it forwards to */
+        RelayMode relay_mode;           /* srv_relay(): what it does to the server's bytes */
 } ServerOpts;
 
 typedef int (*ServerFn)(int fd, const ServerOpts *o);
@@ -885,9 +898,11 @@ START_TEST(test_tls_unknown_ca) {
 
         make_certs('a', names_localhost, ips_loopback, &certs);
         srv = tls_server(srv_tls_echo, &(ServerOpts) { .certs = &certs, .hold_fd = -1 }, &port);
-        /* The system trust store does not know the throwaway CA. */
+        /* The system trust store does not know the throwaway CA; the reason says so
+         * (docs/SECURITY.md E05). */
         ctx = client_ctx(NULL, NULL, NULL);
-        expect_tls_failure("localhost", ctx, port, "certificate verify failed");
+        expect_tls_failure("localhost", ctx, port,
+                           X509_verify_cert_error_string(X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY));
         ck_assert_int_ne(server_wait(srv), 0);
 }
 END_TEST
@@ -1181,6 +1196,595 @@ START_TEST(test_tls_handshake_timeout) {
                       conn_error(c));
         ck_assert_int_eq(conn_events(c), POLLIN);
         c = conn_free(c);
+        ck_assert_int_eq(server_wait(srv), 0);
+}
+END_TEST
+
+/* ---- certificates verification must refuse (docs/SECURITY.md E02-E05) ---- */
+
+static void make_certs_spec(char sub, const ThCertSpec *spec, ThCerts *ret) {
+        char d[PATH_MAX];
+
+        (void) snprintf(d, sizeof(d), "%s/%c", tmpdir, sub);
+        ck_assert_int_eq(mkdir(d, 0700), 0);
+        ck_assert_int_eq(th_certs_make_spec(d, spec, ret), 0);
+}
+
+/* Implicit TLS to 127.0.0.1:port, verified and sent as SNI under host, whatever host resolves to. */
+static Conn *tls_connect_as(const char *host, int port, ConnTlsCtx *ctx) {
+        struct sockaddr_storage ss;
+        struct addrinfo ai;
+        Conn *c = NULL;
+
+        set_addr(&ai, &ss, AF_INET, port, NULL);
+        ck_assert_int_eq(conn_tls_new_resolved(host, port_str(port), &ai, ctx, &c), 0);
+        return c;
+}
+
+/* The server presents served->cert_file (with whatever chain that file holds); a client trusting
+ * ca_file connects as host.  The handshake must fail, no byte may be written, and the reason
+ * must be the one X.509 verification error err, the text the daemon logs. */
+static void expect_verify_failure(const ThCerts *served, const char *ca_file, const char *host, long err) {
+        _cleanup_(conn_tls_ctx_freep) ConnTlsCtx *ctx = client_ctx(ca_file, NULL, NULL);
+        _cleanup_(conn_freep) Conn *c = NULL;
+        char why[256];
+        int port;
+        pid_t srv;
+
+        (void) snprintf(why, sizeof(why), "certificate verify failed: %s", X509_verify_cert_error_string(err));
+        srv = tls_server(srv_tls_echo, &(ServerOpts) { .certs = served, .hold_fd = -1 }, &port);
+        c = tls_connect_as(host, port, ctx);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), -EPROTO);
+        ck_assert(!conn_is_ready(c));
+        ck_assert_msg(contains(conn_error(c), why), "expected \"%s\", error: %s", why, conn_error(c));
+        ck_assert_int_eq(conn_write(c, "LOGIN", 5), -ENOTCONN);
+        c = conn_free(c);
+        /* The server's SSL_accept() failed too: the client aborted the handshake. */
+        ck_assert_int_ne(server_wait(srv), 0);
+}
+
+/* The positive control: the same kind of server is accepted when nothing is wrong. */
+static void expect_verified(const ThCerts *served, const char *ca_file, const char *host) {
+        _cleanup_(conn_tls_ctx_freep) ConnTlsCtx *ctx = client_ctx(ca_file, NULL, NULL);
+        _cleanup_(conn_freep) Conn *c = NULL;
+        int port;
+        pid_t srv;
+
+        srv = tls_server(srv_tls_echo, &(ServerOpts) { .certs = served, .hold_fd = -1 }, &port);
+        c = tls_connect_as(host, port, ctx);
+        ck_assert_msg(conn_wait_ready(c, SAFETY_MS) == 0, "error: %s", conn_error(c));
+        echo_roundtrip(c, "verified\r\n");
+        c = conn_free(c);
+        ck_assert_int_eq(server_wait(srv), 0);
+}
+
+static X509 *load_cert(const char *path) {
+        FILE *f = fopen(path, "re");
+        X509 *x;
+
+        ck_assert_ptr_nonnull(f);
+        x = PEM_read_X509(f, NULL, NULL, NULL);
+        (void) fclose(f);
+        ck_assert_ptr_nonnull(x);
+        return x;
+}
+
+/* Whether the certificate in path has a dNSName of exactly these len bytes. */
+static bool cert_has_dns(const char *path, const char *name, size_t len) {
+        X509 *x = load_cert(path);
+        GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+        bool found = false;
+
+        for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+                const GENERAL_NAME *gn = sk_GENERAL_NAME_value(gens, i);
+
+                if (gn->type == GEN_DNS && (size_t) ASN1_STRING_length(gn->d.dNSName) == len &&
+                    memcmp(ASN1_STRING_get0_data(gn->d.dNSName), name, len) == 0)
+                        found = true;
+        }
+        GENERAL_NAMES_free(gens);
+        X509_free(x);
+        return found;
+}
+
+/* docs/SECURITY.md E02: "localhost\0.evil" is a name a CA may sign for the owner of
+ * "localhost\0.evil"'s parent domain; a comparison with C strings would read "localhost". */
+START_TEST(test_tls_san_nul) {
+        static const char nul_name[] = "localhost\0.evil";
+        ThCerts certs;
+
+        make_certs_spec('a',
+                        &(ThCertSpec) { .raw_dns = nul_name, .raw_dns_len = sizeof(nul_name) - 1, .cn = "th-leaf" },
+                        &certs);
+        /* The hostile input really is in the certificate, NUL and all. */
+        ck_assert(cert_has_dns(certs.cert_file, nul_name, sizeof(nul_name) - 1));
+        ck_assert(!cert_has_dns(certs.cert_file, "localhost", strlen("localhost")));
+        /* The chain is good (the reason is the name, not the issuer). */
+        expect_verify_failure(&certs, certs.ca_file, "localhost", X509_V_ERR_HOSTNAME_MISMATCH);
+}
+END_TEST
+
+/* docs/SECURITY.md E03: when a subjectAltName with a DNS name is present the CN is not a name
+ * of the server (RFC 6125 §6.4.4). */
+START_TEST(test_tls_cn_not_san) {
+        ThCerts certs;
+        X509 *x;
+        char cn[64] = "";
+
+        make_certs_spec('a', &(ThCertSpec) { .dns_names = names_other, .cn = "localhost" }, &certs);
+        x = load_cert(certs.cert_file);
+        ck_assert_int_gt(X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof(cn)), 0);
+        X509_free(x);
+        ck_assert_str_eq(cn, "localhost");
+
+        expect_verify_failure(&certs, certs.ca_file, "localhost", X509_V_ERR_HOSTNAME_MISMATCH);
+        /* Control: the certificate is good for the name in its SAN. */
+        expect_verified(&certs, certs.ca_file, "other.example");
+}
+END_TEST
+
+/* docs/SECURITY.md E04: a wildcard stands for exactly one label (RFC 6125 §6.4.3). */
+START_TEST(test_tls_wildcard_one_label) {
+        static const char *const names[] = { "*.example.com", NULL };
+        ThCerts certs;
+
+        make_certs_spec('a', &(ThCertSpec) { .dns_names = names }, &certs);
+        expect_verify_failure(&certs, certs.ca_file, "a.b.example.com", X509_V_ERR_HOSTNAME_MISMATCH);
+        expect_verify_failure(&certs, certs.ca_file, "example.com", X509_V_ERR_HOSTNAME_MISMATCH);
+        /* Control: one label is matched. */
+        expect_verified(&certs, certs.ca_file, "a.example.com");
+}
+END_TEST
+
+/* docs/SECURITY.md E05, each failure with its own reason in conn_error() (what the daemon logs). */
+START_TEST(test_tls_expired) {
+        ThCerts certs;
+
+        make_certs_spec('a',
+                        &(ThCertSpec) { .dns_names = names_localhost, .not_before_secs = -2 * 86400,
+                                        .not_after_secs = -86400 },
+                        &certs);
+        expect_verify_failure(&certs, certs.ca_file, "localhost", X509_V_ERR_CERT_HAS_EXPIRED);
+}
+END_TEST
+
+START_TEST(test_tls_not_yet_valid) {
+        ThCerts certs;
+
+        make_certs_spec('a',
+                        &(ThCertSpec) { .dns_names = names_localhost, .not_before_secs = 86400,
+                                        .not_after_secs = 2 * 86400 },
+                        &certs);
+        expect_verify_failure(&certs, certs.ca_file, "localhost", X509_V_ERR_CERT_NOT_YET_VALID);
+}
+END_TEST
+
+START_TEST(test_tls_self_signed) {
+        ThCerts certs;
+
+        /* The leaf signs itself; the client trusts a CA that has nothing to do with it. */
+        make_certs_spec('a', &(ThCertSpec) { .dns_names = names_localhost, .self_signed = true }, &certs);
+        expect_verify_failure(&certs, certs.ca_file, "localhost", X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT);
+}
+END_TEST
+
+START_TEST(test_tls_missing_intermediate) {
+        ThCerts certs, with_chain;
+
+        /* CA -> intermediate -> leaf, the client trusts the CA, the server sends the leaf alone:
+         * nothing links it to the CA (the client fetches no missing issuers, no AIA). */
+        make_certs_spec('a', &(ThCertSpec) { .dns_names = names_localhost, .intermediate = true }, &certs);
+        expect_verify_failure(&certs, certs.ca_file, "localhost", X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+        /* Control: the same leaf with its intermediate is accepted. */
+        with_chain = certs;
+        memcpy(with_chain.cert_file, certs.chain_file, sizeof(with_chain.cert_file));
+        expect_verified(&with_chain, certs.ca_file, "localhost");
+}
+END_TEST
+
+/* ---- a relay between client and server, to change what the server sends -- */
+
+#define RELAY_DRIP_MS 50
+
+static int64_t mono_ms(void) {
+        struct timespec ts;
+
+        ck_assert_int_eq(clock_gettime(CLOCK_MONOTONIC, &ts), 0);
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t get16(const uint8_t *p) {
+        return (size_t) p[0] << 8 | p[1];
+}
+
+static void put16(uint8_t *p, size_t v) {
+        p[0] = (uint8_t) (v >> 8);
+        p[1] = (uint8_t) v;
+}
+
+/* b holds exactly one TLS record of n bytes: if it is a ServerHello with the renegotiation_info
+ * extension, remove the extension, fix the three lengths and return the new size; else -1. */
+static ssize_t strip_renegotiation_info(uint8_t *b, size_t n) {
+        size_t hs_end, off, ext_len;
+
+        if (n < 9 || b[0] != 22 /* handshake */ || 5 + get16(b + 3) != n || b[5] != 2 /* ServerHello */)
+                return -1;
+        hs_end = 9 + ((size_t) b[6] << 16 | get16(b + 7));
+        off = 9 + 2 + 32;                       /* legacy_version, random */
+        if (hs_end > n || off >= hs_end)
+                return -1;
+        off += 1 + b[off] + 2 + 1;              /* session id, cipher suite, compression */
+        if (off + 2 > hs_end)
+                return -1;
+        ext_len = get16(b + off);
+        if (off + 2 + ext_len != hs_end)
+                return -1;
+        for (size_t e = off + 2; e + 4 <= hs_end; e += 4 + get16(b + e + 2)) {
+                size_t cut = 4 + get16(b + e + 2);
+
+                if (get16(b + e) != 0xff01 || e + cut > hs_end)
+                        continue;
+                memmove(b + e, b + e + cut, n - e - cut);
+                put16(b + off, ext_len - cut);
+                hs_end -= cut + 9;
+                b[6] = (uint8_t) (hs_end >> 16);
+                put16(b + 7, hs_end);
+                put16(b + 3, n - cut - 5);
+                return (ssize_t) (n - cut);
+        }
+        return -1;
+}
+
+/* The relay child, on an accepted client: connects to 127.0.0.1:o->relay_to and forwards.  Exit
+ * status 0 when the client went away after the relay did its part: in RELAY_STRIP_RI the
+ * extension was found and removed, in RELAY_DRIP at least one byte was dripped. */
+static int srv_relay(int cfd, const ServerOpts *o) {
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t) o->relay_to),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        static uint8_t down[65536];             /* server to client, not yet forwarded */
+        size_t down_len = 0, dripped = 0;
+        bool stripped = false;
+        int64_t next_drip = 0;
+        _cleanup_close_ int sfd = -EBADF;
+
+        sfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (sfd < 0 || connect(sfd, (struct sockaddr *) &a, sizeof(a)) < 0)
+                return 10;
+        for (;;) {
+                struct pollfd p[2] = {
+                        { .fd = cfd, .events = POLLIN },
+                        { .fd = sfd, .events = down_len < sizeof(down) ? POLLIN : 0 },
+                };
+                int timeout = -1;
+                char up[4096];
+                ssize_t k;
+
+                if (o->relay_mode == RELAY_DRIP && down_len > 0)
+                        timeout = (int) MAX(next_drip - mono_ms(), (int64_t) 0);
+                if (poll(p, 2, timeout) < 0)
+                        return 11;
+                if (p[0].revents) {
+                        k = read(cfd, up, sizeof(up));
+                        if (k <= 0)
+                                break;
+                        if (!write_all(sfd, up, (size_t) k))
+                                break;
+                }
+                if (p[1].revents) {
+                        k = read(sfd, down + down_len, sizeof(down) - down_len);
+                        if (k <= 0)
+                                break;
+                        down_len += (size_t) k;
+                }
+
+                if (o->relay_mode == RELAY_STRIP_RI && !stripped) {
+                        size_t rec;
+                        ssize_t m;
+
+                        if (down_len < 5 || down_len < (rec = 5 + get16(down + 3)))
+                                continue;
+                        m = strip_renegotiation_info(down, rec);
+                        if (m < 0)
+                                return 12;
+                        stripped = true;
+                        if (!write_all(cfd, down, (size_t) m) || !write_all(cfd, down + rec, down_len - rec))
+                                break;
+                        down_len = 0;
+                } else if (o->relay_mode == RELAY_DRIP) {
+                        if (down_len > 0 && mono_ms() >= next_drip) {
+                                if (!write_all(cfd, down, 1))
+                                        break;
+                                memmove(down, down + 1, --down_len);
+                                dripped++;
+                                next_drip = mono_ms() + RELAY_DRIP_MS;
+                        }
+                } else if (down_len > 0) {
+                        if (!write_all(cfd, down, down_len))
+                                break;
+                        down_len = 0;
+                }
+        }
+        switch (o->relay_mode) {
+        case RELAY_STRIP_RI:
+                return stripped ? 0 : 13;
+        case RELAY_DRIP:
+                return dripped > 0 ? 0 : 14;
+        default:
+                return 0;
+        }
+}
+
+static pid_t relay_start(int backend_port, RelayMode mode, int *ret_port) {
+        return tls_server(srv_relay, &(ServerOpts) { .relay_to = backend_port, .relay_mode = mode, .hold_fd = -1 },
+                          ret_port);
+}
+
+/* docs/SECURITY.md E07: a TLS 1.2 server without RFC 5746 secure renegotiation.  OpenSSL's server
+ * always sends renegotiation_info, so the relay removes it from the ServerHello; the client
+ * notices before the Finished messages would (RFC 5746 §3.4), with its own reason. */
+START_TEST(test_tls_no_secure_renegotiation) {
+        _cleanup_(conn_tls_ctx_freep) ConnTlsCtx *ctx = NULL;
+        _cleanup_(conn_freep) Conn *c = NULL;
+        const char *why;
+        ThCerts certs;
+        SSL_CTX *sc;
+        int port, rport;
+        pid_t srv, rly;
+
+        make_certs('a', names_localhost, ips_loopback, &certs);
+        ctx = client_ctx(certs.ca_file, NULL, NULL);
+        sc = conn_tls_ctx_get_ssl_ctx(ctx);
+        /* The policy: nothing that would let such a server in is set. */
+        ck_assert_uint_eq(SSL_CTX_get_options(sc) & (SSL_OP_LEGACY_SERVER_CONNECT |
+                                                     SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION),
+                          0);
+        ck_assert_int_eq(SSL_CTX_get_min_proto_version(sc), TLS1_2_VERSION);
+
+        /* Control: a TLS 1.2 server through the unchanged relay is accepted. */
+        srv = tls_server(srv_tls_echo,
+                         &(ServerOpts) { .certs = &certs, .max_version = TLS1_2_VERSION, .hold_fd = -1 }, &port);
+        rly = relay_start(port, RELAY_PLAIN, &rport);
+        c = tls_connect_as("localhost", rport, ctx);
+        ck_assert_msg(conn_wait_ready(c, SAFETY_MS) == 0, "error: %s", conn_error(c));
+        ck_assert_int_eq(SSL_version(c->ssl), TLS1_2_VERSION);
+        echo_roundtrip(c, "TLS 1.2 with RFC 5746\r\n");
+        c = conn_free(c);
+        ck_assert_int_eq(server_wait(rly), 0);
+        ck_assert_int_eq(server_wait(srv), 0);
+
+        /* The same server without the extension: refused. */
+        srv = tls_server(srv_tls_echo,
+                         &(ServerOpts) { .certs = &certs, .max_version = TLS1_2_VERSION, .hold_fd = -1 }, &port);
+        rly = relay_start(port, RELAY_STRIP_RI, &rport);
+        c = tls_connect_as("localhost", rport, ctx);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), -EPROTO);
+        ck_assert(!conn_is_ready(c));
+        why = ERR_reason_error_string(ERR_PACK(ERR_LIB_SSL, 0, SSL_R_UNSAFE_LEGACY_RENEGOTIATION_DISABLED));
+        ck_assert_ptr_nonnull(why);
+        ck_assert_msg(contains(conn_error(c), why), "expected \"%s\", error: %s", why, conn_error(c));
+        c = conn_free(c);
+        /* The relay found the extension and removed it; the server never finished its handshake. */
+        ck_assert_int_eq(server_wait(rly), 0);
+        ck_assert_int_ne(server_wait(srv), 0);
+}
+END_TEST
+
+/* docs/SECURITY.md K02: the server's handshake bytes arrive one every RELAY_DRIP_MS, so the
+ * handshake keeps making progress but would take minutes.  The deadline is a total one, from the
+ * start of the wait: progress must not push it back.  (The daemon's tls_timeout is the same kind:
+ * daemon/connection.c arms a phase's deadline only in connection_set_state(), never on I/O.) */
+START_TEST(test_tls_handshake_drip) {
+        _cleanup_(conn_tls_ctx_freep) ConnTlsCtx *ctx = NULL;
+        _cleanup_(conn_freep) Conn *c = NULL;
+        struct pollfd pfd;
+        ThCerts certs;
+        int port, rport;
+        pid_t srv, rly;
+
+        make_certs('a', names_localhost, ips_loopback, &certs);
+        ctx = client_ctx(certs.ca_file, NULL, NULL);
+        srv = tls_server(srv_tls_echo, &(ServerOpts) { .certs = &certs, .hold_fd = -1 }, &port);
+        rly = relay_start(port, RELAY_DRIP, &rport);
+        c = tls_connect_as("localhost", rport, ctx);
+
+        /* Connect and send the ClientHello, then wait for the first dripped byte: the drip has
+         * begun before the deadline starts. */
+        for (;;) {
+                ck_assert_int_eq(conn_process(c), 0);
+                if (c->phase == CONN_PHASE_HANDSHAKE && conn_events(c) == POLLIN)
+                        break;
+                wait_for(c);
+        }
+        pfd = (struct pollfd) { .fd = conn_fd(c), .events = POLLIN };
+        ck_assert_int_eq(poll(&pfd, 1, SAFETY_MS), 1);
+
+        ck_assert_int_eq(conn_wait_ready(c, 300), -ETIMEDOUT);
+        ck_assert(!conn_is_ready(c));
+        ck_assert_msg(contains(conn_error(c), "timed out after 300 ms while in the TLS handshake"), "error: %s",
+                      conn_error(c));
+        ck_assert_int_eq(conn_write(c, "LOGIN", 5), -ENOTCONN);
+        c = conn_free(c);
+        /* The relay did drip; the server's handshake never completed. */
+        ck_assert_int_eq(server_wait(rly), 0);
+        ck_assert_int_ne(server_wait(srv), 0);
+}
+END_TEST
+
+/* ---- a TLS cut inside an IMAP literal (docs/SECURITY.md E10) ------------- */
+
+/* Greets with PREAUTH, reads one command line, answers with the start of a 100-byte literal and
+ * closes TCP without close_notify. */
+static int srv_tls_literal_cut(int fd, const ServerOpts *o) {
+        static const char partial[] = "* 1 FETCH (BODY[] {100}\r\n0123456789";
+        SSL_CTX *ctx = server_ctx(o);
+        SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+        char line[256];
+        size_t n = 0;
+        int status = 1, k;
+
+        if (!ssl || SSL_set_fd(ssl, fd) != 1 || SSL_accept(ssl) != 1 || SSL_write(ssl, "* PREAUTH hi\r\n", 14) != 14)
+                goto finish;
+        while (n < sizeof(line) - 1 && (n < 2 || memcmp(line + n - 2, "\r\n", 2) != 0)) {
+                k = SSL_read(ssl, line + n, (int) (sizeof(line) - 1 - n));
+                if (k <= 0)
+                        goto finish;
+                n += (size_t) k;
+        }
+        line[n] = 0;
+        if (strcmp(line, "A0 NOOP\r\n") != 0) {
+                status = 2;
+                goto finish;
+        }
+        if (SSL_write(ssl, partial, (int) strlen(partial)) == (int) strlen(partial))
+                status = 0;
+finish:
+        /* SSL_free() sends nothing: the close below is a bare TCP FIN. */
+        SSL_free(ssl);
+        SSL_CTX_free(ctx);
+        return status;
+}
+
+/* Read once and feed everything into s; returns what conn_read() returned. */
+static ssize_t read_into_session(Conn *c, ImapSession *s) {
+        char buf[512];
+        ssize_t k = client_read(c, buf, sizeof(buf));
+
+        for (size_t off = 0; k > 0 && off < (size_t) k;) {
+                ImapEvent ev;
+                size_t used = 0;
+
+                ck_assert_int_ge(imap_session_feed(s, buf + off, (size_t) k - off, 0, &used), 0);
+                off += used;
+                while (imap_session_next_event(s, &ev) > 0)
+                        ;
+        }
+        return k;
+}
+
+START_TEST(test_tls_cut_in_literal) {
+        _cleanup_(conn_tls_ctx_freep) ConnTlsCtx *ctx = NULL;
+        _cleanup_(imap_session_freep) ImapSession *s = NULL;
+        _cleanup_(conn_freep) Conn *c = NULL;
+        ImapCmd *noop = NULL;
+        const void *out;
+        size_t out_len;
+        ThCerts certs;
+        ssize_t k;
+        int port;
+        pid_t srv;
+
+        make_certs('a', names_localhost, ips_loopback, &certs);
+        ctx = client_ctx(certs.ca_file, NULL, NULL);
+        srv = tls_server(srv_tls_literal_cut, &(ServerOpts) { .certs = &certs, .hold_fd = -1 }, &port);
+        ck_assert_int_eq(imap_session_new(&(ImapSessionParams) { .tag_prefix = "A" }, &s), 0);
+        ck_assert_int_eq(conn_tls_new("localhost", port_str(port), ctx, &c), 0);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), 0);
+
+        while (imap_session_state(s) != IMAP_STATE_AUTH)
+                ck_assert_int_gt(read_into_session(c, s), 0);
+        ck_assert_int_eq(imap_cmd_new("NOOP", &noop), 0);
+        ck_assert_int_eq(imap_session_submit(s, noop, 0, NULL), 0);
+        imap_session_output(s, &out, &out_len);
+        client_write_all(c, out, out_len);
+        imap_session_consume_output(s, out_len);
+
+        /* The literal's first 10 bytes arrive, then the stream ends. */
+        while ((k = read_into_session(c, s)) > 0)
+                ;
+        ck_assert_int_eq(k, 0);
+        ck_assert(imap_session_in_response(s));
+        /* Both layers say what happened: the transport a truncation, the engine a response cut
+         * short, and the session is over. */
+        ck_assert_msg(contains(conn_error(c), "without close_notify"), "error: %s", conn_error(c));
+        ck_assert_int_eq(imap_session_eof(s), -ECONNRESET);
+        ck_assert_msg(contains(imap_session_error(s), "EOF in the middle of a response"), "error: %s",
+                      imap_session_error(s));
+        ck_assert(imap_session_is_dead(s));
+        c = conn_free(c);
+        ck_assert_int_eq(server_wait(srv), 0);
+}
+END_TEST
+
+/* ---- TLS 1.3 post-handshake messages while idle (docs/SECURITY.md E12) ---- */
+
+/* After the handshake: two NewSessionTickets and a KeyUpdate asking for one back (RFC 8446
+ * §4.6.1, §4.6.3), no application data; a byte on o->mark_wfd says they are on the wire.
+ * Once released: "* 1 EXISTS\r\n" under the new key, and expect "DONE\r\n" back. */
+static int srv_tls13_post_handshake(int fd, const ServerOpts *o) {
+        SSL_CTX *ctx = server_ctx(o);
+        SSL *ssl = NULL;
+        char b[8];
+        int status = 1;
+
+        if (!ctx)
+                return 2;
+        /* None with the handshake: the client must get them only while idle. */
+        (void) SSL_CTX_set_num_tickets(ctx, 0);
+        ssl = SSL_new(ctx);
+        if (!ssl || SSL_set_fd(ssl, fd) != 1 || SSL_accept(ssl) != 1 || SSL_version(ssl) != TLS1_3_VERSION)
+                goto finish;
+        if (SSL_new_session_ticket(ssl) != 1 || SSL_new_session_ticket(ssl) != 1 || SSL_do_handshake(ssl) != 1 ||
+            SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED) != 1 || SSL_do_handshake(ssl) != 1)
+                goto finish;
+        if (write(o->mark_wfd, "m", 1) != 1)
+                goto finish;
+        hold(o);
+        if (SSL_write(ssl, "* 1 EXISTS\r\n", 12) != 12 || SSL_read(ssl, b, sizeof(b)) != 6 ||
+            memcmp(b, "DONE\r\n", 6) != 0)
+                goto finish;
+        status = 0;
+        (void) SSL_shutdown(ssl);
+finish:
+        SSL_free(ssl);
+        SSL_CTX_free(ctx);
+        return status;
+}
+
+START_TEST(test_tls13_post_handshake) {
+        _cleanup_(conn_tls_ctx_freep) ConnTlsCtx *ctx = NULL;
+        _cleanup_(conn_freep) Conn *c = NULL;
+        int port, holdfd[2], markfd[2], avail = 0;
+        char buf[32];
+        pid_t srv;
+        ThCerts certs;
+
+        make_certs('a', names_localhost, ips_loopback, &certs);
+        ctx = client_ctx(certs.ca_file, NULL, NULL);
+        ck_assert_int_eq(pipe2(holdfd, O_CLOEXEC), 0);
+        ck_assert_int_eq(pipe2(markfd, O_CLOEXEC), 0);
+        srv = tls_server(srv_tls13_post_handshake,
+                         &(ServerOpts) { .certs = &certs, .hold_fd = holdfd[0], .hold_wfd = holdfd[1],
+                                         .mark_wfd = markfd[1] },
+                         &port);
+        (void) close(holdfd[0]);
+        (void) close(markfd[1]);
+        ck_assert_int_eq(conn_tls_new("localhost", port_str(port), ctx, &c), 0);
+        ck_assert_int_eq(conn_wait_ready(c, SAFETY_MS), 0);
+        ck_assert_int_eq(SSL_version(c->ssl), TLS1_3_VERSION);
+        ck_assert(!SSL_SESSION_has_ticket(SSL_get0_session(c->ssl)));
+
+        /* The tickets and the KeyUpdate are in the socket; nothing else will come until released. */
+        ck_assert_int_eq(read(markfd[0], buf, 1), 1);
+        (void) close(markfd[0]);
+        ck_assert_int_eq(ioctl(conn_fd(c), FIONREAD, &avail), 0);
+        ck_assert_int_gt(avail, 0);
+        /* Every record is taken in: no data, no EOF, no error; the conn waits to read as before. */
+        for (int i = 0; i < 16 && avail > 0; i++) {
+                ck_assert_int_eq(conn_read(c, buf, sizeof(buf)), -EAGAIN);
+                ck_assert_int_eq(ioctl(conn_fd(c), FIONREAD, &avail), 0);
+        }
+        ck_assert_int_eq(avail, 0);
+        ck_assert_ptr_null(conn_error(c));
+        ck_assert(!conn_has_pending(c));
+        ck_assert_int_eq(conn_events(c), POLLIN);
+        ck_assert(SSL_SESSION_has_ticket(SSL_get0_session(c->ssl)));
+
+        /* The next application bytes, under the server's new key, and the answer under ours. */
+        (void) close(holdfd[1]);
+        client_read_exact(c, buf, 12);
+        ck_assert_mem_eq(buf, "* 1 EXISTS\r\n", 12);
+        client_write_all(c, "DONE\r\n", 6);
+        ck_assert_ptr_null(conn_error(c));
         ck_assert_int_eq(server_wait(srv), 0);
 }
 END_TEST
@@ -2068,6 +2672,17 @@ static Suite *conn_suite(void) {
         tcase_add_test(tc, test_tls_close_notify);
         tcase_add_test(tc, test_tls_write_after_reset);
         tcase_add_test(tc, test_tls_handshake_timeout);
+        tcase_add_test(tc, test_tls_san_nul);
+        tcase_add_test(tc, test_tls_cn_not_san);
+        tcase_add_test(tc, test_tls_wildcard_one_label);
+        tcase_add_test(tc, test_tls_expired);
+        tcase_add_test(tc, test_tls_not_yet_valid);
+        tcase_add_test(tc, test_tls_self_signed);
+        tcase_add_test(tc, test_tls_missing_intermediate);
+        tcase_add_test(tc, test_tls_no_secure_renegotiation);
+        tcase_add_test(tc, test_tls_handshake_drip);
+        tcase_add_test(tc, test_tls_cut_in_literal);
+        tcase_add_test(tc, test_tls13_post_handshake);
         tcase_add_test(tc, test_tls_options);
         tcase_add_test(tc, test_tls_resolved);
         suite_add_tcase(s, tc);
