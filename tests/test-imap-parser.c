@@ -6,6 +6,7 @@
  * which must all agree; plus every limit at and one past its boundary.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -892,25 +893,62 @@ START_TEST(test_memory_unused_released) {
 }
 END_TEST
 
-START_TEST(test_many_small_literals) {
-        /* F08: 200 000 one-byte literals in one response parse in one pass. */
-        ImapLimits lim = { .max_response = 8u << 20, .max_args = 500000 };
-        Buf b = BUF_INIT;
-        _cleanup_(imap_parser_freep) ImapParser *p = NULL;
-        const ImapResponse *r;
-        size_t used;
+/* "* 1 FETCH (X {1}\r\na X {1}\r\na ...)" with n one-byte literals (docs/SECURITY.md F08). */
+static void many_literals(Buf *b, unsigned n) {
+        ck_assert_int_eq(buf_append(b, "* 1 FETCH (", 11, 0), 0);
+        for (unsigned i = 0; i < n; i++)
+                ck_assert_int_eq(buf_append(b, i ? " X {1}\r\na" : "X {1}\r\na", i ? 9 : 8, 0), 0);
+        ck_assert_int_eq(buf_append(b, ")\r\n", 3, 0), 0);
+}
 
-        ck_assert_int_eq(buf_append(&b, "* 1 XLITS (", 11, 0), 0);
-        for (unsigned i = 0; i < 200000; i++)
-                ck_assert_int_eq(buf_append(&b, "X {1}\r\na ", 9, 0), 0);
-        ck_assert_int_eq(buf_append(&b, ")\r\n", 3, 0), 0);
+/* Parse b fed in pieces of 'step' bytes; return imap_parser_work() for it. */
+static uint64_t literals_work(const Buf *b, size_t step, unsigned n) {
+        ImapLimits lim = { .max_response = 8u << 20, .max_args = 500000 };
+        _cleanup_(imap_parser_freep) ImapParser *p = NULL;
+        const ImapResponse *r = NULL;
+        size_t pos = 0;
+
         ck_assert_int_eq(imap_parser_new(&lim, &p), 0);
-        ck_assert_int_eq(imap_parser_feed(p, b.data, b.len, &used), 1);
-        ck_assert_uint_eq(used, b.len);
-        r = imap_parser_response(p);
-        ck_assert_uint_eq(r->n_literals, 200000);
-        ck_assert_uint_eq(r->args[0].n, 400000);
-        buf_done(&b);
+        while (pos < b->len) {
+                size_t used, len = MIN(step, b->len - pos);
+                int k = imap_parser_feed(p, b->data + pos, len, &used);
+
+                ck_assert_msg(k >= 0, "feed: %d %s", k, imap_parser_error(p));
+                pos += used;
+                if (k == 1)
+                        r = imap_parser_response(p);
+        }
+        ck_assert_ptr_nonnull(r);
+        ck_assert_int_eq(r->data_type, IMAP_DATA_FETCH);
+        ck_assert_uint_eq(r->n_literals, n);
+        ck_assert_uint_eq(r->fetch->n, 2 * n);
+        return imap_parser_work(p);
+}
+
+START_TEST(test_many_small_literals) {
+        /* F08 (net-imap CVE-2026-42245: the reader rescanned its growing buffer once per
+         * literal): 200 000 one-byte literals in one response must cost work linear in its
+         * size.  Not timed: the parser counts the bytes it looks at (imap_parser_work()), and
+         * that count must stay within 4 bytes per byte of input, fed whole, in 7-byte pieces
+         * or byte by byte, and double exactly when the input doubles; a rescan of the
+         * response so far at each literal would be tens of thousands of times over the bound. */
+        Buf half = BUF_INIT, full = BUF_INIT;
+        uint64_t w_half, w_full;
+
+        many_literals(&half, 100000);
+        many_literals(&full, 200000);
+        w_full = literals_work(&full, SIZE_MAX, 200000);
+        ck_assert_msg(w_full >= full.len && w_full <= 4 * (uint64_t) full.len,
+                      "work %" PRIu64 " for %zu bytes", w_full, full.len);
+        ck_assert_uint_eq(literals_work(&full, 7, 200000), w_full);
+        ck_assert_uint_eq(literals_work(&full, 1, 200000), w_full);
+        w_half = literals_work(&half, SIZE_MAX, 100000);
+        /* Twice the literals, 9 more bytes each: the work per literal is the same. */
+        ck_assert_uint_eq(full.len - half.len, 100000 * 9);
+        ck_assert_uint_eq((w_full - w_half) % 100000, 0);
+        ck_assert_uint_le(w_full - w_half, w_half + w_half / 100);
+        buf_done(&half);
+        buf_done(&full);
 }
 END_TEST
 
