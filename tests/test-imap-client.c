@@ -12,7 +12,8 @@
  * TLS (the client verifies the fake's certificate for "localhost" against a
  * throwaway CA made once per run in main()), with the same expected errno
  * and message.  Plain only: S-05 (nothing listens, so there is no TLS to
- * speak) and S-12 (argument checking before any connection).  E01 and E05
+ * speak) and X-33 (a tunnel: the fake is reached through this program run as
+ * the tunnel command, "--relay PORT").  E01 and E05
  * (docs/SECURITY.md group E, certificate verification) are TLS only.
  */
 #include <arpa/inet.h>
@@ -313,12 +314,21 @@ START_TEST(test_S10_truncated_huge_literal) {
 END_TEST
 
 START_TEST(test_S11_connect_then_logout) {
+        /* S-11, imaplib's with-statement that does nothing: connect with imaplib's default
+         * timeout (None, here 0), leave: exactly one LOGOUT on the wire, then the client
+         * closes (the script checks both), and imaplib's ('BYE', [text]) comes back. */
         static const FakeStep script[] = { GREET, LOGOUT, FAKE_EXPECT_EOF(), FAKE_END };
         FakeImapd *f = serve(script, _i);
-        ImapClient *c = connect_ok(f);
+        ImapClient *c = NULL;
+        _cleanup_free_ char *msg = NULL;
         ImapResult res = {};
+        int r = try_connect(f, NULL, 0, &c, &msg);
 
+        ck_assert_msg(r == 0, "connect: %d %s", r, msg ? msg : "");
+        ck_assert_int_eq(imap_client_state(c), IMAP_STATE_NONAUTH);
         expect_ok(c, imap_client_logout(c, &res));
+        expect_result(&res, "BYE", "IMAP4ref1 Server logging out");
+        ck_assert_int_eq(imap_client_state(c), IMAP_STATE_LOGOUT);
         imap_result_done(&res);
         finish(f, c);
 }
@@ -375,13 +385,44 @@ START_TEST(test_A05_guessed_tag_before_starttls) {
 END_TEST
 
 START_TEST(test_S12_timeout_parameter) {
-        /* imaplib refuses timeout=0; here 0 means none and a negative value is refused. */
+        /* S-12: imaplib refuses timeout=0; here 0 means none (imaplib's None) and a negative
+         * value is refused before anything is done.  Both directions, per blocking wait:
+         * with 0, a greeting and a reply that each come 300 ms late are waited for (0 taken
+         * as "no time at all" would fail at once); with 200 ms, a reply that never comes is
+         * a timeout, not an abort, however long the server would stay silent.  The late
+         * bytes are the marker: nothing here depends on how fast the machine is. */
+        static const FakeStep slow[] = {
+                FAKE_SLEEP(300), GREET, FAKE_EXPECT("<tag> NOOP"), FAKE_SLEEP(300),
+                FAKE_SEND("<tag> OK NOOP completed\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
+        };
+        static const FakeStep silent[] = { GREET, FAKE_EXPECT("<tag> NOOP"), FAKE_SLEEP(10000), FAKE_END };
         ImapClientOpts o = { .mode = IMAP_CLIENT_PLAIN, .host = "127.0.0.1", .port = "1", .timeout_ms = -5 };
         ImapClient *c = NULL;
         _cleanup_free_ char *msg = NULL;
+        ImapResult res = {};
+        FakeImapd *f;
+        int r;
 
         ck_assert_int_eq(imap_client_connect(&o, &c, &msg), -EINVAL);
         ck_assert_ptr_null(c);
+
+        f = serve(slow, _i);
+        r = try_connect(f, NULL, 0, &c, &msg);
+        ck_assert_msg(r == 0, "connect: %d %s", r, msg ? msg : "");
+        expect_ok(c, imap_client_noop(c, &res));
+        expect_result(&res, "OK", "NOOP completed");
+        imap_result_done(&res);
+        finish(f, c);
+
+        f = serve(silent, _i);
+        c = NULL;
+        r = try_connect(f, NULL, 200, &c, &msg);
+        ck_assert_msg(r == 0, "connect: %d %s", r, msg ? msg : "");
+        expect_err(c, imap_client_noop(c, &res), -ETIMEDOUT, "command: NOOP => timed out");
+        ck_assert(!imap_client_error_is_abort(-ETIMEDOUT));
+        imap_result_done(&res);
+        imap_client_free(c);
+        fake_imapd_free(f);
 }
 END_TEST
 
@@ -1117,7 +1158,11 @@ START_TEST(test_X12_read_only) {
 END_TEST
 
 START_TEST(test_X13_examine) {
-        static const FakeStep script[] = { SELECT_RO, FAKE_EXPECT_EOF(), FAKE_END };
+        /* select(readonly) is EXAMINE, word for word on the wire. */
+        static const FakeStep script[] = {
+                GREET, LOGIN, FAKE_EXPECT("<tag> EXAMINE INBOX"),
+                FAKE_SEND("* 5 EXISTS\r\n<tag> OK [READ-ONLY] done\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
+        };
         FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
@@ -1126,6 +1171,8 @@ START_TEST(test_X13_examine) {
         expect_ok(c, imap_client_select(c, "INBOX", true, &res));
         expect_result(&res, "OK", "5");
         ck_assert_int_eq(imap_client_state(c), IMAP_STATE_SELECTED);
+        /* Asked for read-only and got it: no readonly error (X-12 is the other case). */
+        ck_assert(imap_client_readonly(c));
         imap_result_done(&res);
         finish(f, c);
 }
@@ -1734,7 +1781,7 @@ static Suite *imap_client_suite(void) {
         tcase_add_loop_test(tc, test_S11_connect_then_logout, TRANSPORT_PLAIN, _TRANSPORT_MAX);
         tcase_add_test(tc, test_A05_random_tag_prefix);
         tcase_add_test(tc, test_A05_guessed_tag_before_starttls);
-        tcase_add_test(tc, test_S12_timeout_parameter);
+        tcase_add_loop_test(tc, test_S12_timeout_parameter, TRANSPORT_PLAIN, _TRANSPORT_MAX);
         tcase_add_loop_test(tc, test_S13_timeout_during_greeting, TRANSPORT_PLAIN, _TRANSPORT_MAX);
         tcase_add_loop_test(tc, test_S14_login_logout, TRANSPORT_PLAIN, _TRANSPORT_MAX);
         tcase_add_loop_test(tc, test_S15_logout_twice, TRANSPORT_PLAIN, _TRANSPORT_MAX);
