@@ -1423,21 +1423,41 @@ START_TEST(test_X27_idle_no_after_done) {
 END_TEST
 
 START_TEST(test_X28_body_fails) {
-        /* The caller's code fails inside IDLE: it must still end IDLE, and the
-         * connection stays usable. */
+        /* X-28: the caller's code fails inside IDLE, as imaplib's body raising in the block:
+         * here it takes one response, then tries a command IDLE does not allow, gets an
+         * error, and leaves through its error path with a response still unread.  That path
+         * must still end IDLE (the script expects "DONE" on the wire), the error stays the
+         * caller's to report, and the connection stays usable: state AUTH, the unread
+         * response in the store, the next command answered. */
         static const FakeStep script[] = {
-                IDLE_THEN("<tag> OK done\r\n"), FAKE_EXPECT("<tag> NOOP"), FAKE_SEND("<tag> OK NOOP completed\r\n"),
+                GREET_CAPS(" IDLE"), LOGIN, FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n* 3 EXISTS\r\n* 4 EXISTS\r\n"), FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK done\r\n"), FAKE_EXPECT("<tag> NOOP"), FAKE_SEND("<tag> OK NOOP completed\r\n"),
                 FAKE_EXPECT_EOF(), FAKE_END,
         };
         FakeImapd *f = serve(script, _i);
         ImapClient *c = connect_ok(f);
         ImapResult res = {};
+        ImapDatum *d = NULL;
+        int body_r;
 
         expect_ok(c, imap_client_login(c, "user", "pass", &res));
         expect_ok(c, imap_client_idle_begin(c, -1));
+        ck_assert_int_eq(imap_client_idle_next(c, &d), 1);
+        expect_datum(d, "EXISTS", "3");
+        /* The body fails... */
+        body_r = imap_client_noop(c, &res);
+        ck_assert_int_eq(body_r, -EPERM);
+        ck_assert_int_eq(imap_client_state(c), IMAP_STATE_IDLING);
+        /* ...and its error path ends IDLE. */
         expect_ok(c, imap_client_idle_end(c, &res));
+        expect_result(&res, "OK", "done");
+        ck_assert_int_eq(body_r, -EPERM);
         ck_assert_int_eq(imap_client_state(c), IMAP_STATE_AUTH);
+        expect_ok(c, imap_client_response(c, "EXISTS", &res));
+        expect_result(&res, "EXISTS", "4");
         expect_ok(c, imap_client_noop(c, &res));
+        expect_result(&res, "OK", "NOOP completed");
         imap_result_done(&res);
         finish(f, c);
 }
@@ -1485,25 +1505,40 @@ START_TEST(test_X30_X31_nothing_else_while_idling) {
 END_TEST
 
 START_TEST(test_X32_bye_while_idling) {
-        static const FakeStep script[] = {
+        /* X-32: BYE while idling ends the iteration, and nothing goes on the wire after the
+         * IDLE line: no DONE at idle_end, and none later either, when the caller still tries
+         * imaplib's way out, a LOGOUT (refused: the server that said BYE never answers the
+         * IDLE, and nothing may follow IDLE before its answer, RFC 2177).  The scripts end by
+         * expecting EOF, which any byte from the client fails.  Twice: the server closes
+         * after BYE, or says BYE and leaves the socket open (catalogue case J04's server). */
+        static const FakeStep closes[] = {
                 GREET_CAPS(" IDLE"), LOGIN, FAKE_EXPECT("<tag> IDLE"), FAKE_SEND("+ idling\r\n* BYE autologout\r\n"),
-                FAKE_CLOSE(), FAKE_END,
+                FAKE_CLOSE(), FAKE_EXPECT_EOF(), FAKE_END,
         };
-        FakeImapd *f = serve(script, _i);
-        ImapClient *c = connect_ok(f);
-        ImapResult res = {};
-        ImapDatum *d;
+        static const FakeStep stays[] = {
+                GREET_CAPS(" IDLE"), LOGIN, FAKE_EXPECT("<tag> IDLE"), FAKE_SEND("+ idling\r\n* BYE autologout\r\n"),
+                FAKE_EXPECT_EOF(), FAKE_END,
+        };
 
-        expect_ok(c, imap_client_login(c, "user", "pass", &res));
-        expect_ok(c, imap_client_idle_begin(c, 2000));
-        ck_assert_int_eq(imap_client_idle_next(c, &d), 1);
-        expect_datum(d, "BYE", "autologout");
-        /* After BYE: iteration ends, and no DONE handshake is attempted. */
-        ck_assert_int_eq(imap_client_idle_next(c, &d), 0);
-        expect_err(c, imap_client_idle_end(c, &res), -ECONNABORTED, "server said BYE");
-        ck_assert_int_eq(imap_client_state(c), IMAP_STATE_AUTH);
-        imap_result_done(&res);
-        finish(f, c);
+        for (unsigned open = 0; open < 2; open++) {
+                FakeImapd *f = serve(open ? stays : closes, _i);
+                ImapClient *c = connect_ok(f);
+                ImapResult res = {};
+                ImapDatum *d;
+
+                expect_ok(c, imap_client_login(c, "user", "pass", &res));
+                expect_ok(c, imap_client_idle_begin(c, 2000));
+                ck_assert_int_eq(imap_client_idle_next(c, &d), 1);
+                expect_datum(d, "BYE", "autologout");
+                /* After BYE: iteration ends, and no DONE handshake is attempted. */
+                ck_assert_int_eq(imap_client_idle_next(c, &d), 0);
+                expect_err(c, imap_client_idle_end(c, &res), -ECONNABORTED, "server said BYE");
+                ck_assert_int_eq(imap_client_state(c), IMAP_STATE_AUTH);
+                expect_err(c, imap_client_noop(c, &res), -ECONNABORTED, "server said BYE");
+                ck_assert_int_lt(imap_client_logout(c, &res), 0);
+                imap_result_done(&res);
+                finish(f, c);
+        }
 }
 END_TEST
 
