@@ -18,10 +18,13 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/provider.h>
+#include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1542,6 +1545,144 @@ START_TEST(test_X32_bye_while_idling) {
 }
 END_TEST
 
+/* This program's own path, for X-33's tunnel command (set by main()). */
+static char self_exe[PATH_MAX];
+
+static int write_all(int fd, const char *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return -1;
+                p += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+/* The tunnel command of X-33, "<self> --relay PORT": stdin (the client's end of the tunnel,
+ * also stdout) to a TCP connection to 127.0.0.1:PORT where the fake listens, and back; an
+ * EOF on either side is passed on with shutdown(), and it exits when both have ended. */
+static int relay(const char *port) {
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        bool up = true, down = true;
+        char buf[4096];
+        unsigned long v;
+        char *end;
+        int fd;
+
+        errno = 0;
+        v = strtoul(port, &end, 10);
+        if (errno != 0 || *end || v == 0 || v > 65535)
+                return EXIT_FAILURE;
+        sa.sin_port = htons((uint16_t) v);
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return EXIT_FAILURE;
+        while (up || down) {
+                struct pollfd pfd[2] = {
+                        { .fd = up ? STDIN_FILENO : -1, .events = POLLIN },
+                        { .fd = down ? fd : -1, .events = POLLIN },
+                };
+                ssize_t n;
+
+                if (poll(pfd, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return EXIT_FAILURE;
+                }
+                if (pfd[0].revents) {
+                        n = read(STDIN_FILENO, buf, sizeof(buf));
+                        if (n <= 0) {
+                                (void) shutdown(fd, SHUT_WR);
+                                up = false;
+                        } else if (write_all(fd, buf, (size_t) n) < 0)
+                                return EXIT_FAILURE;
+                }
+                if (pfd[1].revents) {
+                        n = read(fd, buf, sizeof(buf));
+                        if (n <= 0) {
+                                (void) shutdown(STDOUT_FILENO, SHUT_WR);
+                                down = false;
+                        } else if (write_all(STDOUT_FILENO, buf, (size_t) n) < 0)
+                                return EXIT_FAILURE;
+                }
+        }
+        return EXIT_SUCCESS;
+}
+
+START_TEST(test_X33_tunnel_duration_burst) {
+        /* X-33: IDLE over a tunnel (a command on stdin/stdout, imaplib's IMAP4_stream), where
+         * imaplib refuses a duration and burst() because it cannot time out a pipe.  Here
+         * both work, and what the server sent is all accounted for: a first IDLE with a
+         * 200 ms duration and a silent server ends empty; the second yields "* 4 EXISTS",
+         * then a burst of exactly the two responses sent with it; after DONE the "* 1 RECENT"
+         * that came with the tagged OK is in the store, and the iterated responses are not.
+         * The fake is scripted as everywhere else; the tunnel command is this program as a
+         * relay to it, so the script still checks every line, DONE included. */
+        static const FakeStep script[] = {
+                FAKE_SEND("* PREAUTH [CAPABILITY IMAP4rev1 IDLE] ready\r\n"), FAKE_EXPECT("<tag> CAPABILITY"),
+                FAKE_SEND("* CAPABILITY IMAP4rev1 IDLE\r\n<tag> OK done\r\n"),
+                FAKE_EXPECT("<tag> IDLE"), FAKE_SEND("+ idling\r\n"), FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK Idle completed\r\n"),
+                FAKE_EXPECT("<tag> IDLE"), FAKE_SEND("+ idling\r\n* 4 EXISTS\r\n"),
+                FAKE_SEND("* 5 EXISTS\r\n* 2 FETCH (FLAGS (\\Seen))\r\n"), FAKE_EXPECT("DONE"),
+                FAKE_SEND("* 1 RECENT\r\n<tag> OK Idle completed\r\n"),
+                LOGOUT, FAKE_EXPECT_EOF(), FAKE_END,
+        };
+        FakeImapd *f = serve(script, TRANSPORT_PLAIN);
+        char port[8], relay_opt[] = "--relay";
+        char *argv[] = { self_exe, relay_opt, port, NULL };
+        ImapClientOpts o = { .mode = IMAP_CLIENT_TUNNEL, .tunnel_argv = argv, .timeout_ms = 10000 };
+        ImapClient *c = NULL;
+        _cleanup_free_ char *msg = NULL;
+        ImapResult res = {};
+        ImapDatum *d = NULL, **v = NULL;
+        size_t n = 0;
+        int r;
+
+        ck_assert_int_gt(snprintf(port, sizeof(port), "%u", fake_imapd_port(f)), 0);
+        r = imap_client_connect(&o, &c, &msg);
+        ck_assert_msg(r == 0, "tunnel: %d %s", r, msg ? msg : "");
+        ck_assert_int_eq(imap_client_state(c), IMAP_STATE_AUTH);
+
+        /* A duration on a tunnel: it passes with nothing said, the iteration and the burst
+         * end empty. */
+        expect_ok(c, imap_client_idle_begin(c, 200));
+        ck_assert_int_eq(imap_client_idle_next(c, &d), 0);
+        expect_ok(c, imap_client_idle_burst(c, 100, &v, &n));
+        ck_assert_uint_eq(n, 0);
+        free(v);
+        expect_ok(c, imap_client_idle_end(c, &res));
+        expect_result(&res, "OK", "Idle completed");
+
+        expect_ok(c, imap_client_idle_begin(c, 10000));
+        ck_assert_int_eq(imap_client_idle_next(c, &d), 1);
+        expect_datum(d, "EXISTS", "4");
+        /* The two that followed, and nothing else: the server then waits for DONE. */
+        expect_ok(c, imap_client_idle_burst(c, 500, &v, &n));
+        ck_assert_uint_eq(n, 2);
+        expect_datum(v[0], "EXISTS", "5");
+        expect_datum(v[1], "FETCH", "2 (FLAGS (\\Seen))");
+        free(v);
+        expect_ok(c, imap_client_idle_end(c, &res));
+        expect_result(&res, "OK", "Idle completed");
+        ck_assert_int_eq(imap_client_state(c), IMAP_STATE_AUTH);
+        expect_ok(c, imap_client_response(c, "RECENT", &res));
+        expect_result(&res, "RECENT", "1");
+        expect_ok(c, imap_client_response(c, "EXISTS", &res));
+        expect_result(&res, "EXISTS", "None");
+        expect_ok(c, imap_client_response(c, "FETCH", &res));
+        expect_result(&res, "FETCH", "None");
+        expect_ok(c, imap_client_logout(c, &res));
+        expect_result(&res, "BYE", "IMAP4ref1 Server logging out");
+        imap_result_done(&res);
+        finish(f, c);
+}
+END_TEST
+
 START_TEST(test_X34_next_without_idle) {
         static const FakeStep script[] = { GREET, FAKE_EXPECT_EOF(), FAKE_END };
         FakeImapd *f = serve(script, _i);
@@ -1893,6 +2034,7 @@ static Suite *imap_client_suite(void) {
         tcase_add_loop_test(tc, test_X29_silent_server_duration, TRANSPORT_PLAIN, _TRANSPORT_MAX);
         tcase_add_loop_test(tc, test_X30_X31_nothing_else_while_idling, TRANSPORT_PLAIN, _TRANSPORT_MAX);
         tcase_add_loop_test(tc, test_X32_bye_while_idling, TRANSPORT_PLAIN, _TRANSPORT_MAX);
+        tcase_add_test(tc, test_X33_tunnel_duration_burst);
         tcase_add_loop_test(tc, test_X34_next_without_idle, TRANSPORT_PLAIN, _TRANSPORT_MAX);
         tcase_add_loop_test(tc, test_X35_denied_keeps_responses, TRANSPORT_PLAIN, _TRANSPORT_MAX);
         tcase_add_loop_test(tc, test_X36_server_ends_idle, TRANSPORT_PLAIN, _TRANSPORT_MAX);
@@ -1943,9 +2085,19 @@ static int certs_make(void) {
         return th_certs_make(other_dir, (const char *const[]) { "other.example", NULL }, NULL, &other_certs);
 }
 
-int main(void) {
+int main(int argc, char *argv[]) {
+        ssize_t k;
         int r;
 
+        /* X-33's tunnel command is this program. */
+        if (argc == 3 && strcmp(argv[1], "--relay") == 0)
+                return relay(argv[2]);
+        k = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+        if (k <= 0 || (size_t) k >= sizeof(self_exe) - 1) {
+                fprintf(stderr, "cannot find this program's path for the X-33 tunnel\n");
+                return EXIT_FAILURE;
+        }
+        self_exe[k] = 0;
         r = certs_make();
         if (r < 0) {
                 fprintf(stderr, "making the test certificates failed: %s\n", strerror(-r));
