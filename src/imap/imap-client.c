@@ -411,8 +411,13 @@ static int run(ImapClient *c, ImapCmd *cmd, ImapSasl *sasl, const char *untagged
         int r;
 
         (void) snprintf(name, sizeof(name), "%s", cmd ? imap_cmd_name(cmd) : "AUTHENTICATE");
-        if (c->bye && strcmp(name, "LOGOUT") != 0)
+        if (c->bye && strcmp(name, "LOGOUT") != 0) {
+                /* cmd and sasl are ours whatever happens (imap_client_run()): a command
+                 * refused after BYE leaked them. */
+                imap_cmd_free(cmd);
+                imap_sasl_free(sasl);
                 return err(c, -ECONNABORTED, "command: %s => server said BYE", name);
+        }
         r = submit(c, cmd, sasl, &id);
         if (r < 0)
                 return r;
