@@ -1435,7 +1435,8 @@ START_TEST(test_X28_body_fails) {
         static const FakeStep script[] = {
                 GREET_CAPS(" IDLE"), LOGIN, FAKE_EXPECT("<tag> IDLE"),
                 FAKE_SEND("+ idling\r\n* 3 EXISTS\r\n* 4 EXISTS\r\n"), FAKE_EXPECT("DONE"),
-                FAKE_SEND("<tag> OK done\r\n"), FAKE_EXPECT("<tag> NOOP"), FAKE_SEND("<tag> OK NOOP completed\r\n"),
+                FAKE_SEND("<tag> OK done\r\n"), FAKE_EXPECT("<tag> NOOP"),
+                FAKE_SEND("<tag> OK NOOP completed\r\n"),
                 FAKE_EXPECT_EOF(), FAKE_END,
         };
         FakeImapd *f = serve(script, _i);
@@ -1515,12 +1516,12 @@ START_TEST(test_X32_bye_while_idling) {
          * expecting EOF, which any byte from the client fails.  Twice: the server closes
          * after BYE, or says BYE and leaves the socket open (catalogue case J04's server). */
         static const FakeStep closes[] = {
-                GREET_CAPS(" IDLE"), LOGIN, FAKE_EXPECT("<tag> IDLE"), FAKE_SEND("+ idling\r\n* BYE autologout\r\n"),
-                FAKE_CLOSE(), FAKE_EXPECT_EOF(), FAKE_END,
+                GREET_CAPS(" IDLE"), LOGIN, FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n* BYE autologout\r\n"), FAKE_CLOSE(), FAKE_EXPECT_EOF(), FAKE_END,
         };
         static const FakeStep stays[] = {
-                GREET_CAPS(" IDLE"), LOGIN, FAKE_EXPECT("<tag> IDLE"), FAKE_SEND("+ idling\r\n* BYE autologout\r\n"),
-                FAKE_EXPECT_EOF(), FAKE_END,
+                GREET_CAPS(" IDLE"), LOGIN, FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n* BYE autologout\r\n"), FAKE_EXPECT_EOF(), FAKE_END,
         };
 
         for (unsigned open = 0; open < 2; open++) {
@@ -1623,7 +1624,8 @@ START_TEST(test_X33_tunnel_duration_burst) {
          * The fake is scripted as everywhere else; the tunnel command is this program as a
          * relay to it, so the script still checks every line, DONE included. */
         static const FakeStep script[] = {
-                FAKE_SEND("* PREAUTH [CAPABILITY IMAP4rev1 IDLE] ready\r\n"), FAKE_EXPECT("<tag> CAPABILITY"),
+                FAKE_SEND("* PREAUTH [CAPABILITY IMAP4rev1 IDLE] ready\r\n"),
+                FAKE_EXPECT("<tag> CAPABILITY"),
                 FAKE_SEND("* CAPABILITY IMAP4rev1 IDLE\r\n<tag> OK done\r\n"),
                 FAKE_EXPECT("<tag> IDLE"), FAKE_SEND("+ idling\r\n"), FAKE_EXPECT("DONE"),
                 FAKE_SEND("<tag> OK Idle completed\r\n"),

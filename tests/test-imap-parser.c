@@ -1100,8 +1100,10 @@ START_TEST(test_G12_empty_flag_in_list) {
                 bool selectable;
         } t[] = {
                 { "* LIST (\\HasChildren \\) \".\" \"Archive\"\r\n",
-                  "U LIST args:(\\\\HasChildren \\\\) \".\" \"Archive\" delim:. mbox:\"Archive\" nflags:2", true },
-                { "* LIST (\\) \"/\" INBOX\r\n", "U LIST args:(\\\\) \"/\" INBOX delim:/ mbox:INBOX nflags:1", true },
+                  "U LIST args:(\\\\HasChildren \\\\) \".\" \"Archive\" delim:. mbox:\"Archive\" "
+                  "nflags:2", true },
+                { "* LIST (\\) \"/\" INBOX\r\n",
+                  "U LIST args:(\\\\) \"/\" INBOX delim:/ mbox:INBOX nflags:1", true },
                 { "* LIST (\\ \\Noselect) \"/\" x\r\n",
                   "U LIST args:(\\\\ \\\\Noselect) \"/\" x delim:/ mbox:x nflags:2", false },
                 { "* LSUB (\\Noselect \\) \"/\" x\r\n",

@@ -1102,8 +1102,8 @@ START_TEST(test_S43_trickle_across_deadline) {
                                                                                     USEC_PER_SEC);
 
                 /* Bytes at 200, 400, 600, 800 ms; the tick at 1000 ms fires before the fifth. */
-                ck_assert_int_eq(drip(s, "* OK [CAPABILITY IMAP4rev1 IDLE] ready\r\n", greeting_deadline_fixed,
-                                      &fed), -ETIMEDOUT);
+                ck_assert_int_eq(drip(s, "* OK [CAPABILITY IMAP4rev1 IDLE] ready\r\n",
+                                      greeting_deadline_fixed, &fed), -ETIMEDOUT);
                 ck_assert_uint_eq(fed, 4);
                 ck_assert_uint_eq(now_usec, t0 + USEC_PER_SEC);
                 ck_assert_str_eq(imap_session_error(s), "timed out waiting for the greeting");
