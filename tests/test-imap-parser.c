@@ -6,10 +6,12 @@
  * which must all agree; plus every limit at and one past its boundary.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "buf.h"
+#include "imap-date.h"
 #include "imap-dump.h"
 #include "imap-parser.h"
 #include "macro.h"
@@ -891,25 +893,250 @@ START_TEST(test_memory_unused_released) {
 }
 END_TEST
 
-START_TEST(test_many_small_literals) {
-        /* F08: 200 000 one-byte literals in one response parse in one pass. */
-        ImapLimits lim = { .max_response = 8u << 20, .max_args = 500000 };
-        Buf b = BUF_INIT;
-        _cleanup_(imap_parser_freep) ImapParser *p = NULL;
-        const ImapResponse *r;
-        size_t used;
+/* "* 1 FETCH (X {1}\r\na X {1}\r\na ...)" with n one-byte literals (docs/SECURITY.md F08). */
+static void many_literals(Buf *b, unsigned n) {
+        ck_assert_int_eq(buf_append(b, "* 1 FETCH (", 11, 0), 0);
+        for (unsigned i = 0; i < n; i++)
+                ck_assert_int_eq(buf_append(b, i ? " X {1}\r\na" : "X {1}\r\na", i ? 9 : 8, 0), 0);
+        ck_assert_int_eq(buf_append(b, ")\r\n", 3, 0), 0);
+}
 
-        ck_assert_int_eq(buf_append(&b, "* 1 XLITS (", 11, 0), 0);
-        for (unsigned i = 0; i < 200000; i++)
-                ck_assert_int_eq(buf_append(&b, "X {1}\r\na ", 9, 0), 0);
-        ck_assert_int_eq(buf_append(&b, ")\r\n", 3, 0), 0);
+/* Parse b fed in pieces of 'step' bytes; return imap_parser_work() for it. */
+static uint64_t literals_work(const Buf *b, size_t step, unsigned n) {
+        ImapLimits lim = { .max_response = 8u << 20, .max_args = 500000 };
+        _cleanup_(imap_parser_freep) ImapParser *p = NULL;
+        const ImapResponse *r = NULL;
+        size_t pos = 0;
+
         ck_assert_int_eq(imap_parser_new(&lim, &p), 0);
-        ck_assert_int_eq(imap_parser_feed(p, b.data, b.len, &used), 1);
-        ck_assert_uint_eq(used, b.len);
-        r = imap_parser_response(p);
-        ck_assert_uint_eq(r->n_literals, 200000);
-        ck_assert_uint_eq(r->args[0].n, 400000);
-        buf_done(&b);
+        while (pos < b->len) {
+                size_t used, len = MIN(step, b->len - pos);
+                int k = imap_parser_feed(p, b->data + pos, len, &used);
+
+                ck_assert_msg(k >= 0, "feed: %d %s", k, imap_parser_error(p));
+                pos += used;
+                if (k == 1)
+                        r = imap_parser_response(p);
+        }
+        ck_assert_ptr_nonnull(r);
+        ck_assert_int_eq(r->data_type, IMAP_DATA_FETCH);
+        ck_assert_uint_eq(r->n_literals, n);
+        ck_assert_uint_eq(r->fetch->n, 2 * n);
+        return imap_parser_work(p);
+}
+
+START_TEST(test_many_small_literals) {
+        /* F08 (net-imap CVE-2026-42245: the reader rescanned its growing buffer once per
+         * literal): 200 000 one-byte literals in one response must cost work linear in its
+         * size.  Not timed: the parser counts the bytes it looks at (imap_parser_work()), and
+         * that count must stay within 4 bytes per byte of input, fed whole, in 7-byte pieces
+         * or byte by byte, and double exactly when the input doubles; a rescan of the
+         * response so far at each literal would be tens of thousands of times over the bound. */
+        Buf half = BUF_INIT, full = BUF_INIT;
+        uint64_t w_half, w_full;
+
+        many_literals(&half, 100000);
+        many_literals(&full, 200000);
+        w_full = literals_work(&full, SIZE_MAX, 200000);
+        ck_assert_msg(w_full >= full.len && w_full <= 4 * (uint64_t) full.len,
+                      "work %" PRIu64 " for %zu bytes", w_full, full.len);
+        ck_assert_uint_eq(literals_work(&full, 7, 200000), w_full);
+        ck_assert_uint_eq(literals_work(&full, 1, 200000), w_full);
+        w_half = literals_work(&half, SIZE_MAX, 100000);
+        /* Twice the literals, 9 more bytes each: the work per literal is the same. */
+        ck_assert_uint_eq(full.len - half.len, 100000 * 9);
+        ck_assert_uint_eq((w_full - w_half) % 100000, 0);
+        ck_assert_uint_le(w_full - w_half, w_half + w_half / 100);
+        buf_done(&half);
+        buf_done(&full);
+}
+END_TEST
+
+/* Parse one response from in[0, n) fed whole; it must be complete and use every byte. */
+static const ImapResponse *parse_one(ImapParser **p, const ImapLimits *lim, const char *in, size_t n) {
+        size_t used;
+        int r;
+
+        ck_assert_int_eq(imap_parser_new(lim, p), 0);
+        r = imap_parser_feed(*p, in, n, &used);
+        ck_assert_msg(r == 1, "feed: %d %s", r, imap_parser_error(*p) ? imap_parser_error(*p) : "");
+        ck_assert_uint_eq(used, n);
+        return imap_parser_response(*p);
+}
+
+/* Value i (from 0) of 'list'. */
+static const ImapArg *nth_value(const ImapArg *list, uint32_t i) {
+        const ImapArg *a = imap_arg_list_first(list);
+
+        ck_assert_uint_lt(i, list->n);
+        ck_assert_ptr_nonnull(a);
+        while (i-- > 0)
+                a = imap_arg_next(a);
+        return a;
+}
+
+START_TEST(test_F11_nul_in_plain_literal) {
+        /* F11: RFC 3501's CHAR8 excludes NUL, but docs/PARSER.md's policy takes a plain {n}
+         * literal as bytes counted by length, like ~{n}: the NUL is data, nothing ends at it,
+         * and the response around it is framed exactly.  The line after the literal is
+         * still a line: a NUL there is fatal as anywhere outside a literal. */
+        static const char in[] = "* 1 FETCH (BODY[] {5}\r\na\0b\0\0 UID 7)\r\n";
+        static const char nul_only[] = "* 2 FETCH (BODY[] {1}\r\n\0)\r\n";
+        static const char after[] = "* 3 FETCH (BODY[] {2}\r\n\0\0 UID\0 7)\r\n";
+        _cleanup_(imap_parser_freep) ImapParser *p = NULL, *q = NULL;
+        _cleanup_free_ char *dump = NULL, *dump1 = NULL, *err = NULL;
+        const ImapResponse *r;
+        const ImapArg *a;
+        uint64_t uid;
+
+        r = parse_one(&p, NULL, in, sizeof(in) - 1);
+        ck_assert_int_eq(r->data_type, IMAP_DATA_FETCH);
+        ck_assert_uint_eq(r->n_literals, 1);
+        ck_assert_uint_eq(r->fetch->n, 4);
+        a = nth_value(r->fetch, 1);
+        ck_assert_int_eq(a->type, IMAP_ARG_LITERAL);
+        ck_assert_uint_eq(a->len, 5);
+        ck_assert(memcmp(a->str, "a\0b\0\0", 5) == 0);
+        /* What follows the NULs is parsed, not lost behind them. */
+        a = nth_value(r->fetch, 3);
+        ck_assert_int_eq(imap_arg_get_u63(a, &uid), 0);
+        ck_assert_uint_eq(uid, 7);
+        /* Whole, byte by byte and at random split points alike. */
+        dump = parse_with(NULL, in, sizeof(in) - 1);
+        ck_assert_str_eq(dump, "U #1 FETCH args:(BODY[] {5}\"a\\x00b\\x00\\x00\" UID 7) items=2 lits:1");
+        for (uint64_t seed = 1; seed <= 8; seed++) {
+                _cleanup_free_ char *rnd = parse_stream(NULL, in, sizeof(in) - 1, CHUNK_RANDOM, seed);
+                ck_assert_str_eq(rnd, dump);
+        }
+        r = parse_one(&q, NULL, nul_only, sizeof(nul_only) - 1);
+        a = nth_value(r->fetch, 1);
+        ck_assert_uint_eq(a->len, 1);
+        ck_assert_int_eq(a->str[0], 0);
+        dump1 = parse_with(NULL, after, sizeof(after) - 1);
+        ck_assert_str_eq(dump1, "ERR 74");
+        err = parse_stream(NULL, after, sizeof(after) - 1, CHUNK_RANDOM, 3);
+        ck_assert_str_eq(err, "ERR 74");
+        {
+                _cleanup_(imap_parser_freep) ImapParser *e = NULL;
+                size_t used;
+
+                ck_assert_int_eq(imap_parser_new(NULL, &e), 0);
+                ck_assert_int_eq(imap_parser_feed(e, after, sizeof(after) - 1, &used), -EBADMSG);
+                ck_assert_str_eq(imap_parser_error(e), "NUL inside a line");
+        }
+}
+END_TEST
+
+/* s of 'len' bytes: 'head', then 'fill' repeated to the end; NUL-terminated, caller frees. */
+static char *filled(const char *head, char fill, size_t len) {
+        size_t h = strlen(head);
+        char *s = malloc(len + 1);
+
+        ck_assert_ptr_nonnull(s);
+        ck_assert_uint_le(h, len);
+        memcpy(s, head, h);
+        memset(s + h, fill, len - h);
+        s[len] = 0;
+        return s;
+}
+
+START_TEST(test_G10_oversized_fetch_fields) {
+        /* G10 (mutt CVE-2018-14350/14358: fixed buffers for INTERNALDATE and RFC822.SIZE):
+         * a 10 KiB INTERNALDATE and a 5 000-digit RFC822.SIZE.  The parser frames them as a
+         * string and an atom of their own lengths (it holds no fixed buffer); the readers
+         * then refuse them: imap_date_parse() -EINVAL, imap_date_find() finds no date-time,
+         * imap_arg_get_u63() -ERANGE.  Under ASan any write past a buffer would abort. */
+        static const char *const heads[] = {
+                "",                                     /* 10 KiB of the fill alone */
+                "17-Jul-1996 02:44:25 -0700",           /* a real date-time, then junk */
+                "1",                                    /* a 10 KiB day field */
+                "17-Jul-1996 02:44:25 +",               /* a 10 KiB zone */
+        };
+        static const char fills[] = { '9', ' ', '1', '0' };
+
+        for (size_t i = 0; i < ELEMENTSOF(heads); i++) {
+                _cleanup_free_ char *date = filled(heads[i], fills[i], 10240);
+                _cleanup_free_ char *size = filled("", '9', 5000);
+                _cleanup_(imap_parser_freep) ImapParser *p = NULL;
+                _cleanup_free_ char *in = NULL;
+                const ImapResponse *r;
+                const ImapArg *a;
+                uint64_t v;
+                time_t t;
+                int n;
+
+                n = asprintf(&in, "* 1 FETCH (INTERNALDATE \"%s\" RFC822.SIZE %s UID 3)\r\n", date, size);
+                ck_assert_int_gt(n, 0);
+                r = parse_one(&p, NULL, in, (size_t) n);
+                ck_assert_int_eq(r->data_type, IMAP_DATA_FETCH);
+                ck_assert_uint_eq(r->fetch->n, 6);
+                a = nth_value(r->fetch, 1);
+                ck_assert_int_eq(a->type, IMAP_ARG_STRING);
+                ck_assert_uint_eq(a->len, 10240);
+                ck_assert(memcmp(a->str, date, 10240) == 0);
+                ck_assert_int_eq(imap_date_parse(a->str, a->len, &t), -EINVAL);
+                ck_assert_int_eq(imap_date_find(r->raw.ptr, r->raw.len, &t), -ENOENT);
+                a = nth_value(r->fetch, 3);
+                ck_assert_int_eq(a->type, IMAP_ARG_ATOM);
+                ck_assert_uint_eq(a->len, 5000);
+                ck_assert_int_eq(imap_arg_get_u63(a, &v), -ERANGE);
+                /* The values after them are intact. */
+                a = nth_value(r->fetch, 5);
+                ck_assert_int_eq(imap_arg_get_u63(a, &v), 0);
+                ck_assert_uint_eq(v, 3);
+        }
+}
+END_TEST
+
+START_TEST(test_G12_empty_flag_in_list) {
+        /* G12 (libetpan #403): "\" alone among a LIST's attributes.  RFC 3501's
+         * flag-extension wants an atom after the backslash; docs/PARSER.md tolerates it as
+         * a quirk: a one-byte atom that names no attribute.  It neither hides the attribute
+         * next to it nor moves the delimiter or the name, and it parses the same with
+         * soft_list (the tool) and without (the daemon's lister). */
+        static const struct {
+                const char *in;
+                const char *dump;
+                bool selectable;
+        } t[] = {
+                { "* LIST (\\HasChildren \\) \".\" \"Archive\"\r\n",
+                  "U LIST args:(\\\\HasChildren \\\\) \".\" \"Archive\" delim:. mbox:\"Archive\" "
+                  "nflags:2", true },
+                { "* LIST (\\) \"/\" INBOX\r\n",
+                  "U LIST args:(\\\\) \"/\" INBOX delim:/ mbox:INBOX nflags:1", true },
+                { "* LIST (\\ \\Noselect) \"/\" x\r\n",
+                  "U LIST args:(\\\\ \\\\Noselect) \"/\" x delim:/ mbox:x nflags:2", false },
+                { "* LSUB (\\Noselect \\) \"/\" x\r\n",
+                  "U LSUB args:(\\\\Noselect \\\\) \"/\" x delim:/ mbox:x nflags:2", false },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(t); i++)
+                for (unsigned soft = 0; soft < 2; soft++) {
+                        _cleanup_(imap_parser_freep) ImapParser *p = NULL;
+                        _cleanup_free_ char *dump = NULL, *bytes = NULL;
+                        const ImapResponse *r;
+                        const ImapArg *f;
+                        size_t used;
+                        bool seen = false;
+
+                        ck_assert_int_eq(imap_parser_new(NULL, &p), 0);
+                        imap_parser_set_soft_list(p, soft);
+                        ck_assert_int_eq(imap_parser_feed(p, t[i].in, strlen(t[i].in), &used), 1);
+                        r = imap_parser_response(p);
+                        ck_assert_ptr_null(r->invalid);
+                        dump = imap_response_dump(r);
+                        ck_assert_str_eq(dump, t[i].dump);
+                        ck_assert(imap_response_list_selectable(r) == t[i].selectable);
+                        for (uint32_t k = 0; k < r->list.flags->n; k++)
+                                if ((f = nth_value(r->list.flags, k))->len == 1) {
+                                        ck_assert_int_eq(f->type, IMAP_ARG_ATOM);
+                                        ck_assert_int_eq(f->str[0], '\\');
+                                        seen = true;
+                                }
+                        ck_assert(seen);
+                        bytes = parse_with(NULL, t[i].in, strlen(t[i].in));
+                        ck_assert_str_eq(bytes, t[i].dump);
+                }
 }
 END_TEST
 
@@ -1063,6 +1290,9 @@ static Suite *imap_parser_suite(void) {
         tcase_add_test(tc, test_memory_keep_args);
         tcase_add_test(tc, test_memory_unused_released);
         tcase_add_test(tc, test_many_small_literals);
+        tcase_add_test(tc, test_F11_nul_in_plain_literal);
+        tcase_add_test(tc, test_G10_oversized_fetch_fields);
+        tcase_add_test(tc, test_G12_empty_flag_in_list);
         tcase_add_test(tc, test_data_offset);
         tcase_add_test(tc, test_type_names);
         tcase_add_test(tc, test_list_selectable);

@@ -18,18 +18,23 @@
 
 static usec_t now_usec = 1000 * USEC_PER_SEC;
 
-static ImapSession *new_session(bool keep) {
+/* A session created at now_usec with these timeouts (0: none). */
+static ImapSession *new_session_timeouts(bool keep, usec_t greeting_timeout, usec_t cmd_timeout) {
         ImapSession *s = NULL;
         ImapSessionParams p = {
                 .tag_prefix = "KDMF",
                 .keep_untagged = keep,
-                .cmd_timeout = 60 * USEC_PER_SEC,
-                .greeting_timeout = 30 * USEC_PER_SEC,
+                .cmd_timeout = cmd_timeout,
+                .greeting_timeout = greeting_timeout,
                 .now = now_usec,
         };
 
         ck_assert_int_eq(imap_session_new(&p, &s), 0);
         return s;
+}
+
+static ImapSession *new_session(bool keep) {
+        return new_session_timeouts(keep, 30 * USEC_PER_SEC, 60 * USEC_PER_SEC);
 }
 
 /* Feed the whole string; every response must be accepted.  Returns the
@@ -827,6 +832,9 @@ START_TEST(test_idle_bye) {
         take_out(s);
         feed(s, "+ idling\r\n* BYE autologout\r\n");
         expect_idle_item(s, "BYE", "['autologout']");
+        /* The session answers BYE with nothing: no DONE unless the caller asks for it
+         * (the client does not; test-imap-client.c test_X32_bye_while_idling). */
+        expect_no_out(s);
         ck_assert_int_eq(imap_session_eof(s), -ECONNRESET);
         ck_assert_str_eq(imap_session_error(s), "socket error: EOF");
 }
@@ -984,6 +992,164 @@ START_TEST(test_command_timeout) {
         ck_assert_int_eq(imap_session_tick(s, now_usec + 60 * USEC_PER_SEC - 1), 0);
         ck_assert_int_eq(imap_session_tick(s, now_usec + 60 * USEC_PER_SEC), -ETIMEDOUT);
         ck_assert_str_eq(imap_session_error(s), "timed out waiting for the reply to NOOP");
+        now_usec = t0;
+}
+END_TEST
+
+START_TEST(test_S12_timeout_zero_means_none) {
+        /* S-12: imaplib's timeout=None is 0 here.  0 sets no deadline at all, for the greeting
+         * or for a command, however late it gets; a value sets one exactly that long.  Both
+         * directions, on the same transcript. */
+        static const usec_t year = 365 * 24 * 3600 * USEC_PER_SEC;
+        usec_t t0 = now_usec;
+
+        for (unsigned zero = 0; zero < 2; zero++) {
+                usec_t g = zero ? 0 : 2 * USEC_PER_SEC, c = zero ? 0 : 3 * USEC_PER_SEC;
+                _cleanup_(imap_session_freep) ImapSession *s = new_session_timeouts(false, g, c);
+
+                now_usec = t0;
+                ck_assert_uint_eq(imap_session_deadline(s), zero ? USEC_INFINITY : t0 + g);
+                ck_assert_int_eq(imap_session_tick(s, t0 + (zero ? year : g - 1)), 0);
+                ck_assert(!imap_session_is_dead(s));
+                if (!zero) {
+                        /* The greeting's deadline is applied: it fires on the microsecond. */
+                        _cleanup_(imap_session_freep) ImapSession *late = new_session_timeouts(false, g, c);
+
+                        ck_assert_int_eq(imap_session_tick(late, t0 + g), -ETIMEDOUT);
+                        ck_assert_str_eq(imap_session_error(late), "timed out waiting for the greeting");
+                }
+                now_usec = t0 + USEC_PER_SEC;
+                feed(s, "* OK [CAPABILITY IMAP4rev1] hi\r\n");
+                drain_events(s);
+                /* Nothing pending: no deadline either way. */
+                ck_assert_uint_eq(imap_session_deadline(s), USEC_INFINITY);
+                submit(s, cmd("NOOP", END));
+                expect_out(s, "KDMF0 NOOP\r\n");
+                ck_assert_uint_eq(imap_session_deadline(s), zero ? USEC_INFINITY : now_usec + c);
+                if (zero) {
+                        /* A year without a byte is not a timeout when there is none. */
+                        ck_assert_int_eq(imap_session_tick(s, now_usec + year), 0);
+                        ck_assert(!imap_session_is_dead(s));
+                        feed(s, "KDMF0 OK late\r\n");
+                        ck_assert_int_eq(next_event(s, IMAP_EVENT_DONE).resp->status, IMAP_STATUS_OK);
+                } else {
+                        ck_assert_int_eq(imap_session_tick(s, now_usec + c - 1), 0);
+                        ck_assert_int_eq(imap_session_tick(s, now_usec + c), -ETIMEDOUT);
+                        ck_assert_str_eq(imap_session_error(s), "timed out waiting for the reply to NOOP");
+                }
+        }
+        now_usec = t0;
+}
+END_TEST
+
+/* Feed one byte of 'in' every 200 ms of the injected clock, from now_usec + 200 ms, calling
+ * imap_session_tick() before each byte as an event loop would when its timer and the socket
+ * are due together; 'check' runs after every byte.  Stops at the first tick that fails and
+ * returns it (0: every byte went in).  *ret_fed is the number of bytes fed. */
+static int drip(ImapSession *s, const char *in, void (*check)(ImapSession *s, usec_t at), size_t *ret_fed) {
+        size_t n = strlen(in);
+
+        *ret_fed = 0;
+        for (size_t i = 0; i < n; i++) {
+                size_t used = 0;
+                int r;
+
+                now_usec += 200 * USEC_PER_MSEC;
+                r = imap_session_tick(s, now_usec);
+                if (r < 0)
+                        return r;
+                r = imap_session_feed(s, in + i, 1, now_usec, &used);
+                ck_assert_msg(r >= 0, "feed failed (%d): %s", r, imap_session_error(s));
+                ck_assert_uint_eq(used, 1);
+                (*ret_fed)++;
+                if (check)
+                        check(s, now_usec);
+        }
+        return 0;
+}
+
+static usec_t drip_t0;
+
+static void greeting_deadline_fixed(ImapSession *s, usec_t at) {
+        (void) at;
+        ck_assert_uint_eq(imap_session_deadline(s), drip_t0 + USEC_PER_SEC);
+}
+
+static void no_deadline_while_idling(ImapSession *s, usec_t at) {
+        (void) at;
+        ck_assert_int_eq(imap_session_state(s), IMAP_STATE_IDLING);
+        ck_assert_uint_eq(imap_session_deadline(s), USEC_INFINITY);
+}
+
+static void command_deadline_follows_bytes(ImapSession *s, usec_t at) {
+        ck_assert_uint_eq(imap_session_deadline(s), at + USEC_PER_SEC);
+}
+
+START_TEST(test_S43_trickle_across_deadline) {
+        /* S-43's trickle: a response dripped one byte per 200 ms of the injected clock across
+         * a deadline.  The rules (docs/ENGINE.md, Deadlines): the greeting's deadline is
+         * absolute, so a drip does not push it out and it fires with bytes still arriving;
+         * IDLE has no deadline in the session (the caller's duration is its own absolute
+         * time), and the partial response stays buffered across it; a command's deadline
+         * counts from the last byte, so after DONE the drip keeps it alive and silence
+         * fires it exactly one cmd_timeout after the last byte. */
+        usec_t t0 = now_usec, done_at;
+        size_t fed;
+
+        drip_t0 = t0;
+        {
+                _cleanup_(imap_session_freep) ImapSession *s = new_session_timeouts(true, USEC_PER_SEC,
+                                                                                    USEC_PER_SEC);
+
+                /* Bytes at 200, 400, 600, 800 ms; the tick at 1000 ms fires before the fifth. */
+                ck_assert_int_eq(drip(s, "* OK [CAPABILITY IMAP4rev1 IDLE] ready\r\n",
+                                      greeting_deadline_fixed, &fed), -ETIMEDOUT);
+                ck_assert_uint_eq(fed, 4);
+                ck_assert_uint_eq(now_usec, t0 + USEC_PER_SEC);
+                ck_assert_str_eq(imap_session_error(s), "timed out waiting for the greeting");
+                ck_assert(imap_session_is_dead(s));
+                expect_no_event(s);
+        }
+        now_usec = t0;
+        {
+                _cleanup_(imap_session_freep) ImapSession *s = NULL;
+                ImapSessionParams p = {
+                        .tag_prefix = "KDMF",
+                        .keep_untagged = true,
+                        .cmd_timeout = USEC_PER_SEC,
+                        .greeting_timeout = USEC_PER_SEC,
+                        .now = now_usec,
+                };
+
+                ck_assert_int_eq(imap_session_new(&p, &s), 0);
+                feed(s, "* PREAUTH [CAPABILITY IMAP4rev1 IDLE] hi\r\n");
+                drain_events(s);
+                submit(s, cmd("IDLE", END));
+                expect_out(s, "KDMF0 IDLE\r\n");
+                feed(s, "+ idling\r\n");
+                next_event(s, IMAP_EVENT_IDLING);
+                /* The drip starts: "* 1 EX" by 1.2 s, longer than cmd_timeout, and no deadline
+                 * fires while idling. */
+                ck_assert_int_eq(drip(s, "* 1 EX", no_deadline_while_idling, &fed), 0);
+                ck_assert(imap_session_in_response(s));
+                ck_assert_int_eq(imap_session_idle_pop(s, &(ImapDatum *) { NULL }), 0);
+                /* The caller's duration is over: DONE goes out with "* 1 EX" held. */
+                ck_assert_int_eq(imap_session_idle_done(s, now_usec), 0);
+                expect_out(s, "DONE\r\n");
+                done_at = now_usec;
+                ck_assert_uint_eq(imap_session_deadline(s), done_at + USEC_PER_SEC);
+                /* The rest drips in, 200 ms a byte, 1.6 s in all: each byte is progress. */
+                ck_assert_int_eq(drip(s, "ISTS\r\nKD", command_deadline_follows_bytes, &fed), 0);
+                ck_assert_uint_eq(now_usec, done_at + 8 * 200 * USEC_PER_MSEC);
+                ck_assert(!imap_session_is_dead(s));
+                /* Kept and completed, never cut: "* 1 EXISTS" whole, in the store. */
+                expect_stored(s, "EXISTS", 1, "['1']");
+                /* Then silence, half-way into the tagged reply: the deadline fires exactly
+                 * cmd_timeout after the last byte. */
+                ck_assert_int_eq(imap_session_tick(s, now_usec + USEC_PER_SEC - 1), 0);
+                ck_assert_int_eq(imap_session_tick(s, now_usec + USEC_PER_SEC), -ETIMEDOUT);
+                ck_assert_str_eq(imap_session_error(s), "timed out waiting for the reply to IDLE");
+        }
         now_usec = t0;
 }
 END_TEST
@@ -1475,6 +1641,8 @@ static Suite *imap_session_suite(void) {
         tcase_add_test(tc, test_starttls_forgets_plaintext);
         tcase_add_test(tc, test_starttls_not_advertised);
         tcase_add_test(tc, test_command_timeout);
+        tcase_add_test(tc, test_S12_timeout_zero_means_none);
+        tcase_add_test(tc, test_S43_trickle_across_deadline);
         tcase_add_test(tc, test_eof_mid_response);
         tcase_add_test(tc, test_malformed_is_fatal);
         suite_add_tcase(s, tc);

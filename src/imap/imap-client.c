@@ -9,6 +9,7 @@
  * early (an IDLE deadline, a completed command) never loses data.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -150,6 +151,18 @@ static int write_out(ImapClient *c) {
         }
 }
 
+/* conn_wait_ready() for this client's timeout.  It takes no "forever" (a negative value is
+ * -EINVAL), so with no timeout (0, imaplib's None; S-12) it waits in its longest steps, each
+ * of which leaves the connection as it was when it passes. */
+static int wait_ready(ImapClient *c, int timeout_ms) {
+        int r;
+
+        do
+                r = conn_wait_ready(c->conn, timeout_ms > 0 ? timeout_ms : INT_MAX);
+        while (r == -ETIMEDOUT && timeout_ms == 0);
+        return r;
+}
+
 static int do_starttls(ImapClient *c) {
         int r;
 
@@ -160,7 +173,7 @@ static int do_starttls(ImapClient *c) {
         r = conn_start_tls(c->conn, c->host, c->tls);
         if (r < 0)
                 return err(c, r, "STARTTLS failed: %s", conn_error(c->conn) ? conn_error(c->conn) : strerror(-r));
-        r = conn_wait_ready(c->conn, c->timeout_ms > 0 ? c->timeout_ms : -1);
+        r = wait_ready(c, c->timeout_ms);
         if (r < 0)
                 return err(c, r, "TLS handshake failed: %s",
                            conn_error(c->conn) ? conn_error(c->conn) : strerror(-r));
@@ -398,8 +411,13 @@ static int run(ImapClient *c, ImapCmd *cmd, ImapSasl *sasl, const char *untagged
         int r;
 
         (void) snprintf(name, sizeof(name), "%s", cmd ? imap_cmd_name(cmd) : "AUTHENTICATE");
-        if (c->bye && strcmp(name, "LOGOUT") != 0)
+        if (c->bye && strcmp(name, "LOGOUT") != 0) {
+                /* cmd and sasl are ours whatever happens (imap_client_run()): a command
+                 * refused after BYE leaked them. */
+                imap_cmd_free(cmd);
+                imap_sasl_free(sasl);
                 return err(c, -ECONNABORTED, "command: %s => server said BYE", name);
+        }
         r = submit(c, cmd, sasl, &id);
         if (r < 0)
                 return r;
@@ -1018,7 +1036,7 @@ static int open_transport(ImapClient *c, const ImapClientOpts *o) {
         }
         if (r < 0)
                 return err(c, r, "connect failed: %s", strerror(-r));
-        r = conn_wait_ready(c->conn, o->timeout_ms > 0 ? o->timeout_ms : -1);
+        r = wait_ready(c, o->timeout_ms);
         if (r < 0)
                 return err(c, r, "%s", conn_error(c->conn) ? conn_error(c->conn) : strerror(-r));
         return 0;

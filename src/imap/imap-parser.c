@@ -90,7 +90,8 @@ struct ImapParser {
         ImapLimits lim;
         int error;
         const char *reason;
-        bool soft_list;         /* imap_parser_set_soft_list() */
+        /* imap_parser_work(): where soft_list used to stand, so the parser is no larger. */
+        uint64_t work;
 
         Buf raw;                /* every byte of the current response */
         Buf strs;               /* unescaped strings and upper-cased names */
@@ -103,6 +104,7 @@ struct ImapParser {
          * may use until the next feed, and the next feed starts a new 'b'.  The two are
          * never needed at once, so they share memory: a parser in IDLE does not carry both. */
         bool have_resp;
+        bool soft_list;         /* imap_parser_set_soft_list() */
         union {
                 Build b;
                 ImapResponse resp;
@@ -1118,6 +1120,7 @@ static int finish_response(ImapParser *p) {
                 buf_done(&p->strs);
 
         /* Offsets become pointers: raw and strs no longer move. */
+        p->work += p->n_args;
         for (size_t i = 0; i < p->n_args; i++) {
                 ImapArg *a = &p->args[i];
 
@@ -1211,6 +1214,9 @@ static int process_line(ImapParser *p) {
         if (end - start < 2 || b[end - 2] != '\r')
                 return fail(p, -EBADMSG, "line not terminated by CRLF");
         end -= 2;
+        /* Three passes over the line and nothing before it: the CR and NUL checks, then
+         * the parse (docs/SECURITY.md F08; imap_parser_work()). */
+        p->work += 3 * (uint64_t) (end - start);
         if (memchr(b + start, '\r', end - start))
                 return fail(p, -EBADMSG, "CR inside a line");
         if (memchr(b + start, 0, end - start))
@@ -1314,6 +1320,7 @@ int imap_parser_feed(ImapParser *p, const void *buf, size_t n, size_t *ret_consu
                         if (r < 0)
                                 return fail(p, r, r == -EMSGSIZE ? "response too large" : "out of memory");
                         used += k;
+                        p->work += k;
                         p->b.literal_left -= k;
                         continue;
                 }
@@ -1330,6 +1337,8 @@ int imap_parser_feed(ImapParser *p, const void *buf, size_t n, size_t *ret_consu
                         if (r < 0)
                                 return fail(p, r, r == -EMSGSIZE ? "response too large" : "out of memory");
                         used += chunk;
+                        /* memchr() looked at the new bytes only, never at the line's start. */
+                        p->work += chunk;
                         if (!lf)
                                 break;
                         r = process_line(p);
@@ -1362,6 +1371,10 @@ size_t imap_parser_allocated(const ImapParser *p) {
         if (!p)
                 return 0;
         return sizeof(*p) + p->raw.cap + p->strs.cap + p->cap_args * (sizeof(ImapArg) + sizeof(size_t));
+}
+
+uint64_t imap_parser_work(const ImapParser *p) {
+        return p ? p->work : 0;
 }
 
 void imap_parser_set_soft_list(ImapParser *p, bool b) {

@@ -271,6 +271,15 @@ const char *imap_parser_error(const ImapParser *p);
  * own overhead), for per-connection memory accounting. */
 size_t imap_parser_allocated(const ImapParser *p);
 
+/* The work the parser has done since imap_parser_new(), in bytes looked at: each byte of
+ * input once where the end of its line is searched or a literal is copied, each line's bytes
+ * once per pass over that line (three), and one per value of each complete response.  Linear
+ * parsing keeps it within a small multiple of the bytes fed, however they are chunked; a
+ * parser that rescanned the response so far at each line or literal would make it grow with
+ * the square (net-imap CVE-2026-42245).  For tests (docs/SECURITY.md F08): a work bound
+ * that timing cannot blur.  Not reset by imap_parser_reset(). */
+uint64_t imap_parser_work(const ImapParser *p);
+
 /* Drop any partial response and error; keep the limits.  Every buffer is released. */
 void imap_parser_reset(ImapParser *p);
 
