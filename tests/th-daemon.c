@@ -3,6 +3,7 @@
  * th-daemon.c: see th-daemon.h.  The waits poll every 20 to 50 ms: that interval is how soon a
  * wait sees its condition, never what decides a test.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -244,13 +245,56 @@ bool daemon_wait_notify_count(Daemon *d, const char *needle, unsigned count, uns
         return false;
 }
 
-uint64_t daemon_log_sum(Daemon *d, const char *needle) {
-        _cleanup_free_ char *s = read_file(d->log);
+uint64_t th_sum_of(const char *hay, const char *needle) {
         uint64_t sum = 0;
 
-        for (const char *p = s; (p = strstr(p, needle)); p++)
+        for (const char *p = hay; p && (p = strstr(p, needle)); p++)
                 sum += strtoull(p + strlen(needle), NULL, 10);
         return sum;
+}
+
+uint64_t daemon_log_sum(Daemon *d, const char *needle) {
+        _cleanup_free_ char *s = read_file(d->log);
+
+        return th_sum_of(s, needle);
+}
+
+unsigned daemon_log_lines(Daemon *d, const char *a, const char *b) {
+        _cleanup_free_ char *s = read_file(d->log);
+        unsigned n = 0;
+
+        for (char *p = s, *nl; *p; p = nl + 1) {
+                const char *hit;
+
+                nl = strchrnul(p, '\n');
+                hit = memmem(p, (size_t) (nl - p), a, strlen(a));
+                if (hit && memmem(hit + strlen(a), (size_t) (nl - hit) - strlen(a), b, strlen(b)))
+                        n++;
+                if (!*nl)
+                        break;
+        }
+        return n;
+}
+
+bool daemon_wait_log_after(Daemon *d, const char *first, unsigned n, const char *then, unsigned timeout_ms) {
+        uint64_t end = mono_ms() + timeout_ms;
+
+        assert(n > 0);
+        while (mono_ms() < end) {
+                _cleanup_free_ char *s = read_file(d->log);
+                const char *p = s;
+
+                read_notify(d, &d->notes);
+                for (unsigned i = 0; p && i < n; i++) {
+                        p = strstr(p, first);
+                        if (p)
+                                p += strlen(first);
+                }
+                if (p && strstr(p, then))
+                        return true;
+                sleep_ms(50);
+        }
+        return false;
 }
 
 bool daemon_wait_log_sum(Daemon *d, const char *needle, uint64_t sum, unsigned timeout_ms) {
@@ -335,6 +379,24 @@ char *daemon_hook_outputs(Daemon *d, const char *prefix, unsigned *ret_n) {
         if (ret_n)
                 *ret_n = n;
         return b.data;
+}
+
+bool daemon_wait_hook_sum(Daemon *d, const char *prefix, uint64_t sum, unsigned timeout_ms, unsigned *ret_n) {
+        uint64_t end = mono_ms() + timeout_ms;
+
+        while (mono_ms() < end) {
+                unsigned n;
+                _cleanup_free_ char *all = daemon_hook_outputs(d, prefix, &n);
+
+                read_notify(d, &d->notes);
+                if (th_sum_of(all, "IMAPIDLED_COUNT=") >= sum) {
+                        if (ret_n)
+                                *ret_n = n;
+                        return true;
+                }
+                sleep_ms(50);
+        }
+        return false;
 }
 
 void daemon_hook_clear(Daemon *d, const char *prefix) {

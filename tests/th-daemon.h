@@ -68,6 +68,18 @@ bool wait_notify(Daemon *d, Buf *all, const char *needle, unsigned timeout_ms);
 bool daemon_wait_notify_count(Daemon *d, const char *needle, unsigned count, unsigned timeout_ms);
 /* Occurrences of needle in hay (NULL: 0). */
 unsigned th_count_of(const char *hay, const char *needle);
+/* The sum of the numbers right after each occurrence of needle in hay, e.g. of
+ * "IMAPIDLED_COUNT=" over daemon_hook_outputs(). */
+uint64_t th_sum_of(const char *hay, const char *needle);
+/* Lines of the log that contain a and, after it on the same line, b: e.g. the runs of one
+ * hook the daemon started, a = "acc/INBOX on_new[", b = "]: started" (hook.c logs every start
+ * with -v, in the loop turn that spawns it, so the log is the complete record of the runs
+ * started up to any later line). */
+unsigned daemon_log_lines(Daemon *d, const char *a, const char *b);
+/* Until the log holds the n-th occurrence of 'first' and, after it, an occurrence of 'then':
+ * "the next 'then' after that 'first'" (e.g. the next "-> idling" after a liveness probe);
+ * false after timeout_ms. */
+bool daemon_wait_log_after(Daemon *d, const char *first, unsigned n, const char *then, unsigned timeout_ms);
 /* The sum of the numbers right after each occurrence of needle in the log, e.g. the messages
  * of the event lines "acc/INBOX: new, " (watch.c logs "<watch>: new, <n> messages"). */
 uint64_t daemon_log_sum(Daemon *d, const char *needle);
@@ -86,6 +98,9 @@ bool daemon_wait_hook(Daemon *d, const char *prefix, unsigned count, unsigned ti
 /* Every hook output file named prefix*, concatenated (order unspecified), each followed by
  * "\x1e\n"; *ret_n (if not NULL) gets their number.  The caller frees the result. */
 char *daemon_hook_outputs(Daemon *d, const char *prefix, unsigned *ret_n);
+/* Until the IMAPIDLED_COUNT= of the hook output files named prefix* add up to at least sum;
+ * *ret_n (if not NULL) gets the number of files then.  False after timeout_ms. */
+bool daemon_wait_hook_sum(Daemon *d, const char *prefix, uint64_t sum, unsigned timeout_ms, unsigned *ret_n);
 /* Remove the hook output files named prefix* (a test's next phase counts afresh). */
 void daemon_hook_clear(Daemon *d, const char *prefix);
 /* The value of NAME= in an env(1) dump, or "" (static storage, overwritten by the next call). */
