@@ -72,6 +72,24 @@ static const Fault faults[] = {
         "liveness_interval = 2; done_timeout = 1; command_timeout = 3; greeting_timeout = 3;\n" \
         "select_timeout = 3; auth_timeout = 3; connect_timeout = 3; tls_timeout = 3; debounce = 0;\n"
 
+/* Until the connection in place has answered a liveness probe and idles again, with no
+ * connection replaced meanwhile.  A run, the fetch of its UIDs and a catch-up all come before
+ * the next IDLE of the connection that makes them, and each run's start is logged when it
+ * happens: after this, the runs in the log are all the fault made. */
+static void wait_settled(Daemon *d, ThProxy *p) {
+        for (unsigned tries = 0; tries < 5; tries++) {
+                unsigned probes = log_count(d, "DONE (liveness probe"), conns, conns_after;
+
+                ck_assert_int_eq(th_proxy_count(p, &conns), 0);
+                ck_assert_msg(daemon_wait_log_after(d, "DONE (liveness probe", probes + 1, "-> idling", 15000),
+                              "log:\n%s", tail_of(d->log));
+                ck_assert_int_eq(th_proxy_count(p, &conns_after), 0);
+                if (conns_after == conns)
+                        return;
+        }
+        ck_abort_msg("no connection lasted a liveness probe; log:\n%s", tail_of(d->log));
+}
+
 static void run_fault(const Fault *f, int idx, bool uids) {
         /* Each fault between the daemon and Dovecot: the dead connection is
          * noticed, replaced, back in IDLE, and the message delivered during
@@ -118,14 +136,14 @@ static void run_fault(const Fault *f, int idx, bool uids) {
         ck_assert_msg(strstr(env, "IMAPIDLED_MAILBOX=Fault"), "%s", env);
         /* liveness 2 + done 1 + first backoff <= 1 + connect; generous for a loaded machine. */
         ck_assert_uint_lt(ms, 15000);
-        sleep_ms(1000);
+        wait_settled(&d, p);
         /* With uids = true the run knows its UIDs before it starts: exactly once.  A hook
          * started on the hot path may see a fault in the round trip after its start: then the
          * catch-up reports the message again, never zero times (docs/EVENTS.md). */
-        n = daemon_hook_files(&d, "new-flt-", NULL);
+        n = daemon_log_lines(&d, " on_new[", "]: started");
         ck_assert_msg(uids ? n == 1 : n >= 1 && n <= 2, "%u runs; log:\n%s", n, tail_of(d.log));
         /* No phantom: nothing was expunged. */
-        ck_assert_msg(daemon_hook_files(&d, "expunge-flt-", NULL) == 0, "log:\n%s", tail_of(d.log));
+        ck_assert_msg(daemon_log_lines(&d, " on_expunge[", "]: started") == 0, "log:\n%s", tail_of(d.log));
         daemon_stop(&d);
         daemon_done(&d);
 }
@@ -261,9 +279,11 @@ START_TEST(test_token_expired_bye) {
 END_TEST
 
 START_TEST(test_server_keepalive_counts) {
-        /* A server that says "* OK Still here" (Dovecot's
-         * imap_idle_notify_interval) is alive: no probe while it talks; once
-         * it falls silent for liveness_interval, DONE comes. */
+        /* A server that says "* OK Still here" (Dovecot's imap_idle_notify_interval) is alive:
+         * no probe while it talks; once it falls silent for liveness_interval, DONE comes.  It
+         * talks every 1.2 s for 4.8 s, with liveness_interval = 2; its last word is new mail,
+         * which the daemon logs as an event (the keep-alives leave no trace in the log): the
+         * first probe must come after that line.  The FAKE_SLEEPs are the server's pacing. */
         static const FakeStep script[] = {
                 FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] fake ready\r\n"),
                 FAKE_EXPECT("<tag> LOGIN u \"p\""),
@@ -275,7 +295,15 @@ START_TEST(test_server_keepalive_counts) {
                 FAKE_SLEEP(1200), FAKE_SEND("* OK Still here\r\n"),
                 FAKE_SLEEP(1200), FAKE_SEND("* OK Still here\r\n"),
                 FAKE_SLEEP(1200), FAKE_SEND("* OK Still here\r\n"),
-                FAKE_SLEEP(1200), FAKE_SEND("* OK Still here\r\n"),
+                FAKE_SLEEP(1200), FAKE_SEND("* 1 EXISTS\r\n"),
+                /* The run started at once asks which UID it covered (the hot path). */
+                FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK idle done\r\n"),
+                FAKE_EXPECT("<tag> UID FETCH 1:* (UID)"),
+                FAKE_SEND("* 1 FETCH (UID 1)\r\n<tag> OK fetched\r\n"),
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n"),
+                /* Silence: the probe. */
                 FAKE_EXPECT("DONE"),
                 FAKE_SEND("<tag> OK idle done\r\n"),
                 FAKE_EXPECT("<tag> IDLE"),
@@ -288,24 +316,28 @@ START_TEST(test_server_keepalive_counts) {
                 FAKE_END,
         };
         _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
-        _cleanup_free_ char *report = NULL;
+        _cleanup_free_ char *report = NULL, *log = NULL;
+        const char *event, *probe;
         Daemon d;
 
         daemon_dovecot_init(&d);
         ck_assert_int_eq(fake_imapd_start(script, &f), 0);
         write_config(&d,
-                     "liveness_interval = 2; done_timeout = 2;\n"
+                     "liveness_interval = 2; done_timeout = 2; debounce = 0;\n"
                      "accounts = ( { name = \"ka\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
-                     "  allow_plaintext = true; username = \"u\"; password = \"p\"; } );\n",
-                     fake_imapd_port(f));
+                     "  allow_plaintext = true; username = \"u\"; password = \"p\"; on_new = %s; } );\n",
+                     fake_imapd_port(f), daemon_hook_cmd(&d, "new"));
         daemon_start(&d);
-        ck_assert_msg(wait_log(&d, "-> idling", 1, 10000), "log:\n%s", tail_of(d.log));
-        sleep_ms(4000);         /* the server spoke every 1.2 s */
-        ck_assert_msg(log_count(&d, "DONE (liveness probe") == 0, "log:\n%s", tail_of(d.log));
-        ck_assert_msg(wait_log(&d, "DONE (liveness probe", 1, 6000), "log:\n%s", tail_of(d.log));
-        ck_assert_msg(wait_log(&d, "-> idling", 2, 5000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "ka/INBOX: new, 1 message", 1, 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "DONE (liveness probe", 1, 10000), "log:\n%s", tail_of(d.log));
+        log = read_file(d.log);
+        event = strstr(log, "ka/INBOX: new, 1 message");
+        probe = strstr(log, "DONE (liveness probe");
+        ck_assert_msg(event && probe && probe > event, "a probe while the server talked; log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "-> idling", 3, 5000), "log:\n%s", tail_of(d.log));
         daemon_stop(&d);
-        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s", report ? report : "");
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
+        ck_assert_uint_eq(log_count(&d, "retrying in"), 0);
         daemon_done(&d);
 }
 END_TEST
