@@ -7,8 +7,8 @@
  * stops within 5 s, and systemd hears READY=1, STATUS=, RELOADING=1, STOPPING=1 on
  * NOTIFY_SOCKET.  The other parts of the daemon's tests are their own programs, so that
  * make -j2 check runs them side by side: tests/test-liveness.c (dead connections and
- * deadlines), tests/test-notify.c (NOTIFY and mailbox patterns), tests/test-security.c (the
- * catalogue's cases, docs/SECURITY.md).
+ * deadlines), tests/test-notify.c (NOTIFY and mailbox patterns; those with polling are here),
+ * tests/test-security.c (the catalogue's cases, docs/SECURITY.md).
  *
  * Hooks in these configs write their environment into files under the test's directory; the
  * daemon's log (stderr, -v) goes to a file the test reads (tests/th-daemon.h).
@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -33,7 +34,25 @@
 
 /* ---- tests ---------------------------------------------------------------------------------------- */
 
-/* ---- tests ---------------------------------------------------------------------------------------- */
+/* The marker that a test's earlier events are done with: a message delivered to user's INBOX
+ * now, reported by a run of prefix* of its own.  The n_before runs there were already, whose
+ * counts add up to sum_before, are joined by exactly one, live, counting 1.  The daemon takes
+ * each event as it reads it and runs one at a time (single flight, docs/EVENTS.md): a run or a
+ * count left over from before the marker would show here, as one more run before it or folded
+ * into it.  This is what a test waits for instead of sleeping before it asserts that something
+ * did not happen. */
+static void marker_delivery(Daemon *d, unsigned user, const char *prefix, unsigned n_before, uint64_t sum_before) {
+        _cleanup_free_ char *all = NULL;
+        unsigned n;
+
+        deliver(user, "marker");
+        ck_assert_msg(daemon_wait_hook(d, prefix, n_before + 1, 15000, NULL), "no run for the marker; log:\n%s",
+                      tail_of(d->log));
+        all = daemon_hook_outputs(d, prefix, &n);
+        ck_assert_msg(n == n_before + 1 && th_sum_of(all, "IMAPIDLED_COUNT=") == sum_before + 1 &&
+                      th_count_of(all, "IMAPIDLED_REASON=live\n") >= 1, "%u runs, want %u + the marker's:\n%s", n,
+                      n_before, all);
+}
 
 START_TEST(test_new_and_expunge_hooks) {
         Daemon d;
@@ -246,8 +265,10 @@ END_TEST
 
 START_TEST(test_catchup_across_restarts) {
         /* Issue 5: stop the daemon, deliver 3, start it: one catch-up event
-         * with count 3; start again with nothing delivered: no event; a
-         * corrupt state file: a warning and a fresh start. */
+         * with count 3; start again with nothing delivered: no event; expunge
+         * all while stopped: one catch-up expunge event; a corrupt state file:
+         * a warning and a fresh start.  Each "no more" is anchored by a marker
+         * delivery (marker_delivery()), so the mailbox grows by one each time. */
         Daemon d;
         _cleanup_free_ char *acc = NULL, *env = NULL;
         char path[160];
@@ -281,16 +302,15 @@ START_TEST(test_catchup_across_restarts) {
                 ck_assert_msg(*e == 0 && b - a + 1 == 3, "%s", env);
         }
         ck_assert(strstr(env, "IMAPIDLED_EXISTS=3\n"));
-        sleep_ms(1500);
-        ck_assert_msg(daemon_hook_files(&d, "new-cu-", NULL) == 1, "log:\n%s", tail_of(d.log));
+        /* Reported once: the next message is the next run, counting 1. */
+        marker_delivery(&d, 1, "new-cu-", 1, 3);
         daemon_stop(&d);
 
-        /* Nothing happened: no event. */
+        /* Nothing happened: no event.  The marker is the first run of this start. */
         idled = log_count(&d, "-> idling");
         daemon_start(&d);
         ck_assert(wait_log(&d, "-> idling", idled + 1, 15000));
-        sleep_ms(1500);
-        ck_assert_msg(daemon_hook_files(&d, "new-cu-", NULL) == 1, "log:\n%s", tail_of(d.log));
+        marker_delivery(&d, 1, "new-cu-", 2, 4);
         daemon_stop(&d);
 
         /* Expunged while away: one catch-up expunge event, and no new one. */
@@ -299,14 +319,14 @@ START_TEST(test_catchup_across_restarts) {
         env = NULL;
         daemon_start(&d);
         ck_assert_msg(daemon_wait_hook(&d, "expunge-cu-", 1, 15000, &env), "log:\n%s", tail_of(d.log));
-        ck_assert_msg(strstr(env, "IMAPIDLED_COUNT=3\n"), "%s", env);
+        ck_assert_msg(strstr(env, "IMAPIDLED_COUNT=5\n"), "%s", env);
         ck_assert(strstr(env, "IMAPIDLED_REASON=catchup\n"));
         ck_assert(strstr(env, "IMAPIDLED_EXISTS=0\n"));
-        sleep_ms(1500);
-        ck_assert_uint_eq(daemon_hook_files(&d, "new-cu-", NULL), 1);
+        marker_delivery(&d, 1, "new-cu-", 3, 5);
+        ck_assert_uint_eq(daemon_hook_files(&d, "expunge-cu-", NULL), 1);
         daemon_stop(&d);
 
-        snprintf(path, sizeof(path), "%s/state/cu.state", d.dir);
+        snprintf(path, sizeof(path), "%s", daemon_state_path(&d, "cu"));
         {
                 /* Dovecot has CONDSTORE: HIGHESTMODSEQ is kept (docs/STATE.md: the 4th number). */
                 _cleanup_free_ char *st = read_file(path);
@@ -329,20 +349,26 @@ START_TEST(test_catchup_across_restarts) {
 END_TEST
 
 START_TEST(test_rerun_while_running) {
-        /* A hook that takes 3 s; two deliveries while it runs: exactly one
-         * more run, after it, covering both (docs/EVENTS.md, Scheduling). */
+        /* A hook that runs until the test lets it end; two deliveries while it runs: exactly
+         * one more run, after it, covering both (docs/EVENTS.md, Scheduling).  The first run
+         * waits for the file "go", which the test makes once the daemon has counted both
+         * deliveries (its event lines), so they come while it runs by construction. */
         Daemon d;
         _cleanup_free_ char *acc = NULL, *all = NULL;
+        char go[128];
         unsigned n;
+        FILE *f;
 
         daemon_dovecot_init(&d);
+        snprintf(go, sizeof(go), "%s/go", d.dir);
         ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 4, "INBOX"), 0);
         ck_assert_int_ge(asprintf(&acc,
                 "{ name = \"rr\"; host = \"127.0.0.1\"; port = %s; tls = \"starttls\"; ca_file = \"%s\";\n"
                 "  username = \"%s\"; password = \"%s\";\n"
-                "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/tmp-$$; sleep 3; mv %s/tmp-$$ %s/run-$$\"]; }",
+                "  on_new = [\"/bin/sh\", \"-c\", \"env > %s/tmp-$$; while [ ! -e %s ]; do sleep 0.05; done; "
+                "mv %s/tmp-$$ %s/run-$$\"]; }",
                 dovecot.plain_port, dovecot.ca_file, th_dovecot_user(&dovecot, 4), th_dovecot_pass(&dovecot, 4),
-                d.dir, d.dir, d.dir), 0);
+                d.dir, go, d.dir, d.dir), 0);
         write_config(&d, "debounce = 0;\naccounts = ( %s );\n", acc);
         daemon_start(&d);
         ck_assert(wait_notify(&d, &d.notes, "READY=1", 15000));
@@ -350,15 +376,22 @@ START_TEST(test_rerun_while_running) {
         ck_assert_msg(daemon_wait_hook(&d, "tmp-", 1, 10000, NULL), "log:\n%s", tail_of(d.log));
         deliver(4, "second");
         deliver(4, "third");
-        /* Both delivered while the first run still runs (it sleeps 3 s). */
-        ck_assert_uint_eq(daemon_hook_files(&d, "run-", NULL), 0);
+        /* The event lines ("rr/INBOX: new, <n> messages") count all three. */
+        ck_assert_msg(daemon_wait_log_sum(&d, "rr/INBOX: new, ", 3, 10000), "log:\n%s", tail_of(d.log));
+        /* Single flight: nothing else started while the first run runs. */
+        ck_assert_msg(daemon_log_lines(&d, "rr/INBOX on_new[", "]: started") == 1, "log:\n%s", tail_of(d.log));
+        f = fopen(go, "we");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(fclose(f), 0);
         ck_assert_msg(daemon_wait_hook(&d, "run-", 2, 15000, NULL), "log:\n%s", tail_of(d.log));
-        sleep_ms(4000);         /* a third run would have started and ended by now */
+        /* No third run for those two: the next message is a run of its own, counting 1. */
+        deliver(4, "fourth");
+        ck_assert_msg(daemon_wait_hook(&d, "run-", 3, 15000, NULL), "log:\n%s", tail_of(d.log));
         all = daemon_hook_outputs(&d, "run-", &n);
-        ck_assert_msg(n == 2, "%u runs:\n%s", n, all);
-        ck_assert_uint_eq(daemon_hook_files(&d, "tmp-", NULL), 0);
-        ck_assert_msg(strstr(all, "IMAPIDLED_COUNT=1\n") && strstr(all, "IMAPIDLED_COUNT=2\n"), "%s", all);
+        ck_assert_msg(n == 3 && th_sum_of(all, "IMAPIDLED_COUNT=") == 4 && strstr(all, "IMAPIDLED_COUNT=2\n"),
+                      "%u runs:\n%s", n, all);
         daemon_stop(&d);
+        ck_assert_uint_eq(daemon_log_lines(&d, "rr/INBOX on_new[", "]: started"), 3);
         daemon_done(&d);
 }
 END_TEST
@@ -374,18 +407,18 @@ START_TEST(test_burst_of_100) {
         Daemon d;
         _cleanup_free_ char *all = NULL, *state = NULL;
         char path[160];
-        uint64_t t0, total = 0;
+        uint64_t t0, total;
         uint32_t lo = UINT32_MAX, hi = 0, lows[16];
-        unsigned n, n_lows = 0;
+        unsigned n, n_burst = 0, n_lows = 0;
 
         daemon_dovecot_init(&d);
         ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 3, "INBOX"), 0);
         write_config(&d,
                      "accounts = ( { name = \"burst\"; host = \"127.0.0.1\"; port = %s;\n"
                      "  tls = \"starttls\"; ca_file = \"%s\"; username = \"%s\"; password = \"%s\";\n"
-                     "  on_new = { command = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-burst-$$\"]; uids = %s; }; } );\n",
+                     "  on_new = { command = %s; uids = %s; }; } );\n",
                      dovecot.plain_port, dovecot.ca_file, th_dovecot_user(&dovecot, 3), th_dovecot_pass(&dovecot, 3),
-                     d.dir, exact ? "true" : "false");
+                     daemon_hook_cmd(&d, "new-burst"), exact ? "true" : "false");
         daemon_start(&d);
         ck_assert_msg(wait_notify(&d, &d.notes, "READY=1", 15000), "log:\n%s", tail_of(d.log));
         ck_assert(wait_log(&d, "-> idling", 1, 10000));
@@ -393,21 +426,17 @@ START_TEST(test_burst_of_100) {
         for (unsigned i = 0; i < 100; i++)
                 maildir_drop(3, "burst");
         printf("100 messages dropped in %llu ms\n", (unsigned long long) (mono_ms() - t0));
-        for (uint64_t end = mono_ms() + 20000; mono_ms() < end && total < 100;) {
-                free(all);
-                all = daemon_hook_outputs(&d, "new-burst-", &n);
-                total = 0;
-                for (const char *p = all; (p = strstr(p, "IMAPIDLED_COUNT=")); p++)
-                        total += strtoull(p + 16, NULL, 10);
-                sleep_ms(200);
-        }
+        ck_assert_msg(daemon_wait_hook_sum(&d, "new-burst-", 100, 20000, &n_burst), "log:\n%s", tail_of(d.log));
         ck_assert_msg(wait_log(&d, "-> idling", 2, 10000), "log:\n%s", tail_of(d.log));
-        sleep_ms(1500);         /* any straggler run */
+        printf("100 messages -> %u on_new runs (%s)\n", n_burst, exact ? "uids = true" : "default");
+        ck_assert_msg(n_burst >= 1 && n_burst <= 5, "%u runs; log:\n%s", n_burst, tail_of(d.log));
+        /* No straggler run: one more message is a run of its own, counting 1, and the counts
+         * add up to 101.  It takes part in the checks below as the 101st. */
+        maildir_drop(3, "marker");
+        ck_assert_msg(daemon_wait_hook(&d, "new-burst-", n_burst + 1, 15000, NULL), "log:\n%s", tail_of(d.log));
         daemon_stop(&d);
-        free(all);
         all = daemon_hook_outputs(&d, "new-burst-", &n);
-        printf("100 messages -> %u on_new runs (%s)\n", n, exact ? "uids = true" : "default");
-        ck_assert_msg(n >= 1 && n <= 5, "%u runs; log:\n%s", n, tail_of(d.log));
+        ck_assert_msg(n == n_burst + 1, "%u runs after the marker's, %u before:\n%s", n, n_burst, all);
         for (const char *p = all; (p = strstr(p, "IMAPIDLED_UIDS=")); p++) {
                 char *e;
                 unsigned long a = strtoul(p + 15, &e, 10), b = a;
@@ -427,13 +456,11 @@ START_TEST(test_burst_of_100) {
                 hi = MAX(hi, (uint32_t) b);
         }
         if (exact)
-                ck_assert_msg(hi - lo + 1 == 100, "UIDs %u..%u:\n%s", lo, hi, all);
-        total = 0;
-        for (const char *p = all; (p = strstr(p, "IMAPIDLED_COUNT=")); p++)
-                total += strtoull(p + 16, NULL, 10);
-        ck_assert_msg(total == 100, "counts add up to %llu:\n%s", (unsigned long long) total, all);
-        /* Every one of the 100 is below the saved floor: none is reported again. */
-        snprintf(path, sizeof(path), "%s/state/burst.state", d.dir);
+                ck_assert_msg(hi - lo + 1 == 101, "UIDs %u..%u:\n%s", lo, hi, all);
+        total = th_sum_of(all, "IMAPIDLED_COUNT=");
+        ck_assert_msg(total == 101, "counts add up to %llu:\n%s", (unsigned long long) total, all);
+        /* Every one of the 101 is below the saved floor: none is reported again. */
+        snprintf(path, sizeof(path), "%s", daemon_state_path(&d, "burst"));
         state = read_file(path);
         {
                 const char *l = strstr(state, "\nINBOX ");
@@ -443,7 +470,7 @@ START_TEST(test_burst_of_100) {
                 l = strchr(l + 7, ' ');
                 ck_assert_ptr_nonnull(l);
                 uidnext = strtoul(l + 1, NULL, 10);
-                ck_assert_msg(uidnext == lo + 100, "UIDNEXT %lu, first UID %u:\n%s", uidnext, lo, state);
+                ck_assert_msg(uidnext == lo + 101, "UIDNEXT %lu, first UID %u:\n%s", uidnext, lo, state);
         }
         daemon_done(&d);
 }
@@ -455,7 +482,8 @@ START_TEST(test_uidvalidity_change) {
         static const char *const create[] = { "mailbox", "create", "-u", "user2", "Resync", NULL };
         static const char *const delete[] = { "mailbox", "delete", "-u", "user2", "Resync", NULL };
         Daemon d;
-        _cleanup_free_ char *acc = NULL, *env = NULL;
+        _cleanup_free_ char *acc = NULL, *env = NULL, *state = NULL;
+        unsigned long uv = 0;
         char msg[128];
 
         daemon_dovecot_init(&d);
@@ -466,8 +494,14 @@ START_TEST(test_uidvalidity_change) {
         daemon_start(&d);
         ck_assert(wait_log(&d, "-> idling", 1, 15000));
         daemon_stop(&d);
+        state = read_file(daemon_state_path(&d, "rv"));
+        ck_assert_msg(strstr(state, "\nResync ") && sscanf(strstr(state, "\nResync ") + 8, "%lu", &uv) == 1, "%s",
+                      state);
         ck_assert_int_eq(th_dovecot_doveadm(&dovecot, delete), 0);
-        sleep_ms(1100);         /* Dovecot's UIDVALIDITY is a time stamp */
+        /* Dovecot's UIDVALIDITY is the time of the creation: wait until the clock is past the
+         * old one, so the new mailbox cannot get the same (50 ms between looks). */
+        while ((unsigned long) time(NULL) <= uv)
+                sleep_ms(50);
         ck_assert_int_eq(th_dovecot_doveadm(&dovecot, create), 0);
         snprintf(msg, sizeof(msg), "From: a@example.org\nSubject: after\n\nhello\n");
         ck_assert_int_eq(th_dovecot_deliver(&dovecot, 2, "Resync", msg), 0);
@@ -572,8 +606,8 @@ START_TEST(test_flags_and_startup_sync) {
         daemon_dovecot_init(&d);
         ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 4, "INBOX"), 0);
         deliver(4, "to be flagged");
-        snprintf(extra, sizeof(extra), "startup_sync = true;\n"
-                 "  on_flags = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/flags-$IMAPIDLED_ACCOUNT-$$\"];", d.dir);
+        snprintf(extra, sizeof(extra), "startup_sync = true;\n  on_flags = %s;",
+                 daemon_hook_cmd(&d, "flags-$IMAPIDLED_ACCOUNT"));
         acc = account_block(&d, "fl", 4, extra);
         write_config(&d, "accounts = ( %s );\n", acc);
         daemon_start(&d);
@@ -588,8 +622,9 @@ START_TEST(test_flags_and_startup_sync) {
         ck_assert_msg(daemon_wait_hook(&d, "flags-fl-", 1, 10000, &env), "log:\n%s", tail_of(d.log));
         ck_assert_msg(strstr(env, "IMAPIDLED_EVENT=flags\n"), "%s", env);
         ck_assert(strstr(env, "IMAPIDLED_COUNT=1\n"));
-        sleep_ms(1500);
-        ck_assert_uint_eq(daemon_hook_files(&d, "new-fl-", NULL), 1);
+        /* The flag change made no on_new run (the startup run counted 0) and no on_expunge:
+         * the next message is the next on_new run, counting 1. */
+        marker_delivery(&d, 4, "new-fl-", 1, 0);
         ck_assert_uint_eq(daemon_hook_files(&d, "expunge-fl-", NULL), 0);
         daemon_stop(&d);
         /* startup_sync is per start of the daemon, not per connect. */
@@ -640,7 +675,7 @@ START_TEST(test_counts_interleaved) {
         _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
         _cleanup_free_ char *report = NULL, *news = NULL, *expunges = NULL, *state = NULL;
         unsigned n_new, n_exp;
-        uint64_t total = 0;
+        uint64_t total;
         char path[160];
         Daemon d;
 
@@ -652,11 +687,14 @@ START_TEST(test_counts_interleaved) {
                      "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
                      "  on_new = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-$$; \"\n"
                      "            \"while [ $(grep -c -- '-> idling' %s) -lt 2 ]; do sleep 0.05; done\"];\n"
-                     "  on_expunge = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/expunge-$$\"]; } );\n",
-                     fake_imapd_port(f), d.dir, d.log, d.dir);
+                     "  on_expunge = %s; } );\n",
+                     fake_imapd_port(f), d.dir, d.log, daemon_hook_cmd(&d, "expunge"));
         daemon_start(&d);
         ck_assert_msg(daemon_wait_hook(&d, "new-", 2, 10000, NULL), "log:\n%s", tail_of(d.log));
         ck_assert_msg(wait_log(&d, "expunge, 1 message", 2, 10000), "log:\n%s", tail_of(d.log));
+        /* The two expunges' runs (one, or one and one more after it): a run still waiting for
+         * the first to end would not start once the stop began. */
+        ck_assert_msg(daemon_wait_hook_sum(&d, "expunge-", 2, 10000, NULL), "log:\n%s", tail_of(d.log));
         ck_assert_msg(wait_log(&d, "-> idling", 3, 10000), "log:\n%s", tail_of(d.log));
         daemon_stop(&d);
         ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
@@ -667,11 +705,10 @@ START_TEST(test_counts_interleaved) {
                       strstr(news, "IMAPIDLED_UIDNEXT=6\n"), "%s", news);
         ck_assert_msg(strstr(news, "IMAPIDLED_COUNT=2\n") && strstr(news, "IMAPIDLED_UIDS=7:*\n") &&
                       strstr(news, "IMAPIDLED_UIDNEXT=7\n"), "%s", news);
-        for (const char *p = expunges; (p = strstr(p, "IMAPIDLED_COUNT=")); p++)
-                total += strtoull(p + 16, NULL, 10);
+        total = th_sum_of(expunges, "IMAPIDLED_COUNT=");
         ck_assert_msg(n_exp >= 1 && n_exp <= 2 && total == 2, "%u runs:\n%s", n_exp, expunges);
         /* The floor went past every covered UID: a restart reports nothing again. */
-        snprintf(path, sizeof(path), "%s/state/il.state", d.dir);
+        snprintf(path, sizeof(path), "%s", daemon_state_path(&d, "il"));
         state = read_file(path);
         ck_assert_msg(strstr(state, "\nINBOX 7 9 6 "), "%s", state);
         daemon_done(&d);
@@ -709,37 +746,34 @@ static void qresync_transcript(const char *exists, const char *vanished, const c
         _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
         _cleanup_free_ char *report = NULL;
         unsigned n = 0;
-        char path[160];
-        FILE *sf;
         Daemon d;
 
         snprintf(examined, sizeof(examined),
                  "* %s EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT 9] n\r\n* OK [HIGHESTMODSEQ 20] m\r\n"
                  "%s<tag> OK [READ-ONLY] examined\r\n", exists, vanished);
         daemon_dovecot_init(&d);
-        snprintf(path, sizeof(path), "%s/state", d.dir);
-        ck_assert_int_eq(mkdir(path, 0700), 0);
-        snprintf(path, sizeof(path), "%s/state/qr.state", d.dir);
-        sf = fopen(path, "we");
-        ck_assert_ptr_nonnull(sf);
-        fputs("imapidled-state 1\nINBOX 7 9 5 12 0\n", sf);
-        ck_assert_int_eq(fclose(sf), 0);
+        daemon_write_state(&d, "qr", "imapidled-state 1\nINBOX 7 9 5 12 0\n");
         ck_assert_int_eq(fake_imapd_start(script, &f), 0);
         write_config(&d,
                      "debounce = 0;\n"
                      "accounts = ( { name = \"qr\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
                      "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
-                     "  on_expunge = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/expunge-$$\"]; } );\n",
-                     fake_imapd_port(f), d.dir);
+                     "  on_expunge = %s; } );\n",
+                     fake_imapd_port(f), daemon_hook_cmd(&d, "expunge"));
         daemon_start(&d);
         ck_assert_msg(daemon_wait_hook(&d, "expunge-", want_runs, 10000, NULL), "log:\n%s", tail_of(d.log));
         ck_assert_msg(wait_log(&d, "-> idling", 1, 10000), "log:\n%s", tail_of(d.log));
-        sleep_ms(300);
         daemon_stop(&d);
+        /* The script's end (the stop's DONE, LOGOUT) proves the daemon read all the server
+         * sent; each expunge event it took is an event line, logged when taken: there are
+         * exactly as many as the runs waited for, so no other run can follow. */
         ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
+        ck_assert_msg(log_count(&d, "qr/INBOX: expunge") == want_runs, "log:\n%s", tail_of(d.log));
+        ck_assert_msg(daemon_log_lines(&d, "qr/INBOX on_expunge[", "]: started") == want_runs, "log:\n%s",
+                      tail_of(d.log));
         *ret_runs = daemon_hook_outputs(&d, "expunge-", &n);
         ck_assert_msg(n == want_runs, "%u on_expunge runs:\n%s", n, *ret_runs);
-        *ret_state = read_file(path);
+        *ret_state = read_file(daemon_state_path(&d, "qr"));
         daemon_done(&d);
 }
 
@@ -796,7 +830,7 @@ START_TEST(test_qresync_dovecot) {
         ck_assert_msg(wait_log(&d, "-> idling", 1, 10000), "log:\n%s", tail_of(d.log));
         daemon_stop(&d);
         ck_assert_msg(log_count(&d, "-> enabling") >= 1, "no ENABLE QRESYNC; log:\n%s", tail_of(d.log));
-        snprintf(path, sizeof(path), "%s/state/qd.state", d.dir);
+        snprintf(path, sizeof(path), "%s", daemon_state_path(&d, "qd"));
         st = read_file(path);
         ck_assert_msg(sscanf(strstr(st, "\nINBOX ") + 7, "%lu %lu", &uv, &next) == 2 && next >= 5, "%s", st);
         /* The four messages are UIDs next-4 .. next-1: expunge the first and the third. */
@@ -811,9 +845,9 @@ START_TEST(test_qresync_dovecot) {
                       strstr(env, "IMAPIDLED_EXISTS=2\n"), "%s", env);
         snprintf(want, sizeof(want), "IMAPIDLED_UIDS=%s\n", uids);
         ck_assert_msg(strstr(env, want), "want %s in\n%s", want, env);
-        sleep_ms(1000);
+        /* One run, and no on_new: the next message is the first on_new run, counting 1. */
+        marker_delivery(&d, 1, "new-qd-", 0, 0);
         ck_assert_uint_eq(daemon_hook_files(&d, "expunge-qd-", NULL), 1);
-        ck_assert_uint_eq(daemon_hook_files(&d, "new-qd-", NULL), 0);
         daemon_stop(&d);
         daemon_done(&d);
 }
@@ -929,7 +963,7 @@ START_TEST(test_connection_budget) {
         _cleanup_(th_proxy_stopp) ThProxy *p = NULL;
         _cleanup_free_ char *acc = NULL, *all = NULL;
         char port[8], msg[128];
-        unsigned n, accepted;
+        unsigned n, accepted, rounds;
         Daemon d;
 
         daemon_dovecot_init(&d);
@@ -956,7 +990,11 @@ START_TEST(test_connection_budget) {
                 ck_assert_int_eq(th_dovecot_deliver(&dovecot, 3, boxes[i], msg), 0);
         }
         ck_assert_msg(daemon_wait_hook(&d, "new-bud-", 4, 15000, NULL), "log:\n%s", tail_of(d.log));
-        sleep_ms(2500);         /* polls go on: no run twice */
+        /* Polls go on: no run twice.  Two more ends of a STATUS round ("-> resting"), so one
+         * whole round after the runs; any run started by then is in the log before it. */
+        rounds = log_count(&d, "-> resting");
+        ck_assert_msg(wait_log(&d, "-> resting", rounds + 2, 10000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(daemon_log_lines(&d, " on_new[", "]: started") == 4, "log:\n%s", tail_of(d.log));
         all = daemon_hook_outputs(&d, "new-bud-", &n);
         ck_assert_msg(n == 4, "%u runs:\n%s", n, all);
         for (size_t i = 0; i < ELEMENTSOF(boxes); i++) {
@@ -994,8 +1032,8 @@ START_TEST(test_credentials_directory) {
                      "debounce = 0;\n"
                      "accounts = ( { name = \"cred\"; host = \"127.0.0.1\"; port = %s; tls = \"starttls\";\n"
                      "  ca_file = \"%s\"; username = \"user2\"; password_file = \"imap-password\";\n"
-                     "  startup_sync = true; on_new = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-cred-$$\"]; } );\n",
-                     dovecot.plain_port, dovecot.ca_file, d.dir);
+                     "  startup_sync = true; on_new = %s; } );\n",
+                     dovecot.plain_port, dovecot.ca_file, daemon_hook_cmd(&d, "new-cred"));
         ck_assert_int_eq(setenv("CREDENTIALS_DIRECTORY", creds, 1), 0);
         daemon_start(&d);
         ck_assert_int_eq(unsetenv("CREDENTIALS_DIRECTORY"), 0);
@@ -1094,20 +1132,33 @@ START_TEST(test_poller_transcript) {
                      "accounts = ( { name = \"poll\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
                      "  allow_plaintext = true; username = \"u\"; password = \"p\"; max_connections = 1;\n"
                      "  status_interval = 60; imap_notify = \"off\"; mailboxes = [\"INBOX\", \"Gone\"];\n"
-                     "  on_new = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-$$\"]; } );\n",
-                     fake_imapd_port(f), d.dir);
+                     "  on_new = %s; } );\n",
+                     fake_imapd_port(f), daemon_hook_cmd(&d, "new"));
         daemon_start(&d);
         ck_assert_msg(daemon_wait_hook(&d, "new-", 1, 10000, &env), "log:\n%s", tail_of(d.log));
         ck_assert_msg(strstr(env, "IMAPIDLED_COUNT=1\n") && strstr(env, "IMAPIDLED_UIDS=7\n") &&
                       strstr(env, "IMAPIDLED_REASON=catchup\n"), "%s", env);
         ck_assert_msg(log_count(&d, "STATUS poll/Gone refused") == 1, "log:\n%s", tail_of(d.log));
         ck_assert_msg(wait_notify(&d, &d.notes, "READY=1", 5000), "log:\n%s", tail_of(d.log));
-        sleep_ms(300);
+        /* The run knows its UIDs: whatever the connection would ask about it, it asks when the
+         * run starts.  Once the run has ended, the stop's LOGOUT must be the next command the
+         * script sees. */
+        ck_assert_msg(wait_log(&d, "]: exited with status 0", 1, 10000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(daemon_log_lines(&d, "poll/INBOX on_new[", "]: exited with status 0") == 1, "log:\n%s",
+                      tail_of(d.log));
         daemon_stop(&d);
         ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
         daemon_done(&d);
 }
 END_TEST
+
+START_TEST(test_patterns_poll_dovecot) {
+        /* Mailbox patterns without NOTIFY (patterns_dovecot() in th-daemon-dovecot.h): the
+         * poller lists the patterns every status_interval. */
+        patterns_dovecot("[\"INBOX\", \"Pt*\"]", "imap_notify = \"off\"; status_interval = 1;", false);
+}
+END_TEST
+
 
 static Suite *daemon_suite(void) {
         Suite *s = suite_create("daemon");
@@ -1128,6 +1179,7 @@ static Suite *daemon_suite(void) {
         tcase_add_test(tc, test_connection_budget);
         tcase_add_test(tc, test_max_connecting);
         tcase_add_test(tc, test_poller_transcript);
+        tcase_add_test(tc, test_patterns_poll_dovecot);
         tcase_add_test(tc, test_credentials_directory);
         tcase_add_test(tc, test_reload_keeps_unchanged);
         tcase_add_test(tc, test_bad_login_retries);

@@ -4,7 +4,7 @@
  * per account against a real Dovecot and scripted servers, the fallbacks to IDLE per mailbox
  * (no NOTIFY, refused, overflow, a server that notifies nothing), QRESYNC through NOTIFY, a
  * reload that adds a mailbox, a STATUS flood; and mailbox patterns (docs/EVENTS.md: Mailbox
- * patterns) with NOTIFY, with polling and against a scripted lister.  Split from
+ * patterns) with NOTIFY and against a scripted lister (with polling: tests/test-daemon.c).  Split from
  * tests/test-daemon.c (whose header says how these tests work) so that make -j2 check runs
  * both at once.
  */
@@ -119,8 +119,8 @@ static void notify_fallback_conf(const FakeStep *script, const char *top, const 
                      "accounts = ( { name = \"fb\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
                      "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
                      "  mailboxes = [\"INBOX\", \"Other\"];\n"
-                     "  on_new = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-$$\"]; } );\n",
-                     top, fake_imapd_port(f), d.dir);
+                     "  on_new = %s; } );\n",
+                     top, fake_imapd_port(f), daemon_hook_cmd(&d, "new"));
         daemon_start(&d);
         ck_assert_msg(wait_log(&d, want_log, 1, 10000), "log:\n%s", tail_of(d.log));
         /* The account goes on with IDLE per mailbox: the script's end is the first of them. */
@@ -294,8 +294,8 @@ START_TEST(test_notify_qresync_transcript) {
                      "accounts = ( { name = \"fb\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
                      "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
                      "  mailboxes = [\"INBOX\", \"Other\"];\n"
-                     "  on_expunge = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/expunge-$$\"]; } );\n",
-                     fake_imapd_port(f), d.dir);
+                     "  on_expunge = %s; } );\n",
+                     fake_imapd_port(f), daemon_hook_cmd(&d, "expunge"));
         daemon_start(&d);
         ck_assert_msg(daemon_wait_hook(&d, "expunge-", 1, 10000, &env), "log:\n%s", tail_of(d.log));
         ck_assert_msg(strstr(env, "IMAPIDLED_MAILBOX=INBOX\n") && strstr(env, "IMAPIDLED_REASON=catchup\n") &&
@@ -334,7 +334,7 @@ START_TEST(test_notify_qresync_dovecot) {
                       d.notes.data, tail_of(d.log));
         ck_assert_msg(wait_log(&d, "polling -> idle-starting", 1, 15000), "log:\n%s", tail_of(d.log));
         daemon_stop(&d);
-        snprintf(path, sizeof(path), "%s/state/qn.state", d.dir);
+        snprintf(path, sizeof(path), "%s", daemon_state_path(&d, "qn"));
         st = read_file(path);
         p = st ? strstr(st, "\nQn1 ") : NULL;
         ck_assert_msg(p && sscanf(p + 5, "%lu %lu", &uv, &next) == 2 && next >= 5, "%s", st ? st : "(none)");
@@ -428,9 +428,9 @@ START_TEST(test_notify_status_flood) {
                      "accounts = ( { name = \"fl\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
                      "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
                      "  mailboxes = [\"INBOX\", \"Other\"];\n"
-                     "  on_new = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-$$\"];\n"
-                     "  on_expunge = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/expunge-$$\"]; } );\n",
-                     fake_imapd_port(f), d.dir, d.dir);
+                     "  on_new = %s;\n"
+                     "  on_expunge = %s; } );\n",
+                     fake_imapd_port(f), daemon_hook_cmd(&d, "new"), daemon_hook_cmd(&d, "expunge"));
         daemon_start(&d);
         ck_assert_msg(wait_notify(&d, &d.notes, "STATUS=2/2 mailboxes idling, 2 with NOTIFY", 10000), "%s\nlog:\n%s",
                       d.notes.data, tail_of(d.log));
@@ -450,134 +450,9 @@ END_TEST
 
 /* ---- mailbox patterns (docs/EVENTS.md: Mailbox patterns) ---- */
 
-/* user3's folders for the pattern tests: Pt1 and Pt2, and none of those
- * an earlier run created while running. */
-static void pattern_folders(void) {
-        const char *del[] = { "mailbox", "delete", "-u", "user3", "PtNew", "PtRenamed", "PtKick", "PtFast", "Pt1", "Pt2", "PtGone",
-                              "PtBox/Child", "PtBox", NULL };
-        const char *create[] = { "mailbox", "create", "-u", "user3", "Pt1", "Pt2", "PtGone", "PtBox", NULL };
-        const char *noselect[] = { "mailbox", "create", "-u", "user3", "PtBox/Child", NULL };
-
-        /* One by one: doveadm stops at the first that is not there. */
-        for (size_t i = 4; del[i]; i++)
-                (void) th_dovecot_doveadm(&dovecot, (const char *[]) { "mailbox", "delete", "-u", "user3", del[i], NULL });
-        ck_assert_int_eq(th_dovecot_doveadm(&dovecot, create), 0);
-        (void) th_dovecot_doveadm(&dovecot, noselect);
-        ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 3, "INBOX"), 0);
-}
-
-static void pattern_create(const char *name) {
-        const char *create[] = { "mailbox", "create", "-u", "user3", name, NULL };
-
-        ck_assert_int_eq(th_dovecot_doveadm(&dovecot, create), 0);
-}
-
-static void pattern_rename(const char *from, const char *to) {
-        const char *rename[] = { "mailbox", "rename", "-u", "user3", from, to, NULL };
-
-        ck_assert_int_eq(th_dovecot_doveadm(&dovecot, rename), 0);
-}
-
-static void pattern_delete(const char *name) {
-        const char *del[] = { "mailbox", "delete", "-u", "user3", name, NULL };
-
-        ck_assert_int_eq(th_dovecot_doveadm(&dovecot, del), 0);
-}
-
-/* ["*"] or ["INBOX", "Pt*"] against Dovecot: what the pattern matches is watched from
- * the start; a folder created while running is watched, and mail delivered
- * into it at once (before the daemon had set up anew) is reported; a deleted
- * one is dropped.  'extra' picks NOTIFY or polling. */
-static void patterns_dovecot(const char *mailboxes, const char *extra, bool notify) {
-        _cleanup_free_ char *acc = NULL, *boxes = NULL, *env = NULL, *all = NULL;
-        char want[128];
-        unsigned n, seen, runs, lines;
-        Daemon d;
-
-        daemon_dovecot_init(&d);
-        pattern_folders();
-        ck_assert_int_ge(asprintf(&boxes, "mailboxes = %s; %s", mailboxes, extra), 0);
-        acc = account_block(&d, "pt", 3, boxes);
-        write_config(&d, "debounce = 0;\naccounts = ( %s );\n", acc);
-        daemon_start(&d);
-        /* INBOX, Pt1, Pt2, PtGone, PtBox (PtBox/Child too: "*" crosses the hierarchy). */
-        snprintf(want, sizeof(want), "STATUS=6/6 mailboxes idling%s", notify ? ", 6 with NOTIFY" : "\n");
-        ck_assert_msg(wait_notify(&d, &d.notes, want, 20000), "%s\nlog:\n%s", d.notes.data, tail_of(d.log));
-
-        deliver_to(3, "Pt2", "to Pt2");
-        ck_assert_msg(daemon_wait_hook(&d, "new-pt-", 1, 15000, &env), "log:\n%s", tail_of(d.log));
-        ck_assert_msg(strstr(env, "IMAPIDLED_MAILBOX=Pt2\n") && strstr(env, "IMAPIDLED_COUNT=1\n"), "%s", env);
-
-        /* Created while running, then delivered into once it is watched. */
-        pattern_create("PtNew");
-        snprintf(want, sizeof(want), "STATUS=7/7 mailboxes idling%s", notify ? ", 7 with NOTIFY" : "\n");
-        ck_assert_msg(wait_notify(&d, &d.notes, want, 20000), "%s\nlog:\n%s", d.notes.data, tail_of(d.log));
-        deliver_to(3, "PtNew", "to PtNew");
-        ck_assert_msg(daemon_wait_hook(&d, "new-pt-", 2, 15000, NULL), "log:\n%s", tail_of(d.log));
-
-        /* Created and delivered into at once: the mail is there before the
-         * daemon watches the folder, and still reported (all of a folder
-         * created while we watched is new). */
-        pattern_create("PtFast");
-        deliver_to(3, "PtFast", "to PtFast");
-        ck_assert_msg(daemon_wait_hook(&d, "new-pt-", 3, 30000, NULL), "log:\n%s", tail_of(d.log));
-        all = daemon_hook_outputs(&d, "new-pt-", &n);
-        ck_assert_msg(n == 3 && strstr(all, "IMAPIDLED_MAILBOX=PtNew\n") && strstr(all, "IMAPIDLED_MAILBOX=PtFast\n") &&
-                      !strstr(all, "IMAPIDLED_COUNT=0\n") && !strstr(all, "IMAPIDLED_COUNT=2\n"), "%u runs:\n%s", n, all);
-
-        /* Deleted while running: no longer watched. */
-        snprintf(want, sizeof(want), "STATUS=7/7 mailboxes idling%s", notify ? ", 7 with NOTIFY" : "\n");
-        seen = th_count_of(d.notes.data, want);
-        pattern_delete("PtGone");
-        ck_assert_msg(wait_log(&d, "(0 new, 1 gone)", 1, 30000), "log:\n%s", tail_of(d.log));
-        ck_assert_msg(daemon_wait_notify_count(&d, want, seen + 1, 20000), "%s\nlog:\n%s", d.notes.data, tail_of(d.log));
-
-        /* Renamed while running: with NOTIFY the server says from what (OLDNAME),
-         * and what was known goes with it: its mail is not new.  Without, it is
-         * a delete and a create: its mail is reported once.  Dovecot 2.3 reports
-         * a rename with the next change of the mailbox list: one more folder. */
-        pattern_rename("PtNew", "PtRenamed");
-        if (notify) {
-                pattern_create("PtKick");
-                snprintf(want, sizeof(want), "STATUS=8/8 mailboxes idling, 8 with NOTIFY");
-        }
-        seen = th_count_of(d.notes.data, want);
-        ck_assert_msg(wait_log(&d, notify ? "pt/PtRenamed: watched, renamed from PtNew" : "pt/PtRenamed: watched, new",
-                               1, 30000), "log:\n%s", tail_of(d.log));
-        ck_assert_msg(daemon_wait_notify_count(&d, want, seen + 1, 20000), "%s\nlog:\n%s", d.notes.data, tail_of(d.log));
-        if (notify)
-                ck_assert_uint_eq(log_count(&d, "pt/PtRenamed: new"), 0);
-        else
-                ck_assert_msg(wait_log(&d, "pt/PtRenamed: new (catch-up), 1 message", 1, 10000), "log:\n%s",
-                              tail_of(d.log));
-        daemon_stop(&d);
-        runs = notify ? 3 : 4;
-        lines = log_count(&d, "the mailbox patterns match");
-
-        /* Across a restart: the matched folders come back from the state file,
-         * their mail that came meanwhile is caught up, no new set-up needed. */
-        deliver_to(3, "PtRenamed", "while away");
-        daemon_start(&d);
-        ck_assert_msg(daemon_wait_hook(&d, "new-pt-", runs + 1, 20000, NULL), "log:\n%s", tail_of(d.log));
-        free(all);
-        all = daemon_hook_outputs(&d, "new-pt-", &n);
-        ck_assert_msg(n == runs + 1 && strstr(all, "IMAPIDLED_REASON=catchup\n") &&
-                      strstr(all, "IMAPIDLED_MAILBOX=PtRenamed\n"), "%u runs:\n%s", n, all);
-        ck_assert_msg(wait_notify(&d, &d.notes, want, 20000), "%s\nlog:\n%s", d.notes.data, tail_of(d.log));
-        ck_assert_uint_eq(log_count(&d, "the mailbox patterns match"), lines);
-        daemon_stop(&d);
-        daemon_done(&d);
-}
-
 START_TEST(test_patterns_notify_dovecot) {
         /* Every mailbox of the account (user3 has INBOX and the Pt folders only). */
         patterns_dovecot("[\"*\"]", "", true);
-}
-END_TEST
-
-START_TEST(test_patterns_poll_dovecot) {
-        /* Without NOTIFY: the poller lists the patterns every status_interval. */
-        patterns_dovecot("[\"INBOX\", \"Pt*\"]", "imap_notify = \"off\"; status_interval = 1;", false);
 }
 END_TEST
 
@@ -627,8 +502,8 @@ START_TEST(test_patterns_list_script) {
                      "accounts = ( { name = \"pl\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
                      "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
                      "  mailboxes = [\"INBOX\", \"Pt*\"];\n"
-                     "  on_new = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-$$\"]; } );\n",
-                     fake_imapd_port(f), d.dir);
+                     "  on_new = %s; } );\n",
+                     fake_imapd_port(f), daemon_hook_cmd(&d, "new"));
         daemon_start(&d);
         ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
         ck_assert_msg(wait_log(&d, "the mailbox patterns match 1000 mailboxes (1000 new, 1 gone)", 1, 10000),
@@ -659,7 +534,6 @@ static Suite *notify_suite(void) {
         tcase_add_test(tc, test_notify_qresync_transcript);
         tcase_add_test(tc, test_notify_qresync_dovecot);
         tcase_add_test(tc, test_patterns_notify_dovecot);
-        tcase_add_test(tc, test_patterns_poll_dovecot);
         tcase_add_test(tc, test_patterns_list_script);
         suite_add_tcase(s, tc);
         return s;

@@ -49,3 +49,17 @@ void maildir_drop(unsigned user, const char *subject);
 /* Set user N's password in Dovecot's passwd-file and wait until Dovecot takes it (it
  * re-reads the file when its time stamp changes, at most once a second). */
 void set_password(unsigned user, const char *password);
+
+/* Mailbox patterns against Dovecot (tests/test-notify.c with NOTIFY, tests/test-daemon.c with
+ * polling): user3's folders Pt1, Pt2, PtGone, PtBox and PtBox/Child afresh, and none of those a
+ * run creates. */
+void pattern_folders(void);
+void pattern_create(const char *name);
+void pattern_rename(const char *from, const char *to);
+void pattern_delete(const char *name);
+/* The whole scenario: 'mailboxes' (a libconfig list of patterns) for user3, 'extra' settings
+ * of the account; notify: the account uses NOTIFY (else it polls).  What the patterns match is
+ * watched from the start; a folder created while running is watched, and mail delivered into
+ * it at once is reported; a deleted one is dropped; a renamed one keeps what was known (NOTIFY)
+ * or is new; across a restart the matched folders come back from the state file. */
+void patterns_dovecot(const char *mailboxes, const char *extra, bool notify);
