@@ -126,8 +126,8 @@ static void tls_required(const FakeStep *script, const char *tls, const char *wa
         write_config(&d,
                      "accounts = ( { name = \"sec\"; host = \"127.0.0.1\"; port = %u; tls = \"%s\";\n"
                      "  ca_file = \"%s\"; username = \"u\"; password = \"never-sent\";\n"
-                     "  on_new = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-$$\"]; } );\n",
-                     fake_imapd_port(f), tls, certs.ca_file, d.dir);
+                     "  on_new = %s; } );\n",
+                     fake_imapd_port(f), tls, certs.ca_file, daemon_hook_cmd(&d, "new"));
         daemon_start(&d);
         ck_assert_msg(wait_log(&d, want_log, 1, 10000), "log:\n%s", tail_of(d.log));
         ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
@@ -369,16 +369,16 @@ START_TEST(test_C01_H10_untrusted_mailbox_data) {
                      "debounce = 0;\n"
                      "accounts = ( { name = \"inj\"; host = \"127.0.0.1\"; port = %u; tls = \"implicit\";\n"
                      "  ca_file = \"%s\"; username = \"u\"; password = \"never-sent\"; startup_sync = false;\n"
-                     "  on_new = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-$$\"];\n"
-                     "  on_expunge = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/expunge-$$\"]; } );\n",
-                     fake_imapd_port(f), certs.ca_file, d.dir, d.dir);
+                     "  on_new = %s;\n"
+                     "  on_expunge = %s; } );\n",
+                     fake_imapd_port(f), certs.ca_file, daemon_hook_cmd(&d, "new"), daemon_hook_cmd(&d, "expunge"));
         daemon_start(&d);
         ck_assert_msg(wait_notify(&d, &d.notes, "STATUS=1/1 mailboxes idling", 10000), "%s\nlog:\n%s",
                       d.notes.data, tail_of(d.log));
         daemon_stop(&d);
         ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
         /* What is known is what EXAMINE said: 2 messages, UIDVALIDITY 7, UIDNEXT 5. */
-        snprintf(path, sizeof(path), "%s/state/inj.state", d.dir);
+        snprintf(path, sizeof(path), "%s", daemon_state_path(&d, "inj"));
         state = read_file(path);
         ck_assert_msg(state && strstr(state, "\nINBOX 7 5 2 0 "), "%s", state ? state : "(no state)");
         free(daemon_hook_outputs(&d, "new-", &runs));
@@ -530,10 +530,10 @@ static void write_config_hooks(Daemon *d, const char *name, uint16_t port) {
                      "debounce = 0;\n"
                      "accounts = ( { name = \"%s\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
                      "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
-                     "  on_new = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-$$\"];\n"
-                     "  on_expunge = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/expunge-$$\"];\n"
-                     "  on_flags = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/flags-$$\"]; } );\n",
-                     name, (unsigned) port, d->dir, d->dir, d->dir);
+                     "  on_new = %s;\n"
+                     "  on_expunge = %s;\n"
+                     "  on_flags = %s; } );\n",
+                     name, (unsigned) port, daemon_hook_cmd(d, "new"), daemon_hook_cmd(d, "expunge"), daemon_hook_cmd(d, "flags"));
 }
 
 /* H07, M08: responses that cannot be true of the mailbox (an EXPUNGE and a FETCH beyond
@@ -591,9 +591,11 @@ START_TEST(test_H07_M08_impossible_state) {
         write_config_hooks(&d, "h7", fake_imapd_port(f));
         daemon_start(&d);
         ck_assert_msg(wait_log(&d, "-> idling", 4, 15000), "log:\n%s", tail_of(d.log));
-        sleep_ms(300);          /* a hook started by mistake would have written its file */
         daemon_stop(&d);
         ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
+        /* The daemon has exited and the script ran to its end: every hook it started is in
+         * its log (hook.c logs each start with -v), and there is none. */
+        ck_assert_msg(daemon_log_lines(&d, "h7/INBOX on_", "]: started") == 0, "log:\n%s", tail_of(d.log));
         free(daemon_hook_outputs(&d, "new-", &runs));
         ck_assert_uint_eq(runs, 0);
         free(daemon_hook_outputs(&d, "expunge-", &runs));
@@ -703,16 +705,21 @@ START_TEST(test_H08_fetch_flood) {
                      "debounce = 0;\n"
                      "accounts = ( { name = \"h8\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
                      "  allow_plaintext = true; username = \"u\"; password = \"p\";\n"
-                     "  on_new = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/new-$$\"];\n"
+                     "  on_new = %s;\n"
                      "  on_flags = [\"/bin/sh\", \"-c\", \"d=%s; env > $d/.t$$ && mv $d/.t$$ $d/flags-$$; \"\n"
                      "              \"while [ $(grep -c -- '-> idling' %s) -lt 2 ]; do sleep 0.05; done\"]; } );\n",
-                     (unsigned) fake_imapd_port(f), d.dir, d.dir, d.log);
+                     (unsigned) fake_imapd_port(f), daemon_hook_cmd(&d, "new"), d.dir, d.log);
         daemon_start(&d);
         ck_assert_msg(daemon_wait_hook(&d, "new-", 1, 30000, NULL), "log:\n%s", tail_of(d.log));
         ck_assert_msg(wait_log(&d, "-> idling", 2, 10000), "log:\n%s", tail_of(d.log));
-        sleep_ms(300);          /* the last on_flags run, if any, writes its file */
+        /* The second run starts when the first ends, which is after the flood was read. */
+        ck_assert_msg(daemon_wait_hook(&d, "flags-", 2, 10000, NULL), "log:\n%s", tail_of(d.log));
         daemon_stop(&d);
         ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
+        /* Every trigger came before the second run started (the server sent nothing after the
+         * flood but what the script shows): the log, complete now, holds no third start. */
+        runs = daemon_log_lines(&d, "h8/INBOX on_flags[", "]: started");
+        ck_assert_msg(runs == 2, "%u on_flags runs; log:\n%s", runs, tail_of(d.log));
         free(daemon_hook_outputs(&d, "flags-", &runs));
         ck_assert_msg(runs == 2, "%u on_flags runs", runs);
         /* The lines about the mailbox (not counting -v's debug lines of the connection's states). */
