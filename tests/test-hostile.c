@@ -3,7 +3,9 @@
  * test-hostile.c: the imapidled binary against scripted hostile servers (tests/fake-imapd.h),
  * one test per case of the security catalogue (issue 12), named by its id.  No Dovecot: each
  * test is a transcript, and asserts what the daemon logs and what it sends, never how long
- * something took.
+ * something took.  The test never sleeps: it waits for log lines (tests/th-daemon.h).  The
+ * FAKE_SLEEPs in the scripts are the hostile servers' pacing, the input under test (a drip,
+ * pieces of a response), not waits.
  *
  *   J10  a server that ends every connection right after "+ idling" (BYE, garbage, a literal
  *        over the cap): the backoff grows from one connection to the next;
