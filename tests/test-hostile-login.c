@@ -207,19 +207,26 @@ END_TEST
 
 /* ---- A07, D01: a greeting that refuses ---------------------------------------------------------- */
 
-static const char *const a07_greetings[] = {
-        "* BYE [ALERT] A07-text go away \xe2\x80\xae\r\n",
-        "* NO A07-text not now\r\n",
-        "* BAD A07-text what\r\n",
+static const struct {
+        const char *greeting;
+        const char *logged;
+} a07_cases[] = {
+        { "* BYE [ALERT] A07-text go away \xe2\x80\xae\r\n", "invalid greeting: * BYE [ALERT] A07-text go away ???" },
+        { "* NO A07-text not now\r\n", "invalid greeting: * NO A07-text not now" },
+        { "* BAD A07-text what\r\n", "invalid greeting: * BAD A07-text what" },
+        /* A greeting, and BYE in the same segment: before anything went out. */
+        { "* OK [CAPABILITY IMAP4rev1 STARTTLS] hi\r\n* BYE [ALERT] A07-text \x7f bye\r\n",
+          "server said BYE (A07-text \\x7f bye)" },
 };
 
 START_TEST(test_A07_greeting_refused) {
-        /* BYE, NO or BAD instead of a greeting, on a STARTTLS account (so in clear text):
-         * the daemon sends nothing at all, closes, and retries with a backoff that does not
-         * shrink.  The text reaches only the log: escaped (8-bit as '?', the engine's
-         * quote_for_error()) and marked as unverified; no alert, no hook. */
+        /* BYE, NO or BAD instead of a greeting, or BYE right after it, on a STARTTLS
+         * account (so in clear text): the daemon sends nothing at all, closes, and retries
+         * with a backoff that does not shrink.  The text reaches only the log: escaped (8-bit
+         * as '?' by the engine's quote_for_error(), else as \xHH) and marked as unverified;
+         * no alert, no hook. */
         const FakeStep script[] = {
-                FAKE_SEND(a07_greetings[_i]),
+                FAKE_SEND(a07_cases[_i].greeting),
                 FAKE_EXPECT_EOF(),
                 FAKE_END,
         };
@@ -232,7 +239,7 @@ START_TEST(test_A07_greeting_refused) {
         start_fake(script, &o, &f);
         login_config(&d, f, "starttls", "");
         daemon_start(&d);
-        ck_assert_msg(wait_log(&d, "invalid greeting: ", 2, 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(wait_log(&d, a07_cases[_i].logged, 2, 15000), "log:\n%s", tail_of(d.log));
         ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
         sent = received(f);
         ck_assert_str_eq(sent, "");
@@ -367,6 +374,44 @@ START_TEST(test_B02_B04_D01_alerts) {
         ck_assert_uint_eq(log_count(&d, "D01-greeting-alert"), 0);
         hooks = dir_file(&d, "hooks");
         ck_assert_str_eq(hooks, "");
+        daemon_done(&d);
+}
+END_TEST
+
+START_TEST(test_B04_alert_flood) {
+        /* Ten [ALERT]s in one segment inside TLS (implicit): the first four are logged as
+         * warnings, the rest at debug level only: a server cannot fill the log with them. */
+        static const FakeStep script[] = {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] hi\r\n"),
+                FAKE_EXPECT("<tag> LOGIN u \"pw\""),
+                FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
+                EXAMINE_EMPTY,
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n* OK [ALERT] flood 0\r\n* OK [ALERT] flood 1\r\n* OK [ALERT] flood 2\r\n"
+                          "* OK [ALERT] flood 3\r\n* OK [ALERT] flood 4\r\n* OK [ALERT] flood 5\r\n"
+                          "* OK [ALERT] flood 6\r\n* OK [ALERT] flood 7\r\n* OK [ALERT] flood 8\r\n"
+                          "* OK [ALERT] flood 9\r\n"),
+                FAKE_EXPECT("DONE"),
+                FAKE_SEND("<tag> OK done\r\n"),
+                LOGOUT_STEPS,
+                FAKE_END,
+        };
+        FakeImapdOptions o = {};
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL;
+        Daemon d;
+
+        daemon_init(&d);
+        start_fake(script, &o, &f);
+        login_config(&d, f, "implicit", "liveness_interval = 60;");
+        daemon_start(&d);
+        ck_assert_msg(wait_log(&d, "server alert: flood 9", 1, 15000), "log:\n%s", tail_of(d.log));
+        daemon_stop(&d);
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
+        ck_assert_uint_eq(log_count(&d, "server alert: flood"), 10);
+        ck_assert_uint_eq(log_count(&d, "<4>hl/INBOX: server alert: flood"), 4);
+        ck_assert_uint_eq(log_count(&d, "<4>hl/INBOX: server alert: flood 3"), 1);
+        ck_assert_uint_eq(log_count(&d, "<7>hl/INBOX: server alert: flood"), 6);
         daemon_done(&d);
 }
 END_TEST
@@ -635,9 +680,10 @@ static Suite *hostile_login_suite(void) {
 
         tcase_set_timeout(tc, 120);
         tcase_add_loop_test(tc, test_A02_starttls_refused, 0, (int) ELEMENTSOF(a02_replies));
-        tcase_add_loop_test(tc, test_A07_greeting_refused, 0, (int) ELEMENTSOF(a07_greetings));
+        tcase_add_loop_test(tc, test_A07_greeting_refused, 0, (int) ELEMENTSOF(a07_cases));
         tcase_add_loop_test(tc, test_A11_L04_caps_after_tls_decide, 0, (int) ELEMENTSOF(a11_cases));
         tcase_add_test(tc, test_B02_B04_D01_alerts);
+        tcase_add_test(tc, test_B04_alert_flood);
         tcase_add_test(tc, test_D01_alert_after_implicit_tls);
         tcase_add_test(tc, test_M08_C01_data_before_tls);
         tcase_add_test(tc, test_M08_A04_preauth_with_data);
