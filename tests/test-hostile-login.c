@@ -13,7 +13,8 @@
  *   A11 L04  the capabilities after STARTTLS alone choose the login and IDLE or polling;
  *   B02 B04  an [ALERT] in the STARTTLS OK's segment is dropped, one inside TLS is logged;
  *   D01      plaintext-phase server text is logged escaped and marked unverified;
- *   M08      mailbox data before TLS (C01) and PREAUTH (A04) run no hook;
+ *   M08      mailbox data before TLS (C01), PREAUTH (A04) and a literal cut short (F05,
+ *            F06) run no hook;
  *   D02 I01 I02 I04 I05 M03  names from LIST: markup, "..", "/etc/passwd", "", raw 8-bit,
  *            CR/LF/NUL, encoded controls, a delimiter that changes.
  */
@@ -543,6 +544,60 @@ START_TEST(test_M08_A04_preauth_with_data) {
 }
 END_TEST
 
+/* A literal that promises 60 bytes and holds, in its first 26, what would be two EXISTS
+ * responses if a parser looked for line ends instead of counting (INV-6). */
+#define PARTIAL_LITERAL "* 1 FETCH (FLAGS () BODY[] {60}\r\n* 3 EXISTS\r\n* 4 EXISTS\r\n"
+
+static const struct {
+        const char *what;
+        FakeStep end[3];        /* after the partial literal */
+        const char *logged;
+} partial_cases[] = {
+        { "FIN", { FAKE_CLOSE(), FAKE_EXPECT_EOF(), FAKE_END }, "EOF in the middle of a response" },
+        { "RST", { FAKE_RESET(), FAKE_END, FAKE_END }, "retrying in" },
+        { "silence", { FAKE_EXPECT_EOF(), FAKE_END, FAKE_END }, "response not finished within 1.0 s" },
+};
+
+START_TEST(test_M08_F05_F06_partial_literal) {
+        /* In IDLE, a literal cut short: the stream ends (FIN or RST) or stays silent
+         * (command_timeout = 1).  The connection is closed and retried; the bytes inside the
+         * literal are never taken for responses: no hook, the state as the EXAMINE said. */
+        const FakeStep script[] = {
+                FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] hi\r\n"),
+                FAKE_EXPECT("<tag> LOGIN u \"pw\""),
+                FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
+                EXAMINE_EMPTY,
+                FAKE_EXPECT("<tag> IDLE"),
+                FAKE_SEND("+ idling\r\n" PARTIAL_LITERAL),
+                partial_cases[_i].end[0],
+                partial_cases[_i].end[1],
+                partial_cases[_i].end[2],
+        };
+        FakeImapdOptions o = {};
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL, *hooks = NULL, *state = NULL;
+        Daemon d;
+
+        daemon_init(&d);
+        write_state(&d, "imapidled-state 1\nINBOX 7 1 0 0 0\n");
+        start_fake(script, &o, &f);
+        login_config(&d, f, "implicit", "command_timeout = 1; liveness_interval = 60;");
+        daemon_start(&d);
+        ck_assert_msg(wait_log(&d, partial_cases[_i].logged, 1, 15000), "%s: log:\n%s", partial_cases[_i].what,
+                      tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "retrying in", 1, 10000), "%s: log:\n%s", partial_cases[_i].what, tail_of(d.log));
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s: %s\nlog:\n%s", partial_cases[_i].what,
+                      report ? report : "", tail_of(d.log));
+        daemon_stop(&d);
+        hooks = dir_file(&d, "hooks");
+        ck_assert_msg(hooks[0] == 0, "%s: %s", partial_cases[_i].what, hooks);
+        ck_assert_uint_eq(log_count(&d, "EXISTS 0 ->"), 0);
+        state = state_file(&d);
+        ck_assert_msg(strstr(state, "\nINBOX 7 1 0 "), "%s: %s", partial_cases[_i].what, state);
+        daemon_done(&d);
+}
+END_TEST
+
 /* ---- names from LIST ------------------------------------------------------------------------------ */
 
 /* One listing for mailboxes = ["*"], with the hierarchy delimiter given (I02: it changes
@@ -687,6 +742,7 @@ static Suite *hostile_login_suite(void) {
         tcase_add_test(tc, test_D01_alert_after_implicit_tls);
         tcase_add_test(tc, test_M08_C01_data_before_tls);
         tcase_add_test(tc, test_M08_A04_preauth_with_data);
+        tcase_add_loop_test(tc, test_M08_F05_F06_partial_literal, 0, (int) ELEMENTSOF(partial_cases));
         tcase_add_test(tc, test_names_from_list);
         suite_add_tcase(s, tc);
         return s;
