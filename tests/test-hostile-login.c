@@ -602,7 +602,8 @@ END_TEST
 
 /* One listing for mailboxes = ["*"], with the hierarchy delimiter given (I02: it changes
  * from one listing to the next).  Watched: INBOX, markup (D02: "&-" is "&"), "..",
- * "/etc/passwd", "../../escape" (I01).  Skipped: raw 8-bit, valid UTF-8 or not (I04);
+ * "/etc/passwd", "../../escape" and "" (I01; "" names no mailbox a server can have, RFC 3501
+ * §6.3.8, but is as harmless as any other name: sent quoted, never saved, state.c).  Skipped: raw 8-bit, valid UTF-8 or not (I04);
  * CR LF and NUL in literals (I05); CR LF, ESC and a bidi override in canonical mUTF-7 (M03). */
 #define NAMES_LISTING(delim)                                                                    \
         "* LIST () " delim " INBOX\r\n"                                                         \
@@ -610,6 +611,7 @@ END_TEST
         "* LIST () " delim " ..\r\n"                                                            \
         "* LIST () " delim " /etc/passwd\r\n"                                                   \
         "* LIST () " delim " ../../escape\r\n"                                                  \
+        "* LIST () " delim " \"\"\r\n"                                                          \
         "* LIST () " delim " {2}\r\n\xff\xfe\r\n"                                               \
         "* LIST () " delim " {5}\r\ncaf\xc3\xa9\r\n"                                            \
         "* LIST () " delim " {10}\r\nEvil\r\nLine\r\n"                                          \
@@ -654,6 +656,7 @@ static const FakeStep names_second[] = {
         STATUS_OF("..", "0", "1"),
         STATUS_OF("/etc/passwd", "0", "1"),
         STATUS_OF("../../escape", "0", "1"),
+        STATUS_OF("\"\"", "0", "1"),
         FAKE_EXPECT("<tag> LIST \"\" *"),
         NAMES_LIST_STEPS("NIL"),
         STATUS_OF("INBOX", "0", "1"),
@@ -661,6 +664,7 @@ static const FakeStep names_second[] = {
         STATUS_OF("..", "0", "1"),
         STATUS_OF("/etc/passwd", "0", "1"),
         STATUS_OF("../../escape", "0", "1"),
+        STATUS_OF("\"\"", "0", "1"),
         FAKE_EXPECT("<tag> LIST \"\" *"),
         FAKE_SEND("* BYE that is all\r\n"),
         FAKE_EXPECT_EOF(),
@@ -702,7 +706,7 @@ START_TEST(test_names_from_list) {
 
         /* One set-up: the listings with "." and NIL changed nothing. */
         ck_assert_uint_eq(log_count(&d, "the mailbox patterns match"), 1);
-        ck_assert_msg(log_count(&d, "the mailbox patterns match 5 mailboxes (5 new, 0 gone)") == 1, "log:\n%s",
+        ck_assert_msg(log_count(&d, "the mailbox patterns match 6 mailboxes (6 new, 0 gone)") == 1, "log:\n%s",
                       tail_of(d.log));
         log = read_file(d.log);
         ck_assert_msg(!strchr(log, '\r') && !strstr(log, "\nLine") && !strstr(log, "\x1b") &&
