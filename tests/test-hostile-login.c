@@ -603,8 +603,9 @@ END_TEST
 /* One listing for mailboxes = ["*"], with the hierarchy delimiter given (I02: it changes
  * from one listing to the next).  Watched: INBOX, markup (D02: "&-" is "&"), "..",
  * "/etc/passwd", "../../escape" and "" (I01; "" names no mailbox a server can have, RFC 3501
- * §6.3.8, but is as harmless as any other name: sent quoted, never saved, state.c).  Skipped: raw 8-bit, valid UTF-8 or not (I04);
- * CR LF and NUL in literals (I05); CR LF, ESC and a bidi override in canonical mUTF-7 (M03). */
+ * §6.3.8, but is as harmless as any other name: sent quoted, never saved, state.c).
+ * Skipped: raw 8-bit, valid UTF-8 or not (I04); CR LF and NUL in literals (I05); CR LF, ESC
+ * and a bidi override in canonical mUTF-7 (M03). */
 #define NAMES_LISTING(delim)                                                                    \
         "* LIST () " delim " INBOX\r\n"                                                         \
         "* LIST () " delim " \"<b>Hi</b>;$(id)`x`&-amp;\"\r\n"                                  \
@@ -620,9 +621,10 @@ END_TEST
         "* LIST () " delim " \"Bidi&IC4-txt\"\r\n"
 
 /* The listing, then a name with a NUL in a literal (raw: FAKE_SEND stops at a NUL), then OK. */
+#define NUL_NAME(delim) "* LIST () " delim " {3}\r\nx\0y\r\n"
 #define NAMES_LIST_STEPS(delim)                                                                 \
         FAKE_SEND(NAMES_LISTING(delim)),                                                        \
-        FAKE_SEND_RAW("* LIST () " delim " {3}\r\nx\0y\r\n", sizeof("* LIST () " delim " {3}\r\nx\0y\r\n") - 1), \
+        FAKE_SEND_RAW(NUL_NAME(delim), sizeof(NUL_NAME(delim)) - 1),                            \
         FAKE_SEND("<tag> OK listed\r\n")
 
 #define NAMES_LOGIN                                                                             \
