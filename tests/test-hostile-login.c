@@ -44,7 +44,7 @@ static void login_config(Daemon *d, const FakeImapd *f, const char *tls, const c
         write_config(d,
                      "debounce = 0;\n"
                      "accounts = ( { name = \"hl\"; host = \"127.0.0.1\"; port = %u; tls = \"%s\";\n"
-                     "  ca_file = \"%s\"; allow_plaintext = true; username = \"u\"; password = \"pw\";\n"
+                     "  ca_file = \"%s\"; allow_plaintext = true; username = \"u\"; password = \"s3cret-pw\";\n"
                      "  on_new = [\"%s\", \"env\", \"%s/hooks\"]; on_expunge = [\"%s\", \"env\", \"%s/hooks\"];\n"
                      "  %s } );\n",
                      fake_imapd_port(f), tls, certs.ca_file, HOOK_HELPER, d->dir, HOOK_HELPER, d->dir, extra);
@@ -194,11 +194,12 @@ START_TEST(test_A02_starttls_refused) {
         sent = received(f);
         ck_assert_uint_eq(count_of(sent, " STARTTLS\r\n"), 2);
         ck_assert_uint_eq(count_of(sent, "\r\n"), 2);
-        ck_assert_msg(!strstr(sent, "LOGIN") && !strstr(sent, "AUTHENTICATE") && !strstr(sent, "pw"), "%s", sent);
+        ck_assert_msg(!strstr(sent, "LOGIN") && !strstr(sent, "AUTHENTICATE") && !strstr(sent, "s3cret"), "%s", sent);
         /* The fake is gone: the third attempt fails too, and backs off further. */
         ck_assert_msg(wait_log(&d, "retrying in", 3, 10000), "log:\n%s", tail_of(d.log));
         assert_backoff(&d, 3);
         ck_assert_uint_eq(log_count(&d, "server alert"), 0);
+        ck_assert_uint_eq(log_count(&d, "s3cret"), 0);
         daemon_stop(&d);
         hooks = dir_file(&d, "hooks");
         ck_assert_str_eq(hooks, "");
@@ -251,6 +252,7 @@ START_TEST(test_A07_greeting_refused) {
         log = read_file(d.log);
         ck_assert_msg(!strstr(log, "\xe2\x80\xae"), "log:\n%s", log);
         ck_assert_uint_eq(log_count(&d, "server alert"), 0);
+        ck_assert_uint_eq(log_count(&d, "s3cret"), 0);
         daemon_stop(&d);
         hooks = dir_file(&d, "hooks");
         ck_assert_str_eq(hooks, "");
@@ -282,7 +284,7 @@ END_TEST
  * AUTHENTICATE PLAIN and IDLE, and the script would fail. */
 static const FakeStep a11_rich_plaintext[] = {
         TLS_UP("AUTH=PLAIN SASL-IR IDLE", ""),
-        FAKE_EXPECT("<tag> LOGIN u \"pw\""),
+        FAKE_EXPECT("<tag> LOGIN u \"s3cret-pw\""),
         FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1] in\r\n"),
         EXAMINE_EMPTY,
         LOGOUT_STEPS,
@@ -294,7 +296,7 @@ static const FakeStep a11_rich_plaintext[] = {
  * no way to log in at all. */
 static const FakeStep a11_rich_tls[] = {
         TLS_UP("LOGINDISABLED", "AUTH=PLAIN SASL-IR IDLE"),
-        FAKE_EXPECT("<tag> AUTHENTICATE PLAIN AHUAcHc="),
+        FAKE_EXPECT("<tag> AUTHENTICATE PLAIN AHUAczNjcmV0LXB3"),
         FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
         EXAMINE_EMPTY,
         FAKE_EXPECT("<tag> IDLE"),
@@ -347,7 +349,7 @@ START_TEST(test_B02_B04_D01_alerts) {
                 FAKE_STARTTLS(),
                 FAKE_EXPECT("<tag> CAPABILITY"),
                 FAKE_SEND("* CAPABILITY IMAP4rev1 IDLE\r\n<tag> OK caps\r\n"),
-                FAKE_EXPECT("<tag> LOGIN u \"pw\""),
+                FAKE_EXPECT("<tag> LOGIN u \"s3cret-pw\""),
                 FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
                 EXAMINE_EMPTY,
                 FAKE_EXPECT("<tag> IDLE"),
@@ -384,7 +386,7 @@ START_TEST(test_B04_alert_flood) {
          * warnings, the rest at debug level only: a server cannot fill the log with them. */
         static const FakeStep script[] = {
                 FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] hi\r\n"),
-                FAKE_EXPECT("<tag> LOGIN u \"pw\""),
+                FAKE_EXPECT("<tag> LOGIN u \"s3cret-pw\""),
                 FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
                 EXAMINE_EMPTY,
                 FAKE_EXPECT("<tag> IDLE"),
@@ -424,7 +426,7 @@ START_TEST(test_D01_alert_after_implicit_tls) {
                 FAKE_SEND("* OK [ALERT] D01-tls-greeting \x7f ok\r\n"),
                 FAKE_EXPECT("<tag> CAPABILITY"),
                 FAKE_SEND("* CAPABILITY IMAP4rev1 IDLE\r\n<tag> OK caps\r\n"),
-                FAKE_EXPECT("<tag> LOGIN u \"pw\""),
+                FAKE_EXPECT("<tag> LOGIN u \"s3cret-pw\""),
                 FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
                 EXAMINE_EMPTY,
                 FAKE_EXPECT("<tag> IDLE"),
@@ -468,7 +470,7 @@ START_TEST(test_M08_C01_data_before_tls) {
                 FAKE_STARTTLS(),
                 FAKE_EXPECT("<tag> CAPABILITY"),
                 FAKE_SEND("* CAPABILITY IMAP4rev1 IDLE\r\n<tag> OK caps\r\n"),
-                FAKE_EXPECT("<tag> LOGIN u \"pw\""),
+                FAKE_EXPECT("<tag> LOGIN u \"s3cret-pw\""),
                 FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
                 EXAMINE_EMPTY,
                 FAKE_EXPECT("<tag> IDLE"),
@@ -564,7 +566,7 @@ START_TEST(test_M08_F05_F06_partial_literal) {
          * literal are never taken for responses: no hook, the state as the EXAMINE said. */
         const FakeStep script[] = {
                 FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] hi\r\n"),
-                FAKE_EXPECT("<tag> LOGIN u \"pw\""),
+                FAKE_EXPECT("<tag> LOGIN u \"s3cret-pw\""),
                 FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
                 EXAMINE_EMPTY,
                 FAKE_EXPECT("<tag> IDLE"),
@@ -629,7 +631,7 @@ END_TEST
 
 #define NAMES_LOGIN                                                                             \
         FAKE_SEND("* OK [CAPABILITY IMAP4rev1 IDLE] ready\r\n"),                                \
-        FAKE_EXPECT("<tag> LOGIN u \"pw\""),                                                    \
+        FAKE_EXPECT("<tag> LOGIN u \"s3cret-pw\""),                                                    \
         FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),                               \
         FAKE_EXPECT("<tag> LIST \"\" *")
 
