@@ -12,7 +12,9 @@
  * makes the socket non-blocking and drives every SSL_* call with poll() on
  * the step's deadline, polling for whatever OpenSSL says it wants
  * (SSL_ERROR_WANT_READ/WRITE).  SSL_read() is always tried before polling,
- * because OpenSSL may hold decrypted bytes that poll() cannot see.
+ * because OpenSSL may hold decrypted bytes that poll() cannot see.  With
+ * opts.starttls the same handshake runs at the FAKE_STARTTLS() step instead
+ * of after accept(); until then the connection is plain TCP.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +60,7 @@ typedef struct FakeChild {
         FakeImapdOptions opts;
         int fd;                         /* the connection; -EBADF once closed */
         SSL *ssl;                       /* TLS over fd, or NULL */
+        SSL_CTX *tls_ctx;               /* for the handshake (at accept, or FAKE_STARTTLS()), or NULL */
         char tls_err[256];              /* OpenSSL's reason for the last -EPROTO */
         char tag[FAKE_TAG_MAX];
         bool have_tag;
@@ -78,6 +81,7 @@ static const char *const step_names[_FAKE_STEP_MAX] = {
         [FAKE_STEP_SLEEP] = "SLEEP",
         [FAKE_STEP_CLOSE] = "CLOSE",
         [FAKE_STEP_RESET] = "RESET",
+        [FAKE_STEP_STARTTLS] = "STARTTLS",
 };
 
 static uint64_t now_ms(void) {
@@ -505,9 +509,11 @@ static int step_close(FakeChild *c, size_t i, const FakeStep *st) {
         return r;
 }
 
+static int step_starttls(FakeChild *c, size_t i, const FakeStep *st);
+
 static int run_step(FakeChild *c, size_t i, const FakeStep *st) {
         if (IN_SET(st->type, FAKE_STEP_SEND, FAKE_STEP_SEND_RAW, FAKE_STEP_EXPECT, FAKE_STEP_EXPECT_ANY,
-                   FAKE_STEP_EXPECT_EOF, FAKE_STEP_CLOSE, FAKE_STEP_RESET) &&
+                   FAKE_STEP_EXPECT_EOF, FAKE_STEP_CLOSE, FAKE_STEP_RESET, FAKE_STEP_STARTTLS) &&
             c->fd < 0) {
                 report_step(c, i, st, "the connection was already reset by an earlier step");
                 return -EINVAL;
@@ -538,6 +544,8 @@ static int run_step(FakeChild *c, size_t i, const FakeStep *st) {
         }
         case FAKE_STEP_CLOSE:
                 return step_close(c, i, st);
+        case FAKE_STEP_STARTTLS:
+                return step_starttls(c, i, st);
         case FAKE_STEP_RESET: {
                 /* A zero linger time makes close() send RST instead of FIN (TCP).
                  * TLS: no close_notify (SSL_free() sends nothing). */
@@ -623,6 +631,29 @@ static void report_tls_accept(FakeChild *c, int r) {
                 report_add(c, "TLS handshake failed: %s", error_text(c, r));
 }
 
+/* FAKE_STARTTLS(): the handshake in the middle of the script.  Whatever the client sent
+ * that the script has not read came before its ClientHello: not allowed (the client would
+ * be sending plaintext after STARTTLS). */
+static int step_starttls(FakeChild *c, size_t i, const FakeStep *st) {
+        int r;
+
+        if (!c->tls_ctx || !c->opts.starttls || c->ssl) {
+                report_step(c, i, st, c->ssl ? "TLS is on already" : "needs opts.starttls and opts.tls_cert_file");
+                return -EINVAL;
+        }
+        if (c->in.len > 0) {
+                report_step(c, i, st, "plaintext from the client before the handshake: ");
+                report_add_escaped(c, c->in.data, MIN(c->in.len, (size_t) 4096));
+                return -EBADMSG;
+        }
+        r = tls_accept(c, c->tls_ctx);
+        if (r < 0) {
+                report_step(c, i, st, "");
+                report_tls_accept(c, r);
+        }
+        return r;
+}
+
 /* One connection of the child: accept it (TCP), shake hands (TLS), run the script, close.
  * The listening socket is closed after the last accept, so that a client connecting
  * again is refused at once instead of waiting in the backlog. */
@@ -650,7 +681,8 @@ static int child_serve(FakeChild *c, const FakeStep *script, SSL_CTX *tls_ctx, i
                 }
         }
 
-        if (r >= 0 && tls_ctx) {
+        c->tls_ctx = tls_ctx;
+        if (r >= 0 && tls_ctx && !c->opts.starttls) {
                 r = tls_accept(c, tls_ctx);
                 if (r < 0)
                         report_tls_accept(c, r);
@@ -685,11 +717,17 @@ _noreturn_ static void child_run(const FakeStep *script, const FakeImapdOptions 
                 .report = BUF_INIT,
         };
         unsigned n = listen_fd >= 0 ? MAX(opts->connections, 1U) : 1U;
+        size_t more = 0;
         FakeReportHeader h = {};
         int r = 0;
 
         (void) sigaction(SIGPIPE, &sa, NULL);
         close_other_fds(listen_fd >= 0 ? listen_fd : conn_fd, report_fd);
+        if (listen_fd >= 0 && opts->next_scripts) {
+                while (opts->next_scripts[more])
+                        more++;
+                n = 1U + (unsigned) more;
+        }
 
         for (unsigned k = 0; r >= 0 && k < n; k++) {
                 size_t mark = c.report.len;
@@ -700,7 +738,8 @@ _noreturn_ static void child_run(const FakeStep *script, const FakeImapdOptions 
                 /* Only a failure writes a report: say which connection it was. */
                 if (n > 1)
                         report_add(&c, "connection %u of %u: ", k + 1, n);
-                r = child_serve(&c, script, tls_ctx, &listen_fd, k + 1 == n);
+                r = child_serve(&c, k > 0 && more > 0 ? opts->next_scripts[k - 1] : script, tls_ctx, &listen_fd,
+                                k + 1 == n);
                 if (r >= 0)
                         c.report.len = mark;
         }

@@ -23,6 +23,14 @@
  * close_notify and a bare TCP EOF alike; END sends close_notify (one attempt)
  * before closing.
  *
+ * STARTTLS (opts.starttls with opts.tls_cert_file): no handshake after
+ * accepting; the connection starts in plain TCP and the FAKE_STARTTLS() step
+ * does the server side of the handshake where the script says (RFC 3501
+ * §6.2.1: after the tagged OK to STARTTLS), with the same certificate and the
+ * same rules as implicit TLS from then on.  Bytes the client sent before the
+ * handshake that the script did not read fail that step: a client must send
+ * nothing between STARTTLS and its ClientHello.
+ *
  * Tags: in FAKE_EXPECT text, "<tag>" matches the client's tag (one or more
  * RFC 3501 tag characters) and captures it; FAKE_EXPECT_ANY captures the
  * line's leading tag characters.  In FAKE_SEND text "<tag>" is replaced by the
@@ -57,6 +65,7 @@ typedef enum FakeStepType {
                                  * works; succeeds also if the client is already gone */
         FAKE_STEP_RESET,        /* SO_LINGER {1, 0} and close: RST (no close_notify); no later I/O
                                  * step works */
+        FAKE_STEP_STARTTLS,     /* the server side of a TLS handshake now (opts.starttls only) */
         _FAKE_STEP_MAX,
 } FakeStepType;
 
@@ -75,6 +84,7 @@ typedef struct FakeStep {
 #define FAKE_SLEEP(msec) { .type = FAKE_STEP_SLEEP, .ms = (msec) }
 #define FAKE_CLOSE() { .type = FAKE_STEP_CLOSE }
 #define FAKE_RESET() { .type = FAKE_STEP_RESET }
+#define FAKE_STARTTLS() { .type = FAKE_STEP_STARTTLS }
 #define FAKE_END { .type = FAKE_STEP_END }
 
 /* Defaults of FakeImapdOptions (used where an option is 0). */
@@ -104,6 +114,14 @@ typedef struct FakeImapdOptions {
          * accept_timeout_ms for its client; the first that fails ends the run, and the
          * report says which ("connection 2 of 3: step ..."). */
         unsigned connections;
+        /* With tls_cert_file: no handshake at accept, the FAKE_STARTTLS() step does it
+         * (STARTTLS).  Without tls_cert_file, a FAKE_STARTTLS() step fails with -EINVAL. */
+        bool starttls;
+        /* TCP only: more connections, each with its own script: connection 1 plays the
+         * script argument, connection k + 2 plays next_scripts[k] (a NULL-terminated
+         * list); connections is then ignored.  Like the script, they must stay valid
+         * only during fake_imapd_start_full(). */
+        const FakeStep *const *next_scripts;
 } FakeImapdOptions;
 
 typedef struct FakeImapd FakeImapd;

@@ -427,6 +427,42 @@ START_TEST(test_fake_connections) {
 }
 END_TEST
 
+START_TEST(test_fake_next_scripts) {
+        /* .next_scripts: each connection its own script, in order; .connections is ignored;
+         * a failure names the connection. */
+        static const FakeStep first[] = {
+                FAKE_SEND("* OK first\r\n"),
+                FAKE_EXPECT_EOF(),
+                FAKE_END,
+        };
+        static const FakeStep second[] = {
+                FAKE_SEND("* OK second\r\n"),
+                FAKE_EXPECT("<tag> NOOP"),
+                FAKE_END,
+        };
+        static const FakeStep *const next[] = { second, second, NULL };
+        FakeImapdOptions o = { .next_scripts = next, .connections = 9, .accept_timeout_ms = 2000 };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL;
+        int fd;
+
+        ck_assert_int_eq(fake_imapd_start_full(first, &o, NULL, &f), 0);
+        fd = tcp_connect(fake_imapd_port(f));
+        set_timeouts(fd);
+        expect_line(fd, "* OK first\r\n");
+        ck_assert_int_eq(close(fd), 0);
+        for (unsigned k = 0; k < 2; k++) {
+                fd = tcp_connect(fake_imapd_port(f));
+                set_timeouts(fd);
+                expect_line(fd, "* OK second\r\n");
+                send_str(fd, k == 0 ? "n1 NOOP\r\n" : "n2 LOGOUT\r\n");
+                ck_assert_int_eq(close(fd), 0);
+        }
+        ck_assert_int_eq(fake_imapd_wait(f, &report), -EBADMSG);
+        ck_assert_msg(strstr(report, "connection 3 of 3: step 1 (EXPECT): line differs") == report, "%s", report);
+}
+END_TEST
+
 START_TEST(test_fake_socketpair) {
         FakeImapdOptions o = { .socketpair = true, .record = true };
         _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
@@ -803,6 +839,83 @@ START_TEST(test_fake_tls_protocol_error) {
         ck_assert_msg(strstr(report, "step 1 (EXPECT): TLS read error: "), "%s", report);
         SSL_free(ssl);
         ck_assert_int_eq(close(fd), 0);
+}
+END_TEST
+
+/* STARTTLS: plaintext first, the handshake at FAKE_STARTTLS(), then the same script over TLS. */
+static const FakeStep starttls_script[] = {
+        FAKE_SEND("* OK [CAPABILITY IMAP4rev1 STARTTLS] plain\r\n"),
+        FAKE_EXPECT("<tag> STARTTLS"),
+        FAKE_SEND("<tag> OK go\r\n"),
+        FAKE_STARTTLS(),
+        FAKE_EXPECT("<tag> NOOP"),
+        FAKE_SEND("<tag> OK over TLS\r\n"),
+        FAKE_EXPECT_EOF(),
+        FAKE_END,
+};
+
+START_TEST(test_fake_starttls) {
+        FakeImapdOptions o = tls_opts();
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL;
+        const char *sent = "s1 STARTTLS\r\ns2 NOOP\r\n";
+        const void *rec;
+        size_t len;
+        SSL *ssl;
+        int fd;
+
+        o.starttls = true;
+        o.record = true;
+        ck_assert_int_eq(fake_imapd_start_full(starttls_script, &o, NULL, &f), 0);
+        fd = tcp_connect(fake_imapd_port(f));
+        set_timeouts(fd);
+        expect_line(fd, "* OK [CAPABILITY IMAP4rev1 STARTTLS] plain\r\n");
+        send_str(fd, "s1 STARTTLS\r\n");
+        expect_line(fd, "s1 OK go\r\n");
+        ssl = tls_connect_fd(fd);
+        tls_send_str(ssl, "s2 NOOP\r\n");
+        TLS_EXPECT(ssl, "s2 OK over TLS\r\n");
+        ck_assert_int_ge(SSL_shutdown(ssl), 0);
+        SSL_free(ssl);
+        ck_assert_int_eq(close(fd), 0);
+        ck_assert_int_eq(fake_imapd_wait(f, &report), 0);
+        /* The recording: the plaintext, then the decrypted stream. */
+        rec = fake_imapd_received(f, &len);
+        ck_assert_uint_eq(len, strlen(sent));
+        ck_assert_int_eq(memcmp(rec, sent, len), 0);
+}
+END_TEST
+
+START_TEST(test_fake_starttls_refusals) {
+        /* Plaintext sent with STARTTLS (before the ClientHello) fails the step; so does
+         * FAKE_STARTTLS() without .starttls, or without a certificate. */
+        static const FakeStep no_cert_script[] = {
+                FAKE_SEND("* OK plain\r\n"),
+                FAKE_STARTTLS(),
+                FAKE_END,
+        };
+        FakeImapdOptions o = tls_opts();
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL, *report2 = NULL, *report3 = NULL;
+        int fd;
+
+        o.starttls = true;
+        ck_assert_int_eq(fake_imapd_start_full(starttls_script, &o, NULL, &f), 0);
+        fd = tcp_connect(fake_imapd_port(f));
+        set_timeouts(fd);
+        expect_line(fd, "* OK [CAPABILITY IMAP4rev1 STARTTLS] plain\r\n");
+        send_str(fd, "s1 STARTTLS\r\ns2 NOOP\r\n");
+        expect_line(fd, "s1 OK go\r\n");
+        ck_assert_int_eq(fake_imapd_wait(f, &report), -EBADMSG);
+        ck_assert_msg(strstr(report, "step 3 (STARTTLS): plaintext from the client before the handshake: "
+                             "\"s2 NOOP\\r\\n\"") == report, "%s", report);
+        ck_assert_int_eq(close(fd), 0);
+
+        ck_assert_int_eq(run_client(no_cert_script, NULL, NULL, &report2, NULL), -EINVAL);
+        ck_assert_msg(strstr(report2, "step 1 (STARTTLS): needs opts.starttls"), "%s", report2);
+        o = tls_opts();
+        ck_assert_int_eq(run_tls_client(no_cert_script, &o, NULL, false, &report3), -EINVAL);
+        ck_assert_msg(strstr(report3, "step 1 (STARTTLS): TLS is on already"), "%s", report3);
 }
 END_TEST
 
@@ -1364,6 +1477,7 @@ static Suite *harness_suite(void) {
         tcase_add_test(tc, test_fake_no_client);
         tcase_add_test(tc, test_fake_socketpair);
         tcase_add_test(tc, test_fake_connections);
+        tcase_add_test(tc, test_fake_next_scripts);
         tcase_add_test(tc, test_fake_child_killed);
         tcase_add_test(tc, test_fake_free_running);
         suite_add_tcase(s, tc);
@@ -1381,6 +1495,8 @@ static Suite *harness_suite(void) {
         tcase_add_test(tc, test_fake_tls_handshake_failures);
         tcase_add_test(tc, test_fake_tls_protocol_error);
         tcase_add_test(tc, test_fake_tls_bad_files);
+        tcase_add_test(tc, test_fake_starttls);
+        tcase_add_test(tc, test_fake_starttls_refusals);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("dovecot");

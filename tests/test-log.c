@@ -214,6 +214,41 @@ START_TEST(test_escape_exhaustive) {
 }
 END_TEST
 
+/* log_text_printable() is true exactly where log_escape() would keep the text as it is,
+ * backslashes aside (they are printable, only escaped so that escapes read back). */
+static bool kept_whole(const char *in, size_t len) {
+        char plain[256], buf[1024];
+        size_t n = 0;
+
+        for (size_t i = 0; i < len && n < sizeof(plain); i++)
+                if (in[i] != '\\')
+                        plain[n++] = in[i];
+        log_escape(plain, n, buf, sizeof(buf));
+        return strlen(buf) == n && memcmp(buf, plain, n) == 0;
+}
+
+START_TEST(test_text_printable) {
+        char in[2];
+
+        for (size_t i = 0; i < ELEMENTSOF(escape_table); i++)
+                ck_assert_msg(log_text_printable(escape_table[i].in, escape_table[i].len) ==
+                              kept_whole(escape_table[i].in, escape_table[i].len), "%s", escape_table[i].what);
+        for (unsigned a = 0; a < 256; a++)
+                for (unsigned b = 0; b < 256; b++) {
+                        in[0] = (char) a;
+                        in[1] = (char) b;
+                        ck_assert_msg(log_text_printable(in, 2) == kept_whole(in, 2), "%02x %02x", a, b);
+                }
+#define PRINTABLE(lit) log_text_printable(lit, sizeof(lit) - 1)
+        ck_assert(PRINTABLE(""));
+        ck_assert(PRINTABLE("a\\b <i>caf\xc3\xa9</i>"));
+        ck_assert(!PRINTABLE("Evil\r\nLine"));
+        ck_assert(!PRINTABLE("Bidi\xe2\x80\xaetxt"));
+        ck_assert(!PRINTABLE("x\0y"));
+#undef PRINTABLE
+}
+END_TEST
+
 static Suite *log_suite(void) {
         Suite *s = suite_create("log");
         TCase *tc = tcase_create("log");
@@ -224,6 +259,7 @@ static Suite *log_suite(void) {
         tcase_add_test(tc, test_escape);
         tcase_add_test(tc, test_escape_classes);
         tcase_add_test(tc, test_escape_exhaustive);
+        tcase_add_test(tc, test_text_printable);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -157,6 +157,8 @@ struct Connection {
         unsigned n_pending;
 
         bool settled, stopping, auth_failed, starttls_done, starttls_ready;
+        /* [ALERT]s logged on this transport: a server must not make us log per response. */
+        unsigned alerts;
         /* ENABLE QRESYNC was sent on this session / the server said ENABLED QRESYNC. */
         bool qresync_asked, qresync;
         /* An EXAMINE with the QRESYNC parameter was refused: never again on this connection. */

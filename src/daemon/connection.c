@@ -42,6 +42,12 @@
  * the others (docs/SECURITY.md INV-12); the rest is read on the next loop turn. */
 #define READ_BUDGET (64 * 1024)
 #define READ_CHUNK 16384
+/* [ALERT] texts logged per connection (RFC 3501 §7.1: shown to the user); the rest at
+ * debug level, so that a server cannot flood the log with them. */
+#define ALERTS_LOGGED_MAX 4
+/* Appended to log lines that carry text a STARTTLS account received before its
+ * handshake: anyone on the path may have written it (docs/SECURITY.md D01, INV-11). */
+#define UNVERIFIED_MARK " [sent before TLS: unverified]"
 
 static const char *const state_table[_CONNECTION_STATE_MAX] = {
         [CONNECTION_WAITING] = "waiting",
@@ -233,6 +239,7 @@ static void close_transport(Connection *c) {
         buf_done_secure(&c->in);
         erase_secret(c);
         c->starttls_done = c->starttls_ready = false;
+        c->alerts = 0;
         /* QRESYNC is enabled per session (RFC 5161 §3.1). */
         c->qresync_asked = c->qresync = false;
         c->sel_qresync = false;
@@ -329,10 +336,41 @@ int connection_fail(Connection *c, int r, const char *what) {
         return 0;
 }
 
+/* Whether what the server sends now is from before a verified handshake on a STARTTLS
+ * account: an on-path attacker may have written it (docs/SECURITY.md, threat model).
+ * Accounts with tls = "none" chose no protection (out of scope) and a tunnel is a
+ * trusted command: neither is marked. */
+static bool before_tls(const Connection *c) {
+        return c->account->tls == CFG_TLS_STARTTLS && !c->account->tunnel && !c->starttls_done;
+}
+
 int connection_fail_session(Connection *c, int r) {
         const char *why = c->s ? imap_session_error(c->s) : NULL;
+        char marked[300];
 
+        /* The engine's reason may quote the server (an invalid greeting, an unexpected
+         * response): say when that came before TLS (catalogue D01). */
+        if (why && before_tls(c)) {
+                (void) snprintf(marked, sizeof(marked), "%s" UNVERIFIED_MARK, why);
+                why = marked;
+        }
         return connection_fail(c, r, why ? why : "connection failed");
+}
+
+/* RFC 3501 §7.1: an [ALERT]'s text must be shown to the user: logged, escaped.  Before
+ * the handshake of a STARTTLS account it is dropped instead: an attacker on the path
+ * could make the daemon tell the user anything (catalogue B02; INV-2). */
+static void log_alert(Connection *c, const ImapResponse *resp) {
+        char t[200];
+
+        if (resp->code.type != IMAP_CODE_ALERT || before_tls(c))
+                return;
+        log_escape(resp->text.ptr, resp->text.len, t, sizeof(t));
+        if (c->alerts < ALERTS_LOGGED_MAX)
+                log_warning("%s: server alert: %s", connection_name(c), t);
+        else
+                log_debug("%s: server alert: %s", connection_name(c), t);
+        c->alerts++;
 }
 
 /* ---- I/O --------------------------------------------------------------------------------------- */
@@ -588,10 +626,15 @@ static int enable_qresync(Connection *c) {
 }
 
 static int on_starttls_done(Connection *c, const ImapResponse *r, bool ok, const char *text) {
+        char why[300];
+
         (void) r;
-        (void) text;
-        if (!ok)
-                return connection_fail(c, -EPROTO, "STARTTLS refused; refusing to go on in plaintext");
+        if (!ok) {
+                /* The refusal came in clear text: logged (escaped by on_done()) as such. */
+                (void) snprintf(why, sizeof(why), "STARTTLS refused; refusing to go on in plaintext (server: %s)"
+                                UNVERIFIED_MARK, text);
+                return connection_fail(c, -EPROTO, why);
+        }
         return 0; /* the STARTTLS event follows */
 }
 
@@ -867,8 +910,9 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
         Watch *w = c->selected;
         int r = 0;
 
+        log_alert(c, resp);
         if (resp->status == IMAP_STATUS_BYE) {
-                char t[200], why[240];
+                char t[200], why[300];
 
                 log_escape(resp->text.ptr, resp->text.len, t, sizeof(t));
                 /* LOGOUT's BYE comes before its tagged OK (RFC 3501 §6.1.3). */
@@ -884,7 +928,7 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
                  * more of this session counts.  Close now and retry with backoff: a server
                  * that says BYE and leaves the socket open must not keep us cycling IDLE
                  * on it (catalogue J04).  The caller's loop stops: c->s is gone. */
-                (void) snprintf(why, sizeof(why), "server said BYE (%s)", t);
+                (void) snprintf(why, sizeof(why), "server said BYE (%s)%s", t, before_tls(c) ? UNVERIFIED_MARK : "");
                 (void) connection_fail(c, 0, why);
                 return;
         }
@@ -978,6 +1022,7 @@ static int on_done(Connection *c, const ImapEvent *e) {
         ConnectionDoneFn done = take_pending(c, e->id);
         char text[200];
 
+        log_alert(c, r);
         if (!done)
                 return 0;
         if (c->stopping && done != on_logout_done) {
@@ -997,6 +1042,7 @@ static int handle_events(Connection *c) {
         while (r >= 0 && c->s && imap_session_next_event(c->s, &e) > 0) {
                 switch (e.type) {
                 case IMAP_EVENT_GREETING:
+                        log_alert(c, e.resp);
                         if (e.resp->status == IMAP_STATUS_PREAUTH && c->account->tls == CFG_TLS_STARTTLS &&
                             !c->account->tunnel)
                                 /* PREAUTH before STARTTLS would skip TLS (CVE-2020-14093 class). */

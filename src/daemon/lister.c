@@ -201,8 +201,11 @@ static void note_rename(ConnectionLister *l, const ImapResponse *resp) {
         if (!old || !mb || l->n_renamed >= LISTER_MAX_RENAMES || memchr(old->str, 0, old->len) ||
             memchr(mb->str, 0, mb->len))
                 return;
-        if (imap_utf7_decode(old->str, old->len, &from) < 0 || imap_utf7_decode(mb->str, mb->len, &to) < 0) {
+        if (imap_utf7_decode(old->str, old->len, &from) < 0 || imap_utf7_decode(mb->str, mb->len, &to) < 0 ||
+            /* The old name is logged ("renamed from"): the rule of connection_on_list(). */
+            !log_text_printable(from, strlen(from)) || !log_text_printable(to, strlen(to))) {
                 free(from);
+                free(to);
                 return;
         }
         l->renamed[l->n_renamed++] = (ConnectionRenamed) { from, to };
@@ -242,6 +245,16 @@ void connection_on_list(Connection *c, const ImapResponse *resp) {
          * us log per response). */
         if (memchr(mb->str, 0, mb->len) || imap_utf7_decode(mb->str, mb->len, &name) < 0) {
                 log_debug("%s: LIST returned a name that is not modified UTF-7, skipped", connection_name(c));
+                return;
+        }
+        /* Canonical mUTF-7 can still encode CR, LF, ESC or a bidi override ("&AAo-" is
+         * LF).  The name would reach log lines and STATUS= (watch_name(), not escaped:
+         * configured names are trusted) and hooks (IMAPIDLED_MAILBOX, %m) as it is:
+         * skipped like the above (docs/SECURITY.md M03, I05). */
+        if (!log_text_printable(name, strlen(name))) {
+                log_debug("%s: LIST returned a name with control or format characters, skipped",
+                          connection_name(c));
+                free(name);
                 return;
         }
         if (l->n == l->cap) {

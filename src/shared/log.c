@@ -167,6 +167,22 @@ static bool codepoint_printable(uint32_t cp) {
         return true;
 }
 
+bool log_text_printable(const char *s, size_t len) {
+        const unsigned char *u = (const unsigned char *) s;
+
+        for (size_t i = 0; i < len; ) {
+                uint32_t cp = u[i];
+                size_t n = 1;
+
+                if (u[i] >= 0x80)
+                        n = utf8_decode(u + i, len - i, &cp);
+                if (n == 0 || !codepoint_printable(cp))
+                        return false;
+                i += n;
+        }
+        return true;
+}
+
 char *log_escape(const char *s, size_t len, char *buf, size_t size) {
         const unsigned char *u = (const unsigned char *) s;
         size_t j = 0;

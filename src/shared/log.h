@@ -11,6 +11,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <syslog.h>
 
@@ -50,3 +51,9 @@ _printf_(3, 4) int log_full_errno(int level, int error, const char *fmt, ...);
  * or escape boundary, always NUL-terminated; the output is at most 4 bytes per
  * input byte (catalogue case G13).  Returns buf. */
 char *log_escape(const char *s, size_t len, char *buf, size_t size);
+
+/* Whether log_escape() would keep every character of s as it is, backslashes aside: well-formed
+ * UTF-8 of printable characters only (no control, line separator, bidi or other format
+ * character).  Such text can go into a log line, an environment value or a status line and
+ * still read as one line, in order. */
+bool log_text_printable(const char *s, size_t len);
