@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -700,7 +701,8 @@ _noreturn_ static void child_run(const FakeStep *script, const FakeImapdOptions 
                 /* Only a failure writes a report: say which connection it was. */
                 if (n > 1)
                         report_add(&c, "connection %u of %u: ", k + 1, n);
-                r = child_serve(&c, script, tls_ctx, &listen_fd, k + 1 == n);
+                r = child_serve(&c, k > 0 && opts->reconnect_script ? opts->reconnect_script : script, tls_ctx,
+                                &listen_fd, k + 1 == n);
                 if (r >= 0)
                         c.report.len = mark;
         }
@@ -792,6 +794,8 @@ int fake_imapd_start_full(const FakeStep *script, const FakeImapdOptions *opts, 
                 };
                 socklen_t sl = sizeof(sa);
 
+                if (o.listen_address && inet_pton(AF_INET, o.listen_address, &sa.sin_addr) != 1)
+                        return -EINVAL;
                 listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
                 if (listen_fd < 0)
                         return -errno;

@@ -104,6 +104,13 @@ typedef struct FakeImapdOptions {
          * accept_timeout_ms for its client; the first that fails ends the run, and the
          * report says which ("connection 2 of 3: step ..."). */
         unsigned connections;
+        /* TCP, with connections > 1: the second and later connections play this script
+         * instead of the first one's (a server that cut the first connection and answers
+         * the reconnect in full).  NULL: every connection plays the same script. */
+        const FakeStep *reconnect_script;
+        /* TCP: the IPv4 address to listen on, dotted quad (NULL: 127.0.0.1), for a test that
+         * puts the server behind an interface of its own (a network namespace). */
+        const char *listen_address;
 } FakeImapdOptions;
 
 typedef struct FakeImapd FakeImapd;
