@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -831,6 +832,8 @@ int fake_imapd_start_full(const FakeStep *script, const FakeImapdOptions *opts, 
                 };
                 socklen_t sl = sizeof(sa);
 
+                if (o.listen_address && inet_pton(AF_INET, o.listen_address, &sa.sin_addr) != 1)
+                        return -EINVAL;
                 listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
                 if (listen_fd < 0)
                         return -errno;

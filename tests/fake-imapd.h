@@ -122,6 +122,9 @@ typedef struct FakeImapdOptions {
          * list); connections is then ignored.  Like the script, they must stay valid
          * only during fake_imapd_start_full(). */
         const FakeStep *const *next_scripts;
+        /* TCP: the IPv4 address to listen on, dotted quad (NULL: 127.0.0.1), for a test that
+         * puts the server behind an interface of its own (a network namespace). */
+        const char *listen_address;
 } FakeImapdOptions;
 
 typedef struct FakeImapd FakeImapd;

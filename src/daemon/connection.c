@@ -800,20 +800,26 @@ static int on_idle_end(Connection *c, const ImapResponse *r, bool ok, const char
         uint64_t ran = connection_now(c) - c->idle_started;
 
         (void) ok;
-        if (r->status == IMAP_STATUS_BAD)
-                return connection_fail(c, -EPROTO, "IDLE refused");
         if (c->state == CONNECTION_IDLE_STARTING)
-                /* docs/SECURITY.md H06: IDLE refused with NO. */
+                /* docs/SECURITY.md H06: IDLE refused before "+", with NO or with BAD (RFC 2177
+                 * §3: "command unknown or arguments invalid").  Polling, on this connection:
+                 * failing instead would reconnect only to be refused again, forever. */
                 return c->mode->idle_refused(c, text);
+        if (r->status == IMAP_STATUS_BAD)
+                return connection_fail(c, -EPROTO, "IDLE ended with BAD");
         if (c->mode->has_work(c))
                 return c->mode->resume(c);
         /* H05: the server ended IDLE itself; come back at once the first time,
-         * then back off so a loop cannot spin. */
+         * then after 1, 2, 4 ... 60 s, so a loop cannot spin. */
         if (c->state == CONNECTION_IDLING && ran < USEC_PER_SEC) {
-                unsigned shift = MIN(c->quick_idle_ends, 6u);
-                uint64_t delay = MIN((uint64_t) USEC_PER_SEC << shift, 60 * USEC_PER_SEC);
+                unsigned shift = c->quick_idle_ends == 0 ? 0 : MIN(c->quick_idle_ends - 1, 6u);
+                uint64_t delay = c->quick_idle_ends == 0 ? 0 :
+                        MIN((uint64_t) USEC_PER_SEC << shift, 60 * USEC_PER_SEC);
 
                 c->quick_idle_ends++;
+                log_debug("%s: the server ended IDLE after %" PRIu64 " ms (%u time%s in a row); IDLE again in %" PRIu64
+                          " s", connection_name(c), ran / 1000, c->quick_idle_ends, c->quick_idle_ends == 1 ? "" : "s",
+                          delay / USEC_PER_SEC);
                 connection_rest(c, delay);
                 return 0;
         }
@@ -997,7 +1003,7 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
                         while (imap_seqset_next(&it, &lo, &hi) > 0)
                                 watch_uid_set_add(&uids, lo, hi);
                         fetch_expunged(&c->fetch, (uint32_t) MIN(uids.count, (uint64_t) UINT32_MAX), 0);
-                        watch_on_vanished_uids(w, &uids);
+                        r = watch_on_vanished_uids(w, &uids);
                 }
                 break;
         default:

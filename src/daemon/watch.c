@@ -978,10 +978,17 @@ void watch_on_vanished(Watch *w, uint32_t count) {
                 expunged(w, MIN(count, w->exists), 0, NULL);
 }
 
-void watch_on_vanished_uids(Watch *w, const WatchUidSet *uids) {
-        /* As watch_on_vanished(); the run is told the UIDs (QRESYNC enabled, RFC 7162 §3.2.10). */
-        if (!w->desync)
-                expunged(w, (uint32_t) MIN(uids->count, (uint64_t) w->exists), 0, uids);
+int watch_on_vanished_uids(Watch *w, const WatchUidSet *uids) {
+        /* The run is told the UIDs (QRESYNC enabled, RFC 7162 §3.2.10). */
+        if (w->desync)
+                return -ESTALE;
+        /* RFC 7162 §3.2.10: a VANISHED without (EARLIER) names messages that are there and
+         * reduces EXISTS by their number.  More than EXISTS cannot be true (docs/SECURITY.md
+         * H07): clipping it to EXISTS would report expunges made up from it. */
+        if (uids->count > w->exists)
+                return out_of_sync(w, "VANISHED of %" PRIu64 " UIDs", uids->count);
+        expunged(w, (uint32_t) uids->count, 0, uids);
+        return 0;
 }
 
 int watch_on_flags(Watch *w, uint32_t seq) {

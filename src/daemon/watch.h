@@ -186,8 +186,10 @@ bool watch_qresync(const Watch *w, uint32_t *ret_uidvalidity, uint64_t *ret_high
 int watch_on_exists(Watch *w, uint32_t exists);
 int watch_on_expunge(Watch *w, uint32_t seq);
 void watch_on_vanished(Watch *w, uint32_t count);
-/* The same with the VANISHED's UIDs, which the run is told (IMAPIDLED_UIDS). */
-void watch_on_vanished_uids(Watch *w, const WatchUidSet *uids);
+/* The same with the VANISHED's UIDs, which the run is told (IMAPIDLED_UIDS).  Unlike
+ * watch_on_vanished(), which clips, it returns -ESTALE as above when the UIDs are more
+ * than EXISTS (the daemon's path: connection.c). */
+int watch_on_vanished_uids(Watch *w, const WatchUidSet *uids);
 /* An untagged "OK [HIGHESTMODSEQ n]" while selected (RFC 7162 §3.2: the server
  * sends it only once every change up to n was sent): the saved HIGHESTMODSEQ
  * is exact again. */
