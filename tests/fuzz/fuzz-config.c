@@ -39,6 +39,16 @@
 
 static char dir[64], main_path[96];
 
+/* LeakSanitizer reads this at start (it is weak in its runtime).  libconfig 1.5 itself loses the
+ * tokens its scanner allocated when its parser gives up on a syntax error (a string still open:
+ * config_read_string() on '"; x = 1;' alone leaks 64 bytes; a string token before the error):
+ * not ours to fix.  Only the scanner's own allocations are named: a configuration that cfg.c
+ * forgot to config_destroy() still shows, through the settings libconfig allocated for it. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) {
+        return "leak:strbuf_append\nleak:libconfig_yylex\n";
+}
+
 #define check(x)                                                                                  \
         do {                                                                                      \
                 if (!(x)) {                                                                       \
