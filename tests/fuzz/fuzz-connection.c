@@ -108,13 +108,16 @@ static bool utf8_is_valid(const char *s) {
                         p++;
                         continue;
                 }
-                if ((*p & 0xe0) == 0xc0)
-                        n = 1, cp = *p & 0x1fu;
-                else if ((*p & 0xf0) == 0xe0)
-                        n = 2, cp = *p & 0x0fu;
-                else if ((*p & 0xf8) == 0xf0)
-                        n = 3, cp = *p & 0x07u;
-                else
+                if ((*p & 0xe0) == 0xc0) {
+                        n = 1;
+                        cp = *p & 0x1fu;
+                } else if ((*p & 0xf0) == 0xe0) {
+                        n = 2;
+                        cp = *p & 0x0fu;
+                } else if ((*p & 0xf8) == 0xf0) {
+                        n = 3;
+                        cp = *p & 0x07u;
+                } else
                         return false;
                 for (unsigned i = 1; i <= n; i++) {
                         if ((p[i] & 0xc0) != 0x80)
