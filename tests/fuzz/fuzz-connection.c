@@ -14,7 +14,7 @@
  *     fake due time (the real source is parked in the far future); the program advances the
  *     clock and fires what is due, in order of due time.  So a 29-minute re-IDLE costs nothing
  *     and a run is the same every time;
- *   - getrandom() gives zeros: the tags (AAAAAA1, AAAAAA2, ...) and the backoff's jitter are
+ *   - getrandom() gives zeros: the tags (AAAAAA0, AAAAAA1, ...) and the backoff's jitter are
  *     the same every run;
  *   - hook_run()/hook_free(): a hook is recorded and checked instead of spawned; it ends when
  *     the program says so;
@@ -24,9 +24,9 @@
  * Input: two header bytes, then a program of ops.  Header byte 0: bits 0-1 the mode (idle,
  * poll, notify, notify), bit 2 mailbox patterns (the poller or notifier is the lister), bit 3
  * the lister's owner replaces the connection when a listing comes, bit 4 STARTTLS, bit 5 hooks
- * want UIDs, bit 6 hooks want details (and so UIDs), bit 7 startup_sync.  Byte 1: bits 0-1 how many more
- * mailboxes besides INBOX, bit 2 debounce 2 s, bit 3 a restored state (the next four bytes),
- * bit 4 idle_interval 100 s (else 1740), bit 5 max_concurrent_hooks 1.
+ * want UIDs, bit 6 hooks want details (and so UIDs), bit 7 startup_sync.  Byte 1: bits 0-1 how
+ * many more mailboxes besides INBOX, bit 2 debounce 2 s, bit 3 a restored state (the next four
+ * bytes), bit 4 idle_interval 100 s (else 1740), bit 5 max_concurrent_hooks 1.
  * An op byte's low nibble is the op, its high nibble 'a' an argument:
  *   0x0 SEND: the next byte n, then n bytes the server writes (0x01 k in them: the tag of the
  *       k-th last command the client sent, 0 the last)
