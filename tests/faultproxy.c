@@ -64,6 +64,7 @@ typedef struct Conn {
         char tail[TH_PROXY_PATTERN_MAX]; /* the last pattern-1 bytes seen, for matches across reads */
         size_t tail_len;
         uint64_t drip_last;     /* CLOCK_MONOTONIC ms of the last dripped byte */
+        bool first;             /* the first connection accepted: its dripped bytes are counted */
 } Conn;
 
 typedef struct Proxy {
@@ -76,6 +77,7 @@ typedef struct Proxy {
         size_t pattern_len;
         unsigned drip_ms;
         unsigned accepted, triggered;
+        unsigned dripped;       /* bytes dripped to the first connection accepted */
         Conn *conns[TH_PROXY_CONN_MAX];
         size_t n_conns;
         Buf ctl_in;
@@ -376,7 +378,7 @@ static void proxy_accept(Proxy *p) {
         c = calloc(1, sizeof(*c));
         if (!c)
                 return;         /* the client gets a FIN */
-        *c = (Conn) { .cfd = TAKE_FD(cfd), .sfd = -EBADF, .at_bol = true };
+        *c = (Conn) { .cfd = TAKE_FD(cfd), .sfd = -EBADF, .at_bol = true, .first = p->accepted == 1 };
         set_nodelay(c->cfd);
         if (p->mode == MODE_BLACKHOLE)
                 c->silent = true;       /* and no upstream connection at all */
@@ -532,8 +534,11 @@ static int proxy_drip(Proxy *p) {
                         size_t before = c->down.len;
 
                         (void) flush(c->cfd, &c->down, 1);      /* errors show up in poll() */
-                        if (c->down.len < before)
+                        if (c->down.len < before) {
                                 c->drip_last = now;
+                                if (c->first)
+                                        p->dripped++;
+                        }
                 }
                 if (c->down.len > 0)
                         next = MIN(next, c->drip_last + p->drip_ms);
@@ -605,11 +610,12 @@ static void proxy_command(Proxy *p, char *line, char *reply, size_t n) {
         if (arg)
                 *arg++ = '\0';
 
-        if (!once && (streq(line, "count") || streq(line, "triggered"))) {
+        if (!once && (streq(line, "count") || streq(line, "triggered") || streq(line, "dripped"))) {
                 if (arg)
                         err = "no argument expected";
                 else
-                        (void) snprintf(reply, n, "%u", streq(line, "count") ? p->accepted : p->triggered);
+                        (void) snprintf(reply, n, "%u", streq(line, "count") ? p->accepted :
+                                                        streq(line, "triggered") ? p->triggered : p->dripped);
                 goto done;
         }
         for (size_t i = 0; i < ELEMENTSOF(modes); i++)
@@ -1071,6 +1077,10 @@ int th_proxy_count(ThProxy *p, unsigned *ret_accepted) {
 
 int th_proxy_triggered(ThProxy *p, unsigned *ret_triggered) {
         return query(p, "triggered", ret_triggered);
+}
+
+int th_proxy_dripped(ThProxy *p, unsigned *ret_bytes) {
+        return query(p, "dripped", ret_bytes);
 }
 
 static int wait_for(ThProxy *p, const char *what, unsigned n, unsigned timeout_ms) {

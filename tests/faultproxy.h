@@ -104,6 +104,9 @@ int th_proxy_drip(ThProxy *p, unsigned interval_ms);
  * drop-after-client or half-line trigger.  Return 0 or -errno. */
 int th_proxy_count(ThProxy *p, unsigned *ret_accepted);
 int th_proxy_triggered(ThProxy *p, unsigned *ret_triggered);
+/* Bytes the drip mode has sent to the first connection accepted (one at a time), so a test
+ * can tell that a connection saw progress before its deadline.  Returns 0 or -errno. */
+int th_proxy_dripped(ThProxy *p, unsigned *ret_bytes);
 
 /* Wait until th_proxy_count() (th_proxy_triggered()) is at least n, asking
  * every 5 ms; timeout_ms is a safety bound.  Returns 0, -ETIMEDOUT or -errno. */

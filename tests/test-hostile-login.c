@@ -13,6 +13,7 @@
  *   A11 L04  the capabilities after STARTTLS alone choose the login and IDLE or polling;
  *   B02 B04  an [ALERT] in the STARTTLS OK's segment is dropped, one inside TLS is logged;
  *   D01      plaintext-phase server text is logged escaped and marked unverified;
+ *   K02      a TLS handshake dripped through a proxy: tls_timeout still ends it;
  *   M08      mailbox data before TLS (C01), PREAUTH (A04) and a literal cut short (F05,
  *            F06) run no hook;
  *   D02 I01 I02 I04 I05 M03  names from LIST: markup, "..", "/etc/passwd", "", raw 8-bit,
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "fake-imapd.h"
+#include "faultproxy.h"
 #include "th-certs.h"
 #include "th-daemon.h"
 #include "th.h"
@@ -38,16 +40,20 @@ static ThCerts certs;
 static char certs_dir[64];
 
 /* The account of every test here, on the fake's port.  tls: "none", "starttls" or
- * "implicit"; hooks for new mail and expunges append their environment to <dir>/hooks
+ * "implicit"; login_config_port() puts it on another port (a proxy's); hooks for new mail and expunges append their environment to <dir>/hooks
  * (tests/hook-helper env). */
-static void login_config(Daemon *d, const FakeImapd *f, const char *tls, const char *extra) {
+static void login_config_port(Daemon *d, unsigned port, const char *tls, const char *extra) {
         write_config(d,
                      "debounce = 0;\n"
                      "accounts = ( { name = \"hl\"; host = \"127.0.0.1\"; port = %u; tls = \"%s\";\n"
                      "  ca_file = \"%s\"; allow_plaintext = true; username = \"u\"; password = \"s3cret-pw\";\n"
                      "  on_new = [\"%s\", \"env\", \"%s/hooks\"]; on_expunge = [\"%s\", \"env\", \"%s/hooks\"];\n"
                      "  %s } );\n",
-                     fake_imapd_port(f), tls, certs.ca_file, HOOK_HELPER, d->dir, HOOK_HELPER, d->dir, extra);
+                     port, tls, certs.ca_file, HOOK_HELPER, d->dir, HOOK_HELPER, d->dir, extra);
+}
+
+static void login_config(Daemon *d, const FakeImapd *f, const char *tls, const char *extra) {
+        login_config_port(d, fake_imapd_port(f), tls, extra);
 }
 
 /* A file in the daemon's scratch directory, NUL-terminated ("" when missing); the caller frees. */
@@ -600,6 +606,62 @@ START_TEST(test_M08_F05_F06_partial_literal) {
 }
 END_TEST
 
+/* ---- K02: the TLS handshake dripped ---------------------------------------------------------- */
+
+#define K02_GREETING "* OK [CAPABILITY IMAP4rev1 STARTTLS IDLE] hi\r\n"
+
+START_TEST(test_K02_handshake_drip) {
+        /* Every byte from the server goes through a proxy one per 5 ms: the plaintext part
+         * arrives in well under a second, the handshake's kilobytes would take many seconds.
+         * The handshake makes progress all the time, yet tls_timeout (0.5 s) bounds it as a
+         * whole: the deadline is armed on entering the phase (connection.c
+         * connection_set_state()) and never pushed out.  Proof that the drip reached the
+         * handshake: the proxy dripped more bytes to that connection than the plaintext part
+         * holds. */
+        static const FakeStep script[] = {
+                FAKE_SEND(K02_GREETING),
+                FAKE_EXPECT("<tag> STARTTLS"),
+                FAKE_SEND("<tag> OK go\r\n"),
+                FAKE_STARTTLS(),
+                FAKE_END,
+        };
+        FakeImapdOptions o = { .starttls = true };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_(th_proxy_stopp) ThProxy *p = NULL;
+        _cleanup_free_ char *report = NULL, *wire = NULL;
+        unsigned dripped = 0, accepted = 0;
+        size_t plaintext;
+        const char *sp;
+        Daemon d;
+
+        daemon_init(&d);
+        start_fake(script, &o, &f);
+        ck_assert_int_eq(th_proxy_start(fake_imapd_port(f), &p), 0);
+        ck_assert_int_eq(th_proxy_drip(p, 5), 0);
+        login_config_port(&d, th_proxy_port(p), "starttls",
+                          "greeting_timeout = 30; command_timeout = 30; tls_timeout = 0.5;");
+        daemon_start(&d);
+        ck_assert_msg(wait_log(&d, "retrying in", 1, 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(log_count(&d, "no progress in state starttls within 0.5 s") +
+                      log_count(&d, "TLS handshake timed out") == 1, "log:\n%s", tail_of(d.log));
+        ck_assert_msg(log_count(&d, "LOGIN") == 0 && log_count(&d, "s3cret") == 0, "log:\n%s", tail_of(d.log));
+        ck_assert_int_eq(th_proxy_dripped(p, &dripped), 0);
+        ck_assert_int_eq(th_proxy_count(p, &accepted), 0);
+        daemon_stop(&d);
+        /* The fake's handshake never completed: the client gave up first. */
+        ck_assert_msg(fake_imapd_wait(f, &report) != 0, "the handshake completed; log:\n%s", tail_of(d.log));
+        wire = received(f);
+        sp = strstr(wire, " STARTTLS\r\n");
+        ck_assert_msg(sp, "%s", wire);
+        /* The plaintext the proxy carried: the greeting and "<tag> OK go". */
+        plaintext = strlen(K02_GREETING) + (size_t) (sp - wire) + strlen(" OK go\r\n");
+        ck_assert_msg(dripped > plaintext, "dripped %u bytes, the plaintext part is %zu; log:\n%s", dripped,
+                      plaintext, tail_of(d.log));
+        ck_assert_uint_ge(accepted, 1);
+        daemon_done(&d);
+}
+END_TEST
+
 /* ---- names from LIST ------------------------------------------------------------------------------ */
 
 /* One listing for mailboxes = ["*"], with the hierarchy delimiter given (I02: it changes
@@ -751,6 +813,7 @@ static Suite *hostile_login_suite(void) {
         tcase_add_test(tc, test_M08_C01_data_before_tls);
         tcase_add_test(tc, test_M08_A04_preauth_with_data);
         tcase_add_loop_test(tc, test_M08_F05_F06_partial_literal, 0, (int) ELEMENTSOF(partial_cases));
+        tcase_add_test(tc, test_K02_handshake_drip);
         tcase_add_test(tc, test_names_from_list);
         suite_add_tcase(s, tc);
         return s;
