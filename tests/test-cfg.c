@@ -1094,6 +1094,10 @@ static const struct {
           "t.conf:6: accounts[0].mailboxes[0]: must not contain control characters" },
         { ACCOUNT("  mailboxes = [ \"caf\\xe9\" ];\n"),
           "t.conf:6: accounts[0].mailboxes[0]: is not valid UTF-8" },
+        { ACCOUNT("  mailboxes = [ \"a\\xc2\\x85b\" ];\n"),
+          "t.conf:6: accounts[0].mailboxes[0]: must not contain control or format characters" },
+        { ACCOUNT("  mailboxes = [ \"Lists/\\xe2\\x80\\xaetxt.exe\" ];\n"),
+          "t.conf:6: accounts[0].mailboxes[0]: must not contain control or format characters" },
         /* hooks */
         { ACCOUNT("  on_new = [];\n"),
           "t.conf:6: accounts[0].on_new: must not be an empty list" },

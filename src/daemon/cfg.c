@@ -29,6 +29,7 @@
 #include "env-util.h"
 #include "imap-utf7.h"
 #include "imap-util.h"
+#include "log.h"
 #include "macro.h"
 #include "time-util.h"
 
@@ -793,6 +794,11 @@ static int parse_mailbox_name(CfgCtx *x, const CfgKey *k, const config_setting_t
                 return r;
         if (r < 0)
                 return cfg_fail(x, s, key, "is not valid UTF-8");
+        /* C1 controls, line separators and bidi or other format characters: the rule the lister
+         * applies to names from the server (docs/SECURITY.md I05, M03), so a configured name goes
+         * into log lines, STATUS= and IMAPIDLED_MAILBOX as one plain line too. */
+        if (!log_text_printable(v, strlen(v)))
+                return cfg_fail(x, s, key, "must not contain control or format characters");
         return strdup_to(v, FIELD(obj, k, char *));
 }
 

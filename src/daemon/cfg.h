@@ -81,7 +81,7 @@ typedef struct CfgLiveness {
 } CfgLiveness;
 
 typedef struct CfgMailbox {
-        char *name;             /* UTF-8 as written (valid UTF-8, no control characters) */
+        char *name;             /* UTF-8 as written (valid UTF-8, printable: log_text_printable()) */
         bool pattern;           /* name has a LIST wildcard, '*' or '%' (RFC 3501 §6.3.8): it stands
                                  * for the mailboxes LIST finds, each watched with this entry's hooks */
         CfgHook on_new, on_expunge, on_flags;   /* per-mailbox override; unset = the account's */

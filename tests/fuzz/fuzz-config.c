@@ -178,9 +178,8 @@ static bool valid_utf8_no_controls(const char *s) {
                                 return false;
                         cp = cp << 6 | (p[i] & 0x3f);
                 }
-                /* C1 controls (U+0080..U+009F) are let through: cfg.c refuses C0 and DEL only,
-                 * and log_escape() escapes C1 wherever a name is logged (docs/SECURITY.md G13). */
-                if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+                /* C1 controls (U+0080..U+009F) are refused like C0 (cfg.c parse_mailbox_name()). */
+                if ((cp >= 0x80 && cp <= 0x9f) || (n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
                     cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
                         return false;
                 p += n + 1;
