@@ -2049,6 +2049,25 @@ START_TEST(test_include_errors) {
                 { "@include \"missing.conf\"\n",
                   ACCT("x"),
                   "D/main.conf:1: cannot open include file" },
+                /* what libconfig would read itself is looked at first: its scanner ends the process
+                 * on a file it cannot read as text (fuzz-config found `@include ""` after a blanked
+                 * pattern on the same line) */
+                { "@include \"/dev/null\"\n",
+                  ACCT("x"),
+                  "D/main.conf:1: @include: '/dev/null' is not a regular file" },
+                { "@include \"conf.d/*.none\" @include \"/dev/null\"\n",
+                  ACCT("x"),
+                  "D/main.conf:1: @include: '/dev/null' is not a regular file" },
+                { "accounts = (\n@include \"conf.d/x.conf\"\n);\n",
+                  "\n@include \"/dev/null\"\n",
+                  "D/conf.d/x.conf:2: @include: '/dev/null' is not a regular file" },
+                { "@include \"conf.d/x.conf\"\n",
+                  "@include \"conf.d\"\n",
+                  "D/conf.d/x.conf:1: @include: a file read by a plain @include cannot include files by a "
+                  "pattern or a directory" },
+                { "@include \"conf.d/x.conf\"\n",
+                  "@include \"conf.d/x.conf\"\n",
+                  "D/conf.d/x.conf:1: @include: includes are nested more than 10 deep" },
         };
         inc_mkdir("conf.d");
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -2069,6 +2088,20 @@ START_TEST(test_include_errors) {
                 write_file(p, "accounts\0", 9, 0600);
                 err = inc_load_err(-EBADMSG);
                 ck_assert_str_eq(err, "D/conf.d/x.conf: contains a NUL byte");
+        }
+        /* The same in a file a plain @include reads, and a FIFO there (opened without blocking). */
+        {
+                _cleanup_free_ char *p = inc_path("conf.d/x.conf"), *fifo = inc_path("fifo"), *err = NULL;
+
+                inc_write("main.conf", "\n@include \"conf.d/x.conf\"\n");
+                write_file(p, "accounts\0", 9, 0600);
+                err = inc_load_err(-EBADMSG);
+                ck_assert_str_eq(err, "D/main.conf:2: @include: 'conf.d/x.conf' contains a NUL byte");
+                err = mfree(err);
+                ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+                inc_write("main.conf", "@include \"fifo\"\n");
+                err = inc_load_err(-EBADMSG);
+                ck_assert_str_eq(err, "D/main.conf:1: @include: 'fifo' is not a regular file");
         }
 }
 END_TEST

@@ -68,6 +68,7 @@ typedef struct CfgCtx {
         bool have_mode;         /* mode is the document's (a file, not cfg_load_string()'s text) */
         mode_t mode;
         bool included;          /* matched by a pattern: only 'accounts' may be set */
+        unsigned plain_depth;   /* scanning a plain @include's file (scan_plain_include()), this deep */
         size_t first_file;      /* cfg->files from this index on were read for this document */
 
         /* The whole load. */
@@ -2093,8 +2094,63 @@ static char *include_name(char **pp, bool *oom) {
         return name;
 }
 
+static int scan_includes(CfgCtx *x, char *text);
+
+/* libconfig 1.5's own limit on nested includes. */
+#define CFG_INCLUDE_DEPTH_MAX 10U
+
+/* libconfig reads a plain @include itself, and its scanner ends the whole process (exit(2),
+ * "input in flex scanner failed") when the file cannot be read as text: a directory, a FIFO, a
+ * device; a SIGHUP with such a file would end the daemon.  So the file a plain @include names is
+ * looked at first: it must be a regular file without NUL bytes, at most file_max bytes, and the
+ * includes inside it, which libconfig reads the same way, are looked at in turn (there a pattern
+ * or a directory is an error: only the main file's can be blanked out).  'name' is as written,
+ * 'path' the file, 'line' that of the @include in the document being scanned.  A file that cannot
+ * be opened is left to libconfig, which says so with the line. */
+static int scan_plain_include(CfgCtx *x, const char *name, const char *path, unsigned line) {
+        _cleanup_close_ int fd = -EBADF;
+        const char *outer = x->file, *shown = printable(name) ? name : "the file it names";
+        char *text = NULL;
+        size_t len = 0;
+        struct stat st;
+        int r;
+
+        if (x->plain_depth >= CFG_INCLUDE_DEPTH_MAX)
+                return cfg_fail_at(x, x->file, line, "@include", "includes are nested more than %u deep",
+                                   CFG_INCLUDE_DEPTH_MAX);
+        /* O_NONBLOCK: a FIFO must not hang the load before fstat() shows what it is. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return 0;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return cfg_fail_at(x, x->file, line, "@include", "%s%s%s is not a regular file",
+                                   shown == name ? "'" : "", shown, shown == name ? "'" : "");
+        r = read_text(fd, (size_t) MIN(st.st_size, (off_t) x->limits.file_max), x->limits.file_max, &text, &len);
+        if (r == -EMSGSIZE)
+                return cfg_fail_at(x, x->file, line, "@include", "%s%s%s is larger than %zu bytes",
+                                   shown == name ? "'" : "", shown, shown == name ? "'" : "", x->limits.file_max);
+        if (r < 0)
+                return r == -ENOMEM ? r : cfg_fail_at(x, x->file, line, "@include", "cannot read %s%s%s: %s",
+                                                      shown == name ? "'" : "", shown, shown == name ? "'" : "",
+                                                      strerror(-r));
+        if (strlen(text) != len)
+                r = cfg_fail_at(x, x->file, line, "@include", "%s%s%s contains a NUL byte",
+                                shown == name ? "'" : "", shown, shown == name ? "'" : "");
+        else {
+                x->file = path;
+                x->plain_depth++;
+                r = scan_includes(x, text);
+                x->plain_depth--;
+                x->file = outer;
+        }
+        text_free(text, len);
+        return r;
+}
+
 /* An @include at *pp, at the start of line 'line' at nesting 'depth' of the document being read.  A
- * plain file is left to libconfig.  A pattern or a directory at the top level of the main file is
+ * plain file is left to libconfig, once scan_plain_include() has looked at it.  A pattern or a directory at the top level of the main file is
  * recorded and blanked out with spaces, so that every line keeps its number; anywhere else it is an
  * error.  *pp is left at the last character looked at. */
 static int include_line(CfgCtx *x, char **pp, unsigned line, unsigned depth) {
@@ -2116,9 +2172,12 @@ static int include_line(CfgCtx *x, char **pp, unsigned line, unsigned depth) {
                 if (!path)
                         return -ENOMEM;
                 if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
-                        return 0;
+                        return scan_plain_include(x, name, path, line);
         }
 
+        if (x->plain_depth > 0)
+                return cfg_fail_at(x, x->file, line, "@include", "a file read by a plain @include cannot "
+                                   "include files by a pattern or a directory");
         if (x->included)
                 return cfg_fail_at(x, x->file, line, "@include", "a file included by a pattern cannot "
                                    "include files by a pattern or a directory itself");
@@ -2174,9 +2233,15 @@ static int scan_includes(CfgCtx *x, char *text) {
                         continue;
                 if (line_start && strncmp(p, "@include", strlen("@include")) == 0 &&
                     IN_SET(p[strlen("@include")], ' ', '\t')) {
+                        size_t n = x->n_patterns;
+
                         r = include_line(x, &p, line, depth);
                         if (r < 0)
                                 return r;
+                        /* Blanked out: libconfig sees what follows on the line as the start of the
+                         * line, and takes another "@include" there. */
+                        if (x->n_patterns > n)
+                                continue;
                 } else if (*p == '"')
                         state = STRING;
                 else if (*p == '#' || (p[0] == '/' && p[1] == '/'))

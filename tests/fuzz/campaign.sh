@@ -12,7 +12,8 @@
 #   TARGET wall=S cpu=S execs=N cov=N ft=N corpus_in=N corpus_min=N crashes=N rc=N
 #
 # and exits non-zero if the fuzzer found anything (a crash, leak, timeout or OOM leaves
-# a crash-*, leak-*, timeout-* or oom-* file in OUT_DIR).
+# a crash-*, leak-*, timeout-* or oom-* file in OUT_DIR).  FUZZ_TIMEOUT (seconds, default 10)
+# is libFuzzer's -timeout for one input.
 set -eu
 
 build=${1:?build dir}
@@ -31,7 +32,7 @@ mkdir -p "$out/findings" "$out/min" "$out/artifacts"
 cp "$corpus"/* "$out/findings/"
 in=$(ls "$out/findings" | wc -l)
 
-set -- -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+set -- -max_total_time="$secs" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 -print_final_stats=1 \
        -artifact_prefix="$out/artifacts/"
 [ -f "$dict" ] && set -- "$@" -dict="$dict"
 
