@@ -8,7 +8,8 @@
 # installed tree, and "make uninstall" takes it all away again; "make distdir"
 # holds LICENSE, docs/PERFORMANCE.md, every file of bench/, the completion and
 # the recipes; both man pages carry the version of configure.ac (imapidled
-# --version) and the same date.  Runs make in the build directory; needs no root.
+# --version) and the same date; the README's first configuration is at most ten
+# lines and loads.  Runs make in the build directory; needs no root.
 set -eu
 srcdir="${top_srcdir:-.}"
 builddir="${top_builddir:-.}"
@@ -41,6 +42,15 @@ th5=$(th "$srcdir/docs/imapidled.conf.5")
         bad "imapidled.conf.5's .TH names '${th5#*|}', not 'imapidled $version'"
 [ -n "${th8%%|*}" ] && [ "${th8%%|*}" = "${th5%%|*}" ] && ok "both man pages are dated ${th8%%|*}" ||
         bad "the man pages' dates differ: '${th8%%|*}' and '${th5%%|*}'"
+
+# --- README's first configuration: ten lines that load -------------------------------------
+sed -n '/^```conf$/,/^```$/p' "$srcdir/README.md" | sed '1d;$d' >"$tmp/readme.conf"
+lines=$(wc -l <"$tmp/readme.conf")
+[ "$lines" -ge 5 ] && [ "$lines" -le 10 ] && ok "README's first configuration has $lines lines" ||
+        bad "README's first configuration has $lines lines, not 5 to 10"
+# --list-accounts loads it as the daemon does, without needing its programs installed.
+out=$("$builddir/imapidled" -c "$tmp/readme.conf" --list-accounts 2>&1) && [ -n "$out" ] &&
+        ok "README's first configuration loads (accounts: $out)" || bad "README's first configuration: $out"
 
 # --- make install ------------------------------------------------------------------------
 root="$tmp/root"
