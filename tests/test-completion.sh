@@ -74,6 +74,10 @@ expect "nothing from a broken configuration" "" -c "$tmp/broken.conf" --list-mai
 expect "files after -c" "$tmp/a.conf" -c "$tmp/a."
 expect "files after --config" "$tmp/other.conf" --config "$tmp/oth"
 expect "log levels" "$(printf 'warning')" --log-level w
+# With "=" taken out of COMP_WORDBREAKS the word is "--opt=value", and stays so.
+expect "--log-level=w as one word" "--log-level=warning" --log-level=w
+expect "--list-mailboxes=w as one word" "$(printf -- '--list-mailboxes=web.mail\n--list-mailboxes=work')" \
+        -c "$tmp/a.conf" --list-mailboxes=w
 expect "all log levels" "$(printf 'alert\ncrit\ndebug\nemerg\nerr\ninfo\nnotice\nwarning')" --log-level ""
 expect "no operands: nothing for a word that is no option" "" x
 expect "every option, short ones too, for an empty word" "$(printf '%s\n' $opts -c -h -v | sort)" ""
