@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # The command line: --version and --help; --check-config on a good file
-# (secrets redacted), on one that includes a directory of accounts, and on
+# (secrets redacted), on one that includes a directory of accounts (and
+# --list-accounts on it), and on
 # bad ones (non-zero exit, FILE:LINE and the key);
 # unknown options and arguments refused.
 set -eu
@@ -54,7 +55,14 @@ printf 'accounts = ( { name = "one"; tunnel = ["t"]; } );\n' >"$tmp/conf.d/1.con
 out=$("$bin" -c "$tmp/inc.conf" --check-config 2>&1) || fail "included accounts refused: $out"
 [ "$(echo "$out" | grep '^    name = ' | tr -d ' \n')" = 'name="one";name="two";' ] ||
         fail "dump lacks the included accounts, in order: $out"
+# --list-accounts: the names alone, in the same order, for scripts and shell completion.
+out=$("$bin" -c "$tmp/inc.conf" --list-accounts 2>/dev/null) || fail "--list-accounts exited $?"
+[ "$out" = "$(printf 'one\ntwo')" ] || fail "--list-accounts printed '$out'"
+if "$bin" -c "$tmp/inc.conf" --list-accounts --check-config >/dev/null 2>&1; then
+        fail "--list-accounts with --check-config accepted"
+fi
 printf 'accounts = ( {\n name = "two"; tunnel = ["t"]; port = 1; } );\n' >"$tmp/conf.d/2.conf"
+if "$bin" -c "$tmp/inc.conf" --list-accounts >/dev/null 2>&1; then fail "--list-accounts on a bad file exited 0"; fi
 if out=$("$bin" -c "$tmp/inc.conf" --check-config 2>&1); then fail "bad included file accepted"; fi
 echo "$out" | grep -qF "$tmp/conf.d/2.conf:2: accounts[0].port:" || fail "error not at the included file: $out"
 ok

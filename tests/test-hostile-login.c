@@ -11,6 +11,7 @@
  *   A02      STARTTLS answered NO or BAD: no credentials, closed, retried with backoff;
  *   A07      a BYE, NO or BAD greeting: closed, retried with backoff, the text only in the log;
  *   A11 L04  the capabilities after STARTTLS alone choose the login and IDLE or polling;
+ *            (not a catalogue case) IDLE announced only after the login, as iCloud does;
  *   B02 B04  an [ALERT] in the STARTTLS OK's segment is dropped, one inside TLS is logged;
  *   D01      plaintext-phase server text is logged escaped and marked unverified;
  *   K02      a TLS handshake dripped through a proxy: tls_timeout still ends it;
@@ -332,6 +333,64 @@ START_TEST(test_A11_L04_caps_after_tls_decide) {
         login_config(&d, f, "starttls", "liveness_interval = 60;");
         daemon_start(&d);
         ck_assert_msg(wait_log(&d, a11_cases[_i].settled, 1, 15000), "log:\n%s", tail_of(d.log));
+        daemon_stop(&d);
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
+        ck_assert_uint_eq(log_count(&d, "retrying in"), 0);
+        daemon_done(&d);
+}
+END_TEST
+
+/* ---- Not a catalogue case: IDLE announced only after the login (docs/RECIPES.md, iCloud) --------- */
+
+/* The greeting lists no IDLE and the login's OK no capabilities: the daemon asks once more and
+ * IDLEs.  A daemon that kept the greeting's list would EXAMINE at once and poll with NOOP, and
+ * the script would fail at the CAPABILITY step. */
+static const FakeStep idle_after_login[] = {
+        FAKE_SEND("* OK [CAPABILITY IMAP4rev1] ready\r\n"),
+        FAKE_EXPECT("<tag> LOGIN u \"s3cret-pw\""),
+        FAKE_SEND("<tag> OK logged in\r\n"),
+        FAKE_EXPECT("<tag> CAPABILITY"),
+        FAKE_SEND("* CAPABILITY IMAP4rev1 IDLE\r\n<tag> OK caps\r\n"),
+        EXAMINE_EMPTY,
+        FAKE_EXPECT("<tag> IDLE"),
+        FAKE_SEND("+ idling\r\n"),
+        FAKE_EXPECT("DONE"),
+        FAKE_SEND("<tag> OK done\r\n"),
+        LOGOUT_STEPS,
+        FAKE_END,
+};
+
+/* No IDLE after the login either: asked once, not again, then polling. */
+static const FakeStep no_idle_after_login[] = {
+        FAKE_SEND("* OK [CAPABILITY IMAP4rev1] ready\r\n"),
+        FAKE_EXPECT("<tag> LOGIN u \"s3cret-pw\""),
+        FAKE_SEND("<tag> OK logged in\r\n"),
+        FAKE_EXPECT("<tag> CAPABILITY"),
+        FAKE_SEND("* CAPABILITY IMAP4rev1\r\n<tag> OK caps\r\n"),
+        EXAMINE_EMPTY,
+        LOGOUT_STEPS,
+        FAKE_END,
+};
+
+static const struct {
+        const FakeStep *script;
+        const char *settled;
+} after_login_cases[] = {
+        { idle_after_login, "-> idling" },
+        { no_idle_after_login, "server has no IDLE, polling every 60s" },
+};
+
+START_TEST(test_idle_announced_after_login) {
+        FakeImapdOptions o = {};
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *report = NULL;
+        Daemon d;
+
+        daemon_init(&d);
+        start_fake(after_login_cases[_i].script, &o, &f);
+        login_config(&d, f, "implicit", "liveness_interval = 60;");
+        daemon_start(&d);
+        ck_assert_msg(wait_log(&d, after_login_cases[_i].settled, 1, 15000), "log:\n%s", tail_of(d.log));
         daemon_stop(&d);
         ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
         ck_assert_uint_eq(log_count(&d, "retrying in"), 0);
@@ -807,6 +866,7 @@ static Suite *hostile_login_suite(void) {
         tcase_add_loop_test(tc, test_A02_starttls_refused, 0, (int) ELEMENTSOF(a02_replies));
         tcase_add_loop_test(tc, test_A07_greeting_refused, 0, (int) ELEMENTSOF(a07_cases));
         tcase_add_loop_test(tc, test_A11_L04_caps_after_tls_decide, 0, (int) ELEMENTSOF(a11_cases));
+        tcase_add_loop_test(tc, test_idle_announced_after_login, 0, (int) ELEMENTSOF(after_login_cases));
         tcase_add_test(tc, test_B02_B04_D01_alerts);
         tcase_add_test(tc, test_B04_alert_flood);
         tcase_add_test(tc, test_D01_alert_after_implicit_tls);

@@ -1,6 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# The systemd units and the man page: both generated units pass
+# The systemd units and the man page: both generated units (and the user
+# units of docs/recipes/systemd-user) pass
 # systemd-analyze verify and set a hard LimitNOFILE=, TasksMax=, MemoryMax=
 # and allow AF_NETLINK, the system unit's
 # exposure from systemd-analyze security is at most 2.0, its system call
@@ -119,6 +120,34 @@ if systemd-analyze verify --man=no "$tmp/neg/imapidled.service" >/dev/null 2>&1;
 else
         ok "verify rejects a missing ExecStart binary"
 fi
+
+# The recipes' user units (docs/recipes/systemd-user, docs/RECIPES.md): the
+# graphical-session drop-in applied to the user unit, and the --once timer
+# with its service.  Only their syntax: "imapidled --once" does not exist yet,
+# and nothing here runs it.
+recipes="$srcdir/docs/recipes/systemd-user"
+mkdir -p "$tmp/recipe/imapidled.service.d" "$tmp/recipe-neg/imapidled.service.d"
+cp "$tmp/user/imapidled.service" "$tmp/recipe/"
+cp "$recipes/imapidled.service.d/graphical-session.conf" "$tmp/recipe/imapidled.service.d/"
+sed "s|^ExecStart=imapidled |ExecStart=$daemon |" "$recipes/imapidled-once.service" >"$tmp/recipe/imapidled-once.service"
+cp "$recipes/imapidled-once.timer" "$tmp/recipe/"
+grep -q "^ExecStart=$daemon --once " "$tmp/recipe/imapidled-once.service" &&
+        ok "imapidled-once.service runs imapidled --once" || bad "imapidled-once.service's ExecStart"
+verify --user "$tmp/recipe/imapidled.service"
+verify --user "$tmp/recipe/imapidled-once.service"
+verify --user "$tmp/recipe/imapidled-once.timer"
+grep -qx 'PartOf=graphical-session.target' "$recipes/imapidled.service.d/graphical-session.conf" &&
+        grep -qx 'After=graphical-session.target' "$recipes/imapidled.service.d/graphical-session.conf" &&
+        ok "the drop-in ties the user unit to graphical-session.target" || bad "the drop-in's [Unit] lines"
+# Negative control: verify reads the drop-in next to the unit (a bad key in it is reported).
+cp "$tmp/user/imapidled.service" "$tmp/recipe-neg/"
+{ cat "$recipes/imapidled.service.d/graphical-session.conf"; echo 'NoSuchKey=1'; } \
+        >"$tmp/recipe-neg/imapidled.service.d/graphical-session.conf"
+out=$(XDG_RUNTIME_DIR="$tmp/runtime" systemd-analyze --user verify --man=no "$tmp/recipe-neg/imapidled.service" 2>&1 || true)
+case "$out" in
+*NoSuchKey*) ok "verify reads the drop-in beside the unit" ;;
+*) bad "verify did not read the drop-in: $out" ;;
+esac
 
 # --- systemd-analyze security -------------------------------------------------
 exposure() {  # mode unit -> the overall exposure, e.g. 1.2

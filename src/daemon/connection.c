@@ -467,6 +467,7 @@ void connection_flush(Connection *c) {
 
 static int do_logout(Connection *c);
 static int next_step(Connection *c);
+static int ask_capability(Connection *c);
 
 static bool has_auth(const Connection *c, const char *mech) {
         char cap[64];
@@ -504,7 +505,6 @@ static const char *choose_mechanism(const Connection *c) {
 }
 
 static int on_auth_done(Connection *c, const ImapResponse *r, bool ok, const char *text) {
-        (void) r;
         if (!ok) {
                 /* The secret may have changed or expired (tokens last about an hour):
                  * fetch it again and retry at once, a single time; then a long
@@ -519,6 +519,12 @@ static int on_auth_done(Connection *c, const ImapResponse *r, bool ok, const cha
         }
         c->auth_failed = c->refetched = false;
         ramp_done(c);
+        /* A server may offer more once logged in (RFC 3501 §6.2.3: it MAY list them in the
+         * tagged OK; iCloud announces IDLE only then, docs/RECIPES.md).  Without the list in the
+         * OK or an untagged CAPABILITY during the login, what we knew before it may lack IDLE,
+         * which decides between IDLE and polling: ask again, once, only then. */
+        if (r && r->code.type != IMAP_CODE_CAPABILITY && !imap_session_has_capability(c->s, "IDLE"))
+                return ask_capability(c);
         return next_step(c);
 }
 

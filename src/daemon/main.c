@@ -2,7 +2,7 @@
 /*
  * main.c: imapidled's entry point: the command line, the configuration, then
  * the manager's loop (or a one-shot tool mode: --check-config,
- * --list-mailboxes).  Kept short on purpose (docs/HACKING.md).
+ * --list-accounts, --list-mailboxes).  Kept short on purpose (docs/HACKING.md).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -22,6 +22,7 @@
 static const char *arg_config = NULL;
 static bool arg_check_config = false;
 static const char *arg_list_mailboxes = NULL;
+static bool arg_list_accounts = false;
 
 static void help(FILE *f) {
         fprintf(f,
@@ -30,6 +31,7 @@ static void help(FILE *f) {
                 "\n"
                 "  -c, --config=FILE           configuration file (see imapidled.conf(5))\n"
                 "      --check-config          check the configuration, print it with secrets redacted, exit\n"
+                "      --list-accounts         print the configured accounts' names, one a line, exit\n"
                 "      --list-mailboxes=ACCOUNT  connect and list the mailboxes ACCOUNT can watch\n"
                 "  -v, --verbose               log debug messages\n"
                 "      --log-level=LEVEL       err, warning, notice, info (default) or debug\n"
@@ -103,13 +105,14 @@ static void nofile_setup(const Cfg *cfg, bool raise) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_CHECK_CONFIG, ARG_LIST_MAILBOXES, ARG_LOG_LEVEL };
+        enum { ARG_VERSION = 0x100, ARG_CHECK_CONFIG, ARG_LIST_MAILBOXES, ARG_LIST_ACCOUNTS, ARG_LOG_LEVEL };
         static const struct option options[] = {
                 { "help",           no_argument,       NULL, 'h'                },
                 { "version",        no_argument,       NULL, ARG_VERSION        },
                 { "config",         required_argument, NULL, 'c'                },
                 { "check-config",   no_argument,       NULL, ARG_CHECK_CONFIG   },
                 { "list-mailboxes", required_argument, NULL, ARG_LIST_MAILBOXES },
+                { "list-accounts",  no_argument,       NULL, ARG_LIST_ACCOUNTS  },
                 { "verbose",        no_argument,       NULL, 'v'                },
                 { "log-level",      required_argument, NULL, ARG_LOG_LEVEL      },
                 {}
@@ -133,6 +136,9 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_LIST_MAILBOXES:
                         arg_list_mailboxes = optarg;
                         break;
+                case ARG_LIST_ACCOUNTS:
+                        arg_list_accounts = true;
+                        break;
                 case 'v':
                         log_set_max_level(LOG_DEBUG);
                         break;
@@ -150,6 +156,10 @@ static int parse_argv(int argc, char *argv[]) {
                 }
         if (optind < argc) {
                 log_error("Unexpected argument '%s'", argv[optind]);
+                return -EINVAL;
+        }
+        if (arg_list_accounts && (arg_check_config || arg_list_mailboxes)) {
+                log_error("--list-accounts cannot be combined with --check-config or --list-mailboxes");
                 return -EINVAL;
         }
         return 1;
@@ -181,6 +191,16 @@ int main(int argc, char *argv[]) {
         }
         for (size_t i = 0; i < cfg->n_warnings; i++)
                 log_warning("%s", cfg->warnings[i]);
+
+        if (arg_list_accounts) {
+                /* For scripts and shell completion (shell-completion/): the names need no quoting,
+                 * they are letters, digits, ".", "_" and "-" (CFG_TYPE_NAME).  Nothing connects and no
+                 * secret command runs. */
+                for (size_t i = 0; i < cfg->n_accounts; i++)
+                        printf("%s\n", cfg->accounts[i].name);
+                cfg_free(cfg);
+                return fflush(stdout) == 0 && !ferror(stdout) ? EXIT_SUCCESS : EXIT_FAILURE;
+        }
 
         /* Only the daemon raises the limit; --check-config says what the daemon would meet. */
         if (!arg_list_mailboxes)

@@ -1,0 +1,104 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# The shell completion (shell-completion/): bash's function, sourced and called
+# with COMP_WORDS as bash would, completes every option of --help, the account
+# names of the configuration given with -c/--config (through --list-accounts),
+# file names after -c and the log levels; it offers no account of another
+# configuration.  zsh's is loaded by zsh's completion system and completes the
+# same, where zsh is installed; that part says SKIP otherwise.
+set -eu
+srcdir="${top_srcdir:-.}"
+builddir=$(cd "${top_builddir:-.}" && pwd)
+passed=0
+failed=0
+skipped=0
+ok() { passed=$((passed + 1)); echo "ok: $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL: $*"; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+command -v bash >/dev/null || { echo "SKIP: no bash"; exit 77; }
+
+# Two configurations with different accounts; a name with a dot and one with a dash.
+cat >"$tmp/a.conf" <<'CONF'
+accounts = ( { name = "work"; tunnel = ["t"]; }, { name = "web.mail"; tunnel = ["t"]; },
+             { name = "home-2"; tunnel = ["t"]; } );
+CONF
+cat >"$tmp/other.conf" <<'CONF'
+accounts = ( { name = "elsewhere"; tunnel = ["t"]; } );
+CONF
+
+# complete WORD...: the completions bash would offer for the command line WORD... (the last
+# word is the one being completed), one a line, sorted.
+complete_bash() {
+        PATH="$builddir:$PATH" bash -c '
+                . "$0/shell-completion/bash/imapidled"
+                COMP_WORDS=("$@")
+                COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+                COMP_LINE="$*"
+                COMP_POINT=${#COMP_LINE}
+                COMPREPLY=()
+                _imapidled
+                [ ${#COMPREPLY[@]} -eq 0 ] || printf "%s\n" "${COMPREPLY[@]}" | sort' "$srcdir" imapidled "$@"
+}
+expect() {  # what: the expected lines (sorted), then the words
+        what=$1 want=$2
+        shift 2
+        got=$(complete_bash "$@")
+        [ "$got" = "$want" ] && ok "bash: $what" || bad "bash: $what: got '$(echo $got)', want '$(echo $want)'"
+}
+
+PATH="$builddir:$PATH" bash -c '. "$0/shell-completion/bash/imapidled"; complete -p imapidled' "$srcdir" \
+        | grep -q -- '-F _imapidled imapidled$' && ok "bash: registered for imapidled" || bad "bash: not registered"
+
+# Every long option of --help, and nothing else.
+opts=$("$builddir/imapidled" --help | grep -o -- '--[a-z][a-z-]*' | sort -u)
+[ "$(echo "$opts" | wc -l)" -ge 8 ] || bad "--help lists only: $opts"
+expect "all long options of --help after --" "$opts" --
+expect "options by prefix" "$(printf -- '--list-accounts\n--list-mailboxes')" --list
+# Account names: from the configuration of -c, in each spelling of it.
+accounts=$(printf 'home-2\nweb.mail\nwork')
+expect "accounts after -c FILE --list-mailboxes" "$accounts" -c "$tmp/a.conf" --list-mailboxes ""
+expect "accounts after --config FILE" "$accounts" --config "$tmp/a.conf" --list-mailboxes ""
+expect "accounts after -cFILE" "$accounts" "-c$tmp/a.conf" --list-mailboxes ""
+expect "accounts after --config=FILE (split at =)" "$accounts" --config = "$tmp/a.conf" --list-mailboxes ""
+expect "accounts after --list-mailboxes= (split at =)" "$accounts" -c "$tmp/a.conf" --list-mailboxes = ""
+expect "accounts by prefix" "$(printf 'web.mail\nwork')" -c "$tmp/a.conf" --list-mailboxes w
+expect "the accounts of the file named, not another's" "elsewhere" -c "$tmp/other.conf" --list-mailboxes ""
+HOME=$tmp
+export HOME
+expect "accounts after -c ~/FILE" "$accounts" -c "~/a.conf" --list-mailboxes ""
+# A configuration that does not load: nothing, and no error on the terminal.
+printf 'accounts = (\n' >"$tmp/broken.conf"
+expect "nothing from a broken configuration" "" -c "$tmp/broken.conf" --list-mailboxes ""
+expect "files after -c" "$tmp/a.conf" -c "$tmp/a."
+expect "files after --config" "$tmp/other.conf" --config "$tmp/oth"
+expect "log levels" "$(printf 'warning')" --log-level w
+# With "=" taken out of COMP_WORDBREAKS the word is "--opt=value", and stays so.
+expect "--log-level=w as one word" "--log-level=warning" --log-level=w
+expect "--list-mailboxes=w as one word" "$(printf -- '--list-mailboxes=web.mail\n--list-mailboxes=work')" \
+        -c "$tmp/a.conf" --list-mailboxes=w
+expect "all log levels" "$(printf 'alert\ncrit\ndebug\nemerg\nerr\ninfo\nnotice\nwarning')" --log-level ""
+expect "no operands: nothing for a word that is no option" "" x
+expect "every option, short ones too, for an empty word" "$(printf '%s\n' $opts -c -h -v | sort)" ""
+
+# --- zsh ---------------------------------------------------------------------------------
+if command -v zsh >/dev/null; then
+        # compinit with the script's directory first in fpath must register it for
+        # imapidled (its #compdef line); driving a completion widget needs a terminal
+        # (zpty), so beyond that the script is only parsed.
+        out=$(PATH="$builddir:$PATH" zsh -f -c '
+                fpath=("$1/shell-completion/zsh" $fpath)
+                autoload -Uz compinit && compinit -u -d "$2/zcompdump"
+                [[ $_comps[imapidled] == _imapidled ]] || { echo "not registered"; exit 1; }
+                autoload -Uz _imapidled
+                echo registered' zsh "$srcdir" "$tmp" 2>&1) || true
+        [ "$out" = registered ] && ok "zsh: _imapidled registered for imapidled" || bad "zsh: $out"
+        zsh -n "$srcdir/shell-completion/zsh/_imapidled" && ok "zsh: _imapidled parses" || bad "zsh: _imapidled does not parse"
+else
+        skipped=$((skipped + 1))
+        echo "SKIP: zsh is not installed: its completion is not tested"
+fi
+
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
