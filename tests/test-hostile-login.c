@@ -65,14 +65,6 @@ static char *dir_file(const Daemon *d, const char *name) {
         return read_file(path);
 }
 
-static unsigned count_of(const char *s, const char *needle) {
-        unsigned n = 0;
-
-        for (const char *p = s; (p = strstr(p, needle)); p++)
-                n++;
-        return n;
-}
-
 /* Until <dir>/hooks has n lines (each run appends one); false after timeout_ms. */
 static bool wait_hooks(Daemon *d, unsigned n, unsigned timeout_ms) {
         uint64_t end = mono_ms() + timeout_ms;
@@ -80,7 +72,7 @@ static bool wait_hooks(Daemon *d, unsigned n, unsigned timeout_ms) {
         while (mono_ms() < end) {
                 _cleanup_free_ char *s = dir_file(d, "hooks");
 
-                if (count_of(s, "\n") >= n)
+                if (th_count_of(s, "\n") >= n)
                         return true;
                 sleep_ms(50);
         }
@@ -199,8 +191,8 @@ START_TEST(test_A02_starttls_refused) {
         ck_assert_msg(wait_log(&d, a02_logged[_i], 2, 15000), "log:\n%s", tail_of(d.log));
         ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
         sent = received(f);
-        ck_assert_uint_eq(count_of(sent, " STARTTLS\r\n"), 2);
-        ck_assert_uint_eq(count_of(sent, "\r\n"), 2);
+        ck_assert_uint_eq(th_count_of(sent, " STARTTLS\r\n"), 2);
+        ck_assert_uint_eq(th_count_of(sent, "\r\n"), 2);
         ck_assert_msg(!strstr(sent, "LOGIN") && !strstr(sent, "AUTHENTICATE") && !strstr(sent, "s3cret"), "%s", sent);
         /* The fake is gone: the third attempt fails too, and backs off further. */
         ck_assert_msg(wait_log(&d, "retrying in", 3, 10000), "log:\n%s", tail_of(d.log));
@@ -566,7 +558,7 @@ START_TEST(test_M08_C01_data_before_tls) {
         daemon_stop(&d);
         ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d.log));
         hooks = dir_file(&d, "hooks");
-        ck_assert_uint_eq(count_of(hooks, "\n"), 1);
+        ck_assert_uint_eq(th_count_of(hooks, "\n"), 1);
         ck_assert_msg(strstr(hooks, "COUNT=1\t") && strstr(hooks, "EVENT=new\t") && strstr(hooks, "EXISTS=1\t") &&
                       strstr(hooks, "MAILBOX=INBOX\t"), "%s", hooks);
         state = state_file(&d);
@@ -825,7 +817,7 @@ START_TEST(test_names_from_list) {
         daemon_stop(&d);
 
         hooks = dir_file(&d, "hooks");
-        ck_assert_uint_eq(count_of(hooks, "\n"), 1);
+        ck_assert_uint_eq(th_count_of(hooks, "\n"), 1);
         ck_assert_msg(strstr(hooks, "\tMAILBOX=<b>Hi</b>;$(id)`x`&amp;\t") && strstr(hooks, "COUNT=1\t"), "%s",
                       hooks);
 
@@ -843,7 +835,7 @@ START_TEST(test_names_from_list) {
         ck_assert_msg(strstr(state, "\nINBOX 5 1 0 ") && strstr(state, "\n<b>Hi</b>;$(id)`x`&amp; 5 2 1 ") &&
                       strstr(state, "\n.. 5 1 0 ") && strstr(state, "\n/etc/passwd 5 1 0 ") &&
                       strstr(state, "\n../../escape 5 1 0 "), "%s", state);
-        ck_assert_uint_eq(count_of(state, "\n"), 6);
+        ck_assert_uint_eq(th_count_of(state, "\n"), 6);
         snprintf(path, sizeof(path), "%s/state", d.dir);
         dir = opendir(path);
         ck_assert_ptr_nonnull(dir);

@@ -2109,7 +2109,8 @@ static int scan_includes(CfgCtx *x, char *text);
  * be opened is left to libconfig, which says so with the line. */
 static int scan_plain_include(CfgCtx *x, const char *name, const char *path, unsigned line) {
         _cleanup_close_ int fd = -EBADF;
-        const char *outer = x->file, *shown = printable(name) ? name : "the file it names";
+        _cleanup_free_ char *shown = NULL;
+        const char *outer = x->file;
         char *text = NULL;
         size_t len = 0;
         struct stat st;
@@ -2118,6 +2119,9 @@ static int scan_plain_include(CfgCtx *x, const char *name, const char *path, uns
         if (x->plain_depth >= CFG_INCLUDE_DEPTH_MAX)
                 return cfg_fail_at(x, x->file, line, "@include", "includes are nested more than %u deep",
                                    CFG_INCLUDE_DEPTH_MAX);
+        /* The name in messages: quoted, or described when it would not print as it is. */
+        if (printable(name) ? asprintf(&shown, "'%s'", name) < 0 : !(shown = strdup("the file it names")))
+                return -ENOMEM;
         /* O_NONBLOCK: a FIFO must not hang the load before fstat() shows what it is. */
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
@@ -2125,19 +2129,16 @@ static int scan_plain_include(CfgCtx *x, const char *name, const char *path, uns
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (!S_ISREG(st.st_mode))
-                return cfg_fail_at(x, x->file, line, "@include", "%s%s%s is not a regular file",
-                                   shown == name ? "'" : "", shown, shown == name ? "'" : "");
+                return cfg_fail_at(x, x->file, line, "@include", "%s is not a regular file", shown);
         r = read_text(fd, (size_t) MIN(st.st_size, (off_t) x->limits.file_max), x->limits.file_max, &text, &len);
         if (r == -EMSGSIZE)
-                return cfg_fail_at(x, x->file, line, "@include", "%s%s%s is larger than %zu bytes",
-                                   shown == name ? "'" : "", shown, shown == name ? "'" : "", x->limits.file_max);
+                return cfg_fail_at(x, x->file, line, "@include", "%s is larger than %zu bytes", shown,
+                                   x->limits.file_max);
         if (r < 0)
-                return r == -ENOMEM ? r : cfg_fail_at(x, x->file, line, "@include", "cannot read %s%s%s: %s",
-                                                      shown == name ? "'" : "", shown, shown == name ? "'" : "",
+                return r == -ENOMEM ? r : cfg_fail_at(x, x->file, line, "@include", "cannot read %s: %s", shown,
                                                       strerror(-r));
         if (strlen(text) != len)
-                r = cfg_fail_at(x, x->file, line, "@include", "%s%s%s contains a NUL byte",
-                                shown == name ? "'" : "", shown, shown == name ? "'" : "");
+                r = cfg_fail_at(x, x->file, line, "@include", "%s contains a NUL byte", shown);
         else {
                 x->file = path;
                 x->plain_depth++;
