@@ -190,6 +190,114 @@ START_TEST(test_reload_keeps_unchanged) {
 }
 END_TEST
 
+/* How many STATUS= lines the notifications hold from 'from' on, "STATUS=Reloading" aside;
+ * *ret_with: how many of them begin with prefix. */
+static unsigned status_lines(const char *from, const char *prefix, unsigned *ret_with) {
+        unsigned n = 0, with = 0;
+
+        for (const char *p = from; p && (p = strstr(p, "STATUS=")); p++) {
+                if (p != from && p[-1] != '\n')
+                        continue;
+                if (strncmp(p, "STATUS=Reloading\n", 17) == 0)
+                        continue;
+                n++;
+                with += strncmp(p + 7, prefix, strlen(prefix)) == 0;
+        }
+        *ret_with = with;
+        return n;
+}
+
+/* Issue 13: a broken file on SIGHUP leaves the old configuration running (READY=1 answers
+ * RELOADING=1) and STATUS= says "reload failed: FILE:LINE: KEY: ..." on every update after it,
+ * here the ones a reconnect brings, until a good reload clears it. */
+START_TEST(test_reload_failed_status) {
+        Daemon d;
+        _cleanup_free_ char *a = NULL, *failed = NULL;
+        const char *after;
+        unsigned n, with, ready, n_failed;
+
+        daemon_dovecot_init(&d);
+        a = account_block(&d, "rfs", 1, NULL);
+        write_config(&d, "accounts = ( %s );\n", a);
+        daemon_start(&d);
+        ck_assert(wait_notify(&d, &d.notes, "READY=1", 15000));
+        ck_assert_msg(wait_log(&d, "-> idling", 1, 10000), "log:\n%s", tail_of(d.log));
+
+        /* Valid syntax, a value out of range on line 2. */
+        write_config(&d, "# broken below\nhook_timeout = 99999;\naccounts = ( %s );\n", a);
+        ck_assert_int_ge(asprintf(&failed, "READY=1\nSTATUS=reload failed: %s:2: hook_timeout: ", d.conf), 0);
+        ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+        ck_assert_msg(wait_notify(&d, &d.notes, failed, 5000), "%s\nlog:\n%s", d.notes.data, tail_of(d.log));
+        ck_assert(wait_log(&d, "Reload failed, keeping the running configuration", 1, 1000));
+        after = strstr(d.notes.data, failed);
+        ck_assert_msg(strstr(after, "; 1/1 mailboxes idling\n"), "%s", after);
+
+        /* Other status changes: the connection goes and comes back (SIGUSR2, as after a suspend). */
+        ck_assert_int_eq(kill(d.pid, SIGUSR2), 0);
+        ck_assert_msg(wait_log(&d, "-> idling", 2, 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(daemon_wait_notify_count(&d, "; 1/1 mailboxes idling\n", 2, 5000), "%s", d.notes.data);
+        after = strstr(d.notes.data, failed) + strlen("READY=1\n");
+        n = status_lines(after, "reload failed: ", &with);
+        ck_assert_msg(n >= 3 && with == n, "%u of %u STATUS= after the failed reload say so:\n%s", with, n, after);
+        ck_assert_msg(strstr(after, "; 0/1 mailboxes idling"), "%s", after);
+
+        /* A good reload clears it: the account is unchanged and stays connected. */
+        read_notify(&d, &d.notes);
+        ready = th_count_of(d.notes.data, "READY=1\nSTATUS=1/1 mailboxes idling\n");
+        n_failed = th_count_of(d.notes.data, "STATUS=reload failed");
+        write_config(&d, "accounts = ( %s );\n", a);
+        ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+        ck_assert_msg(wait_log(&d, "Reloaded: 1 account kept, 0 started, 0 stopped", 1, 5000), "log:\n%s",
+                      tail_of(d.log));
+        ck_assert_msg(daemon_wait_notify_count(&d, "READY=1\nSTATUS=1/1 mailboxes idling\n", ready + 1, 5000), "%s",
+                      d.notes.data);
+        ck_assert_msg(th_count_of(d.notes.data, "STATUS=reload failed") == n_failed, "%s", d.notes.data);
+        ck_assert_uint_eq(log_count(&d, "rfs/INBOX: connected"), 2);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
+/* Issue 13: reload compares each account's effective settings.  A top-level default restarts
+ * the account that inherits it and not the one that sets its own; a top-level key that no
+ * account holds (max_concurrent_hooks) restarts none.  The kept account does not log in again
+ * and still reports mail. */
+START_TEST(test_reload_top_level_default) {
+        Daemon d;
+        _cleanup_free_ char *inh = NULL, *own = NULL;
+
+        daemon_dovecot_init(&d);
+        inh = account_block(&d, "inh", 1, NULL);
+        own = account_block(&d, "own", 2, "hook_timeout = 30;");
+        write_config(&d, "hook_timeout = 60;\naccounts = ( %s, %s );\n", inh, own);
+        daemon_start(&d);
+        ck_assert(wait_notify(&d, &d.notes, "READY=1", 15000));
+        ck_assert_msg(wait_log(&d, "-> idling", 2, 10000), "log:\n%s", tail_of(d.log));
+
+        write_config(&d, "hook_timeout = 45;\naccounts = ( %s, %s );\n", inh, own);
+        ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+        ck_assert_msg(wait_log(&d, "Reloaded: 1 account kept, 1 started, 1 stopped", 1, 5000), "log:\n%s",
+                      tail_of(d.log));
+        ck_assert_msg(daemon_wait_log_after(&d, "inh/INBOX: connected", 2, "inh/INBOX: idle-starting -> idling", 10000),
+                      "log:\n%s", tail_of(d.log));
+
+        write_config(&d, "hook_timeout = 45;\nmax_concurrent_hooks = 2;\naccounts = ( %s, %s );\n", inh, own);
+        ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+        ck_assert_msg(wait_log(&d, "Reloaded: 2 accounts kept, 0 started, 0 stopped", 1, 5000), "log:\n%s",
+                      tail_of(d.log));
+
+        /* The marker: mail for each account is reported after both reloads. */
+        deliver(2, "own after reload");
+        ck_assert_msg(daemon_wait_hook(&d, "new-own-", 1, 10000, NULL), "log:\n%s", tail_of(d.log));
+        deliver(1, "inh after reload");
+        ck_assert_msg(daemon_wait_hook(&d, "new-inh-", 1, 10000, NULL), "log:\n%s", tail_of(d.log));
+        ck_assert_uint_eq(log_count(&d, "own/INBOX: connected"), 1);
+        ck_assert_uint_eq(log_count(&d, "inh/INBOX: connected"), 2);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
 START_TEST(test_bad_login_retries) {
         Daemon d;
 
@@ -1211,12 +1319,20 @@ static Suite *daemon_suite(void) {
         tcase_add_test(tc, test_poller_transcript);
         tcase_add_test(tc, test_patterns_poll_dovecot);
         tcase_add_test(tc, test_credentials_directory);
-        tcase_add_test(tc, test_reload_keeps_unchanged);
         tcase_add_test(tc, test_bad_login_retries);
         tcase_add_test(tc, test_failing_and_hanging_hooks);
         tcase_add_test(tc, test_list_mailboxes);
         tcase_add_test(tc, test_catchup_across_restarts);
         tcase_add_test(tc, test_reconnect_after_server_restart);
+        suite_add_tcase(s, tc);
+
+        /* Its own case, to run alone (CK_RUN_CASE=reload). */
+        tc = tcase_create("reload");
+        tcase_set_timeout(tc, 120);
+        tcase_add_unchecked_fixture(tc, daemon_dovecot_setup, daemon_dovecot_teardown);
+        tcase_add_test(tc, test_reload_keeps_unchanged);
+        tcase_add_test(tc, test_reload_failed_status);
+        tcase_add_test(tc, test_reload_top_level_default);
         suite_add_tcase(s, tc);
 
         /* Its own case, to run alone (CK_RUN_CASE=qresync). */

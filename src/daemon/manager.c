@@ -109,7 +109,12 @@ struct Manager {
         Connection *last_waiting;       /* the connection that failed last, while it waits */
         sd_event_source *sig_term, *sig_int, *sig_hup, *sig_usr2, *stop_timer, *status_defer;
         bool ready_sent, stopping;
-        char status[512], status_sent[512];
+        char status[1024], status_sent[1024];  /* room for reload_error and every part */
+        /* The last reload's error ("FILE:LINE: KEY: reason", escaped for one line), "" when the
+         * running configuration is the file's.  Every STATUS= starts with it until a reload
+         * succeeds: the file on disk is not what runs, and a later status change must not
+         * hide that. */
+        char reload_error[256];
 };
 
 /* ---- accounts ---------------------------------------------------------------------------------- */
@@ -706,9 +711,10 @@ static void account_set_config(Account *a, const CfgAccount *cfg) {
 
 /* ---- status ----------------------------------------------------------------------------------- */
 
-static int update_status(Manager *m) {
+/* m->status from the counts, behind the failed reload's error if there is one. */
+static void status_compose(Manager *m) {
         const Counts *c = &m->counts;
-        char detail[256] = "", polling[64] = "", notify[96] = "";
+        char detail[256] = "", polling[64] = "", notify[96] = "", failed[sizeof(m->reload_error) + 32] = "";
         uint64_t now = 0;
 
         (void) sd_event_now(m->event, CLOCK_BOOTTIME, &now);
@@ -736,8 +742,24 @@ static int update_status(Manager *m) {
         else if (c->no_notify > 0)
                 (void) snprintf(notify, sizeof(notify), ", %" PRIu32 " account%s without NOTIFY", c->no_notify,
                                 c->no_notify == 1 ? "" : "s");
-        (void) snprintf(m->status, sizeof(m->status), "%" PRIu32 "/%" PRIu32 " mailboxes idling%s%s%s", c->idling,
-                        c->mailboxes, notify, polling, detail);
+        if (m->reload_error[0])
+                (void) snprintf(failed, sizeof(failed), "reload failed: %s; ", m->reload_error);
+        (void) snprintf(m->status, sizeof(m->status), "%s%" PRIu32 "/%" PRIu32 " mailboxes idling%s%s%s", failed,
+                        c->idling, c->mailboxes, notify, polling, detail);
+}
+
+/* READY=1 with the current status: the end of a reload, failed or not (systemd waits for
+ * READY=1 after RELOADING=1). */
+static void status_notify_ready(Manager *m) {
+        status_compose(m);
+        memcpy(m->status_sent, m->status, sizeof(m->status_sent));
+        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", m->status);
+}
+
+static int update_status(Manager *m) {
+        const Counts *c = &m->counts;
+
+        status_compose(m);
         if (m->stopping)
                 return 0;
         /* READY=1 once every mailbox reached IDLE or failed its first attempt. */
@@ -937,6 +959,18 @@ static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *u
 
 /* ---- reload ----------------------------------------------------------------------------------- */
 
+/* The reload failed and the running configuration stays: say so in the log, and in STATUS= until
+ * a reload succeeds.  The text is escaped: a path or libconfig's message must not break the
+ * notification's lines.  Returns r. */
+static int reload_failed(Manager *m, int r, const char *error) {
+        if (!error)
+                error = strerror(-r);
+        log_error("Reload failed, keeping the running configuration: %s", error);
+        log_escape(error, strlen(error), m->reload_error, sizeof(m->reload_error));
+        status_notify_ready(m);
+        return r;
+}
+
 int manager_reload(Manager *m) {
         _cleanup_free_ char *error = NULL;
         _cleanup_(hashmap_freep) Hashmap *old_by_name = NULL;
@@ -950,11 +984,8 @@ int manager_reload(Manager *m) {
         (void) sd_notifyf(false, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64 "\nSTATUS=Reloading", now);
         /* Parse the new file completely before touching anything. */
         r = cfg_load(m->cfg->path, &ncfg, &error);
-        if (r < 0) {
-                log_error("Reload failed, keeping the running configuration: %s", error ? error : strerror(-r));
-                (void) sd_notifyf(false, "READY=1\nSTATUS=%s", m->status);
-                return r;
-        }
+        if (r < 0)
+                return reload_failed(m, r, error);
         for (size_t i = 0; i < ncfg->n_warnings; i++)
                 log_warning("%s", ncfg->warnings[i]);
         /* The running accounts by name, and by index to take them out of the old array. */
@@ -963,13 +994,13 @@ int manager_reload(Manager *m) {
                 r = hashmap_put(old_by_name, m->accounts[j]->cfg->name, (void *) (uintptr_t) (j + 1));
         if (r < 0) {
                 cfg_free(ncfg);
-                return log_error_errno(r, "Reload failed: %m");
+                return reload_failed(m, r, NULL);
         }
 
         nacc = calloc(ncfg->n_accounts ? ncfg->n_accounts : 1, sizeof(Account *));
         if (!nacc) {
                 cfg_free(ncfg);
-                return log_error_errno(-ENOMEM, "Reload failed: %m");
+                return reload_failed(m, -ENOMEM, NULL);
         }
         for (size_t i = 0; i < ncfg->n_accounts; i++) {
                 const CfgAccount *na = &ncfg->accounts[i];
@@ -1016,8 +1047,9 @@ int manager_reload(Manager *m) {
         }
         log_info("Reloaded: %zu account%s kept, %zu started, %zu stopped", kept, kept == 1 ? "" : "s", started,
                  stopped);
+        m->reload_error[0] = 0;
         (void) update_status(m);
-        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", m->status);
+        status_notify_ready(m);
         return 0;
 }
 

@@ -21,5 +21,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 /* Start every watch and run the loop until a stop signal; returns the exit code. */
 int manager_run(Manager *m);
 
-/* Re-read the configuration file; a broken file keeps the old config. */
+/* Re-read the configuration file; a broken file keeps the old config, and every STATUS= from
+ * then on begins with "reload failed: FILE:LINE: KEY: reason; " until a reload succeeds.  An
+ * account whose effective settings (top-level defaults applied, cfg_account_equal()) are the
+ * same keeps its connections; the others are restarted.  READY=1 follows either way. */
 int manager_reload(Manager *m);
