@@ -2653,6 +2653,17 @@ static const struct {
         { "pass_env",             eq_pass_env, "accounts = ( { name = \"w\"; tunnel = [\"ssh\", \"a\"]; pass_env = [\"A\"];",
                                   "pass_env = [\"A\"];\naccounts = ( { name = \"w\"; tunnel = [\"ssh\", \"a\"];", true },
         { "pass_env",             eq_pass_env, "accounts = ( {",  "pass_env = [\"A\"];\naccounts = ( {", true },
+        /* A top-level default reaches the account that inherits it (reload restarts it), not one that
+         * sets its own; a top-level key no account holds is no change of the account. */
+        { "hook_timeout",         eq_tunnel, "accounts = (", "hook_timeout = 45;\naccounts = (", false },
+        { "hook_timeout",         NULL, "accounts = ( {\n", "hook_timeout = 45;\naccounts = ( {\n", true },
+        { "hook_timeout",         eq_tunnel, "accounts = (", "hook_timeout = 60;\naccounts = (", true },
+        { "idle_interval",        eq_tunnel, "accounts = (", "idle_interval = 600;\naccounts = (", false },
+        { "done_timeout",         eq_tunnel, "accounts = (", "done_timeout = 5;\naccounts = (", false },
+        { "done_timeout",         NULL, "accounts = ( {\n", "done_timeout = 5;\naccounts = ( {\n", true },
+        { "keepalive_count",      NULL, "accounts = ( {\n", "keepalive_count = 9;\naccounts = ( {\n", true },
+        { "name",                 NULL, "accounts = ( {\n", "max_concurrent_hooks = 2;\nmax_connecting = 3;\n"
+                                                            "accounts = ( {\n", true },
         /* Lines move, nothing else does. */
         { "name",                 NULL, "accounts = ( {\n", "# comment\n\naccounts = (\n\n {\n", true },
 };
