@@ -61,9 +61,40 @@ else
         grep -qx 'StateDirectory=imapidled/%i' "$tmpl_unit" &&
                 ok "template keeps state in imapidled/%i" || bad "template's state directory"
         n=$(diff "$sys_unit" "$tmpl_unit" | grep -c '^>' || true)
-        [ "$n" -eq 4 ] && ok "template differs from the system unit in 4 lines" ||
-                bad "template differs from the system unit in $n lines, not 4"
+        [ "$n" -eq 5 ] && ok "template differs from the system unit in 5 lines" ||
+                bad "template differs from the system unit in $n lines, not 5"
 fi
+
+# Reload (issue 13): each unit checks the file ExecStart= reads, then sends SIGHUP, so that a
+# broken file makes "systemctl reload" fail.  Then the check as the unit writes it, on a
+# good and a broken file: only its exit status matters to systemd.
+printf 'accounts = ( { name = "a"; tunnel = [ "true" ]; } );\n' >"$tmp/good.conf"
+printf 'accounts = ( { name = "a"; tunnel = [ "true" ]; } );\nhook_timeout = 0;\n' >"$tmp/bad.conf"
+for u in "$sys_unit" "$user_unit" "$tmpl_unit"; do
+        [ -f "$u" ] || continue
+        conf=$(sed -n 's/^ExecStart=[^ ]*\/imapidled -c \([^ ]*\)$/\1/p' "$u")
+        reloads=$(grep '^ExecReload=' "$u" || true)
+        want=$(printf 'ExecReload=%s/imapidled --check-config -c %s\nExecReload=/bin/kill -HUP $MAINPID' "$bindir" "$conf")
+        if [ -n "$conf" ] && [ "$reloads" = "$want" ]; then
+                ok "$u: ExecReload= checks $conf, then sends SIGHUP"
+        else
+                bad "$u: ExecReload= lines are not the check of ExecStart's file ($conf) then kill -HUP:"
+                printf '%s\n' "$reloads"
+        fi
+        check=$(sed -n "s|^ExecReload=[^ ]*/imapidled \(--check-config -c\) [^ ]*\$|\1|p" "$u")
+        if [ -z "$check" ]; then
+                bad "$u: no ExecReload= check to run"
+        elif ! "$daemon" $check "$tmp/good.conf" >/dev/null 2>&1; then
+                bad "$u: the reload check fails on a good file"
+        elif "$daemon" $check "$tmp/bad.conf" >/dev/null 2>"$tmp/check.err"; then
+                bad "$u: the reload check passes a broken file"
+        elif ! grep -q "bad.conf:2: hook_timeout" "$tmp/check.err"; then
+                bad "$u: the reload check does not name file:line and the key:"
+                cat "$tmp/check.err"
+        else
+                ok "$u: the reload check passes a good file, fails a broken one naming bad.conf:2"
+        fi
+done
 
 # Many mailboxes need many open files: both units set the hard limit, which
 # the daemon raises its soft limit to (tests/test-nofile.sh).
@@ -89,7 +120,7 @@ done
 
 # verify needs ExecStart's binary to exist: point copies at the built daemon.
 # The copies keep the name, which verify takes as the unit name.
-retarget() { sed "s|^ExecStart=[^ ]*/imapidled |ExecStart=$daemon |" "$1" >"$2"; }
+retarget() { sed -e "s|^ExecStart=[^ ]*/imapidled |ExecStart=$daemon |" -e "s|^ExecReload=[^ ]*/imapidled |ExecReload=$daemon |" "$1" >"$2"; }
 retarget "$sys_unit" "$tmp/system/imapidled.service"
 retarget "$user_unit" "$tmp/user/imapidled.service"
 retarget "$tmpl_unit" "$tmp/system/imapidled@shard1.service"
