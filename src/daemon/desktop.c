@@ -266,11 +266,38 @@ static DesktopEntry *entry_get(Desktop *d, const char *name) {
         return e;
 }
 
-void desktop_notify_new(Desktop *d, const char *name, uint64_t count, const MessageDetails *details, size_t n) {
+uint32_t desktop_last_id(const Desktop *d, const char *name) {
+        const DesktopEntry *e = d && name ? hashmap_get(d->entries, name) : NULL;
+
+        return e ? e->id : 0;
+}
+
+/* The Notify call on bus (org.freedesktop.Notifications.Notify, "susssasa{sv}i"): app_name,
+ * replaces_id, app_icon, summary, body, actions (none), hints, expire_timeout (-1: the
+ * server's default).  The reply comes to on_reply() through the event loop. */
+static int send_notify(sd_bus *bus, DesktopEntry *e, const char *summary, const char *body) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, NOTIFY_SERVICE, NOTIFY_PATH, NOTIFY_SERVICE, "Notify");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "susss", "imapidled", e->id, "mail-unread", summary, body);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "as", 0);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "a{sv}", 1, "category", "s", "email.arrived");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "i", (int32_t) -1);
+        /* Floating slot: the callback goes with the bus (desktop_free()); e outlives both. */
+        if (r >= 0)
+                r = sd_bus_call_async(bus, NULL, m, on_reply, e, 0);
+        return r;
+}
+
+void desktop_notify_new(Desktop *d, const char *name, uint64_t count, const MessageDetails *details,
+                        size_t n) {
         _cleanup_free_ char *summary = NULL, *body = NULL;
         DesktopEntry *e;
-        sd_bus *bus;
         int r;
 
         if (!d || !name || count == 0)
@@ -285,32 +312,23 @@ void desktop_notify_new(Desktop *d, const char *name, uint64_t count, const Mess
                 log_error_errno(r, "desktop_notify: %s: %m", name);
                 return;
         }
-        bus = bus_get(d);
-        if (!bus)
-                return;
+        /* A bus that went away while the loop had not seen it yet fails the send: then once
+         * more on a new connection, so that this notification is not the one lost. */
+        for (unsigned attempt = 0; attempt < 2; attempt++) {
+                sd_bus *bus = bus_get(d);
 
-        /* org.freedesktop.Notifications.Notify (susssasa{sv}i): app_name, replaces_id, app_icon,
-         * summary, body, actions (none), hints, expire_timeout (-1: the server's default). */
-        r = sd_bus_message_new_method_call(bus, &m, NOTIFY_SERVICE, NOTIFY_PATH, NOTIFY_SERVICE, "Notify");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "susss", "imapidled", e->id, "mail-unread", summary, body);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "as", 0);
-        if (r >= 0)
-                r = sd_bus_message_append(m, "a{sv}", 1, "category", "s", "email.arrived");
-        if (r >= 0)
-                r = sd_bus_message_append(m, "i", (int32_t) -1);
-        /* Floating slot: the callback goes with the bus (desktop_free()); e outlives both. */
-        if (r >= 0)
-                r = sd_bus_call_async(bus, NULL, m, on_reply, e, 0);
-        if (r < 0) {
-                log_full_errno(d->warned_call ? LOG_DEBUG : LOG_WARNING, r,
-                               "desktop_notify: %s: cannot send the notification: %m", name);
-                d->warned_call = true;
-                /* A broken connection is opened again at the next notification. */
-                if (sd_bus_is_open(bus) <= 0)
-                        d->bus = sd_bus_close_unref(d->bus);
-                return;
+                if (!bus)
+                        return;
+                r = send_notify(bus, e, summary, body);
+                if (r >= 0) {
+                        log_debug("%s: desktop notification sent", name);
+                        return;
+                }
+                if (sd_bus_is_open(bus) > 0)
+                        break;
+                d->bus = sd_bus_close_unref(d->bus);
         }
-        log_debug("%s: desktop notification sent", name);
+        log_full_errno(d->warned_call ? LOG_DEBUG : LOG_WARNING, r,
+                       "desktop_notify: %s: cannot send the notification: %m", name);
+        d->warned_call = true;
 }

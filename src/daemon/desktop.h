@@ -46,7 +46,12 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Desktop *, desktop_free);
 /* count new messages in mailbox 'name' ("account/mailbox"); details: those of
  * the newest n of them, oldest first (NULL, 0 when not known).  Sends the
  * call, or logs why it cannot (a warning the first time); never fails. */
-void desktop_notify_new(Desktop *d, const char *name, uint64_t count, const MessageDetails *details, size_t n);
+void desktop_notify_new(Desktop *d, const char *name, uint64_t count, const MessageDetails *details,
+                        size_t n);
+
+/* The id the server gave the last notification for 'name' (the next one replaces it); 0 while
+ * none was answered.  For tests. */
+uint32_t desktop_last_id(const Desktop *d, const char *name);
 
 /* The texts of that notification (pure; the tests call it): *ret_summary
  * "New mail in NAME" or "N new messages in NAME", *ret_body "From: ...\nSubject: ..."
