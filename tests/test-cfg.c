@@ -1278,6 +1278,13 @@ static const struct {
           "t.conf:1: details_max: unknown key at the top level; it belongs inside an account: accounts = ( { details_max = ...; } );" },
         { ACCOUNT("  startup_sync = 1;\n"),
           "t.conf:6: accounts[0].startup_sync: must be true or false, not an integer" },
+        { ACCOUNT("  desktop_notify = \"yes\";\n"),
+          "t.conf:6: accounts[0].desktop_notify: must be true or false, not a string" },
+        { ACCOUNT("  mailboxes = ( \"INBOX\",\n { name = \"L\"; desktop_notify = 1; } );\n"),
+          "t.conf:7: accounts[0].mailboxes[1].desktop_notify: must be true or false, not an integer" },
+        { "desktop_notify = true;\n" ACCOUNT(),
+          "t.conf:1: desktop_notify: unknown key at the top level; it belongs inside an account: "
+          "accounts = ( { desktop_notify = ...; } );" },
         { ACCOUNT("  startup_synk = true;\n"),
           "t.conf:6: accounts[0]: unknown key 'startup_synk', did you mean 'startup_sync'?" },
         /* deadlines: 0 has its own message; each limit is exclusive by a millisecond */
