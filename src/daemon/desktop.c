@@ -199,7 +199,7 @@ static sd_bus *bus_get(Desktop *d) {
                 return d->bus;
         if (d->bus) {
                 /* It went away (the session ended, the bus daemon restarted): open it again. */
-                log_debug("Desktop notifications: the session bus closed; opening it again");
+                log_debug("desktop_notify: the session bus closed; opening it again");
                 d->bus = sd_bus_close_unref(d->bus);
         }
         now = now_mono(d);
