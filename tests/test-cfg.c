@@ -118,13 +118,14 @@ static const char full_conf[] =
         "    password_command = [\"pass\", \"show\", \"mail/work\"];\n"         /* 15 */
         "    auth = [\"cram-md5\", \"Plain\"];\n"
         "    mailboxes = ( \"INBOX\",\n"
-        "                  { name = \"Lists/dev\"; on_new = [\"notify\", \"%m\"]; on_flags = [\"f\"]; },\n"
+        "                  { name = \"Lists/dev\"; on_new = [\"notify\", \"%m\"]; on_flags = [\"f\"];"
+        " desktop_notify = false; },\n"
         "                  { name = \"Archiv/Gr\xc3\xbc\" \"\xc3\x9f" "e\";"
         " on_expunge = { command = [\"log\", \"%a\"]; details = true; }; } );\n"
         "    on_new = [\"mbsync\", \"%a:%m\", \"100%%\"];\n"                    /* 20 */
         "    on_expunge = [\"mbsync\", \"-a\"];"
         " on_flags = { command = [\"flags\", \"%m\"]; details = false; uids = true; };\n"
-        "    shell = false; startup_sync = true; details_max = 1000;"
+        "    shell = false; startup_sync = true; details_max = 1000; desktop_notify = true;"
         " connect_timeout = 7; tls_timeout = 8; greeting_timeout = 9; auth_timeout = 10.25;\n"
         "    hook_timeout = 5; debounce = 0; select_timeout = 11; done_timeout = 0.5; command_timeout = 13;\n"
         "    idle_interval = 120; max_delay = 86400; liveness_interval = 0; keepalive_idle = 1;"
@@ -241,6 +242,14 @@ START_TEST(test_full) {
         ck_assert(!a->shell);
         ck_assert(a->startup_sync);
         ck_assert_uint_eq(a->details_max, 1000);
+        /* The account's desktop_notify, unless the mailbox says otherwise. */
+        ck_assert(a->desktop_notify);
+        ck_assert_int_eq(a->mailboxes[0].desktop_notify, CFG_TRI_UNSET);
+        ck_assert_int_eq(a->mailboxes[1].desktop_notify, CFG_TRI_FALSE);
+        ck_assert(cfg_mailbox_desktop_notify(a, &a->mailboxes[0]));
+        ck_assert(!cfg_mailbox_desktop_notify(a, &a->mailboxes[1]));
+        ck_assert(cfg_mailbox_desktop_notify(a, NULL));
+        ck_assert(!cfg_mailbox_desktop_notify(NULL, &a->mailboxes[0]));
         ck_assert_uint_eq(a->hook_timeout_usec, 5 * USEC_PER_SEC);
         ck_assert_uint_eq(a->idle_interval_usec, 120 * USEC_PER_SEC);
         /* 0 is a value of its own, not "inherit the global 0.25". */
@@ -1269,6 +1278,13 @@ static const struct {
           "t.conf:1: details_max: unknown key at the top level; it belongs inside an account: accounts = ( { details_max = ...; } );" },
         { ACCOUNT("  startup_sync = 1;\n"),
           "t.conf:6: accounts[0].startup_sync: must be true or false, not an integer" },
+        { ACCOUNT("  desktop_notify = \"yes\";\n"),
+          "t.conf:6: accounts[0].desktop_notify: must be true or false, not a string" },
+        { ACCOUNT("  mailboxes = ( \"INBOX\",\n { name = \"L\"; desktop_notify = 1; } );\n"),
+          "t.conf:7: accounts[0].mailboxes[1].desktop_notify: must be true or false, not an integer" },
+        { "desktop_notify = true;\n" ACCOUNT(),
+          "t.conf:1: desktop_notify: unknown key at the top level; it belongs inside an account: "
+          "accounts = ( { desktop_notify = ...; } );" },
         { ACCOUNT("  startup_synk = true;\n"),
           "t.conf:6: accounts[0]: unknown key 'startup_synk', did you mean 'startup_sync'?" },
         /* deadlines: 0 has its own message; each limit is exclusive by a millisecond */
@@ -2603,6 +2619,15 @@ static const struct {
                                         false },
         { "startup_sync",         NULL, "startup_sync = false", "startup_sync = true", false },
         { "startup_sync",         NULL, "startup_sync = false;", "", true },
+        { "desktop_notify",       NULL, "startup_sync = false;", "startup_sync = false; desktop_notify = true;",
+          false },
+        { "desktop_notify",       NULL, "startup_sync = false;", "startup_sync = false; desktop_notify = false;",
+          true },
+        /* A mailbox's own switch, even one that says what the account's does. */
+        { "mailboxes",            NULL, "on_expunge = [\"e\"]; }", "on_expunge = [\"e\"]; desktop_notify = true; }",
+          false },
+        { "mailboxes",            NULL, "on_expunge = [\"e\"]; }", "on_expunge = [\"e\"]; desktop_notify = false; }",
+          false },
         { "details_max",          NULL, "details_max = 20", "details_max = 21", false },
         { "details_max",          NULL, "details_max = 20", "details_max = 1000", false },
         { "details_max",          NULL, "details_max = 20;", "", true },

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "desktop.h"
 #include "details.h"
 #include "log.h"
 #include "scheduler.h"
@@ -54,7 +55,26 @@ typedef struct T {
 
         char *runs[MAX_RUNS];           /* lines of the runs file */
         size_t n_runs;
+
+        /* desktop_notify: what the watch handed to its WatchNotifyFn (watch_set_notify()). */
+        unsigned n_notify;
+        uint64_t notify_count;
+        size_t notify_n;
+        char notify_subject[64];        /* of the newest, "" without details */
+        uint64_t notify_hook_runs;      /* watch_runs(NEW) at the call */
 } T;
+
+static void fake_notify(Watch *w, uint64_t count, const MessageDetails *details, size_t n, void *userdata) {
+        T *t = userdata;
+
+        ck_assert_ptr_eq(w, t->w);
+        t->n_notify++;
+        t->notify_count = count;
+        t->notify_n = n;
+        t->notify_hook_runs = watch_runs(w, WATCH_EVENT_NEW);
+        (void) snprintf(t->notify_subject, sizeof(t->notify_subject), "%s",
+                        n > 0 && details[n - 1].subject ? details[n - 1].subject : "");
+}
 
 static int fake_fetch(void *userdata, Watch *w, const WatchFetchRequest *req) {
         T *t = userdata;
@@ -75,9 +95,10 @@ static void on_changed(Watch *w, void *userdata) {
         t->changed++;
 }
 
-/* new_opts: inside on_new's group ("uids = true;"); extra: account keys ("debounce = 1;"). */
+/* new_opts: inside on_new's group ("uids = true;"), NULL: no on_new hook; extra: account keys
+ * ("debounce = 1;"). */
 static void setup(T *t, const char *new_opts, const char *extra) {
-        _cleanup_free_ char *text = NULL, *err = NULL;
+        _cleanup_free_ char *text = NULL, *err = NULL, *on_new = NULL;
         uint64_t now;
         int r;
 
@@ -85,16 +106,19 @@ static void setup(T *t, const char *new_opts, const char *extra) {
         (void) snprintf(t->dir, sizeof(t->dir), "/tmp/test-watch.XXXXXX");
         ck_assert_ptr_nonnull(mkdtemp(t->dir));
         (void) snprintf(t->runs_path, sizeof(t->runs_path), "%s/runs", t->dir);
+        if (new_opts)
+                ck_assert_int_ge(asprintf(&on_new, "on_new = { command = [\"%s\", \"env\", \"%s\", \"new\"]; %s };",
+                                          HOOK_HELPER, t->runs_path, new_opts),
+                                 0);
         ck_assert_int_ge(asprintf(&text,
                                   "accounts = ( {\n"
                                   "  name = \"acct\"; host = \"imap.example.org\"; username = \"u\"; password = \"p\";\n"
-                                  "  on_new = { command = [\"%s\", \"env\", \"%s\", \"new\"]; %s };\n"
+                                  "  %s\n"
                                   "  on_expunge = [\"%s\", \"env\", \"%s\", \"expunge\"];\n"
                                   "  on_flags = [\"%s\", \"env\", \"%s\", \"flags\"];\n"
                                   "  %s\n"
                                   "} );\n",
-                                  HOOK_HELPER, t->runs_path, new_opts, HOOK_HELPER, t->runs_path, HOOK_HELPER,
-                                  t->runs_path, extra),
+                                  on_new ?: "", HOOK_HELPER, t->runs_path, HOOK_HELPER, t->runs_path, extra),
                          0);
         r = cfg_load_string(text, "t.conf", &t->cfg, &err);
         ck_assert_msg(r == 0, "%d: %s\n%s", r, err ?: "", text);
@@ -108,6 +132,7 @@ static void setup(T *t, const char *new_opts, const char *extra) {
                                    t, &t->w),
                          0);
         watch_set_fetcher(t->w, fake_fetch, t);
+        watch_set_notify(t->w, fake_notify, t);
 }
 
 static void teardown(T *t) {
@@ -1023,6 +1048,137 @@ START_TEST(test_details_refused) {
 }
 END_TEST
 
+/* ---- desktop_notify ------------------------------------------------------------------------------ */
+
+/* Answer the owed fetch with count messages, UIDs 51.., and the details of the newest n. */
+static void answer_details(T *t, uint64_t count, size_t n) {
+        WatchFetchResult res = { .count = count, .min_uid = 51, .max_uid = 50 + (uint32_t) count, .n_details = n };
+
+        res.details = calloc(n, sizeof(MessageDetails));
+        ck_assert_ptr_nonnull(res.details);
+        for (size_t i = 0; i < n; i++)
+                detail(&res.details[i], 51 + (uint32_t) (count - n + i), i + 1 == n ? "newest" : "older");
+        ck_assert(t->owed);
+        t->owed = false;
+        watch_fetch_done(t->w, 0, &res);
+}
+
+/* Without an on_new hook: the run is the notification, after one fetch of the newest three
+ * messages' details; the floor moves past them as after any run. */
+START_TEST(test_desktop_alone) {
+        T t;
+
+        setup(&t, NULL, "desktop_notify = true;");
+        selected_10(&t);
+        watch_on_exists(t.w, 15);
+        ck_assert_uint_eq(t.n_notify, 0);
+        ck_assert_uint_eq(t.n_reqs, 1);
+        ck_req(&t, 0, 51, 0, DESKTOP_BODY_MESSAGES);
+        answer_details(&t, 5, DESKTOP_BODY_MESSAGES);
+        ck_assert_uint_eq(t.n_notify, 1);
+        ck_assert_uint_eq(t.notify_count, 5);
+        ck_assert_uint_eq(t.notify_n, DESKTOP_BODY_MESSAGES);
+        ck_assert_str_eq(t.notify_subject, "newest");
+        ck_assert_uint_eq(watch_hooks_running(t.w), 0);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_NEW), 0);
+        ck_known(&t, 100, 56, 15);
+        /* The next message is a run of its own, with one fetch again. */
+        watch_on_exists(t.w, 16);
+        ck_assert_uint_eq(t.n_reqs, 2);
+        ck_req(&t, 1, 56, 0, DESKTOP_BODY_MESSAGES);
+        teardown(&t);
+}
+END_TEST
+
+/* A hook without details: it waits for the notification's fetch (no hot path) and starts with
+ * the exact UIDs; the notification comes as the run starts. */
+START_TEST(test_desktop_with_hook) {
+        T t;
+
+        setup(&t, "", "desktop_notify = true;");
+        selected_10(&t);
+        watch_on_exists(t.w, 12);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_NEW), 0);
+        ck_req(&t, 0, 51, 0, DESKTOP_BODY_MESSAGES);
+        answer_details(&t, 2, 2);
+        ck_assert_uint_eq(t.n_notify, 1);
+        ck_assert_uint_eq(t.notify_count, 2);
+        ck_assert_uint_eq(t.notify_hook_runs, 0);       /* told before the hook started */
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_NEW), 1);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 1);
+        ck_run(&t, 0, "UIDS", "51:52");
+        ck_assert_uint_eq(t.n_reqs, 1);
+        teardown(&t);
+}
+END_TEST
+
+/* A hook with details: one fetch serves both, with the hook's details_max. */
+START_TEST(test_desktop_shares_fetch) {
+        T t;
+
+        setup(&t, "details = true;", "desktop_notify = true; details_max = 7;");
+        selected_10(&t);
+        watch_on_exists(t.w, 13);
+        ck_assert_uint_eq(t.n_reqs, 1);
+        ck_req(&t, 0, 51, 0, 7);
+        answer_details(&t, 3, 3);
+        ck_assert_uint_eq(t.n_notify, 1);
+        ck_assert_uint_eq(t.notify_n, 3);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_runs, 1);
+        ck_run(&t, 0, "SUBJECT", "newest");
+        ck_assert_uint_eq(t.n_reqs, 1);
+        teardown(&t);
+}
+END_TEST
+
+/* The fetch fails: the notification still comes, with the count only. */
+START_TEST(test_desktop_fetch_refused) {
+        T t;
+
+        setup(&t, NULL, "desktop_notify = true;");
+        selected_10(&t);
+        watch_on_exists(t.w, 12);
+        answer(&t, -EIO, 0, 0, 0);
+        ck_assert_uint_eq(t.n_notify, 1);
+        ck_assert_uint_eq(t.notify_count, 2);
+        ck_assert_uint_eq(t.notify_n, 0);
+        teardown(&t);
+}
+END_TEST
+
+/* Off (the default), or off for the mailbox: no notification, and the hook keeps the hot path. */
+START_TEST(test_desktop_off) {
+        static const char *const extra[] = {
+                "",
+                "desktop_notify = true; mailboxes = ( { name = \"INBOX\"; desktop_notify = false; } );",
+        };
+        T t;
+
+        setup(&t, "", extra[_i]);
+        selected_10(&t);
+        watch_on_exists(t.w, 12);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_NEW), 1);
+        settle(&t, 0);
+        ck_assert_uint_eq(t.n_notify, 0);
+        teardown(&t);
+}
+END_TEST
+
+/* A resync calls every message new: no notification for it. */
+START_TEST(test_desktop_not_resync) {
+        T t;
+
+        setup(&t, NULL, "desktop_notify = true;");
+        selected_10(&t);
+        watch_selected(t.w, 12, 101, 13, 0, false);
+        ck_assert_uint_eq(t.n_notify, 0);
+        ck_assert_uint_eq(t.n_reqs, 0);
+        teardown(&t);
+}
+END_TEST
+
 /* An EXISTS while the run asks: the answer names it too, so this run takes it and no
  * second run follows. */
 START_TEST(test_uids_absorb) {
@@ -1651,6 +1807,12 @@ static Suite *watch_suite(void) {
         tcase_add_test(tc, test_uids_first);
         tcase_add_test(tc, test_details);
         tcase_add_test(tc, test_details_refused);
+        tcase_add_test(tc, test_desktop_alone);
+        tcase_add_test(tc, test_desktop_with_hook);
+        tcase_add_test(tc, test_desktop_shares_fetch);
+        tcase_add_test(tc, test_desktop_fetch_refused);
+        tcase_add_loop_test(tc, test_desktop_off, 0, 2);
+        tcase_add_test(tc, test_desktop_not_resync);
         tcase_add_test(tc, test_uids_absorb);
         tcase_add_test(tc, test_coalesce);
         tcase_add_test(tc, test_debounce);

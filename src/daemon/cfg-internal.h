@@ -40,6 +40,7 @@ typedef enum CfgType {
         CFG_TYPE_SECRET_PATH,   /* char *, relative to $CREDENTIALS_DIRECTORY if set, else as PATH */
         CFG_TYPE_SECRET,        /* char *, wiped on free, redacted in dumps */
         CFG_TYPE_BOOL,          /* bool */
+        CFG_TYPE_TRI,           /* CfgTri: true or false, CFG_TRI_UNSET when not written */
         CFG_TYPE_PORT,          /* char *, an integer or a decimal string in [min, max], kept in decimal */
         CFG_TYPE_TLS,           /* CfgTls, from its name */
         CFG_TYPE_NOTIFY,        /* bool, true for "off", false for "auto" */

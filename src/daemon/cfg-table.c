@@ -121,6 +121,9 @@ const CfgKey cfg_keys[] = {
           "permit hooks given as strings, run with sh -c" },
         { CFG_SCOPE_ACCOUNT, "startup_sync", CFG_TYPE_BOOL, A(startup_sync), 0, 0, 0, 0,
           "run each mailbox's on_new once after the daemon starts, whatever changed" },
+        /* org.freedesktop.Notifications over the session bus: docs/HOOKS.md "Desktop notifications". */
+        { CFG_SCOPE_ACCOUNT, "desktop_notify", CFG_TYPE_BOOL, A(desktop_notify), 0, 0, 0, 0,
+          "show new mail as a desktop notification (session D-Bus)" },
         { CFG_SCOPE_ACCOUNT, "details_max", CFG_TYPE_COUNT, A(details_max), 1, 1000, 20, 0,
           "at most this many messages' details for one run of a hook with details = true" },
         { CFG_SCOPE_ACCOUNT, "hook_timeout", CFG_TYPE_SECONDS, A(hook_timeout_usec), 1, 3600, 0,
@@ -174,6 +177,8 @@ const CfgKey cfg_keys[] = {
           "this mailbox's on_expunge" },
         { CFG_SCOPE_MAILBOX, "on_flags", CFG_TYPE_HOOK, M(on_flags), 0, 0, 0, 0,
           "this mailbox's on_flags" },
+        { CFG_SCOPE_MAILBOX, "desktop_notify", CFG_TYPE_TRI, M(desktop_notify), 0, 0, 0, 0,
+          "this mailbox's desktop_notify" },
 
         /* The group form of any hook; the plain forms (a list, a string) mean details = false.
          * 'command' is the CfgHook itself (its argv or shell), hence offset 0. */

@@ -846,6 +846,25 @@ static bool equal_bool(const CfgKey *k, const void *a, const void *b) {
         return *CFIELD(a, k, bool) == *CFIELD(b, k, bool);
 }
 
+/* TRI: a bool that may be left unset (then the account's applies) */
+static int parse_tri(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
+        if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+                return cfg_fail_type(x, s, key, "true or false");
+        *FIELD(obj, k, CfgTri) = config_setting_get_bool(s) ? CFG_TRI_TRUE : CFG_TRI_FALSE;
+        return 0;
+}
+
+static void dump_tri(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
+        CfgTri v = *CFIELD(obj, k, CfgTri);
+
+        if (v != CFG_TRI_UNSET)
+                fprintf(f, "%s%s = %s;\n", indent, k->name, v == CFG_TRI_TRUE ? "true" : "false");
+}
+
+static bool equal_tri(const CfgKey *k, const void *a, const void *b) {
+        return *CFIELD(a, k, CfgTri) == *CFIELD(b, k, CfgTri);
+}
+
 /* PORT: an integer, or a string of decimal digits (services names would depend on /etc/services) */
 static int parse_port(CfgCtx *x, const CfgKey *k, const config_setting_t *s, const char *key, void *obj) {
         char *p = NULL;
@@ -1329,7 +1348,8 @@ static bool mailbox_has_hooks(const CfgMailbox *m) {
                 if (cfg_keys[i].scope == CFG_SCOPE_MAILBOX && cfg_keys[i].type == CFG_TYPE_HOOK &&
                     cfg_hook_is_set(CFIELD(m, &cfg_keys[i], CfgHook)))
                         return true;
-        return false;
+        /* Then the group form too, or the dump would lose the switch. */
+        return m->desktop_notify != CFG_TRI_UNSET;
 }
 
 static void dump_mailboxes(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
@@ -1803,6 +1823,7 @@ static const CfgTypeOps type_ops[_CFG_TYPE_MAX] = {
         [CFG_TYPE_SECRET_PATH]  = { parse_secret_path,  dump_str,       equal_str,       done_str       },
         [CFG_TYPE_SECRET]       = { parse_string,       dump_secret,    equal_str,       done_secret    },
         [CFG_TYPE_BOOL]         = { parse_bool,         dump_bool,      equal_bool,      done_nothing   },
+        [CFG_TYPE_TRI]          = { parse_tri,          dump_tri,       equal_tri,       done_nothing   },
         [CFG_TYPE_PORT]         = { parse_port,         dump_port,      equal_str,       done_str       },
         [CFG_TYPE_TLS]          = { parse_tls,          dump_tls,       equal_tls,       done_nothing   },
         [CFG_TYPE_NOTIFY]       = { parse_notify,       dump_notify,    equal_bool,      done_nothing   },
@@ -2784,4 +2805,12 @@ size_t cfg_account_mailbox_for(const CfgAccount *a, const char *name, char delim
                         found = i;
         }
         return found;
+}
+
+bool cfg_mailbox_desktop_notify(const CfgAccount *a, const CfgMailbox *m) {
+        if (!a)
+                return false;
+        if (m && m->desktop_notify != CFG_TRI_UNSET)
+                return m->desktop_notify == CFG_TRI_TRUE;
+        return a->desktop_notify;
 }

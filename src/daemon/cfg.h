@@ -80,11 +80,19 @@ typedef struct CfgLiveness {
         unsigned keepalive_count;       /* TCP_KEEPCNT, 1..127; default 4 */
 } CfgLiveness;
 
+/* A mailbox's switch that, when not set, is the account's (desktop_notify). */
+typedef enum CfgTri {
+        CFG_TRI_UNSET,          /* 0, so that a zeroed CfgMailbox has it unset */
+        CFG_TRI_FALSE,
+        CFG_TRI_TRUE,
+} CfgTri;
+
 typedef struct CfgMailbox {
         char *name;             /* UTF-8 as written (valid UTF-8, printable: log_text_printable()) */
         bool pattern;           /* name has a LIST wildcard, '*' or '%' (RFC 3501 §6.3.8): it stands
                                  * for the mailboxes LIST finds, each watched with this entry's hooks */
         CfgHook on_new, on_expunge, on_flags;   /* per-mailbox override; unset = the account's */
+        CfgTri desktop_notify;  /* per-mailbox override; unset = the account's */
         unsigned line;          /* where it was written; the account's line for the default INBOX */
 } CfgMailbox;
 
@@ -110,6 +118,8 @@ typedef struct CfgAccount {
         bool shell;
         bool startup_sync;      /* run the hooks once after the first SELECT, whatever changed */
         unsigned details_max;   /* at most this many messages' details per run; default 20, 1..1000 */
+        bool desktop_notify;    /* new mail becomes a desktop notification on the session bus
+                                 * (docs/HOOKS.md "Desktop notifications"); default false */
         uint64_t hook_timeout_usec, idle_interval_usec;   /* inherit the globals when not set */
         uint64_t debounce_usec, max_delay_usec;           /* inherit the globals when not set;
                                                            * always filled in after load */
@@ -241,6 +251,9 @@ size_t cfg_account_mailbox_for(const CfgAccount *a, const char *name, char delim
 /* The hook for this event in this mailbox: the mailbox's own if set, else the
  * account's.  Returns NULL if neither is set.  Valid as long as a. */
 const CfgHook *cfg_mailbox_hook(const CfgAccount *a, const CfgMailbox *m, CfgEvent event);
+/* Whether new mail in mailbox m of account a becomes a desktop notification: the mailbox's
+ * desktop_notify where it sets one, else the account's. */
+bool cfg_mailbox_desktop_notify(const CfgAccount *a, const CfgMailbox *m);
 
 /* Expand an argv hook for one event: in every argument %a becomes 'account',
  * %m 'mailbox' and %% a '%'.  Each argument stays exactly one argument, whatever

@@ -12,6 +12,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "connection.h"
+#include "desktop.h"
 #include "hashmap.h"
 #include "imap-util.h"
 #include "log.h"
@@ -103,6 +104,7 @@ struct Manager {
         Hashmap *tls;                   /* TlsShared by key */
         Ramp *ramp;                     /* max_connecting */
         Timers *timers;                 /* every connection's deadlines */
+        Desktop *desktop;               /* desktop_notify: the session bus, opened when first needed */
         Account *dirty;                 /* accounts whose state is to be saved */
         sd_event_source *save_timer;
         Counts counts;                  /* sums over the accounts */
@@ -216,6 +218,13 @@ static void save_all(Manager *m) {
         while (m->dirty)
                 save_some(m);
         m->save_timer = sd_event_source_disable_unref(m->save_timer);
+}
+
+/* desktop_notify: a run of the new-mail event (watch.h). */
+static void on_watch_notify(Watch *w, uint64_t count, const MessageDetails *details, size_t n, void *userdata) {
+        Manager *m = userdata;
+
+        desktop_notify_new(m->desktop, watch_name(w), count, details, n);
 }
 
 /* A watch's numbers changed: its account joins the list, written within a second. */
@@ -364,6 +373,7 @@ static void matched_copy_hooks(CfgMailbox *mb, const CfgMailbox *pattern) {
         mb->on_new = pattern->on_new;
         mb->on_expunge = pattern->on_expunge;
         mb->on_flags = pattern->on_flags;
+        mb->desktop_notify = pattern->desktop_notify;
         mb->line = pattern->line;
 }
 
@@ -435,6 +445,7 @@ static int account_add_watch(Account *a, size_t src, const char *name, bool fres
                 matched_free(mb);
                 return r;
         }
+        watch_set_notify(a->watches[a->n], on_watch_notify, m);
         a->src[a->n] = src;
         a->matched[a->n] = mb;
         if (a->state && state_get(a->state, watch_mailbox(a->watches[a->n]), &st))
@@ -1142,6 +1153,9 @@ int manager_new(Cfg *cfg, Manager **ret) {
         r = timers_new(m->event, USEC_PER_SEC / 20, &m->timers);
         if (r < 0)
                 return r;
+        r = desktop_new(m->event, &m->desktop);
+        if (r < 0)
+                return r;
         r = state_dir_open(NULL, &m->state_dir);
         if (r < 0)
                 log_warning_errno(r, "No state directory ($STATE_DIRECTORY, $XDG_STATE_HOME, $HOME): "
@@ -1202,6 +1216,7 @@ Manager *manager_free(Manager *m) {
         ramp_free(m->ramp);
         timers_free(m->timers);
         sched_free(m->sched);
+        desktop_free(m->desktop);
         resume_monitor_free(m->resume);
         netmon_free(m->netmon);
         sd_event_source_disable_unref(m->sig_term);

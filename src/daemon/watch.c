@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include "buf.h"
+#include "desktop.h"
 #include "hook.h"
 #include "imap-utf7.h"
 #include "log.h"
@@ -124,6 +125,9 @@ struct Watch {
 
         WatchClockFn clock;
         void *clock_userdata;
+
+        WatchNotifyFn notify;   /* desktop_notify: watch_set_notify() */
+        void *notify_userdata;
 };
 
 static const char *const event_names[_WATCH_EVENT_MAX] = {
@@ -372,6 +376,21 @@ static const char *floor_uids(char *buf, size_t size, uint32_t floor) {
         return buf;
 }
 
+/* desktop_notify (watch.h): whether this mailbox's new mail becomes a notification. */
+static bool desktop_on(const Watch *w) {
+        return cfg_mailbox_desktop_notify(w->account, w->mailbox);
+}
+
+/* The notification of a new-mail run, as it starts: a resync would call every message new
+ * and the startup run covers none, so neither is shown. */
+static void notify_desktop(Job *j, const WatchFetchResult *res) {
+        Watch *w = j->watch;
+
+        if (!w->notify || !desktop_on(w) || j->run_count == 0 || (j->run_reasons & REASON_RESYNC))
+                return;
+        w->notify(w, j->run_count, res ? res->details : NULL, res ? res->n_details : 0, w->notify_userdata);
+}
+
 /* Start the hook of a job whose run began.  uids: IMAPIDLED_UIDS for new
  * (format_uids()) or expunge (watch_uid_set_env()), NULL: not set; res: the
  * details fetched, or NULL.  Returns < 0 if nothing runs. */
@@ -387,6 +406,8 @@ static int start_hook(Job *j, const char *uids, const WatchFetchResult *res) {
         HookSpec spec;
         int r;
 
+        if (j->ev == WATCH_EVENT_NEW)
+                notify_desktop(j, res);
         if (!hk)
                 return -ENOENT;
         (void) snprintf(count, sizeof(count), "IMAPIDLED_COUNT=%" PRIu64, j->run_count);
@@ -511,12 +532,22 @@ static void floor_fetched(Watch *w, int r, const WatchFetchResult *res) {
 static unsigned details_wanted(const Watch *w) {
         const CfgHook *hk = watch_hook(w, WATCH_EVENT_NEW);
 
-        return hk && hk->details ? MAX(w->account->details_max, 1u) : 0;
+        if (hk && hk->details)
+                return MAX(w->account->details_max, 1u);
+        /* The notification names no more than these (one fetch serves both when the hook has
+         * details: the hook's number, which may show fewer). */
+        return desktop_on(w) ? DESKTOP_BODY_MESSAGES : 0;
 }
 
-/* Whether the hook must know its UIDs before it starts (a round trip). */
-static bool wants_uids(const CfgHook *hk) {
-        return hk->details || hk->uids;
+/* Whether the new-mail run needs the details of its messages (a hook's details = true, or
+ * the desktop notification's From and Subject). */
+static bool wants_details(const Watch *w, const CfgHook *hk) {
+        return (hk && hk->details) || desktop_on(w);
+}
+
+/* Whether the run must know its UIDs before it starts (a round trip). */
+static bool wants_uids(const Watch *w, const CfgHook *hk) {
+        return wants_details(w, hk) || (hk && hk->uids);
 }
 
 /* The connection went away before the run could ask which UIDs it covers.
@@ -602,7 +633,7 @@ static int on_job_start(SchedJob *sj, void *userdata) {
                 watch_uid_set_env(gone, uids, sizeof(uids));
                 return start_hook(j, uids, NULL);
         }
-        if (!hk)
+        if (!hk && !(j->ev == WATCH_EVENT_NEW && desktop_on(w)))
                 return -ENOENT;
         if (j->ev != WATCH_EVENT_NEW)
                 return start_hook(j, NULL, NULL);
@@ -615,7 +646,7 @@ static int on_job_start(SchedJob *sj, void *userdata) {
         }
         /* uids without details: a scan (catch-up, poll, NOTIFY) that named every
          * UID of the run already is the answer; ask only for what EXISTS brought. */
-        if (!wants_uids(hk) || (!hk->details && !uids_unknown && scan_max > 0))
+        if (!wants_uids(w, hk) || (!wants_details(w, hk) && !uids_unknown && scan_max > 0))
                 return start_new(j, scan_min, scan_max, uids_unknown);
         j->resolving = true;
         r = resolve(j);
@@ -808,7 +839,7 @@ static void selected(Watch *w, uint32_t exists, uint32_t uidvalidity, uint32_t u
                 w->unscanned = 0;
                 /* The numbers above first: a run may start inside. */
                 w->catchup_gone = vanished ? vanished_earlier(w, vanished, old_below, reason) : 0;
-                if (uidnext > w->floor && watch_hook(w, WATCH_EVENT_NEW)) {
+                if (uidnext > w->floor && (watch_hook(w, WATCH_EVENT_NEW) || desktop_on(w))) {
                         /* UIDs were handed out (RFC 3501 §2.3.1.1); which of them are still
                          * there, and so how many messages are new, the scan tells. */
                         w->scan_old_exists = old_below;
@@ -1054,6 +1085,11 @@ const char *watch_name(const Watch *w) {
         return w->name;
 }
 
+void watch_set_notify(Watch *w, WatchNotifyFn fn, void *userdata) {
+        w->notify = fn;
+        w->notify_userdata = userdata;
+}
+
 void watch_set_config(Watch *w, const CfgAccount *account, const CfgMailbox *mailbox) {
         w->account = account;
         w->mailbox = mailbox;
@@ -1069,7 +1105,10 @@ static int lock_key(const Watch *w, WatchEvent ev, char **ret) {
         Buf b = BUF_INIT;
         int r = 0;
 
-        if (!hk->argv) {
+        if (!hk)
+                /* desktop_notify without an on_new hook: the account's notifications take turns. */
+                parts[1] = "desktop_notify";
+        else if (!hk->argv) {
                 parts[1] = "sh";
                 parts[2] = hk->shell;
         } else
@@ -1115,7 +1154,7 @@ int watch_new(sd_event *e, Sched *sched, const CfgAccount *account, const CfgMai
 
                 Job *j;
 
-                if (!watch_hook(w, (WatchEvent) i))
+                if (!watch_hook(w, (WatchEvent) i) && !(i == WATCH_EVENT_NEW && desktop_on(w)))
                         continue;
                 j = w->jobs[i] = calloc(1, sizeof(Job));
                 if (!j)

@@ -135,6 +135,16 @@ const char *watch_mailbox(const Watch *w);          /* UTF-8 name as configured 
 const char *watch_mailbox_wire(const Watch *w);     /* modified UTF-7, as sent (RFC 3501 §5.1.3) */
 const char *watch_name(const Watch *w);             /* "account/mailbox" for logs */
 
+/* desktop_notify (cfg_mailbox_desktop_notify()): each run of the new-mail
+ * event (not a resync, not the startup run) is handed to fn with its count and
+ * the details of its newest messages (NULL, 0 when they could not be fetched),
+ * as the run starts.  Such a run, like one of a hook with details = true,
+ * waits for the details (one UID FETCH, shared with the hook's when it has
+ * one); without an on_new hook the run is the notification alone. */
+typedef void (*WatchNotifyFn)(Watch *w, uint64_t count, const MessageDetails *details, size_t n,
+                              void *userdata);
+void watch_set_notify(Watch *w, WatchNotifyFn fn, void *userdata);
+
 /* The connection that can fetch for this watch, set once the mailbox is
  * selected; NULL when it goes away (after it answered any fetch in flight). */
 void watch_set_fetcher(Watch *w, WatchFetchFn fn, void *userdata);
