@@ -358,6 +358,18 @@ START_TEST(test_status_socket_lifecycle) {
         (void) snprintf(path, sizeof(path), "--control-socket=%s/elsewhere", d.dir);
         ck_assert_int_eq(run_status(&d, path, NULL), 3);
         ck_assert_uint_eq(log_count(&d, "/elsewhere)"), 1);
+        /* Outside a service: $XDG_RUNTIME_DIR/imapidled/control; root also asks the system
+         * service's socket (unless one really runs here: then that one answers). */
+        (void) snprintf(path, sizeof(path), "%s/xdg", d.dir);
+        ck_assert_int_eq(unsetenv("RUNTIME_DIRECTORY"), 0);
+        ck_assert_int_eq(setenv("XDG_RUNTIME_DIR", path, 1), 0);
+        if (geteuid() != 0 || stat("/run/imapidled/control", &st) < 0) {
+                ck_assert_int_eq(run_status(&d, NULL, NULL), 3);
+                ck_assert_uint_eq(log_count(&d, "/xdg/imapidled/control"), 1);
+                ck_assert_uint_eq(log_count(&d, "/xdg/imapidled/control or /run/imapidled/control)"),
+                                  geteuid() == 0 ? 1 : 0);
+        }
+        setup_env(&d);
 
         /* A crashed run's socket (bound, nobody listening) is replaced. */
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

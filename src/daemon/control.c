@@ -50,7 +50,7 @@ int control_default_path(char **ret) {
         if (x && *x == '/')
                 return asprintf(&p, "%s/imapidled/control", x) < 0 ? -ENOMEM : (*ret = p, 0);
         if (geteuid() == 0)
-                return (*ret = strdup("/run/imapidled/control")) ? 0 : -ENOMEM;
+                return (*ret = strdup(CONTROL_SYSTEM_PATH)) ? 0 : -ENOMEM;
         return -ENXIO;
 }
 
@@ -382,10 +382,8 @@ int control_client(const char *path, bool json) {
                 return EXIT_FAILURE;
         }
         if (connect(fd, (const struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                if (IN_SET(errno, ENOENT, ECONNREFUSED)) {
-                        log_error("imapidled is not running (no socket at %s)", path);
+                if (IN_SET(errno, ENOENT, ECONNREFUSED))
                         return CONTROL_EXIT_NOT_RUNNING;
-                }
                 log_error_errno(-errno, "Cannot connect to %s: %m", path);
                 return EXIT_FAILURE;
         }

@@ -32,6 +32,9 @@
 /* The longest request line, "\n" included. */
 #define CONTROL_REQUEST_MAX 64U
 
+/* The system service's socket (RuntimeDirectory=imapidled), and root's default. */
+#define CONTROL_SYSTEM_PATH "/run/imapidled/control"
+
 /* The exit status of `imapidled status` when no daemon listens (systemctl status's
  * convention: "not running"). */
 #define CONTROL_EXIT_NOT_RUNNING 3
@@ -54,6 +57,6 @@ Control *control_free(Control *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Control *, control_free);
 
 /* `imapidled status [--json]`: ask the daemon at path, copy the answer to stdout.  Returns
- * the exit status: 0, CONTROL_EXIT_NOT_RUNNING (no socket, or nobody listening), or 1
- * (any other failure, logged). */
+ * the exit status: 0, CONTROL_EXIT_NOT_RUNNING (no socket, or nobody listening: not logged,
+ * the caller may try another path), or 1 (any other failure, logged). */
 int control_client(const char *path, bool json);

@@ -208,8 +208,24 @@ static char *control_path(int level) {
 /* `imapidled status`: ask the running daemon; no configuration is read. */
 static int run_status(void) {
         _cleanup_free_ char *p = control_path(LOG_ERR);
+        const char *rd = getenv("RUNTIME_DIRECTORY");
+        int r;
 
-        return p ? control_client(p, arg_json) : EXIT_FAILURE;
+        if (!p)
+                return EXIT_FAILURE;
+        r = control_client(p, arg_json);
+        /* Root in a login session has an XDG_RUNTIME_DIR of its own (/run/user/0), while the
+         * system service's socket is in /run/imapidled: ask there too. */
+        if (r == CONTROL_EXIT_NOT_RUNNING && !arg_control_socket && !(rd && *rd) && geteuid() == 0 &&
+            strcmp(p, CONTROL_SYSTEM_PATH) != 0) {
+                r = control_client(CONTROL_SYSTEM_PATH, arg_json);
+                if (r == CONTROL_EXIT_NOT_RUNNING)
+                        log_error("imapidled is not running (no socket at %s or %s)", p, CONTROL_SYSTEM_PATH);
+                return r;
+        }
+        if (r == CONTROL_EXIT_NOT_RUNNING)
+                log_error("imapidled is not running (no socket at %s)", p);
+        return r;
 }
 
 /* Serve `imapidled status`; false if the daemon must not start (another one listens). */
