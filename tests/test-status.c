@@ -335,6 +335,57 @@ START_TEST(test_status_clients) {
 }
 END_TEST
 
+START_TEST(test_status_large_reply) {
+        /* BIG_MAILBOXES mailboxes: a reply of several times the socket's buffer, which the
+         * daemon writes as the reader drains it (EPOLLOUT), to a reader that takes its time. */
+        enum { BIG_MAILBOXES = 4000 };
+        _cleanup_free_ char *text = NULL, *slow = NULL, *wmem = NULL;
+        Buf conf = BUF_INIT;
+        unsigned lines = 0;
+        char tmp[160];
+        int fd, k;
+        Daemon d;
+
+        daemon_init(&d);
+        setup_env(&d);
+        for (unsigned i = 0; i < BIG_MAILBOXES; i++) {
+                k = snprintf(tmp, sizeof(tmp), "%s\"folder-with-a-rather-long-name-%04u\"", i ? ", " : "", i);
+                ck_assert_int_eq(buf_append(&conf, tmp, (size_t) k, 0), 0);
+        }
+        ck_assert_int_eq(buf_append(&conf, "", 1, 0), 0);
+        write_config(&d,
+                     "accounts = ( { name = \"big\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
+                     "  allow_plaintext = true; username = \"u\"; password = \"p\"; mailboxes = ( %s ); } );\n",
+                     closed_port(), conf.data);
+        buf_done(&conf);
+        daemon_start(&d);
+        ck_assert_msg(wait_log(&d, "retrying in", 1, 20000), "log:\n%s", tail_of(d.log));
+
+        ck_assert_int_eq(run_status(&d, NULL, &text), 0);
+        for (const char *p = text; *p; p++)
+                lines += *p == '\n';
+        ck_assert_uint_eq(lines, 1 + BIG_MAILBOXES);
+        /* Larger than what the socket holds (a stream socket's data counts against the sender's
+         * buffer, wmem_default) twice over. */
+        wmem = read_file("/proc/sys/net/core/wmem_default");
+        ck_assert_msg(strlen(text) > 2 * strtoul(wmem, NULL, 10), "only %zu bytes, wmem_default %s", strlen(text),
+                      wmem);
+        ck_assert_msg(strstr(text, "  folder-with-a-rather-long-name-3999: notify, waiting; next retry in "), "%.300s",
+                      text);
+
+        /* A reader that asks and reads nothing until another client was served: the daemon
+         * filled that reader's socket and went on, and the reply comes whole afterwards. */
+        fd = raw_connect(&d);
+        ck_assert_int_eq(send(fd, "status\n", 7, MSG_NOSIGNAL), 7);
+        ck_assert_int_eq(run_status(&d, NULL, NULL), 0);
+        slow = raw_read_all(fd);
+        ck_assert_int_eq(close(fd), 0);
+        ck_assert_uint_eq(strlen(slow), strlen(text));
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
 START_TEST(test_status_socket_lifecycle) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         _cleanup_free_ char *out = NULL;
@@ -415,6 +466,7 @@ static Suite *status_suite(void) {
         tcase_add_test(tc, test_status_retry_and_error);
         tcase_add_test(tc, test_status_clients);
         tcase_add_test(tc, test_status_socket_lifecycle);
+        tcase_add_test(tc, test_status_large_reply);
         suite_add_tcase(s, tc);
         return s;
 }
