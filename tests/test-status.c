@@ -401,6 +401,18 @@ START_TEST(test_status_socket_lifecycle) {
         write_config(&d, "accounts = ( { name = \"down\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
                          "  allow_plaintext = true; username = \"u\"; password = \"p\"; } );\n", closed_port());
 
+        /* The command line: --json only with the verb, nothing after it. */
+        {
+                const char *json_alone[] = { "--json", NULL }, *extra[] = { "status", "extra", NULL };
+
+                ws = daemon_run_tool(&d, json_alone, "/dev/null");
+                ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 1);
+                ck_assert_uint_eq(log_count(&d, "--json goes with 'status'"), 1);
+                ws = daemon_run_tool(&d, extra, "/dev/null");
+                ck_assert(WIFEXITED(ws) && WEXITSTATUS(ws) == 1);
+                ck_assert_uint_eq(log_count(&d, "Unexpected argument 'extra'"), 1);
+        }
+
         /* No daemon: exit 3, and the message names the socket. */
         ck_assert_int_eq(run_status(&d, NULL, &out), 3);
         ck_assert_str_eq(out, "");

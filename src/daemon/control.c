@@ -130,10 +130,12 @@ static void client_answer(ControlClient *cl, const char *req) {
                         break;
                 }
         if (r < 0) {
+                const char *why = r == -EBADMSG ? "unknown request" : strerror(-r);
+
+                /* A refusal is a line the command shows on stderr (control.h). */
                 buf_clear(&cl->out);
                 (void) buf_append(&cl->out, "error: ", 7, 0);
-                (void) buf_append(&cl->out, r == -EBADMSG ? "unknown request" : strerror(-r),
-                                  strlen(r == -EBADMSG ? "unknown request" : strerror(-r)), 0);
+                (void) buf_append(&cl->out, why, strlen(why), 0);
                 (void) buf_append(&cl->out, "\n", 1, 0);
         }
         cl->replying = true;
