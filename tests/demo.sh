@@ -68,7 +68,7 @@ chmod 600 "$dir/password" "$dir/imapidled.conf"
 echo "demo: configuration in $dir/imapidled.conf; the daemon logs below; Ctrl-C to stop"
 : >"$dir/daemon.log"     # exists before the viewer starts
 # Its state (what it saw, for catch-up after a restart) is as throwaway as the server.
-STATE_DIRECTORY="$dir/state" "$IMAPIDLED" -c "$dir/imapidled.conf" >>"$dir/daemon.log" 2>&1 &
+STATE_DIRECTORY="$dir/state" RUNTIME_DIRECTORY="$dir" "$IMAPIDLED" -c "$dir/imapidled.conf" >>"$dir/daemon.log" 2>&1 &
 daemon=$!
 # Show the log without the "<N>" priority prefixes meant for journald.
 tail --pid="$daemon" -n +1 -f "$dir/daemon.log" | sed -u 's/^<[0-7]>//' &

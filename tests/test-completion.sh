@@ -79,8 +79,10 @@ expect "--log-level=w as one word" "--log-level=warning" --log-level=w
 expect "--list-mailboxes=w as one word" "$(printf -- '--list-mailboxes=web.mail\n--list-mailboxes=work')" \
         -c "$tmp/a.conf" --list-mailboxes=w
 expect "all log levels" "$(printf 'alert\ncrit\ndebug\nemerg\nerr\ninfo\nnotice\nwarning')" --log-level ""
-expect "no operands: nothing for a word that is no option" "" x
-expect "every option, short ones too, for an empty word" "$(printf '%s\n' $opts -c -h -v | sort)" ""
+expect "nothing for a word that is neither an option nor a verb" "" x
+expect "every option, short ones too, and the verb for an empty word" "$(printf '%s\n' $opts -c -h -v status | sort)" ""
+expect "the verb by prefix" "status" st
+expect "no second verb" "" status st
 
 # --- zsh ---------------------------------------------------------------------------------
 if command -v zsh >/dev/null; then

@@ -25,7 +25,7 @@ chmod 600 "$tmp/conf"
 # 7.5 s ("retrying in 8s"), bring lo up, and report how long the next attempt took.
 unshare -n sh -eu -c '
 bin=$1 tmp=$2
-STATE_DIRECTORY=$tmp/state "$bin" -v -c "$tmp/conf" >"$tmp/log" 2>&1 &
+STATE_DIRECTORY=$tmp/state RUNTIME_DIRECTORY=$tmp "$bin" -v -c "$tmp/conf" >"$tmp/log" 2>&1 &
 daemon=$!
 trap "kill $daemon 2>/dev/null || true" EXIT
 i=0

@@ -90,7 +90,7 @@ start() {
         : >"$tmp/log"
         # The soft limit first: a hard limit below it is refused.
         (ulimit -Sn "$softn" && ulimit -Hn "$hardn" &&
-                exec env STATE_DIRECTORY="$tmp/state" "$bin" -v -c "$f" >"$tmp/log" 2>&1) &
+                exec env STATE_DIRECTORY="$tmp/state" RUNTIME_DIRECTORY="$tmp" "$bin" -v -c "$f" >"$tmp/log" 2>&1) &
         daemon=$!
         i=0
         until grep -qF "$pattern" "$tmp/log"; do

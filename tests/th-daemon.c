@@ -64,22 +64,27 @@ void write_config(Daemon *d, const char *fmt, ...) {
 void daemon_start(Daemon *d) {
         char *argv[] = { (char[]) { DAEMON_PATH }, (char[]) { "-v" }, (char[]) { "-c" }, d->conf, NULL };
         posix_spawn_file_actions_t fa;
-        char notify_env[160], state_env[160];
+        char notify_env[160], state_env[160], runtime_env[160];
         char **env;
         size_t n = 0;
 
         for (char **e = environ; *e; e++)
                 n++;
-        env = calloc(n + 3, sizeof(char *));
+        env = calloc(n + 4, sizeof(char *));
         ck_assert_ptr_nonnull(env);
         n = 0;
         for (char **e = environ; *e; e++)
-                if (strncmp(*e, "NOTIFY_SOCKET=", 14) != 0 && strncmp(*e, "STATE_DIRECTORY=", 16) != 0)
+                if (strncmp(*e, "NOTIFY_SOCKET=", 14) != 0 && strncmp(*e, "STATE_DIRECTORY=", 16) != 0 &&
+                    strncmp(*e, "RUNTIME_DIRECTORY=", 18) != 0)
                         env[n++] = *e;
         snprintf(notify_env, sizeof(notify_env), "NOTIFY_SOCKET=%s", d->notify);
         snprintf(state_env, sizeof(state_env), "STATE_DIRECTORY=%s/state", d->dir);
         env[n++] = notify_env;
         env[n++] = state_env;
+        /* The control socket (`imapidled status`) in the scratch directory: daemons of tests
+         * running side by side must not meet at the default one. */
+        snprintf(runtime_env, sizeof(runtime_env), "RUNTIME_DIRECTORY=%s", d->dir);
+        env[n++] = runtime_env;
         env[n] = NULL;
         ck_assert_int_eq(posix_spawn_file_actions_init(&fa), 0);
         ck_assert_int_eq(posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, d->log, O_WRONLY | O_CREAT | O_APPEND,

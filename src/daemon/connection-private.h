@@ -170,6 +170,10 @@ struct Connection {
         /* The backoff of the current run of failures; 0 once the connection is set up
          * (the modes log "idling", "polling" again when it is not). */
         uint64_t backoff_usec, retry_at;
+        /* The last failure as logged, and when (CLOCK_MONOTONIC), for `imapidled status`
+         * (connection_last_error()); NULL: none since the connection was made. */
+        char *last_error;
+        uint64_t last_error_at;
         /* When this transport was set up (connection_settle(), IDLE reached), CLOCK_MONOTONIC,
          * 0: not yet; and the backoff that setting up put aside.  A failure within
          * CONNECTION_HEALTHY_USEC of it goes on from that backoff instead of starting

@@ -296,6 +296,17 @@ static bool secret_is_fetched(const CfgAccount *a) {
         return a->password_command || a->oauth2_token_command || a->password_file;
 }
 
+/* One allocation per failure, which the backoff spaces out; on ENOMEM the old text stays. */
+static void connection_set_last_error(Connection *c, const char *what, int r) {
+        char *e;
+
+        if (asprintf(&e, "%s%s%s", what, r < 0 ? ": " : "", r < 0 ? strerror(-r) : "") < 0)
+                return;
+        free(c->last_error);
+        c->last_error = e;
+        c->last_error_at = connection_now(c);
+}
+
 /* Close this connection and try again later.  Returns 0: the failure is
  * handled here, the caller's event handler must not fail the loop. */
 int connection_fail(Connection *c, int r, const char *what) {
@@ -325,6 +336,7 @@ int connection_fail(Connection *c, int r, const char *what) {
                 delay = next_delay(c);
         (void) sd_event_now(c->event, CLOCK_BOOTTIME, &now);
         c->retry_at = now + delay;
+        connection_set_last_error(c, what, r);
         log_warning("%s: %s%s%s, retrying in %" PRIu64 "s", connection_name(c), what, r < 0 ? ": " : "",
                     r < 0 ? strerror(-r) : "", (delay + USEC_PER_SEC / 2) / USEC_PER_SEC);
         c->settled = true;
@@ -1567,6 +1579,16 @@ const char *connection_name(const Connection *c) {
         return c->mode->name(c);
 }
 
+const char *connection_kind(const Connection *c) {
+        return c->mode->kind;
+}
+
+const char *connection_last_error(const Connection *c, uint64_t *ret_at) {
+        if (ret_at)
+                *ret_at = c->last_error_at;
+        return c->last_error;
+}
+
 int connection_new(sd_event *e, const CfgAccount *account, ConnTlsCtx *tls, Ramp *ramp, Timers *timers,
                    Watch *watch, ConnectionStateFn on_state, void *userdata, Connection **ret) {
         Connection *c;
@@ -1599,6 +1621,7 @@ Connection *connection_free(Connection *c) {
         connection_lister_free(c);
         sd_event_source_disable_unref(c->retry);
         sd_event_unref(c->event);
+        free(c->last_error);
         free(c);
         return NULL;
 }

@@ -160,3 +160,8 @@ uint64_t connection_retry_at(const Connection *c);
 /* "account/mailbox", or "account (n mailboxes polled)" for a poller: for logs and STATUS=. */
 const char *connection_name(const Connection *c);
 const char *connection_state_to_string(ConnectionState s) __attribute__((const));
+/* The mode: "idle", "poll" or "notify" (connection.h's top comment). */
+const char *connection_kind(const Connection *c);
+/* The last failure, as logged ("... retrying in"), and when (CLOCK_MONOTONIC, into *ret_at
+ * if not NULL); NULL if the connection has not failed.  For `imapidled status`. */
+const char *connection_last_error(const Connection *c, uint64_t *ret_at);

@@ -738,7 +738,7 @@ char **details_strv_free(char **l) {
 /* ---- JSON and environment --------------------------------------------------- */
 
 /* RFC 8259 §7 string, with the extra escapes details.h lists. */
-static int json_string(Buf *out, const char *s) {
+int details_json_string(Buf *out, const char *s) {
         const uint8_t *u = (const uint8_t *) s;
         size_t n = strlen(s);
         int r;
@@ -778,7 +778,7 @@ static int json_field(Buf *out, const char *key, const char *value) {
         if (r >= 0)
                 r = buf_append(out, "\":", 2, 0);
         if (r >= 0)
-                r = value ? json_string(out, value) : buf_append(out, "null", 4, 0);
+                r = value ? details_json_string(out, value) : buf_append(out, "null", 4, 0);
         return r;
 }
 
@@ -793,7 +793,7 @@ static int json_object(const MessageDetails *d, Buf *out) {
                 if (i > 0)
                         r = buf_append(out, ",", 1, 0);
                 if (r >= 0)
-                        r = json_string(out, d->flags[i]);
+                        r = details_json_string(out, d->flags[i]);
         }
         if (r >= 0)
                 r = buf_append(out, "]", 1, 0);

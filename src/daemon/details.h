@@ -113,6 +113,9 @@ int details_sanitize_text(const char *in, size_t len, size_t max_bytes, char **r
  * and valid UTF-8 whatever the struct holds.  No "/" escaping.  Returns 0 or
  * -ENOMEM, or -EINVAL for NULL arguments; on error out is as it was. */
 int message_details_to_json(const MessageDetails *d, Buf *out);
+/* One JSON string with the escapes above, quotes included (also `imapidled status --json`,
+ * status.c).  Returns 0 or -ENOMEM; on error out may hold part of it. */
+int details_json_string(Buf *out, const char *s);
 
 /* The environment entries for the newest message, in this order:
  * IMAPIDLED_FROM=, IMAPIDLED_SUBJECT=, IMAPIDLED_MESSAGE_ID=, IMAPIDLED_UID=N.

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "control.h"
 #include "log.h"
 #include "manager.h"
 #include "tool.h"
@@ -23,23 +24,29 @@ static const char *arg_config = NULL;
 static bool arg_check_config = false;
 static const char *arg_list_mailboxes = NULL;
 static bool arg_list_accounts = false;
+static const char *arg_control_socket = NULL;
+static bool arg_status = false, arg_json = false;
 
 static void help(FILE *f) {
         fprintf(f,
                 "Usage: %s [OPTION]...\n"
+                "       %s status [--json] [--control-socket=FILE]\n"
                 "Watch IMAP mailboxes with IDLE and run hook programs when mail arrives.\n"
+                "'status' prints what the running daemon is doing with each mailbox.\n"
                 "\n"
                 "  -c, --config=FILE           configuration file (see imapidled.conf(5))\n"
                 "      --check-config          check the configuration, print it with secrets redacted, exit\n"
                 "      --list-accounts         print the configured accounts' names, one a line, exit\n"
                 "      --list-mailboxes=ACCOUNT  connect and list the mailboxes ACCOUNT can watch\n"
+                "      --control-socket=FILE   the socket 'status' uses (default: in the runtime directory)\n"
+                "      --json                  with 'status': one JSON object\n"
                 "  -v, --verbose               log debug messages\n"
                 "      --log-level=LEVEL       err, warning, notice, info (default) or debug\n"
                 "  -h, --help                  show this help and exit\n"
                 "      --version               show the version and exit\n"
                 "\n"
                 "imapidled is a client: it is not Cyrus IMAP's server-side idled.\n",
-                program_invocation_short_name);
+                program_invocation_short_name, program_invocation_short_name);
 }
 
 /* The configuration file when -c is not given: systemd's
@@ -105,7 +112,8 @@ static void nofile_setup(const Cfg *cfg, bool raise) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_CHECK_CONFIG, ARG_LIST_MAILBOXES, ARG_LIST_ACCOUNTS, ARG_LOG_LEVEL };
+        enum { ARG_VERSION = 0x100, ARG_CHECK_CONFIG, ARG_LIST_MAILBOXES, ARG_LIST_ACCOUNTS, ARG_LOG_LEVEL,
+               ARG_CONTROL_SOCKET, ARG_JSON };
         static const struct option options[] = {
                 { "help",           no_argument,       NULL, 'h'                },
                 { "version",        no_argument,       NULL, ARG_VERSION        },
@@ -115,6 +123,8 @@ static int parse_argv(int argc, char *argv[]) {
                 { "list-accounts",  no_argument,       NULL, ARG_LIST_ACCOUNTS  },
                 { "verbose",        no_argument,       NULL, 'v'                },
                 { "log-level",      required_argument, NULL, ARG_LOG_LEVEL      },
+                { "control-socket", required_argument, NULL, ARG_CONTROL_SOCKET },
+                { "json",           no_argument,       NULL, ARG_JSON           },
                 {}
         };
         int c, l;
@@ -150,12 +160,27 @@ static int parse_argv(int argc, char *argv[]) {
                         }
                         log_set_max_level(l);
                         break;
+                case ARG_CONTROL_SOCKET:
+                        arg_control_socket = optarg;
+                        break;
+                case ARG_JSON:
+                        arg_json = true;
+                        break;
                 default:
                         help(stderr);
                         return -EINVAL;
                 }
+        /* One verb, 'status' (getopt_long() moved the options before it). */
+        if (optind < argc && strcmp(argv[optind], "status") == 0) {
+                arg_status = true;
+                optind++;
+        }
         if (optind < argc) {
                 log_error("Unexpected argument '%s'", argv[optind]);
+                return -EINVAL;
+        }
+        if (arg_json && !arg_status) {
+                log_error("--json goes with 'status'");
                 return -EINVAL;
         }
         if (arg_list_accounts && (arg_check_config || arg_list_mailboxes)) {
@@ -163,6 +188,59 @@ static int parse_argv(int argc, char *argv[]) {
                 return -EINVAL;
         }
         return 1;
+}
+
+/* The control socket (control.h): --control-socket, else the default, else NULL (logged at
+ * level). */
+static char *control_path(int level) {
+        char *p = NULL;
+        int r;
+
+        if (arg_control_socket)
+                return strdup(arg_control_socket);
+        r = control_default_path(&p);
+        if (r == -ENXIO)
+                log_full(level, "No runtime directory ($RUNTIME_DIRECTORY, $XDG_RUNTIME_DIR) for the control "
+                         "socket: 'imapidled status' needs --control-socket=FILE");
+        return p;
+}
+
+/* `imapidled status`: ask the running daemon; no configuration is read. */
+static int run_status(void) {
+        _cleanup_free_ char *p = control_path(LOG_ERR);
+        const char *rd = getenv("RUNTIME_DIRECTORY");
+        int r;
+
+        if (!p)
+                return EXIT_FAILURE;
+        r = control_client(p, arg_json);
+        /* Root in a login session has an XDG_RUNTIME_DIR of its own (/run/user/0), while the
+         * system service's socket is in /run/imapidled: ask there too. */
+        if (r == CONTROL_EXIT_NOT_RUNNING && !arg_control_socket && !(rd && *rd) && geteuid() == 0 &&
+            strcmp(p, CONTROL_SYSTEM_PATH) != 0) {
+                r = control_client(CONTROL_SYSTEM_PATH, arg_json);
+                if (r == CONTROL_EXIT_NOT_RUNNING)
+                        log_error("imapidled is not running (no socket at %s or %s)", p, CONTROL_SYSTEM_PATH);
+                return r;
+        }
+        if (r == CONTROL_EXIT_NOT_RUNNING)
+                log_error("imapidled is not running (no socket at %s)", p);
+        return r;
+}
+
+/* Serve `imapidled status`; false if the daemon must not start (another one listens). */
+static bool control_setup(Manager *m) {
+        _cleanup_free_ char *p = control_path(LOG_NOTICE);
+        int r;
+
+        if (!p)
+                return true;    /* SIGUSR1 still logs the status */
+        r = manager_listen(m, p, !arg_control_socket);
+        if (r == -EADDRINUSE)
+                log_error("Another imapidled is running: its control socket is %s", p);
+        else if (r < 0)
+                log_error_errno(r, "Cannot listen on the control socket %s: %m", p);
+        return r >= 0;
 }
 
 int main(int argc, char *argv[]) {
@@ -175,6 +253,8 @@ int main(int argc, char *argv[]) {
         r = parse_argv(argc, argv);
         if (r <= 0)
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        if (arg_status)
+                return run_status();
 
         if (!arg_config) {
                 path = default_config();
@@ -218,6 +298,7 @@ int main(int argc, char *argv[]) {
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGUSR1);
         sigaddset(&mask, SIGUSR2);
         sigaddset(&mask, SIGCHLD);
         sigaddset(&mask, SIGPIPE);
@@ -238,6 +319,8 @@ int main(int argc, char *argv[]) {
                 log_error_errno(r, "Cannot start: %m");
                 return EXIT_FAILURE;
         }
+        if (!control_setup(m))
+                return EXIT_FAILURE;
         r = manager_run(m);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

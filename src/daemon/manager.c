@@ -13,6 +13,7 @@
 
 #include "connection.h"
 #include "desktop.h"
+#include "control.h"
 #include "hashmap.h"
 #include "imap-util.h"
 #include "log.h"
@@ -22,6 +23,7 @@
 #include "resume.h"
 #include "scheduler.h"
 #include "state.h"
+#include "status.h"
 #include "time-util.h"
 #include "watch.h"
 
@@ -117,6 +119,8 @@ struct Manager {
          * succeeds: the file on disk is not what runs, and a later status change must not
          * hide that. */
         char reload_error[256];
+        Control *control;               /* `imapidled status` (control.h), or NULL */
+        sd_event_source *sig_usr1;      /* the same report in the log */
 };
 
 /* ---- accounts ---------------------------------------------------------------------------------- */
@@ -1125,6 +1129,62 @@ static int on_usr2(sd_event_source *s, const struct signalfd_siginfo *si, void *
         return 0;
 }
 
+/* ---- status (status.h): read when asked, nothing kept per event ---------------------------------- */
+
+static void status_account_of(const Account *a, StatusAccount *ret) {
+        *ret = (StatusAccount) {
+                .name = a->cfg->name,
+                .watches = a->watches,
+                .n = a->n,
+                .conns = a->conns,
+                .n_conns = a->n_conns,
+        };
+}
+
+static StatusClock status_clock(Manager *m) {
+        StatusClock now = {};
+
+        (void) sd_event_now(m->event, CLOCK_MONOTONIC, &now.monotonic);
+        (void) sd_event_now(m->event, CLOCK_BOOTTIME, &now.boottime);
+        return now;
+}
+
+static int on_control_report(StatusFormat f, Buf *out, void *userdata) {
+        Manager *m = userdata;
+        StatusClock now = status_clock(m);
+        int r;
+
+        r = status_begin(out, f);
+        for (size_t i = 0; i < m->n_accounts && r >= 0; i++) {
+                StatusAccount sa;
+
+                status_account_of(m->accounts[i], &sa);
+                r = status_account(out, f, &now, &sa, i == 0);
+        }
+        return r >= 0 ? status_end(out, f) : r;
+}
+
+/* SIGUSR1: the status report in the log (issue 13). */
+static int on_usr1(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        StatusClock now = status_clock(m);
+
+        (void) s;
+        (void) si;
+        log_notice("Status of %zu account%s (SIGUSR1):", m->n_accounts, m->n_accounts == 1 ? "" : "s");
+        for (size_t i = 0; i < m->n_accounts; i++) {
+                StatusAccount sa;
+
+                status_account_of(m->accounts[i], &sa);
+                status_log_account(&now, &sa);
+        }
+        return 0;
+}
+
+int manager_listen(Manager *m, const char *path, bool create_dir) {
+        return control_new(m->event, path, create_dir, on_control_report, m, &m->control);
+}
+
 /* ---- lifecycle -------------------------------------------------------------------------------- */
 
 int manager_new(Cfg *cfg, Manager **ret) {
@@ -1167,6 +1227,8 @@ int manager_new(Cfg *cfg, Manager **ret) {
                 r = sd_event_add_signal(m->event, &m->sig_hup, SIGHUP, on_hup, m);
         if (r >= 0)
                 r = sd_event_add_signal(m->event, &m->sig_usr2, SIGUSR2, on_usr2, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, &m->sig_usr1, SIGUSR1, on_usr1, m);
         if (r < 0)
                 return r;
         r = resume_monitor_new(m->event, 0, 0, on_resume, m, &m->resume);
@@ -1208,6 +1270,7 @@ int manager_run(Manager *m) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        control_free(m->control);
         save_all(m);
         for (size_t i = 0; i < m->n_accounts; i++)
                 account_free(m->accounts[i]);
@@ -1221,6 +1284,7 @@ Manager *manager_free(Manager *m) {
         netmon_free(m->netmon);
         sd_event_source_disable_unref(m->sig_term);
         sd_event_source_disable_unref(m->sig_usr2);
+        sd_event_source_disable_unref(m->sig_usr1);
         sd_event_source_disable_unref(m->sig_int);
         sd_event_source_disable_unref(m->sig_hup);
         sd_event_source_disable_unref(m->stop_timer);

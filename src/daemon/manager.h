@@ -12,11 +12,15 @@
 
 typedef struct Manager Manager;
 
-/* Takes ownership of cfg.  SIGTERM, SIGINT, SIGHUP and SIGCHLD must already
+/* Takes ownership of cfg.  SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2 and SIGCHLD must already
  * be blocked (sd_event_add_signal and sd_event_add_child need it). */
 int manager_new(Cfg *cfg, Manager **ret);
 Manager *manager_free(Manager *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* Serve `imapidled status` at path (control.h: create_dir makes its directory); SIGUSR1 logs
+ * the same report whether or not this was called.  -EADDRINUSE: a daemon listens there. */
+int manager_listen(Manager *m, const char *path, bool create_dir);
 
 /* Start every watch and run the loop until a stop signal; returns the exit code. */
 int manager_run(Manager *m);

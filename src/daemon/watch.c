@@ -123,6 +123,10 @@ struct Watch {
         uint64_t log_dropped;
         uint64_t log_dropped_count[_WATCH_EVENT_MAX];
 
+        /* For `imapidled status` and SIGUSR1 (watch_status()): the last event and the last
+         * hook run that ended, set where they happen (O(1), nothing per status request). */
+        WatchStatus status;
+
         WatchClockFn clock;
         void *clock_userdata;
 
@@ -277,6 +281,11 @@ static void trigger(Watch *w, WatchEvent ev, uint64_t count, unsigned reason, bo
         Job *j = w->jobs[ev];
         uint64_t now;
 
+        if (count > 0) {
+                w->status.last_event = reason & REASON_RESYNC ? "resync" : event_names[ev];
+                w->status.last_event_count = count;
+                w->status.last_event_at = now_mono(w);
+        }
         if ((count == 0 && !force) || !j)
                 return;         /* an event nobody asked for is counted and forgotten */
         j->count += count;
@@ -336,9 +345,11 @@ static void trigger_gone(Watch *w, const WatchUidSet *uids, uint64_t count, unsi
 static void on_hook_done(Hook *h, int status, bool timed_out, void *userdata) {
         Job *j = userdata;
 
-        (void) status;
-        (void) timed_out;
         (void) h;
+        j->watch->status.last_hook = hook_keys[j->ev];
+        j->watch->status.last_hook_status = status;
+        j->watch->status.last_hook_timed_out = timed_out;
+        j->watch->status.last_hook_at = now_mono(j->watch);
         j->hook = hook_free(j->hook);
         /* The summary of a past interval of the log's rate limit, if any (log_tick()). */
         if (j->watch->log_dropped > 0)
@@ -1067,6 +1078,11 @@ unsigned watch_hooks_running(const Watch *w) {
         for (unsigned i = 0; i < _WATCH_EVENT_MAX; i++)
                 n += w->jobs[i] && (w->jobs[i]->hook || w->jobs[i]->resolving);
         return n;
+}
+
+void watch_status(const Watch *w, WatchStatus *ret) {
+        *ret = w->status;
+        ret->hooks_running = watch_hooks_running(w);
 }
 
 uint64_t watch_runs(const Watch *w, WatchEvent ev) {

@@ -211,6 +211,20 @@ int watch_on_flags(Watch *w, uint32_t seq);
 bool watch_wants_flags(const Watch *w);
 /* Hooks running or about to run (resolving) (for shutdown). */
 unsigned watch_hooks_running(const Watch *w);
+/* What `imapidled status` and SIGUSR1 show of a watch (status.h): kept up to date where
+ * the events and the hook ends happen, never computed per request. */
+typedef struct WatchStatus {
+        const char *last_event;         /* "new", "expunge", "flags", "resync"; NULL: none yet */
+        uint64_t last_event_count;      /* its messages */
+        uint64_t last_event_at;         /* CLOCK_MONOTONIC */
+        const char *last_hook;          /* "on_new"...: the last run that ended; NULL: none yet */
+        int last_hook_status;           /* its wait status, or -errno if it could not start (hook.h) */
+        bool last_hook_timed_out;
+        uint64_t last_hook_at;          /* CLOCK_MONOTONIC of its end */
+        unsigned hooks_running;
+} WatchStatus;
+void watch_status(const Watch *w, WatchStatus *ret);
+
 /* Runs started since creation, per event (for tests and status). */
 uint64_t watch_runs(const Watch *w, WatchEvent ev);
 
