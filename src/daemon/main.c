@@ -18,6 +18,7 @@
 #include "log.h"
 #include "manager.h"
 #include "tool.h"
+#include "trace.h"
 
 static const char *arg_config = NULL;
 static bool arg_check_config = false;
@@ -35,6 +36,8 @@ static void help(FILE *f) {
                 "      --list-mailboxes=ACCOUNT  connect and list the mailboxes ACCOUNT can watch\n"
                 "  -v, --verbose               log debug messages\n"
                 "      --log-level=LEVEL       err, warning, notice, info (default) or debug\n"
+                "      --trace=ACCOUNT         write ACCOUNT's IMAP exchange to stderr, secrets and message\n"
+                "                              data redacted (repeatable)\n"
                 "  -h, --help                  show this help and exit\n"
                 "      --version               show the version and exit\n"
                 "\n"
@@ -105,7 +108,8 @@ static void nofile_setup(const Cfg *cfg, bool raise) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_CHECK_CONFIG, ARG_LIST_MAILBOXES, ARG_LIST_ACCOUNTS, ARG_LOG_LEVEL };
+        enum { ARG_VERSION = 0x100, ARG_CHECK_CONFIG, ARG_LIST_MAILBOXES, ARG_LIST_ACCOUNTS, ARG_LOG_LEVEL,
+               ARG_TRACE };
         static const struct option options[] = {
                 { "help",           no_argument,       NULL, 'h'                },
                 { "version",        no_argument,       NULL, ARG_VERSION        },
@@ -115,6 +119,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "list-accounts",  no_argument,       NULL, ARG_LIST_ACCOUNTS  },
                 { "verbose",        no_argument,       NULL, 'v'                },
                 { "log-level",      required_argument, NULL, ARG_LOG_LEVEL      },
+                { "trace",          required_argument, NULL, ARG_TRACE          },
                 {}
         };
         int c, l;
@@ -150,6 +155,12 @@ static int parse_argv(int argc, char *argv[]) {
                         }
                         log_set_max_level(l);
                         break;
+                case ARG_TRACE:
+                        if (trace_add_account(optarg) < 0) {
+                                log_error("Out of memory");
+                                return -ENOMEM;
+                        }
+                        break;
                 default:
                         help(stderr);
                         return -EINVAL;
@@ -173,8 +184,11 @@ int main(int argc, char *argv[]) {
         int r;
 
         r = parse_argv(argc, argv);
-        if (r <= 0)
+        if (r <= 0) {
+                trace_done();
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        }
+        atexit(trace_done);
 
         if (!arg_config) {
                 path = default_config();
@@ -191,6 +205,10 @@ int main(int argc, char *argv[]) {
         }
         for (size_t i = 0; i < cfg->n_warnings; i++)
                 log_warning("%s", cfg->warnings[i]);
+        if (trace_check_accounts(cfg) < 0) {
+                cfg_free(cfg);
+                return EXIT_FAILURE;
+        }
 
         if (arg_list_accounts) {
                 /* For scripts and shell completion (shell-completion/): the names need no quoting,
