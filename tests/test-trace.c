@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-trace.c: imapidled --trace=ACCOUNT against scripted servers (tests/fake-imapd.h): the
+ * traced account's exchange is on stderr line by line, the password, the SASL response and the
+ * message data are not (anywhere in the output), another account's exchange is not traced, and
+ * an unknown name is refused with the list of accounts.  The redaction itself is
+ * test-imap-trace's; this is the daemon's wiring.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "fake-imapd.h"
+#include "th-daemon.h"
+#include "th.h"
+
+#define GREETING(caps) FAKE_SEND("* OK [CAPABILITY " caps "] ready\r\n")
+#define EXAMINE_STEPS(exists, uidnext)                                                                  \
+        FAKE_EXPECT("<tag> EXAMINE INBOX"),                                                             \
+        FAKE_SEND("* " exists " EXISTS\r\n* OK [UIDVALIDITY 7] v\r\n* OK [UIDNEXT " uidnext "] n\r\n"    \
+                  "<tag> OK [READ-ONLY] ok\r\n")
+#define IDLE_STEPS FAKE_EXPECT("<tag> IDLE"), FAKE_SEND("+ idling\r\n")
+#define STOP_STEPS                                                                                      \
+        FAKE_EXPECT("DONE"),                                                                            \
+        FAKE_SEND("<tag> OK done\r\n"),                                                                 \
+        FAKE_EXPECT("<tag> LOGOUT"),                                                                    \
+        FAKE_SEND("* BYE bye\r\n<tag> OK out\r\n"),                                                     \
+        FAKE_EXPECT_EOF()
+
+/* What must never be in the output: the passwords, the SASL PLAIN response (base64 of
+ * "\0u\0plain-s3cret"), and message data (a subject as a literal, a sender). */
+#define TR_PASSWORD "tr-s3cret pw"
+#define OTHER_PASSWORD "other-s3cret"
+#define SASL_PLAIN_RESPONSE "AHUAcGxhaW4tczNjcmV0"
+#define SUBJECT "Secret-subject-text"
+#define SENDER "alice-sender"
+
+/* New mail while idling, a details fetch whose ENVELOPE has the subject as a literal (19 bytes)
+ * and the sender quoted, IDLE again. */
+#define NEW_MAIL_STEPS                                                                                  \
+        FAKE_SEND("* 1 EXISTS\r\n"),                                                                    \
+        FAKE_EXPECT("DONE"),                                                                            \
+        FAKE_SEND("<tag> OK done\r\n"),                                                                 \
+        FAKE_EXPECT("<tag> UID FETCH 1:* (UID)"),                                                       \
+        FAKE_SEND("* 1 FETCH (UID 1)\r\n<tag> OK fetched\r\n"),                                         \
+        FAKE_EXPECT("<tag> UID FETCH 1 (UID FLAGS RFC822.SIZE ENVELOPE)"),                              \
+        FAKE_SEND("* 1 FETCH (UID 1 FLAGS (\\Recent) RFC822.SIZE 99 ENVELOPE (\"Mon, 1 Jan 2024 00:00:00 +0000\" " \
+                  "{19}\r\n" SUBJECT " ((\"Alice\" NIL \"" SENDER "\" \"example.org\")) NIL NIL NIL NIL NIL NIL " \
+                  "\"<1@example.org>\"))\r\n<tag> OK fetched\r\n"),                                     \
+        IDLE_STEPS
+
+static const FakeStep traced_login[] = {
+        GREETING("IMAP4rev1 IDLE"),
+        FAKE_EXPECT("<tag> LOGIN u \"" TR_PASSWORD "\""),
+        FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
+        EXAMINE_STEPS("0", "1"),
+        IDLE_STEPS,
+        NEW_MAIL_STEPS,
+        STOP_STEPS,
+        FAKE_END,
+};
+
+static const FakeStep traced_sasl[] = {
+        GREETING("IMAP4rev1 IDLE AUTH=PLAIN"),
+        FAKE_EXPECT("<tag> AUTHENTICATE PLAIN"),
+        FAKE_SEND("+ \r\n"),
+        FAKE_EXPECT(SASL_PLAIN_RESPONSE),
+        FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
+        EXAMINE_STEPS("0", "1"),
+        IDLE_STEPS,
+        NEW_MAIL_STEPS,
+        STOP_STEPS,
+        FAKE_END,
+};
+
+static const FakeStep untraced[] = {
+        GREETING("IMAP4rev1 IDLE"),
+        FAKE_EXPECT("<tag> LOGIN u \"" OTHER_PASSWORD "\""),
+        FAKE_SEND("<tag> OK [CAPABILITY IMAP4rev1 IDLE] in\r\n"),
+        EXAMINE_STEPS("0", "1"),
+        IDLE_STEPS,
+        STOP_STEPS,
+        FAKE_END,
+};
+
+static const struct {
+        const char *name;
+        const FakeStep *script;
+        const char *password;
+        const char *auth_line;          /* the traced line of the login */
+} cases[] = {
+        { "login", traced_login, TR_PASSWORD, " LOGIN u <redacted>\n" },
+        { "authenticate", traced_sasl, "plain-s3cret", "trace tr/INBOX C: <redacted>\n" },
+};
+
+static void wait_fake(Daemon *d, FakeImapd *f) {
+        _cleanup_free_ char *report = NULL;
+
+        ck_assert_msg(fake_imapd_wait(f, &report) == 0, "%s\nlog:\n%s", report ? report : "", tail_of(d->log));
+}
+
+START_TEST(test_trace_one_account) {
+        static const char *const args[] = { "--trace=tr", NULL };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL, *g = NULL;
+        _cleanup_free_ char *log = NULL;
+        static const char *const hidden[] = {
+                TR_PASSWORD, "tr-s3cret", OTHER_PASSWORD, SASL_PLAIN_RESPONSE, SUBJECT, SENDER, "example.org",
+        };
+        /* Lines of the exchange, in the log's escaping (log_escape(): "\" is \x5c). */
+        static const char *const shown[] = {
+                "trace tr/INBOX S: * OK [CAPABILITY IMAP4rev1 IDLE",
+                " EXAMINE INBOX\n",
+                "trace tr/INBOX S: * 0 EXISTS\n",
+                " IDLE\n",
+                "trace tr/INBOX S: + idling\n",
+                "trace tr/INBOX S: * 1 EXISTS\n",
+                "trace tr/INBOX C: DONE\n",
+                "trace tr/INBOX S: * 1 FETCH (UID 1 FLAGS (\\x5cRecent) RFC822.SIZE 99 ENVELOPE (\"<redacted>\" "
+                "{19}<19 bytes redacted> ((\"<redacted>\" NIL \"<redacted>\" \"<redacted>\")) NIL NIL NIL NIL NIL NIL "
+                "\"<redacted>\"))\n",
+                " OK fetched\n",
+        };
+        Daemon d;
+
+        daemon_init(&d);
+        ck_assert_int_eq(fake_imapd_start(cases[_i].script, &f), 0);
+        ck_assert_int_eq(fake_imapd_start(untraced, &g), 0);
+        write_config(&d,
+                     "debounce = 0; liveness_interval = 60;\n"
+                     "accounts = (\n"
+                     "  { name = \"tr\"; host = \"127.0.0.1\"; port = %u; tls = \"none\"; allow_plaintext = true;\n"
+                     "    username = \"u\"; password = \"%s\";\n"
+                     "    on_new = { command = [\"/bin/true\"]; details = true; }; },\n"
+                     "  { name = \"other\"; host = \"127.0.0.1\"; port = %u; tls = \"none\"; allow_plaintext = true;\n"
+                     "    username = \"u\"; password = \"%s\"; on_new = [\"/bin/true\"]; } );\n",
+                     (unsigned) fake_imapd_port(f), cases[_i].password, (unsigned) fake_imapd_port(g), OTHER_PASSWORD);
+        daemon_start_args(&d, args);
+        /* The second IDLE of the traced account, and the other one idling: all was said. */
+        ck_assert_msg(wait_log(&d, "trace tr/INBOX S: + idling", 2, 20000), "%s: log:\n%s", cases[_i].name,
+                      tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "-> idling", 3, 20000), "%s: log:\n%s", cases[_i].name, tail_of(d.log));
+        daemon_stop(&d);
+        wait_fake(&d, f);
+        wait_fake(&d, g);
+
+        log = read_file(d.log);
+        for (size_t i = 0; i < ELEMENTSOF(shown); i++)
+                ck_assert_msg(strstr(log, shown[i]), "%s: no '%s' in:\n%s", cases[_i].name, shown[i], log);
+        ck_assert_msg(strstr(log, cases[_i].auth_line), "%s: no '%s' in:\n%s", cases[_i].name, cases[_i].auth_line,
+                      log);
+        for (size_t i = 0; i < ELEMENTSOF(hidden); i++)
+                ck_assert_msg(!strstr(log, hidden[i]), "%s: '%s' shown in:\n%s", cases[_i].name, hidden[i], log);
+        /* The untraced account: its connection is in the log, its exchange is not. */
+        ck_assert_uint_gt(th_count_of(log, "other/INBOX"), 0);
+        ck_assert_uint_eq(th_count_of(log, "trace other"), 0);
+        /* Each of the traced lines once: a read is traced once, however it is fed. */
+        ck_assert_uint_eq(th_count_of(log, "trace tr/INBOX S: * 1 EXISTS\n"), 1);
+        ck_assert_uint_eq(th_count_of(log, "trace tr/INBOX C: DONE\n"), 2);
+        daemon_done(&d);
+}
+END_TEST
+
+START_TEST(test_trace_unknown_account) {
+        static const char *const args[] = { "--trace=tr", "--trace", "nosuch", "--check-config", NULL };
+        _cleanup_free_ char *log = NULL;
+        char out[160];
+        Daemon d;
+        int status;
+
+        daemon_init(&d);
+        write_config(&d, "accounts = (\n"
+                         "  { name = \"tr\"; host = \"127.0.0.1\"; username = \"u\"; password = \"p\"; on_new = [\"/bin/true\"]; },\n"
+                         "  { name = \"b-2\"; host = \"127.0.0.1\"; username = \"u\"; password = \"p\"; on_new = [\"/bin/true\"]; } );\n");
+        (void) snprintf(out, sizeof(out), "%s/out", d.dir);
+        status = daemon_run_tool(&d, args, out);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+        log = read_file(d.log);
+        ck_assert_msg(strstr(log, "--trace: no account 'nosuch' in ") && strstr(log, "; the accounts are: tr, b-2\n"),
+                      "log:\n%s", log);
+        daemon_done(&d);
+}
+END_TEST
+
+static Suite *trace_suite(void) {
+        Suite *s = suite_create("trace");
+        TCase *tc = tcase_create("daemon");
+
+        tcase_set_timeout(tc, 90);
+        tcase_add_loop_test(tc, test_trace_one_account, 0, (int) ELEMENTSOF(cases));
+        tcase_add_test(tc, test_trace_unknown_account);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        return th_run_suite(trace_suite());
+}
