@@ -152,6 +152,64 @@ START_TEST(test_redaction) {
 }
 END_TEST
 
+/* Exchanges whose secrets all contain "SECRET", literals holding what could confuse a reader
+ * (CRLF, "{5}", quotes), strung together at random and fed in random pieces: "SECRET" never
+ * comes out, and every exchange gives its number of lines. */
+typedef struct TraceItem {
+        TraceFeed feeds[4];
+        unsigned lines;
+} TraceItem;
+
+static const TraceItem items[] = {
+        { { C("T1 LOGIN user \"SECRET pw\"\r\n"), S("T1 OK\r\n") }, 2 },
+        { { C("T1 LOGIN user SECRET\r\n"), S("T1 NO\r\n") }, 2 },
+        { { C("T1 LOGIN {4}\r\nuser {16}\r\nSECRET\r\n{5}\r\n\"xy\r\n"), S("T1 OK\r\n") }, 2 },
+        { { C("T1 AUTHENTICATE PLAIN\r\n"), S("+ \r\n"), C("SECRETbase64==\r\n"), S("T1 OK\r\n") }, 4 },
+        { { C("T1 AUTHENTICATE XOAUTH2 SECRETinitial\r\n"), S("T1 OK\r\n") }, 2 },
+        { { S("* 2 FETCH (UID 9 BODY[] {17}\r\nSECRET {5}\r\n\"\r\n\r\n FLAGS (\\Seen))\r\n") }, 1 },
+        { { S("* 2 FETCH (ENVELOPE (\"d\" \"SECRET \\\" {3}\" ((NIL NIL \"SECRET\" \"x\"))))\r\n") }, 1 },
+        { { S("* 3 EXISTS\r\n* 1 EXPUNGE\r\n"), C("T2 IDLE\r\n"), S("+ idling\r\n"), C("DONE\r\n") }, 5 },
+};
+
+START_TEST(test_random_cuts) {
+        uint64_t rnd = 0x5eed;
+
+        for (unsigned round = 0; round < 300; round++) {
+                _cleanup_(imap_trace_freep) ImapTrace *t = NULL;
+                unsigned want = 0, got = 0;
+
+                ck_assert_int_eq(imap_trace_new(&t), 0);
+                for (unsigned k = 0; k < 6; k++) {
+                        const TraceItem *it = &items[th_rand(&rnd) % ELEMENTSOF(items)];
+
+                        want += it->lines;
+                        for (size_t f = 0; f < ELEMENTSOF(it->feeds) && it->feeds[f].bytes; f++) {
+                                const char *p = it->feeds[f].bytes;
+                                size_t n = strlen(p);
+
+                                while (n > 0) {
+                                        size_t piece = 1 + th_rand(&rnd) % MIN(n, (size_t) 9), used;
+                                        int r = imap_trace_feed(t, it->feeds[f].dir, p, piece, &used);
+
+                                        ck_assert_int_ge(r, 0);
+                                        if (r == 1) {
+                                                size_t len;
+                                                const char *line = imap_trace_line(t, &len);
+
+                                                ck_assert_msg(!memmem(line, len, "SECRET", 6), "round %u: %.*s",
+                                                              round, (int) len, line);
+                                                got++;
+                                        }
+                                        p += used;
+                                        n -= used;
+                                }
+                        }
+                }
+                ck_assert_uint_eq(got, want);
+        }
+}
+END_TEST
+
 /* IMAP_TRACE_LINE_MAX: a longer line is cut and says how much was left out. */
 START_TEST(test_line_max) {
         _cleanup_(imap_trace_freep) ImapTrace *t = NULL;
@@ -236,6 +294,7 @@ static Suite *imap_trace_suite(void) {
 
         tc = tcase_create("redaction");
         tcase_add_loop_test(tc, test_redaction, 0, (int) ELEMENTSOF(cases));
+        tcase_add_test(tc, test_random_cuts);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("limits");

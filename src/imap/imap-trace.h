@@ -23,6 +23,9 @@
  * Everything else is shown as sent: greetings, capabilities, tags, mailbox names, EXISTS,
  * IDLE, DONE, and all of the plaintext phase before STARTTLS.
  *
+ * A line comes out when its last byte is fed: a command with a synchronising literal (RFC 3501
+ * §7.5) therefore comes out whole after the server's "+" that let its literal go.
+ *
  * A line is at most IMAP_TRACE_LINE_MAX bytes; what is beyond is counted and the line ends
  * with "<N more bytes>".  Lines are not escaped (the caller does, log_escape()): a lone CR
  * or a NUL is passed on.

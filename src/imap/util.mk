@@ -50,6 +50,7 @@ tests_test_imap_sasl_LDADD = src/imap/libimap.a src/shared/libshared.a $(CHECK_L
 tests_test_imap_trace_SOURCES = tests/test-imap-trace.c tests/th.h
 tests_test_imap_trace_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_test_imap_trace_LDADD = src/imap/libimap.a src/shared/libshared.a $(CHECK_LIBS)
+VALGRIND_TESTS += tests/test-imap-trace
 endif
 
 # mUTF-7 fuzz target: replayed over its corpus by 'make check' (the corpus
