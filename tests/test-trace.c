@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "fake-imapd.h"
 #include "th-certs.h"
 #include "th-daemon.h"
@@ -224,6 +225,42 @@ START_TEST(test_trace_unknown_account) {
 }
 END_TEST
 
+START_TEST(test_trace_unknown_account_many) {
+        /* The list of accounts in the error is cut at 511 bytes, with "...": 40 names of 29
+         * bytes each with their separator would be 1158. */
+        static const char *const args[] = { "--trace=nosuch", "--check-config", NULL };
+        _cleanup_free_ char *log = NULL;
+        char out[160];
+        const char *line;
+        Buf conf = BUF_INIT;
+        Daemon d;
+        int status;
+
+        daemon_init(&d);
+        ck_assert_int_eq(buf_append(&conf, "accounts = (", 12, 0), 0);
+        for (unsigned i = 0; i < 40; i++) {
+                char a[192];
+                int k = snprintf(a, sizeof(a), "%s{ name = \"account-with-a-long-name-%02u\"; host = \"h\"; "
+                                 "username = \"u\"; password = \"p\"; on_new = [\"/bin/true\"]; }\n",
+                                 i > 0 ? "," : "", i);
+
+                ck_assert_int_eq(buf_append(&conf, a, (size_t) k, 0), 0);
+        }
+        ck_assert_int_eq(buf_append(&conf, ");\n", 4, 0), 0);
+        write_config(&d, "%s", conf.data);
+        buf_done(&conf);
+        (void) snprintf(out, sizeof(out), "%s/out", d.dir);
+        status = daemon_run_tool(&d, args, out);
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+        log = read_file(d.log);
+        line = strstr(log, "the accounts are: account-with-a-long-name-00, account-with-a-long-name-01, ");
+        ck_assert_msg(line, "log:\n%s", log);
+        ck_assert_msg(strstr(line, "...\n") && !strstr(line, "-39"), "log:\n%s", log);
+        ck_assert_uint_eq(strcspn(line, "\n"), strlen("the accounts are: ") + 511);
+        daemon_done(&d);
+}
+END_TEST
+
 static Suite *trace_suite(void) {
         Suite *s = suite_create("trace");
         TCase *tc = tcase_create("daemon");
@@ -231,6 +268,7 @@ static Suite *trace_suite(void) {
         tcase_set_timeout(tc, 90);
         tcase_add_loop_test(tc, test_trace_one_account, 0, (int) ELEMENTSOF(cases));
         tcase_add_test(tc, test_trace_unknown_account);
+        tcase_add_test(tc, test_trace_unknown_account_many);
         suite_add_tcase(s, tc);
         return s;
 }
