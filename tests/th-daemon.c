@@ -62,12 +62,23 @@ void write_config(Daemon *d, const char *fmt, ...) {
 }
 
 void daemon_start(Daemon *d) {
-        char *argv[] = { (char[]) { DAEMON_PATH }, (char[]) { "-v" }, (char[]) { "-c" }, d->conf, NULL };
+        daemon_start_args(d, NULL);
+}
+
+void daemon_start_args(Daemon *d, const char *const *args) {
+        char *argv[16] = { (char[]) { DAEMON_PATH }, (char[]) { "-v" }, (char[]) { "-c" }, d->conf };
+        size_t k = 4;
         posix_spawn_file_actions_t fa;
         char notify_env[160], state_env[160], runtime_env[160];
         char **env;
         size_t n = 0;
 
+        for (; args && *args; args++) {
+                ck_assert_uint_lt(k, ELEMENTSOF(argv) - 1);
+                argv[k] = strdup(*args);
+                ck_assert_ptr_nonnull(argv[k++]);
+        }
+        argv[k] = NULL;
         for (char **e = environ; *e; e++)
                 n++;
         env = calloc(n + 4, sizeof(char *));
@@ -93,6 +104,8 @@ void daemon_start(Daemon *d) {
         ck_assert_int_eq(posix_spawn(&d->pid, DAEMON_PATH, &fa, NULL, argv, env), 0);
         posix_spawn_file_actions_destroy(&fa);
         free(env);
+        for (size_t i = 4; i < k; i++)
+                free(argv[i]);
 }
 
 char *read_file(const char *path) {

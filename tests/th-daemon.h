@@ -48,6 +48,8 @@ void daemon_init(Daemon *d);
 _printf_(2, 3) void write_config(Daemon *d, const char *fmt, ...);
 /* imapidled -v -c <conf>, stderr appended to d->log, STATE_DIRECTORY=<dir>/state. */
 void daemon_start(Daemon *d);
+/* The same with more arguments after those (NULL-terminated, at most 11; NULL: none). */
+void daemon_start_args(Daemon *d, const char *const *args);
 /* SIGTERM: the daemon must exit 0 within 5 s. */
 void daemon_stop(Daemon *d);
 void daemon_done(Daemon *d);

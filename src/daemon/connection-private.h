@@ -20,6 +20,7 @@
 #include "hashmap.h"
 #include "hook.h"
 #include "imap-session.h"
+#include "imap-trace.h"
 #include "resolve.h"
 
 /* The completion of a command sent with connection_send(): r is the tagged reply,
@@ -137,6 +138,7 @@ struct Connection {
         ConnectionState state;
         Conn *conn;
         ImapSession *s;
+        ImapTrace *trace;               /* --trace of this account (trace.h), else NULL */
         sd_event_source *io, *retry, *more;
         /* One timer entry for every deadline of the connection, in the daemon's shared
          * queue (timers.h: an sd-event source costs ~300 bytes, an entry 32), at the

@@ -26,6 +26,7 @@
 #include "imap-seqset.h"
 #include "log.h"
 #include "resolve.h"
+#include "trace.h"
 
 #define SECRET_TIMEOUT_USEC (30 * USEC_PER_SEC)
 #define SECRET_MAX_BYTES 16384
@@ -236,6 +237,7 @@ static void close_transport(Connection *c) {
         c->secret_cmd = hook_free(c->secret_cmd);
         c->conn = conn_free(c->conn);
         c->s = imap_session_free(c->s);
+        c->trace = imap_trace_free(c->trace);
         buf_done_secure(&c->in);
         erase_secret(c);
         c->starttls_done = c->starttls_ready = false;
@@ -422,6 +424,8 @@ static int write_out(Connection *c) {
                         return 0;
                 if (n < 0)
                         return (int) n;
+                if (c->trace)
+                        trace_bytes(c->trace, connection_name(c), IMAP_TRACE_CLIENT, buf, (size_t) n);
                 imap_session_consume_output(c->s, (size_t) n);
         }
 }
@@ -1190,6 +1194,8 @@ static int read_and_feed(Connection *c) {
                         return connection_fail_session(c, imap_session_eof(c->s));
                 }
                 budget = (size_t) n >= budget ? 0 : budget - (size_t) n;
+                if (c->trace)
+                        trace_bytes(c->trace, connection_name(c), IMAP_TRACE_SERVER, read_buf, (size_t) n);
                 c->last_rx = connection_now(c);
                 if (log_get_max_level() >= LOG_DEBUG)
                         hook_note_input(clock_usec());
@@ -1247,6 +1253,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
                         if (r < 0)
                                 return connection_fail(c, r, "cannot create session");
                         log_debug("%s: connected to %s", connection_name(c), conn_peer(c->conn));
+                        trace_attach(&c->trace, c->account->name);
                         connection_set_state(c, CONNECTION_GREETING);
                 } else {
                         r = imap_session_starttls_done(c->s);

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "manager.h"
 #include "tool.h"
+#include "trace.h"
 
 static const char *arg_config = NULL;
 static bool arg_check_config = false;
@@ -42,6 +43,8 @@ static void help(FILE *f) {
                 "      --json                  with 'status': one JSON object\n"
                 "  -v, --verbose               log debug messages\n"
                 "      --log-level=LEVEL       err, warning, notice, info (default) or debug\n"
+                "      --trace=ACCOUNT         write ACCOUNT's IMAP exchange to stderr, secrets and message\n"
+                "                              data redacted (repeatable)\n"
                 "  -h, --help                  show this help and exit\n"
                 "      --version               show the version and exit\n"
                 "\n"
@@ -113,7 +116,7 @@ static void nofile_setup(const Cfg *cfg, bool raise) {
 
 static int parse_argv(int argc, char *argv[]) {
         enum { ARG_VERSION = 0x100, ARG_CHECK_CONFIG, ARG_LIST_MAILBOXES, ARG_LIST_ACCOUNTS, ARG_LOG_LEVEL,
-               ARG_CONTROL_SOCKET, ARG_JSON };
+               ARG_CONTROL_SOCKET, ARG_JSON, ARG_TRACE };
         static const struct option options[] = {
                 { "help",           no_argument,       NULL, 'h'                },
                 { "version",        no_argument,       NULL, ARG_VERSION        },
@@ -125,6 +128,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "log-level",      required_argument, NULL, ARG_LOG_LEVEL      },
                 { "control-socket", required_argument, NULL, ARG_CONTROL_SOCKET },
                 { "json",           no_argument,       NULL, ARG_JSON           },
+                { "trace",          required_argument, NULL, ARG_TRACE          },
                 {}
         };
         int c, l;
@@ -165,6 +169,12 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_JSON:
                         arg_json = true;
+                        break;
+                case ARG_TRACE:
+                        if (trace_add_account(optarg) < 0) {
+                                log_error("Out of memory");
+                                return -ENOMEM;
+                        }
                         break;
                 default:
                         help(stderr);
@@ -251,10 +261,16 @@ int main(int argc, char *argv[]) {
         int r;
 
         r = parse_argv(argc, argv);
-        if (r <= 0)
+        if (r <= 0) {
+                trace_done();
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
-        if (arg_status)
-                return run_status();
+        }
+        if (arg_status) {
+                r = run_status();
+                trace_done();
+                return r;
+        }
+        atexit(trace_done);
 
         if (!arg_config) {
                 path = default_config();
@@ -271,6 +287,10 @@ int main(int argc, char *argv[]) {
         }
         for (size_t i = 0; i < cfg->n_warnings; i++)
                 log_warning("%s", cfg->warnings[i]);
+        if (trace_check_accounts(cfg) < 0) {
+                cfg_free(cfg);
+                return EXIT_FAILURE;
+        }
 
         if (arg_list_accounts) {
                 /* For scripts and shell completion (shell-completion/): the names need no quoting,

@@ -2,14 +2,16 @@
 # Included by Makefile.am; paths relative to the top of the tree.
 #
 # Engine utilities: mUTF-7 mailbox names, INTERNALDATE, imaplib helpers, and
-# the SASL client mechanisms.  imap-sasl.c is the only engine file that uses
+# the SASL client mechanisms, the redacted protocol trace (imap-trace.c,
+# --trace).  imap-sasl.c is the only engine file that uses
 # OpenSSL (libcrypto's base64 and HMAC); a static archive member is linked
 # only when referenced, so tests that do not use SASL need no OpenSSL.
 src_imap_libimap_a_SOURCES += \
 	src/imap/imap-utf7.c src/imap/imap-utf7.h \
 	src/imap/imap-date.c src/imap/imap-date.h \
 	src/imap/imap-util.c src/imap/imap-util.h \
-	src/imap/imap-sasl.c src/imap/imap-sasl.h
+	src/imap/imap-sasl.c src/imap/imap-sasl.h \
+	src/imap/imap-trace.c src/imap/imap-trace.h
 src_imap_libimap_a_CPPFLAGS = $(AM_CPPFLAGS) $(OPENSSL_CFLAGS)
 
 EXTRA_DIST += docs/UTILITIES.md
@@ -19,12 +21,14 @@ check_PROGRAMS += \
 	tests/test-imap-utf7 \
 	tests/test-imap-date \
 	tests/test-imap-util \
-	tests/test-imap-sasl
+	tests/test-imap-sasl \
+	tests/test-imap-trace
 TESTS += \
 	tests/test-imap-utf7 \
 	tests/test-imap-date \
 	tests/test-imap-util \
-	tests/test-imap-sasl
+	tests/test-imap-sasl \
+	tests/test-imap-trace
 
 tests_test_imap_utf7_SOURCES = tests/test-imap-utf7.c tests/th.h
 tests_test_imap_utf7_CPPFLAGS = $(TEST_CPPFLAGS)
@@ -41,6 +45,12 @@ tests_test_imap_util_LDADD = src/imap/libimap.a src/shared/libshared.a $(CHECK_L
 tests_test_imap_sasl_SOURCES = tests/test-imap-sasl.c tests/th.h
 tests_test_imap_sasl_CPPFLAGS = $(TEST_CPPFLAGS) $(OPENSSL_CFLAGS)
 tests_test_imap_sasl_LDADD = src/imap/libimap.a src/shared/libshared.a $(CHECK_LIBS) $(OPENSSL_LIBS)
+
+# The redacted protocol trace (--trace): what is hidden, in every cut of the bytes.
+tests_test_imap_trace_SOURCES = tests/test-imap-trace.c tests/th.h
+tests_test_imap_trace_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_test_imap_trace_LDADD = src/imap/libimap.a src/shared/libshared.a $(CHECK_LIBS)
+VALGRIND_TESTS += tests/test-imap-trace
 endif
 
 # mUTF-7 fuzz target: replayed over its corpus by 'make check' (the corpus
