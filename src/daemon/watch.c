@@ -52,7 +52,7 @@ typedef struct Job {
         uint64_t run_count;
         unsigned run_reasons;
         Hook *hook;
-        uint64_t runs;
+        uint64_t runs, failed;
 } Job;
 
 struct Watch {
@@ -332,9 +332,9 @@ static void trigger_gone(Watch *w, const WatchUidSet *uids, uint64_t count, unsi
 static void on_hook_done(Hook *h, int status, bool timed_out, void *userdata) {
         Job *j = userdata;
 
-        (void) status;
-        (void) timed_out;
         (void) h;
+        if (timed_out || status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                j->failed++;
         j->hook = hook_free(j->hook);
         /* The summary of a past interval of the log's rate limit, if any (log_tick()). */
         if (j->watch->log_dropped > 0)
@@ -1040,6 +1040,14 @@ unsigned watch_hooks_running(const Watch *w) {
 
 uint64_t watch_runs(const Watch *w, WatchEvent ev) {
         return w->jobs[ev] ? w->jobs[ev]->runs : 0;
+}
+
+const char *watch_hook_key(WatchEvent ev) {
+        return ev >= 0 && ev < _WATCH_EVENT_MAX ? hook_keys[ev] : NULL;
+}
+
+uint64_t watch_runs_failed(const Watch *w, WatchEvent ev) {
+        return w->jobs[ev] ? w->jobs[ev]->failed : 0;
 }
 
 const char *watch_mailbox(const Watch *w) {
