@@ -2,7 +2,8 @@
 /*
  * main.c: imapidled's entry point: the command line, the configuration, then
  * the manager's loop (or a one-shot tool mode: --check-config,
- * --list-accounts, --list-mailboxes).  Kept short on purpose (docs/HACKING.md).
+ * --list-accounts, --list-mailboxes; --once is the manager's loop that ends
+ * when every account caught up).  Kept short on purpose (docs/HACKING.md).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -23,6 +24,7 @@ static const char *arg_config = NULL;
 static bool arg_check_config = false;
 static const char *arg_list_mailboxes = NULL;
 static bool arg_list_accounts = false;
+static bool arg_once = false;
 
 static void help(FILE *f) {
         fprintf(f,
@@ -33,6 +35,7 @@ static void help(FILE *f) {
                 "      --check-config          check the configuration, print it with secrets redacted, exit\n"
                 "      --list-accounts         print the configured accounts' names, one a line, exit\n"
                 "      --list-mailboxes=ACCOUNT  connect and list the mailboxes ACCOUNT can watch\n"
+                "      --once                  catch up every account, run the hooks, wait for them, exit\n"
                 "  -v, --verbose               log debug messages\n"
                 "      --log-level=LEVEL       err, warning, notice, info (default) or debug\n"
                 "  -h, --help                  show this help and exit\n"
@@ -105,7 +108,7 @@ static void nofile_setup(const Cfg *cfg, bool raise) {
 }
 
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_CHECK_CONFIG, ARG_LIST_MAILBOXES, ARG_LIST_ACCOUNTS, ARG_LOG_LEVEL };
+        enum { ARG_VERSION = 0x100, ARG_CHECK_CONFIG, ARG_LIST_MAILBOXES, ARG_LIST_ACCOUNTS, ARG_LOG_LEVEL, ARG_ONCE };
         static const struct option options[] = {
                 { "help",           no_argument,       NULL, 'h'                },
                 { "version",        no_argument,       NULL, ARG_VERSION        },
@@ -115,6 +118,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "list-accounts",  no_argument,       NULL, ARG_LIST_ACCOUNTS  },
                 { "verbose",        no_argument,       NULL, 'v'                },
                 { "log-level",      required_argument, NULL, ARG_LOG_LEVEL      },
+                { "once",           no_argument,       NULL, ARG_ONCE           },
                 {}
         };
         int c, l;
@@ -139,6 +143,9 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_LIST_ACCOUNTS:
                         arg_list_accounts = true;
                         break;
+                case ARG_ONCE:
+                        arg_once = true;
+                        break;
                 case 'v':
                         log_set_max_level(LOG_DEBUG);
                         break;
@@ -160,6 +167,10 @@ static int parse_argv(int argc, char *argv[]) {
         }
         if (arg_list_accounts && (arg_check_config || arg_list_mailboxes)) {
                 log_error("--list-accounts cannot be combined with --check-config or --list-mailboxes");
+                return -EINVAL;
+        }
+        if (arg_once && (arg_check_config || arg_list_mailboxes || arg_list_accounts)) {
+                log_error("--once cannot be combined with --check-config, --list-accounts or --list-mailboxes");
                 return -EINVAL;
         }
         return 1;
@@ -238,6 +249,8 @@ int main(int argc, char *argv[]) {
                 log_error_errno(r, "Cannot start: %m");
                 return EXIT_FAILURE;
         }
+        if (arg_once)
+                manager_set_once(m);
         r = manager_run(m);
-        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
