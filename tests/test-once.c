@@ -4,8 +4,9 @@
  * run records the state and runs no hook; mail delivered between two runs makes the second
  * run fire on_new once, as a catch-up, and exit 0 only after the hook ended; a run with nothing
  * new runs nothing; an unreachable account makes the run exit 1 naming it while the other
- * account still runs its hook; a failing hook makes it exit 1 naming the hook
- * (docs/imapidled.8, --once).
+ * account still runs its hook; a failing hook makes it exit 1 naming the hook; a NOTIFY
+ * connection and a STATUS poller catch up and log out as an IDLE one does (docs/imapidled.8,
+ * --once).
  *
  * Each run is the binary run to its end (daemon_run_tool()): the test waits for the process,
  * never for time.
@@ -161,6 +162,41 @@ START_TEST(test_once_failing_hook) {
 }
 END_TEST
 
+/* One connection for both mailboxes: the NOTIFY connection (_i 0: its STATUS answers are the
+ * catch-up) or the STATUS poller (_i 1: imap_notify off, max_connections 1): it logs out after
+ * its catch-up as the idle one does, and the mail in the second mailbox is reported. */
+START_TEST(test_once_shared_connection) {
+        static const char *const extra[] = {
+                "mailboxes = [\"INBOX\", \"Once0\"];",
+                "mailboxes = [\"INBOX\", \"Once1\"]; imap_notify = \"off\"; max_connections = 1;",
+        };
+        char box[16];
+        const char *create[] = { "mailbox", "create", "-u", th_dovecot_user(&dovecot, 4), box, NULL };
+        Daemon d;
+        _cleanup_free_ char *acc = NULL, *env = NULL;
+
+        daemon_dovecot_init(&d);
+        snprintf(box, sizeof(box), "Once%d", _i);
+        ck_assert_int_eq(th_dovecot_doveadm(&dovecot, create), 0);
+        ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 4, "INBOX"), 0);
+        acc = account_block(&d, "sh", 4, extra[_i]);
+        write_config(&d, "accounts = ( %s );\n", acc);
+        ck_assert_msg(run_once(&d) == 0, "log:\n%s", tail_of(d.log));
+        ck_assert_uint_eq(daemon_hook_files(&d, "new-sh-", NULL), 0);
+        deliver_to(4, box, "into the second mailbox");
+        ck_assert_msg(run_once(&d) == 0, "log:\n%s", tail_of(d.log));
+        ck_assert_msg(daemon_hook_files(&d, "new-sh-", &env) == 1, "log:\n%s", tail_of(d.log));
+        ck_assert_msg(!strcmp(th_env_value(env, "IMAPIDLED_MAILBOX"), box) && strstr(env, "IMAPIDLED_COUNT=1\n") &&
+                      strstr(env, "IMAPIDLED_REASON=catchup\n"), "%s", env);
+        /* The connection the variant is about: NOTIFY SET, or a STATUS round; once a run. */
+        ck_assert_msg(log_count(&d, _i == 0 ? "-> notify-setting" : "-> polling") >= 2, "log:\n%s", tail_of(d.log));
+        /* One connection each run, never idling. */
+        ck_assert_msg(log_count(&d, "caught up, logging out") == 2 && log_count(&d, "-> idling") == 0,
+                      "log:\n%s", tail_of(d.log));
+        daemon_done(&d);
+}
+END_TEST
+
 static Suite *once_suite(void) {
         Suite *s = suite_create("once");
         TCase *tc = tcase_create("once");
@@ -170,6 +206,7 @@ static Suite *once_suite(void) {
         tcase_add_test(tc, test_once_catchup);
         tcase_add_test(tc, test_once_unreachable_account);
         tcase_add_test(tc, test_once_failing_hook);
+        tcase_add_loop_test(tc, test_once_shared_connection, 0, 2);
         suite_add_tcase(s, tc);
         return s;
 }
