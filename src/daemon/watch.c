@@ -1043,7 +1043,7 @@ uint64_t watch_runs(const Watch *w, WatchEvent ev) {
 }
 
 const char *watch_hook_key(WatchEvent ev) {
-        return ev >= 0 && ev < _WATCH_EVENT_MAX ? hook_keys[ev] : NULL;
+        return (unsigned) ev < _WATCH_EVENT_MAX ? hook_keys[ev] : NULL;
 }
 
 uint64_t watch_runs_failed(const Watch *w, WatchEvent ev) {
