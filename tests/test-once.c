@@ -5,8 +5,8 @@
  * run fire on_new once, as a catch-up, and exit 0 only after the hook ended; a run with nothing
  * new runs nothing; an unreachable account makes the run exit 1 naming it while the other
  * account still runs its hook; a failing hook makes it exit 1 naming the hook; a NOTIFY
- * connection and a STATUS poller catch up and log out as an IDLE one does (docs/imapidled.8,
- * --once).
+ * connection and a STATUS poller catch up and log out as an IDLE one does, and so do the
+ * mailboxes that patterns match (docs/imapidled.8, --once).
  *
  * Each run is the binary run to its end (daemon_run_tool()): the test waits for the process,
  * never for time.
@@ -197,6 +197,33 @@ START_TEST(test_once_shared_connection) {
 }
 END_TEST
 
+/* Mailbox patterns: the first run lists them and watches what they match (the connections
+ * are set up anew for it, docs/EVENTS.md: Mailbox patterns), recording each; the second finds
+ * them in the state file and reports the mail delivered into one of them. */
+START_TEST(test_once_patterns) {
+        Daemon d;
+        _cleanup_free_ char *acc = NULL, *env = NULL;
+
+        daemon_dovecot_init(&d);
+        pattern_folders();
+        acc = account_block(&d, "pt", 3, "mailboxes = [\"Pt%\"];");
+        write_config(&d, "accounts = ( %s );\n", acc);
+        ck_assert_msg(run_once(&d) == 0, "log:\n%s", tail_of(d.log));
+        ck_assert_uint_eq(daemon_hook_files(&d, "new-pt-", NULL), 0);
+        {
+                _cleanup_free_ char *st = read_file(daemon_state_path(&d, "pt"));
+
+                ck_assert_msg(strstr(st, "\nPt2 ") && strstr(st, "\nPtBox "), "%s", st);
+        }
+        deliver_to(3, "Pt2", "into a matched mailbox");
+        ck_assert_msg(run_once(&d) == 0, "log:\n%s", tail_of(d.log));
+        ck_assert_msg(daemon_hook_files(&d, "new-pt-", &env) == 1, "log:\n%s", tail_of(d.log));
+        ck_assert_msg(!strcmp(th_env_value(env, "IMAPIDLED_MAILBOX"), "Pt2") && strstr(env, "IMAPIDLED_COUNT=1\n"),
+                      "%s", env);
+        daemon_done(&d);
+}
+END_TEST
+
 static Suite *once_suite(void) {
         Suite *s = suite_create("once");
         TCase *tc = tcase_create("once");
@@ -207,6 +234,7 @@ static Suite *once_suite(void) {
         tcase_add_test(tc, test_once_unreachable_account);
         tcase_add_test(tc, test_once_failing_hook);
         tcase_add_loop_test(tc, test_once_shared_connection, 0, 2);
+        tcase_add_test(tc, test_once_patterns);
         suite_add_tcase(s, tc);
         return s;
 }
