@@ -61,6 +61,11 @@ out=$("$bin" -c "$tmp/inc.conf" --list-accounts 2>/dev/null) || fail "--list-acc
 if "$bin" -c "$tmp/inc.conf" --list-accounts --check-config >/dev/null 2>&1; then
         fail "--list-accounts with --check-config accepted"
 fi
+# --once is the daemon's run, not a tool mode: it combines with none.
+for tool in --check-config --list-accounts --list-mailboxes=one; do
+        if out=$("$bin" -c "$tmp/inc.conf" --once "$tool" 2>&1); then fail "--once with $tool accepted"; fi
+        echo "$out" | grep -qF -- "--once cannot be combined" || fail "--once with $tool: $out"
+done
 printf 'accounts = ( {\n name = "two"; tunnel = ["t"]; port = 1; } );\n' >"$tmp/conf.d/2.conf"
 if "$bin" -c "$tmp/inc.conf" --list-accounts >/dev/null 2>&1; then fail "--list-accounts on a bad file exited 0"; fi
 if out=$("$bin" -c "$tmp/inc.conf" --check-config 2>&1); then fail "bad included file accepted"; fi

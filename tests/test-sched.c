@@ -148,6 +148,53 @@ START_TEST(test_single_flight_rerun) {
 }
 END_TEST
 
+/* sched_idle() and the idle callback (--once waits for the last hook with them): idle only
+ * with nothing running, queued or waiting for a lock; the callback comes from the
+ * sched_job_done() that leaves it so, not from one after which a re-run is still pending. */
+static void on_idle_count(Sched *s, void *userdata) {
+        unsigned *n = userdata;
+
+        ck_assert(sched_idle(s));
+        (*n)++;
+}
+
+START_TEST(test_idle) {
+        _cleanup_(sched_freep) Sched *s = NULL;
+        Rec r = {}, r2 = {};
+        SchedJob *j, *k;
+        unsigned idles = 0;
+
+        ck_assert_int_eq(sched_new(NULL, 4, &s), 0);
+        sched_set_idle_fn(s, on_idle_count, &idles);
+        ck_assert_int_eq(sched_job_new(s, "k", rec_start, &r, &j), 0);
+        ck_assert_int_eq(sched_job_new(s, "k", rec_start, &r2, &k), 0);
+        ck_assert(sched_idle(s));
+        /* Pending (debounced), not running: not idle. */
+        sched_job_trigger(j, 0, 5 * S, 30 * S);
+        ck_assert(!sched_idle(s));
+        ck_assert_uint_eq(sched_dispatch(s, 5 * S), 1);
+        ck_assert(!sched_idle(s));
+        /* k waits for the lock j holds; a re-run of j is pending. */
+        sched_job_trigger(k, 6 * S, 0, 30 * S);
+        sched_job_trigger(j, 6 * S, 0, 30 * S);
+        ck_assert_uint_eq(r2.starts, 0);
+        sched_job_done(j);
+        ck_assert(!sched_idle(s));
+        ck_assert_uint_eq(sched_dispatch(s, 6 * S), 1);
+        /* One of the two started (both due at 6 s); the other is still queued. */
+        sched_job_done(sched_job_running(j) ? j : k);
+        ck_assert_uint_eq(idles, 0);
+        ck_assert_uint_eq(sched_dispatch(s, 6 * S), 1);
+        ck_assert_uint_eq(r.starts + r2.starts, 3);
+        ck_assert_uint_eq(r2.starts, 1);
+        sched_job_done(sched_job_running(j) ? j : k);
+        ck_assert_uint_eq(idles, 1);
+        ck_assert(sched_idle(s));
+        sched_job_free(j);
+        sched_job_free(k);
+}
+END_TEST
+
 /* A pending re-run found to be covered already is cancelled: no run. */
 START_TEST(test_cancel) {
         _cleanup_(sched_freep) Sched *s = NULL;
@@ -539,6 +586,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_debounce_slides);
         tcase_add_test(tc, test_max_delay);
         tcase_add_test(tc, test_single_flight_rerun);
+        tcase_add_test(tc, test_idle);
         tcase_add_test(tc, test_cancel);
         tcase_add_test(tc, test_lock_key);
         tcase_add_test(tc, test_max_running);

@@ -154,8 +154,7 @@ fi
 
 # The recipes' user units (docs/recipes/systemd-user, docs/RECIPES.md): the
 # graphical-session drop-in applied to the user unit, and the --once timer
-# with its service.  Only their syntax: "imapidled --once" does not exist yet,
-# and nothing here runs it.
+# with its service.  Only their syntax: tests/test-once runs imapidled --once.
 recipes="$srcdir/docs/recipes/systemd-user"
 mkdir -p "$tmp/recipe/imapidled.service.d" "$tmp/recipe-neg/imapidled.service.d"
 cp "$tmp/user/imapidled.service" "$tmp/recipe/"

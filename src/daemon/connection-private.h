@@ -166,6 +166,8 @@ struct Connection {
         /* An EXAMINE with the QRESYNC parameter was refused: never again on this connection. */
         bool qresync_off;
         const char *unsuited_why;       /* a static string (connection_unsuited()) */
+        /* --once (connection_set_once()): no IDLE, no retry; once_failed: it failed. */
+        bool once, once_failed;
         /* A fresh secret is fetched at once, a single time, after a refused login or a BYE
          * that says the token expired; then the long backoff (issue 6: Credentials). */
         bool refetch_now, refetched;
@@ -246,6 +248,9 @@ int connection_send_simple(Connection *c, const char *name, ConnectionDoneFn don
 int connection_examine(Connection *c, Watch *w, bool qresync, ConnectionDoneFn done);
 /* IDLE (RFC 2177), or the mode's idle_refused() when the server has none. */
 int connection_idle(Connection *c);
+/* The mode's work is done and it would now wait (IDLE, or rest until the next round): with
+ * --once, LOGOUT instead (connection_set_once()) and return 1; else 0, and the mode waits. */
+int connection_caught_up(Connection *c);
 /* End IDLE now (DONE); the mode's resume() follows the tagged OK. */
 int connection_idle_done(Connection *c, const char *why);
 /* RESTING: nothing in flight; the mode's wake() in usec (USEC_INFINITY: not by time). */

@@ -331,6 +331,13 @@ int connection_fail(Connection *c, int r, const char *what) {
                 connection_set_state(c, CONNECTION_STOPPED);
                 return 0;
         }
+        if (c->once) {
+                /* --once: one attempt, no backoff; the manager names the account. */
+                log_warning("%s: %s%s%s", connection_name(c), what, r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
+                c->once_failed = c->settled = c->stopping = true;
+                connection_set_state(c, CONNECTION_STOPPED);
+                return 0;
+        }
         if (c->refetch_now) {
                 c->refetch_now = false;
                 delay = 0;
@@ -848,9 +855,21 @@ static int on_idle_end(Connection *c, const ImapResponse *r, bool ok, const char
         return c->mode->resume(c);
 }
 
+int connection_caught_up(Connection *c) {
+        if (!c->once)
+                return 0;
+        log_info("%s: caught up, logging out", connection_name(c));
+        c->settled = c->stopping = true;
+        /* LOGOUT (RFC 3501 §6.1.3) goes out with whatever else the caller flushes. */
+        (void) do_logout(c);
+        return 1;
+}
+
 int connection_idle(Connection *c) {
         int r;
 
+        if (connection_caught_up(c))
+                return 0;
         if (!imap_session_has_capability(c->s, "IDLE"))
                 /* RFC 2177 §3: no IDLE without the capability. */
                 return c->mode->idle_refused(c, NULL);
@@ -1572,6 +1591,14 @@ void connection_set_config(Connection *c, const CfgAccount *account) {
 
 ConnectionState connection_state(const Connection *c) {
         return c->state;
+}
+
+void connection_set_once(Connection *c) {
+        c->once = true;
+}
+
+bool connection_failed(const Connection *c) {
+        return c->once_failed;
 }
 
 bool connection_settled(const Connection *c) {

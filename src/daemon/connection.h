@@ -152,6 +152,14 @@ int connection_probe(Connection *c, const char *why);
  * while we were waiting to retry. */
 void connection_reconnect(Connection *c, uint64_t delay_usec, const char *why);
 
+/* --once (docs/imapidled.8): once the mode caught up (the EXAMINE or STATUS round compared
+ * with what was known, the fetches it asked for done) the connection logs out instead of
+ * waiting in IDLE or for the next round, and a failure closes it for good instead of retrying
+ * after the backoff.  Either way it ends in STOPPED; connection_failed() says which.  Set before
+ * connection_start(). */
+void connection_set_once(Connection *c);
+bool connection_failed(const Connection *c);
+
 ConnectionState connection_state(const Connection *c);
 /* True once the connection reached IDLE at least once or failed its first attempt. */
 bool connection_settled(const Connection *c);

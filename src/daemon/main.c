@@ -2,7 +2,8 @@
 /*
  * main.c: imapidled's entry point: the command line, the configuration, then
  * the manager's loop (or a one-shot tool mode: --check-config,
- * --list-accounts, --list-mailboxes).  Kept short on purpose (docs/HACKING.md).
+ * --list-accounts, --list-mailboxes; --once is the manager's loop that ends
+ * when every account caught up).  Kept short on purpose (docs/HACKING.md).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,6 +28,7 @@ static const char *arg_list_mailboxes = NULL;
 static bool arg_list_accounts = false;
 static const char *arg_control_socket = NULL;
 static bool arg_status = false, arg_json = false;
+static bool arg_once = false;
 
 static void help(FILE *f) {
         fprintf(f,
@@ -41,6 +43,7 @@ static void help(FILE *f) {
                 "      --list-mailboxes=ACCOUNT  connect and list the mailboxes ACCOUNT can watch\n"
                 "      --control-socket=FILE   the socket 'status' uses (default: in the runtime directory)\n"
                 "      --json                  with 'status': one JSON object\n"
+                "      --once                  catch up every account, run the hooks, wait for them, exit\n"
                 "  -v, --verbose               log debug messages\n"
                 "      --log-level=LEVEL       err, warning, notice, info (default) or debug\n"
                 "      --trace=ACCOUNT         write ACCOUNT's IMAP exchange to stderr, secrets and message\n"
@@ -116,7 +119,7 @@ static void nofile_setup(const Cfg *cfg, bool raise) {
 
 static int parse_argv(int argc, char *argv[]) {
         enum { ARG_VERSION = 0x100, ARG_CHECK_CONFIG, ARG_LIST_MAILBOXES, ARG_LIST_ACCOUNTS, ARG_LOG_LEVEL,
-               ARG_CONTROL_SOCKET, ARG_JSON, ARG_TRACE };
+               ARG_CONTROL_SOCKET, ARG_JSON, ARG_TRACE, ARG_ONCE };
         static const struct option options[] = {
                 { "help",           no_argument,       NULL, 'h'                },
                 { "version",        no_argument,       NULL, ARG_VERSION        },
@@ -129,6 +132,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "control-socket", required_argument, NULL, ARG_CONTROL_SOCKET },
                 { "json",           no_argument,       NULL, ARG_JSON           },
                 { "trace",          required_argument, NULL, ARG_TRACE          },
+                { "once",           no_argument,       NULL, ARG_ONCE           },
                 {}
         };
         int c, l;
@@ -152,6 +156,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_LIST_ACCOUNTS:
                         arg_list_accounts = true;
+                        break;
+                case ARG_ONCE:
+                        arg_once = true;
                         break;
                 case 'v':
                         log_set_max_level(LOG_DEBUG);
@@ -195,6 +202,10 @@ static int parse_argv(int argc, char *argv[]) {
         }
         if (arg_list_accounts && (arg_check_config || arg_list_mailboxes)) {
                 log_error("--list-accounts cannot be combined with --check-config or --list-mailboxes");
+                return -EINVAL;
+        }
+        if (arg_once && (arg_check_config || arg_list_mailboxes || arg_list_accounts)) {
+                log_error("--once cannot be combined with --check-config, --list-accounts or --list-mailboxes");
                 return -EINVAL;
         }
         return 1;
@@ -339,8 +350,12 @@ int main(int argc, char *argv[]) {
                 log_error_errno(r, "Cannot start: %m");
                 return EXIT_FAILURE;
         }
-        if (!control_setup(m))
+        /* --once serves no status: it must run beside a daemon of the same user, whose socket
+         * this would be. */
+        if (arg_once)
+                manager_set_once(m);
+        else if (!control_setup(m))
                 return EXIT_FAILURE;
         r = manager_run(m);
-        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return r == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -92,6 +92,7 @@ typedef struct Account {
         struct Account *dirty_next;     /* in the manager's list of accounts to save */
         bool dirty;
         Counts counts;                  /* this account's share of the manager's */
+        bool once_failed;               /* --once: a connection of it failed */
 } Account;
 
 struct Manager {
@@ -121,6 +122,8 @@ struct Manager {
         char reload_error[256];
         Control *control;               /* `imapidled status` (control.h), or NULL */
         sd_event_source *sig_usr1;      /* the same report in the log */
+        bool once, once_done;           /* --once (manager_set_once()); everything done */
+        int once_status;                /* --once: the exit status; 1 until everything is done */
 };
 
 /* ---- accounts ---------------------------------------------------------------------------------- */
@@ -708,8 +711,11 @@ static int account_new(Manager *m, const CfgAccount *cfg, Account **ret) {
 }
 
 static void account_start(Account *a) {
-        for (size_t i = 0; i < a->n_conns; i++)
+        for (size_t i = 0; i < a->n_conns; i++) {
+                if (a->manager->once)
+                        connection_set_once(a->conns[i]);
                 (void) connection_start(a->conns[i]);
+        }
 }
 
 static void account_set_config(Account *a, const CfgAccount *cfg) {
@@ -775,7 +781,8 @@ static int update_status(Manager *m) {
         const Counts *c = &m->counts;
 
         status_compose(m);
-        if (m->stopping)
+        /* --once: no mailbox idles, and under Type=oneshot systemd waits for the exit. */
+        if (m->stopping || m->once)
                 return 0;
         /* READY=1 once every mailbox reached IDLE or failed its first attempt. */
         if (!m->ready_sent && c->settled == c->conns) {
@@ -908,11 +915,81 @@ static int on_conn_list(Connection *c, const ConnectionListed *l, size_t n, cons
         return 1;
 }
 
+/* ---- --once ----------------------------------------------------------------------------------- */
+
+/* One error line naming what failed: the accounts, then the hooks.  A walk over every watch,
+ * once, at the end. */
+static bool once_report(Manager *m) {
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        FILE *f;
+        bool failed = false, any_hook = false;
+
+        f = open_memstream(&text, &len);
+        if (!f)
+                return log_error_errno(-ENOMEM, "Cannot say what failed: %m"), true;
+        for (size_t i = 0; i < m->n_accounts; i++) {
+                Account *a = m->accounts[i];
+
+                if (!a->once_failed)
+                        continue;
+                fprintf(f, "%s'%s'", failed ? ", " : "accounts ", a->cfg->name);
+                failed = true;
+        }
+        for (size_t i = 0; i < m->n_accounts; i++)
+                for (size_t k = 0; k < m->accounts[i]->n; k++)
+                        for (WatchEvent ev = 0; ev < _WATCH_EVENT_MAX; ev++) {
+                                Watch *w = m->accounts[i]->watches[k];
+                                uint64_t n = watch_runs_failed(w, ev);
+
+                                if (n == 0)
+                                        continue;
+                                fprintf(f, "%s%s %s", any_hook ? ", " : failed ? "; hooks " : "hooks ",
+                                        watch_name(w), watch_hook_key(ev));
+                                failed = any_hook = true;
+                        }
+        if (fclose(f) != 0)
+                return log_error_errno(-ENOMEM, "Cannot say what failed: %m"), true;
+        if (failed)
+                log_error("Failed: %s", text);
+        return failed;
+}
+
+/* Everything caught up and logged out or failed, and no hook runs or waits to run: save,
+ * report, exit. */
+static void once_check(Manager *m) {
+        if (!m->once || m->stopping || !all_stopped(m) || !sched_idle(m->sched))
+                return;
+        m->stopping = m->once_done = true;
+        save_all(m);
+        m->once_status = once_report(m) ? 1 : 0;
+        (void) sd_event_exit(m->event, 0);
+}
+
+static void on_sched_idle(Sched *s, void *userdata) {
+        (void) s;
+        once_check(userdata);
+}
+
+void manager_set_once(Manager *m) {
+        m->once = true;
+        m->once_status = 1;
+        /* Hooks start as soon as their event is known: nothing would come to debounce. */
+        for (size_t i = 0; i < m->cfg->n_accounts; i++)
+                m->cfg->accounts[i].debounce_usec = 0;
+        /* A run of seconds reconnects nothing. */
+        m->resume = resume_monitor_free(m->resume);
+        m->netmon = netmon_free(m->netmon);
+        sched_set_idle_fn(m->sched, on_sched_idle, m);
+}
+
 static void on_conn_state(Connection *c, ConnectionState old, ConnectionState st, void *userdata) {
         Account *a = userdata;
         Manager *m = a->manager;
 
         (void) old;
+        if (m->once && st == CONNECTION_STOPPED && connection_failed(c))
+                a->once_failed = true;
         if (st == CONNECTION_UNSUITED && !m->stopping) {
                 a->notify_failed = true;
                 account_rebuild_later(a, false);
@@ -922,6 +999,8 @@ static void on_conn_state(Connection *c, ConnectionState old, ConnectionState st
                 m->last_waiting = c;
         else if (m->last_waiting == c)
                 m->last_waiting = NULL;
+        if (st == CONNECTION_STOPPED)
+                once_check(m);
         if (m->stopping) {
                 if (st == CONNECTION_STOPPED && all_stopped(m))
                         (void) sd_event_exit(m->event, 0);
@@ -966,8 +1045,15 @@ static int on_stop(sd_event_source *s, const struct signalfd_siginfo *si, void *
 }
 
 static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
         (void) s;
         (void) si;
+        if (m->once) {
+                /* The accounts' debounce was set aside (manager_set_once()); a run is short. */
+                log_notice("Received SIGHUP: not reloading, running --once");
+                return 0;
+        }
         (void) manager_reload(userdata);
         return 0;
 }
@@ -1261,10 +1347,14 @@ int manager_run(Manager *m) {
         for (size_t i = 0; i < m->n_accounts; i++)
                 account_start(m->accounts[i]);
         (void) update_status(m);
+        /* Nothing to wait for (no account could start a connection): done at once. */
+        once_check(m);
         r = sd_event_loop(m->event);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");
-        return r;
+        if (m->once && !m->once_done)
+                log_error("Stopped before every account caught up");
+        return m->once ? m->once_status : r;
 }
 
 Manager *manager_free(Manager *m) {

@@ -22,7 +22,15 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
  * the same report whether or not this was called.  -EADDRINUSE: a daemon listens there. */
 int manager_listen(Manager *m, const char *path, bool create_dir);
 
-/* Start every watch and run the loop until a stop signal; returns the exit code. */
+/* --once (docs/imapidled.8), before manager_run(): every connection catches up and logs out
+ * instead of idling, fails for good instead of retrying (connection_set_once()), hooks run
+ * without debounce, and the loop ends when every connection stopped and the last hook ended.
+ * No suspend or network monitoring, and SIGHUP does not reload. */
+void manager_set_once(Manager *m);
+
+/* Start every watch and run the loop until a stop signal (or, with --once, until done);
+ * returns < 0 on error, else the exit status: with --once 1 when an account failed, a hook
+ * failed or a signal stopped it, else 0. */
 int manager_run(Manager *m);
 
 /* Re-read the configuration file; a broken file keeps the old config, and every STATUS= from

@@ -175,6 +175,8 @@ static int poll_work(Connection *c) {
                 }
                 return connection_idle(c);
         }
+        if (connection_caught_up(c))
+                return 0;
         connection_rest(c, c->account->status_interval_usec);
         return 0;
 }

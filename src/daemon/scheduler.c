@@ -43,6 +43,8 @@ struct Sched {
         Hashmap *locks;                 /* key -> SchedLock */
         unsigned max_running, running;
         size_t waiting, jobs;
+        SchedIdleFn on_idle;
+        void *idle_userdata;
 };
 
 #define JOB_OF(it) ((SchedJob *) (void *) ((char *) (it) - offsetof(SchedJob, due)))
@@ -65,6 +67,17 @@ unsigned sched_running(const Sched *s) {
 
 size_t sched_waiting(const Sched *s) {
         return s->waiting;
+}
+
+/* A pending job that is not running is queued or waits for its lock; one that runs is
+ * counted in 'running' and queued again when it ends. */
+bool sched_idle(const Sched *s) {
+        return s->running == 0 && s->waiting == 0 && !prioq_peek(&s->queue);
+}
+
+void sched_set_idle_fn(Sched *s, SchedIdleFn fn, void *userdata) {
+        s->on_idle = fn;
+        s->idle_userdata = userdata;
 }
 
 /* ---- the lock's waiting list --------------------------------------------------------------------- */
@@ -270,6 +283,8 @@ void sched_job_done(SchedJob *j) {
         if (j->pending)
                 enqueue(j);
         arm(s);
+        if (s->on_idle && sched_idle(s))
+                s->on_idle(s, s->idle_userdata);
 }
 
 void sched_job_cancel(SchedJob *j) {

@@ -98,3 +98,9 @@ uint64_t sched_next_wakeup(const Sched *s, uint64_t now);
 unsigned sched_running(const Sched *s);
 /* Jobs that are due but wait for their lock (for tests and status). */
 size_t sched_waiting(const Sched *s);
+/* Nothing running and nothing pending (due or not): no run will start unless triggered. */
+bool sched_idle(const Sched *s);
+/* Called from sched_job_done() when the run that ended leaves the scheduler
+ * idle (--once waits for the last hook with it).  NULL: none. */
+typedef void (*SchedIdleFn)(Sched *s, void *userdata);
+void sched_set_idle_fn(Sched *s, SchedIdleFn fn, void *userdata);

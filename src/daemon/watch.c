@@ -53,7 +53,7 @@ typedef struct Job {
         uint64_t run_count;
         unsigned run_reasons;
         Hook *hook;
-        uint64_t runs;
+        uint64_t runs, failed;
 } Job;
 
 struct Watch {
@@ -350,6 +350,8 @@ static void on_hook_done(Hook *h, int status, bool timed_out, void *userdata) {
         j->watch->status.last_hook_status = status;
         j->watch->status.last_hook_timed_out = timed_out;
         j->watch->status.last_hook_at = now_mono(j->watch);
+        if (timed_out || status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                j->failed++;
         j->hook = hook_free(j->hook);
         /* The summary of a past interval of the log's rate limit, if any (log_tick()). */
         if (j->watch->log_dropped > 0)
@@ -1087,6 +1089,14 @@ void watch_status(const Watch *w, WatchStatus *ret) {
 
 uint64_t watch_runs(const Watch *w, WatchEvent ev) {
         return w->jobs[ev] ? w->jobs[ev]->runs : 0;
+}
+
+const char *watch_hook_key(WatchEvent ev) {
+        return (unsigned) ev < _WATCH_EVENT_MAX ? hook_keys[ev] : NULL;
+}
+
+uint64_t watch_runs_failed(const Watch *w, WatchEvent ev) {
+        return w->jobs[ev] ? w->jobs[ev]->failed : 0;
 }
 
 const char *watch_mailbox(const Watch *w) {

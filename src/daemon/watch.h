@@ -227,6 +227,10 @@ void watch_status(const Watch *w, WatchStatus *ret);
 
 /* Runs started since creation, per event (for tests and status). */
 uint64_t watch_runs(const Watch *w, WatchEvent ev);
+/* Of those, the runs whose hook exited non-zero, died of a signal or timed out (--once). */
+uint64_t watch_runs_failed(const Watch *w, WatchEvent ev);
+/* The configuration key of the event's hook: "on_new", "on_expunge", "on_flags". */
+const char *watch_hook_key(WatchEvent ev) __attribute__((const));
 
 /* Repeated resyncs (docs/EVENTS.md "Resync"): after a resync was reported, a
  * UIDVALIDITY that changes again within WATCH_RESYNC_WINDOW_USEC is taken as
