@@ -64,7 +64,7 @@ fi
 printf 'accounts = ( {\n name = "two"; tunnel = ["t"]; port = 1; } );\n' >"$tmp/conf.d/2.conf"
 if "$bin" -c "$tmp/inc.conf" --list-accounts >/dev/null 2>&1; then fail "--list-accounts on a bad file exited 0"; fi
 if out=$("$bin" -c "$tmp/inc.conf" --check-config 2>&1); then fail "bad included file accepted"; fi
-echo "$out" | grep -qF "$tmp/conf.d/2.conf:2: accounts[0].port:" || fail "error not at the included file: $out"
+echo "$out" | grep -qF "$tmp/conf.d/2.conf:2: account \"two\": port:" || fail "error not at the included file: $out"
 ok
 
 # Bad files: each must fail, naming FILE:LINE and the key.
