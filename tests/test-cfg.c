@@ -80,7 +80,8 @@ static void tmpdir_setup(void) {
 
 static void tmpdir_teardown(void) {
         /* Only names this test created, in a directory it created. */
-        static const char *const names[] = { "a.conf", "inc.conf", "big.conf", "pw" };
+        static const char *const names[] = { "a.conf", "inc.conf", "big.conf", "pw", "ca", "noexec",
+                                             "imapidled-test-prog" };
 
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 char path[128];
@@ -1583,6 +1584,86 @@ START_TEST(test_pwfile_mode_warning) {
 }
 END_TEST
 
+/* CFG_LOAD_CHECK_FILES (cfg-check.c): every file and program that is not there is named, with
+ * the account by its name, the key and the file:line; once they are there, the load succeeds. */
+START_TEST(test_check_files) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        _cleanup_free_ char *err = NULL, *path = NULL, *text = NULL, *want = NULL, *f = NULL, *old_path = NULL;
+        const char *p = getenv("PATH");
+
+        old_path = p ? strdup(p) : NULL;
+        ck_assert_int_ge(asprintf(&path, "%s/a.conf", tmpdir), 0);
+        ck_assert_int_ge(asprintf(&text,
+                                  "accounts = ( {\n"
+                                  "  name = \"w\"; host = \"h\"; username = \"u\"; password_file = \"pw\"; ca_file = \"ca\";\n"
+                                  "  on_new = [\"imapidled-test-prog\", \"%%a\"];\n"
+                                  "  mailboxes = ( \"INBOX\",\n"
+                                  "    { name = \"Lists\"; on_expunge = [\"%s/noexec\"]; } );\n"
+                                  "}, {\n"
+                                  "  name = \"t\"; tunnel = [\"%s/tunnel\"]; on_flags = \"x\"; shell = true;\n"
+                                  "} );\n", tmpdir, tmpdir), 0);
+        write_file(path, text, strlen(text), 0600);
+        ck_assert_int_ge(asprintf(&f, "%s/noexec", tmpdir), 0);
+        write_file(f, "#!/bin/sh\n", 10, 0644);
+        ck_assert_int_eq(setenv("PATH", tmpdir, 1), 0);
+
+        /* Without the flag, as --dump and a reload load it: fine. */
+        ck_assert_int_eq(cfg_load_full(path, 0, &c, &err), 0);
+        ck_assert_ptr_null(err);
+        c = cfg_free(c);
+
+        ck_assert_int_eq(cfg_load_full(path, CFG_LOAD_CHECK_FILES, &c, &err), -EBADMSG);
+        ck_assert_ptr_null(c);
+        ck_assert_int_ge(asprintf(&want,
+                                  "%1$s:1: account \"w\": password_file: cannot read %2$s/pw: No such file or directory\n"
+                                  "%1$s:1: account \"w\": ca_file: cannot read %2$s/ca: No such file or directory\n"
+                                  "%1$s:1: account \"w\": on_new: program 'imapidled-test-prog' not found in PATH\n"
+                                  "%1$s:5: account \"w\", mailbox \"Lists\": on_expunge: cannot run '%2$s/noexec': "
+                                  "Permission denied\n"
+                                  "%1$s:6: account \"t\": tunnel: cannot run '%2$s/tunnel': No such file or directory",
+                                  path, tmpdir), 0);
+        ck_assert_str_eq(err, want);
+        err = mfree(err);
+
+        /* Everything there and executable: OK, but for the tunnel.  The password file is
+         * not read (it is empty, which the connect would refuse). */
+        f = mfree(f);
+        ck_assert_int_ge(asprintf(&f, "%s/pw", tmpdir), 0);
+        write_file(f, "", 0, 0600);
+        f = mfree(f);
+        ck_assert_int_ge(asprintf(&f, "%s/ca", tmpdir), 0);
+        write_file(f, "", 0, 0644);
+        f = mfree(f);
+        ck_assert_int_ge(asprintf(&f, "%s/noexec", tmpdir), 0);
+        ck_assert_int_eq(chmod(f, 0755), 0);
+        f = mfree(f);
+        ck_assert_int_ge(asprintf(&f, "%s/imapidled-test-prog", tmpdir), 0);
+        write_file(f, "#!/bin/sh\n", 10, 0755);
+        ck_assert_int_eq(cfg_load_full(path, CFG_LOAD_CHECK_FILES, &c, &err), -EBADMSG);
+        want = mfree(want);
+        ck_assert_int_ge(asprintf(&want, "%s:6: account \"t\": tunnel: cannot run '%s/tunnel': No such file or "
+                                  "directory", path, tmpdir), 0);
+        ck_assert_str_eq(err, want);
+        err = mfree(err);
+        ck_assert_int_eq(cfg_program_resolve("imapidled-test-prog"), 0);
+        ck_assert_int_eq(cfg_program_resolve(tmpdir), -EISDIR);
+        ck_assert_int_eq(cfg_program_resolve("no/such/prog"), -ENOENT);
+
+        text = mfree(text);
+        ck_assert_int_ge(asprintf(&text, "accounts = ( { name = \"w\"; host = \"h\"; username = \"u\";\n"
+                                  "  password_file = \"pw\"; ca_file = \"ca\"; on_new = [\"imapidled-test-prog\"]; } );\n"), 0);
+        write_file(path, text, strlen(text), 0600);
+        ck_assert_int_eq(cfg_load_full(path, CFG_LOAD_CHECK_FILES, &c, &err), 0);
+        ck_assert_ptr_null(err);
+        ck_assert_uint_eq(c->n_warnings, 0);
+
+        if (old_path)
+                ck_assert_int_eq(setenv("PATH", old_path, 1), 0);
+        else
+                ck_assert_int_eq(unsetenv("PATH"), 0);
+}
+END_TEST
+
 START_TEST(test_load_file) {
         _cleanup_(cfg_freep) Cfg *c = NULL;
         _cleanup_free_ char *err = NULL, *path = NULL, *want = NULL;
@@ -2907,6 +2988,7 @@ static Suite *cfg_suite(void) {
         tcase_add_test(tc, test_mode_warning);
         tcase_add_test(tc, test_pwfile_mode_warning);
         tcase_add_test(tc, test_load_file);
+        tcase_add_test(tc, test_check_files);
         tcase_add_test(tc, test_size_limit);
         tcase_add_test(tc, test_include);
         tcase_add_test(tc, test_password_file);
