@@ -181,10 +181,10 @@ bench_daemon_conf() {
         chmod 600 "$2"
 }
 
-# The effective value of a daemon setting, from --check-config.
+# The effective value of a daemon setting, from --dump.
 bench_daemon_setting() {
         bench_daemon_conf 1 "$dir/check.conf"
-        "$bin" --check-config -c "$dir/check.conf" 2>/dev/null | sed -n "s/^$1 = \(.*\);\$/\1/p"
+        "$bin" --dump -c "$dir/check.conf" 2>/dev/null | sed -n "s/^$1 = \(.*\);\$/\1/p"
 }
 
 # bench_start_imapidled LABEL COUNT: start the daemon on users 1..COUNT.

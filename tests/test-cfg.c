@@ -80,7 +80,8 @@ static void tmpdir_setup(void) {
 
 static void tmpdir_teardown(void) {
         /* Only names this test created, in a directory it created. */
-        static const char *const names[] = { "a.conf", "inc.conf", "big.conf", "pw" };
+        static const char *const names[] = { "a.conf", "inc.conf", "big.conf", "pw", "ca", "noexec",
+                                             "imapidled-test-prog" };
 
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 char path[128];
@@ -638,8 +639,8 @@ START_TEST(test_many) {
 
         /* The duplicate is found however far apart the two are. */
         err = load_err(dup);
-        ck_assert_int_ge(asprintf(&want, "t.conf:%d: accounts[%d].name: another account has this name (line %d)",
-                                  MANY + 1, MANY - 1, 4321 + 2), 0);
+        ck_assert_int_ge(asprintf(&want, "t.conf:%d: account \"a4321\": name: another account has this name "
+                                  "(line %d)", MANY + 1, 4321 + 2), 0);
         ck_assert_str_eq(err, want);
         err = mfree(err);
         want = mfree(want);
@@ -649,7 +650,7 @@ START_TEST(test_many) {
         ck_assert_str_eq(c->accounts[0].mailboxes[MANY - 1].name, "m9999");
         c = cfg_free(c);
         err = load_err(mdup);
-        ck_assert_int_ge(asprintf(&want, "t.conf:%d: accounts[0].mailboxes[%d]: the mailbox is listed twice "
+        ck_assert_int_ge(asprintf(&want, "t.conf:%d: account \"a\": mailboxes[%d]: the mailbox is listed twice "
                                   "(also at line 2)", MANY + 1, MANY - 1), 0);
         ck_assert_str_eq(err, want);
 }
@@ -937,19 +938,19 @@ static const struct {
         { "verbose = true;\n",
           "t.conf:1: verbose: unknown key" },
         { ACCOUNT("  pasword = \"x\";\n"),
-          "t.conf:6: accounts[0]: unknown key 'pasword', did you mean 'password'?" },
+          "t.conf:6: account \"w\": unknown key 'pasword', did you mean 'password'?" },
         { ACCOUNT("  usrname = \"x\";\n"),
-          "t.conf:6: accounts[0]: unknown key 'usrname', did you mean 'username'?" },
+          "t.conf:6: account \"w\": unknown key 'usrname', did you mean 'username'?" },
         { ACCOUNT("  frobnicate = 1;\n"),
-          "t.conf:6: accounts[0]: unknown key 'frobnicate'" },
+          "t.conf:6: account \"w\": unknown key 'frobnicate'" },
         { ACCOUNT("  mailboxes = ( { name = \"x\";\n shell = true; } );\n"),
-          "t.conf:7: accounts[0].mailboxes[0]: unknown key 'shell' (a mailbox has only name, on_new, on_expunge and on_flags)" },
+          "t.conf:7: account \"w\": mailboxes[0]: unknown key 'shell' (a mailbox has only name, on_new, on_expunge and on_flags)" },
         /* pass_env: shell variable names, never the loader's, the daemon's own or systemd's */
         { ACCOUNT("  pass_env = [\"LD_PRELOAD\"];\n"),
-          "t.conf:6: accounts[0].pass_env[0]: 'LD_PRELOAD' names a variable of the dynamic loader (LD_*), which would "
+          "t.conf:6: account \"w\": pass_env[0]: 'LD_PRELOAD' names a variable of the dynamic loader (LD_*), which would "
           "load code into every hook" },
         { ACCOUNT("  pass_env = [\"HOME\",\n    \"LD_LIBRARY_PATH\"];\n"),
-          "t.conf:7: accounts[0].pass_env[1]: 'LD_LIBRARY_PATH' names a variable of the dynamic loader (LD_*), which "
+          "t.conf:7: account \"w\": pass_env[1]: 'LD_LIBRARY_PATH' names a variable of the dynamic loader (LD_*), which "
           "would load code into every hook" },
         { "pass_env = [\"LD_PRELOAD\"];\n" ACCOUNT(),
           "t.conf:1: pass_env[0]: 'LD_PRELOAD' names a variable of the dynamic loader (LD_*), which would load code "
@@ -958,28 +959,28 @@ static const struct {
           "t.conf:1: pass_env[1]: 'IMAPIDLED_MAILBOX' names an IMAPIDLED_* variable, which only the daemon sets "
           "(docs/HOOKS.md)" },
         { ACCOUNT("  pass_env = [\"NOTIFY_SOCKET\"];\n"),
-          "t.conf:6: accounts[0].pass_env[0]: 'NOTIFY_SOCKET' names a variable that ties the daemon to systemd; a hook "
+          "t.conf:6: account \"w\": pass_env[0]: 'NOTIFY_SOCKET' names a variable that ties the daemon to systemd; a hook "
           "must not act on it" },
         { ACCOUNT("  pass_env = [\"CREDENTIALS_DIRECTORY\"];\n"),
-          "t.conf:6: accounts[0].pass_env[0]: 'CREDENTIALS_DIRECTORY' names a variable that ties the daemon to "
+          "t.conf:6: account \"w\": pass_env[0]: 'CREDENTIALS_DIRECTORY' names a variable that ties the daemon to "
           "systemd; a hook must not act on it" },
         { ACCOUNT("  pass_env = [\"GNUPG-HOME\"];\n"),
-          "t.conf:6: accounts[0].pass_env[0]: 'GNUPG-HOME' is not a variable name: it may contain only A-Z, a-z, 0-9 "
+          "t.conf:6: account \"w\": pass_env[0]: 'GNUPG-HOME' is not a variable name: it may contain only A-Z, a-z, 0-9 "
           "and '_'" },
         { ACCOUNT("  pass_env = [\"A=B\"];\n"),
-          "t.conf:6: accounts[0].pass_env[0]: 'A=B' is not a variable name: it may contain only A-Z, a-z, 0-9 and '_'" },
+          "t.conf:6: account \"w\": pass_env[0]: 'A=B' is not a variable name: it may contain only A-Z, a-z, 0-9 and '_'" },
         { ACCOUNT("  pass_env = [\"1X\"];\n"),
-          "t.conf:6: accounts[0].pass_env[0]: '1X' is not a variable name: it must start with a letter or '_'" },
+          "t.conf:6: account \"w\": pass_env[0]: '1X' is not a variable name: it must start with a letter or '_'" },
         { ACCOUNT("  pass_env = [\"\\tX\"];\n"),
-          "t.conf:6: accounts[0].pass_env[0]: this is not a variable name: it must start with a letter or '_'" },
+          "t.conf:6: account \"w\": pass_env[0]: this is not a variable name: it must start with a letter or '_'" },
         { ACCOUNT("  pass_env = [\"\"];\n"),
-          "t.conf:6: accounts[0].pass_env[0]: must not be empty" },
+          "t.conf:6: account \"w\": pass_env[0]: must not be empty" },
         { ACCOUNT("  pass_env = [\"X\", \"Y\", \"X\"];\n"),
-          "t.conf:6: accounts[0].pass_env[2]: X is listed twice" },
+          "t.conf:6: account \"w\": pass_env[2]: X is listed twice" },
         { ACCOUNT("  pass_env = \"X\";\n"),
-          "t.conf:6: accounts[0].pass_env: must be a list of environment variable names, not a string" },
+          "t.conf:6: account \"w\": pass_env: must be a list of environment variable names, not a string" },
         { ACCOUNT("  pass_env = [];\n"),
-          "t.conf:6: accounts[0].pass_env: must not be an empty list" },
+          "t.conf:6: account \"w\": pass_env: must not be an empty list" },
         /* numbers */
         { "idle_interval = \"10\";\n" ACCOUNT(),
           "t.conf:1: idle_interval: must be an integer, not a string" },
@@ -999,72 +1000,72 @@ static const struct {
         { "hook_timeout = 0x10000003c;\n" ACCOUNT(),
           "t.conf:1: hook_timeout: number too large" },
         { ACCOUNT("  idle_interval = 0;\n"),
-          "t.conf:6: accounts[0].idle_interval: 0 is out of range: must be 1..1740 seconds" },
+          "t.conf:6: account \"w\": idle_interval: 0 is out of range: must be 1..1740 seconds" },
         { ACCOUNT("  hook_timeout = 9000;\n"),
-          "t.conf:6: accounts[0].hook_timeout: 9000 is out of range: must be 1..3600 seconds" },
+          "t.conf:6: account \"w\": hook_timeout: 9000 is out of range: must be 1..3600 seconds" },
         { ACCOUNT("  port = 0;\n"),
-          "t.conf:6: accounts[0].port: 0 is out of range: must be 1..65535" },
+          "t.conf:6: account \"w\": port: 0 is out of range: must be 1..65535" },
         { ACCOUNT("  port = 65536;\n"),
-          "t.conf:6: accounts[0].port: 65536 is out of range: must be 1..65535" },
+          "t.conf:6: account \"w\": port: 65536 is out of range: must be 1..65535" },
         { ACCOUNT("  port = 4294967297;\n"),
-          "t.conf:6: accounts[0].port: number too large" },
+          "t.conf:6: account \"w\": port: number too large" },
         { ACCOUNT("  port = \"imaps\";\n"),
-          "t.conf:6: accounts[0].port: must be a number from 1 to 65535" },
+          "t.conf:6: account \"w\": port: must be a number from 1 to 65535" },
         { ACCOUNT("  port = \"99999\";\n"),
-          "t.conf:6: accounts[0].port: 99999 is out of range: must be 1..65535" },
+          "t.conf:6: account \"w\": port: 99999 is out of range: must be 1..65535" },
         { ACCOUNT("  port = true;\n"),
-          "t.conf:6: accounts[0].port: must be an integer or a string of digits, not a boolean" },
+          "t.conf:6: account \"w\": port: must be an integer or a string of digits, not a boolean" },
         /* strings and booleans */
         { ACCOUNT("  tls = \"bogus\";\n"),
-          "t.conf:6: accounts[0].tls: must be \"implicit\", \"starttls\" or \"none\"" },
+          "t.conf:6: account \"w\": tls: must be \"implicit\", \"starttls\" or \"none\"" },
         { ACCOUNT("  tls = \"none\";\n"),
-          "t.conf:6: accounts[0].tls: \"none\" sends the password and the mail in clear text; it needs allow_plaintext = true" },
+          "t.conf:6: account \"w\": tls: \"none\" sends the password and the mail in clear text; it needs allow_plaintext = true" },
         { ACCOUNT("  tls = \"none\";\n  allow_plaintext = false;\n"),
-          "t.conf:6: accounts[0].tls: \"none\" sends the password and the mail in clear text; it needs allow_plaintext = true" },
+          "t.conf:6: account \"w\": tls: \"none\" sends the password and the mail in clear text; it needs allow_plaintext = true" },
         { ACCOUNT("  allow_plaintext = \"yes\";\n"),
-          "t.conf:6: accounts[0].allow_plaintext: must be true or false, not a string" },
+          "t.conf:6: account \"w\": allow_plaintext: must be true or false, not a string" },
         { "accounts = ( {\n  name = \"w\";\n  host = \"\";\n  username = \"u\";\n  password = \"p\";\n} );\n",
-          "t.conf:3: accounts[0].host: must not be empty" },
+          "t.conf:3: account \"w\": host: must not be empty" },
         { "accounts = ( {\n  name = \"w\";\n  host = \"a b\";\n  username = \"u\";\n  password = \"p\";\n} );\n",
-          "t.conf:3: accounts[0].host: must not contain spaces or control characters" },
+          "t.conf:3: account \"w\": host: must not contain spaces or control characters" },
         { "accounts = ( {\n  name = \"a b\";\n  host = \"h\";\n  username = \"u\";\n  password = \"p\";\n} );\n",
           "t.conf:2: accounts[0].name: may contain only the characters A-Z a-z 0-9 . _ -" },
         { "accounts = ( {\n  name = \"w\";\n  host = \"h\";\n  username = \"u\";\n  password = 5;\n} );\n",
-          "t.conf:5: accounts[0].password: must be a string, not an integer" },
+          "t.conf:5: account \"w\": password: must be a string, not an integer" },
         { ACCOUNT("  ca_file = [\"x\"];\n"),
-          "t.conf:6: accounts[0].ca_file: must be a string, not an array" },
+          "t.conf:6: account \"w\": ca_file: must be a string, not an array" },
         /* secrets */
         { ACCOUNT("  password_file = \"pw\";\n"),
-          "t.conf:6: accounts[0].password_file: only one of password, password_file, password_command and "
+          "t.conf:6: account \"w\": password_file: only one of password, password_file, password_command and "
           "oauth2_token_command may be set, and password is set at line 5" },
         { ACCOUNT("  oauth2_token_command = [\"t\"];\n"),
-          "t.conf:6: accounts[0].oauth2_token_command: only one of password, password_file, password_command and "
+          "t.conf:6: account \"w\": oauth2_token_command: only one of password, password_file, password_command and "
           "oauth2_token_command may be set, and password is set at line 5" },
         { "accounts = ( {\n  name = \"w\";\n  host = \"h\";\n  username = \"u\";\n"
           "  password_command = \"pass show x\";\n} );\n",
-          "t.conf:5: accounts[0].password_command: must be a list of strings (program and arguments), not a string" },
+          "t.conf:5: account \"w\": password_command: must be a list of strings (program and arguments), not a string" },
         { "accounts = ( {\n  name = \"w\";\n  host = \"h\";\n  username = \"u\";\n} );\n",
-          "t.conf:1: accounts[0]: needs one of password, password_file, password_command or oauth2_token_command" },
+          "t.conf:1: account \"w\": needs one of password, password_file, password_command or oauth2_token_command" },
         { ACCOUNT("  client_key = \"k.pem\";\n"),
-          "t.conf:6: accounts[0].client_key: client_cert and client_key go together" },
+          "t.conf:6: account \"w\": client_key: client_cert and client_key go together" },
         { ACCOUNT("  client_cert = \"c.pem\";\n"),
-          "t.conf:6: accounts[0].client_cert: client_cert and client_key go together" },
+          "t.conf:6: account \"w\": client_cert: client_cert and client_key go together" },
         /* tunnel */
         { "accounts = ( {\n  name = \"w\";\n  host = \"h\";\n  tunnel = [\"ssh\", \"x\"];\n} );\n",
-          "t.conf:3: accounts[0].host: cannot be used with 'tunnel' (line 4)" },
+          "t.conf:3: account \"w\": host: cannot be used with 'tunnel' (line 4)" },
         { "accounts = ( {\n  name = \"w\";\n  tunnel = [\"ssh\", \"x\"];\n  tls = \"implicit\";\n} );\n",
-          "t.conf:4: accounts[0].tls: cannot be used with 'tunnel' (line 3)" },
+          "t.conf:4: account \"w\": tls: cannot be used with 'tunnel' (line 3)" },
         { "accounts = ( {\n  name = \"w\";\n  tunnel = [\"ssh\", \"x\"];\n  port = 143;\n} );\n",
-          "t.conf:4: accounts[0].port: cannot be used with 'tunnel' (line 3)" },
+          "t.conf:4: account \"w\": port: cannot be used with 'tunnel' (line 3)" },
         { "accounts = ( {\n  name = \"w\";\n  tunnel = [];\n} );\n",
-          "t.conf:3: accounts[0].tunnel: must not be an empty list" },
+          "t.conf:3: account \"w\": tunnel: must not be an empty list" },
         /* required keys */
         { "accounts = ( {\n  host = \"h\";\n  username = \"u\";\n  password = \"p\";\n} );\n",
           "t.conf:1: accounts[0].name: required, but not set" },
         { "accounts = ( {\n  name = \"w\";\n  username = \"u\";\n  password = \"p\";\n} );\n",
-          "t.conf:1: accounts[0].host: required, but not set (it may be left out only with 'tunnel')" },
+          "t.conf:1: account \"w\": host: required, but not set (it may be left out only with 'tunnel')" },
         { "accounts = (\n  {\n  name = \"w\";\n  host = \"h\";\n  password = \"p\";\n} );\n",
-          "t.conf:2: accounts[0].username: required, but not set (it may be left out only with 'tunnel')" },
+          "t.conf:2: account \"w\": username: required, but not set (it may be left out only with 'tunnel')" },
         { "idle_interval = 5;\n",
           "t.conf:1: accounts: required, but not set" },
         { "accounts = ();\n",
@@ -1083,114 +1084,114 @@ static const struct {
           "  { name = \"x\"; host = \"h\"; username = \"u\"; password = \"p\"; },\n"
           "  { name = \"w\"; host = \"h\"; username = \"u\"; password = \"p\"; }\n"
           ");\n",
-          "t.conf:4: accounts[2].name: another account has this name (line 2)" },
+          "t.conf:4: account \"w\": name: another account has this name (line 2)" },
         { ACCOUNT("  mailboxes = [\"INBOX\", \"Lists\",\n  \"inbox\"];\n"),
-          "t.conf:7: accounts[0].mailboxes[2]: the mailbox is listed twice (also at line 6)" },
+          "t.conf:7: account \"w\": mailboxes[2]: the mailbox is listed twice (also at line 6)" },
         { ACCOUNT("  mailboxes = ( \"Lists\", { name = \"Lists\"; } );\n"),
-          "t.conf:6: accounts[0].mailboxes[1]: the mailbox is listed twice (also at line 6)" },
+          "t.conf:6: account \"w\": mailboxes[1]: the mailbox is listed twice (also at line 6)" },
         /* mailboxes */
         { ACCOUNT("  mailboxes = [];\n"),
-          "t.conf:6: accounts[0].mailboxes: must not be an empty list (leave it out to watch INBOX)" },
+          "t.conf:6: account \"w\": mailboxes: must not be an empty list (leave it out to watch INBOX)" },
         { ACCOUNT("  mailboxes = \"INBOX\";\n"),
-          "t.conf:6: accounts[0].mailboxes: must be a list of mailbox names or { name = ...; } groups, not a string" },
+          "t.conf:6: account \"w\": mailboxes: must be a list of mailbox names or { name = ...; } groups, not a string" },
         { ACCOUNT("  mailboxes = ( \"INBOX\", 5 );\n"),
-          "t.conf:6: accounts[0].mailboxes[1]: must be a mailbox name or a { name = ...; } group, not an integer" },
+          "t.conf:6: account \"w\": mailboxes[1]: must be a mailbox name or a { name = ...; } group, not an integer" },
         { ACCOUNT("  mailboxes = ( \"INBOX\",\n { on_new = [\"x\"]; } );\n"),
-          "t.conf:7: accounts[0].mailboxes[1].name: required, but not set" },
+          "t.conf:7: account \"w\": mailboxes[1].name: required, but not set" },
         { ACCOUNT("  mailboxes = [ \"\" ];\n"),
-          "t.conf:6: accounts[0].mailboxes[0]: must not be empty" },
+          "t.conf:6: account \"w\": mailboxes[0]: must not be empty" },
         { ACCOUNT("  mailboxes = [ \"a\\nb\" ];\n"),
-          "t.conf:6: accounts[0].mailboxes[0]: must not contain control characters" },
+          "t.conf:6: account \"w\": mailboxes[0]: must not contain control characters" },
         { ACCOUNT("  mailboxes = [ \"caf\\xe9\" ];\n"),
-          "t.conf:6: accounts[0].mailboxes[0]: is not valid UTF-8" },
+          "t.conf:6: account \"w\": mailboxes[0]: is not valid UTF-8" },
         { ACCOUNT("  mailboxes = [ \"a\\xc2\\x85b\" ];\n"),
-          "t.conf:6: accounts[0].mailboxes[0]: must not contain control or format characters" },
+          "t.conf:6: account \"w\": mailboxes[0]: must not contain control or format characters" },
         { ACCOUNT("  mailboxes = [ \"Lists/\\xe2\\x80\\xaetxt.exe\" ];\n"),
-          "t.conf:6: accounts[0].mailboxes[0]: must not contain control or format characters" },
+          "t.conf:6: account \"w\": mailboxes[0]: must not contain control or format characters" },
         /* hooks */
         { ACCOUNT("  on_new = [];\n"),
-          "t.conf:6: accounts[0].on_new: must not be an empty list" },
+          "t.conf:6: account \"w\": on_new: must not be an empty list" },
         { ACCOUNT("  on_new = [\"prog\", \"\"];\n"),
-          "t.conf:6: accounts[0].on_new[1]: must not be empty" },
+          "t.conf:6: account \"w\": on_new[1]: must not be empty" },
         { ACCOUNT("  on_new = [\"prog\", \"%m-%x\"];\n"),
-          "t.conf:6: accounts[0].on_new[1]: unknown placeholder '%x'; use %a (account), %m (mailbox) or %% (a percent sign)" },
+          "t.conf:6: account \"w\": on_new[1]: unknown placeholder '%x'; use %a (account), %m (mailbox) or %% (a percent sign)" },
         { ACCOUNT("  on_expunge = [\"prog\",\n    \"50%\"];\n"),
-          "t.conf:7: accounts[0].on_expunge[1]: a lone '%' at the end; write %% for a percent sign" },
+          "t.conf:7: account \"w\": on_expunge[1]: a lone '%' at the end; write %% for a percent sign" },
         { ACCOUNT("  mailboxes = ( { name = \"x\"; on_new = [\"p\", \"%s\"]; } );\n"),
-          "t.conf:6: accounts[0].mailboxes[0].on_new[1]: unknown placeholder '%s'; use %a (account), %m (mailbox) or %% (a percent sign)" },
+          "t.conf:6: account \"w\": mailboxes[0].on_new[1]: unknown placeholder '%s'; use %a (account), %m (mailbox) or %% (a percent sign)" },
         { ACCOUNT("  on_new = \"notify-send hi\";\n"),
-          "t.conf:6: accounts[0].on_new: a hook given as a string runs through /bin/sh -c, which is allowed only "
+          "t.conf:6: account \"w\": on_new: a hook given as a string runs through /bin/sh -c, which is allowed only "
           "with shell = true; or write it as an argv list such as [\"program\", \"%m\"]" },
         { ACCOUNT("  shell = false;\n  on_expunge = \"x\";\n"),
-          "t.conf:7: accounts[0].on_expunge: a hook given as a string runs through /bin/sh -c, which is allowed only "
+          "t.conf:7: account \"w\": on_expunge: a hook given as a string runs through /bin/sh -c, which is allowed only "
           "with shell = true; or write it as an argv list such as [\"program\", \"%m\"]" },
         { ACCOUNT("  mailboxes = ( \"INBOX\", { name = \"x\";\n on_new = \"echo\"; } );\n"),
-          "t.conf:7: accounts[0].mailboxes[1].on_new: a hook given as a string runs through /bin/sh -c, which is "
+          "t.conf:7: account \"w\": mailboxes[1].on_new: a hook given as a string runs through /bin/sh -c, which is "
           "allowed only with shell = true; or write it as an argv list such as [\"program\", \"%m\"]" },
         { ACCOUNT("  on_new = 1;\n"),
-          "t.conf:6: accounts[0].on_new: must be a list of strings (program and arguments), a string with "
+          "t.conf:6: account \"w\": on_new: must be a list of strings (program and arguments), a string with "
           "shell = true or a group { command = ...; details = ...; }, not an integer" },
         { ACCOUNT("  shell = true;\n  on_new = \"\";\n"),
-          "t.conf:7: accounts[0].on_new: must not be empty" },
+          "t.conf:7: account \"w\": on_new: must not be empty" },
         /* on_flags, as the other hooks */
         { ACCOUNT("  on_flags = [\"prog\", \"%q\"];\n"),
-          "t.conf:6: accounts[0].on_flags[1]: unknown placeholder '%q'; use %a (account), %m (mailbox) or %% (a percent sign)" },
+          "t.conf:6: account \"w\": on_flags[1]: unknown placeholder '%q'; use %a (account), %m (mailbox) or %% (a percent sign)" },
         { ACCOUNT("  on_flags = \"echo\";\n"),
-          "t.conf:6: accounts[0].on_flags: a hook given as a string runs through /bin/sh -c, which is allowed only "
+          "t.conf:6: account \"w\": on_flags: a hook given as a string runs through /bin/sh -c, which is allowed only "
           "with shell = true; or write it as an argv list such as [\"program\", \"%m\"]" },
         { ACCOUNT("  mailboxes = ( \"INBOX\", { name = \"x\";\n on_flags = \"echo\"; } );\n"),
-          "t.conf:7: accounts[0].mailboxes[1].on_flags: a hook given as a string runs through /bin/sh -c, which is "
+          "t.conf:7: account \"w\": mailboxes[1].on_flags: a hook given as a string runs through /bin/sh -c, which is "
           "allowed only with shell = true; or write it as an argv list such as [\"program\", \"%m\"]" },
         { ACCOUNT("  on_flags = [];\n"),
-          "t.conf:6: accounts[0].on_flags: must not be an empty list" },
+          "t.conf:6: account \"w\": on_flags: must not be an empty list" },
         { "on_flags = [\"x\"];\n",
           "t.conf:1: on_flags: unknown key at the top level; it belongs inside an account: accounts = ( { on_flags = ...; } );" },
         /* the group form of hooks */
         { ACCOUNT("  on_new = { command = [\"n\"]; detials = true; };\n"),
-          "t.conf:6: accounts[0].on_new: unknown key 'detials', did you mean 'details'?" },
+          "t.conf:6: account \"w\": on_new: unknown key 'detials', did you mean 'details'?" },
         { ACCOUNT("  on_new = { command = [\"n\"];\n    frobnicate = true; };\n"),
-          "t.conf:7: accounts[0].on_new: unknown key 'frobnicate' (a hook group has only command, details and uids)" },
+          "t.conf:7: account \"w\": on_new: unknown key 'frobnicate' (a hook group has only command, details and uids)" },
         { ACCOUNT("  mailboxes = ( { name = \"x\"; on_flags = { comand = [\"x\"]; }; } );\n"),
-          "t.conf:6: accounts[0].mailboxes[0].on_flags: unknown key 'comand', did you mean 'command'?" },
+          "t.conf:6: account \"w\": mailboxes[0].on_flags: unknown key 'comand', did you mean 'command'?" },
         { ACCOUNT("  on_expunge = {\n    details = true; };\n"),
-          "t.conf:6: accounts[0].on_expunge.command: required, but not set" },
+          "t.conf:6: account \"w\": on_expunge.command: required, but not set" },
         { ACCOUNT("  on_new = { };\n"),
-          "t.conf:6: accounts[0].on_new.command: required, but not set" },
+          "t.conf:6: account \"w\": on_new.command: required, but not set" },
         { ACCOUNT("  mailboxes = ( { name = \"x\";\n    on_new = { details = false; }; } );\n"),
-          "t.conf:7: accounts[0].mailboxes[0].on_new.command: required, but not set" },
+          "t.conf:7: account \"w\": mailboxes[0].on_new.command: required, but not set" },
         { ACCOUNT("  on_new = {\n    command = \"notify-send hi\"; details = true; };\n"),
-          "t.conf:7: accounts[0].on_new.command: a hook given as a string runs through /bin/sh -c, which is allowed "
+          "t.conf:7: account \"w\": on_new.command: a hook given as a string runs through /bin/sh -c, which is allowed "
           "only with shell = true; or write it as an argv list such as [\"program\", \"%m\"]" },
         { ACCOUNT("  mailboxes = ( { name = \"x\";\n    on_flags = { command = \"echo\"; }; } );\n"),
-          "t.conf:7: accounts[0].mailboxes[0].on_flags.command: a hook given as a string runs through /bin/sh -c, "
+          "t.conf:7: account \"w\": mailboxes[0].on_flags.command: a hook given as a string runs through /bin/sh -c, "
           "which is allowed only with shell = true; or write it as an argv list such as [\"program\", \"%m\"]" },
         { ACCOUNT("  on_new = { command = [\"n\", \"%x\"]; };\n"),
-          "t.conf:6: accounts[0].on_new.command[1]: unknown placeholder '%x'; use %a (account), %m (mailbox) or "
+          "t.conf:6: account \"w\": on_new.command[1]: unknown placeholder '%x'; use %a (account), %m (mailbox) or "
           "%% (a percent sign)" },
         { ACCOUNT("  on_new = { command = []; };\n"),
-          "t.conf:6: accounts[0].on_new.command: must not be an empty list" },
+          "t.conf:6: account \"w\": on_new.command: must not be an empty list" },
         { ACCOUNT("  shell = true;\n  on_new = { command = \"\"; };\n"),
-          "t.conf:7: accounts[0].on_new.command: must not be empty" },
+          "t.conf:7: account \"w\": on_new.command: must not be empty" },
         { ACCOUNT("  on_new = { command = 5; };\n"),
-          "t.conf:6: accounts[0].on_new.command: must be a list of strings (program and arguments), or a string "
+          "t.conf:6: account \"w\": on_new.command: must be a list of strings (program and arguments), or a string "
           "with shell = true, not an integer" },
         { ACCOUNT("  on_new = { command = { x = 1; }; };\n"),
-          "t.conf:6: accounts[0].on_new.command: must be a list of strings (program and arguments), or a string "
+          "t.conf:6: account \"w\": on_new.command: must be a list of strings (program and arguments), or a string "
           "with shell = true, not a group" },
         { ACCOUNT("  on_new = { command = [\"n\"]; uids = 1; };\n"),
-          "t.conf:6: accounts[0].on_new.uids: must be true or false, not an integer" },
+          "t.conf:6: account \"w\": on_new.uids: must be true or false, not an integer" },
         { ACCOUNT("  on_new = { command = [\"n\"]; details = true;\n    uids = false; };\n"),
-          "t.conf:7: accounts[0].on_new.uids: cannot be false with details = true, which fetches the new messages "
+          "t.conf:7: account \"w\": on_new.uids: cannot be false with details = true, which fetches the new messages "
           "by their UIDs" },
         { ACCOUNT("  mailboxes = ( { name = \"x\"; on_new = { uids = false; details = true;\n    command = [\"n\"]; }; } );\n"),
-          "t.conf:6: accounts[0].mailboxes[0].on_new.uids: cannot be false with details = true, which fetches the "
+          "t.conf:6: account \"w\": mailboxes[0].on_new.uids: cannot be false with details = true, which fetches the "
           "new messages by their UIDs" },
         { ACCOUNT("  on_new = { command = [\"n\"]; uid = true; };\n"),
-          "t.conf:6: accounts[0].on_new: unknown key 'uid', did you mean 'uids'?" },
+          "t.conf:6: account \"w\": on_new: unknown key 'uid', did you mean 'uids'?" },
         { ACCOUNT("  on_new = { command = [\"n\"]; details = \"yes\"; };\n"),
-          "t.conf:6: accounts[0].on_new.details: must be true or false, not a string" },
+          "t.conf:6: account \"w\": on_new.details: must be true or false, not a string" },
         { ACCOUNT("  on_new = ( { command = [\"n\"]; } );\n"),
-          "t.conf:6: accounts[0].on_new[0]: must be a string, not a group" },
+          "t.conf:6: account \"w\": on_new[0]: must be a string, not a group" },
         /* scheduling */
         { "debounce = -1;\n" ACCOUNT(),
           "t.conf:1: debounce: -1 is out of range: must be 0..3600 seconds" },
@@ -1211,9 +1212,9 @@ static const struct {
         { "debounce = \"1\";\n" ACCOUNT(),
           "t.conf:1: debounce: must be a number of seconds, not a string" },
         { ACCOUNT("  debounce = true;\n"),
-          "t.conf:6: accounts[0].debounce: must be a number of seconds, not a boolean" },
+          "t.conf:6: account \"w\": debounce: must be a number of seconds, not a boolean" },
         { ACCOUNT("  debounce = 3601;\n"),
-          "t.conf:6: accounts[0].debounce: 3601 is out of range: must be 0..3600 seconds" },
+          "t.conf:6: account \"w\": debounce: 3601 is out of range: must be 0..3600 seconds" },
         { "max_delay = 0;\n" ACCOUNT(),
           "t.conf:1: max_delay: 0 is out of range: must be 1..86400 seconds" },
         { "max_delay = 86401;\n" ACCOUNT(),
@@ -1223,9 +1224,9 @@ static const struct {
         { "max_delay = 86400.5;\n" ACCOUNT(),
           "t.conf:1: max_delay: 86400.5 is out of range: must be 1..86400 seconds" },
         { ACCOUNT("  max_delay = 0;\n"),
-          "t.conf:6: accounts[0].max_delay: 0 is out of range: must be 1..86400 seconds" },
+          "t.conf:6: account \"w\": max_delay: 0 is out of range: must be 1..86400 seconds" },
         { ACCOUNT("  max_delay = [1];\n"),
-          "t.conf:6: accounts[0].max_delay: must be a number of seconds, not an array" },
+          "t.conf:6: account \"w\": max_delay: must be a number of seconds, not an array" },
         /* max_delay below debounce: blamed on max_delay where it is set, else on debounce */
         { "debounce = 5;\nmax_delay = 2;\n" ACCOUNT(),
           "t.conf:2: max_delay: 2 s is less than debounce (5 s)" },
@@ -1234,14 +1235,14 @@ static const struct {
         { "debounce = 40;\n" ACCOUNT(),
           "t.conf:1: debounce: 40 s is more than max_delay (30 s)" },
         { ACCOUNT("  debounce = 5;\n  max_delay = 2;\n"),
-          "t.conf:7: accounts[0].max_delay: 2 s is less than debounce (5 s)" },
+          "t.conf:7: account \"w\": max_delay: 2 s is less than debounce (5 s)" },
         { "debounce = 3;\n" ACCOUNT("  max_delay = 2.5;\n"),
-          "t.conf:7: accounts[0].max_delay: 2.5 s is less than debounce (3 s)" },
+          "t.conf:7: account \"w\": max_delay: 2.5 s is less than debounce (3 s)" },
         { ACCOUNT("  debounce = 31;\n"),
-          "t.conf:6: accounts[0].debounce: 31 s is more than max_delay (30 s)" },
+          "t.conf:6: account \"w\": debounce: 31 s is more than max_delay (30 s)" },
         /* the top-level max_delay comes later and is inherited */
         { ACCOUNT("  debounce = 20;\n") "max_delay = 10;\n",
-          "t.conf:6: accounts[0].debounce: 20 s is more than max_delay (10 s)" },
+          "t.conf:6: account \"w\": debounce: 20 s is more than max_delay (10 s)" },
         /* the top level is checked first */
         { "debounce = 50;\nmax_delay = 40;\n" ACCOUNT("  max_delay = 60;\n"),
           "t.conf:2: max_delay: 40 s is less than debounce (50 s)" },
@@ -1253,7 +1254,7 @@ static const struct {
         { "max_connecting = 1.5;\n" ACCOUNT(),
           "t.conf:1: max_connecting: must be an integer, not a floating-point number" },
         { ACCOUNT("  max_connecting = 8;\n"),
-          "t.conf:6: accounts[0]: unknown key 'max_connecting': it is set at the top level, for all accounts together; "
+          "t.conf:6: account \"w\": unknown key 'max_connecting': it is set at the top level, for all accounts together; "
           "or did you mean 'max_connections'?" },
         { "max_concurrent_hooks = 0;\n" ACCOUNT(),
           "t.conf:1: max_concurrent_hooks: 0 is out of range: must be 1..1024" },
@@ -1266,86 +1267,86 @@ static const struct {
         { "max_concurrent_hooks = 2.5;\n" ACCOUNT(),
           "t.conf:1: max_concurrent_hooks: must be an integer, not a floating-point number" },
         { ACCOUNT("  max_concurrent_hooks = 4;\n"),
-          "t.conf:6: accounts[0]: unknown key 'max_concurrent_hooks': it is set at the top level, for all accounts "
+          "t.conf:6: account \"w\": unknown key 'max_concurrent_hooks': it is set at the top level, for all accounts "
           "together" },
         { ACCOUNT("  details_max = 0;\n"),
-          "t.conf:6: accounts[0].details_max: 0 is out of range: must be 1..1000" },
+          "t.conf:6: account \"w\": details_max: 0 is out of range: must be 1..1000" },
         { ACCOUNT("  details_max = 1001;\n"),
-          "t.conf:6: accounts[0].details_max: 1001 is out of range: must be 1..1000" },
+          "t.conf:6: account \"w\": details_max: 1001 is out of range: must be 1..1000" },
         { ACCOUNT("  details_max = \"20\";\n"),
-          "t.conf:6: accounts[0].details_max: must be an integer, not a string" },
+          "t.conf:6: account \"w\": details_max: must be an integer, not a string" },
         { "details_max = 20;\n" ACCOUNT(),
           "t.conf:1: details_max: unknown key at the top level; it belongs inside an account: accounts = ( { details_max = ...; } );" },
         { ACCOUNT("  startup_sync = 1;\n"),
-          "t.conf:6: accounts[0].startup_sync: must be true or false, not an integer" },
+          "t.conf:6: account \"w\": startup_sync: must be true or false, not an integer" },
         { ACCOUNT("  desktop_notify = \"yes\";\n"),
-          "t.conf:6: accounts[0].desktop_notify: must be true or false, not a string" },
+          "t.conf:6: account \"w\": desktop_notify: must be true or false, not a string" },
         { ACCOUNT("  mailboxes = ( \"INBOX\",\n { name = \"L\"; desktop_notify = 1; } );\n"),
-          "t.conf:7: accounts[0].mailboxes[1].desktop_notify: must be true or false, not an integer" },
+          "t.conf:7: account \"w\": mailboxes[1].desktop_notify: must be true or false, not an integer" },
         { "desktop_notify = true;\n" ACCOUNT(),
           "t.conf:1: desktop_notify: unknown key at the top level; it belongs inside an account: "
           "accounts = ( { desktop_notify = ...; } );" },
         { ACCOUNT("  startup_synk = true;\n"),
-          "t.conf:6: accounts[0]: unknown key 'startup_synk', did you mean 'startup_sync'?" },
+          "t.conf:6: account \"w\": unknown key 'startup_synk', did you mean 'startup_sync'?" },
         /* deadlines: 0 has its own message; each limit is exclusive by a millisecond */
         { "connect_timeout = 0;\n" ACCOUNT(),
           "t.conf:1: connect_timeout: a timeout cannot be 0 (there is no \"no deadline\"): must be 0.1..3600 seconds" },
         { "connect_timeout = 3600.001;\n" ACCOUNT(),
           "t.conf:1: connect_timeout: 3600.001 is out of range: must be 0.1..3600 seconds" },
         { ACCOUNT("  connect_timeout = 0.099;\n"),
-          "t.conf:6: accounts[0].connect_timeout: 0.099 is out of range: must be 0.1..3600 seconds" },
+          "t.conf:6: account \"w\": connect_timeout: 0.099 is out of range: must be 0.1..3600 seconds" },
         { ACCOUNT("  connect_timeout = 3601;\n"),
-          "t.conf:6: accounts[0].connect_timeout: 3601 is out of range: must be 0.1..3600 seconds" },
+          "t.conf:6: account \"w\": connect_timeout: 3601 is out of range: must be 0.1..3600 seconds" },
         { "tls_timeout = 0;\n" ACCOUNT(),
           "t.conf:1: tls_timeout: a timeout cannot be 0 (there is no \"no deadline\"): must be 0.1..3600 seconds" },
         { "tls_timeout = 3600.001;\n" ACCOUNT(),
           "t.conf:1: tls_timeout: 3600.001 is out of range: must be 0.1..3600 seconds" },
         { ACCOUNT("  tls_timeout = 0.099;\n"),
-          "t.conf:6: accounts[0].tls_timeout: 0.099 is out of range: must be 0.1..3600 seconds" },
+          "t.conf:6: account \"w\": tls_timeout: 0.099 is out of range: must be 0.1..3600 seconds" },
         { ACCOUNT("  tls_timeout = 3601;\n"),
-          "t.conf:6: accounts[0].tls_timeout: 3601 is out of range: must be 0.1..3600 seconds" },
+          "t.conf:6: account \"w\": tls_timeout: 3601 is out of range: must be 0.1..3600 seconds" },
         { "greeting_timeout = 0;\n" ACCOUNT(),
           "t.conf:1: greeting_timeout: a timeout cannot be 0 (there is no \"no deadline\"): must be 0.1..3600 seconds" },
         { "greeting_timeout = 3600.001;\n" ACCOUNT(),
           "t.conf:1: greeting_timeout: 3600.001 is out of range: must be 0.1..3600 seconds" },
         { ACCOUNT("  greeting_timeout = 0.099;\n"),
-          "t.conf:6: accounts[0].greeting_timeout: 0.099 is out of range: must be 0.1..3600 seconds" },
+          "t.conf:6: account \"w\": greeting_timeout: 0.099 is out of range: must be 0.1..3600 seconds" },
         { ACCOUNT("  greeting_timeout = 3601;\n"),
-          "t.conf:6: accounts[0].greeting_timeout: 3601 is out of range: must be 0.1..3600 seconds" },
+          "t.conf:6: account \"w\": greeting_timeout: 3601 is out of range: must be 0.1..3600 seconds" },
         { "auth_timeout = 0;\n" ACCOUNT(),
           "t.conf:1: auth_timeout: a timeout cannot be 0 (there is no \"no deadline\"): must be 0.1..3600 seconds" },
         { "auth_timeout = 3600.001;\n" ACCOUNT(),
           "t.conf:1: auth_timeout: 3600.001 is out of range: must be 0.1..3600 seconds" },
         { ACCOUNT("  auth_timeout = 0.099;\n"),
-          "t.conf:6: accounts[0].auth_timeout: 0.099 is out of range: must be 0.1..3600 seconds" },
+          "t.conf:6: account \"w\": auth_timeout: 0.099 is out of range: must be 0.1..3600 seconds" },
         { ACCOUNT("  auth_timeout = 3601;\n"),
-          "t.conf:6: accounts[0].auth_timeout: 3601 is out of range: must be 0.1..3600 seconds" },
+          "t.conf:6: account \"w\": auth_timeout: 3601 is out of range: must be 0.1..3600 seconds" },
         { "select_timeout = 0;\n" ACCOUNT(),
           "t.conf:1: select_timeout: a timeout cannot be 0 (there is no \"no deadline\"): must be 0.1..3600 seconds" },
         { "select_timeout = 3600.001;\n" ACCOUNT(),
           "t.conf:1: select_timeout: 3600.001 is out of range: must be 0.1..3600 seconds" },
         { ACCOUNT("  select_timeout = 0.099;\n"),
-          "t.conf:6: accounts[0].select_timeout: 0.099 is out of range: must be 0.1..3600 seconds" },
+          "t.conf:6: account \"w\": select_timeout: 0.099 is out of range: must be 0.1..3600 seconds" },
         { ACCOUNT("  select_timeout = 3601;\n"),
-          "t.conf:6: accounts[0].select_timeout: 3601 is out of range: must be 0.1..3600 seconds" },
+          "t.conf:6: account \"w\": select_timeout: 3601 is out of range: must be 0.1..3600 seconds" },
         { "done_timeout = 0;\n" ACCOUNT(),
           "t.conf:1: done_timeout: a timeout cannot be 0 (there is no \"no deadline\"): must be 0.1..3600 seconds" },
         { "done_timeout = 3600.001;\n" ACCOUNT(),
           "t.conf:1: done_timeout: 3600.001 is out of range: must be 0.1..3600 seconds" },
         { ACCOUNT("  done_timeout = 0.099;\n"),
-          "t.conf:6: accounts[0].done_timeout: 0.099 is out of range: must be 0.1..3600 seconds" },
+          "t.conf:6: account \"w\": done_timeout: 0.099 is out of range: must be 0.1..3600 seconds" },
         { ACCOUNT("  done_timeout = 3601;\n"),
-          "t.conf:6: accounts[0].done_timeout: 3601 is out of range: must be 0.1..3600 seconds" },
+          "t.conf:6: account \"w\": done_timeout: 3601 is out of range: must be 0.1..3600 seconds" },
         { "command_timeout = 0;\n" ACCOUNT(),
           "t.conf:1: command_timeout: a timeout cannot be 0 (there is no \"no deadline\"): must be 0.1..3600 seconds" },
         { "command_timeout = 3600.001;\n" ACCOUNT(),
           "t.conf:1: command_timeout: 3600.001 is out of range: must be 0.1..3600 seconds" },
         { ACCOUNT("  command_timeout = 0.099;\n"),
-          "t.conf:6: accounts[0].command_timeout: 0.099 is out of range: must be 0.1..3600 seconds" },
+          "t.conf:6: account \"w\": command_timeout: 0.099 is out of range: must be 0.1..3600 seconds" },
         { ACCOUNT("  command_timeout = 3601;\n"),
-          "t.conf:6: accounts[0].command_timeout: 3601 is out of range: must be 0.1..3600 seconds" },
+          "t.conf:6: account \"w\": command_timeout: 3601 is out of range: must be 0.1..3600 seconds" },
         { ACCOUNT("  done_timeout = 0;\n"),
-          "t.conf:6: accounts[0].done_timeout: a timeout cannot be 0 (there is no \"no deadline\"): must be 0.1..3600 seconds" },
+          "t.conf:6: account \"w\": done_timeout: a timeout cannot be 0 (there is no \"no deadline\"): must be 0.1..3600 seconds" },
         { "command_timeout = 0.0;\n" ACCOUNT(),
           "t.conf:1: command_timeout: a timeout cannot be 0 (there is no \"no deadline\"): must be 0.1..3600 seconds" },
         { "auth_timeout = 0.0004;\n" ACCOUNT(),
@@ -1364,25 +1365,25 @@ static const struct {
         { "liveness_interval = -1;\n" ACCOUNT(),
           "t.conf:1: liveness_interval: -1 is out of range: must be 0 (off) or 0.1..1740 seconds" },
         { ACCOUNT("  liveness_interval = 0.05;\n"),
-          "t.conf:6: accounts[0].liveness_interval: 0.05 is out of range: must be 0 (off) or 0.1..1740 seconds" },
+          "t.conf:6: account \"w\": liveness_interval: 0.05 is out of range: must be 0 (off) or 0.1..1740 seconds" },
         { ACCOUNT("  liveness_interval = 1741;\n"),
-          "t.conf:6: accounts[0].liveness_interval: 1741 is out of range: must be 0 (off) or 0.1..1740 seconds" },
+          "t.conf:6: account \"w\": liveness_interval: 1741 is out of range: must be 0 (off) or 0.1..1740 seconds" },
         /* liveness_interval below idle_interval, blamed on whichever of the two the scope sets */
         { "liveness_interval = 1740;\n" ACCOUNT(),
           "t.conf:1: liveness_interval: 1740 s is not below idle_interval (1740 s)" },
         { "idle_interval = 100;\nliveness_interval = 100;\n" ACCOUNT(),
           "t.conf:2: liveness_interval: 100 s is not below idle_interval (100 s)" },
         { ACCOUNT("  liveness_interval = 1740;\n"),
-          "t.conf:6: accounts[0].liveness_interval: 1740 s is not below idle_interval (1740 s)" },
+          "t.conf:6: account \"w\": liveness_interval: 1740 s is not below idle_interval (1740 s)" },
         { "idle_interval = 1000;\n" ACCOUNT("  liveness_interval = 1739.999;\n"),
-          "t.conf:7: accounts[0].liveness_interval: 1739.999 s is not below idle_interval (1000 s)" },
+          "t.conf:7: account \"w\": liveness_interval: 1739.999 s is not below idle_interval (1000 s)" },
         { ACCOUNT("  idle_interval = 60;\n  liveness_interval = 60.5;\n"),
-          "t.conf:7: accounts[0].liveness_interval: 60.5 s is not below idle_interval (60 s)" },
+          "t.conf:7: account \"w\": liveness_interval: 60.5 s is not below idle_interval (60 s)" },
         { "liveness_interval = 300;\n" ACCOUNT("  idle_interval = 300;\n"),
-          "t.conf:7: accounts[0].idle_interval: 300 s is not above liveness_interval (300 s)" },
+          "t.conf:7: account \"w\": idle_interval: 300 s is not above liveness_interval (300 s)" },
         /* the top-level liveness_interval comes later and is inherited */
         { ACCOUNT("  idle_interval = 50;\n") "liveness_interval = 50;\n",
-          "t.conf:6: accounts[0].idle_interval: 50 s is not above liveness_interval (50 s)" },
+          "t.conf:6: account \"w\": idle_interval: 50 s is not above liveness_interval (50 s)" },
         /* the top level is checked first */
         { "idle_interval = 100;\nliveness_interval = 200;\n" ACCOUNT("  idle_interval = 1740;\n"),
           "t.conf:2: liveness_interval: 200 s is not below idle_interval (100 s)" },
@@ -1392,21 +1393,21 @@ static const struct {
         { "keepalive_idle = 32768;\n" ACCOUNT(),
           "t.conf:1: keepalive_idle: 32768 is out of range: must be 1..32767 seconds" },
         { ACCOUNT("  keepalive_idle = 0;\n"),
-          "t.conf:6: accounts[0].keepalive_idle: 0 is out of range: must be 1..32767 seconds" },
+          "t.conf:6: account \"w\": keepalive_idle: 0 is out of range: must be 1..32767 seconds" },
         { ACCOUNT("  keepalive_idle = 32768;\n"),
-          "t.conf:6: accounts[0].keepalive_idle: 32768 is out of range: must be 1..32767 seconds" },
+          "t.conf:6: account \"w\": keepalive_idle: 32768 is out of range: must be 1..32767 seconds" },
         { "keepalive_interval = 0;\n" ACCOUNT(),
           "t.conf:1: keepalive_interval: 0 is out of range: must be 1..32767 seconds" },
         { "keepalive_interval = 32768;\n" ACCOUNT(),
           "t.conf:1: keepalive_interval: 32768 is out of range: must be 1..32767 seconds" },
         { ACCOUNT("  keepalive_interval = 0;\n"),
-          "t.conf:6: accounts[0].keepalive_interval: 0 is out of range: must be 1..32767 seconds" },
+          "t.conf:6: account \"w\": keepalive_interval: 0 is out of range: must be 1..32767 seconds" },
         { ACCOUNT("  keepalive_interval = 32768;\n"),
-          "t.conf:6: accounts[0].keepalive_interval: 32768 is out of range: must be 1..32767 seconds" },
+          "t.conf:6: account \"w\": keepalive_interval: 32768 is out of range: must be 1..32767 seconds" },
         { "keepalive_idle = 1.5;\n" ACCOUNT(),
           "t.conf:1: keepalive_idle: must be a whole number of seconds, not 1.5" },
         { ACCOUNT("  keepalive_idle = 60.001;\n"),
-          "t.conf:6: accounts[0].keepalive_idle: must be a whole number of seconds, not 60.001" },
+          "t.conf:6: account \"w\": keepalive_idle: must be a whole number of seconds, not 60.001" },
         { "keepalive_interval = 0.5;\n" ACCOUNT(),
           "t.conf:1: keepalive_interval: must be a whole number of seconds, not 0.5" },
         { "keepalive_interval = 32768.0;\n" ACCOUNT(),
@@ -1420,63 +1421,63 @@ static const struct {
         { "keepalive_count = 128;\n" ACCOUNT(),
           "t.conf:1: keepalive_count: 128 is out of range: must be 1..127" },
         { ACCOUNT("  keepalive_count = 0;\n"),
-          "t.conf:6: accounts[0].keepalive_count: 0 is out of range: must be 1..127" },
+          "t.conf:6: account \"w\": keepalive_count: 0 is out of range: must be 1..127" },
         { ACCOUNT("  keepalive_count = 128;\n"),
-          "t.conf:6: accounts[0].keepalive_count: 128 is out of range: must be 1..127" },
+          "t.conf:6: account \"w\": keepalive_count: 128 is out of range: must be 1..127" },
         { "keepalive_count = 4.0;\n" ACCOUNT(),
           "t.conf:1: keepalive_count: must be an integer, not a floating-point number" },
         /* a tunnel has no TCP connection or TLS of its own */
         { "accounts = ( {\n  name = \"w\";\n  tunnel = [\"t\"];\n  connect_timeout = 5;\n} );\n",
-          "t.conf:4: accounts[0].connect_timeout: cannot be used with 'tunnel' (line 3)" },
+          "t.conf:4: account \"w\": connect_timeout: cannot be used with 'tunnel' (line 3)" },
         { "accounts = ( {\n  name = \"w\";\n  tunnel = [\"t\"];\n  tls_timeout = 5;\n} );\n",
-          "t.conf:4: accounts[0].tls_timeout: cannot be used with 'tunnel' (line 3)" },
+          "t.conf:4: account \"w\": tls_timeout: cannot be used with 'tunnel' (line 3)" },
         { "accounts = ( {\n  name = \"w\";\n  tunnel = [\"t\"];\n  keepalive_idle = 5;\n} );\n",
-          "t.conf:4: accounts[0].keepalive_idle: cannot be used with 'tunnel' (line 3)" },
+          "t.conf:4: account \"w\": keepalive_idle: cannot be used with 'tunnel' (line 3)" },
         { "accounts = ( {\n  name = \"w\";\n  tunnel = [\"t\"];\n  keepalive_interval = 5;\n} );\n",
-          "t.conf:4: accounts[0].keepalive_interval: cannot be used with 'tunnel' (line 3)" },
+          "t.conf:4: account \"w\": keepalive_interval: cannot be used with 'tunnel' (line 3)" },
         { "accounts = ( {\n  name = \"w\";\n  tunnel = [\"t\"];\n  keepalive_count = 5;\n} );\n",
-          "t.conf:4: accounts[0].keepalive_count: cannot be used with 'tunnel' (line 3)" },
+          "t.conf:4: account \"w\": keepalive_count: cannot be used with 'tunnel' (line 3)" },
         /* the connection budget */
         { ACCOUNT("  max_connections = 0;\n"),
-          "t.conf:6: accounts[0].max_connections: 0 is out of range: must be 1..1000" },
+          "t.conf:6: account \"w\": max_connections: 0 is out of range: must be 1..1000" },
         { ACCOUNT("  max_connections = 1001;\n"),
-          "t.conf:6: accounts[0].max_connections: 1001 is out of range: must be 1..1000" },
+          "t.conf:6: account \"w\": max_connections: 1001 is out of range: must be 1..1000" },
         { "max_connections = 10;\n" ACCOUNT(),
           "t.conf:1: max_connections: unknown key at the top level; it belongs inside an account: accounts = ( { max_connections = ...; } ); "
           "or did you mean 'max_connecting'?" },
         { ACCOUNT("  status_interval = 0;\n"),
-          "t.conf:6: accounts[0].status_interval: 0 is out of range: must be 1..86400 seconds" },
+          "t.conf:6: account \"w\": status_interval: 0 is out of range: must be 1..86400 seconds" },
         { ACCOUNT("  status_interval = 0.999;\n"),
-          "t.conf:6: accounts[0].status_interval: 0.999 is out of range: must be 1..86400 seconds" },
+          "t.conf:6: account \"w\": status_interval: 0.999 is out of range: must be 1..86400 seconds" },
         { ACCOUNT("  status_interval = 86400.001;\n"),
-          "t.conf:6: accounts[0].status_interval: 86400.001 is out of range: must be 1..86400 seconds" },
+          "t.conf:6: account \"w\": status_interval: 86400.001 is out of range: must be 1..86400 seconds" },
         { ACCOUNT("  status_interval = 86401;\n"),
-          "t.conf:6: accounts[0].status_interval: 86401 is out of range: must be 1..86400 seconds" },
+          "t.conf:6: account \"w\": status_interval: 86401 is out of range: must be 1..86400 seconds" },
         { "status_interval = 60;\n" ACCOUNT(),
           "t.conf:1: status_interval: unknown key at the top level; it belongs inside an account: accounts = ( { status_interval = ...; } );" },
         { ACCOUNT("  max_conections = 5;\n"),
-          "t.conf:6: accounts[0]: unknown key 'max_conections', did you mean 'max_connections'?" },
+          "t.conf:6: account \"w\": unknown key 'max_conections', did you mean 'max_connections'?" },
         /* auth */
         { ACCOUNT("  auth = [\"PLAIN\", \"GSSAPI\"];\n"),
-          "t.conf:6: accounts[0].auth[1]: unsupported mechanism 'GSSAPI'; use PLAIN, LOGIN, CRAM-MD5, XOAUTH2 or OAUTHBEARER" },
+          "t.conf:6: account \"w\": auth[1]: unsupported mechanism 'GSSAPI'; use PLAIN, LOGIN, CRAM-MD5, XOAUTH2 or OAUTHBEARER" },
         { ACCOUNT("  auth = [\"plain\", \"PLAIN\"];\n"),
-          "t.conf:6: accounts[0].auth[1]: PLAIN is listed twice" },
+          "t.conf:6: account \"w\": auth[1]: PLAIN is listed twice" },
         { ACCOUNT("  auth = [\n    \"PLAIN\",\n    \"XOAUTH2\"];\n"),
-          "t.conf:8: accounts[0].auth[1]: XOAUTH2 needs oauth2_token_command" },
+          "t.conf:8: account \"w\": auth[1]: XOAUTH2 needs oauth2_token_command" },
         { "accounts = ( {\n  name = \"w\";\n  host = \"h\";\n  username = \"u\";\n"
           "  oauth2_token_command = [\"t\"];\n  auth = [\"OAUTHBEARER\", \"LOGIN\"];\n} );\n",
-          "t.conf:6: accounts[0].auth[1]: LOGIN needs a password: password, password_file or password_command" },
+          "t.conf:6: account \"w\": auth[1]: LOGIN needs a password: password, password_file or password_command" },
         { ACCOUNT("  auth = [];\n"),
-          "t.conf:6: accounts[0].auth: must not be an empty list" },
+          "t.conf:6: account \"w\": auth: must not be an empty list" },
         { ACCOUNT("  auth = \"PLAIN\";\n"),
-          "t.conf:6: accounts[0].auth: must be a list of SASL mechanism names, not a string" },
+          "t.conf:6: account \"w\": auth: must be a list of SASL mechanism names, not a string" },
         /* the second account is the bad one */
         { "accounts = (\n"
           "  { name = \"w\"; host = \"h\"; username = \"u\"; password = \"p\"; },\n"
           "  { name = \"x\"; host = \"h\"; username = \"u\"; password = \"p\";\n"
           "    port = 0; }\n"
           ");\n",
-          "t.conf:4: accounts[1].port: 0 is out of range: must be 1..65535" },
+          "t.conf:4: account \"x\": port: 0 is out of range: must be 1..65535" },
 };
 
 START_TEST(test_bad) {
@@ -1523,7 +1524,7 @@ static void check_mode(mode_t mode, const char *text, bool warn) {
                 return;
         }
         ck_assert_uint_eq(c->n_warnings, 1);
-        ck_assert_int_ge(asprintf(&want, "%s:6: accounts[0].password: %s holds a password but its mode is %04o, "
+        ck_assert_int_ge(asprintf(&want, "%s:6: account \"w\": password: %s holds a password but its mode is %04o, "
                                   "so group or others can read it; chmod 600 it, or use password_file or "
                                   "password_command", path, path, (unsigned) mode), 0);
         ck_assert_str_eq(c->warnings[0], want);
@@ -1561,7 +1562,7 @@ static void check_pwfile_mode(mode_t mode, bool warn) {
                 return;
         }
         ck_assert_uint_eq(c->n_warnings, 1);
-        ck_assert_int_ge(asprintf(&want, "%s:3: accounts[0].password_file: %s holds a password but its mode is %04o, "
+        ck_assert_int_ge(asprintf(&want, "%s:3: account \"w\": password_file: %s holds a password but its mode is %04o, "
                                   "so %s can read it; chmod 600 it", path, pw, (unsigned) mode,
                                   (mode & S_IROTH) ? "everyone" : "its group"), 0);
         ck_assert_str_eq(c->warnings[0], want);
@@ -1596,6 +1597,86 @@ START_TEST(test_pwfile_mode_warning) {
                             path);
                 ck_assert_uint_eq(c->n_warnings, 0);
         }
+}
+END_TEST
+
+/* CFG_LOAD_CHECK_FILES (cfg-check.c): every file and program that is not there is named, with
+ * the account by its name, the key and the file:line; once they are there, the load succeeds. */
+START_TEST(test_check_files) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        _cleanup_free_ char *err = NULL, *path = NULL, *text = NULL, *want = NULL, *f = NULL, *old_path = NULL;
+        const char *p = getenv("PATH");
+
+        old_path = p ? strdup(p) : NULL;
+        ck_assert_int_ge(asprintf(&path, "%s/a.conf", tmpdir), 0);
+        ck_assert_int_ge(asprintf(&text,
+                                  "accounts = ( {\n"
+                                  "  name = \"w\"; host = \"h\"; username = \"u\"; password_file = \"pw\"; ca_file = \"ca\";\n"
+                                  "  on_new = [\"imapidled-test-prog\", \"%%a\"];\n"
+                                  "  mailboxes = ( \"INBOX\",\n"
+                                  "    { name = \"Lists\"; on_expunge = [\"%s/noexec\"]; } );\n"
+                                  "}, {\n"
+                                  "  name = \"t\"; tunnel = [\"%s/tunnel\"]; on_flags = \"x\"; shell = true;\n"
+                                  "} );\n", tmpdir, tmpdir), 0);
+        write_file(path, text, strlen(text), 0600);
+        ck_assert_int_ge(asprintf(&f, "%s/noexec", tmpdir), 0);
+        write_file(f, "#!/bin/sh\n", 10, 0644);
+        ck_assert_int_eq(setenv("PATH", tmpdir, 1), 0);
+
+        /* Without the flag, as --dump and a reload load it: fine. */
+        ck_assert_int_eq(cfg_load_full(path, 0, &c, &err), 0);
+        ck_assert_ptr_null(err);
+        c = cfg_free(c);
+
+        ck_assert_int_eq(cfg_load_full(path, CFG_LOAD_CHECK_FILES, &c, &err), -EBADMSG);
+        ck_assert_ptr_null(c);
+        ck_assert_int_ge(asprintf(&want,
+                                  "%1$s:1: account \"w\": password_file: cannot read %2$s/pw: No such file or directory\n"
+                                  "%1$s:1: account \"w\": ca_file: cannot read %2$s/ca: No such file or directory\n"
+                                  "%1$s:1: account \"w\": on_new: program 'imapidled-test-prog' not found in PATH\n"
+                                  "%1$s:5: account \"w\", mailbox \"Lists\": on_expunge: cannot run '%2$s/noexec': "
+                                  "Permission denied\n"
+                                  "%1$s:6: account \"t\": tunnel: cannot run '%2$s/tunnel': No such file or directory",
+                                  path, tmpdir), 0);
+        ck_assert_str_eq(err, want);
+        err = mfree(err);
+
+        /* Everything there and executable: OK, but for the tunnel.  The password file is
+         * not read (it is empty, which the connect would refuse). */
+        f = mfree(f);
+        ck_assert_int_ge(asprintf(&f, "%s/pw", tmpdir), 0);
+        write_file(f, "", 0, 0600);
+        f = mfree(f);
+        ck_assert_int_ge(asprintf(&f, "%s/ca", tmpdir), 0);
+        write_file(f, "", 0, 0644);
+        f = mfree(f);
+        ck_assert_int_ge(asprintf(&f, "%s/noexec", tmpdir), 0);
+        ck_assert_int_eq(chmod(f, 0755), 0);
+        f = mfree(f);
+        ck_assert_int_ge(asprintf(&f, "%s/imapidled-test-prog", tmpdir), 0);
+        write_file(f, "#!/bin/sh\n", 10, 0755);
+        ck_assert_int_eq(cfg_load_full(path, CFG_LOAD_CHECK_FILES, &c, &err), -EBADMSG);
+        want = mfree(want);
+        ck_assert_int_ge(asprintf(&want, "%s:6: account \"t\": tunnel: cannot run '%s/tunnel': No such file or "
+                                  "directory", path, tmpdir), 0);
+        ck_assert_str_eq(err, want);
+        err = mfree(err);
+        ck_assert_int_eq(cfg_program_resolve("imapidled-test-prog"), 0);
+        ck_assert_int_eq(cfg_program_resolve(tmpdir), -EISDIR);
+        ck_assert_int_eq(cfg_program_resolve("no/such/prog"), -ENOENT);
+
+        text = mfree(text);
+        ck_assert_int_ge(asprintf(&text, "accounts = ( { name = \"w\"; host = \"h\"; username = \"u\";\n"
+                                  "  password_file = \"pw\"; ca_file = \"ca\"; on_new = [\"imapidled-test-prog\"]; } );\n"), 0);
+        write_file(path, text, strlen(text), 0600);
+        ck_assert_int_eq(cfg_load_full(path, CFG_LOAD_CHECK_FILES, &c, &err), 0);
+        ck_assert_ptr_null(err);
+        ck_assert_uint_eq(c->n_warnings, 0);
+
+        if (old_path)
+                ck_assert_int_eq(setenv("PATH", old_path, 1), 0);
+        else
+                ck_assert_int_eq(unsetenv("PATH"), 0);
 }
 END_TEST
 
@@ -1725,7 +1806,7 @@ START_TEST(test_include) {
                    strlen(pw_conf) - strlen("# a password in the file\naccounts = (") - strlen(");\n"), 0644);
         ck_assert_int_eq(cfg_load(path, &c, &err), 0);
         ck_assert_uint_eq(c->n_warnings, 1);
-        ck_assert_int_ge(asprintf(&want, "%s:5: accounts[0].password: %s holds a password but its mode is 0644, "
+        ck_assert_int_ge(asprintf(&want, "%s:5: account \"w\": password: %s holds a password but its mode is 0644, "
                                   "so group or others can read it; chmod 600 it, or use password_file or "
                                   "password_command", inc, inc), 0);
         ck_assert_str_eq(c->warnings[0], want);
@@ -1862,7 +1943,7 @@ START_TEST(test_include_directory) {
         {
                 _cleanup_free_ char *err = inc_load_err(-EBADMSG);
 
-                ck_assert_str_eq(err, "D/conf.d/a.conf:1: accounts[0].name: another account has this name "
+                ck_assert_str_eq(err, "D/conf.d/a.conf:1: account \"a\": name: another account has this name "
                                       "(D/conf.d/a.conf:1)");
         }
         inc_write("main.conf",
@@ -1916,7 +1997,7 @@ START_TEST(test_include_glob) {
         {
                 _cleanup_free_ char *err = inc_load_err(-EBADMSG);
 
-                ck_assert_str_eq(err, "D/main.conf:5: accounts[0].port: cannot be used with 'tunnel' "
+                ck_assert_str_eq(err, "D/main.conf:5: account \"main\": port: cannot be used with 'tunnel' "
                                       "(line 4)");
         }
         inc_write("main.conf",
@@ -2007,18 +2088,18 @@ START_TEST(test_include_errors) {
                 { "@include \"conf.d\"\n",
                   "accounts = ( {\n  name = \"x\";\n"
                   "  port = 70000; host = \"h\"; username = \"u\"; password = \"p\"; } );\n",
-                  "D/conf.d/x.conf:3: accounts[0].port: 70000 is out of range: must be 1..65535" },
+                  "D/conf.d/x.conf:3: account \"x\": port: 70000 is out of range: must be 1..65535" },
                 { "@include \"conf.d\"\n",
                   "\naccounts = ( { name = \"x\"; tunnel = [\"t\"]; }, {\n"
                   "  name = \"y\"; tunnel = [\"t\"]; pasword = 1; } );\n",
-                  "D/conf.d/x.conf:3: accounts[1]: unknown key 'pasword', did you mean 'password'?" },
+                  "D/conf.d/x.conf:3: account \"y\": unknown key 'pasword', did you mean 'password'?" },
                 { "@include \"conf.d\"\n",
                   "accounts = ( { name = \"x\"; tunnel = [\"t\"];\n  debounce = 5; max_delay = 2; } );\n",
-                  "D/conf.d/x.conf:2: accounts[0].max_delay: 2 s is less than debounce (5 s)" },
+                  "D/conf.d/x.conf:2: account \"x\": max_delay: 2 s is less than debounce (5 s)" },
                 /* inherited values are checked in the included accounts too */
                 { "idle_interval = 100;\n@include \"conf.d\"\n",
                   "accounts = ( { name = \"x\"; tunnel = [\"t\"];\n  liveness_interval = 100; } );\n",
-                  "D/conf.d/x.conf:2: accounts[0].liveness_interval: 100 s is not below idle_interval "
+                  "D/conf.d/x.conf:2: account \"x\": liveness_interval: 100 s is not below idle_interval "
                   "(100 s)" },
                 /* a syntax error in it */
                 { "@include \"conf.d\"\n",
@@ -2038,10 +2119,10 @@ START_TEST(test_include_errors) {
                 /* duplicate names across files name both places */
                 { "accounts = (\n  { name = \"x\"; tunnel = [\"t\"]; } );\n@include \"conf.d\"\n",
                   "\n" ACCT("x"),
-                  "D/conf.d/x.conf:2: accounts[0].name: another account has this name (D/main.conf:2)" },
+                  "D/conf.d/x.conf:2: account \"x\": name: another account has this name (D/main.conf:2)" },
                 { "@include \"conf.d\"\n@include \"conf.d/x.conf\"\n",
                   ACCT("x"),
-                  "D/conf.d/x.conf:1: accounts[0].name: another account has this name (D/conf.d/x.conf:1)" },
+                  "D/conf.d/x.conf:1: account \"x\": name: another account has this name (D/conf.d/x.conf:1)" },
                 /* a pattern or a directory anywhere but the top level of the main file */
                 { "accounts = (\n  @include \"conf.d/*.conf\"\n);\n",
                   ACCT("x"),
@@ -2283,7 +2364,7 @@ START_TEST(test_include_modes) {
         c = inc_load_ok();
         ck_assert_uint_eq(c->n_warnings, 1);
         p = inc_path("conf.d/a.conf");
-        ck_assert_int_ge(asprintf(&want, "%s:3: accounts[0].password: %s holds a password but its mode is 0640, so "
+        ck_assert_int_ge(asprintf(&want, "%s:3: account \"w\": password: %s holds a password but its mode is 0640, so "
                                   "group or others can read it; chmod 600 it, or use password_file or "
                                   "password_command", p, p), 0);
         ck_assert_str_eq(c->warnings[0], want);
@@ -2943,6 +3024,7 @@ static Suite *cfg_suite(void) {
         tcase_add_test(tc, test_mode_warning);
         tcase_add_test(tc, test_pwfile_mode_warning);
         tcase_add_test(tc, test_load_file);
+        tcase_add_test(tc, test_check_files);
         tcase_add_test(tc, test_size_limit);
         tcase_add_test(tc, test_include);
         tcase_add_test(tc, test_password_file);

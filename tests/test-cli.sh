@@ -1,10 +1,11 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# The command line: --version and --help; --check-config on a good file
-# (secrets redacted), on one that includes a directory of accounts (and
-# --list-accounts on it), and on
-# bad ones (non-zero exit, FILE:LINE and the key);
-# unknown options and arguments refused.
+# The command line: --version and --help; --check-config's verdict and --dump's
+# listing (secrets redacted) on a good file, on one that includes a directory of
+# accounts (and --list-accounts on it), and on bad ones (non-zero exit,
+# FILE:LINE and the key, the account by its name); files and programs that are
+# not there; --list-mailboxes with an unknown account; unknown options and
+# arguments refused.
 set -eu
 bin="${top_builddir:-.}/imapidled"
 tmp=$(mktemp -d)
@@ -27,14 +28,25 @@ if "$bin" --log-level loud -c /dev/null --check-config >/dev/null 2>&1; then fai
 if "$bin" -c "$tmp/missing.conf" --check-config >/dev/null 2>&1; then fail "missing file accepted"; fi
 ok
 
-# A good file: exit 0, the effective config printed, the password redacted.
+# A good file: --check-config says so in one line and exits 0; --dump prints the
+# effective config, the password redacted.  The hooks must exist: the fake ones are
+# on PATH here.
+mkdir "$tmp/bin"
+printf '#!/bin/sh\n' >"$tmp/bin/mbsync"
+printf '#!/bin/sh\n' >"$tmp/bin/flags"
+chmod 755 "$tmp/bin/mbsync" "$tmp/bin/flags"
+PATH="$tmp/bin:$PATH"
 cat >"$tmp/good.conf" <<'CONF'
 debounce = 0.5;
 accounts = ( { name = "work"; host = "imap.example.org"; username = "me"; password = "hunter2";
-               on_new = ["mbsync", "%a:%m"]; on_flags = { command = ["flags", "%m"]; details = true; }; } );
+               on_new = ["mbsync", "%a:%m"]; on_flags = { command = ["flags", "%m"]; details = true; }; },
+             { name = "home"; tunnel = ["mbsync"]; mailboxes = ["INBOX", "Lists/*", "Sent", "Archive/%"]; } );
 CONF
 chmod 600 "$tmp/good.conf"
 out=$("$bin" -c "$tmp/good.conf" --check-config 2>&1) || fail "good config refused: $out"
+[ "$out" = "configuration OK: 2 accounts, 3 mailboxes, 2 mailbox patterns" ] || fail "--check-config printed '$out'"
+ok
+out=$("$bin" -c "$tmp/good.conf" --dump 2>&1) || fail "--dump refused a good config: $out"
 echo "$out" | grep -q 'name = "work"' || fail "dump lacks the account: $out"
 echo "$out" | grep -q 'port = ' || fail "dump lacks the default port"
 echo "$out" | grep -q hunter2 && fail "the password was printed"
@@ -50,9 +62,11 @@ ok
 # an error in one of the files names it.
 mkdir "$tmp/conf.d"
 printf 'debounce = 0.5;\n@include "conf.d"\n' >"$tmp/inc.conf"
-printf 'accounts = ( { name = "two"; tunnel = ["t"]; } );\n' >"$tmp/conf.d/2.conf"
-printf 'accounts = ( { name = "one"; tunnel = ["t"]; } );\n' >"$tmp/conf.d/1.conf"
+printf 'accounts = ( { name = "two"; tunnel = ["mbsync"]; } );\n' >"$tmp/conf.d/2.conf"
+printf 'accounts = ( { name = "one"; tunnel = ["mbsync"]; } );\n' >"$tmp/conf.d/1.conf"
 out=$("$bin" -c "$tmp/inc.conf" --check-config 2>&1) || fail "included accounts refused: $out"
+[ "$out" = "configuration OK: 2 accounts, 2 mailboxes" ] || fail "--check-config printed '$out'"
+out=$("$bin" -c "$tmp/inc.conf" --dump 2>&1) || fail "included accounts refused by --dump: $out"
 [ "$(echo "$out" | grep '^    name = ' | tr -d ' \n')" = 'name="one";name="two";' ] ||
         fail "dump lacks the included accounts, in order: $out"
 # --list-accounts: the names alone, in the same order, for scripts and shell completion.
@@ -62,14 +76,55 @@ if "$bin" -c "$tmp/inc.conf" --list-accounts --check-config >/dev/null 2>&1; the
         fail "--list-accounts with --check-config accepted"
 fi
 # --once is the daemon's run, not a tool mode: it combines with none.
-for tool in --check-config --list-accounts --list-mailboxes=one; do
+for tool in --check-config --dump --list-accounts --list-mailboxes=one; do
         if out=$("$bin" -c "$tmp/inc.conf" --once "$tool" 2>&1); then fail "--once with $tool accepted"; fi
         echo "$out" | grep -qF -- "--once cannot be combined" || fail "--once with $tool: $out"
 done
-printf 'accounts = ( {\n name = "two"; tunnel = ["t"]; port = 1; } );\n' >"$tmp/conf.d/2.conf"
+if "$bin" -c "$tmp/inc.conf" --dump --check-config >/dev/null 2>&1; then
+        fail "--dump with --check-config accepted"
+fi
+# An account that is not there: the known ones are listed.
+if out=$("$bin" -c "$tmp/inc.conf" --list-mailboxes=onw 2>&1); then fail "--list-mailboxes=onw exited 0"; fi
+echo "$out" | grep -qF "No account 'onw' in $tmp/inc.conf; the accounts are one, two" ||
+        fail "unknown account: the known ones are not listed: $out"
+ok
+printf 'accounts = ( {\n name = "two"; tunnel = ["mbsync"]; port = 1; } );\n' >"$tmp/conf.d/2.conf"
 if "$bin" -c "$tmp/inc.conf" --list-accounts >/dev/null 2>&1; then fail "--list-accounts on a bad file exited 0"; fi
 if out=$("$bin" -c "$tmp/inc.conf" --check-config 2>&1); then fail "bad included file accepted"; fi
-echo "$out" | grep -qF "$tmp/conf.d/2.conf:2: accounts[0].port:" || fail "error not at the included file: $out"
+echo "$out" | grep -qF "$tmp/conf.d/2.conf:2: account \"two\": port:" || fail "error not at the included file: $out"
+ok
+
+# Files and programs that are not there, or not for us: each named, with its account, key and
+# file:line, all of them at once; exit 1.  The daemon refuses to start the same way.  Without
+# them (--dump) the file is fine.
+cat >"$tmp/files.conf" <<CONF
+accounts = ( { name = "work"; host = "h"; username = "u"; password_file = "no-pw"; ca_file = "$tmp";
+               on_new = ["imapidled-no-such-hook"]; },
+             { name = "home"; host = "h"; username = "u"; password_command = ["$tmp/good.conf"]; } );
+CONF
+chmod 600 "$tmp/files.conf"
+if out=$("$bin" -c "$tmp/files.conf" --check-config 2>&1); then fail "missing files accepted: $out"; fi
+for want in "$tmp/files.conf:1: account \"work\": password_file: cannot read $tmp/no-pw: No such file or directory" \
+            "$tmp/files.conf:1: account \"work\": ca_file: $tmp is a directory, not a file" \
+            "$tmp/files.conf:1: account \"work\": on_new: program 'imapidled-no-such-hook' not found in PATH" \
+            "$tmp/files.conf:3: account \"home\": password_command: cannot run '$tmp/good.conf': Permission denied"; do
+        echo "$out" | grep -qF "$want" || fail "--check-config does not say '$want': $out"
+done
+echo "$out" | grep -q "configuration OK" && fail "a verdict of OK with errors: $out"
+if out=$("$bin" -c "$tmp/files.conf" 2>&1); then fail "the daemon started with missing files: $out"; fi
+echo "$out" | grep -qF "account \"work\": password_file: cannot read $tmp/no-pw" ||
+        fail "the daemon does not name the missing password file: $out"
+"$bin" -c "$tmp/files.conf" --dump >/dev/null 2>&1 || fail "--dump refused a file whose files are missing"
+ok
+
+# A password file others may read: a warning, not an error.
+printf 'secret\n' >"$tmp/pw"
+chmod 644 "$tmp/pw"
+printf 'accounts = ( { name = "work"; host = "h"; username = "u"; password_file = "%s"; } );\n' "$tmp/pw" >"$tmp/pw.conf"
+out=$("$bin" -c "$tmp/pw.conf" --check-config 2>&1) || fail "a readable password file refused: $out"
+echo "$out" | grep -qF "account \"work\": password_file: $tmp/pw holds a password but its mode is 0644, so everyone can read it" ||
+        fail "no warning about the password file's mode: $out"
+echo "$out" | grep -qx "configuration OK: 1 account, 1 mailbox" || fail "no verdict: $out"
 ok
 
 # Bad files: each must fail, naming FILE:LINE and the key.
@@ -139,7 +194,7 @@ CONF
 bad "auth" <<'CONF'
 accounts = ( { name = "a"; host = "h"; username = "u"; password = "p"; auth = ["KERBEROS"]; } );
 CONF
-bad "tunnel" <<'CONF'
+bad 'account "a": host' <<'CONF'
 accounts = ( { name = "a"; host = "h"; tunnel = ["ssh", "h", "imapd"]; } );
 CONF
 bad "hook_timeout" <<'CONF'

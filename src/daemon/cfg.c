@@ -314,9 +314,13 @@ static void path_truncated(char buf[static CFG_PATH_MAX], int n) {
 }
 
 static void key_path(char buf[static CFG_PATH_MAX], const char *parent, const char *name) {
+        size_t l = parent ? strlen(parent) : 0;
         int n;
 
-        if (parent)
+        /* Inside an account named by account_path(): 'account "work": port'. */
+        if (l > 0 && parent[l - 1] == '"')
+                n = snprintf(buf, CFG_PATH_MAX, "%s: %s", parent, name);
+        else if (parent)
                 n = snprintf(buf, CFG_PATH_MAX, "%s.%s", parent, name);
         else
                 n = snprintf(buf, CFG_PATH_MAX, "%s", name);
@@ -325,6 +329,22 @@ static void key_path(char buf[static CFG_PATH_MAX], const char *parent, const ch
 
 static void index_path(char buf[static CFG_PATH_MAX], const char *parent, size_t i) {
         path_truncated(buf, snprintf(buf, CFG_PATH_MAX, "%s[%zu]", parent, i));
+}
+
+#define CFG_NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+
+/* How messages name the i-th account of a list: by its name when it has a valid one, which the
+ * reader finds in the file at once (issue 13: "accounts[1]" made them count), else by its index.
+ * g is the account's setting (any type). */
+static void account_path(char buf[static CFG_PATH_MAX], const config_setting_t *g, size_t i) {
+        const config_setting_t *n = g && config_setting_type(g) == CONFIG_TYPE_GROUP ?
+                config_setting_get_member(g, "name") : NULL;
+        const char *v = n && config_setting_type(n) == CONFIG_TYPE_STRING ? config_setting_get_string(n) : NULL;
+
+        if (v && *v && strlen(v) <= 64 && strspn(v, CFG_NAME_CHARS) == strlen(v))
+                path_truncated(buf, snprintf(buf, CFG_PATH_MAX, "account \"%s\"", v));
+        else
+                index_path(buf, "accounts", i);
 }
 
 static int add_warning(Cfg *c, char *w) {
@@ -731,7 +751,7 @@ static int parse_name(CfgCtx *x, const CfgKey *k, const config_setting_t *s, con
         r = get_string(x, s, key, &v);
         if (r < 0)
                 return r;
-        if (strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(v))
+        if (strspn(v, CFG_NAME_CHARS) != strlen(v))
                 return cfg_fail(x, s, key, "may contain only the characters A-Z a-z 0-9 . _ -");
         return strdup_to(v, FIELD(obj, k, char *));
 }
@@ -1734,7 +1754,7 @@ static int parse_accounts(CfgCtx *x, const CfgKey *k, const config_setting_t *s,
                 a->file = setting_file_in_cfg(x, g);
                 if (!a->file)
                         return -ENOMEM;
-                index_path(akey, key, (size_t) i);
+                account_path(akey, g, (size_t) i);
                 if (config_setting_type(g) != CONFIG_TYPE_GROUP)
                         return cfg_fail_type(x, g, akey, "a group { name = ...; ... }");
                 scope_init(CFG_SCOPE_ACCOUNT, a);
@@ -1860,7 +1880,7 @@ static int check_password_modes(CfgCtx *x, const config_setting_t *accounts, siz
                     (st.st_mode & (S_IRGRP | S_IROTH)) == 0)
                         continue;
                 s = member(config_setting_get_elem(accounts, (unsigned) (i - first)), "password_file");
-                index_path(key, "accounts", i - first);
+                account_path(key, config_setting_get_elem(accounts, (unsigned) (i - first)), i - first);
                 key_path(pkey, key, "password_file");
                 r = cfg_warn(x, s, pkey, "%s holds a password but its mode is %04o, so %s can read it; "
                              "chmod 600 it", a->password_file, (unsigned) (st.st_mode & 07777),
@@ -1893,7 +1913,7 @@ static int check_password_modes(CfgCtx *x, const config_setting_t *accounts, siz
                         mode = x->mode;
                 if ((mode & 077) == 0)
                         continue;
-                index_path(key, "accounts", i - first);
+                account_path(key, config_setting_get_elem(accounts, (unsigned) (i - first)), i - first);
                 key_path(pkey, key, "password");
                 r = cfg_warn(x, s, pkey, "%s holds a password but its mode is %04o, so group or others can "
                              "read it; chmod 600 it, or use password_file or password_command",
@@ -1921,7 +1941,7 @@ static int accounts_finish(CfgCtx *x, const config_setting_t *main_root, const c
                 r = account_merge_pass_env(c, a);
                 if (r < 0)
                         return r;
-                index_path(akey, "accounts", i - first);
+                account_path(akey, g, i - first);
                 r = check_delays(x, g, akey, a->debounce_usec, a->max_delay_usec);
                 if (r < 0)
                         return r;

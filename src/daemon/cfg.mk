@@ -8,7 +8,7 @@
 # so no OpenSSL comes with it.
 noinst_LIBRARIES += src/daemon/libcfg.a
 src_daemon_libcfg_a_SOURCES = \
-	src/daemon/cfg.c src/daemon/cfg.h \
+	src/daemon/cfg.c src/daemon/cfg.h src/daemon/cfg-check.c \
 	src/daemon/cfg-table.c src/daemon/cfg-internal.h
 src_daemon_libcfg_a_CPPFLAGS = $(AM_CPPFLAGS) $(LIBCONFIG_CFLAGS)
 CFG_LIBS = src/daemon/libcfg.a src/imap/libimap.a src/shared/libshared.a $(LIBCONFIG_LIBS)

@@ -123,6 +123,7 @@ typedef struct PollRequest {
         bool qresync;
         uint32_t st_exists, st_uidvalidity, st_uidnext;
         uint64_t st_modseq;
+        bool refused;           /* its STATUS was refused and that was logged: not again every round */
 } PollRequest;
 
 struct Connection {
@@ -159,6 +160,7 @@ struct Connection {
         unsigned n_pending;
 
         bool settled, stopping, auth_failed, starttls_done, starttls_ready;
+        bool mailbox_missing;   /* EXAMINE refused: retried at the login backoff's pace */
         /* [ALERT]s logged on this transport: a server must not make us log per response. */
         unsigned alerts;
         /* ENABLE QRESYNC was sent on this session / the server said ENABLED QRESYNC. */
@@ -236,7 +238,9 @@ struct Connection {
 /* ---- the core's services to the modes (connection.c) ---- */
 
 void connection_set_state(Connection *c, ConnectionState st);
-/* Close this connection and try again later (backoff).  Returns 0. */
+/* Close this connection and try again later (backoff; the login's slow pace after a refused
+ * login or EXAMINE).  Logs one warning: what, strerror(-r) unless what ends with it already, a
+ * hint when the tls setting looks wrong for the port, and the delay.  Returns 0. */
 int connection_fail(Connection *c, int r, const char *what);
 /* connection_fail() with the session's own error text. */
 int connection_fail_session(Connection *c, int r);

@@ -281,8 +281,11 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
 /* Exponential backoff with jitter: the delay is drawn from [b/2, b] so that
  * accounts that failed together do not come back together (docs/SECURITY.md J10). */
 static uint64_t next_delay(Connection *c) {
-        uint64_t lo = c->auth_failed ? AUTH_BACKOFF_MIN_USEC : BACKOFF_MIN_USEC;
-        uint64_t hi = c->auth_failed ? AUTH_BACKOFF_MAX_USEC : BACKOFF_MAX_USEC;
+        /* A refused login or a mailbox the server does not have is not fixed by trying again
+         * soon: only the user fixes it, so the slow pace, without a warning every few seconds. */
+        bool slow = c->auth_failed || c->mailbox_missing;
+        uint64_t lo = slow ? AUTH_BACKOFF_MIN_USEC : BACKOFF_MIN_USEC;
+        uint64_t hi = slow ? AUTH_BACKOFF_MAX_USEC : BACKOFF_MAX_USEC;
         uint64_t b, r = 0;
 
         b = c->backoff_usec == 0 ? lo : MAX(c->backoff_usec * 2, lo);
@@ -299,26 +302,52 @@ static bool secret_is_fetched(const CfgAccount *a) {
 }
 
 /* One allocation per failure, which the backoff spaces out; on ENOMEM the old text stays. */
-static void connection_set_last_error(Connection *c, const char *what, int r) {
-        char *e;
+static void connection_set_last_error(Connection *c, const char *what) {
+        char *e = strdup(what);
 
-        if (asprintf(&e, "%s%s%s", what, r < 0 ? ": " : "", r < 0 ? strerror(-r) : "") < 0)
+        if (!e)
                 return;
         free(c->last_error);
         c->last_error = e;
         c->last_error_at = connection_now(c);
 }
 
+/* What the account's tls setting may have to do with a failure: implicit TLS towards a port
+ * that speaks plain IMAP fails the handshake on the greeting's bytes, which OpenSSL reads as a
+ * record header ("wrong version number"); STARTTLS or plain text towards a port that speaks TLS
+ * from the first byte waits for a greeting that never comes (that server waits for our
+ * ClientHello).  "" when there is nothing to suggest. */
+static const char *tls_hint(const Connection *c, int r, const char *what) {
+        if (c->account->tunnel)
+                return "";
+        if (c->account->tls == CFG_TLS_IMPLICIT && strstr(what, "TLS handshake:") &&
+            (strstr(what, "wrong version number") || strstr(what, "packet length too long")))
+                return "; the server does not speak TLS at once on this port: for STARTTLS (usually port "
+                       "143) set tls = \"starttls\"";
+        if (c->account->tls != CFG_TLS_IMPLICIT && c->state == CONNECTION_GREETING && r == -ETIMEDOUT)
+                return "; a server that speaks TLS from the first byte (usually port 993) sends no greeting "
+                       "before it: for that set tls = \"implicit\"";
+        return "";
+}
+
 /* Close this connection and try again later.  Returns 0: the failure is
  * handled here, the caller's event handler must not fail the loop. */
 int connection_fail(Connection *c, int r, const char *what) {
         uint64_t delay, now = 0;
-        char why[300];
+        const char *err = r < 0 ? strerror(-r) : "";
+        char why[512];
+        size_t lw, le = strlen(err);
         int k;
 
-        /* 'what' may be conn_error() of the transport closed just below. */
+        /* 'what' may be conn_error() of the transport closed just below; it often ends with
+         * the same strerror() already ("connect to 127.0.0.1:143: Connection refused"), which
+         * needs no second copy. */
         (void) snprintf(why, sizeof(why), "%s", what);
         what = why;
+        lw = strlen(what);
+        if (r < 0 && lw >= le && strcmp(what + lw - le, err) == 0)
+                err = "";
+        (void) snprintf(why + lw, sizeof(why) - lw, "%s%s%s", *err ? ": " : "", err, tls_hint(c, r, what));
         /* J10: a connection that fails soon after it was set up is one more failure of
          * the run, not the first of a new one. */
         if (c->healthy_since > 0) {
@@ -333,7 +362,7 @@ int connection_fail(Connection *c, int r, const char *what) {
         }
         if (c->once) {
                 /* --once: one attempt, no backoff; the manager names the account. */
-                log_warning("%s: %s%s%s", connection_name(c), what, r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
+                log_warning("%s: %s", connection_name(c), what);
                 c->once_failed = c->settled = c->stopping = true;
                 connection_set_state(c, CONNECTION_STOPPED);
                 return 0;
@@ -345,9 +374,9 @@ int connection_fail(Connection *c, int r, const char *what) {
                 delay = next_delay(c);
         (void) sd_event_now(c->event, CLOCK_BOOTTIME, &now);
         c->retry_at = now + delay;
-        connection_set_last_error(c, what, r);
-        log_warning("%s: %s%s%s, retrying in %" PRIu64 "s", connection_name(c), what, r < 0 ? ": " : "",
-                    r < 0 ? strerror(-r) : "", (delay + USEC_PER_SEC / 2) / USEC_PER_SEC);
+        connection_set_last_error(c, what);
+        log_warning("%s: %s, retrying in %" PRIu64 "s", connection_name(c), what,
+                    (delay + USEC_PER_SEC / 2) / USEC_PER_SEC);
         c->settled = true;
         connection_set_state(c, CONNECTION_WAITING);
         c->retry = sd_event_source_disable_unref(c->retry);
@@ -1484,8 +1513,12 @@ static int begin(Connection *c) {
         }
         if (a->password_file) {
                 r = secret_file_read(a->password_file, &c->secret);
-                if (r < 0)
-                        return connection_fail(c, r, "cannot read password_file");
+                if (r < 0) {
+                        char why[480];
+
+                        (void) snprintf(why, sizeof(why), "cannot read password_file %s", a->password_file);
+                        return connection_fail(c, r, why);
+                }
         } else if (a->password) {
                 c->secret = strdup(a->password);
                 if (!c->secret)

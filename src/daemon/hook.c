@@ -332,8 +332,11 @@ static void hook_log_exit(Hook *h) {
                 (void) snprintf(prefix, sizeof(prefix), "timed out after %s, ",
                                 format_seconds(h->timeout_usec, t, sizeof(t)));
 
+        /* A secret command runs on every connect: its success is routine, a debug line; a hook's
+         * run is an event the user asked for. */
         if (WIFEXITED(st))
-                log_full(WEXITSTATUS(st) == 0 && !h->timed_out ? LOG_INFO : LOG_WARNING,
+                log_full(WEXITSTATUS(st) != 0 || h->timed_out ? LOG_WARNING :
+                         h->streams[HOOK_STDOUT].capture ? LOG_DEBUG : LOG_INFO,
                          "%s[%d]: %sexited with status %d", h->name, (int) h->pid, prefix, WEXITSTATUS(st));
         else if (WIFSIGNALED(st))
                 log_warning("%s[%d]: %skilled by signal %d (SIG%s)", h->name, (int) h->pid, prefix,

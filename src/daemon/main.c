@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * main.c: imapidled's entry point: the command line, the configuration, then
- * the manager's loop (or a one-shot tool mode: --check-config,
+ * the manager's loop (or a one-shot tool mode: --check-config, --dump,
  * --list-accounts, --list-mailboxes; --once is the manager's loop that ends
  * when every account caught up).  Kept short on purpose (docs/HACKING.md).
  */
@@ -24,6 +24,7 @@
 
 static const char *arg_config = NULL;
 static bool arg_check_config = false;
+static bool arg_dump = false;
 static const char *arg_list_mailboxes = NULL;
 static bool arg_list_accounts = false;
 static const char *arg_control_socket = NULL;
@@ -38,7 +39,8 @@ static void help(FILE *f) {
                 "'status' prints what the running daemon is doing with each mailbox.\n"
                 "\n"
                 "  -c, --config=FILE           configuration file (see imapidled.conf(5))\n"
-                "      --check-config          check the configuration, print it with secrets redacted, exit\n"
+                "      --check-config          check the configuration and the files it names, exit\n"
+                "      --dump                  print the effective configuration, secrets redacted, exit\n"
                 "      --list-accounts         print the configured accounts' names, one a line, exit\n"
                 "      --list-mailboxes=ACCOUNT  connect and list the mailboxes ACCOUNT can watch\n"
                 "      --control-socket=FILE   the socket 'status' uses (default: in the runtime directory)\n"
@@ -117,14 +119,47 @@ static void nofile_setup(const Cfg *cfg, bool raise) {
                     (uintmax_t) limit);
 }
 
+/* One log line per line of a load error: cfg_check_files() reports every problem it found. */
+static void log_errors(const char *error, int r) {
+        if (!error) {
+                log_error("%s", strerror(-r));
+                return;
+        }
+        for (const char *p = error; *p;) {
+                size_t n = strcspn(p, "\n");
+
+                log_error("%.*s", (int) n, p);
+                p += n;
+                if (*p)
+                        p++;
+        }
+}
+
+/* --check-config's verdict, one line for people and scripts; the listing is --dump's. */
+static int check_config_verdict(const Cfg *cfg) {
+        size_t mailboxes = 0, patterns = 0;
+
+        for (size_t i = 0; i < cfg->n_accounts; i++) {
+                mailboxes += cfg->accounts[i].n_mailboxes - cfg->accounts[i].n_patterns;
+                patterns += cfg->accounts[i].n_patterns;
+        }
+        printf("configuration OK: %zu account%s, %zu mailbox%s", cfg->n_accounts, cfg->n_accounts == 1 ? "" : "s",
+               mailboxes, mailboxes == 1 ? "" : "es");
+        if (patterns > 0)
+                printf(", %zu mailbox pattern%s", patterns, patterns == 1 ? "" : "s");
+        printf("\n");
+        return fflush(stdout) == 0 && !ferror(stdout) ? 0 : -EIO;
+}
+
 static int parse_argv(int argc, char *argv[]) {
-        enum { ARG_VERSION = 0x100, ARG_CHECK_CONFIG, ARG_LIST_MAILBOXES, ARG_LIST_ACCOUNTS, ARG_LOG_LEVEL,
+        enum { ARG_VERSION = 0x100, ARG_CHECK_CONFIG, ARG_DUMP, ARG_LIST_MAILBOXES, ARG_LIST_ACCOUNTS, ARG_LOG_LEVEL,
                ARG_CONTROL_SOCKET, ARG_JSON, ARG_TRACE, ARG_ONCE };
         static const struct option options[] = {
                 { "help",           no_argument,       NULL, 'h'                },
                 { "version",        no_argument,       NULL, ARG_VERSION        },
                 { "config",         required_argument, NULL, 'c'                },
                 { "check-config",   no_argument,       NULL, ARG_CHECK_CONFIG   },
+                { "dump",           no_argument,       NULL, ARG_DUMP           },
                 { "list-mailboxes", required_argument, NULL, ARG_LIST_MAILBOXES },
                 { "list-accounts",  no_argument,       NULL, ARG_LIST_ACCOUNTS  },
                 { "verbose",        no_argument,       NULL, 'v'                },
@@ -150,6 +185,9 @@ static int parse_argv(int argc, char *argv[]) {
                         break;
                 case ARG_CHECK_CONFIG:
                         arg_check_config = true;
+                        break;
+                case ARG_DUMP:
+                        arg_dump = true;
                         break;
                 case ARG_LIST_MAILBOXES:
                         arg_list_mailboxes = optarg;
@@ -200,12 +238,12 @@ static int parse_argv(int argc, char *argv[]) {
                 log_error("--json goes with 'status'");
                 return -EINVAL;
         }
-        if (arg_list_accounts && (arg_check_config || arg_list_mailboxes)) {
-                log_error("--list-accounts cannot be combined with --check-config or --list-mailboxes");
+        if (arg_list_accounts + arg_check_config + arg_dump + !!arg_list_mailboxes > 1) {
+                log_error("--list-accounts, --check-config, --dump and --list-mailboxes cannot be combined");
                 return -EINVAL;
         }
-        if (arg_once && (arg_check_config || arg_list_mailboxes || arg_list_accounts)) {
-                log_error("--once cannot be combined with --check-config, --list-accounts or --list-mailboxes");
+        if (arg_once && (arg_check_config || arg_dump || arg_list_mailboxes || arg_list_accounts)) {
+                log_error("--once cannot be combined with --check-config, --dump, --list-accounts or --list-mailboxes");
                 return -EINVAL;
         }
         return 1;
@@ -291,9 +329,13 @@ int main(int argc, char *argv[]) {
                 }
                 arg_config = path;
         }
-        r = cfg_load(arg_config, &cfg, &error);
+        /* The daemon and --check-config look at the files and programs too (cfg_check_files()):
+         * better one clear error now than a failing connect or hook later.  --dump,
+         * --list-accounts (shell completion) and --list-mailboxes do not need them all. */
+        r = cfg_load_full(arg_config, arg_check_config || !(arg_dump || arg_list_accounts || arg_list_mailboxes) ?
+                          CFG_LOAD_CHECK_FILES : 0, &cfg, &error);
         if (r < 0) {
-                log_error("%s", error ? error : strerror(-r));
+                log_errors(error, r);
                 return EXIT_FAILURE;
         }
         for (size_t i = 0; i < cfg->n_warnings; i++)
@@ -314,10 +356,15 @@ int main(int argc, char *argv[]) {
         }
 
         /* Only the daemon raises the limit; --check-config says what the daemon would meet. */
-        if (!arg_list_mailboxes)
+        if (!arg_list_mailboxes && !arg_dump)
                 nofile_setup(cfg, !arg_check_config);
 
         if (arg_check_config) {
+                r = check_config_verdict(cfg);
+                cfg_free(cfg);
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        }
+        if (arg_dump) {
                 r = cfg_dump(cfg, stdout);
                 cfg_free(cfg);
                 return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

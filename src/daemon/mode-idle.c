@@ -59,9 +59,15 @@ static int on_examined(Connection *c, const ImapResponse *r, bool ok, const char
 
         (void) r;
         if (!ok) {
-                log_warning("%s: cannot open the mailbox: %s", connection_name(c), text);
+                /* Usually a name the server does not have (RFC 5530 NONEXISTENT): a
+                 * configuration error, which trying again every few seconds does not fix. */
+                log_error("%s: the server refused to open mailbox \"%s\" (%s); "
+                          "'imapidled --list-mailboxes=%s' lists those it has", connection_name(c),
+                          watch_mailbox(w), text, c->account->name);
+                c->mailbox_missing = true;
                 return connection_fail(c, -ENOENT, "EXAMINE refused");
         }
+        c->mailbox_missing = false;
         connection_attach(c, w);
         if (c->sel_qresync) {
                 /* No VANISHED (EARLIER) at all: nothing was expunged since (RFC 7162 §3.2.5). */

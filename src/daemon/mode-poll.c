@@ -81,10 +81,18 @@ static int poll_step(Connection *c) {
 }
 
 static int on_status_done(Connection *c, const ImapResponse *r, bool ok, const char *text) {
+        PollRequest *q = &c->m.poll.req[c->m.poll.next];
+        const Watch *w = c->m.poll.watches[c->m.poll.next];
+
         (void) r;
-        if (!ok)
-                log_warning("%s: STATUS %s refused: %s", connection_name(c),
-                            watch_name(c->m.poll.watches[c->m.poll.next]), text);
+        /* Once per mailbox, not every round: it is a name the server does not have until the
+         * user changes the configuration, and the other mailboxes are still polled. */
+        if (!ok && !q->refused)
+                log_error("%s: STATUS %s refused (%s); 'imapidled --list-mailboxes=%s' lists the mailboxes "
+                          "the server has", connection_name(c), watch_name(w), text, c->account->name);
+        else if (!ok)
+                log_debug("%s: STATUS %s refused again: %s", connection_name(c), watch_name(w), text);
+        q->refused = !ok;
         c->m.poll.next++;
         return poll_step(c);
 }

@@ -167,6 +167,30 @@ static int print_mailbox(const ImapResponse *r, void *userdata) {
         return 0;
 }
 
+/* A typo on the command line: say which names there are, up to a screenful; --list-accounts
+ * has them all. */
+#define TOOL_KNOWN_ACCOUNTS_MAX 20
+
+static void log_unknown_account(const Cfg *cfg, const char *name) {
+        char list[1024];
+        size_t n = 0, shown = MIN(cfg->n_accounts, (size_t) TOOL_KNOWN_ACCOUNTS_MAX);
+
+        list[0] = 0;
+        for (size_t i = 0; i < shown && n < sizeof(list); i++) {
+                int k = snprintf(list + n, sizeof(list) - n, "%s%s", i > 0 ? ", " : "", cfg->accounts[i].name);
+
+                if (k < 0)
+                        break;
+                n += (size_t) k;
+        }
+        if (cfg->n_accounts > shown)
+                log_error("No account '%s' in %s; the accounts are %s and %zu more (--list-accounts)", name,
+                          cfg->path, list, cfg->n_accounts - shown);
+        else
+                log_error("No account '%s' in %s; the account%s %s %s", name, cfg->path,
+                          cfg->n_accounts == 1 ? "" : "s", cfg->n_accounts == 1 ? "is" : "are", list);
+}
+
 int tool_list_mailboxes(const Cfg *cfg, const char *name) {
         const CfgAccount *a = cfg_find_account(cfg, name);
         _cleanup_(imap_client_freep) ImapClient *c = NULL;
@@ -179,7 +203,7 @@ int tool_list_mailboxes(const Cfg *cfg, const char *name) {
         int r;
 
         if (!a) {
-                log_error("No account '%s' in %s", name, cfg->path);
+                log_unknown_account(cfg, name);
                 return -ENOENT;
         }
         o = (ImapClientOpts) {
@@ -200,6 +224,9 @@ int tool_list_mailboxes(const Cfg *cfg, const char *name) {
                 return log_error_errno(r, "Account '%s': %s", name, msg ? msg : "cannot connect");
         if (imap_client_state(c) == IMAP_STATE_NONAUTH) {
                 r = get_secret(a, &secret);
+                if (r < 0 && a->password_file)
+                        return log_error_errno(r, "Account '%s': cannot read password_file %s: %m", name,
+                                               a->password_file);
                 if (r < 0)
                         return log_error_errno(r, "Account '%s': cannot get the password: %m", name);
                 if (a->oauth2_token_command) {
