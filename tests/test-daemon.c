@@ -933,8 +933,10 @@ START_TEST(test_fresh_secret) {
 END_TEST
 
 /* Issue 13: user4 with three mailboxes, one IDLE connection each, and a password_command that
- * counts its runs in d->dir/calls; extra: more account settings.  Returns the calls file's path. */
-static void secret_account(Daemon *d, const char *extra, char calls[static 160]) {
+ * counts its runs in d->dir/calls; extra: more account settings; arg: more of the command's
+ * argv (a libconfig list's tail, e.g. ", \"x\"").  The mailboxes are made afresh unless the
+ * daemon runs (then only the configuration is written).  Returns the calls file's path. */
+static void secret_account_full(Daemon *d, const char *extra, const char *arg, bool running, char calls[static 160]) {
         static const char *const del1[] = { "mailbox", "delete", "-u", "user4", "Sc1", NULL };
         static const char *const del2[] = { "mailbox", "delete", "-u", "user4", "Sc2", NULL };
         static const char *const create[] = { "mailbox", "create", "-u", "user4", "Sc1", "Sc2", NULL };
@@ -942,9 +944,11 @@ static void secret_account(Daemon *d, const char *extra, char calls[static 160])
         char script[160];
         FILE *f;
 
-        (void) th_dovecot_doveadm(&dovecot, del1);
-        (void) th_dovecot_doveadm(&dovecot, del2);
-        ck_assert_int_eq(th_dovecot_doveadm(&dovecot, create), 0);
+        if (!running) {
+                (void) th_dovecot_doveadm(&dovecot, del1);
+                (void) th_dovecot_doveadm(&dovecot, del2);
+                ck_assert_int_eq(th_dovecot_doveadm(&dovecot, create), 0);
+        }
         snprintf(script, sizeof(script), "%s/pw.sh", d->dir);
         snprintf(calls, 160, "%s/calls", d->dir);
         f = fopen(script, "we");
@@ -953,10 +957,14 @@ static void secret_account(Daemon *d, const char *extra, char calls[static 160])
         fclose(f);
         ck_assert_int_ge(asprintf(&acc,
                 "{ name = \"sc\"; host = \"127.0.0.1\"; port = %s; tls = \"starttls\"; ca_file = \"%s\";\n"
-                "  username = \"user4\"; password_command = [\"/bin/sh\", \"%s\"];\n"
+                "  username = \"user4\"; password_command = [\"/bin/sh\", \"%s\"%s];\n"
                 "  mailboxes = [\"INBOX\", \"Sc1\", \"Sc2\"]; imap_notify = \"off\"; %s }",
-                dovecot.plain_port, dovecot.ca_file, script, extra), 0);
+                dovecot.plain_port, dovecot.ca_file, script, arg, extra), 0);
         write_config(d, "accounts = ( %s );\n", acc);
+}
+
+static void secret_account(Daemon *d, const char *extra, char calls[static 160]) {
+        secret_account_full(d, extra, "", false, calls);
 }
 
 static unsigned calls_of(const char *calls) {
@@ -980,6 +988,33 @@ START_TEST(test_secret_shared) {
         ck_assert_msg(wait_log(&d, "-> idling", 6, 15000), "log:\n%s", tail_of(d.log));
         ck_assert_uint_eq(calls_of(calls), 1);
         ck_assert_uint_eq(log_count(&d, th_dovecot_pass(&dovecot, 4)), 0);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
+START_TEST(test_secret_reload) {
+        /* A reload that leaves the account alone keeps its secret; one that changes its
+         * password_command drops it: the new account's connections run the command (once). */
+        char calls[160];
+        Daemon d;
+
+        daemon_dovecot_init(&d);
+        secret_account(&d, "", calls);
+        daemon_start(&d);
+        ck_assert_msg(wait_log(&d, "-> idling", 3, 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+        ck_assert_msg(wait_log(&d, "Reloaded: 1 account kept, 0 started, 0 stopped", 1, 5000), "log:\n%s",
+                      tail_of(d.log));
+        ck_assert_int_eq(kill(d.pid, SIGUSR2), 0);
+        ck_assert_msg(wait_log(&d, "-> idling", 6, 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_uint_eq(calls_of(calls), 1);
+        secret_account_full(&d, "", ", \"changed\"", true, calls);
+        ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+        ck_assert_msg(wait_log(&d, "Reloaded: 0 accounts kept, 1 started, 1 stopped", 1, 5000), "log:\n%s",
+                      tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "-> idling", 9, 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_uint_eq(calls_of(calls), 2);
         daemon_stop(&d);
         daemon_done(&d);
 }
@@ -1281,6 +1316,7 @@ static Suite *daemon_suite(void) {
         tcase_add_test(tc, test_fresh_secret);
         tcase_add_test(tc, test_secret_shared);
         tcase_add_test(tc, test_secret_cache_zero);
+        tcase_add_test(tc, test_secret_reload);
         tcase_add_test(tc, test_connection_budget);
         tcase_add_test(tc, test_max_connecting);
         tcase_add_test(tc, test_poller_transcript);
