@@ -47,7 +47,8 @@ typedef struct Connection Connection;
 typedef enum ConnectionState {
         /* Setting up (the core, connection.c). */
         CONNECTION_WAITING,             /* backoff before the next attempt */
-        CONNECTION_SECRET,              /* running password_command / oauth2_token_command */
+        CONNECTION_SECRET,              /* waiting for password_command / oauth2_token_command, run
+                                         * for the account's connections together (secret.h) */
         CONNECTION_QUEUED,              /* waiting for a slot of max_connecting (ramp.h) */
         CONNECTION_CONNECTING,          /* name lookup, TCP connect, implicit TLS handshake */
         CONNECTION_GREETING,
