@@ -104,7 +104,7 @@ static const char full_conf[] =
         "hook_timeout = 30; debounce = 0.25; max_delay = 10; max_concurrent_hooks = 8; max_connecting = 100000;"  /*  3 */
         " connect_timeout = 0.1; tls_timeout = 3600; greeting_timeout = 10; auth_timeout = 20.5;"
         " select_timeout = 45; done_timeout = 5; command_timeout = 90; liveness_interval = 300;"
-        " keepalive_idle = 32767; keepalive_interval = 1; keepalive_count = 127; pass_env = [\"PASSWORD_STORE_DIR\"];\n"
+        " keepalive_idle = 32767; keepalive_interval = 1; keepalive_count = 127; pass_env = [\"PASSWORD_STORE_DIR\"]; secret_cache = 600;\n"
         "accounts = (\n"                                                        /*  4 */
         "  {\n"                                                                 /*  5 */
         "    name = \"work\";\n"
@@ -147,7 +147,7 @@ static const char full_conf[] =
         "    username = \"me@example.com\";\n"
         "    oauth2_token_command = [\"oauth2-token\", \"me\"];\n"
         "    auth = [\"XOAUTH2\", \"oauthbearer\"]; debounce = 2.5; details_max = 1;"
-        " liveness_interval = 599.999; keepalive_idle = 60.0; max_connections = 1; status_interval = 1;\n"
+        " liveness_interval = 599.999; keepalive_idle = 60.0; max_connections = 1; status_interval = 1; secret_cache = 0;\n"
         "  },\n"                                                                /* 40 */
         "  { name = \"pwfile\"; host = \"192.0.2.1\"; username = \"u\"; password_file = \"/run/pw\";\n"
         "    tls = \"none\"; allow_plaintext = true; }\n"
@@ -208,6 +208,7 @@ START_TEST(test_full) {
         ck_assert_ptr_null(a->password_file);
         assert_strv(a->password_command, STRV("pass", "show", "mail/work"));
         ck_assert_ptr_null(a->oauth2_token_command);
+        ck_assert_uint_eq(a->secret_cache_usec, 600 * USEC_PER_SEC);         /* the top level's */
         ck_assert_ptr_null(a->tunnel);
         assert_strv(a->auth, STRV("CRAM-MD5", "PLAIN"));
         ck_assert_uint_eq(a->n_mailboxes, 3);
@@ -335,6 +336,7 @@ START_TEST(test_full) {
         ck_assert_int_eq(a->tls, CFG_TLS_IMPLICIT);
         assert_strv(a->oauth2_token_command, STRV("oauth2-token", "me"));
         assert_strv(a->auth, STRV("XOAUTH2", "OAUTHBEARER"));
+        ck_assert_uint_eq(a->secret_cache_usec, 0);
         ck_assert_uint_eq(a->debounce_usec, 2500 * USEC_PER_MSEC);
         ck_assert_uint_eq(a->max_delay_usec, 10 * USEC_PER_SEC);
         ck_assert_uint_eq(a->details_max, 1);
@@ -495,6 +497,33 @@ START_TEST(test_limits) {
                 ck_assert_uint_eq(c->debounce_usec, limits[_i].debounce_ms * USEC_PER_MSEC);
         if (strstr(limits[_i].global, "max_delay"))
                 ck_assert_uint_eq(c->max_delay_usec, limits[_i].max_delay_ms * USEC_PER_MSEC);
+}
+END_TEST
+
+/* secret_cache: 300 s by default, 0 and 86400 accepted, an account inherits the top level's (also
+ * when that is written after it) or sets its own. */
+START_TEST(test_secret_cache) {
+        static const struct {
+                const char *text;
+                uint64_t global_ms, account_ms[2];
+        } cases[] = {
+                { "accounts = ( { name = \"a\"; tunnel = [\"t\"]; }, { name = \"b\"; tunnel = [\"t\"]; } );\n",
+                  300000, { 300000, 300000 } },
+                { "accounts = ( { name = \"a\"; tunnel = [\"t\"]; secret_cache = 0; },\n"
+                  "             { name = \"b\"; tunnel = [\"t\"]; } );\nsecret_cache = 86400;\n",
+                  86400000, { 0, 86400000 } },
+                { "secret_cache = 0;\naccounts = ( { name = \"a\"; tunnel = [\"t\"]; secret_cache = 2.5; },\n"
+                  "             { name = \"b\"; tunnel = [\"t\"]; } );\n",
+                  0, { 2500, 0 } },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_(cfg_freep) Cfg *c = load_ok(cases[i].text, "t.conf");
+
+                ck_assert_uint_eq(c->secret_cache_usec, cases[i].global_ms * USEC_PER_MSEC);
+                ck_assert_uint_eq(c->accounts[0].secret_cache_usec, cases[i].account_ms[0] * USEC_PER_MSEC);
+                ck_assert_uint_eq(c->accounts[1].secret_cache_usec, cases[i].account_ms[1] * USEC_PER_MSEC);
+        }
 }
 END_TEST
 
@@ -901,7 +930,7 @@ START_TEST(test_inherit_schema) {
                                   cfg_keys[i].flags & (CFG_KEY_DEADLINE | CFG_KEY_ZERO_OFF));
                 n++;
         }
-        ck_assert_uint_eq(n, 15);
+        ck_assert_uint_eq(n, 16);
 }
 END_TEST
 
@@ -1215,6 +1244,19 @@ static const struct {
           "t.conf:6: account \"w\": debounce: must be a number of seconds, not a boolean" },
         { ACCOUNT("  debounce = 3601;\n"),
           "t.conf:6: account \"w\": debounce: 3601 is out of range: must be 0..3600 seconds" },
+        /* secret_cache (issue 13): a duration, 0..86400 */
+        { "secret_cache = -1;\n" ACCOUNT(),
+          "t.conf:1: secret_cache: -1 is out of range: must be 0..86400 seconds" },
+        { "secret_cache = 86401;\n" ACCOUNT(),
+          "t.conf:1: secret_cache: 86401 is out of range: must be 0..86400 seconds" },
+        { "secret_cache = 86400.0006;\n" ACCOUNT(),
+          "t.conf:1: secret_cache: 86400.001 is out of range: must be 0..86400 seconds" },
+        { "secret_cache = \"5m\";\n" ACCOUNT(),
+          "t.conf:1: secret_cache: must be a number of seconds, not a string" },
+        { ACCOUNT("  secret_cache = -0.5;\n"),
+          "t.conf:6: account \"w\": secret_cache: -0.5 is out of range: must be 0..86400 seconds" },
+        { ACCOUNT("  secret_cache = [300];\n"),
+          "t.conf:6: account \"w\": secret_cache: must be a number of seconds, not an array" },
         { "max_delay = 0;\n" ACCOUNT(),
           "t.conf:1: max_delay: 0 is out of range: must be 1..86400 seconds" },
         { "max_delay = 86401;\n" ACCOUNT(),
@@ -2615,6 +2657,7 @@ static const char eq_base[] =
         "  keepalive_count = 4;\n"
         "  max_connections = 10;\n"
         "  status_interval = 60;\n"
+        "  secret_cache = 300;\n"
         "} );\n";
 
 static const char eq_tunnel[] =
@@ -2719,6 +2762,8 @@ static const struct {
         { "max_delay",            NULL, "max_delay = 40", "max_delay = 40.5", false },
         { "max_delay",            NULL, "max_delay = 40;", "", false },
         { "max_delay",            NULL, "max_delay = 40", "max_delay = 40.0001", true },
+        { "secret_cache",         NULL, "secret_cache = 300", "secret_cache = 0", false },
+        { "secret_cache",         NULL, "secret_cache = 300;", "", true },        /* the default */
         { "connect_timeout",      NULL, "connect_timeout = 30", "connect_timeout = 30.001", false },
         { "connect_timeout",      NULL, "connect_timeout = 30;", "", true },      /* the default */
         { "tls_timeout",          NULL, "tls_timeout = 31", "tls_timeout = 30", false },
@@ -3001,6 +3046,7 @@ static Suite *cfg_suite(void) {
         tcase_add_test(tc, test_defaults);
         tcase_add_test(tc, test_defaults_follow);
         tcase_add_loop_test(tc, test_limits, 0, ELEMENTSOF(limits));
+        tcase_add_test(tc, test_secret_cache);
         tcase_add_test(tc, test_inherit);
         tcase_add_test(tc, test_inherit_schema);
         tcase_add_loop_test(tc, test_live_limits, 0, ELEMENTSOF(live_limits));

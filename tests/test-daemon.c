@@ -993,8 +993,9 @@ END_TEST
 
 START_TEST(test_fresh_secret) {
         /* A token command that returns a new token each time, and a server
-         * that accepts only the newest: a refused login fetches a fresh
-         * token at once (no long backoff), and tokens never reach the log. */
+         * that accepts only the newest: the reconnect within secret_cache
+         * uses the kept token, which is refused; that fetches a fresh token
+         * at once (no long backoff), and tokens never reach the log. */
         _cleanup_free_ char *acc = NULL;
         char script[160], tokens[160], calls[160];
         FILE *f;
@@ -1006,7 +1007,7 @@ START_TEST(test_fresh_secret) {
         snprintf(calls, sizeof(calls), "%s/calls", d.dir);
         f = fopen(tokens, "we");
         ck_assert_ptr_nonnull(f);
-        fputs("tok-one-7f3a\ntok-stale-91c2\ntok-three-c0de\n", f);
+        fputs("tok-one-7f3a\ntok-three-c0de\n", f);
         fclose(f);
         f = fopen(script, "we");
         ck_assert_ptr_nonnull(f);
@@ -1020,7 +1021,8 @@ START_TEST(test_fresh_secret) {
         write_config(&d, "accounts = ( %s );\n", acc);
         daemon_start(&d);
         ck_assert_msg(wait_log(&d, "-> idling", 1, 15000), "log:\n%s", tail_of(d.log));
-        /* The server moves on to the next token; the connection is replaced. */
+        /* The server moves on to the next token; the connection is replaced, with the kept
+         * token first (issue 13: no run for a reconnect within secret_cache). */
         set_password(4, "tok-three-c0de");
         ck_assert_int_eq(kill(d.pid, SIGUSR2), 0);
         ck_assert_msg(wait_log(&d, "-> idling", 2, 15000), "log:\n%s", tail_of(d.log));
@@ -1029,11 +1031,117 @@ START_TEST(test_fresh_secret) {
         {
                 _cleanup_free_ char *c = read_file(calls);
 
-                ck_assert_str_eq(c, "x\nx\nx\n");
+                ck_assert_str_eq(c, "x\nx\n");
         }
         ck_assert_uint_eq(log_count(&d, "tok-"), 0);
         daemon_stop(&d);
         set_password(4, th_dovecot_pass(&dovecot, 4));
+        daemon_done(&d);
+}
+END_TEST
+
+/* Issue 13: user4 with three mailboxes, one IDLE connection each, and a password_command that
+ * counts its runs in d->dir/calls; extra: more account settings; arg: more of the command's
+ * argv (a libconfig list's tail, e.g. ", \"x\"").  The mailboxes are made afresh unless the
+ * daemon runs (then only the configuration is written).  Returns the calls file's path. */
+static void secret_account_full(Daemon *d, const char *extra, const char *arg, bool running, char calls[static 160]) {
+        static const char *const del1[] = { "mailbox", "delete", "-u", "user4", "Sc1", NULL };
+        static const char *const del2[] = { "mailbox", "delete", "-u", "user4", "Sc2", NULL };
+        static const char *const create[] = { "mailbox", "create", "-u", "user4", "Sc1", "Sc2", NULL };
+        _cleanup_free_ char *acc = NULL;
+        char script[160];
+        FILE *f;
+
+        if (!running) {
+                (void) th_dovecot_doveadm(&dovecot, del1);
+                (void) th_dovecot_doveadm(&dovecot, del2);
+                ck_assert_int_eq(th_dovecot_doveadm(&dovecot, create), 0);
+        }
+        snprintf(script, sizeof(script), "%s/pw.sh", d->dir);
+        snprintf(calls, 160, "%s/calls", d->dir);
+        f = fopen(script, "we");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "echo x >> '%s'\necho '%s'\n", calls, th_dovecot_pass(&dovecot, 4));
+        fclose(f);
+        ck_assert_int_ge(asprintf(&acc,
+                "{ name = \"sc\"; host = \"127.0.0.1\"; port = %s; tls = \"starttls\"; ca_file = \"%s\";\n"
+                "  username = \"user4\"; password_command = [\"/bin/sh\", \"%s\"%s];\n"
+                "  mailboxes = [\"INBOX\", \"Sc1\", \"Sc2\"]; imap_notify = \"off\"; %s }",
+                dovecot.plain_port, dovecot.ca_file, script, arg, extra), 0);
+        write_config(d, "accounts = ( %s );\n", acc);
+}
+
+static void secret_account(Daemon *d, const char *extra, char calls[static 160]) {
+        secret_account_full(d, extra, "", false, calls);
+}
+
+static unsigned calls_of(const char *calls) {
+        _cleanup_free_ char *c = read_file(calls);
+
+        return c ? (unsigned) th_count_of(c, "x\n") : 0;
+}
+
+START_TEST(test_secret_shared) {
+        /* Three connections of one account start together: password_command runs once (issue 13).
+         * All reconnect together (SIGUSR2, as after a resume) within secret_cache: no run. */
+        char calls[160];
+        Daemon d;
+
+        daemon_dovecot_init(&d);
+        secret_account(&d, "", calls);
+        daemon_start(&d);
+        ck_assert_msg(wait_log(&d, "-> idling", 3, 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_uint_eq(calls_of(calls), 1);
+        ck_assert_int_eq(kill(d.pid, SIGUSR2), 0);
+        ck_assert_msg(wait_log(&d, "-> idling", 6, 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_uint_eq(calls_of(calls), 1);
+        ck_assert_uint_eq(log_count(&d, th_dovecot_pass(&dovecot, 4)), 0);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
+START_TEST(test_secret_reload) {
+        /* A reload that leaves the account alone keeps its secret; one that changes its
+         * password_command drops it: the new account's connections run the command (once). */
+        char calls[160];
+        Daemon d;
+
+        daemon_dovecot_init(&d);
+        secret_account(&d, "", calls);
+        daemon_start(&d);
+        ck_assert_msg(wait_log(&d, "-> idling", 3, 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+        ck_assert_msg(wait_log(&d, "Reloaded: 1 account kept, 0 started, 0 stopped", 1, 5000), "log:\n%s",
+                      tail_of(d.log));
+        ck_assert_int_eq(kill(d.pid, SIGUSR2), 0);
+        ck_assert_msg(wait_log(&d, "-> idling", 6, 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_uint_eq(calls_of(calls), 1);
+        secret_account_full(&d, "", ", \"changed\"", true, calls);
+        ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
+        ck_assert_msg(wait_log(&d, "Reloaded: 0 accounts kept, 1 started, 1 stopped", 1, 5000), "log:\n%s",
+                      tail_of(d.log));
+        ck_assert_msg(wait_log(&d, "-> idling", 9, 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_uint_eq(calls_of(calls), 2);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
+START_TEST(test_secret_cache_zero) {
+        /* secret_cache = 0: a run for every connect, at the start and at the reconnect. */
+        char calls[160];
+        Daemon d;
+
+        daemon_dovecot_init(&d);
+        secret_account(&d, "secret_cache = 0;", calls);
+        daemon_start(&d);
+        ck_assert_msg(wait_log(&d, "-> idling", 3, 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_uint_eq(calls_of(calls), 3);
+        ck_assert_int_eq(kill(d.pid, SIGUSR2), 0);
+        ck_assert_msg(wait_log(&d, "-> idling", 6, 15000), "log:\n%s", tail_of(d.log));
+        ck_assert_uint_eq(calls_of(calls), 6);
+        daemon_stop(&d);
         daemon_done(&d);
 }
 END_TEST
@@ -1314,6 +1422,9 @@ static Suite *daemon_suite(void) {
         tcase_add_test(tc, test_flags_and_startup_sync);
         tcase_add_test(tc, test_counts_interleaved);
         tcase_add_test(tc, test_fresh_secret);
+        tcase_add_test(tc, test_secret_shared);
+        tcase_add_test(tc, test_secret_cache_zero);
+        tcase_add_test(tc, test_secret_reload);
         tcase_add_test(tc, test_connection_budget);
         tcase_add_test(tc, test_max_connecting);
         tcase_add_test(tc, test_poller_transcript);

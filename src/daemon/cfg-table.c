@@ -76,6 +76,11 @@ const CfgKey cfg_keys[] = {
          * this names more.  An account's pass_env adds to this one. */
         { CFG_SCOPE_GLOBAL, "pass_env", CFG_TYPE_ENV_NAMES, G(pass_env), 0, 0, 0, 0,
           "more of the daemon's environment variables that hooks and secret commands get" },
+        /* password_command and oauth2_token_command run once for the connections of an account that
+         * (re)connect together, and their secret serves this long (src/daemon/secret.h): long enough
+         * for a restart or a network change, short enough that a changed password is seen soon. */
+        { CFG_SCOPE_GLOBAL, "secret_cache", CFG_TYPE_DURATION, G(secret_cache_usec), 0, MS(86400), MS(300), 0,
+          "seconds a password or token from a command serves every connection of its account; 0 = a run per connect" },
         { CFG_SCOPE_GLOBAL, "accounts", CFG_TYPE_ACCOUNTS, G(accounts), 0, 0, 0, CFG_KEY_REQUIRED,
           "the accounts to watch, a list of groups" },
 
@@ -105,6 +110,8 @@ const CfgKey cfg_keys[] = {
           "argv of a program that prints the password" },
         { CFG_SCOPE_ACCOUNT, "oauth2_token_command", CFG_TYPE_ARGV, A(oauth2_token_command), 0, 0, 0,
           CFG_KEY_CREDENTIAL, "argv of a program that prints an OAuth 2.0 access token" },
+        { CFG_SCOPE_ACCOUNT, "secret_cache", CFG_TYPE_DURATION, A(secret_cache_usec), 0, MS(86400), 0,
+          CFG_KEY_INHERIT, "this account's secret_cache" },
         { CFG_SCOPE_ACCOUNT, "tunnel", CFG_TYPE_ARGV, A(tunnel), 0, 0, 0, 0,
           "argv of a program that speaks IMAP on its stdin and stdout, instead of host and port" },
         { CFG_SCOPE_ACCOUNT, "auth", CFG_TYPE_MECHS, A(auth), 0, 0, 0, 0,

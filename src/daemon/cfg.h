@@ -110,6 +110,10 @@ typedef struct CfgAccount {
                                  * (systemd LoadCredential=), else to the config file's directory;
                                  * this is the resolved path.  The file is not read here. */
         char **password_command, **oauth2_token_command, **tunnel;   /* argv or NULL; no %-expansion */
+        uint64_t secret_cache_usec;     /* how long a secret from password_command or
+                                         * oauth2_token_command serves the account's connections
+                                         * (src/daemon/secret.h); inherits the global one; 0 = a run
+                                         * per connect; at most 86400 s */
         char **auth;            /* SASL mechanism preference, upper-cased, NULL = automatic */
         CfgMailbox *mailboxes;  /* default: one, "INBOX"; in the order written */
         size_t n_mailboxes;
@@ -150,6 +154,7 @@ typedef struct Cfg {
                                          * cfg_descriptors_needed() counts the secret command and
                                          * the name lookup as part of that phase */
         CfgLiveness live;               /* defaults as documented in CfgLiveness */
+        uint64_t secret_cache_usec;     /* default 300 s, range 0..86400 s, fractions allowed */
         char **pass_env;                /* top-level pass_env as written, NULL = none; every account's
                                          * pass_env starts with it */
         CfgAccount *accounts;           /* at least one: the main file's, then those of each file its

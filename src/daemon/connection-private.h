@@ -22,6 +22,7 @@
 #include "imap-session.h"
 #include "imap-trace.h"
 #include "resolve.h"
+#include "secret.h"
 
 /* The completion of a command sent with connection_send(): r is the tagged reply,
  * ok whether it said OK, text its text (escaped for logs).  Returns what an
@@ -153,7 +154,13 @@ struct Connection {
         ConnResolve *resolve;           /* the host name lookup, on a thread (docs/SECURITY.md J09) */
         sd_event_source *resolve_io;
         Buf in;
-        Hook *secret_cmd;
+        /* password_command's or oauth2_token_command's secret comes from the account's cache
+         * (secret.h; connection_set_secret_cache()), or from one of the connection's own when
+         * the owner gave none; secret_gen is the generation of the secret in use, which a refused
+         * login invalidates. */
+        SecretCache *secrets, *own_secrets;
+        SecretWaiter secret_wait;
+        uint64_t secret_gen;
         char *secret;
 
         PendingCmd pending[CONNECTION_MAX_IN_FLIGHT];

@@ -9,6 +9,7 @@
  * writer of the state and logs every transition at debug level; the table
  * phase_timeouts[] is the only source of a state's deadline.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -234,7 +235,7 @@ static void close_transport(Connection *c) {
         c->n_pending = 0;
         c->io = sd_event_source_disable_unref(c->io);
         c->more = sd_event_source_disable_unref(c->more);
-        c->secret_cmd = hook_free(c->secret_cmd);
+        secret_cache_cancel(&c->secret_wait);
         c->conn = conn_free(c->conn);
         c->s = imap_session_free(c->s);
         c->trace = imap_trace_free(c->trace);
@@ -328,6 +329,13 @@ static const char *tls_hint(const Connection *c, int r, const char *what) {
                 return "; a server that speaks TLS from the first byte (usually port 993) sends no greeting "
                        "before it: for that set tls = \"implicit\"";
         return "";
+}
+
+/* The secret this connection used was refused (a login, an expired token): the account's other
+ * connections must not be handed it again, and the next attempt runs the command (secret.h). */
+static void secret_refused(Connection *c) {
+        if (c->account->password_command || c->account->oauth2_token_command)
+                secret_cache_invalidate(c->secrets ?: c->own_secrets, c->secret_gen);
 }
 
 /* Close this connection and try again later.  Returns 0: the failure is
@@ -562,6 +570,7 @@ static int on_auth_done(Connection *c, const ImapResponse *r, bool ok, const cha
                  * fetch it again and retry at once, a single time; then a long
                  * backoff, never disabled (docs/LIVENESS.md). */
                 log_warning("%s: authentication failed: %s", connection_name(c), text);
+                secret_refused(c);
                 if (secret_is_fetched(c->account) && !c->refetched) {
                         c->refetched = c->refetch_now = true;
                         return connection_fail(c, -EACCES, "login refused; fetching the secret again");
@@ -998,8 +1007,10 @@ static void on_untagged(Connection *c, const ImapResponse *resp) {
                 }
                 /* "BYE ... AccessTokenExpired" (Microsoft), "session expired": get a new token
                  * at once instead of backing off (goimapnotify #25). */
-                if (strcasestr(t, "expired") && secret_is_fetched(c->account) && !c->refetched)
+                if (strcasestr(t, "expired") && secret_is_fetched(c->account) && !c->refetched) {
+                        secret_refused(c);
                         c->refetched = c->refetch_now = true;
+                }
                 /* Any other BYE: the server is about to close (RFC 3501 §7.1.5) and nothing
                  * more of this session counts.  Close now and retry with backoff: a server
                  * that says BYE and leaves the socket open must not keep us cycling IDLE
@@ -1476,20 +1487,22 @@ static int do_connect(Connection *c) {
         return 0;
 }
 
-static void on_secret(int r, const char *secret, size_t len, void *userdata) {
-        Connection *c = userdata;
+static int secret_take(Connection *c, const char *secret, size_t len, uint64_t generation) {
+        c->secret = strndup(secret, len);
+        if (!c->secret)
+                return connection_fail(c, -ENOMEM, "out of memory");
+        c->secret_gen = generation;
+        return do_connect(c);
+}
 
-        c->secret_cmd = hook_free(c->secret_cmd); /* allowed from the callback (hook.h) */
+static void on_secret(SecretWaiter *w, int r, const char *secret, size_t len, uint64_t generation) {
+        Connection *c = (Connection *) (void *) ((char *) w - offsetof(Connection, secret_wait));
+
         if (r < 0) {
                 (void) connection_fail(c, r, "the password or token command failed");
                 return;
         }
-        c->secret = strndup(secret, len);
-        if (!c->secret) {
-                (void) connection_fail(c, -ENOMEM, "out of memory");
-                return;
-        }
-        (void) do_connect(c);
+        (void) secret_take(c, secret, len, generation);
 }
 
 /* With a slot of the ramp: the secret, then the connect. */
@@ -1500,15 +1513,36 @@ static int begin(Connection *c) {
 
         if (cmd) {
                 char log_name[256];
+                const char *secret = NULL;
+                size_t len = 0;
+                uint64_t now = 0, generation = 0;
 
-                /* Runs again on every connect: tokens expire (issue 6). */
+                /* One run for the account's connections that connect together, kept for
+                 * secret_cache; tokens expire, so a refusal asks again (secret.h, issue 13). */
                 (void) snprintf(log_name, sizeof(log_name), "%s %s", a->name,
                                 a->password_command ? "password_command" : "oauth2_token_command");
-                connection_set_state(c, CONNECTION_SECRET);
-                r = secret_command_run(c->event, cmd, a->pass_env, SECRET_TIMEOUT_USEC, SECRET_MAX_BYTES, log_name,
-                                       on_secret, c, &c->secret_cmd);
+                if (!c->secrets && !c->own_secrets) {
+                        r = secret_cache_new(c->event, &c->own_secrets);
+                        if (r < 0)
+                                return connection_fail(c, r, "out of memory");
+                }
+                c->secret_wait.ready = on_secret;
+                (void) sd_event_now(c->event, CLOCK_BOOTTIME, &now);
+                r = secret_cache_get(c->secrets ?: c->own_secrets,
+                                     &(const SecretSource) {
+                                             .argv = cmd,
+                                             .pass_env = a->pass_env,
+                                             .lifetime_usec = a->secret_cache_usec,
+                                             .timeout_usec = SECRET_TIMEOUT_USEC,
+                                             .max_bytes = SECRET_MAX_BYTES,
+                                             .log_name = log_name,
+                                     },
+                                     now, &c->secret_wait, &secret, &len, &generation);
                 if (r < 0)
                         return connection_fail(c, r, "cannot run the password or token command");
+                if (r > 0)
+                        return secret_take(c, secret, len, generation);
+                connection_set_state(c, CONNECTION_SECRET);
                 return 0;
         }
         if (a->password_file) {
@@ -1622,6 +1656,12 @@ void connection_set_config(Connection *c, const CfgAccount *account) {
         c->account = account;
 }
 
+void connection_set_secret_cache(Connection *c, SecretCache *sc) {
+        /* Not while waiting for a run of the old one (connection.h). */
+        assert(c->state != CONNECTION_SECRET);
+        c->secrets = sc;
+}
+
 ConnectionState connection_state(const Connection *c) {
         return c->state;
 }
@@ -1684,6 +1724,7 @@ Connection *connection_free(Connection *c) {
         if (!c)
                 return NULL;
         close_transport(c);
+        c->own_secrets = secret_cache_free(c->own_secrets);
         c->mode->free(c);
         connection_lister_free(c);
         sd_event_source_disable_unref(c->retry);

@@ -38,6 +38,7 @@
 #include "cfg.h"
 #include "conn.h"
 #include "ramp.h"
+#include "secret.h"
 #include "timers.h"
 #include "watch.h"
 
@@ -46,7 +47,8 @@ typedef struct Connection Connection;
 typedef enum ConnectionState {
         /* Setting up (the core, connection.c). */
         CONNECTION_WAITING,             /* backoff before the next attempt */
-        CONNECTION_SECRET,              /* running password_command / oauth2_token_command */
+        CONNECTION_SECRET,              /* waiting for password_command / oauth2_token_command, run
+                                         * for the account's connections together (secret.h) */
         CONNECTION_QUEUED,              /* waiting for a slot of max_connecting (ramp.h) */
         CONNECTION_CONNECTING,          /* name lookup, TCP connect, implicit TLS handshake */
         CONNECTION_GREETING,
@@ -143,6 +145,11 @@ int connection_start(Connection *c);
  * server answered or closed.  The caller bounds the wait. */
 void connection_stop(Connection *c);
 void connection_set_config(Connection *c, const CfgAccount *account);
+/* The account's shared secret cache (secret.h) for password_command and oauth2_token_command:
+ * connections of an account that connect together run the command once.  Not set (NULL): the
+ * connection keeps a cache of its own.  Set it while the connection is not in the SECRET state
+ * (before connection_start()); sc must outlive the connection. */
+void connection_set_secret_cache(Connection *c, SecretCache *sc);
 /* Check now that an idling connection is alive: DONE, and IDLE's tagged OK
  * must come within done_timeout (else the connection is replaced).  For
  * network changes.  Returns 1 if a probe was sent, 0 if not idling. */

@@ -22,6 +22,7 @@
 #include "ramp.h"
 #include "resume.h"
 #include "scheduler.h"
+#include "secret.h"
 #include "state.h"
 #include "status.h"
 #include "time-util.h"
@@ -93,6 +94,10 @@ typedef struct Account {
         bool dirty;
         Counts counts;                  /* this account's share of the manager's */
         bool once_failed;               /* --once: a connection of it failed */
+        SecretCache *secrets;           /* password_command's or oauth2_token_command's secret, for
+                                         * all the account's connections (secret.h); NULL without
+                                         * a command.  A reload that changes the account makes a
+                                         * new Account, which drops it. */
 } Account;
 
 struct Manager {
@@ -576,6 +581,7 @@ static Account *account_free(Account *a) {
         counts_sub(&m->counts, &a->counts);
         a->rebuild = sd_event_source_disable_unref(a->rebuild);
         account_free_conns(a);
+        a->secrets = secret_cache_free(a->secrets);     /* after the connections that wait for it */
         for (size_t i = 0; i < a->n; i++) {
                 watch_free(a->watches[i]);
                 matched_free(a->matched[i]);
@@ -662,6 +668,13 @@ static int account_new(Manager *m, const CfgAccount *cfg, Account **ret) {
                 return -ENOMEM;
         a->manager = m;
         a->cfg = cfg;
+        if (cfg->password_command || cfg->oauth2_token_command) {
+                r = secret_cache_new(m->event, &a->secrets);
+                if (r < 0) {
+                        free(a);
+                        return r;
+                }
+        }
         /* A missing or corrupt file is a fresh start (state_load warns). */
         if (m->state_dir && state_load(m->state_dir, cfg->name, &a->state) < 0)
                 a->state = NULL;
@@ -714,6 +727,7 @@ static void account_start(Account *a) {
         for (size_t i = 0; i < a->n_conns; i++) {
                 if (a->manager->once)
                         connection_set_once(a->conns[i]);
+                connection_set_secret_cache(a->conns[i], a->secrets);
                 (void) connection_start(a->conns[i]);
         }
 }
