@@ -2,7 +2,8 @@
 /*
  * test-daemon.c: the imapidled binary against a real Dovecot (tests/th-daemon-dovecot.h) and
  * scripted servers (tests/fake-imapd.h): hooks fire on delivery and expunge with the right
- * environment, IDLE is re-issued at idle_interval, a restarted server is reconnected to and
+ * environment, hooks that share a lock never overlap across accounts, IDLE is re-issued at
+ * idle_interval, a restarted server is reconnected to and
  * what came meanwhile caught up, SIGHUP reloads without touching unchanged accounts, SIGTERM
  * stops within 5 s, and systemd hears READY=1, STATUS=, RELOADING=1, STOPPING=1 on
  * NOTIFY_SOCKET.  The other parts of the daemon's tests are their own programs, so that
