@@ -27,7 +27,7 @@ need_autoreconf() {
         [ -f configure ] && [ -f Makefile.in ] || return 0
         [ configure.ac -nt configure ] && return 0
         [ -n "$(find Makefile.am src tests systemd shell-completion docs bench \
-                \( -name Makefile.am -o -name '*.mk' \) -newer Makefile.in -print | head -n 1)" ]
+                \( -name Makefile.am -o -name '*.mk' \) -newer Makefile.in -print 2>/dev/null | head -n 1)" ]
 }
 
 if [ -z "${IMAPIDLED:-}" ]; then
