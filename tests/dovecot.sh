@@ -89,6 +89,10 @@ do_stop() {
         pid=""
         if [ -s "$dir/dovecot.pid" ]; then
                 pid=$(cat "$dir/dovecot.pid")
+        elif [ -s "$dir/run/master.pid" ]; then
+                # Interrupted start: the master wrote its pid, start did not
+                # copy it yet.
+                pid=$(cat "$dir/run/master.pid")
         fi
         case $pid in
         *[!0-9]*) pid="" ;;

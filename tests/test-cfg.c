@@ -139,7 +139,8 @@ static const char full_conf[] =
         "    username = \"x\";\n"
         "    password = \"s3cret\";\n"                                          /* 30 */
         "    on_new = \"notify-send \\\"$IMAPIDLED_MAILBOX\\\"\";\n"
-        "    shell = true; on_flags = { command = \"echo \\\"$IMAPIDLED_MAILBOX\\\"\"; details = true; };\n"
+        "    shell = true; on_flags = { command = \"echo \\\"$IMAPIDLED_MAILBOX\\\"\"; details = true;"
+        " lock = \"flags.1\"; };\n"
         "  },\n"
         "  {\n"
         "    name = \"oauth\";\n"                                               /* 35 */
@@ -303,6 +304,8 @@ START_TEST(test_full) {
         ck_assert_ptr_null(a->on_flags.argv);
         ck_assert(a->on_flags.details);
         ck_assert(a->on_flags.uids);
+        ck_assert_str_eq(a->on_flags.lock, "flags.1");
+        ck_assert_ptr_null(a->on_new.lock);
         ck_assert_ptr_eq(cfg_mailbox_hook(a, &a->mailboxes[0], CFG_EVENT_FLAGS), &a->on_flags);
         ck_assert(a->shell);
         ck_assert(!a->startup_sync);
@@ -1179,7 +1182,7 @@ static const struct {
         { ACCOUNT("  on_new = { command = [\"n\"]; detials = true; };\n"),
           "t.conf:6: account \"w\": on_new: unknown key 'detials', did you mean 'details'?" },
         { ACCOUNT("  on_new = { command = [\"n\"];\n    frobnicate = true; };\n"),
-          "t.conf:7: account \"w\": on_new: unknown key 'frobnicate' (a hook group has only command, details and uids)" },
+          "t.conf:7: account \"w\": on_new: unknown key 'frobnicate' (a hook group has only command, details, uids and lock)" },
         { ACCOUNT("  mailboxes = ( { name = \"x\"; on_flags = { comand = [\"x\"]; }; } );\n"),
           "t.conf:6: account \"w\": mailboxes[0].on_flags: unknown key 'comand', did you mean 'command'?" },
         { ACCOUNT("  on_expunge = {\n    details = true; };\n"),
@@ -2521,7 +2524,8 @@ START_TEST(test_dump_roundtrip) {
         ck_assert_ptr_nonnull(strstr(text, "    on_flags = {\n      command = [ \"flags\", \"%m\" ];\n"
                                            "      details = false;\n      uids = true;\n    };\n"));
         ck_assert_ptr_nonnull(strstr(text, "    on_flags = {\n      command = \"echo \\\"$IMAPIDLED_MAILBOX\\\"\";\n"
-                                           "      details = true;\n      uids = true;\n    };\n"));
+                                           "      details = true;\n      uids = true;\n      lock = \"flags.1\";\n"
+                                           "    };\n"));
         ck_assert_ptr_nonnull(strstr(text, "        on_expunge = {\n          command = [ \"log\", \"%a\" ];\n"
                                            "          details = true;\n          uids = true;\n        };\n"));
 
@@ -2728,6 +2732,10 @@ static const struct {
         { "on_new",               eq_shell, "on_new = \"echo a\"", "on_new = { command = \"echo a\"; details = true; }", false },
         { "on_new",               eq_shell, "on_new = \"echo a\"", "on_new = { command = \"echo a\"; }", true },
         { "on_expunge",           NULL, "on_expunge = [\"exp\"]", "on_expunge = { command = [\"exp\"]; details = true; }", false },
+        /* so is lock */
+        { "on_new",               NULL, "on_new = [\"new\", \"%a\"]", "on_new = { command = [\"new\", \"%a\"]; lock = \"l\"; }",
+                                        false },
+        { "on_new",               eq_details, "details = true;", "details = true; lock = \"l\";", false },
         /* uids too; details implies it */
         { "on_new",               NULL, "on_new = [\"new\", \"%a\"]", "on_new = { command = [\"new\", \"%a\"]; uids = true; }",
                                         false },
@@ -2879,6 +2887,62 @@ START_TEST(test_hook_expand) {
         /* A value holding a placeholder is not expanded again. */
         ck_assert_int_eq(cfg_hook_expand(argv, "%m", "%a", &out), 0);
         assert_strv(out, STRV("prog", "%m:%a", "100%", "%a", "%a", "--", "x%my%az"));
+}
+END_TEST
+
+/* lock: a name, and one per command in an account (docs/HOOKS.md, "Locks"). */
+static const struct {
+        const char *text, *error;
+} bad_lock[] = {
+        { ACCOUNT("  on_new = { command = [\"n\"];\n    lock = \"no/slash\"; };\n"),
+          "t.conf:7: account \"w\": on_new.lock: may contain only the characters A-Z a-z 0-9 . _ -" },
+        { ACCOUNT("  on_new = { command = [\"n\"]; lock = \"\"; };\n"),
+          "t.conf:6: account \"w\": on_new.lock: must not be empty" },
+        { ACCOUNT("  on_new = { command = [\"n\"]; lock = 1; };\n"),
+          "t.conf:6: account \"w\": on_new.lock: must be a string, not an integer" },
+        { ACCOUNT("  mailboxes = ( { name = \"x\"; on_flags = { command = [\"n\"]; lock = \"a b\"; }; } );\n"),
+          "t.conf:6: account \"w\": mailboxes[0].on_flags.lock: may contain only the characters A-Z a-z 0-9 . _ -" },
+        { ACCOUNT("  on_new = { command = [\"nm\", \"new\"]; lock = \"notmuch\"; };\n"
+                  "  mailboxes = ( \"INBOX\",\n    { name = \"x\"; on_new = [\"nm\", \"new\"]; } );\n"),
+          "t.conf:8: account \"w\": mailboxes[1].on_new: the same command as the hook at line 6, with lock "
+          "\"notmuch\": one command runs under one lock in an account; give both the same lock" },
+        { ACCOUNT("  on_new = [\"nm\", \"new\"];\n  on_expunge = { command = [\"nm\", \"new\"];\n    lock = \"nm\"; };\n"),
+          "t.conf:8: account \"w\": on_expunge.lock: the same command as the hook at line 6, with no lock: one "
+          "command runs under one lock in an account; give both the same lock" },
+        { ACCOUNT("  shell = true;\n  on_new = { command = \"nm new\"; lock = \"a\"; };\n"
+                  "  on_flags = { command = \"nm new\"; lock = \"b\"; };\n"),
+          "t.conf:8: account \"w\": on_flags.lock: the same command as the hook at line 7, with lock \"a\": one "
+          "command runs under one lock in an account; give both the same lock" },
+};
+
+START_TEST(test_bad_lock) {
+        _cleanup_free_ char *err = load_err(bad_lock[_i].text);
+
+        ck_assert_str_eq(err, bad_lock[_i].error);
+}
+END_TEST
+
+/* lock: every allowed character; one command under one lock in an account, repeated as often as
+ * wanted; other accounts (and other commands) are free to differ. */
+START_TEST(test_hook_lock) {
+        _cleanup_(cfg_freep) Cfg *c = load_ok(
+                "accounts = ( { name = \"w\"; tunnel = [\"t\"];\n"
+                "  on_new = { command = [\"notmuch\", \"new\"]; lock = \"AZaz09._-\"; };\n"
+                "  on_expunge = { command = [\"notmuch\", \"new\"]; lock = \"AZaz09._-\"; };\n"
+                "  on_flags = [\"other\"];\n"
+                "  mailboxes = ( \"INBOX\", { name = \"x\"; on_new = { command = [\"notmuch\", \"new\"];"
+                " lock = \"AZaz09._-\"; details = true; }; on_flags = { command = [\"other\", \"x\"]; lock = \"o\"; }; } ); },\n"
+                "  { name = \"v\"; tunnel = [\"t\"]; on_new = [\"notmuch\", \"new\"]; } );\n", "t.conf");
+        const CfgAccount *w = &c->accounts[0], *v = &c->accounts[1];
+
+        ck_assert_str_eq(w->on_new.lock, "AZaz09._-");
+        ck_assert_str_eq(w->on_expunge.lock, "AZaz09._-");
+        ck_assert_ptr_null(w->on_flags.lock);
+        ck_assert_str_eq(w->mailboxes[1].on_new.lock, "AZaz09._-");
+        ck_assert(w->mailboxes[1].on_new.details);
+        ck_assert_str_eq(w->mailboxes[1].on_flags.lock, "o");
+        ck_assert_ptr_null(v->on_new.lock);
+        ck_assert_str_eq(cfg_mailbox_hook(w, &w->mailboxes[0], CFG_EVENT_NEW)->lock, "AZaz09._-");
 }
 END_TEST
 
@@ -3105,6 +3169,8 @@ static Suite *cfg_suite(void) {
 
         tc = tcase_create("hooks");
         tcase_add_test(tc, test_hook_expand);
+        tcase_add_test(tc, test_hook_lock);
+        tcase_add_loop_test(tc, test_bad_lock, 0, ELEMENTSOF(bad_lock));
         tcase_add_test(tc, test_hook_expand_invalid);
         suite_add_tcase(s, tc);
 

@@ -2,7 +2,8 @@
 /*
  * test-daemon.c: the imapidled binary against a real Dovecot (tests/th-daemon-dovecot.h) and
  * scripted servers (tests/fake-imapd.h): hooks fire on delivery and expunge with the right
- * environment, IDLE is re-issued at idle_interval, a restarted server is reconnected to and
+ * environment, hooks that share a lock never overlap across accounts, IDLE is re-issued at
+ * idle_interval, a restarted server is reconnected to and
  * what came meanwhile caught up, SIGHUP reloads without touching unchanged accounts, SIGTERM
  * stops within 5 s, and systemd hears READY=1, STATUS=, RELOADING=1, STOPPING=1 on
  * NOTIFY_SOCKET.  The other parts of the daemon's tests are their own programs, so that
@@ -500,6 +501,112 @@ START_TEST(test_rerun_while_running) {
                       "%u runs:\n%s", n, all);
         daemon_stop(&d);
         ck_assert_uint_eq(daemon_log_lines(&d, "rr/INBOX on_new[", "]: started"), 3);
+        daemon_done(&d);
+}
+END_TEST
+
+/* Two accounts (Dovecot users 1 and 2) whose on_new runs until the file "go" exists; lock: the
+ * hooks' lock = "name", or none.  Returns the config's account list. */
+static char *lock_accounts(Daemon *d, const char *lock) {
+        char *accs = NULL, *a[2] = {}, lockkey[64] = "";
+        const char *name[2] = { "la", "lb" };
+
+        if (lock)
+                snprintf(lockkey, sizeof(lockkey), " lock = \"%s\";", lock);
+        for (unsigned i = 0; i < 2; i++) {
+                ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, i + 1, "INBOX"), 0);
+                ck_assert_int_ge(asprintf(&a[i],
+                        "{ name = \"%s\"; host = \"127.0.0.1\"; port = %s; tls = \"starttls\"; ca_file = \"%s\";\n"
+                        "  username = \"%s\"; password = \"%s\";\n"
+                        "  on_new = { command = [\"/bin/sh\", \"-c\", \": > %s/start-%%a-$$; "
+                        "while [ ! -e %s/go ]; do sleep 0.05; done\"];%s }; }",
+                        name[i], dovecot.plain_port, dovecot.ca_file, th_dovecot_user(&dovecot, i + 1),
+                        th_dovecot_pass(&dovecot, i + 1), d->dir, d->dir, lockkey), 0);
+        }
+        ck_assert_int_ge(asprintf(&accs, "%s,\n%s", a[0], a[1]), 0);
+        free(a[0]);
+        free(a[1]);
+        return accs;
+}
+
+/* Where in text the first line holding a and, after it, b starts; SIZE_MAX if none. */
+static size_t line_offset(const char *text, const char *a, const char *b) {
+        for (const char *p = text; (p = strstr(p, a)); p++) {
+                const char *eol = strchrnul(p, '\n'), *q = strstr(p, b);
+
+                if (q && q < eol) {
+                        while (p > text && p[-1] != '\n')
+                                p--;
+                        return (size_t) (p - text);
+                }
+        }
+        return SIZE_MAX;
+}
+
+START_TEST(test_hook_lock_across_accounts) {
+        /* Hooks with the same lock never run together, across accounts (docs/HOOKS.md, "Locks"):
+         * la's run holds the lock until the test makes "go"; lb's event comes meanwhile, and
+         * lb's run starts only after la's has exited.  Without the lock, lb's would start at
+         * once, in the loop turn that logs its event (the hot path, docs/EVENTS.md), so its
+         * "started" line would come before la's "exited", which cannot happen before "go". */
+        Daemon d;
+        _cleanup_free_ char *accs = NULL, *log = NULL;
+        char go[128];
+        size_t a_exit, b_start;
+        FILE *f;
+
+        daemon_dovecot_init(&d);
+        snprintf(go, sizeof(go), "%s/go", d.dir);
+        accs = lock_accounts(&d, "idx.1");
+        write_config(&d, "debounce = 0;\naccounts = ( %s );\n", accs);
+        daemon_start(&d);
+        ck_assert(wait_notify(&d, &d.notes, "READY=1", 15000));
+        deliver(1, "a");
+        ck_assert_msg(daemon_wait_hook(&d, "start-la-", 1, 10000, NULL), "log:\n%s", tail_of(d.log));
+        deliver(2, "b");
+        ck_assert_msg(daemon_wait_log_sum(&d, "lb/INBOX: new, ", 1, 10000), "log:\n%s", tail_of(d.log));
+        ck_assert_msg(daemon_log_lines(&d, "lb/INBOX on_new[", "]: started") == 0, "log:\n%s", tail_of(d.log));
+        f = fopen(go, "we");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(fclose(f), 0);
+        ck_assert_msg(daemon_wait_hook(&d, "start-lb-", 1, 10000, NULL), "log:\n%s", tail_of(d.log));
+        ck_assert(wait_log(&d, "lb/INBOX on_new[", 1, 10000));
+        ck_assert(daemon_wait_log_after(&d, "lb/INBOX on_new[", 1, "exited with status 0", 10000));
+        log = read_file(d.log);
+        a_exit = line_offset(log, "la/INBOX on_new[", "]: exited");
+        b_start = line_offset(log, "lb/INBOX on_new[", "]: started");
+        ck_assert_msg(a_exit != SIZE_MAX && b_start != SIZE_MAX && a_exit < b_start, "log:\n%s", log);
+        daemon_stop(&d);
+        ck_assert_uint_eq(daemon_log_lines(&d, "la/INBOX on_new[", "]: started"), 1);
+        ck_assert_uint_eq(daemon_log_lines(&d, "lb/INBOX on_new[", "]: started"), 1);
+        daemon_done(&d);
+}
+END_TEST
+
+START_TEST(test_hook_without_lock_overlaps) {
+        /* The same two accounts without a lock: lb's run starts while la's still waits for "go",
+         * which the test makes only once lb's run has started. */
+        Daemon d;
+        _cleanup_free_ char *accs = NULL;
+        char go[128];
+        FILE *f;
+
+        daemon_dovecot_init(&d);
+        snprintf(go, sizeof(go), "%s/go", d.dir);
+        accs = lock_accounts(&d, NULL);
+        write_config(&d, "debounce = 0;\naccounts = ( %s );\n", accs);
+        daemon_start(&d);
+        ck_assert(wait_notify(&d, &d.notes, "READY=1", 15000));
+        deliver(1, "a");
+        ck_assert_msg(daemon_wait_hook(&d, "start-la-", 1, 10000, NULL), "log:\n%s", tail_of(d.log));
+        deliver(2, "b");
+        ck_assert_msg(daemon_wait_hook(&d, "start-lb-", 1, 10000, NULL), "log:\n%s", tail_of(d.log));
+        ck_assert_uint_eq(daemon_log_lines(&d, "la/INBOX on_new[", "]: exited"), 0);
+        f = fopen(go, "we");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(fclose(f), 0);
+        ck_assert_msg(wait_log(&d, "]: exited with status 0", 2, 10000), "log:\n%s", tail_of(d.log));
+        daemon_stop(&d);
         daemon_done(&d);
 }
 END_TEST
@@ -1415,6 +1522,8 @@ static Suite *daemon_suite(void) {
         tcase_add_test(tc, test_new_and_expunge_hooks);
         tcase_add_test(tc, test_idle_interval_cycles);
         tcase_add_test(tc, test_rerun_while_running);
+        tcase_add_test(tc, test_hook_lock_across_accounts);
+        tcase_add_test(tc, test_hook_without_lock_overlaps);
         tcase_add_loop_test(tc, test_burst_of_100, 0, 2);
         tcase_add_test(tc, test_uidvalidity_change);
         tcase_add_test(tc, test_details);

@@ -79,11 +79,21 @@ START_TEST(test_notmuch) {
         const CfgAccount *a = cfg_find_account(c, "home");
         char **argv;
 
+        const CfgAccount *w = cfg_find_account(c, "work");
+
         ck_assert_ptr_nonnull(a);
         argv = argv_for(a, "INBOX", true);
         expect_argv(argv, (const char *const[]) { "/home/me/.local/bin/sync-and-index", "home", "INBOX", NULL });
         hook_strv_free(argv);
         ck_assert_ptr_null(a->on_expunge.argv);
+        /* Two accounts, one notmuch database: their hooks share a lock (docs/RECIPES.md). */
+        ck_assert_ptr_nonnull(w);
+        argv = argv_for(w, "INBOX", true);
+        expect_argv(argv, (const char *const[]) { "/home/me/.local/bin/sync-and-index", "work", "INBOX", NULL });
+        hook_strv_free(argv);
+        ck_assert_str_eq(a->on_new.lock, "notmuch");
+        ck_assert_str_eq(w->on_new.lock, "notmuch");
+        ck_assert(!a->on_new.details && !w->on_new.details);
         cfg_free(c);
 }
 END_TEST

@@ -332,28 +332,66 @@ START_TEST(test_free_in_every_state) {
 }
 END_TEST
 
-/* A job waiting for its lock that gets a new trigger with a debounce is not due any more: it
- * leaves the lock's list and waits in the queue for its new due time. */
+/* A job waiting for its lock is due: a new trigger, even with a debounce, leaves its due time
+ * and its place in the lock's list alone, so it runs before a job that became due after it. */
 START_TEST(test_waiter_retriggered) {
         _cleanup_(sched_freep) Sched *s = NULL;
-        Rec a = {}, b = {};
-        SchedJob *ja, *jb;
+        Rec a = {}, b = {}, c = {};
+        SchedJob *ja, *jb, *jc;
 
         ck_assert_int_eq(sched_new(NULL, 4, &s), 0);
         ck_assert_int_eq(sched_job_new(s, "k", rec_start, &a, &ja), 0);
         ck_assert_int_eq(sched_job_new(s, "k", rec_start, &b, &jb), 0);
+        ck_assert_int_eq(sched_job_new(s, "k", rec_start, &c, &jc), 0);
         sched_job_trigger(ja, 0, 0, 0);
         sched_job_trigger(jb, 0, 0, 30 * S);
-        ck_assert_uint_eq(sched_waiting(s), 1);
-        sched_job_trigger(jb, 1 * S, 2 * S, 30 * S);
-        ck_assert_uint_eq(sched_waiting(s), 0);
-        ck_assert_uint_eq(sched_job_due(jb), 3 * S);
+        sched_job_trigger(jc, 1 * S, 0, 30 * S);
+        ck_assert_uint_eq(sched_waiting(s), 2);
+        sched_job_trigger(jb, 2 * S, 2 * S, 30 * S);
+        ck_assert_uint_eq(sched_waiting(s), 2);
+        ck_assert_uint_eq(sched_job_due(jb), 0);
         sched_job_done(ja);
-        ck_assert_uint_eq(sched_dispatch(s, 2 * S), 0);
-        ck_assert_uint_eq(sched_dispatch(s, 3 * S), 1);
+        ck_assert_uint_eq(sched_dispatch(s, 2 * S), 1);
         ck_assert_uint_eq(b.starts, 1);
+        ck_assert_uint_eq(c.starts, 0);
+        sched_job_done(jb);
+        ck_assert_uint_eq(sched_dispatch(s, 2 * S), 1);
+        ck_assert_uint_eq(c.starts, 1);
         sched_job_free(ja);
         sched_job_free(jb);
+        sched_job_free(jc);
+}
+END_TEST
+
+/* The same for a job that waits for a slot (max_running): a steady stream of triggers does not
+ * push it behind the jobs that became due after it. */
+START_TEST(test_due_not_starved) {
+        _cleanup_(sched_freep) Sched *s = NULL;
+        Rec a = {}, b = {}, c = {};
+        SchedJob *ja, *jb, *jc;
+
+        ck_assert_int_eq(sched_new(NULL, 1, &s), 0);
+        ck_assert_int_eq(sched_job_new(s, NULL, rec_start, &a, &ja), 0);
+        ck_assert_int_eq(sched_job_new(s, NULL, rec_start, &b, &jb), 0);
+        ck_assert_int_eq(sched_job_new(s, NULL, rec_start, &c, &jc), 0);
+        sched_job_trigger(ja, 0, 0, 0);
+        sched_job_trigger(jb, 0, 1 * S, 60 * S);        /* due at 1 s */
+        sched_job_trigger(jc, 2 * S, 0, 60 * S);        /* due at 2 s */
+        for (uint64_t t = 3 * S; t < 10 * S; t += S) {
+                sched_job_trigger(jb, t, 1 * S, 60 * S);
+                ck_assert_uint_eq(sched_job_due(jb), 1 * S);
+        }
+        sched_job_done(ja);
+        ck_assert_uint_eq(sched_dispatch(s, 10 * S), 1);
+        ck_assert_uint_eq(b.starts, 1);
+        ck_assert_uint_eq(c.starts, 0);
+        /* A trigger before the job is due still slides its debounce. */
+        sched_job_trigger(ja, 10 * S, 2 * S, 60 * S);
+        sched_job_trigger(ja, 11 * S, 2 * S, 60 * S);
+        ck_assert_uint_eq(sched_job_due(ja), 13 * S);
+        sched_job_free(ja);
+        sched_job_free(jb);
+        sched_job_free(jc);
 }
 END_TEST
 
@@ -407,11 +445,14 @@ static void model_dispatch(uint64_t now) {
 }
 
 static void model_trigger(unsigned i, uint64_t now, uint64_t debounce, uint64_t max_delay) {
+        bool due_already = model[i].pending && !model[i].running && model[i].due <= now;
+
         if (!model[i].pending) {
                 model[i].pending = true;
                 model[i].first = now;
         }
-        model[i].due = MIN(now + debounce, model[i].first + MAX(max_delay, debounce));
+        if (!due_already)       /* a due job keeps its due time */
+                model[i].due = MIN(now + debounce, model[i].first + MAX(max_delay, debounce));
         if (!model[i].running && model[i].due <= now)
                 model_dispatch(now);
 }
@@ -593,6 +634,7 @@ static Suite *suite(void) {
         tcase_add_test(tc, test_start_fails);
         tcase_add_test(tc, test_free_in_every_state);
         tcase_add_test(tc, test_waiter_retriggered);
+        tcase_add_test(tc, test_due_not_starved);
         tcase_add_test(tc, test_matches_reference);
         tcase_add_test(tc, test_thirty_thousand_jobs);
         tcase_add_test(tc, test_event_loop);

@@ -195,6 +195,8 @@ const CfgKey cfg_keys[] = {
           "hand the hook the new messages' details" },
         { CFG_SCOPE_HOOK, "uids", CFG_TYPE_BOOL, H(uids), 0, 0, 0, 0,
           "wait for the exact UIDs of the new messages before the hook starts" },
+        { CFG_SCOPE_HOOK, "lock", CFG_TYPE_NAME, H(lock), 0, 0, 0, 0,
+          "hooks with the same lock never run at the same time, across accounts" },
 };
 
 const size_t cfg_n_keys = ELEMENTSOF(cfg_keys);

@@ -1114,15 +1114,15 @@ static int parse_hook(CfgCtx *x, const CfgKey *k, const config_setting_t *s, con
                                        "with shell = true or a group { command = ...; details = ...; }");
 }
 
-/* The plain form while details and uids are false (what every older file has), the group form
- * otherwise. */
+/* The plain form while details and uids are false and there is no lock (what every older file
+ * has), the group form otherwise. */
 static void dump_hook(FILE *f, const CfgKey *k, const void *obj, const char *indent) {
         const CfgHook *h = CFIELD(obj, k, CfgHook);
         char sub[CFG_PATH_MAX];
 
         if (!cfg_hook_is_set(h))
                 return;
-        if (!h->details && !h->uids) {
+        if (!h->details && !h->uids && !h->lock) {
                 dump_hook_value(f, k->name, h, indent);
                 return;
         }
@@ -1285,7 +1285,7 @@ static int parse_group(CfgCtx *x, CfgScope scope, const config_setting_t *g, con
                                                 "on_new, on_expunge and on_flags)", name);
                         if (scope == CFG_SCOPE_HOOK)
                                 return cfg_fail(x, s, path, "unknown key '%s' (a hook group has only command, "
-                                                "details and uids)", name);
+                                                "details, uids and lock)", name);
                         return cfg_fail(x, s, path, "unknown key '%s'", name);
                 }
 
@@ -1565,6 +1565,109 @@ static int check_shell_hooks(CfgCtx *x, CfgScope scope, const config_setting_t *
         return 0;
 }
 
+/* One hook written in an account, for check_hook_locks(). */
+typedef struct HookSeen {
+        char *command;          /* the command as one string: argv or "sh" and the shell string */
+        const CfgHook *hook;
+        const config_setting_t *setting;
+} HookSeen;
+
+/* The command of h as one string, its parts separated by a unit separator (what watch.c's
+ * single-flight key holds besides the account). */
+static char *hook_command_string(const CfgHook *h) {
+        const char *const sh[] = { "sh", h->shell, NULL };
+        const char *const *argv = h->argv ? (const char *const *) h->argv : sh;
+        size_t n = 0;
+        char *s, *p;
+
+        for (size_t i = 0; argv[i]; i++)
+                n += strlen(argv[i]) + 1;
+        s = p = malloc(n);
+        if (!s)
+                return NULL;
+        for (size_t i = 0; argv[i]; i++) {
+                size_t l = strlen(argv[i]);
+
+                memcpy(p, argv[i], l);
+                p[l] = argv[i + 1] ? '\x1f' : 0;
+                p += l + 1;
+        }
+        return s;
+}
+
+/* Within an account one command is single-flight (docs/HOOKS.md, "lock"): the jobs running it share
+ * one lock, its `lock` name or the account's own.  The same command with two different locks (or
+ * with and without one) would make that ambiguous, so it is refused at the second one.  One pass
+ * with a hash of the commands: O(hooks). */
+static int check_hook_locks(CfgCtx *x, const config_setting_t *g, const char *path, const CfgAccount *a) {
+        _cleanup_(name_set_done) NameSet seen_set = {};
+        const config_setting_t *mbs = member(g, "mailboxes");
+        size_t n = 0, cap = 3 * (a->n_mailboxes + 1);
+        HookSeen *seen;
+        int r = 0;
+
+        seen = calloc(cap, sizeof(HookSeen));
+        if (!seen)
+                return -ENOMEM;
+        for (size_t m = 0; m <= a->n_mailboxes && r >= 0; m++) {
+                /* The account's own hooks first, then each mailbox's. */
+                const config_setting_t *mg = m == 0 ? g : config_setting_get_elem(mbs, (unsigned) (m - 1));
+                CfgScope scope = m == 0 ? CFG_SCOPE_ACCOUNT : CFG_SCOPE_MAILBOX;
+                const void *obj = m == 0 ? (const void *) a : (const void *) &a->mailboxes[m - 1];
+
+                if (!mg || config_setting_type(mg) != CONFIG_TYPE_GROUP)
+                        continue;
+                for (size_t i = 0; i < cfg_n_keys && r >= 0; i++) {
+                        const CfgHook *h;
+                        const char *other;
+                        char key[CFG_PATH_MAX], mkey[CFG_PATH_MAX];
+                        size_t prev;
+
+                        if (cfg_keys[i].scope != scope || cfg_keys[i].type != CFG_TYPE_HOOK)
+                                continue;
+                        h = CFIELD(obj, &cfg_keys[i], CfgHook);
+                        if (!cfg_hook_is_set(h))
+                                continue;
+                        assert(n < cap);
+                        seen[n] = (HookSeen) { .command = hook_command_string(h), .hook = h,
+                                               .setting = member(mg, cfg_keys[i].name) };
+                        if (!seen[n].command) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        r = name_set_add(&seen_set, seen[n].command, n, &prev);
+                        n++;
+                        if (r <= 0)
+                                continue;
+                        r = 0;
+                        if (streq_ptr(seen[prev].hook->lock, h->lock))
+                                continue;
+                        if (m == 0)
+                                key_path(key, path, cfg_keys[i].name);
+                        else {
+                                key_path(mkey, path, "mailboxes");
+                                index_path(key, mkey, m - 1);
+                                memcpy(mkey, key, sizeof(mkey));
+                                key_path(key, mkey, cfg_keys[i].name);
+                        }
+                        if (h->lock) {
+                                memcpy(mkey, key, sizeof(mkey));
+                                key_path(key, mkey, "lock");
+                        }
+                        other = seen[prev].hook->lock;
+                        r = cfg_fail(x, h->lock ? member(seen[n - 1].setting, "lock") : seen[n - 1].setting,
+                                     key, "the same command as the hook at line %u, with %s%s%s: one command "
+                                     "runs under one lock in an account; give both the same lock",
+                                     setting_line(seen[prev].setting), other ? "lock \"" : "no lock",
+                                     other ?: "", other ? "\"" : "");
+                }
+        }
+        for (size_t i = 0; i < n; i++)
+                free(seen[i].command);
+        free(seen);
+        return r;
+}
+
 static int check_account(CfgCtx *x, const config_setting_t *g, const char *path, CfgAccount *a) {
         const config_setting_t *tunnel = member(g, "tunnel"), *cred = NULL, *mbs;
         const char *cred_name = NULL;
@@ -1651,6 +1754,10 @@ static int check_account(CfgCtx *x, const config_setting_t *g, const char *path,
                                 return r;
                 }
         }
+
+        r = check_hook_locks(x, g, path, a);
+        if (r < 0)
+                return r;
 
         /* Defaults that depend on other keys. */
         if (tunnel)

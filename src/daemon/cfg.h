@@ -56,6 +56,10 @@ typedef struct CfgHook {
                                  * the new messages (IMAPIDLED_UIDS as a set), which costs a round trip
                                  * before it starts; false: it starts at once and IMAPIDLED_UIDS is
                                  * "floor:*".  Always true when details is (cfg_load() sets it). */
+        char *lock;             /* group form { ...; lock = "name"; }, [A-Za-z0-9._-]+: hooks with the same
+                                 * lock never run at the same time, whichever account; NULL = the
+                                 * account's single flight per command (docs/HOOKS.md).  cfg_load()
+                                 * refuses one command with two locks in an account. */
 } CfgHook;
 
 static inline bool cfg_hook_is_set(const CfgHook *h) {

@@ -244,13 +244,19 @@ static int on_defer(sd_event_source *es, void *userdata) {
 
 void sched_job_trigger(SchedJob *j, uint64_t now, uint64_t debounce_usec, uint64_t max_delay_usec) {
         Sched *s = j->sched;
+        bool due_kept = false;
         uint64_t due;
 
         if (!j->pending) {
                 j->pending = true;
                 j->first = now;
-        }
-        due = MIN(usec_add(now, debounce_usec), usec_add(j->first, MAX(max_delay_usec, debounce_usec)));
+        } else if (!j->running && j->due.key <= now)
+                /* Due already, waiting for a slot or its lock: it keeps its due time and its place,
+                 * or a steady stream of events would push it behind every job that became due after
+                 * it.  (Triggers while it runs still slide the next run's debounce, see above.) */
+                due_kept = true;
+        due = due_kept ? j->due.key : MIN(usec_add(now, debounce_usec),
+                                          usec_add(j->first, MAX(max_delay_usec, debounce_usec)));
         if (s && prioq_item_queued(&j->due))
                 /* Move it; prioq_put() compares with the old key (and cannot fail for a queued item). */
                 (void) prioq_put(&s->queue, &j->due, due);

@@ -8,10 +8,13 @@
  *   - Debounce: a job becomes due once no trigger came for `debounce`, but no
  *     later than `max_delay` after the first trigger since its last run began,
  *     so a steady stream of events still runs the hook.  With debounce 0 a
- *     trigger makes the job due at once.
+ *     trigger makes the job due at once.  A job that is due already and
+ *     waits for a slot or its lock keeps its due time and its place when
+ *     triggered again: its own events never starve it.
  *   - Single-flight per lock key: two jobs with the same key never run at the
  *     same time (the daemon uses the account and the hook's command, so one
- *     mbsync per account at a time, whichever mailbox or event asks).  A
+ *     mbsync per account at a time, whichever mailbox or event asks; or the
+ *     hook's `lock` name, shared across accounts, docs/HOOKS.md).  A
  *     trigger while the job runs makes it pending again, and the debounce
  *     starts from that trigger: exactly one more run follows the current one,
  *     however many triggers came meanwhile, and it starts after them, so

@@ -1155,6 +1155,20 @@ static int lock_key(const Watch *w, WatchEvent ev, char **ret) {
         return 0;
 }
 
+/* The single-flight key of a job whose hook has a `lock` (docs/HOOKS.md, "Locks"): the lock's
+ * name alone, shared by every account (notmuch's one database for all of them).  It cannot
+ * collide with lock_key()'s keys, which always hold a unit separator, as a name never does;
+ * cfg_load() makes sure one command has one lock in an account.  Otherwise lock_key(). */
+static int job_lock_key(const Watch *w, WatchEvent ev, char **ret) {
+        const CfgHook *hk = watch_hook(w, ev);
+
+        if (hk && hk->lock) {
+                *ret = strdup(hk->lock);
+                return *ret ? 0 : -ENOMEM;
+        }
+        return lock_key(w, ev, ret);
+}
+
 int watch_new(sd_event *e, Sched *sched, const CfgAccount *account, const CfgMailbox *mailbox,
               WatchChangedFn on_changed, void *userdata, Watch **ret) {
         _cleanup_(watch_freep) Watch *w = NULL;
@@ -1187,7 +1201,7 @@ int watch_new(sd_event *e, Sched *sched, const CfgAccount *account, const CfgMai
                         return -ENOMEM;
                 j->watch = w;
                 j->ev = (WatchEvent) i;
-                r = lock_key(w, (WatchEvent) i, &key);
+                r = job_lock_key(w, (WatchEvent) i, &key);
                 if (r < 0)
                         return r;
                 r = sched_job_new(sched, key, on_job_start, j, &j->sj);
