@@ -4,9 +4,9 @@
  * run records the state and runs no hook; mail delivered between two runs makes the second
  * run fire on_new once, as a catch-up, and exit 0 only after the hook ended; a run with nothing
  * new runs nothing; an unreachable account makes the run exit 1 naming it while the other
- * account still runs its hook; a failing hook makes it exit 1 naming the hook; a NOTIFY
- * connection and a STATUS poller catch up and log out as an IDLE one does, and so do the
- * mailboxes that patterns match (docs/imapidled.8, --once).
+ * account still runs its hook; a failing hook, or one whose exec fails, makes it exit 1 naming
+ * the hook; a NOTIFY connection and a STATUS poller catch up and log out as an IDLE one does,
+ * and so do the mailboxes that patterns match (docs/imapidled.8, --once).
  *
  * Each run is the binary run to its end (daemon_run_tool()): the test waits for the process,
  * never for time.
@@ -146,18 +146,36 @@ START_TEST(test_once_unreachable_account) {
 }
 END_TEST
 
+/* _i 0: a hook that exits 3; _i 1: one that never starts, an executable file whose interpreter
+ * does not exist (the configuration check finds the program; its exec fails). */
 START_TEST(test_once_failing_hook) {
         Daemon d;
         _cleanup_free_ char *acc = NULL;
+        char prog[512], hook[600];
 
         daemon_dovecot_init(&d);
         ck_assert_int_eq(th_dovecot_expunge_all(&dovecot, 3, "INBOX"), 0);
-        acc = once_account(&d, "fh", 3, "[\"/bin/sh\", \"-c\", \"exit 3\"]");
+        if (_i == 0)
+                snprintf(hook, sizeof(hook), "[\"/bin/sh\", \"-c\", \"exit 3\"]");
+        else {
+                FILE *f;
+
+                snprintf(prog, sizeof(prog), "%s/no-interpreter", d.dir);
+                ck_assert_ptr_nonnull(f = fopen(prog, "we"));
+                fputs("#!/nonexistent/interpreter\n", f);
+                ck_assert_int_eq(fclose(f), 0);
+                ck_assert_int_eq(chmod(prog, 0755), 0);
+                snprintf(hook, sizeof(hook), "[\"%s\"]", prog);
+        }
+        acc = once_account(&d, "fh", 3, hook);
         write_config(&d, "accounts = ( %s );\n", acc);
         ck_assert_msg(run_once(&d) == 0, "log:\n%s", tail_of(d.log));
         deliver(3, "for a failing hook");
         ck_assert_msg(run_once(&d) == 1, "log:\n%s", tail_of(d.log));
         ck_assert_msg(log_count(&d, "Failed: hooks fh/INBOX on_new\n") == 1, "log:\n%s", tail_of(d.log));
+        /* The exec failure is logged with the program it could not run. */
+        ck_assert_msg(_i == 0 || log_count(&d, "no-interpreter': No such file or directory") == 1,
+                      "log:\n%s", tail_of(d.log));
         daemon_done(&d);
 }
 END_TEST
@@ -232,7 +250,7 @@ static Suite *once_suite(void) {
         tcase_add_unchecked_fixture(tc, daemon_dovecot_setup, daemon_dovecot_teardown);
         tcase_add_test(tc, test_once_catchup);
         tcase_add_test(tc, test_once_unreachable_account);
-        tcase_add_test(tc, test_once_failing_hook);
+        tcase_add_loop_test(tc, test_once_failing_hook, 0, 2);
         tcase_add_loop_test(tc, test_once_shared_connection, 0, 2);
         tcase_add_test(tc, test_once_patterns);
         suite_add_tcase(s, tc);

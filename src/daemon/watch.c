@@ -404,12 +404,9 @@ static void notify_desktop(Job *j, const WatchFetchResult *res) {
         w->notify(w, j->run_count, res ? res->details : NULL, res ? res->n_details : 0, w->notify_userdata);
 }
 
-/* Start the hook of a job whose run began.  uids: IMAPIDLED_UIDS for new
- * (format_uids()) or expunge (watch_uid_set_env()), NULL: not set; res: the
- * details fetched, or NULL.  Returns < 0 if nothing runs. */
-static int start_hook(Job *j, const char *uids, const WatchFetchResult *res) {
+/* Spawn hook 'hk' of a job whose run began (start_hook()).  Returns < 0 if nothing runs. */
+static int spawn_hook(Job *j, const CfgHook *hk, const char *uids, const WatchFetchResult *res) {
         Watch *w = j->watch;
-        const CfgHook *hk = watch_hook(w, j->ev);
         char count[40], exists[40], uidvalidity[40], uidnext[40], reason[40], uidset[WATCH_UIDS_ENV_MAX],
                 ndet[40], log_name[256];
         _cleanup_(details_strv_freep) char **denv = NULL;
@@ -419,10 +416,6 @@ static int start_hook(Job *j, const char *uids, const WatchFetchResult *res) {
         HookSpec spec;
         int r;
 
-        if (j->ev == WATCH_EVENT_NEW)
-                notify_desktop(j, res);
-        if (!hk)
-                return -ENOENT;
         (void) snprintf(count, sizeof(count), "IMAPIDLED_COUNT=%" PRIu64, j->run_count);
         (void) snprintf(exists, sizeof(exists), "IMAPIDLED_EXISTS=%" PRIu32, w->exists);
         (void) snprintf(uidvalidity, sizeof(uidvalidity), "IMAPIDLED_UIDVALIDITY=%" PRIu32, w->uidvalidity);
@@ -478,6 +471,31 @@ static int start_hook(Job *j, const char *uids, const WatchFetchResult *res) {
                 return log_error_errno(r, "%s: cannot run hook: %m", log_name);
         j->runs++;
         return 0;
+}
+
+/* Start the hook of a job whose run began.  uids: IMAPIDLED_UIDS for new
+ * (format_uids()) or expunge (watch_uid_set_env()), NULL: not set; res: the
+ * details fetched, or NULL.  Returns < 0 if nothing runs. */
+static int start_hook(Job *j, const char *uids, const WatchFetchResult *res) {
+        const CfgHook *hk = watch_hook(j->watch, j->ev);
+        int r;
+
+        if (j->ev == WATCH_EVENT_NEW)
+                notify_desktop(j, res);
+        if (!hk)
+                return -ENOENT;
+        r = spawn_hook(j, hk, uids, res);
+        if (r < 0) {
+                /* A run that never started failed as one that exited non-zero did: --once's
+                 * exit status and `imapidled status` count it (an exec that fails is counted
+                 * in on_hook_done(), hook.h). */
+                j->failed++;
+                j->watch->status.last_hook = hook_keys[j->ev];
+                j->watch->status.last_hook_status = r;
+                j->watch->status.last_hook_timed_out = false;
+                j->watch->status.last_hook_at = now_mono(j->watch);
+        }
+        return r;
 }
 
 static int request_fetch(Watch *w, FetchKind kind, const WatchFetchRequest *req) {
