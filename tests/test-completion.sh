@@ -4,8 +4,8 @@
 # with COMP_WORDS as bash would, completes every option of --help, the account
 # names of the configuration given with -c/--config (through --list-accounts),
 # file names after -c and the log levels; it offers no account of another
-# configuration.  zsh's is loaded by zsh's completion system and completes the
-# same, where zsh is installed; that part says SKIP otherwise.
+# configuration.  zsh's is driven in an interactive zsh on a pseudo-terminal and
+# completes the same; where zsh is not installed that part says SKIP.
 set -eu
 srcdir="${top_srcdir:-.}"
 builddir=$(cd "${top_builddir:-.}" && pwd)
@@ -85,21 +85,57 @@ expect "the verb by prefix" "status" st
 expect "no second verb" "" status st
 
 # --- zsh ---------------------------------------------------------------------------------
-if command -v zsh >/dev/null; then
-        # compinit with the script's directory first in fpath must register it for
-        # imapidled (its #compdef line); driving a completion widget needs a terminal
-        # (zpty), so beyond that the script is only parsed.
-        out=$(PATH="$builddir:$PATH" zsh -f -c '
-                fpath=("$1/shell-completion/zsh" $fpath)
-                autoload -Uz compinit && compinit -u -d "$2/zcompdump"
-                [[ $_comps[imapidled] == _imapidled ]] || { echo "not registered"; exit 1; }
-                autoload -Uz _imapidled
-                echo registered' zsh "$srcdir" "$tmp" 2>&1) || true
-        [ "$out" = registered ] && ok "zsh: _imapidled registered for imapidled" || bad "zsh: $out"
+# zsh's completion runs only inside the line editor of an interactive shell: complete_zsh
+# starts one on a pseudo-terminal (zsh/zpty), types the words and a key bound to a widget that
+# completes the last word, and prints what compadd offered (each call's matches, through a
+# compadd function that records them and hands on to the builtin), one a line, sorted.  The
+# widget marks the end in a file the driver waits for.
+cat >"$tmp/drive.zsh" <<'ZSH'
+src=$1 dir=$2; shift 2
+zmodload zsh/zpty || exit 77
+out=$dir/cands
+rm -f $out $out.done
+zpty z zsh -f -i
+zpty -w z "PS1='> '; unsetopt beep; fpath=(${(q)src}/shell-completion/zsh \$fpath)"
+zpty -w z "autoload -Uz compinit; compinit -u -d ${(q)dir}/zcompdump"
+zpty -w z "compadd() { if (( \${@[(I)-[OAD]*]} )); then builtin compadd \"\$@\"; return; fi;" \
+        "local -a m; builtin compadd -O m \"\$@\"; (( \$#m )) && print -rl -- \$m >> ${(q)out};" \
+        "builtin compadd \"\$@\"; }"
+zpty -w z "t_done() { zle complete-word; : >> ${(q)out}.done; BUFFER=''; }; zle -N t_done; bindkey '^T' t_done"
+zpty -w -n z "$*"$'\x14'
+for i in {1..600}; do [[ -e $out.done ]] && break; sleep 0.05; done
+zpty -d z
+[[ -e $out.done ]] || { print -u2 "no completion after 30 s"; exit 1; }
+[[ -e $out ]] && sort -u $out
+exit 0
+ZSH
+expect_zsh() {  # what, the expected lines (sorted), then the command line (its last word completed)
+        what=$1 want=$2
+        shift 2
+        got=$(PATH="$builddir:$PATH" zsh -f "$tmp/drive.zsh" "$srcdir" "$tmp" "imapidled $*" 2>&1) || true
+        [ "$got" = "$want" ] && ok "zsh: $what" || bad "zsh: $what: got '$(echo $got)', want '$(echo $want)'"
+}
+if command -v zsh >/dev/null && zsh -f -c 'zmodload zsh/zpty' 2>/dev/null; then
         zsh -n "$srcdir/shell-completion/zsh/_imapidled" && ok "zsh: _imapidled parses" || bad "zsh: _imapidled does not parse"
+        expect_zsh "all long options of --help after --" "$opts" --
+        expect_zsh "options by prefix" "$(printf -- '--list-accounts\n--list-mailboxes')" --list
+        expect_zsh "accounts after -c FILE --list-mailboxes" "$accounts" -c "$tmp/a.conf" --list-mailboxes ""
+        expect_zsh "accounts after --config=FILE --trace=" "$accounts" "--config=$tmp/a.conf" --trace=
+        expect_zsh "accounts after -cFILE" "$accounts" "-c$tmp/a.conf" --list-mailboxes ""
+        expect_zsh "accounts by prefix" "$(printf 'web.mail\nwork')" -c "$tmp/a.conf" --trace w
+        expect_zsh "the accounts of the file named, not another's" "elsewhere" -c "$tmp/other.conf" --trace ""
+        expect_zsh "accounts after -c ~/FILE" "$accounts" -c "~/a.conf" --list-mailboxes ""
+        expect_zsh "nothing from a broken configuration" "" -c "$tmp/broken.conf" --list-mailboxes ""
+        expect_zsh "files after -c" "a.conf" -c "$tmp/a."
+        expect_zsh "log levels" "warning" --log-level w
+        expect_zsh "--log-level=w as one word" "warning" --log-level=w
+        expect_zsh "the verb by prefix" "status" st
+        expect_zsh "the verb after options" "status" -c "$tmp/a.conf" st
+        expect_zsh "no second verb" "" status st
+        expect_zsh "options after the verb" "--json" status --j
 else
         skipped=$((skipped + 1))
-        echo "SKIP: zsh is not installed: its completion is not tested"
+        echo "SKIP: zsh (with its zpty module) is not installed: its completion is not tested"
 fi
 
 echo "$passed passed, $failed failed, $skipped skipped"
