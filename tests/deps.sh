@@ -9,7 +9,7 @@
 set -eu
 
 pkgs="build-essential autoconf automake pkg-config libssl-dev libconfig-dev libsystemd-dev check
-      dovecot-imapd openssl clang locales systemd iproute2 dbus-daemon"
+      dovecot-imapd openssl clang locales systemd iproute2 dbus-daemon zsh"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
