@@ -3,9 +3,9 @@
  * test-status.c: `imapidled status` and SIGUSR1 (issue 13) with the real binary: the report
  * (text and JSON) after an event and a failing hook, a connection that keeps failing (next
  * retry, last error), the control socket's mode, its limits (CONTROL_MAX_CLIENTS clients, the
- * request's length, the idle client timeout), a stale socket replaced, a live one refused, and
- * the command without a daemon.  No Dovecot: a scripted server (tests/fake-imapd.h) where a
- * session is needed.  Nothing sleeps: every wait is for a log line, a file or a hook
+ * request's length, the idle client timeout), a client of another user refused (as root), a
+ * stale socket replaced, a live one refused, and the command without a daemon.  No Dovecot: a
+ * scripted server (tests/fake-imapd.h) where a session is needed.  Nothing sleeps: every wait is for a log line, a file or a hook
  * (tests/th-daemon.h).
  *
  * The daemon's RUNTIME_DIRECTORY is its scratch directory (th-daemon.c), and this program sets
@@ -14,6 +14,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -469,6 +470,58 @@ START_TEST(test_status_socket_lifecycle) {
 }
 END_TEST
 
+/* A client of another user is refused even where the socket's mode would let it in
+ * (control.h: the peer's uid is checked, not only the file's mode).  Root only: the test
+ * opens the mode up and connects as nobody; it says SKIP elsewhere. */
+START_TEST(test_status_other_user) {
+        _cleanup_free_ char *text = NULL;
+        pid_t pid;
+        int ws;
+        Daemon d;
+
+        if (geteuid() != 0) {
+                printf("SKIP: test_status_other_user: needs root to connect as another user\n");
+                return;
+        }
+        start_refused(&d);
+        /* What the daemon made (0700 directory, 0600 socket) already keeps others out: open
+         * both, so only the uid check is left. */
+        ck_assert_int_eq(chmod(d.dir, 0711), 0);
+        ck_assert_int_eq(chmod(socket_path(&d), 0666), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+                struct timeval tv = { .tv_sec = 30 };
+                char buf[64];
+                ssize_t n;
+                int fd;
+
+                if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+                    setresuid(65534, 65534, 65534) < 0)
+                        _exit(10);
+                fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                strcpy(sa.sun_path, socket_path(&d));
+                if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                        _exit(11);
+                (void) setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+                (void) send(fd, "status\n", 7, MSG_NOSIGNAL);
+                n = recv(fd, buf, sizeof(buf), 0);
+                /* Closed without a word (0), or reset because the request went unread. */
+                _exit(n == 0 || (n < 0 && errno == ECONNRESET) ? 0 : 12);
+        }
+        ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+        ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0, "the other user's client: status %d", ws);
+        ck_assert_msg(wait_log(&d, "Control socket: a client of another user refused", 1, 10000), "log:\n%s",
+                      tail_of(d.log));
+        /* The owner (root) is still served. */
+        ck_assert_int_eq(run_status(&d, NULL, &text), 0);
+        ck_assert_msg(strstr(text, "  INBOX: "), "%s", text);
+        daemon_stop(&d);
+        daemon_done(&d);
+}
+END_TEST
+
 static Suite *status_suite(void) {
         Suite *s = suite_create("status");
         TCase *tc = tcase_create("status");
@@ -479,6 +532,7 @@ static Suite *status_suite(void) {
         tcase_add_test(tc, test_status_clients);
         tcase_add_test(tc, test_status_socket_lifecycle);
         tcase_add_test(tc, test_status_large_reply);
+        tcase_add_test(tc, test_status_other_user);
         suite_add_tcase(s, tc);
         return s;
 }
