@@ -1645,7 +1645,23 @@ START_TEST(test_pwfile_mode_warning) {
 }
 END_TEST
 
-/* CFG_LOAD_CHECK_FILES (cfg-check.c): every file and program that is not there is named, with
+/* cfg_load() and cfg_check_files(), as the daemon at start does: *ret only when both pass. */
+static int load_checked(const char *path, Cfg **ret, char **ret_error) {
+        _cleanup_(cfg_freep) Cfg *c = NULL;
+        int r;
+
+        *ret = NULL;
+        r = cfg_load(path, &c, ret_error);
+        if (r < 0)
+                return r;
+        r = cfg_check_files(c, ret_error);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+/* cfg_check_files() (cfg-check.c): every file and program that is not there is named, with
  * the account by its name, the key and the file:line; once they are there, the load succeeds. */
 START_TEST(test_check_files) {
         _cleanup_(cfg_freep) Cfg *c = NULL;
@@ -1669,11 +1685,11 @@ START_TEST(test_check_files) {
         ck_assert_int_eq(setenv("PATH", tmpdir, 1), 0);
 
         /* Without the flag, as --dump and a reload load it: fine. */
-        ck_assert_int_eq(cfg_load_full(path, 0, &c, &err), 0);
+        ck_assert_int_eq(cfg_load(path, &c, &err), 0);
         ck_assert_ptr_null(err);
         c = cfg_free(c);
 
-        ck_assert_int_eq(cfg_load_full(path, CFG_LOAD_CHECK_FILES, &c, &err), -EBADMSG);
+        ck_assert_int_eq(load_checked(path, &c, &err), -EBADMSG);
         ck_assert_ptr_null(c);
         ck_assert_int_ge(asprintf(&want,
                                   "%1$s:1: account \"w\": password_file: cannot read %2$s/pw: No such file or directory\n"
@@ -1700,7 +1716,7 @@ START_TEST(test_check_files) {
         f = mfree(f);
         ck_assert_int_ge(asprintf(&f, "%s/imapidled-test-prog", tmpdir), 0);
         write_file(f, "#!/bin/sh\n", 10, 0755);
-        ck_assert_int_eq(cfg_load_full(path, CFG_LOAD_CHECK_FILES, &c, &err), -EBADMSG);
+        ck_assert_int_eq(load_checked(path, &c, &err), -EBADMSG);
         want = mfree(want);
         ck_assert_int_ge(asprintf(&want, "%s:6: account \"t\": tunnel: cannot run '%s/tunnel': No such file or "
                                   "directory", path, tmpdir), 0);
@@ -1714,7 +1730,7 @@ START_TEST(test_check_files) {
         ck_assert_int_ge(asprintf(&text, "accounts = ( { name = \"w\"; host = \"h\"; username = \"u\";\n"
                                   "  password_file = \"pw\"; ca_file = \"ca\"; on_new = [\"imapidled-test-prog\"]; } );\n"), 0);
         write_file(path, text, strlen(text), 0600);
-        ck_assert_int_eq(cfg_load_full(path, CFG_LOAD_CHECK_FILES, &c, &err), 0);
+        ck_assert_int_eq(load_checked(path, &c, &err), 0);
         ck_assert_ptr_null(err);
         ck_assert_uint_eq(c->n_warnings, 0);
 

@@ -125,6 +125,12 @@ out=$("$bin" -c "$tmp/pw.conf" --check-config 2>&1) || fail "a readable password
 echo "$out" | grep -qF "account \"work\": password_file: $tmp/pw holds a password but its mode is 0644, so everyone can read it" ||
         fail "no warning about the password file's mode: $out"
 echo "$out" | grep -qx "configuration OK: 1 account, 1 mailbox" || fail "no verdict: $out"
+# The same warning when a missing file fails the check: errors do not hide it.
+printf 'accounts = ( { name = "work"; host = "h"; username = "u"; password_file = "%s"; ca_file = "%s/no-ca"; } );\n' \
+        "$tmp/pw" "$tmp" >"$tmp/pw2.conf"
+if out=$("$bin" -c "$tmp/pw2.conf" --check-config 2>&1); then fail "a missing ca_file accepted: $out"; fi
+echo "$out" | grep -qF "so everyone can read it" || fail "the warning is hidden by the error: $out"
+echo "$out" | grep -qF "ca_file: cannot read $tmp/no-ca" || fail "no error for the missing ca_file: $out"
 ok
 
 # Bad files: each must fail, naming FILE:LINE and the key.

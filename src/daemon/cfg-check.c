@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cfg-check.c: CFG_LOAD_CHECK_FILES (cfg.h): what cfg_load() leaves to the connect, looked at
+ * cfg-check.c: cfg_check_files() (cfg.h): what cfg_load() leaves to the connect, looked at
  * once before the daemon starts and by --check-config: the files an account names can be read,
  * and the programs it would run can be found and executed.  Without this a missing
  * password_file or a misspelt hook program shows up only as a failure minutes later (issue 13),
@@ -187,22 +187,4 @@ int cfg_check_files(const Cfg *c, char **ret_error) {
         else
                 free(x.errors);
         return -EBADMSG;
-}
-
-int cfg_load_full(const char *path, unsigned flags, Cfg **ret, char **ret_error) {
-        _cleanup_(cfg_freep) Cfg *c = NULL;
-        int r;
-
-        assert_return(path && ret, -EINVAL);
-
-        r = cfg_load(path, &c, ret_error);
-        if (r < 0)
-                return r;
-        if (flags & CFG_LOAD_CHECK_FILES) {
-                r = cfg_check_files(c, ret_error);
-                if (r < 0)
-                        return r;
-        }
-        *ret = TAKE_PTR(c);
-        return 0;
 }

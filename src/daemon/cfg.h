@@ -191,22 +191,15 @@ typedef struct Cfg {
  * read and a pattern that matches no file; warnings never fail the load. */
 int cfg_load(const char *path, Cfg **ret, char **ret_error);
 
-typedef enum CfgLoadFlags {
-        CFG_LOAD_CHECK_FILES = 1 << 0,  /* also cfg_check_files() */
-} CfgLoadFlags;
-
-/* cfg_load(), then what the flags ask for.  The daemon at start and --check-config use
- * CFG_LOAD_CHECK_FILES; a reload does not (a file may be replaced while the daemon runs, and the
- * connect says what is wrong).  Returns as cfg_load(), or as cfg_check_files(). */
-int cfg_load_full(const char *path, unsigned flags, Cfg **ret, char **ret_error);
-
 /* Every file an account names can be opened for reading (password_file, ca_file, client_cert,
  * client_key; none is read) and every program it runs can be found as posix_spawnp() would find
  * it (password_command, oauth2_token_command, tunnel, the argv hooks of the account and its
  * mailboxes; a shell hook runs /bin/sh).  Returns 0; or -EBADMSG and, if ret_error is not NULL,
  * in *ret_error every problem, one a line, "FILE:LINE: account "NAME"[, mailbox "M"]: KEY:
  * reason" (the line of the account's '{' or of the mailbox); or -ENOMEM.  Uses the process's
- * PATH, as the spawns do. */
+ * PATH, as the spawns do.  The daemon at start and --check-config call it after cfg_load(); a
+ * reload does not (a file may be replaced while the daemon runs, and the connect says what is
+ * wrong). */
 int cfg_check_files(const Cfg *c, char **ret_error);
 
 /* 0 if posix_spawnp() would find 'name' executable (a name with a '/' as it is, else in $PATH);

@@ -332,14 +332,22 @@ int main(int argc, char *argv[]) {
         /* The daemon and --check-config look at the files and programs too (cfg_check_files()):
          * better one clear error now than a failing connect or hook later.  --dump,
          * --list-accounts (shell completion) and --list-mailboxes do not need them all. */
-        r = cfg_load_full(arg_config, arg_check_config || !(arg_dump || arg_list_accounts || arg_list_mailboxes) ?
-                          CFG_LOAD_CHECK_FILES : 0, &cfg, &error);
+        r = cfg_load(arg_config, &cfg, &error);
         if (r < 0) {
                 log_errors(error, r);
                 return EXIT_FAILURE;
         }
+        /* The warnings first: a file check that fails must not hide them. */
         for (size_t i = 0; i < cfg->n_warnings; i++)
                 log_warning("%s", cfg->warnings[i]);
+        if (arg_check_config || !(arg_dump || arg_list_accounts || arg_list_mailboxes)) {
+                r = cfg_check_files(cfg, &error);
+                if (r < 0) {
+                        log_errors(error, r);
+                        cfg_free(cfg);
+                        return EXIT_FAILURE;
+                }
+        }
         if (trace_check_accounts(cfg) < 0) {
                 cfg_free(cfg);
                 return EXIT_FAILURE;
