@@ -4,8 +4,8 @@
  * traced account's exchange is on stderr line by line, the password, the SASL response and the
  * message data are not (anywhere in the output), another account's exchange is not traced, and
  * an unknown name is refused with the list of accounts; with STARTTLS the trace goes on from
- * the plaintext phase into TLS.  The redaction itself is test-imap-trace's; this is the
- * daemon's wiring.
+ * the plaintext phase into TLS; --list-mailboxes of a traced account is traced too.  The
+ * redaction itself is test-imap-trace's; this is the daemon's wiring.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -202,6 +202,59 @@ START_TEST(test_trace_one_account) {
 }
 END_TEST
 
+/* --list-mailboxes of a traced account: the tool's exchange is traced too, labelled with the
+ * account's name, the password hidden; the listing still goes to stdout. */
+static const FakeStep traced_list[] = {
+        GREETING("IMAP4rev1"),
+        FAKE_EXPECT("<tag> CAPABILITY"),
+        FAKE_SEND("* CAPABILITY IMAP4rev1\r\n<tag> OK caps\r\n"),
+        FAKE_EXPECT("<tag> LOGIN u \"" TR_PASSWORD "\""),
+        FAKE_SEND("<tag> OK in\r\n"),
+        FAKE_EXPECT("<tag> LIST \"\" *"),
+        FAKE_SEND("* LIST (\\HasNoChildren) \"/\" INBOX\r\n* LIST () \"/\" Lists\r\n<tag> OK listed\r\n"),
+        FAKE_EXPECT("<tag> LOGOUT"),
+        FAKE_SEND("* BYE bye\r\n<tag> OK out\r\n"),
+        FAKE_EXPECT_EOF(),
+        FAKE_END,
+};
+
+START_TEST(test_trace_list_mailboxes) {
+        static const char *const args[] = { "--trace=tr", "--list-mailboxes=tr", NULL };
+        static const char *const shown[] = {
+                "trace tr S: * OK [CAPABILITY IMAP4rev1] ready\n",
+                " LOGIN u <redacted>\n",
+                " LIST \"\" *\n",
+                "trace tr S: * LIST () \"/\" Lists\n",
+                " LOGOUT\n",
+                "trace tr S: * BYE bye\n",
+        };
+        _cleanup_(fake_imapd_freep) FakeImapd *f = NULL;
+        _cleanup_free_ char *log = NULL, *listing = NULL;
+        char out[160];
+        Daemon d;
+        int status;
+
+        daemon_init(&d);
+        ck_assert_int_eq(fake_imapd_start(traced_list, &f), 0);
+        write_config(&d,
+                     "accounts = ( { name = \"tr\"; host = \"127.0.0.1\"; port = %u; tls = \"none\";\n"
+                     "  allow_plaintext = true; username = \"u\"; password = \"%s\"; } );\n",
+                     (unsigned) fake_imapd_port(f), TR_PASSWORD);
+        (void) snprintf(out, sizeof(out), "%s/out", d.dir);
+        status = daemon_run_tool(&d, args, out);
+        wait_fake(&d, f);
+        log = read_file(d.log);
+        listing = read_file(out);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "log:\n%s", log);
+        ck_assert_msg(strstr(listing, "Lists\n"), "stdout:\n%s", listing);
+        for (size_t i = 0; i < ELEMENTSOF(shown); i++)
+                ck_assert_msg(strstr(log, shown[i]), "no '%s' in:\n%s", shown[i], log);
+        ck_assert_msg(!strstr(log, "tr-s3cret") && !strstr(listing, "tr-s3cret"), "the password shown:\n%s", log);
+        ck_assert_msg(!strstr(listing, "trace "), "the trace went to stdout:\n%s", listing);
+        daemon_done(&d);
+}
+END_TEST
+
 START_TEST(test_trace_unknown_account) {
         static const char *const args[] = { "--trace=tr", "--trace", "nosuch", "--check-config", NULL };
         _cleanup_free_ char *log = NULL;
@@ -267,6 +320,7 @@ static Suite *trace_suite(void) {
 
         tcase_set_timeout(tc, 90);
         tcase_add_loop_test(tc, test_trace_one_account, 0, (int) ELEMENTSOF(cases));
+        tcase_add_test(tc, test_trace_list_mailboxes);
         tcase_add_test(tc, test_trace_unknown_account);
         tcase_add_test(tc, test_trace_unknown_account_many);
         suite_add_tcase(s, tc);

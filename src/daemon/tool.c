@@ -13,6 +13,7 @@
 #include "imap-utf7.h"
 #include "log.h"
 #include "tool.h"
+#include "trace.h"
 
 typedef struct SecretWait {
         int r;
@@ -191,14 +192,29 @@ static void log_unknown_account(const Cfg *cfg, const char *name) {
                           cfg->n_accounts == 1 ? "" : "s", cfg->n_accounts == 1 ? "is" : "are", list);
 }
 
+/* --trace with --list-mailboxes: the tool's exchange, as a connection's (trace.h), labelled
+ * with the account's name. */
+typedef struct ToolTrace {
+        ImapTrace *trace;
+        const char *label;
+} ToolTrace;
+
+static void trace_wire(ImapTraceDir dir, const void *buf, size_t n, void *userdata) {
+        ToolTrace *t = userdata;
+
+        trace_bytes(t->trace, t->label, dir, buf, n);
+}
+
 int tool_list_mailboxes(const Cfg *cfg, const char *name) {
         const CfgAccount *a = cfg_find_account(cfg, name);
+        _cleanup_(imap_trace_freep) ImapTrace *trace = NULL;
         _cleanup_(imap_client_freep) ImapClient *c = NULL;
         _cleanup_free_ char *msg = NULL;
         _cleanup_free_ bool *named = NULL;
         char *secret = NULL;
         ImapResult res = {};
         ImapClientOpts o;
+        ToolTrace tt;
         ListCtx ctx;
         int r;
 
@@ -219,6 +235,12 @@ int tool_list_mailboxes(const Cfg *cfg, const char *name) {
                 .timeout_ms = 30000,
                 .soft_list = true,
         };
+        trace_attach(&trace, a->name);
+        tt = (ToolTrace) { .trace = trace, .label = a->name };
+        if (trace) {
+                o.wire = trace_wire;
+                o.wire_userdata = &tt;
+        }
         r = imap_client_connect(&o, &c, &msg);
         if (r < 0)
                 return log_error_errno(r, "Account '%s': %s", name, msg ? msg : "cannot connect");

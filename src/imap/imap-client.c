@@ -45,6 +45,8 @@ struct ImapClient {
         bool is_readonly;
         bool tls_active;                /* implicit TLS, or STARTTLS done */
         char errmsg[512];
+        void (*wire)(ImapTraceDir dir, const void *buf, size_t n, void *userdata); /* ImapClientOpts */
+        void *wire_userdata;
 
         Done done;                      /* the reply of the command being waited for */
         uint32_t waiting_id;
@@ -147,6 +149,8 @@ static int write_out(ImapClient *c) {
                 if (n < 0)
                         return err(c, n == -EPIPE ? -ECONNRESET : (int) n, "socket error: %s",
                                    conn_error(c->conn) ? conn_error(c->conn) : strerror((int) -n));
+                if (c->wire && n > 0)
+                        c->wire(IMAP_TRACE_CLIENT, buf, (size_t) n, c->wire_userdata);
                 imap_session_consume_output(c->s, (size_t) n);
         }
 }
@@ -333,6 +337,8 @@ static int pump(ImapClient *c, usec_t deadline) {
                                 return r;
                         return session_failed(c, imap_session_eof(c->s));
                 }
+                if (c->wire)
+                        c->wire(IMAP_TRACE_SERVER, c->in.data + c->in.len, (size_t) n, c->wire_userdata);
                 c->in.len += (size_t) n;
                 if (!conn_has_pending(c->conn))
                         return 0;
@@ -1086,6 +1092,8 @@ int imap_client_connect(const ImapClientOpts *o, ImapClient **ret, char **reterr
         c->tls_active = o->mode == IMAP_CLIENT_TLS;
         c->timeout_ms = o->timeout_ms;
         c->idle_deadline = USEC_INFINITY;
+        c->wire = o->wire;
+        c->wire_userdata = o->wire_userdata;
         if (o->host) {
                 c->host = strdup(o->host);
                 if (!c->host)

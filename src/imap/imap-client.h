@@ -32,6 +32,7 @@
 #include "imap-limits.h"
 #include "imap-sasl.h"
 #include "imap-session.h"
+#include "imap-trace.h"
 #include "macro.h"
 
 typedef struct ImapClient ImapClient;
@@ -55,6 +56,10 @@ typedef struct ImapClientOpts {
         ImapLimits limits;              /* zero fields: defaults */
         bool soft_list;                 /* a malformed LIST entry is handed on, not fatal
                                          * (imap_parser_set_soft_list()) */
+        /* Optional: every byte of IMAP as it went over the wire, each direction in its order (TLS
+         * already undone), for a trace (imap-trace.h); nothing of TLS's own handshake. */
+        void (*wire)(ImapTraceDir dir, const void *buf, size_t n, void *userdata);
+        void *wire_userdata;
 } ImapClientOpts;
 
 typedef struct ImapResult {
