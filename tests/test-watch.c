@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cfg.h"
@@ -289,6 +290,34 @@ START_TEST(test_first_select_records) {
         ck_assert_uint_eq(t.n_runs, 0);
         ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_NEW), 0);
         ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_EXPUNGE), 0);
+        teardown(&t);
+}
+END_TEST
+
+/* A run whose hook cannot even be spawned (no descriptor left for its pipes): a failed run,
+ * with the -errno as its status, and no run counted as started. */
+START_TEST(test_spawn_fails) {
+        struct rlimit old, low;
+        WatchStatus st;
+        int free_fd;
+        T t;
+
+        setup(&t, "", "startup_sync = true;");
+        /* The lowest free descriptor as the limit: every one below it is open, so none is left. */
+        free_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+        ck_assert_int_ge(free_fd, 0);
+        ck_assert_int_eq(close(free_fd), 0);
+        ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+        low = (struct rlimit) { .rlim_cur = (rlim_t) free_fd, .rlim_max = old.rlim_max };
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+        selected_10(&t);
+        ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+        ck_assert_uint_eq(watch_runs(t.w, WATCH_EVENT_NEW), 0);
+        ck_assert_uint_eq(watch_runs_failed(t.w, WATCH_EVENT_NEW), 1);
+        watch_status(t.w, &st);
+        ck_assert_str_eq(st.last_hook, "on_new");
+        ck_assert_int_eq(st.last_hook_status, -EMFILE);
+        ck_assert(!st.last_hook_timed_out);
         teardown(&t);
 }
 END_TEST
@@ -1776,6 +1805,7 @@ static Suite *watch_suite(void) {
         tcase_set_timeout(tc, 60);
         tcase_add_test(tc, test_first_select_records);
         tcase_add_test(tc, test_startup_sync);
+        tcase_add_test(tc, test_spawn_fails);
         tcase_add_test(tc, test_catchup_new);
         tcase_add_test(tc, test_fresh_mailbox);
         tcase_add_test(tc, test_fresh_mailbox_scan);

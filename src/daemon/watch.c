@@ -342,16 +342,22 @@ static void trigger_gone(Watch *w, const WatchUidSet *uids, uint64_t count, unsi
 
 /* ---- runs ------------------------------------------------------------------------------------- */
 
-static void on_hook_done(Hook *h, int status, bool timed_out, void *userdata) {
-        Job *j = userdata;
-
-        (void) h;
+/* A run ended, or never started (status -errno): the status's last hook, and the failures
+ * --once and `imapidled status` count (non-zero exit, signal, timeout, or no start). */
+static void run_ended(Job *j, int status, bool timed_out) {
         j->watch->status.last_hook = hook_keys[j->ev];
         j->watch->status.last_hook_status = status;
         j->watch->status.last_hook_timed_out = timed_out;
         j->watch->status.last_hook_at = now_mono(j->watch);
         if (timed_out || status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
                 j->failed++;
+}
+
+static void on_hook_done(Hook *h, int status, bool timed_out, void *userdata) {
+        Job *j = userdata;
+
+        (void) h;
+        run_ended(j, status, timed_out);
         j->hook = hook_free(j->hook);
         /* The summary of a past interval of the log's rate limit, if any (log_tick()). */
         if (j->watch->log_dropped > 0)
@@ -485,16 +491,9 @@ static int start_hook(Job *j, const char *uids, const WatchFetchResult *res) {
         if (!hk)
                 return -ENOENT;
         r = spawn_hook(j, hk, uids, res);
-        if (r < 0) {
-                /* A run that never started failed as one that exited non-zero did: --once's
-                 * exit status and `imapidled status` count it (an exec that fails is counted
-                 * in on_hook_done(), hook.h). */
-                j->failed++;
-                j->watch->status.last_hook = hook_keys[j->ev];
-                j->watch->status.last_hook_status = r;
-                j->watch->status.last_hook_timed_out = false;
-                j->watch->status.last_hook_at = now_mono(j->watch);
-        }
+        if (r < 0)
+                /* Never started: a failed run (an exec that fails ends in on_hook_done()). */
+                run_ended(j, r, false);
         return r;
 }
 
